@@ -1,0 +1,117 @@
+/* The service configuration: an INI file parsed with libinih (docs/config.md lists every key).
+ * Unknown sections and keys, repeated single-valued keys, out-of-range numbers and malformed
+ * values are errors reported as file:line. Relative paths are resolved against the directory
+ * of the config file. The HSM PIN is never in the config: [hsm] pin_file names a file that
+ * must be a regular file owned by the process user with mode 0600 (or 0400). */
+#ifndef COFFRE_FIRMWARE_CONFIG_H
+#define COFFRE_FIRMWARE_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board/err.h"
+
+#define CONFIG_PINNED_MAX 32
+#define CONFIG_CLIENTS_MAX 64
+#define CONFIG_NAME_MAX 63       /* client names, tenants */
+#define CONFIG_FP_HEX 64         /* SHA-256 fingerprint as lower-case hex */
+#define CONFIG_DN_MAX 1023       /* subject / issuer, RFC 2253 text */
+
+/* Defaults (docs/config.md). */
+#define CONFIG_DEFAULT_ADDRESS "127.0.0.1"
+#define CONFIG_DEFAULT_PORT 5696
+#define CONFIG_DEFAULT_WORKERS 4
+#define CONFIG_DEFAULT_MAX_MESSAGE (1024u * 1024u)
+#define CONFIG_DEFAULT_CIPHERS \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+#define CONFIG_DEFAULT_CIPHERSUITES \
+	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
+
+enum config_tls_version { CONFIG_TLS_1_2 = 0x0303, CONFIG_TLS_1_3 = 0x0304 };
+
+/* What a mapped client may do (enforced by the authorization code, not here). */
+enum config_role {
+	CONFIG_ROLE_USER = 1,     /* every supported KMIP operation on its tenant's objects */
+	CONFIG_ROLE_READONLY = 2, /* read operations only (Get, Get Attributes, Locate, Query...) */
+};
+
+/* A certificate identity mapped to a tenant: by subject + issuer, or by fingerprint. */
+struct config_client {
+	char name[CONFIG_NAME_MAX + 1];        /* [client "NAME"]; "" for a [clients] line */
+	char subject[CONFIG_DN_MAX + 1];       /* "" = not used */
+	char issuer[CONFIG_DN_MAX + 1];
+	char fingerprint[CONFIG_FP_HEX + 1];   /* "" = not used */
+	char tenant[CONFIG_NAME_MAX + 1];
+	enum config_role role;
+	int line;                              /* where it was defined */
+};
+
+struct config {
+	char path[PATH_MAX];       /* the config file, absolute */
+	char dir[PATH_MAX];        /* its directory: base of relative paths */
+	struct {
+		char data_dir[PATH_MAX];   /* store.db lives here */
+		char state[PATH_MAX];      /* runtime state dir (error log, console link) */
+	} service;
+	struct {
+		char address[64];          /* numeric IPv4 or IPv6 literal */
+		uint16_t port;
+		unsigned workers;
+		uint32_t max_message;      /* bytes */
+		unsigned handshake_timeout_s;
+		unsigned read_timeout_s;
+		unsigned idle_timeout_s;
+	} kmip;
+	struct {
+		char cert[PATH_MAX];       /* PEM server certificate (chain) */
+		char key[PATH_MAX];        /* "pkcs11:..." URI (HSM) or a key file path */
+		bool key_is_pkcs11;
+		char ca[PATH_MAX];         /* PEM CA bundle that client certificates chain to */
+		char ciphers[1024];        /* TLS 1.2 cipher list (OpenSSL syntax) */
+		char ciphersuites[512];    /* TLS 1.3 suites (OpenSSL syntax) */
+		enum config_tls_version min_version;
+		char pinned[CONFIG_PINNED_MAX][CONFIG_FP_HEX + 1]; /* client cert SHA-256, hex */
+		size_t n_pinned;
+	} tls;
+	struct {
+		char module[PATH_MAX];     /* PKCS#11 module path */
+		char token[512];           /* token label or "pkcs11:" URI */
+		char pin_file[PATH_MAX];   /* "" = none (SEALED until the console unseals) */
+		unsigned timeout_ms;
+	} hsm;
+	struct {
+		unsigned busy_timeout_ms;
+	} store;
+	struct {
+		bool syslog;
+	} audit;
+	struct config_client clients[CONFIG_CLIENTS_MAX];
+	size_t n_clients;
+};
+
+/* Where loading failed (first error only). */
+struct config_diag {
+	char file[PATH_MAX];
+	int line;                  /* 0 when the error is not tied to a line */
+	char msg[256];
+};
+
+/* Parse path into a new struct config (defaults for absent keys). Errors: CF_E_CONFIG
+ * (syntax, unknown section/key, range, value), CF_E_PERM_FILE (pin_file not a regular file
+ * owned by us with mode 0600/0400), CF_E_IO (cannot read the file), CF_E_NOMEM. diag may be
+ * NULL; the error is also logged as "file:line: message". */
+MUST_USE cf_err config_load(const char *path, struct config **out, struct config_diag *diag);
+/* NULL is a no-op. */
+void config_free(struct config *cfg);
+
+/* The client mapping for a certificate: fingerprint match first (fp may be NULL), then
+ * subject + issuer (either may be NULL). NULL when none matches. */
+const struct config_client *config_client_find(const struct config *cfg, const char *fp_hex,
+					       const char *subject, const char *issuer);
+/* true when fp_hex (64 hex chars, any case) is in [tls] pinned. */
+bool config_pinned(const struct config *cfg, const char *fp_hex);
+
+#endif
