@@ -1,0 +1,228 @@
+/* hsm/: the only code that talks PKCS#11 (STYLE 2.9, ARCHITECTURE "Terms", issue 3).
+ *
+ * Model
+ *   hsm_open()        dlopen the module, C_GetFunctionList (version checked), C_Initialize
+ *                     (CKF_OS_LOCKING_OK), select the token by label or RFC 7512 URI.
+ *   hsm_login()       copy the user PIN into sec_alloc memory, log in, open the session pool,
+ *                     find the KEKs (labels "coffre-kek-<n>") and pick the current one.
+ *   hsm_session_*     a fixed pool of PKCS#11 sessions; a worker thread acquires one (bounded
+ *                     wait) and keeps it. Every operation below takes the session.
+ *   operations        each runs its module calls on the session's executor thread with a
+ *                     deadline (cfg.timeout_ms): a call that hangs returns CF_E_HSM_TIMEOUT to
+ *                     the caller on time and the session is quarantined (never reused).
+ *   faults            CKR_SESSION_HANDLE_INVALID, CKR_DEVICE_ERROR, CKR_DEVICE_REMOVED,
+ *                     CKR_TOKEN_NOT_PRESENT, CKR_CRYPTOKI_NOT_INITIALIZED give a clean error
+ *                     (CF_E_HSM_SESSION / CF_E_HSM_DEVICE / CF_E_HSM_NOT_INIT) and mark the
+ *                     session broken; the next operation on it (or hsm_recover()) reopens the
+ *                     session, re-initialises the module if needed (C_Finalize + C_Initialize),
+ *                     logs in again and finds the KEKs again by label. No process restart.
+ *
+ * Errors: cf_err only (the HSM block -64..-95). CK_RV never crosses this header.
+ * Secrets: PINs are taken as (ptr, len) and copied; unwrapped DEKs are written only into the
+ * caller's sec_alloc buffer. Nothing here logs key bytes or PINs.
+ * Thread safety: hsm_* functions taking an hsm are thread-safe except hsm_open/hsm_close;
+ * a session is used by one thread at a time (the one that acquired it). */
+#ifndef COFFRE_HSM_HSM_H
+#define COFFRE_HSM_HSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board/err.h"
+
+typedef struct hsm hsm;           /* opaque client (one per process, in svc_ctx) */
+typedef struct hsm_sess hsm_sess; /* opaque pooled session */
+
+#define HSM_DEFAULT_TIMEOUT_MS 5000u   /* RELIABILITY: "HSM call 5 s then a clean error" */
+#define HSM_DEFAULT_KEYGEN_TIMEOUT_MS 120000u
+#define HSM_DEFAULT_POOL 4u
+#define HSM_POOL_MAX 64u
+#define HSM_PIN_MAX 256u
+#define HSM_LABEL_MAX 32u              /* PKCS#11 token label field */
+#define HSM_KEK_LABEL_PREFIX "coffre-kek-"
+#define HSM_KEK_MAX 64u                /* KEK versions tracked */
+#define HSM_DEK_MAX 512u               /* largest DEK / secret we wrap (bytes) */
+#define HSM_UID_MAX 256u               /* largest unique id bound into a blob */
+#define HSM_URI_MAX 512u               /* a key pair URI returned by hsm_keypair_generate */
+
+struct hsm_config {
+	const char *module_path;     /* PKCS#11 module (.so), required */
+	const char *token;           /* token label, or a "pkcs11:" URI (token=, manufacturer=,
+	                                serial=, model=, slot-id= are honoured); required */
+	unsigned timeout_ms;         /* deadline per operation's module calls; 0 = default 5000 */
+	unsigned keygen_timeout_ms;  /* deadline for key pair generation; 0 = default 120000 */
+	unsigned pool_size;          /* sessions in the pool; 0 = 4; max HSM_POOL_MAX */
+	bool backup_enabled;         /* new KEKs are CKA_EXTRACTABLE, but only under a
+	                                CKA_TRUSTED wrapping key (CKA_WRAP_WITH_TRUSTED) */
+	bool direct_calls;           /* run module calls on the caller's thread: no executor
+	                                hand-off (faster, see bench-hsm) but a hung call blocks
+	                                the caller: timeout_ms is then NOT enforced. Default
+	                                false; for modules known not to hang (SoftHSMv2 in QA). */
+};
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+/* Load the module and select the token. Does not log in. *out = NULL on failure.
+ * Errors: CF_E_INVALID_ARG, CF_E_HSM_LOAD, CF_E_HSM_NO_TOKEN, CF_E_HSM_NOT_INIT (token not
+ * initialised), CF_E_HSM_*, CF_E_NOMEM. */
+MUST_USE cf_err hsm_open(const struct hsm_config *cfg, hsm **out);
+/* Wait for idle sessions, log out (wiping the PIN), close sessions, C_Finalize, dlclose.
+ * Sessions still held by threads must have been released. NULL is a no-op. */
+void hsm_close(hsm *h);
+
+/* Copy the PIN (n bytes, 1..HSM_PIN_MAX) into locked memory and log in as the user. A PIN
+ * already held is wiped and replaced. On failure the copy is wiped.
+ * Errors: CF_E_HSM_PIN (incorrect/invalid), CF_E_HSM_LOCKED, CF_E_HSM_DEVICE, ... */
+MUST_USE cf_err hsm_login(hsm *h, const uint8_t *pin, size_t n);
+/* Log out, close the pool's sessions (they are reopened at the next login), wipe the PIN. */
+void hsm_logout(hsm *h);
+/* True while a PIN is held (for tests: the PIN copy is wiped when this is false). */
+bool hsm_pin_held(const hsm *h);
+
+/* Provisioning: initialise a token labelled `label` in the first slot whose token is not yet
+ * initialised (SoftHSMv2 always offers one), set the SO PIN and the user PIN. Loads and
+ * unloads the module itself (call it before hsm_open, or with no hsm open on the module).
+ * Errors: CF_E_EXISTS (a token with that label exists), CF_E_HSM_NO_TOKEN (no free slot),
+ * CF_E_HSM_PIN, CF_E_HSM_LOAD, ... */
+MUST_USE cf_err hsm_token_init(const char *module_path, const char *label,
+			       const uint8_t *so_pin, size_t so_n,
+			       const uint8_t *user_pin, size_t user_n);
+
+/* ---- session pool --------------------------------------------------------------- */
+
+/* Take a session, waiting at most wait_ms (0 = do not wait). A broken session is repaired
+ * (reopened, module re-initialised if needed) before it is handed out.
+ * Errors: CF_E_HSM_BUSY (pool exhausted for wait_ms), CF_E_HSM_NOT_INIT (not logged in),
+ * CF_E_HSM_DEVICE / CF_E_HSM_TIMEOUT (repair failed). */
+MUST_USE cf_err hsm_session_acquire(hsm *h, unsigned wait_ms, hsm_sess **out);
+/* Give a session back. NULL is a no-op. */
+void hsm_session_release(hsm_sess *s);
+
+/* Check the module and every idle session (C_GetSessionInfo), repair what is broken:
+ * reopen sessions, C_Finalize + C_Initialize if needed, log in again, find KEKs again.
+ * CF_OK when the HSM is usable. */
+MUST_USE cf_err hsm_recover(hsm *h);
+/* Counters for status and tests. */
+struct hsm_stats {
+	unsigned sessions_open;    /* sessions in the pool that are usable */
+	unsigned sessions_quarantined; /* executors still stuck in a hung call */
+	unsigned long reinits;     /* C_Finalize + C_Initialize cycles done by recovery */
+	unsigned long reopens;     /* sessions reopened by recovery */
+	unsigned long timeouts;    /* operations that hit the deadline */
+	unsigned kek_count;
+	uint32_t kek_current;      /* 0 = none */
+};
+void hsm_stats_get(hsm *h, struct hsm_stats *out);
+
+/* ---- KEKs ----------------------------------------------------------------------- */
+
+/* Generate KEK version max+1 (label "coffre-kek-<v>", AES-256, token, private, sensitive,
+ * not extractable unless backups are enabled), read back its attributes and destroy it if they
+ * violate the policy (CF_E_HSM_POLICY). Does not make it current. *version = new version. */
+MUST_USE cf_err hsm_kek_create(hsm_sess *s, uint32_t *version);
+/* Find KEK `version` on the token (by label) and check its policy. CF_E_HSM_NOT_FOUND. */
+MUST_USE cf_err hsm_kek_find(hsm_sess *s, uint32_t version);
+/* Make `version` the KEK new blobs are wrapped under. */
+MUST_USE cf_err hsm_kek_make_current(hsm *h, uint32_t version);
+/* Current KEK version, 0 if none. After login the highest version found is current. */
+uint32_t hsm_kek_current(hsm *h);
+/* Versions found on the token (ascending) into out[cap]; *n = how many exist (may be > cap:
+ * CF_E_NO_SPACE). */
+MUST_USE cf_err hsm_kek_list(hsm_sess *s, uint32_t *out, size_t cap, size_t *n);
+/* Destroy KEK `version` on the token. Refuses the current KEK (CF_E_STATE). */
+MUST_USE cf_err hsm_kek_destroy(hsm_sess *s, uint32_t version);
+
+/* ---- wrapped blobs (DEKs) --------------------------------------------------------- */
+
+/* The binding of a blob to its row: unique id and KMIP object type. */
+struct hsm_bind {
+	const uint8_t *uid;  /* 1..HSM_UID_MAX bytes */
+	size_t uid_n;
+	uint32_t obj_type;   /* KMIP Object Type enumeration */
+};
+
+/* Blob size for a DEK of dek_n bytes (header + nonce + ciphertext + tag). */
+size_t hsm_blob_size(size_t dek_n);
+#define HSM_BLOB_OVERHEAD 44u  /* 16 header + 12 nonce + 16 tag */
+
+/* Fields of a blob header (parsed without the HSM; for the store and tools). */
+struct hsm_blob_info {
+	uint8_t format;       /* HSM_BLOB_FORMAT */
+	uint8_t mech;         /* HSM_BLOB_MECH_* */
+	uint32_t kek_version;
+	uint32_t dek_len;
+};
+#define HSM_BLOB_FORMAT 1u
+#define HSM_BLOB_MECH_AES_GCM 1u
+/* CF_E_HSM_BLOB when the header is malformed, its length disagrees with n, or unknown. */
+MUST_USE cf_err hsm_blob_info_get(const uint8_t *blob, size_t n, struct hsm_blob_info *out);
+
+/* Generate dek_n (1..HSM_DEK_MAX) bytes of key material with the HSM's generator and write it
+ * only wrapped under the current KEK into blob[cap]; *blob_n = bytes written.
+ * Errors: CF_E_NO_SPACE (cap < hsm_blob_size(dek_n)), CF_E_HSM_NOT_FOUND (no current KEK). */
+MUST_USE cf_err hsm_dek_generate(hsm_sess *s, size_t dek_n, const struct hsm_bind *b,
+				 uint8_t *blob, size_t cap, size_t *blob_n);
+/* Wrap caller-supplied key material (KMIP Register) under the current KEK. */
+MUST_USE cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n,
+			     const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n);
+/* Unwrap into out[cap] (the caller's sec_alloc buffer); *out_n = DEK length.
+ * Errors: CF_E_HSM_BLOB (malformed / unknown format or mechanism), CF_E_HSM_WRONG_KEK (the
+ * blob names a KEK version we do not have), CF_E_HSM_UNWRAP (tampered, or bound to another
+ * uid / object type), CF_E_NO_SPACE. On any error out[] is wiped and *out_n = 0. */
+MUST_USE cf_err hsm_dek_unwrap(hsm_sess *s, const uint8_t *blob, size_t n,
+			       const struct hsm_bind *b, uint8_t *out, size_t cap, size_t *out_n);
+/* Re-wrap a blob under the current KEK (rotation). The DEK exists in plaintext only in the
+ * session's locked scratch memory during the call. Errors as unwrap + wrap. */
+MUST_USE cf_err hsm_dek_rewrap(hsm_sess *s, const uint8_t *blob, size_t n,
+			       const struct hsm_bind *b, uint8_t *out, size_t cap, size_t *out_n);
+
+/* ---- key pairs -------------------------------------------------------------------- */
+
+enum hsm_kp_type {
+	HSM_KP_RSA_2048 = 1,
+	HSM_KP_RSA_3072 = 2,
+	HSM_KP_RSA_4096 = 3,
+	HSM_KP_EC_P256 = 4,
+	HSM_KP_EC_P384 = 5,
+};
+/* Generate a key pair on the token with CKA_LABEL = label and CKA_ID = id[id_n] (1..64 bytes),
+ * private key sensitive + not extractable, then run a pairwise-consistency test (sign with the
+ * private key, verify with the public key); a failed test destroys the pair
+ * (CF_E_HSM_SELFTEST). uri[uri_cap] receives "pkcs11:token=...;object=<label>;id=%..;type=private"
+ * for libp11's engine. Errors: CF_E_EXISTS (label or id in use), CF_E_NO_SPACE (uri_cap). */
+MUST_USE cf_err hsm_keypair_generate(hsm_sess *s, enum hsm_kp_type type, const char *label,
+				     const uint8_t *id, size_t id_n, char *uri, size_t uri_cap);
+/* Destroy both halves of the pair with CKA_ID = id (CF_E_HSM_NOT_FOUND if none). */
+MUST_USE cf_err hsm_keypair_destroy(hsm_sess *s, const uint8_t *id, size_t id_n);
+
+/* ---- random, self-tests ------------------------------------------------------------ */
+
+/* n bytes (<= 1 MiB) from C_GenerateRandom, with a repeated-block check on each 16 bytes. */
+MUST_USE cf_err hsm_random(hsm_sess *s, uint8_t *out, size_t n);
+
+enum hsm_selftest_id {
+	HSM_ST_NONE = 0,
+	HSM_ST_AES_GCM_KAT = 1,   /* AES-256-GCM encrypt + decrypt, known answer (HSM) */
+	HSM_ST_SHA256_KAT = 2,    /* SHA-256 digest, known answer (HSM) */
+	HSM_ST_HMAC_KAT = 3,      /* HMAC-SHA-256, known answer (HSM) */
+	HSM_ST_WRAP_KAT = 4,      /* the blob wrap mechanism (GCM with AAD), known answer */
+	HSM_ST_WRAP_ROUNDTRIP = 5,/* wrap + unwrap through a session KEK, tamper must fail */
+	HSM_ST_RANDOM = 6,        /* generator not stuck (repeated-block check) */
+	HSM_ST_COUNT_ = 7,
+};
+/* Static name of a self-test ("aes-gcm-kat"...); never NULL. */
+const char *hsm_selftest_name(enum hsm_selftest_id id);
+/* Run every power-up self-test on session s (key material in session objects only).
+ * CF_OK, or CF_E_HSM_SELFTEST with *failed = the first test that failed (failed may be NULL).
+ * The caller must refuse to serve on failure. */
+MUST_USE cf_err hsm_selftest_run(hsm_sess *s, enum hsm_selftest_id *failed);
+
+#ifdef COFFRE_TEST_HOOKS
+/* Corrupt one byte of the expected vector of test `id` for the next hsm_selftest_run calls on
+ * this hsm (HSM_ST_NONE restores). Only in objects compiled with -DCOFFRE_TEST_HOOKS: tests
+ * build the hsm sources themselves with $(HSM_SRCS) and $(HSM_CFLAGS) (see hsm/module.mk). */
+void hsm_test_selftest_corrupt(hsm *h, enum hsm_selftest_id id);
+#endif
+
+#endif

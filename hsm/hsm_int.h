@@ -1,0 +1,240 @@
+/* hsm/ private header: the client state, the session executors, the PKCS#11 call wrapper.
+ * Only the hsm sources and hsm tests include this (it pulls in the PKCS#11 header). */
+#ifndef COFFRE_HSM_HSM_INT_H
+#define COFFRE_HSM_HSM_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "board/err.h"
+#include "hsm/hsm.h"
+
+/* ---- executors ------------------------------------------------------------------
+ * Every module call runs on an executor thread so that a call that hangs can be abandoned:
+ * the caller waits for the job with a deadline and, past it, returns CF_E_HSM_TIMEOUT and
+ * detaches the executor (quarantine). A job reads and writes only executor-owned memory
+ * (x->io, sec_alloc'd), never the caller's buffers, so a job that finishes late cannot write
+ * into memory the caller has reused. Hand-off: an atomic state word, a short spin, then a
+ * futex; see p11_session.c for the measured cost. */
+enum hsm_ex_state {
+	HSM_EX_IDLE = 0,
+	HSM_EX_POSTED = 1,
+	HSM_EX_DONE = 2,
+	HSM_EX_ABANDONED = 3, /* caller gave up; executor frees itself after the job */
+	HSM_EX_EXIT = 4,      /* owner asks the executor to stop */
+};
+
+/* what a failure left behind, decided from the CK_RV by p11_err.c */
+enum hsm_fault {
+	HSM_FAULT_NONE = 0,
+	HSM_FAULT_SESSION = 1, /* reopen this session */
+	HSM_FAULT_DEVICE = 2,  /* reopen; escalate to a module re-init if that fails */
+	HSM_FAULT_MODULE = 3,  /* C_Finalize + C_Initialize + login + find KEKs */
+};
+
+#define HSM_IO_IN 4096u
+#define HSM_IO_OUT 4096u
+#define HSM_AAD_MAX (16u + 4u + HSM_UID_MAX + 4u)
+
+/* The executor's scratch, in locked memory. The caller fills it before a job and copies the
+ * results out after; jobs take their arguments only from here. */
+struct hsm_io {
+	uint8_t in[HSM_IO_IN];
+	size_t in_n;
+	uint8_t out[HSM_IO_OUT];
+	size_t out_n;
+	uint8_t aad[HSM_AAD_MAX];
+	size_t aad_n;
+	uint8_t nonce[12];
+	uint8_t pin[HSM_PIN_MAX];
+	size_t pin_n;
+	CK_OBJECT_HANDLE key;     /* key a job uses */
+	CK_OBJECT_HANDLE obj;     /* object a job made / found */
+	CK_OBJECT_HANDLE objs[HSM_KEK_MAX + 8];
+	size_t objs_n;
+	CK_ULONG ul[8];           /* small scalar arguments / results */
+	char label[HSM_LABEL_MAX + 16];
+	uint8_t id[64];
+	size_t id_n;
+	int kind;                 /* job-specific selector */
+	CK_TOKEN_INFO tinfo;
+	CK_SLOT_ID slot;
+};
+
+struct hsm;
+struct hsm_exec;
+typedef cf_err (*hsm_job_fn)(struct hsm_exec *x);
+
+struct hsm_exec {
+	struct hsm *h;
+	bool ctl;                       /* the control executor: module-level calls, login session */
+	pthread_t thr;
+	_Atomic uint32_t state;         /* futex word, enum hsm_ex_state */
+	_Atomic uint32_t exec_waiting;  /* executor is (about to be) in futex_wait */
+	_Atomic uint32_t caller_waiting;
+	hsm_job_fn job;
+	cf_err job_rc;
+	CK_RV last_rv;                  /* first failing CK_RV of the job (for classification) */
+	enum hsm_fault fault;
+	CK_SESSION_HANDLE sh;
+	bool sh_open;
+	bool broken;                    /* a job failed with a fault: repair before next use */
+	bool no_rdlock;                 /* set by hsm_ctl_run(under_wr) for one job */
+	unsigned long gen;              /* module generation the session belongs to */
+	struct hsm_io *io;              /* sec_alloc'd */
+};
+
+/* A pool slot handed to a worker. Its executor can be swapped when one is quarantined. */
+struct hsm_sess {
+	struct hsm *h;
+	unsigned idx;
+	bool in_use;
+	bool up;             /* session open and healthy (for stats; under h->lock) */
+	struct hsm_exec *x;  /* NULL until first use or after a quarantine */
+};
+
+struct hsm_kek {
+	uint32_t version;
+	CK_OBJECT_HANDLE handle;
+};
+
+struct hsm_tok_sel {               /* token selection: a label or the fields of a URI */
+	char token[33], manufacturer[33], serial[17], model[17];
+	bool has_token, has_manufacturer, has_serial, has_model, has_slot_id;
+	CK_SLOT_ID slot_id;
+};
+
+struct hsm {
+	struct hsm_config cfg;
+	char *module_path;                /* owned copies */
+	char *token_str;
+	struct hsm_tok_sel sel;
+	void *dl;
+	CK_FUNCTION_LIST *f;
+	CK_SLOT_ID slot;
+	char token_label[33];             /* trimmed label of the selected token */
+
+	pthread_mutex_t lock;             /* pool, KEK table, PIN, flags, stats */
+	pthread_cond_t pool_cv;           /* CLOCK_MONOTONIC */
+	pthread_cond_t quar_cv;
+	pthread_rwlock_t mod_lock;        /* read: a session job in the module; write: re-init */
+
+	uint8_t *pin;                     /* sec_alloc(HSM_PIN_MAX), NULL when not held */
+	size_t pin_n;
+	bool logged_in;
+	bool need_reinit;
+	_Atomic int running;              /* executors in a job + threads spin-waiting */
+	int ncpu;                         /* spin only while running < ncpu */
+	unsigned exec_live;               /* executor threads alive (hsm_close waits) */
+	pthread_mutex_t ctl_lock;         /* one control job at a time */
+	unsigned long gen;                /* bumped by each module re-init */
+
+	struct hsm_exec *ctl;             /* control executor (holds the login session) */
+	struct hsm_sess pool[HSM_POOL_MAX];
+	unsigned pool_n;
+
+	struct hsm_kek keks[HSM_KEK_MAX];
+	unsigned kek_n;
+	uint32_t kek_current;
+
+	unsigned quarantined;
+	unsigned long reinits, reopens, timeouts;
+	/* set only by hsm_test_selftest_corrupt (test builds); present in every build so the
+	 * struct layout never depends on COFFRE_TEST_HOOKS */
+	enum hsm_selftest_id st_corrupt;
+};
+
+/* ---- p11_err.c ------------------------------------------------------------------ */
+MUST_USE cf_err p11_rv_to_err(CK_RV rv);
+enum hsm_fault p11_rv_fault(CK_RV rv);
+const char *p11_rv_name(CK_RV rv);
+
+/* Record a failing CK_RV in the executor (first one wins) and map it. Use inside jobs. */
+MUST_USE cf_err p11_fail(struct hsm_exec *x, CK_RV rv);
+/* P11_CALL(x, C_Xxx, args...): call through the function list; a failure is recorded. */
+#define P11_RV(x, fn, ...) ((x)->h->f->fn(__VA_ARGS__))
+
+/* ---- p11_load.c ----------------------------------------------------------------- */
+MUST_USE cf_err p11_module_load(const char *path, void **dl, CK_FUNCTION_LIST **f);
+void p11_module_unload(void *dl);
+MUST_USE CK_RV p11_module_initialize(CK_FUNCTION_LIST *f);
+/* Parse cfg.token (label or "pkcs11:" URI) into sel. */
+MUST_USE cf_err p11_tok_sel_parse(const char *s, struct hsm_tok_sel *sel);
+/* Find the slot whose token matches (first match). Called on the control executor. */
+MUST_USE cf_err p11_slot_find(struct hsm_exec *x, const struct hsm_tok_sel *sel,
+			      CK_SLOT_ID *slot, char label[33]);
+/* Copy a space-padded PKCS#11 field into a NUL-terminated trimmed string. */
+void p11_field_trim(const unsigned char *fld, size_t n, char *out, size_t cap);
+/* Percent-encode for a PKCS#11 URI (RFC 7512 pchar). CF_E_NO_SPACE. */
+MUST_USE cf_err p11_uri_pct(const uint8_t *p, size_t n, bool all, char *out, size_t cap,
+			    size_t *off);
+
+/* ---- p11_session.c -------------------------------------------------------------- */
+MUST_USE cf_err hsm_exec_new(struct hsm *h, bool ctl, struct hsm_exec **out);
+/* Stop an idle executor, close its session (if its generation is current), free it. */
+void hsm_exec_free(struct hsm_exec *x);
+/* Run job on x, waiting until deadline (CLOCK_MONOTONIC). On timeout the executor is
+ * abandoned (the caller must drop its pointer; *xp is set to NULL). */
+MUST_USE cf_err hsm_exec_run(struct hsm_exec **xp, hsm_job_fn job, const struct timespec *deadline);
+void hsm_deadline(struct timespec *d, unsigned ms);
+/* Make sure s has an executor with an open, logged-in session of the current generation,
+ * repairing what is broken (reopen, re-init). */
+MUST_USE cf_err hsm_sess_ready(struct hsm_sess *s, const struct timespec *deadline);
+/* Run a job on a pool session: ready + run + fault bookkeeping. */
+MUST_USE cf_err hsm_sess_run(struct hsm_sess *s, hsm_job_fn job, const struct timespec *deadline);
+/* Run a job on the control executor (replaced if it times out). under_wr: the caller holds
+ * mod_lock for writing (re-init), so the executor must not take it for reading. */
+MUST_USE cf_err hsm_ctl_run(struct hsm *h, hsm_job_fn job, bool under_wr,
+			    const struct timespec *deadline);
+unsigned hsm_timeout_ms(const struct hsm *h);
+
+/* ---- p11_slot.c ----------------------------------------------------------------- */
+/* Re-initialise the module (write lock, C_Finalize + C_Initialize, reselect the token,
+ * login, find KEKs); bumps h->gen. */
+MUST_USE cf_err hsm_module_reinit(struct hsm *h, const struct timespec *deadline);
+/* On the control executor: open the login session (if needed) and log in with h->pin. */
+MUST_USE cf_err hsm_ctl_login(struct hsm *h, const struct timespec *deadline);
+
+/* ---- p11_object.c --------------------------------------------------------------- */
+/* Find objects matching tmpl into x->io->objs (count checked against the array). */
+MUST_USE cf_err p11_find(struct hsm_exec *x, CK_ATTRIBUTE *tmpl, CK_ULONG n);
+/* Read a CK_BBOOL attribute (length checked). */
+MUST_USE cf_err p11_get_bool(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t, bool *v);
+MUST_USE cf_err p11_get_ulong(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
+			      CK_ULONG *v);
+/* Read a variable-length attribute into buf[cap] (two-call convention, length checked). */
+MUST_USE cf_err p11_get_bytes(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
+			      uint8_t *buf, size_t cap, size_t *n);
+/* Check a KEK's attributes against the policy (CF_E_HSM_POLICY). */
+MUST_USE cf_err p11_kek_policy_check(struct hsm_exec *x, CK_OBJECT_HANDLE o, bool backup);
+
+/* ---- kek.c ---------------------------------------------------------------------- */
+/* On executor x: find every "coffre-kek-<n>" that passes the policy into h->keks
+ * (h->lock taken inside to publish). */
+MUST_USE cf_err hsm_kek_scan(struct hsm_exec *x);
+/* Handle of KEK version v (under h->lock), 0 if unknown. */
+CK_OBJECT_HANDLE hsm_kek_handle(struct hsm *h, uint32_t v);
+
+/* ---- wrap.c --------------------------------------------------------------------- */
+/* Build the blob header and AAD into x->io; used by wrap and the wrap KAT. */
+#define HSM_BLOB_HDR 16u
+#define HSM_BLOB_MAGIC "CFKW"
+void hsm_blob_header(uint8_t hdr[HSM_BLOB_HDR], uint32_t kek_version, uint32_t dek_len);
+MUST_USE cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_bind *b,
+			     uint8_t *aad, size_t cap, size_t *n);
+/* jobs: GCM encrypt io->in (in_n) under io->key with io->nonce and io->aad -> io->out;
+ * decrypt io->in -> io->out. */
+MUST_USE cf_err hsm_job_gcm_encrypt(struct hsm_exec *x);
+MUST_USE cf_err hsm_job_gcm_decrypt(struct hsm_exec *x);
+
+#ifdef COFFRE_TEST_HOOKS
+/* Tests: raw access to a session's module and handle (after hsm_sess_ready). */
+MUST_USE cf_err hsm_test_raw(hsm_sess *s, CK_FUNCTION_LIST **f, CK_SESSION_HANDLE *sh);
+#endif
+
+#endif

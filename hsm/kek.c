@@ -1,0 +1,280 @@
+/* KEKs: AES-256 token keys labelled "coffre-kek-<version>" (ARCHITECTURE "Terms").
+ * Created CKA_SENSITIVE, not extractable (or, with backups enabled, extractable only under a
+ * CKA_TRUSTED wrapping key: CKA_WRAP_WITH_TRUSTED), CKA_PRIVATE, usable only for
+ * encrypt/decrypt (the GCM blob wrap, see wrap.c); never CKA_WRAP/CKA_UNWRAP, so the KEK
+ * cannot be used to export other keys. The attributes are read back after creation and a key
+ * that violates the policy is destroyed. Found again by label after every re-init. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "board/log.h"
+#include "hsm/hsm_int.h"
+
+#define KEK_PREFIX_N (sizeof(HSM_KEK_LABEL_PREFIX) - 1)
+
+/* "coffre-kek-<n>": n decimal, 1..UINT32_MAX, no leading zero */
+static bool kek_label_parse(const uint8_t *p, size_t n, uint32_t *v)
+{
+	if (n <= KEK_PREFIX_N || n > KEK_PREFIX_N + 10 ||
+	    memcmp(p, HSM_KEK_LABEL_PREFIX, KEK_PREFIX_N) != 0)
+		return false;
+	uint64_t acc = 0;
+	if (p[KEK_PREFIX_N] == '0')
+		return false;
+	for (size_t i = KEK_PREFIX_N; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		acc = acc * 10u + (uint64_t)(p[i] - '0');
+	}
+	if (acc == 0 || acc > UINT32_MAX)
+		return false;
+	*v = (uint32_t)acc;
+	return true;
+}
+
+static int kek_cmp(const void *a, const void *b)
+{
+	const struct hsm_kek *x = a, *y = b;
+	return x->version < y->version ? -1 : x->version > y->version;
+}
+
+cf_err hsm_kek_scan(struct hsm_exec *x)
+{
+	struct hsm *h = x->h;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_BBOOL t = CK_TRUE;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof cls },
+		{ CKA_KEY_TYPE, &kt, sizeof kt },
+		{ CKA_TOKEN, &t, sizeof t },
+	};
+	TRY(p11_find(x, tmpl, 3));
+	struct hsm_kek found[HSM_KEK_MAX];
+	size_t nf = 0;
+	for (size_t i = 0; i < x->io->objs_n; i++) {
+		uint8_t lab[64];
+		size_t ln = 0;
+		uint32_t v = 0;
+		CK_OBJECT_HANDLE o = x->io->objs[i];
+		cf_err rc = p11_get_bytes(x, o, CKA_LABEL, lab, sizeof lab, &ln);
+		if (rc == CF_E_HSM_OUTPUT)
+			continue; /* a longer label is not ours */
+		TRY(rc);
+		if (!kek_label_parse(lab, ln, &v))
+			continue;
+		if (p11_kek_policy_check(x, o, h->cfg.backup_enabled) != CF_OK)
+			continue; /* logged; never used */
+		bool dup = false;
+		for (size_t j = 0; j < nf; j++) {
+			if (found[j].version == v) {
+				/* two keys claim one version: ambiguous, use neither */
+				log_err("hsm: two KEK objects claim version %u; refusing it", v);
+				found[j] = found[--nf];
+				dup = true;
+				break;
+			}
+		}
+		if (dup)
+			continue;
+		if (nf == HSM_KEK_MAX)
+			return CF_E_TOO_MANY;
+		found[nf].version = v;
+		found[nf].handle = o;
+		nf++;
+	}
+	qsort(found, nf, sizeof found[0], kek_cmp);
+	pthread_mutex_lock(&h->lock);
+	memcpy(h->keks, found, nf * sizeof found[0]);
+	h->kek_n = (unsigned)nf;
+	bool cur_ok = false;
+	for (size_t j = 0; j < nf; j++)
+		if (found[j].version == h->kek_current)
+			cur_ok = true;
+	if (!cur_ok && h->kek_current != 0) {
+		log_err("hsm: current KEK %u is gone from the token", h->kek_current);
+		h->kek_current = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return CF_OK;
+}
+
+CK_OBJECT_HANDLE hsm_kek_handle(struct hsm *h, uint32_t v)
+{
+	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
+	pthread_mutex_lock(&h->lock);
+	for (unsigned i = 0; i < h->kek_n; i++)
+		if (h->keks[i].version == v)
+			o = h->keks[i].handle;
+	pthread_mutex_unlock(&h->lock);
+	return o;
+}
+
+static cf_err job_scan(struct hsm_exec *x)
+{
+	return hsm_kek_scan(x);
+}
+
+/* the KEK template: the one place its attributes are decided */
+static CK_ULONG kek_template(CK_ATTRIBUTE *a, CK_ULONG cap, bool backup, const char *label,
+			     const uint8_t id[4])
+{
+	static const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	static const CK_KEY_TYPE kt = CKK_AES;
+	static const CK_ULONG len = 32;
+	static const CK_BBOOL t = CK_TRUE, fl = CK_FALSE;
+	CK_ULONG n = 0;
+#define A(typ, ptr, sz) do { if (n < cap) a[n++] = (CK_ATTRIBUTE){ typ, (void *)(ptr), sz }; } while (0)
+	A(CKA_CLASS, &cls, sizeof cls);
+	A(CKA_KEY_TYPE, &kt, sizeof kt);
+	A(CKA_VALUE_LEN, &len, sizeof len);
+	A(CKA_TOKEN, &t, 1);
+	A(CKA_PRIVATE, &t, 1);
+	A(CKA_SENSITIVE, &t, 1);
+	A(CKA_EXTRACTABLE, backup ? &t : &fl, 1);
+	if (backup)
+		A(CKA_WRAP_WITH_TRUSTED, &t, 1);
+	A(CKA_ENCRYPT, &t, 1);
+	A(CKA_DECRYPT, &t, 1);
+	A(CKA_WRAP, &fl, 1);
+	A(CKA_UNWRAP, &fl, 1);
+	A(CKA_SIGN, &fl, 1);
+	A(CKA_VERIFY, &fl, 1);
+	A(CKA_DERIVE, &fl, 1);
+	A(CKA_LABEL, label, strlen(label));
+	A(CKA_ID, id, 4);
+#undef A
+	return n;
+}
+
+static cf_err job_kek_create(struct hsm_exec *x)
+{
+	struct hsm *h = x->h;
+	TRY(hsm_kek_scan(x));
+	uint32_t v = 1;
+	pthread_mutex_lock(&h->lock);
+	if (h->kek_n > 0)
+		v = h->keks[h->kek_n - 1].version + 1u;
+	pthread_mutex_unlock(&h->lock);
+	if (v == 0 || v > HSM_KEK_MAX * 1000000u)
+		return CF_E_TOO_MANY;
+	char label[HSM_LABEL_MAX + 1];
+	snprintf(label, sizeof label, HSM_KEK_LABEL_PREFIX "%u", v);
+	uint8_t id[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	CK_ATTRIBUTE tmpl[20];
+	CK_ULONG tn = kek_template(tmpl, 20, h->cfg.backup_enabled, label, id);
+	CK_MECHANISM m = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
+	CK_RV rv = h->f->C_GenerateKey(x->sh, &m, tmpl, tn, &o);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	cf_err rc = p11_kek_policy_check(x, o, h->cfg.backup_enabled);
+	if (rc != CF_OK) {
+		(void)h->f->C_DestroyObject(x->sh, o);
+		return rc == CF_E_HSM_POLICY ? rc : rc;
+	}
+	x->io->ul[0] = v;
+	return hsm_kek_scan(x);
+}
+
+cf_err hsm_kek_create(hsm_sess *s, uint32_t *version)
+{
+	if (s == NULL || version == NULL)
+		return CF_E_INVALID_ARG;
+	*version = 0;
+	struct timespec dl;
+	hsm_deadline(&dl, hsm_timeout_ms(s->h));
+	TRY(hsm_sess_run(s, job_kek_create, &dl));
+	uint32_t v = (uint32_t)s->x->io->ul[0];
+	if (hsm_kek_handle(s->h, v) == CK_INVALID_HANDLE)
+		return CF_E_HSM_NOT_FOUND;
+	pthread_mutex_lock(&s->h->lock);
+	if (s->h->kek_current == 0)
+		s->h->kek_current = v; /* the first KEK of a new appliance */
+	pthread_mutex_unlock(&s->h->lock);
+	*version = v;
+	log_info("hsm: KEK %u created", v);
+	return CF_OK;
+}
+
+cf_err hsm_kek_find(hsm_sess *s, uint32_t version)
+{
+	if (s == NULL || version == 0)
+		return CF_E_INVALID_ARG;
+	struct timespec dl;
+	hsm_deadline(&dl, hsm_timeout_ms(s->h));
+	TRY(hsm_sess_run(s, job_scan, &dl));
+	return hsm_kek_handle(s->h, version) != CK_INVALID_HANDLE ? CF_OK : CF_E_HSM_NOT_FOUND;
+}
+
+cf_err hsm_kek_make_current(hsm *h, uint32_t version)
+{
+	if (h == NULL || version == 0)
+		return CF_E_INVALID_ARG;
+	cf_err rc = CF_E_HSM_NOT_FOUND;
+	pthread_mutex_lock(&h->lock);
+	for (unsigned i = 0; i < h->kek_n; i++) {
+		if (h->keks[i].version == version) {
+			h->kek_current = version;
+			rc = CF_OK;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+uint32_t hsm_kek_current(hsm *h)
+{
+	if (h == NULL)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	uint32_t v = h->kek_current;
+	pthread_mutex_unlock(&h->lock);
+	return v;
+}
+
+cf_err hsm_kek_list(hsm_sess *s, uint32_t *out, size_t cap, size_t *n)
+{
+	if (s == NULL || n == NULL || (out == NULL && cap > 0))
+		return CF_E_INVALID_ARG;
+	*n = 0;
+	struct timespec dl;
+	hsm_deadline(&dl, hsm_timeout_ms(s->h));
+	TRY(hsm_sess_run(s, job_scan, &dl));
+	struct hsm *h = s->h;
+	pthread_mutex_lock(&h->lock);
+	size_t k = h->kek_n;
+	for (size_t i = 0; i < k && i < cap; i++)
+		out[i] = h->keks[i].version;
+	pthread_mutex_unlock(&h->lock);
+	*n = k;
+	return k > cap ? CF_E_NO_SPACE : CF_OK;
+}
+
+static cf_err job_destroy(struct hsm_exec *x)
+{
+	CK_RV rv = x->h->f->C_DestroyObject(x->sh, x->io->key);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	return hsm_kek_scan(x);
+}
+
+cf_err hsm_kek_destroy(hsm_sess *s, uint32_t version)
+{
+	if (s == NULL || version == 0)
+		return CF_E_INVALID_ARG;
+	struct hsm *h = s->h;
+	if (hsm_kek_current(h) == version)
+		return CF_E_STATE;
+	struct timespec dl;
+	hsm_deadline(&dl, hsm_timeout_ms(h));
+	TRY(hsm_sess_ready(s, &dl));
+	CK_OBJECT_HANDLE o = hsm_kek_handle(h, version);
+	if (o == CK_INVALID_HANDLE)
+		return CF_E_HSM_NOT_FOUND;
+	s->x->io->key = o;
+	TRY(hsm_sess_run(s, job_destroy, &dl));
+	log_info("hsm: KEK %u destroyed", version);
+	return CF_OK;
+}

@@ -1,0 +1,475 @@
+/* Client lifecycle, token selection, login state and module re-initialisation
+ * (STYLE 2.9 "slot login state is tracked in one place"; [p11] p11_slot.c).
+ * The PIN lives in one sec_alloc block owned by struct hsm; it is wiped on logout, on a failed
+ * login and when replaced. The control executor keeps one "login session" open so that the
+ * login state survives while pool sessions come and go. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "board/log.h"
+#include "board/sec.h"
+#include "hsm/hsm_int.h"
+
+static void pin_wipe(struct hsm *h)
+{
+	if (h->pin != NULL)
+		sec_free(h->pin, HSM_PIN_MAX);
+	h->pin = NULL;
+	h->pin_n = 0;
+}
+
+/* ---- control jobs -------------------------------------------------------------------- */
+
+static cf_err job_initialize(struct hsm_exec *x)
+{
+	return p11_fail(x, p11_module_initialize(x->h->f));
+}
+
+static cf_err job_select(struct hsm_exec *x)
+{
+	struct hsm *h = x->h;
+	CK_SLOT_ID slot = 0;
+	char label[33];
+	TRY(p11_slot_find(x, &h->sel, &slot, label));
+	x->io->slot = slot;
+	memcpy(x->io->label, label, sizeof label);
+	return CF_OK;
+}
+
+/* open the login session if needed and log in with the PIN copied into x->io */
+static cf_err job_login(struct hsm_exec *x)
+{
+	struct hsm *h = x->h;
+	CK_FUNCTION_LIST *f = h->f;
+	CK_RV rv;
+	if (x->sh_open && (x->broken || x->gen != h->gen)) {
+		if (x->gen == h->gen)
+			(void)f->C_CloseSession(x->sh);
+		x->sh_open = false;
+	}
+	if (!x->sh_open) {
+		CK_SESSION_HANDLE sh = CK_INVALID_HANDLE;
+		rv = f->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sh);
+		if (rv != CKR_OK)
+			return p11_fail(x, rv);
+		x->sh = sh;
+		x->sh_open = true;
+		x->gen = h->gen;
+		x->broken = false;
+	}
+	rv = f->C_Login(x->sh, CKU_USER, x->io->pin, (CK_ULONG)x->io->pin_n);
+	sec_wipe(x->io->pin, sizeof x->io->pin);
+	x->io->pin_n = 0;
+	if (rv == CKR_USER_ALREADY_LOGGED_IN)
+		rv = CKR_OK;
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	return hsm_kek_scan(x);
+}
+
+static cf_err job_logout(struct hsm_exec *x)
+{
+	if (!x->sh_open)
+		return CF_OK;
+	CK_RV rv = x->h->f->C_Logout(x->sh);
+	if (x->gen == x->h->gen)
+		(void)x->h->f->C_CloseSession(x->sh);
+	x->sh_open = false;
+	return rv == CKR_OK || rv == CKR_USER_NOT_LOGGED_IN ? CF_OK : p11_fail(x, rv);
+}
+
+static cf_err job_reinit(struct hsm_exec *x)
+{
+	struct hsm *h = x->h;
+	(void)h->f->C_Finalize(NULL); /* every session and handle of the old generation dies */
+	x->sh_open = false;
+	CK_RV rv = p11_module_initialize(h->f);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	return job_select(x);
+}
+
+/* copy the held PIN into the control executor's locked scratch (under h->lock) */
+static cf_err pin_stage(struct hsm *h)
+{
+	cf_err rc = CF_E_HSM_NOT_INIT;
+	pthread_mutex_lock(&h->lock);
+	if (h->pin != NULL && h->ctl != NULL && h->pin_n <= sizeof h->ctl->io->pin) {
+		memcpy(h->ctl->io->pin, h->pin, h->pin_n);
+		h->ctl->io->pin_n = h->pin_n;
+		rc = CF_OK;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static cf_err ensure_ctl(struct hsm *h)
+{
+	if (h->ctl != NULL)
+		return CF_OK;
+	return hsm_exec_new(h, true, &h->ctl);
+}
+
+cf_err hsm_ctl_login(struct hsm *h, const struct timespec *deadline)
+{
+	/* the control executor is created outside ctl_lock only by hsm_open / reinit callers that
+	 * are serialised by the caller (open) or by the write lock (reinit) */
+	TRY(ensure_ctl(h));
+	TRY(pin_stage(h));
+	return hsm_ctl_run(h, job_login, false, deadline);
+}
+
+cf_err hsm_module_reinit(struct hsm *h, const struct timespec *deadline)
+{
+	cf_err rc = CF_E_INTERNAL;
+	pthread_mutex_lock(&h->lock);
+	unsigned long gen0 = h->gen;
+	pthread_mutex_unlock(&h->lock);
+	if (pthread_rwlock_clockwrlock(&h->mod_lock, CLOCK_MONOTONIC, deadline) != 0) {
+		log_err("hsm: re-init: module calls still in flight (hung?)");
+		return CF_E_HSM_TIMEOUT;
+	}
+	pthread_mutex_lock(&h->lock);
+	bool done = h->gen != gen0 && !h->need_reinit; /* another thread did it meanwhile */
+	pthread_mutex_unlock(&h->lock);
+	if (done) {
+		rc = CF_OK;
+		goto out;
+	}
+	log_warn("hsm: re-initialising the module (C_Finalize + C_Initialize)");
+	if ((rc = hsm_ctl_run(h, job_reinit, true, deadline)) != CF_OK)
+		goto out;
+	pthread_mutex_lock(&h->lock);
+	h->slot = h->ctl->io->slot;
+	h->gen++;
+	h->reinits++;
+	h->kek_n = 0; /* handles of the old generation are void: found again below */
+	pthread_mutex_unlock(&h->lock);
+	if ((rc = ensure_ctl(h)) != CF_OK || (rc = pin_stage(h)) != CF_OK)
+		goto out;
+	if ((rc = hsm_ctl_run(h, job_login, true, deadline)) != CF_OK)
+		goto out;
+	pthread_mutex_lock(&h->lock);
+	h->need_reinit = false;
+	pthread_mutex_unlock(&h->lock);
+	log_info("hsm: module re-initialised, logged in, %u KEK(s) found", h->kek_n);
+	rc = CF_OK;
+out:
+	pthread_rwlock_unlock(&h->mod_lock);
+	if (h->ctl != NULL)
+		sec_wipe(h->ctl->io->pin, sizeof h->ctl->io->pin);
+	return rc;
+}
+
+/* ---- public ---------------------------------------------------------------------------- */
+
+cf_err hsm_open(const struct hsm_config *cfg, hsm **out)
+{
+	cf_err rc = CF_E_INTERNAL;
+	if (out == NULL)
+		return CF_E_INVALID_ARG;
+	*out = NULL;
+	if (cfg == NULL || cfg->module_path == NULL || cfg->token == NULL ||
+	    cfg->pool_size > HSM_POOL_MAX)
+		return CF_E_INVALID_ARG;
+	struct hsm *h = calloc(1, sizeof *h);
+	if (h == NULL)
+		return CF_E_NOMEM;
+	bool sync_ok = false;
+	h->cfg = *cfg;
+	h->module_path = strdup(cfg->module_path);
+	h->token_str = strdup(cfg->token);
+	if (h->module_path == NULL || h->token_str == NULL) {
+		rc = CF_E_NOMEM;
+		goto out;
+	}
+	h->cfg.module_path = h->module_path;
+	h->cfg.token = h->token_str;
+	if (h->cfg.timeout_ms == 0)
+		h->cfg.timeout_ms = HSM_DEFAULT_TIMEOUT_MS;
+	if (h->cfg.keygen_timeout_ms == 0)
+		h->cfg.keygen_timeout_ms = HSM_DEFAULT_KEYGEN_TIMEOUT_MS;
+	h->pool_n = h->cfg.pool_size ? h->cfg.pool_size : HSM_DEFAULT_POOL;
+	long nc = sysconf(_SC_NPROCESSORS_ONLN);
+	h->ncpu = nc > 0 && nc < 4096 ? (int)nc : 1;
+	atomic_init(&h->running, 0);
+	if ((rc = p11_tok_sel_parse(cfg->token, &h->sel)) != CF_OK)
+		goto out;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->ctl_lock, NULL);
+	pthread_cond_init(&h->pool_cv, &ca);
+	pthread_cond_init(&h->quar_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_rwlock_init(&h->mod_lock, NULL);
+	sync_ok = true;
+	for (unsigned i = 0; i < h->pool_n; i++) {
+		h->pool[i].h = h;
+		h->pool[i].idx = i;
+	}
+	if ((rc = p11_module_load(h->module_path, &h->dl, &h->f)) != CF_OK)
+		goto out;
+	struct timespec dl;
+	hsm_deadline(&dl, h->cfg.timeout_ms);
+	if ((rc = ensure_ctl(h)) != CF_OK)
+		goto out;
+	if ((rc = hsm_ctl_run(h, job_initialize, false, &dl)) != CF_OK) {
+		log_err_r(rc, "hsm: C_Initialize failed");
+		goto out;
+	}
+	if ((rc = hsm_ctl_run(h, job_select, false, &dl)) != CF_OK) {
+		log_err_r(rc, "hsm: no token matches the configured label / URI");
+		goto out;
+	}
+	h->slot = h->ctl->io->slot;
+	memcpy(h->token_label, h->ctl->io->label, sizeof h->token_label);
+	h->token_label[sizeof h->token_label - 1] = '\0';
+	*out = h;
+	h = NULL;
+	rc = CF_OK;
+out:
+	if (h != NULL) {
+		if (sync_ok)
+			hsm_close(h);
+		else {
+			free(h->module_path);
+			free(h->token_str);
+			free(h);
+		}
+	}
+	return rc;
+}
+
+void hsm_close(hsm *h)
+{
+	if (h == NULL)
+		return;
+	struct timespec dl;
+	hsm_deadline(&dl, hsm_timeout_ms(h));
+	for (unsigned i = 0; i < h->pool_n; i++) {
+		if (h->pool[i].in_use)
+			log_err("hsm_close: session %u still held by a thread", i);
+		hsm_exec_free(h->pool[i].x);
+		h->pool[i].x = NULL;
+	}
+	if (h->ctl != NULL && h->logged_in) {
+		cf_err lrc = hsm_ctl_run(h, job_logout, false, &dl);
+		if (lrc != CF_OK)
+			log_warn_r(lrc, "hsm_close: logout");
+	}
+	hsm_exec_free(h->ctl);
+	h->ctl = NULL;
+	pthread_mutex_lock(&h->lock);
+	pin_wipe(h);
+	h->logged_in = false;
+	while (h->exec_live > 0) {
+		if (pthread_cond_clockwait(&h->quar_cv, &h->lock, CLOCK_MONOTONIC, &dl) != 0)
+			break;
+	}
+	unsigned live = h->exec_live;
+	pthread_mutex_unlock(&h->lock);
+	if (live > 0) {
+		/* a thread is still inside the module: finalising or unloading it now would crash
+		 * that thread; leak the client instead (the process is shutting down anyway) */
+		log_err("hsm_close: %u executor(s) stuck in the module; not unloading", live);
+		return;
+	}
+	if (h->f != NULL)
+		(void)h->f->C_Finalize(NULL);
+	p11_module_unload(h->dl);
+	pthread_rwlock_destroy(&h->mod_lock);
+	pthread_cond_destroy(&h->pool_cv);
+	pthread_cond_destroy(&h->quar_cv);
+	pthread_mutex_destroy(&h->ctl_lock);
+	pthread_mutex_destroy(&h->lock);
+	free(h->module_path);
+	free(h->token_str);
+	sec_wipe(h, sizeof *h);
+	free(h);
+}
+
+cf_err hsm_login(hsm *h, const uint8_t *pin, size_t n)
+{
+	if (h == NULL || pin == NULL || n == 0 || n > HSM_PIN_MAX)
+		return CF_E_INVALID_ARG;
+	void *p = NULL;
+	TRY(sec_alloc(HSM_PIN_MAX, &p));
+	memcpy(p, pin, n);
+	pthread_mutex_lock(&h->lock);
+	pin_wipe(h); /* replacement wipes the old copy */
+	h->pin = p;
+	h->pin_n = n;
+	pthread_mutex_unlock(&h->lock);
+	struct timespec dl;
+	hsm_deadline(&dl, hsm_timeout_ms(h));
+	cf_err rc = hsm_ctl_login(h, &dl);
+	pthread_mutex_lock(&h->lock);
+	if (rc == CF_OK) {
+		h->logged_in = true;
+		if (h->kek_current == 0 && h->kek_n > 0)
+			h->kek_current = h->keks[h->kek_n - 1].version;
+	} else {
+		pin_wipe(h);
+		h->logged_in = false;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (rc != CF_OK)
+		log_err_r(rc, "hsm: login failed");
+	return rc;
+}
+
+void hsm_logout(hsm *h)
+{
+	if (h == NULL)
+		return;
+	struct timespec dl;
+	hsm_deadline(&dl, hsm_timeout_ms(h));
+	pthread_mutex_lock(&h->lock);
+	h->logged_in = false;
+	pthread_mutex_unlock(&h->lock);
+	for (unsigned i = 0; i < h->pool_n; i++) {
+		pthread_mutex_lock(&h->lock);
+		bool idle = !h->pool[i].in_use;
+		struct hsm_exec *x = idle ? h->pool[i].x : NULL;
+		if (idle) {
+			h->pool[i].x = NULL;
+			h->pool[i].up = false;
+		}
+		pthread_mutex_unlock(&h->lock);
+		hsm_exec_free(x);
+	}
+	if (h->ctl != NULL) {
+		cf_err lrc = hsm_ctl_run(h, job_logout, false, &dl);
+		if (lrc != CF_OK)
+			log_warn_r(lrc, "hsm_logout");
+	}
+	pthread_mutex_lock(&h->lock);
+	pin_wipe(h);
+	h->kek_n = 0;
+	h->kek_current = 0;
+	pthread_mutex_unlock(&h->lock);
+}
+
+bool hsm_pin_held(const hsm *h)
+{
+	if (h == NULL)
+		return false;
+	pthread_mutex_lock((pthread_mutex_t *)&h->lock);
+	bool held = h->pin != NULL;
+	pthread_mutex_unlock((pthread_mutex_t *)&h->lock);
+	return held;
+}
+
+/* ---- provisioning ------------------------------------------------------------------- */
+
+cf_err hsm_token_init(const char *module_path, const char *label, const uint8_t *so_pin,
+		      size_t so_n, const uint8_t *user_pin, size_t user_n)
+{
+	cf_err rc = CF_E_INTERNAL;
+	if (module_path == NULL || label == NULL || label[0] == '\0' || strlen(label) > 32 ||
+	    so_pin == NULL || so_n == 0 || so_n > HSM_PIN_MAX || user_pin == NULL || user_n == 0 ||
+	    user_n > HSM_PIN_MAX)
+		return CF_E_INVALID_ARG;
+	void *dl = NULL;
+	CK_FUNCTION_LIST *f = NULL;
+	bool inited = false;
+	CK_SESSION_HANDLE sh = CK_INVALID_HANDLE;
+	bool sh_open = false;
+	TRY(p11_module_load(module_path, &dl, &f));
+	CK_RV rv = p11_module_initialize(f);
+	if (rv != CKR_OK) {
+		rc = p11_rv_to_err(rv);
+		goto out;
+	}
+	inited = true;
+	CK_SLOT_ID slots[256];
+	CK_ULONG n = 256;
+	if ((rv = f->C_GetSlotList(CK_FALSE, slots, &n)) != CKR_OK) {
+		rc = p11_rv_to_err(rv);
+		goto out;
+	}
+	if (n > 256) {
+		rc = CF_E_HSM_OUTPUT;
+		goto out;
+	}
+	bool found = false;
+	CK_SLOT_ID slot = 0;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		memset(&ti, 0, sizeof ti);
+		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue;
+		char lab[33];
+		p11_field_trim(ti.label, sizeof ti.label, lab, sizeof lab);
+		if ((ti.flags & CKF_TOKEN_INITIALIZED) && strcmp(lab, label) == 0) {
+			rc = CF_E_EXISTS;
+			goto out;
+		}
+		if (!(ti.flags & CKF_TOKEN_INITIALIZED) && !found) {
+			slot = slots[i];
+			found = true;
+		}
+	}
+	if (!found) {
+		rc = CF_E_HSM_NO_TOKEN;
+		goto out;
+	}
+	CK_UTF8CHAR padded[32];
+	memset(padded, ' ', sizeof padded);
+	memcpy(padded, label, strlen(label));
+	if ((rv = f->C_InitToken(slot, (CK_UTF8CHAR *)so_pin, (CK_ULONG)so_n, padded)) != CKR_OK) {
+		rc = p11_rv_to_err(rv);
+		goto out;
+	}
+	/* SoftHSMv2 moves an initialised token to a new slot id: find it again by label */
+	n = 256;
+	if ((rv = f->C_GetSlotList(CK_TRUE, slots, &n)) != CKR_OK || n > 256) {
+		rc = rv != CKR_OK ? p11_rv_to_err(rv) : CF_E_HSM_OUTPUT;
+		goto out;
+	}
+	found = false;
+	for (CK_ULONG i = 0; i < n && !found; i++) {
+		CK_TOKEN_INFO ti;
+		memset(&ti, 0, sizeof ti);
+		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue;
+		char lab[33];
+		p11_field_trim(ti.label, sizeof ti.label, lab, sizeof lab);
+		if ((ti.flags & CKF_TOKEN_INITIALIZED) && strcmp(lab, label) == 0) {
+			slot = slots[i];
+			found = true;
+		}
+	}
+	if (!found) {
+		rc = CF_E_HSM_NO_TOKEN;
+		goto out;
+	}
+	if ((rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sh)) !=
+	    CKR_OK) {
+		rc = p11_rv_to_err(rv);
+		goto out;
+	}
+	sh_open = true;
+	if ((rv = f->C_Login(sh, CKU_SO, (CK_UTF8CHAR *)so_pin, (CK_ULONG)so_n)) != CKR_OK) {
+		rc = p11_rv_to_err(rv);
+		goto out;
+	}
+	rv = f->C_InitPIN(sh, (CK_UTF8CHAR *)user_pin, (CK_ULONG)user_n);
+	(void)f->C_Logout(sh);
+	if (rv != CKR_OK) {
+		rc = p11_rv_to_err(rv);
+		goto out;
+	}
+	log_info("hsm: token initialised");
+	rc = CF_OK;
+out:
+	if (sh_open)
+		(void)f->C_CloseSession(sh);
+	if (inited)
+		(void)f->C_Finalize(NULL);
+	p11_module_unload(dl);
+	return rc;
+}
