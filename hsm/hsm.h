@@ -89,6 +89,32 @@ MUST_USE cf_err hsm_token_init(const char *module_path, const char *label,
 			       const uint8_t *so_pin, size_t so_n,
 			       const uint8_t *user_pin, size_t user_n);
 
+/* Provisioning with a choice of slot, and a guard against wiping a live token.
+ *   has_slot     initialise the token in slot `slot_id` (else: the first slot whose token is
+ *                not initialised)
+ *   force        allow re-initialising a token that is already initialised: it wipes every
+ *                object on it (KEKs included). Without force an initialised token is never
+ *                touched (CF_E_EXISTS). With force and no slot, the token to re-initialise is
+ *                the one labelled `label` (exactly one). C_InitToken still needs the token's
+ *                current SO PIN (else CF_E_HSM_PIN).
+ * *slot_out (may be NULL) = the slot id the token was initialised in. Informational only:
+ * SoftHSMv2 renumbers a freshly initialised token at the next C_Initialize, so select tokens by
+ * label or URI, never by a remembered slot id. Errors: CF_E_EXISTS (initialised and !force, or the
+ * label is taken by another token), CF_E_HSM_NO_TOKEN (no such slot / no token in it / no
+ * free slot), CF_E_HSM_PIN, CF_E_HSM_LOAD, CF_E_INVALID_ARG, CF_E_HSM_*. */
+struct hsm_token_init_cfg {
+	const char *module_path;
+	const char *label;             /* 1..32 bytes */
+	const uint8_t *so_pin;
+	size_t so_n;
+	const uint8_t *user_pin;
+	size_t user_n;
+	bool has_slot;
+	unsigned long slot_id;
+	bool force;
+};
+MUST_USE cf_err hsm_token_init_ex(const struct hsm_token_init_cfg *cfg, unsigned long *slot_out);
+
 /* ---- session pool --------------------------------------------------------------- */
 
 /* Take a session, waiting at most wait_ms (0 = do not wait). A broken session is repaired
@@ -158,6 +184,23 @@ struct hsm_blob_info {
 /* CF_E_HSM_BLOB when the header is malformed, its length disagrees with n, or unknown. */
 MUST_USE cf_err hsm_blob_info_get(const uint8_t *blob, size_t n, struct hsm_blob_info *out);
 
+/* The header parser on its own: a pure function over untrusted bytes (blobs come back from
+ * SQLite), no HSM, no allocation; hsm/blob.c, fuzzed by tests/fuzz/fuzz_hsm_blob.c.
+ * Header (16 bytes, big-endian): "CFKW" | format u8 | mech u8 | reserved u16 (0) |
+ * kek_version u32 (> 0) | dek_len u32 (1..HSM_DEK_MAX); the blob is exactly
+ * header + 12 nonce + dek_len + 16 tag bytes. CF_OK or CF_E_HSM_BLOB (then *out is zeroed). */
+#define HSM_BLOB_HDR_LEN 16u
+struct hsm_blob_hdr {
+	uint8_t format;       /* HSM_BLOB_FORMAT */
+	uint8_t mech;         /* HSM_BLOB_MECH_* */
+	uint16_t reserved;    /* 0 */
+	uint32_t kek_version;
+	uint32_t dek_len;
+};
+MUST_USE cf_err hsm_blob_parse(const uint8_t *blob, size_t n, struct hsm_blob_hdr *out);
+/* Serialise a header (the inverse of hsm_blob_parse on its first 16 bytes). */
+void hsm_blob_hdr_write(const struct hsm_blob_hdr *hdr, uint8_t out[HSM_BLOB_HDR_LEN]);
+
 /* Generate dek_n (1..HSM_DEK_MAX) bytes of key material with the HSM's generator and write it
  * only wrapped under the current KEK into blob[cap]; *blob_n = bytes written.
  * Errors: CF_E_NO_SPACE (cap < hsm_blob_size(dek_n)), CF_E_HSM_NOT_FOUND (no current KEK). */
@@ -195,6 +238,74 @@ MUST_USE cf_err hsm_keypair_generate(hsm_sess *s, enum hsm_kp_type type, const c
 				     const uint8_t *id, size_t id_n, char *uri, size_t uri_cap);
 /* Destroy both halves of the pair with CKA_ID = id (CF_E_HSM_NOT_FOUND if none). */
 MUST_USE cf_err hsm_keypair_destroy(hsm_sess *s, const uint8_t *id, size_t id_n);
+
+/* ---- key pairs for the internal CA and TLS: lookup, public key, signing ------------- */
+
+#define HSM_KP_ID_MAX 64u
+#define HSM_SPKI_MAX 1024u   /* SubjectPublicKeyInfo DER, RSA-4096: 550 bytes */
+#define HSM_SIG_MAX 512u     /* RSA-4096 */
+#define HSM_ECDSA_DER_MAX 141u /* SEQUENCE of two INTEGERs of up to 66+1 bytes (P-521) */
+
+/* Names a key pair on the token by CKA_LABEL, by CKA_ID, or by both (both must match). Exactly
+ * one object of the wanted class must match: none -> CF_E_HSM_NOT_FOUND, more than one ->
+ * CF_E_TOO_MANY (ambiguous: never guess which key signs). */
+struct hsm_kp_ref {
+	const char *label;    /* NULL = not part of the search; else 1..40 bytes */
+	const uint8_t *id;    /* NULL = not part of the search; else id_n = 1..HSM_KP_ID_MAX */
+	size_t id_n;
+};
+
+struct hsm_kp_info {
+	enum hsm_kp_type type;        /* HSM_KP_*, or 0 for an RSA size / curve we do not make */
+	unsigned bits;                /* RSA modulus bits, or EC field bits (256, 384) */
+	uint8_t id[HSM_KP_ID_MAX];    /* the pair's CKA_ID */
+	size_t id_n;
+	char uri[HSM_URI_MAX];        /* "pkcs11:token=<t>;object=<label>;id=<%xx..>;type=private" */
+};
+
+/* Find the key pair whose private key is labelled `label`: its id, type and PKCS#11 URI (for
+ * libp11's engine) into *info, and, when spki != NULL, the SubjectPublicKeyInfo DER of its
+ * public half (found by the same CKA_ID) into spki[cap], *spki_n = length. Two-call
+ * convention: spki == NULL -> *spki_n = the length needed; cap too small -> CF_E_NO_SPACE with
+ * *spki_n = the length needed. Errors: CF_E_HSM_NOT_FOUND, CF_E_TOO_MANY, CF_E_HSM_OUTPUT (the
+ * module returned a malformed attribute), CF_E_HSM_MECH (a key type / curve we do not know). */
+MUST_USE cf_err hsm_keypair_find(hsm_sess *s, const char *label, struct hsm_kp_info *info,
+				 uint8_t *spki, size_t cap, size_t *spki_n);
+/* SubjectPublicKeyInfo DER of the public key named by ref (class CKO_PUBLIC_KEY):
+ *   RSA: AlgorithmIdentifier rsaEncryption + NULL, RSAPublicKey { modulus, publicExponent }
+ *   EC:  AlgorithmIdentifier id-ecPublicKey + namedCurve (CKA_EC_PARAMS, P-256 / P-384 only),
+ *        the uncompressed point from CKA_EC_POINT (a DER OCTET STRING per PKCS#11 2.40,
+ *        unwrapped; a bare point from older modules is accepted when its length is exact).
+ * Every attribute length and byte the module returns is checked (CF_E_HSM_OUTPUT).
+ * Two-call convention as above. */
+MUST_USE cf_err hsm_pubkey_der(hsm_sess *s, const struct hsm_kp_ref *ref, uint8_t *out, size_t cap,
+			       size_t *n);
+
+enum hsm_sig_mech {
+	HSM_SIG_ECDSA = 1,            /* in = a message digest, 1..64 bytes (CKM_ECDSA);
+	                                 sig = r || s, each the curve's field size (raw) */
+	HSM_SIG_RSA_PKCS1_SHA256 = 2, /* in = the SHA-256 digest; the DigestInfo is added here,
+	                                 CKM_RSA_PKCS (PKCS#1 v1.5); sig = modulus bytes */
+	HSM_SIG_RSA_PKCS1_SHA384 = 3,
+	HSM_SIG_RSA_PKCS1_SHA512 = 4,
+	HSM_SIG_RSA_PSS_SHA256 = 5,   /* in = the SHA-256 digest; CKM_RSA_PKCS_PSS, MGF1 with the
+	                                 same hash, salt length = the hash length */
+	HSM_SIG_RSA_PSS_SHA384 = 6,
+	HSM_SIG_RSA_PSS_SHA512 = 7,
+};
+/* Sign the digest in[n] with the private key named by key. Two-call convention: sig == NULL
+ * -> *sig_n = the signature length (no signing); cap too small -> CF_E_NO_SPACE with *sig_n =
+ * the length needed. The module's signature length is checked against the key (RSA: the
+ * modulus length; ECDSA: twice the field size). Errors: CF_E_INVALID_ARG (n wrong for the
+ * mechanism), CF_E_HSM_MECH (mechanism does not fit the key), CF_E_HSM_NOT_FOUND,
+ * CF_E_TOO_MANY, CF_E_HSM_OUTPUT, CF_E_HSM_*. */
+MUST_USE cf_err hsm_sign(hsm_sess *s, const struct hsm_kp_ref *key, enum hsm_sig_mech mech,
+			 const uint8_t *in, size_t n, uint8_t *sig, size_t cap, size_t *sig_n);
+/* Convert a raw ECDSA signature r || s (n even, 2..132 bytes) to the DER ECDSA-Sig-Value
+ * SEQUENCE { INTEGER r, INTEGER s } (X9.62 / RFC 3279) that X.509 and TLS carry. Pure; no
+ * HSM. Two-call: out == NULL -> *out_n = length needed; cap too small -> CF_E_NO_SPACE. */
+MUST_USE cf_err hsm_ecdsa_sig_to_der(const uint8_t *rs, size_t n, uint8_t *out, size_t cap,
+				     size_t *out_n);
 
 /* ---- random, self-tests ------------------------------------------------------------ */
 

@@ -64,6 +64,12 @@ struct hsm_io {
 	int kind;                 /* job-specific selector */
 	CK_TOKEN_INFO tinfo;
 	CK_SLOT_ID slot;
+	/* transparent recovery (hsm_sess_run): attempt = 0 on the first run of a job, 1 on the
+	 * one retry after a recovered fault; step = how far a non-idempotent job got (reset to 0
+	 * before the first attempt), so that the retry can look for what the first attempt may
+	 * have created instead of creating it twice */
+	unsigned attempt;
+	unsigned step;
 };
 
 struct hsm;
@@ -129,6 +135,7 @@ struct hsm {
 	bool logged_in;
 	bool need_reinit;
 	_Atomic int running;              /* executors in a job + threads spin-waiting */
+	_Atomic int callers;              /* threads inside hsm_exec_run (executor path) */
 	int ncpu;                         /* spin only while running < ncpu */
 	unsigned exec_live;               /* executor threads alive (hsm_close waits) */
 	pthread_mutex_t ctl_lock;         /* one control job at a time */
@@ -147,7 +154,20 @@ struct hsm {
 	/* set only by hsm_test_selftest_corrupt (test builds); present in every build so the
 	 * struct layout never depends on COFFRE_TEST_HOOKS */
 	enum hsm_selftest_id st_corrupt;
+	/* one KEK creator at a time per client (hsm_kek_create: version = max + 1) */
+	pthread_mutex_t kek_lock;
+	/* set only by hsm_test_fault_set (test builds): one-shot simulated faults */
+	_Atomic int test_fault;
 };
+
+/* simulated faults at points the real module cannot be made to fail at on demand */
+enum hsm_test_fault {
+	HSM_TF_NONE = 0,
+	HSM_TF_KEK_AFTER_CREATE = 1, /* close the session right after C_GenerateKey succeeded */
+	HSM_TF_KP_AFTER_CREATE = 2,  /* close the session right after C_GenerateKeyPair */
+};
+/* true once if fault f is armed (and disarms it); always false outside test builds */
+bool hsm_test_fault_take(struct hsm *h, enum hsm_test_fault f);
 
 /* ---- p11_err.c ------------------------------------------------------------------ */
 MUST_USE cf_err p11_rv_to_err(CK_RV rv);
@@ -222,7 +242,7 @@ CK_OBJECT_HANDLE hsm_kek_handle(struct hsm *h, uint32_t v);
 
 /* ---- wrap.c --------------------------------------------------------------------- */
 /* Build the blob header and AAD into x->io; used by wrap and the wrap KAT. */
-#define HSM_BLOB_HDR 16u
+#define HSM_BLOB_HDR HSM_BLOB_HDR_LEN
 #define HSM_BLOB_MAGIC "CFKW"
 void hsm_blob_header(uint8_t hdr[HSM_BLOB_HDR], uint32_t kek_version, uint32_t dek_len);
 MUST_USE cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_bind *b,
@@ -232,7 +252,24 @@ MUST_USE cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_b
 MUST_USE cf_err hsm_job_gcm_encrypt(struct hsm_exec *x);
 MUST_USE cf_err hsm_job_gcm_decrypt(struct hsm_exec *x);
 
+/* ---- der.c (pure: no module calls) ----------------------------------------------- */
+/* Field size in bytes of the curve named by CKA_EC_PARAMS (P-256: 32, P-384: 48), 0 if
+ * unknown. */
+size_t der_ec_field_bytes(const uint8_t *params, size_t n);
+/* The uncompressed point inside CKA_EC_POINT (DER OCTET STRING, or bare if its length is exact)
+ * for a curve of `field` bytes: *pt -> 1 + 2 * field bytes starting 0x04. CF_E_HSM_OUTPUT. */
+MUST_USE cf_err der_ec_point_unwrap(const uint8_t *p, size_t n, size_t field, const uint8_t **pt);
+/* SubjectPublicKeyInfo DER; out == NULL counts only (*n = length); CF_E_NO_SPACE when the
+ * length exceeds cap (*n = length needed). RSA: 2048..4096-bit odd modulus, odd exponent
+ * 3..2^64-1, else CF_E_HSM_OUTPUT. EC: P-256 / P-384 (else CF_E_HSM_MECH). */
+MUST_USE cf_err der_spki_rsa(const uint8_t *mod, size_t mod_n, const uint8_t *e, size_t e_n,
+			     uint8_t *out, size_t cap, size_t *n);
+MUST_USE cf_err der_spki_ec(const uint8_t *params, size_t params_n, const uint8_t *point,
+			    size_t point_n, uint8_t *out, size_t cap, size_t *n);
+
 #ifdef COFFRE_TEST_HOOKS
+/* Tests: arm a one-shot simulated fault (HSM_TF_NONE disarms). */
+void hsm_test_fault_set(hsm *h, enum hsm_test_fault f);
 /* Tests: raw access to a session's module and handle (after hsm_sess_ready). */
 MUST_USE cf_err hsm_test_raw(hsm_sess *s, CK_FUNCTION_LIST **f, CK_SESSION_HANDLE *sh);
 #endif

@@ -12,14 +12,20 @@
  * Jobs touch only executor-owned locked memory (x->io), so a late job cannot write into a
  * caller buffer.
  *
- * Hand-off cost. Posting and collecting a job is one atomic store each way; both sides spin
- * briefly with sched_yield (only while fewer threads are running than there are cores) and
- * then sleep on a futex. Measured with `make bench-hsm` on the 2-core CI VM, the hand-off
- * costs ~15-25 us per operation, i.e. the executor path runs at ~60-70% of the raw PKCS#11
- * rate against SoftHSMv2 (whose calls take only ~40 us). Tried and measured: pure `pause`
- * spinning (caller and executor landed on one core: 50% of raw), pure futex (same as now or
- * worse). cfg.direct_calls skips the executor (within ~10% of raw) at the price of the
- * timeout guarantee; against a network HSM (calls of 1-10 ms) the hand-off is noise.
+ * Hand-off cost. Posting and collecting a job is one atomic store each way; a waiter spins
+ * briefly (pause, sched_yield every 8 turns) and then sleeps on a futex. It spins only while
+ * the spinners and running jobs fit the cores (h->running <= ncpu, re-checked while spinning)
+ * and only while every caller/executor pair can have a core of its own (2 * callers <= ncpu);
+ * an executor whose caller was asleep does not spin for the next job (that caller first needs
+ * the core). `make bench-hsm`, 2-core VM shared with other builds, SoftHSMv2 (~35-40 us per
+ * operation), medians of 5 alternating runs, layer / raw rate:
+ *   1 worker:  generate+wrap 0.91-0.94, unwrap 0.91-0.93   (was 0.69-0.70: the `running`
+ *              count leaked on every successful spin, so after warm-up every wait slept on
+ *              the futex: two context switches per operation)
+ *   2 workers: generate+wrap 0.74-0.78, unwrap 0.74-0.84   (4 threads on 2 cores: each
+ *              operation needs two thread switches; spinning there only steals the core the
+ *              executor needs). cfg.direct_calls: ~0.9-1.0 of raw, without the timeout.
+ * Against a network HSM (calls of 1-10 ms) the hand-off is noise.
  *
  * Locks: h->lock (pool, flags, KEK table; never held across a module call), h->mod_lock
  * (executors hold it for reading during a job; a module re-init holds it for writing). */
@@ -97,15 +103,25 @@ static bool wait_change(struct hsm *h, _Atomic uint32_t *w, uint32_t from,
 	 * their throughput), so then it sleeps on the futex at once */
 	if (atomic_fetch_add(&h->running, 1) >= h->ncpu)
 		spin = 0;
+	/* a caller and its executor both spinning need a core each: with more pairs than that,
+	 * sleeping at once is cheaper (measured: 2 workers on 2 cores) */
+	if (2 * atomic_load_explicit(&h->callers, memory_order_relaxed) > h->ncpu)
+		spin = 0;
 	for (unsigned i = 0; i < spin; i++) {
-		if (atomic_load_explicit(w, memory_order_acquire) != from)
+		if (atomic_load_explicit(w, memory_order_acquire) != from) {
+			atomic_fetch_sub(&h->running, 1);
 			return true;
+		}
 		/* yield, not pause: when the peer thread shares this core, a busy spin would steal
-		 * its time slice (measured: the layer ran at half the raw rate) */
-		if (i % 8u == 7u)
+		 * its time slice (measured: the layer ran at half the raw rate); and stop spinning
+		 * as soon as more threads want a core than there are (an executor started a job) */
+		if (i % 8u == 7u) {
+			if (atomic_load_explicit(&h->running, memory_order_relaxed) > h->ncpu)
+				break;
 			sched_yield();
-		else
+		} else {
 			cpu_relax();
+		}
 	}
 	atomic_fetch_sub(&h->running, 1);
 	for (;;) {
@@ -156,10 +172,11 @@ static void *exec_main(void *arg)
 {
 	struct hsm_exec *x = arg;
 	struct hsm *h = x->h;
+	unsigned spin = HSM_SPIN_EXEC;
 	for (;;) {
 		uint32_t st;
 		while ((st = atomic_load(&x->state)) == HSM_EX_IDLE || st == HSM_EX_DONE)
-			(void)wait_change(h, &x->state, st, &x->exec_waiting, NULL, HSM_SPIN_EXEC);
+			(void)wait_change(h, &x->state, st, &x->exec_waiting, NULL, spin);
 		if (st == HSM_EX_EXIT) {
 			exec_close_session(x, false);
 			exec_destroy(x);
@@ -179,8 +196,14 @@ static void *exec_main(void *arg)
 		if (atomic_compare_exchange_strong(&x->state, &exp, HSM_EX_DONE)) {
 			if (rd)
 				pthread_rwlock_unlock(&h->mod_lock);
-			if (atomic_load(&x->caller_waiting))
+			/* a caller asleep on the futex must first be scheduled before it can post the
+			 * next job: spinning for that job would only keep it off the core (measured:
+			 * 2 workers on 2 cores). Spin only after a caller that was itself spinning. */
+			spin = HSM_SPIN_EXEC;
+			if (atomic_load(&x->caller_waiting)) {
 				futex_wake_all(&x->state);
+				spin = 0;
+			}
 			continue;
 		}
 		/* ABANDONED: the caller timed out and forgot us */
@@ -270,10 +293,14 @@ cf_err hsm_exec_run(struct hsm_exec **xp, hsm_job_fn job, const struct timespec 
 		return x->job_rc;
 	}
 	x->job = job;
+	atomic_fetch_add(&h->callers, 1);
 	atomic_store(&x->state, HSM_EX_POSTED);
 	if (atomic_load(&x->exec_waiting))
 		futex_wake_all(&x->state);
-	if (wait_change(h, &x->state, HSM_EX_POSTED, &x->caller_waiting, deadline, HSM_SPIN_CALLER))
+	bool done = wait_change(h, &x->state, HSM_EX_POSTED, &x->caller_waiting, deadline,
+				HSM_SPIN_CALLER);
+	atomic_fetch_sub(&h->callers, 1);
+	if (done)
 		return x->job_rc;
 	uint32_t exp = HSM_EX_POSTED;
 	if (!atomic_compare_exchange_strong(&x->state, &exp, HSM_EX_ABANDONED))
@@ -418,17 +445,43 @@ cf_err hsm_sess_ready(struct hsm_sess *s, const struct timespec *deadline)
 	return rc;
 }
 
+/* Transparent recovery. A job that fails with a recoverable fault (session invalid or
+ * closed, login lost, device error, module finalised / token gone: see p11_rv_fault) is
+ * retried ONCE after the repair (reopen the session; re-initialise the module, log in again
+ * and find the KEKs again by label), within the caller's deadline. Not retried: a timeout
+ * (the deadline is spent and the executor quarantined), and any failure that is not a fault
+ * (bad tag, policy, not found...). The job's arguments survive the repair: they live in the
+ * executor's io, and a repair reuses the same executor. Jobs look up object handles inside
+ * the job (handles of an older module generation are void), and non-idempotent jobs use
+ * io->step to find, on the retry, what the first attempt may already have created (kek.c,
+ * keypair.c). If the repair fails, the caller gets the first attempt's clean error (or
+ * CF_E_HSM_TIMEOUT when the repair ran out of time). */
 cf_err hsm_sess_run(struct hsm_sess *s, hsm_job_fn job, const struct timespec *deadline)
 {
+	cf_err rc = CF_E_INTERNAL;
 	TRY(hsm_sess_ready(s, deadline));
-	cf_err rc = hsm_exec_run(&s->x, job, deadline);
-	if (rc == CF_E_HSM_TIMEOUT && s->x == NULL) {
-		pthread_mutex_lock(&s->h->lock);
-		s->up = false;
-		pthread_mutex_unlock(&s->h->lock);
+	s->x->io->step = 0;
+	for (unsigned attempt = 0;; attempt++) {
+		s->x->io->attempt = attempt;
+		rc = hsm_exec_run(&s->x, job, deadline);
+		if (rc == CF_E_HSM_TIMEOUT && s->x == NULL) {
+			pthread_mutex_lock(&s->h->lock);
+			s->up = false;
+			pthread_mutex_unlock(&s->h->lock);
+			return rc;
+		}
+		if (rc == CF_OK || s->x == NULL || s->x->fault == HSM_FAULT_NONE)
+			return rc;
+		sess_note_fault(s, rc);
+		if (attempt > 0 || ts_passed(deadline))
+			return rc;
+		cf_err rrc = hsm_sess_ready(s, deadline);
+		if (rrc != CF_OK) {
+			log_err_r(rrc, "hsm: recovery failed; operation not retried");
+			return rrc == CF_E_HSM_TIMEOUT ? rrc : rc;
+		}
+		log_info("hsm: session %u recovered; retrying the operation once", s->idx);
 	}
-	sess_note_fault(s, rc);
-	return rc;
 }
 
 cf_err hsm_session_acquire(hsm *h, unsigned wait_ms, hsm_sess **out)
@@ -557,7 +610,19 @@ void hsm_stats_get(hsm *h, struct hsm_stats *out)
 	pthread_mutex_unlock(&h->lock);
 }
 
+bool hsm_test_fault_take(struct hsm *h, enum hsm_test_fault f)
+{
+	int exp = (int)f;
+	return f != HSM_TF_NONE && atomic_compare_exchange_strong(&h->test_fault, &exp, HSM_TF_NONE);
+}
+
 #ifdef COFFRE_TEST_HOOKS
+void hsm_test_fault_set(hsm *h, enum hsm_test_fault f)
+{
+	if (h != NULL)
+		atomic_store(&h->test_fault, (int)f);
+}
+
 cf_err hsm_test_raw(hsm_sess *s, CK_FUNCTION_LIST **f, CK_SESSION_HANDLE *sh)
 {
 	struct timespec dl;

@@ -201,6 +201,7 @@ cf_err hsm_open(const struct hsm_config *cfg, hsm **out)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->ctl_lock, NULL);
+	pthread_mutex_init(&h->kek_lock, NULL);
 	pthread_cond_init(&h->pool_cv, &ca);
 	pthread_cond_init(&h->quar_cv, &ca);
 	pthread_condattr_destroy(&ca);
@@ -284,6 +285,7 @@ void hsm_close(hsm *h)
 	pthread_cond_destroy(&h->pool_cv);
 	pthread_cond_destroy(&h->quar_cv);
 	pthread_mutex_destroy(&h->ctl_lock);
+	pthread_mutex_destroy(&h->kek_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h->module_path);
 	free(h->token_str);
@@ -365,105 +367,151 @@ bool hsm_pin_held(const hsm *h)
 
 /* ---- provisioning ------------------------------------------------------------------- */
 
-cf_err hsm_token_init(const char *module_path, const char *label, const uint8_t *so_pin,
-		      size_t so_n, const uint8_t *user_pin, size_t user_n)
+#define TI_SLOTS 256u
+
+/* slots (all, or only those with a token) into slots[TI_SLOTS]; the count is untrusted */
+static cf_err ti_slot_list(CK_FUNCTION_LIST *f, bool present, CK_SLOT_ID *slots, CK_ULONG *n)
+{
+	*n = TI_SLOTS;
+	CK_RV rv = f->C_GetSlotList(present ? CK_TRUE : CK_FALSE, slots, n);
+	if (rv != CKR_OK)
+		return p11_rv_to_err(rv);
+	return *n > TI_SLOTS ? CF_E_HSM_OUTPUT : CF_OK;
+}
+
+/* the slot whose initialised token is labelled `label`; CF_E_HSM_NO_TOKEN / CF_E_TOO_MANY */
+static cf_err ti_find_label(CK_FUNCTION_LIST *f, const char *label, CK_SLOT_ID *slot)
+{
+	CK_SLOT_ID slots[TI_SLOTS];
+	CK_ULONG n = 0;
+	TRY(ti_slot_list(f, true, slots, &n));
+	unsigned found = 0;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		memset(&ti, 0, sizeof ti);
+		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		char lab[33];
+		p11_field_trim(ti.label, sizeof ti.label, lab, sizeof lab);
+		if (strcmp(lab, label) == 0) {
+			*slot = slots[i];
+			found++;
+		}
+	}
+	return found == 0 ? CF_E_HSM_NO_TOKEN : found > 1 ? CF_E_TOO_MANY : CF_OK;
+}
+
+/* Choose the slot to initialise (see hsm.h): refuses an initialised token unless forced. */
+static cf_err ti_choose(CK_FUNCTION_LIST *f, const struct hsm_token_init_cfg *c, CK_SLOT_ID *out)
+{
+	CK_SLOT_ID slots[TI_SLOTS];
+	CK_ULONG n = 0;
+	TRY(ti_slot_list(f, false, slots, &n));
+	/* a label must name one token: another initialised token with it is never shadowed */
+	CK_SLOT_ID same = 0;
+	cf_err lrc = ti_find_label(f, c->label, &same);
+	if (lrc != CF_OK && lrc != CF_E_HSM_NO_TOKEN)
+		return lrc == CF_E_TOO_MANY ? CF_E_EXISTS : lrc;
+	bool label_taken = lrc == CF_OK;
+	if (c->has_slot) {
+		bool listed = false;
+		for (CK_ULONG i = 0; i < n; i++)
+			if (slots[i] == (CK_SLOT_ID)c->slot_id)
+				listed = true;
+		if (!listed)
+			return CF_E_HSM_NO_TOKEN;
+		CK_TOKEN_INFO ti;
+		memset(&ti, 0, sizeof ti);
+		CK_RV rv = f->C_GetTokenInfo((CK_SLOT_ID)c->slot_id, &ti);
+		if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_SLOT_ID_INVALID)
+			return CF_E_HSM_NO_TOKEN;
+		if (rv != CKR_OK)
+			return p11_rv_to_err(rv);
+		if (ti.flags & CKF_TOKEN_INITIALIZED) {
+			if (!c->force) {
+				log_err("hsm: token in slot %lu is initialised; refusing without force",
+					c->slot_id);
+				return CF_E_EXISTS;
+			}
+		}
+		if (label_taken && same != (CK_SLOT_ID)c->slot_id)
+			return CF_E_EXISTS;
+		*out = (CK_SLOT_ID)c->slot_id;
+		return CF_OK;
+	}
+	if (label_taken) {
+		if (!c->force)
+			return CF_E_EXISTS;
+		*out = same; /* forced: re-initialise the token with this label */
+		return CF_OK;
+	}
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		memset(&ti, 0, sizeof ti);
+		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue; /* no token in this slot */
+		if (!(ti.flags & CKF_TOKEN_INITIALIZED)) {
+			*out = slots[i];
+			return CF_OK;
+		}
+	}
+	return CF_E_HSM_NO_TOKEN;
+}
+
+cf_err hsm_token_init_ex(const struct hsm_token_init_cfg *c, unsigned long *slot_out)
 {
 	cf_err rc = CF_E_INTERNAL;
-	if (module_path == NULL || label == NULL || label[0] == '\0' || strlen(label) > 32 ||
-	    so_pin == NULL || so_n == 0 || so_n > HSM_PIN_MAX || user_pin == NULL || user_n == 0 ||
-	    user_n > HSM_PIN_MAX)
+	if (slot_out != NULL)
+		*slot_out = 0;
+	if (c == NULL || c->module_path == NULL || c->label == NULL || c->label[0] == '\0' ||
+	    strlen(c->label) > 32 || c->so_pin == NULL || c->so_n == 0 || c->so_n > HSM_PIN_MAX ||
+	    c->user_pin == NULL || c->user_n == 0 || c->user_n > HSM_PIN_MAX)
 		return CF_E_INVALID_ARG;
 	void *dl = NULL;
 	CK_FUNCTION_LIST *f = NULL;
 	bool inited = false;
 	CK_SESSION_HANDLE sh = CK_INVALID_HANDLE;
 	bool sh_open = false;
-	TRY(p11_module_load(module_path, &dl, &f));
+	CK_SLOT_ID slot = 0;
+	TRY(p11_module_load(c->module_path, &dl, &f));
 	CK_RV rv = p11_module_initialize(f);
 	if (rv != CKR_OK) {
 		rc = p11_rv_to_err(rv);
 		goto out;
 	}
 	inited = true;
-	CK_SLOT_ID slots[256];
-	CK_ULONG n = 256;
-	if ((rv = f->C_GetSlotList(CK_FALSE, slots, &n)) != CKR_OK) {
-		rc = p11_rv_to_err(rv);
+	if ((rc = ti_choose(f, c, &slot)) != CF_OK)
 		goto out;
-	}
-	if (n > 256) {
-		rc = CF_E_HSM_OUTPUT;
-		goto out;
-	}
-	bool found = false;
-	CK_SLOT_ID slot = 0;
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO ti;
-		memset(&ti, 0, sizeof ti);
-		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
-			continue;
-		char lab[33];
-		p11_field_trim(ti.label, sizeof ti.label, lab, sizeof lab);
-		if ((ti.flags & CKF_TOKEN_INITIALIZED) && strcmp(lab, label) == 0) {
-			rc = CF_E_EXISTS;
-			goto out;
-		}
-		if (!(ti.flags & CKF_TOKEN_INITIALIZED) && !found) {
-			slot = slots[i];
-			found = true;
-		}
-	}
-	if (!found) {
-		rc = CF_E_HSM_NO_TOKEN;
-		goto out;
-	}
 	CK_UTF8CHAR padded[32];
 	memset(padded, ' ', sizeof padded);
-	memcpy(padded, label, strlen(label));
-	if ((rv = f->C_InitToken(slot, (CK_UTF8CHAR *)so_pin, (CK_ULONG)so_n, padded)) != CKR_OK) {
+	memcpy(padded, c->label, strlen(c->label));
+	if ((rv = f->C_InitToken(slot, (CK_UTF8CHAR *)c->so_pin, (CK_ULONG)c->so_n, padded)) !=
+	    CKR_OK) {
 		rc = p11_rv_to_err(rv);
 		goto out;
 	}
 	/* SoftHSMv2 moves an initialised token to a new slot id: find it again by label */
-	n = 256;
-	if ((rv = f->C_GetSlotList(CK_TRUE, slots, &n)) != CKR_OK || n > 256) {
-		rc = rv != CKR_OK ? p11_rv_to_err(rv) : CF_E_HSM_OUTPUT;
+	if ((rc = ti_find_label(f, c->label, &slot)) != CF_OK)
 		goto out;
-	}
-	found = false;
-	for (CK_ULONG i = 0; i < n && !found; i++) {
-		CK_TOKEN_INFO ti;
-		memset(&ti, 0, sizeof ti);
-		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
-			continue;
-		char lab[33];
-		p11_field_trim(ti.label, sizeof ti.label, lab, sizeof lab);
-		if ((ti.flags & CKF_TOKEN_INITIALIZED) && strcmp(lab, label) == 0) {
-			slot = slots[i];
-			found = true;
-		}
-	}
-	if (!found) {
-		rc = CF_E_HSM_NO_TOKEN;
-		goto out;
-	}
 	if ((rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sh)) !=
 	    CKR_OK) {
 		rc = p11_rv_to_err(rv);
 		goto out;
 	}
 	sh_open = true;
-	if ((rv = f->C_Login(sh, CKU_SO, (CK_UTF8CHAR *)so_pin, (CK_ULONG)so_n)) != CKR_OK) {
+	if ((rv = f->C_Login(sh, CKU_SO, (CK_UTF8CHAR *)c->so_pin, (CK_ULONG)c->so_n)) != CKR_OK) {
 		rc = p11_rv_to_err(rv);
 		goto out;
 	}
-	rv = f->C_InitPIN(sh, (CK_UTF8CHAR *)user_pin, (CK_ULONG)user_n);
+	rv = f->C_InitPIN(sh, (CK_UTF8CHAR *)c->user_pin, (CK_ULONG)c->user_n);
 	(void)f->C_Logout(sh);
 	if (rv != CKR_OK) {
 		rc = p11_rv_to_err(rv);
 		goto out;
 	}
-	log_info("hsm: token initialised");
+	if (slot_out != NULL)
+		*slot_out = (unsigned long)slot;
+	log_info("hsm: token initialised%s", c->force ? " (forced)" : "");
 	rc = CF_OK;
 out:
 	if (sh_open)
@@ -472,4 +520,14 @@ out:
 		(void)f->C_Finalize(NULL);
 	p11_module_unload(dl);
 	return rc;
+}
+
+cf_err hsm_token_init(const char *module_path, const char *label, const uint8_t *so_pin,
+		      size_t so_n, const uint8_t *user_pin, size_t user_n)
+{
+	struct hsm_token_init_cfg c = {
+		.module_path = module_path, .label = label, .so_pin = so_pin, .so_n = so_n,
+		.user_pin = user_pin, .user_n = user_n, .has_slot = false, .force = false,
+	};
+	return hsm_token_init_ex(&c, NULL);
 }

@@ -28,7 +28,7 @@
  *   header = "CFKW" | format u8 (1) | mechanism u8 (1 = AES-256-GCM) | reserved u16 (0)
  *          | KEK version u32 BE | dek_len u32 BE
  * Errors: a malformed header, unknown format or mechanism, or a length that disagrees with the
- * blob -> CF_E_HSM_BLOB; a KEK version we do not have -> CF_E_HSM_WRONG_KEK; an authentication
+ * blob -> CF_E_HSM_BLOB (parser: blob.c, pure, fuzzed); a KEK version we do not have -> CF_E_HSM_WRONG_KEK; an authentication
  * failure (tampered bytes, or the blob moved to another uid / object type, or its header
  * edited to name another existing KEK) -> CF_E_HSM_UNWRAP. */
 #include <string.h>
@@ -48,11 +48,6 @@ static void be32_put(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-static uint32_t be32_get(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 size_t hsm_blob_size(size_t dek_n)
 {
 	return HSM_BLOB_HDR + NONCE_N + dek_n + TAG_N;
@@ -60,13 +55,8 @@ size_t hsm_blob_size(size_t dek_n)
 
 void hsm_blob_header(uint8_t hdr[HSM_BLOB_HDR], uint32_t kek_version, uint32_t dek_len)
 {
-	memcpy(hdr, HSM_BLOB_MAGIC, 4);
-	hdr[4] = HSM_BLOB_FORMAT;
-	hdr[5] = HSM_BLOB_MECH_AES_GCM;
-	hdr[6] = 0;
-	hdr[7] = 0;
-	be32_put(hdr + 8, kek_version);
-	be32_put(hdr + 12, dek_len);
+	struct hsm_blob_hdr bh = { HSM_BLOB_FORMAT, HSM_BLOB_MECH_AES_GCM, 0, kek_version, dek_len };
+	hsm_blob_hdr_write(&bh, hdr);
 }
 
 cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_bind *b, uint8_t *aad,
@@ -87,28 +77,6 @@ cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_bind *b, u
 	be32_put(aad + o, b->obj_type);
 	o += 4;
 	*n = o;
-	return CF_OK;
-}
-
-cf_err hsm_blob_info_get(const uint8_t *blob, size_t n, struct hsm_blob_info *out)
-{
-	if (out == NULL)
-		return CF_E_INVALID_ARG;
-	memset(out, 0, sizeof *out);
-	if (blob == NULL || n < HSM_BLOB_HDR + NONCE_N + TAG_N)
-		return CF_E_HSM_BLOB;
-	if (memcmp(blob, HSM_BLOB_MAGIC, 4) != 0 || blob[4] != HSM_BLOB_FORMAT ||
-	    blob[5] != HSM_BLOB_MECH_AES_GCM || blob[6] != 0 || blob[7] != 0)
-		return CF_E_HSM_BLOB;
-	uint32_t kv = be32_get(blob + 8), dl = be32_get(blob + 12);
-	if (kv == 0 || dl == 0 || dl > HSM_DEK_MAX)
-		return CF_E_HSM_BLOB;
-	if (n - (HSM_BLOB_HDR + NONCE_N + TAG_N) != dl)
-		return CF_E_HSM_BLOB;
-	out->format = blob[4];
-	out->mech = blob[5];
-	out->kek_version = kv;
-	out->dek_len = dl;
 	return CF_OK;
 }
 

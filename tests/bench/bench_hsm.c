@@ -3,7 +3,9 @@
  *   generate+wrap      hsm_dek_generate (32-byte DEK)   raw: C_GenerateRandom + C_EncryptInit + C_Encrypt
  *   unwrap             hsm_dek_unwrap                   raw: C_DecryptInit + C_Decrypt
  *   raw-kwp-*          the AES key wrap with padding alternative (not used; for the record)
- * BENCH_SECONDS (default 1.5) per line. */
+ * Raw and layered runs alternate BENCH_REPEAT times (default 3) and each line is the median, so
+ * that machine noise (a shared 2-core VM) hits both alike; "hsm <op> layer/raw <ratio>" lines
+ * give the layer's share of the raw rate. BENCH_SECONDS (default 1) per run. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -148,7 +150,7 @@ static void *bench_thread(void *arg)
 	return NULL;
 }
 
-static int run(hsm *h, enum op op, int threads, double secs)
+static int run_rate(hsm *h, enum op op, int threads, double secs, double *rate)
 {
 	pthread_barrier_t bar;
 	pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
@@ -173,8 +175,41 @@ static int run(hsm *h, enum op op, int threads, double secs)
 		fprintf(stderr, "bench %s failed (%d)\n", op_name[op], err);
 		return -1;
 	}
-	printf("hsm %s%s threads=%d %.0f\n", op_name[op], direct ? "-direct" : "", threads,
-	       (double)total / dt);
+	*rate = (double)total / dt;
+	return 0;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define REPEAT_MAX 15
+
+/* alternate raw and layered runs `rep` times; print both medians and the ratio */
+static int run_pair(hsm *h, enum op raw, enum op lay, int threads, double secs, int rep)
+{
+	double r[REPEAT_MAX], l[REPEAT_MAX];
+	for (int i = 0; i < rep; i++)
+		if (run_rate(h, raw, threads, secs, &r[i]) || run_rate(h, lay, threads, secs, &l[i]))
+			return -1;
+	qsort(r, (size_t)rep, sizeof r[0], dbl_cmp);
+	qsort(l, (size_t)rep, sizeof l[0], dbl_cmp);
+	double rm = r[rep / 2], lm = l[rep / 2];
+	printf("hsm %s threads=%d %.0f\n", op_name[raw], threads, rm);
+	printf("hsm %s threads=%d %.0f\n", op_name[lay], threads, lm);
+	printf("hsm %s layer/raw threads=%d %.2f\n", op_name[lay], threads, lm / rm);
+	fflush(stdout);
+	return 0;
+}
+
+static int run(hsm *h, enum op op, int threads, double secs)
+{
+	double rate = 0;
+	if (run_rate(h, op, threads, secs, &rate))
+		return -1;
+	printf("hsm %s%s threads=%d %.0f\n", op_name[op], direct ? "-direct" : "", threads, rate);
 	fflush(stdout);
 	return 0;
 }
@@ -184,9 +219,13 @@ int main(void)
 	struct log_sink quiet = { NULL, NULL, LOG_LVL_ERR };
 	log_set_sink(&quiet);
 	const char *se = getenv("BENCH_SECONDS");
-	double secs = se ? atof(se) : 1.5;
+	double secs = se ? atof(se) : 1.0;
 	if (secs <= 0)
-		secs = 1.5;
+		secs = 1.0;
+	const char *re = getenv("BENCH_REPEAT");
+	int rep = re ? atoi(re) : 3;
+	if (rep < 1 || rep > REPEAT_MAX)
+		rep = 3;
 	struct tok_env env;
 	memset(&env, 0, sizeof env);
 	int rc = 1;
@@ -204,8 +243,8 @@ int main(void)
 	hsm_session_release(s);
 	for (int threads = 1; threads <= 2; threads++) {
 		/* raw and layered back to back so that machine noise hits both alike */
-		if (run(h, OP_RAW_GEN, threads, secs) || run(h, OP_GEN, threads, secs) ||
-		    run(h, OP_RAW_DEC, threads, secs) || run(h, OP_UNWRAP, threads, secs))
+		if (run_pair(h, OP_RAW_GEN, OP_GEN, threads, secs, rep) ||
+		    run_pair(h, OP_RAW_DEC, OP_UNWRAP, threads, secs, rep))
 			goto out;
 	}
 	if (run(h, OP_KWP_GEN, 1, secs) || run(h, OP_KWP_UNWRAP, 1, secs))

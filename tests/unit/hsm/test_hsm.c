@@ -8,6 +8,13 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
 #include "board/sec.h"
 #include "hsm/hsm_int.h"
 #include "tests/unit/hsm/hsm_test_util.h"
@@ -626,17 +633,37 @@ static void t_session_invalid_recovers(void **st)
 	size_t bn = 0, on = 0;
 	uint8_t *k = sbuf(32);
 	assert_int_equal(hsm_dek_generate(f->s, 32, &bind_a, blob, sizeof blob, &bn), CF_OK);
-	/* close the session behind the layer's back: CKR_SESSION_HANDLE_INVALID */
+	/* close the session behind the layer's back: CKR_SESSION_HANDLE_INVALID; the operation
+	 * that hits it reopens the session and retries once, transparently */
 	CK_FUNCTION_LIST *fl = NULL;
 	CK_SESSION_HANDLE sh = 0;
 	assert_int_equal(hsm_test_raw(f->s, &fl, &sh), CF_OK);
 	assert_int_equal(fl->C_CloseSession(sh), CKR_OK);
-	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, k, 32, &on), CF_E_HSM_SESSION);
 	struct hsm_stats s0, s1;
 	hsm_stats_get(f->h, &s0);
 	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, k, 32, &on), CF_OK);
+	assert_int_equal(on, 32);
 	hsm_stats_get(f->h, &s1);
 	assert_int_equal(s1.reopens, s0.reopens + 1);
+	assert_int_equal(s1.reinits, s0.reinits);
+	/* the same for generate+wrap, random and the self-tests */
+	assert_int_equal(hsm_test_raw(f->s, &fl, &sh), CF_OK);
+	assert_int_equal(fl->C_CloseSession(sh), CKR_OK);
+	assert_int_equal(hsm_dek_generate(f->s, 32, &bind_a, blob, sizeof blob, &bn), CF_OK);
+	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, k, 32, &on), CF_OK);
+	assert_int_equal(hsm_test_raw(f->s, &fl, &sh), CF_OK);
+	assert_int_equal(fl->C_CloseSession(sh), CKR_OK);
+	uint8_t r[64];
+	assert_int_equal(hsm_random(f->s, r, sizeof r), CF_OK);
+	assert_int_equal(hsm_test_raw(f->s, &fl, &sh), CF_OK);
+	assert_int_equal(fl->C_CloseSession(sh), CKR_OK);
+	enum hsm_selftest_id failed;
+	assert_int_equal(hsm_selftest_run(f->s, &failed), CF_OK);
+	/* a failure that is not a fault is not retried: no reopen for a bad tag */
+	hsm_stats_get(f->h, &s0);
+	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_b, k, 32, &on), CF_E_HSM_UNWRAP);
+	hsm_stats_get(f->h, &s1);
+	assert_int_equal(s1.reopens, s0.reopens);
 	sec_free(k, 32);
 }
 
@@ -647,12 +674,11 @@ static void t_module_reinit_recovers(void **st)
 	size_t bn = 0, on = 0;
 	uint8_t *k = sbuf(32);
 	assert_int_equal(hsm_dek_generate(f->s, 32, &bind_a, blob, sizeof blob, &bn), CF_OK);
-	/* finalize the module behind the layer's back: CKR_CRYPTOKI_NOT_INITIALIZED */
-	assert_int_equal(f->h->f->C_Finalize(NULL), CKR_OK);
-	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, k, 32, &on), CF_E_HSM_NOT_INIT);
+	/* finalize the module behind the layer's back: CKR_CRYPTOKI_NOT_INITIALIZED; the
+	 * operation re-initialises, logs in, finds the KEKs by label, reopens and retries */
 	struct hsm_stats s0, s1;
 	hsm_stats_get(f->h, &s0);
-	/* next call: re-init, login, KEKs found again, session reopened */
+	assert_int_equal(f->h->f->C_Finalize(NULL), CKR_OK);
 	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, k, 32, &on), CF_OK);
 	hsm_stats_get(f->h, &s1);
 	assert_int_equal(s1.reinits, s0.reinits + 1);
@@ -663,17 +689,246 @@ static void t_module_reinit_recovers(void **st)
 	assert_int_equal(hsm_session_acquire(f->h, 0, &s2), CF_OK);
 	assert_int_equal(hsm_dek_unwrap(s2, blob, bn, &bind_a, k, 32, &on), CF_OK);
 	hsm_session_release(s2);
+	/* generate+wrap and KEK list after a finalize */
+	assert_int_equal(f->h->f->C_Finalize(NULL), CKR_OK);
+	assert_int_equal(hsm_dek_generate(f->s, 32, &bind_a, blob, sizeof blob, &bn), CF_OK);
+	assert_int_equal(f->h->f->C_Finalize(NULL), CKR_OK);
+	uint32_t vs[HSM_KEK_MAX];
+	size_t n = 0;
+	assert_int_equal(hsm_kek_list(f->s, vs, HSM_KEK_MAX, &n), CF_OK);
+	assert_true(n >= 1);
+	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, k, 32, &on), CF_OK);
 	/* hsm_recover on a healthy module is a no-op */
-	assert_int_equal(hsm_recover(f->h), CF_OK);
 	hsm_stats_get(f->h, &s0);
+	assert_int_equal(hsm_recover(f->h), CF_OK);
+	hsm_stats_get(f->h, &s1);
 	assert_int_equal(s0.reinits, s1.reinits);
 	/* hsm_recover repairs a finalized module without an operation failing first */
 	assert_int_equal(f->h->f->C_Finalize(NULL), CKR_OK);
 	assert_int_equal(hsm_recover(f->h), CF_OK);
-	hsm_stats_get(f->h, &s1);
-	assert_int_equal(s1.reinits, s0.reinits + 1);
+	hsm_stats_get(f->h, &s0);
+	assert_int_equal(s0.reinits, s1.reinits + 1);
 	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, k, 32, &on), CF_OK);
 	sec_free(k, 32);
+}
+
+/* recovery that cannot succeed (the token is gone) gives the clean error, on time; when the
+ * token is back the next operation recovers */
+static void t_recovery_fails_clean(void **st)
+{
+	struct fx *f = *st;
+	uint8_t blob[128];
+	size_t bn = 0, on = 0;
+	uint8_t *k = sbuf(32);
+	assert_int_equal(hsm_dek_generate(f->s, 32, &bind_a, blob, sizeof blob, &bn), CF_OK);
+	/* point SoftHSMv2 at an empty token directory: after the re-init our token is missing */
+	char empty[160], conf[200];
+	snprintf(empty, sizeof empty, "%s/empty", env.dir);
+	assert_int_equal(mkdir(empty, 0700), 0);
+	snprintf(conf, sizeof conf, "%s/empty.conf", env.dir);
+	FILE *cf = fopen(conf, "w");
+	assert_non_null(cf);
+	fprintf(cf, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+		empty);
+	fclose(cf);
+	setenv("SOFTHSM2_CONF", conf, 1);
+	assert_int_equal(f->h->f->C_Finalize(NULL), CKR_OK);
+	double t0 = now_ms();
+	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, k, 32, &on), CF_E_HSM_NOT_INIT);
+	assert_int_equal(on, 0);
+	assert_true(now_ms() - t0 < HSM_DEFAULT_TIMEOUT_MS);
+	assert_int_equal(hsm_dek_generate(f->s, 32, &bind_a, blob, sizeof blob, &bn) != CF_OK, 1);
+	/* the token comes back */
+	setenv("SOFTHSM2_CONF", env.conf, 1);
+	assert_int_equal(hsm_dek_generate(f->s, 32, &bind_a, blob, sizeof blob, &bn), CF_OK);
+	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, k, 32, &on), CF_OK);
+	sec_free(k, 32);
+}
+
+/* count the token objects labelled `label` (any class) */
+static CK_ULONG count_label(hsm_sess *s, const char *label)
+{
+	CK_FUNCTION_LIST *fl = NULL;
+	CK_SESSION_HANDLE sh = 0;
+	assert_int_equal(hsm_test_raw(s, &fl, &sh), CF_OK);
+	CK_ATTRIBUTE q[] = { { CKA_LABEL, (void *)label, strlen(label) } };
+	CK_OBJECT_HANDLE o[8];
+	CK_ULONG cnt = 0;
+	assert_int_equal(fl->C_FindObjectsInit(sh, q, 1), CKR_OK);
+	assert_int_equal(fl->C_FindObjects(sh, o, 8, &cnt), CKR_OK);
+	assert_int_equal(fl->C_FindObjectsFinal(sh), CKR_OK);
+	return cnt;
+}
+
+static CK_ULONG count_kek(hsm_sess *s, uint32_t v)
+{
+	char label[32];
+	snprintf(label, sizeof label, HSM_KEK_LABEL_PREFIX "%u", v);
+	return count_label(s, label);
+}
+
+/* KEK create is not idempotent: a fault right after C_GenerateKey must not make the retry
+ * create a second version; a session closed before the create is just retried */
+static void t_kek_create_fault(void **st)
+{
+	struct fx *f = *st;
+	uint32_t vs[HSM_KEK_MAX];
+	size_t n0 = 0, n1 = 0;
+	assert_int_equal(hsm_kek_list(f->s, vs, HSM_KEK_MAX, &n0), CF_OK);
+	uint32_t top = vs[n0 - 1], v = 0;
+	hsm_test_fault_set(f->h, HSM_TF_KEK_AFTER_CREATE);
+	struct hsm_stats s0, s1;
+	hsm_stats_get(f->h, &s0);
+	assert_int_equal(hsm_kek_create(f->s, &v), CF_OK);
+	hsm_stats_get(f->h, &s1);
+	assert_int_equal(s1.reopens, s0.reopens + 1); /* the fault did happen */
+	assert_int_equal(v, top + 1);
+	assert_int_equal(hsm_kek_list(f->s, vs, HSM_KEK_MAX, &n1), CF_OK);
+	assert_int_equal(n1, n0 + 1);
+	assert_int_equal(vs[n1 - 1], v);
+	assert_int_equal(count_kek(f->s, v), 1);
+	assert_int_equal(count_kek(f->s, v + 1), 0);
+	assert_int_equal(hsm_kek_find(f->s, v), CF_OK);
+	/* session closed before the create: retried, one new version */
+	CK_FUNCTION_LIST *fl = NULL;
+	CK_SESSION_HANDLE sh = 0;
+	assert_int_equal(hsm_test_raw(f->s, &fl, &sh), CF_OK);
+	assert_int_equal(fl->C_CloseSession(sh), CKR_OK);
+	uint32_t v2 = 0;
+	assert_int_equal(hsm_kek_create(f->s, &v2), CF_OK);
+	assert_int_equal(v2, v + 1);
+	assert_int_equal(count_kek(f->s, v2), 1);
+	/* module finalised: retried after a re-init, one new version */
+	assert_int_equal(f->h->f->C_Finalize(NULL), CKR_OK);
+	uint32_t v3 = 0;
+	assert_int_equal(hsm_kek_create(f->s, &v3), CF_OK);
+	assert_int_equal(v3, v2 + 1);
+	assert_int_equal(count_kek(f->s, v3), 1);
+	assert_int_equal(count_kek(f->s, v3 + 1), 0);
+	/* destroy after a closed session: retried; then gone */
+	assert_int_equal(hsm_test_raw(f->s, &fl, &sh), CF_OK);
+	assert_int_equal(fl->C_CloseSession(sh), CKR_OK);
+	assert_int_equal(hsm_kek_destroy(f->s, v3), CF_OK);
+	assert_int_equal(count_kek(f->s, v3), 0);
+	assert_int_equal(hsm_kek_destroy(f->s, v3), CF_E_HSM_NOT_FOUND);
+	assert_int_equal(hsm_kek_destroy(f->s, v2), CF_OK);
+	assert_int_equal(hsm_kek_destroy(f->s, v), CF_OK);
+}
+
+/* a label already on the token (e.g. a KEK that failed the policy, so not in the table) is
+ * never shadowed: create skips to the next free version */
+static void t_kek_create_skips_taken_label(void **st)
+{
+	struct fx *f = *st;
+	uint32_t vs[HSM_KEK_MAX];
+	size_t n = 0;
+	assert_int_equal(hsm_kek_list(f->s, vs, HSM_KEK_MAX, &n), CF_OK);
+	uint32_t next = vs[n - 1] + 1;
+	/* a squatter: an extractable, non-sensitive AES key labelled coffre-kek-<next> */
+	CK_FUNCTION_LIST *fl = NULL;
+	CK_SESSION_HANDLE sh = 0;
+	assert_int_equal(hsm_test_raw(f->s, &fl, &sh), CF_OK);
+	char label[32];
+	snprintf(label, sizeof label, HSM_KEK_LABEL_PREFIX "%u", next);
+	CK_MECHANISM gm = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_ULONG len = 32;
+	CK_BBOOL t = CK_TRUE, fa = CK_FALSE;
+	CK_ATTRIBUTE a[] = { { CKA_VALUE_LEN, &len, sizeof len }, { CKA_TOKEN, &t, 1 },
+			     { CKA_PRIVATE, &t, 1 }, { CKA_SENSITIVE, &fa, 1 },
+			     { CKA_LABEL, label, strlen(label) } };
+	CK_OBJECT_HANDLE sq = 0;
+	assert_int_equal(fl->C_GenerateKey(sh, &gm, a, 5, &sq), CKR_OK);
+	assert_int_equal(hsm_kek_find(f->s, next), CF_E_HSM_NOT_FOUND); /* policy refuses it */
+	uint32_t v = 0;
+	assert_int_equal(hsm_kek_create(f->s, &v), CF_OK);
+	assert_int_equal(v, next + 1);
+	assert_int_equal(count_kek(f->s, next), 1);
+	assert_int_equal(count_kek(f->s, v), 1);
+	assert_int_equal(fl->C_DestroyObject(sh, sq), CKR_OK);
+	assert_int_equal(hsm_kek_destroy(f->s, v), CF_OK);
+}
+
+struct kek_creator {
+	hsm *h;
+	uint32_t got[4];
+	int ok;
+};
+
+static void *kek_creator_main(void *arg)
+{
+	struct kek_creator *c = arg;
+	hsm_sess *s = NULL;
+	if (hsm_session_acquire(c->h, 2000, &s) != CF_OK)
+		return NULL;
+	for (int i = 0; i < 4; i++) {
+		if (hsm_kek_create(s, &c->got[i]) != CF_OK)
+			break;
+		c->ok++;
+	}
+	hsm_session_release(s);
+	return NULL;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void t_kek_concurrent_create(void **st)
+{
+	struct fx *f = *st;
+	uint32_t vs[HSM_KEK_MAX];
+	size_t n0 = 0, n1 = 0;
+	assert_int_equal(hsm_kek_list(f->s, vs, HSM_KEK_MAX, &n0), CF_OK);
+	uint32_t top = vs[n0 - 1];
+	struct kek_creator c[2];
+	memset(c, 0, sizeof c);
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		c[i].h = f->h;
+		assert_int_equal(pthread_create(&th[i], NULL, kek_creator_main, &c[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(c[0].ok, 4);
+	assert_int_equal(c[1].ok, 4);
+	/* each call made exactly one new version: 8 distinct, consecutive after the old top */
+	uint32_t all[8];
+	memcpy(all, c[0].got, sizeof c[0].got);
+	memcpy(all + 4, c[1].got, sizeof c[1].got);
+	qsort(all, 8, sizeof all[0], u32_cmp);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(all[i], top + 1 + (uint32_t)i);
+	assert_int_equal(hsm_kek_list(f->s, vs, HSM_KEK_MAX, &n1), CF_OK);
+	assert_int_equal(n1, n0 + 8);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(count_kek(f->s, all[i]), 1); /* no duplicate labels */
+		assert_int_equal(hsm_kek_destroy(f->s, all[i]), CF_OK);
+	}
+	assert_int_equal(count_kek(f->s, top + 9), 0);
+}
+
+/* key pair generation is not idempotent either: a fault right after C_GenerateKeyPair is
+ * retried without leaving a second pair (or half a pair) behind */
+static void t_keypair_fault(void **st)
+{
+	struct fx *f = *st;
+	char uri[HSM_URI_MAX];
+	const uint8_t id[] = { 0xfa, 0x01 };
+	hsm_test_fault_set(f->h, HSM_TF_KP_AFTER_CREATE);
+	struct hsm_stats s0, s1;
+	hsm_stats_get(f->h, &s0);
+	assert_int_equal(hsm_keypair_generate(f->s, HSM_KP_EC_P256, "fault-kp", id, 2, uri,
+					      sizeof uri), CF_OK);
+	hsm_stats_get(f->h, &s1);
+	assert_int_equal(s1.reopens, s0.reopens + 1);
+	assert_int_equal(count_label(f->s, "fault-kp"), 2); /* one public + one private */
+	struct hsm_kp_info info;
+	assert_int_equal(hsm_keypair_find(f->s, "fault-kp", &info, NULL, 0, NULL), CF_OK);
+	assert_int_equal(info.type, HSM_KP_EC_P256);
+	assert_int_equal(hsm_keypair_destroy(f->s, id, 2), CF_OK);
+	assert_int_equal(count_label(f->s, "fault-kp"), 0);
 }
 
 static void t_direct_calls(void **st)
@@ -719,6 +974,616 @@ static void t_blob_info(void **st)
 	assert_int_equal(hsm_blob_info_get(b, 0xffffffffu - 2, &bi), CF_E_HSM_BLOB);
 }
 
+/* ---- provisioning: slot choice and the force guard ------------------------------------ */
+
+static cf_err tinit(const char *label, bool has_slot, unsigned long slot, bool force,
+		    const char *so, unsigned long *out)
+{
+	struct hsm_token_init_cfg c = {
+		.module_path = SOFTHSM_PATH, .label = label,
+		.so_pin = (const uint8_t *)so, .so_n = strlen(so),
+		.user_pin = (const uint8_t *)TEST_PIN, .user_n = strlen(TEST_PIN),
+		.has_slot = has_slot, .slot_id = slot, .force = force,
+	};
+	return hsm_token_init_ex(&c, out);
+}
+
+/* the slot ids: of the token labelled `label`, and of the first uninitialised token */
+static void slots_probe(const char *label, CK_SLOT_ID *lab_slot, CK_SLOT_ID *free_slot)
+{
+	void *dl = NULL;
+	CK_FUNCTION_LIST *fl = NULL;
+	assert_int_equal(p11_module_load(SOFTHSM_PATH, &dl, &fl), CF_OK);
+	assert_int_equal(p11_module_initialize(fl), CKR_OK);
+	CK_SLOT_ID sl[32];
+	CK_ULONG n = 32;
+	assert_int_equal(fl->C_GetSlotList(CK_TRUE, sl, &n), CKR_OK);
+	bool got_free = false;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		assert_int_equal(fl->C_GetTokenInfo(sl[i], &ti), CKR_OK);
+		char lab[33];
+		p11_field_trim(ti.label, sizeof ti.label, lab, sizeof lab);
+		if ((ti.flags & CKF_TOKEN_INITIALIZED) && label != NULL && strcmp(lab, label) == 0)
+			*lab_slot = sl[i];
+		if (!(ti.flags & CKF_TOKEN_INITIALIZED) && !got_free) {
+			*free_slot = sl[i];
+			got_free = true;
+		}
+	}
+	assert_true(got_free);
+	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
+	p11_module_unload(dl);
+}
+
+static void t_token_init_ex(void **st)
+{
+	(void)st;
+	CK_SLOT_ID live = (CK_SLOT_ID)-1, free1 = 0;
+	slots_probe(TEST_TOKEN, &live, &free1);
+	assert_true(live != (CK_SLOT_ID)-1);
+	unsigned long out = 99;
+	/* the live token is never re-initialised without force: by label or by slot */
+	assert_int_equal(tinit(TEST_TOKEN, false, 0, false, TEST_SO_PIN, &out), CF_E_EXISTS);
+	assert_int_equal(out, 0);
+	assert_int_equal(tinit(TEST_TOKEN, true, live, false, TEST_SO_PIN, &out), CF_E_EXISTS);
+	assert_int_equal(tinit("other-label", true, live, false, TEST_SO_PIN, &out), CF_E_EXISTS);
+	/* a label another token has cannot be given to a second one */
+	assert_int_equal(tinit(TEST_TOKEN, true, free1, false, TEST_SO_PIN, &out), CF_E_EXISTS);
+	/* no such slot */
+	assert_int_equal(tinit("t2", true, 0x7fff1234ul, false, TEST_SO_PIN, &out),
+			 CF_E_HSM_NO_TOKEN);
+	/* the free slot, chosen explicitly */
+	assert_int_equal(tinit("coffre-t2", true, free1, false, TEST_SO_PIN, &out), CF_OK);
+	assert_int_equal(out, free1);
+	/* SoftHSMv2 renumbers it at the next C_Initialize: look it up again by label */
+	CK_SLOT_ID t2 = (CK_SLOT_ID)-1, free2 = 0;
+	slots_probe("coffre-t2", &t2, &free2);
+	assert_true(t2 != (CK_SLOT_ID)-1);
+	/* the first free slot, chosen automatically */
+	assert_int_equal(tinit("coffre-t3", false, 0, false, TEST_SO_PIN, &out), CF_OK);
+	/* put a KEK on t2, then: refuse without force, wrong SO PIN with force, wipe with force */
+	hsm *h = NULL;
+	hsm_sess *s = NULL;
+	uint32_t v = 0;
+	assert_int_equal(tok_env_open("coffre-t2", false, 1, 0, &h), CF_OK);
+	assert_int_equal(hsm_session_acquire(h, 1000, &s), CF_OK);
+	assert_int_equal(hsm_kek_create(s, &v), CF_OK);
+	assert_int_equal(v, 1);
+	hsm_session_release(s);
+	hsm_close(h);
+	assert_int_equal(tinit("coffre-t2", true, t2, false, TEST_SO_PIN, &out), CF_E_EXISTS);
+	assert_int_equal(tinit("coffre-t2", true, t2, true, "wrong-so-pin", &out), CF_E_HSM_PIN);
+	assert_int_equal(tok_env_open("coffre-t2", false, 1, 0, &h), CF_OK);
+	assert_int_equal(hsm_kek_current(h), 1); /* still there */
+	hsm_close(h);
+	assert_int_equal(tinit("coffre-t2", false, 0, true, TEST_SO_PIN, &out), CF_OK);
+	assert_int_equal(tok_env_open("coffre-t2", false, 1, 0, &h), CF_OK);
+	assert_int_equal(hsm_kek_current(h), 0); /* wiped */
+	hsm_close(h);
+	/* forced re-init by slot id, under a new label */
+	slots_probe("coffre-t2", &t2, &free2);
+	assert_int_equal(tinit("coffre-t2b", true, t2, true, TEST_SO_PIN, &out), CF_OK);
+	assert_int_equal(tok_env_open("coffre-t2", false, 1, 0, &h), CF_E_HSM_NO_TOKEN);
+	assert_int_equal(tok_env_open("coffre-t2b", false, 1, 0, &h), CF_OK);
+	hsm_close(h);
+	/* arguments */
+	assert_int_equal(hsm_token_init_ex(NULL, &out), CF_E_INVALID_ARG);
+	assert_int_equal(tinit("", false, 0, false, TEST_SO_PIN, &out), CF_E_INVALID_ARG);
+	assert_int_equal(tinit("012345678901234567890123456789012", false, 0, false, TEST_SO_PIN,
+			       &out), CF_E_INVALID_ARG);
+}
+
+/* ---- key pairs for the CA / TLS: public key DER, signing, verified with OpenSSL -------- */
+
+static EVP_PKEY *spki_load(const uint8_t *der, size_t n)
+{
+	const unsigned char *p = der;
+	EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)n);
+	assert_non_null(pk);
+	assert_ptr_equal(p, der + n);
+	/* canonical DER: OpenSSL re-encodes it byte for byte */
+	unsigned char *re = NULL;
+	int rn = i2d_PUBKEY(pk, &re);
+	assert_int_equal(rn, (int)n);
+	assert_memory_equal(re, der, n);
+	OPENSSL_free(re);
+	return pk;
+}
+
+enum vpad { V_EC, V_PKCS1, V_PSS };
+
+static int ossl_verify(EVP_PKEY *pk, enum vpad pad, const EVP_MD *md, const uint8_t *dg,
+		       size_t dn, const uint8_t *sig, size_t sn)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pk, NULL);
+	assert_non_null(c);
+	assert_int_equal(EVP_PKEY_verify_init(c), 1);
+	if (pad != V_EC) {
+		assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, pad == V_PSS ? RSA_PKCS1_PSS_PADDING
+								       : RSA_PKCS1_PADDING), 1);
+		assert_int_equal(EVP_PKEY_CTX_set_signature_md(c, md), 1);
+		if (pad == V_PSS) {
+			assert_int_equal(EVP_PKEY_CTX_set_rsa_mgf1_md(c, md), 1);
+			assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(c, EVP_MD_get_size(md)), 1);
+		}
+	}
+	int r = EVP_PKEY_verify(c, sig, sn, dg, dn);
+	EVP_PKEY_CTX_free(c);
+	return r;
+}
+
+static void digest(const EVP_MD *md, const char *msg, uint8_t *out, size_t *n)
+{
+	unsigned int dn = 0;
+	assert_int_equal(EVP_Digest(msg, strlen(msg), out, &dn, md, NULL), 1);
+	*n = dn;
+}
+
+/* sign with the HSM (two-call), verify with OpenSSL; a changed digest must not verify */
+static void sign_check(hsm_sess *s, const struct hsm_kp_ref *ref, EVP_PKEY *pk,
+		       enum hsm_sig_mech mech, enum vpad pad, const EVP_MD *md, size_t want)
+{
+	uint8_t dg[64], sig[HSM_SIG_MAX], der[HSM_ECDSA_DER_MAX];
+	size_t dn = 0, sn = 0, gn = 0;
+	digest(md, "to be signed by the coffre CA", dg, &dn);
+	assert_int_equal(hsm_sign(s, ref, mech, dg, dn, NULL, 0, &sn), CF_OK);
+	assert_int_equal(sn, want);
+	assert_int_equal(hsm_sign(s, ref, mech, dg, dn, sig, want - 1, &sn), CF_E_NO_SPACE);
+	assert_int_equal(sn, want);
+	assert_int_equal(hsm_sign(s, ref, mech, dg, dn, sig, sizeof sig, &sn), CF_OK);
+	assert_int_equal(sn, want);
+	const uint8_t *vs = sig;
+	size_t vn = sn;
+	if (pad == V_EC) {
+		assert_int_equal(hsm_ecdsa_sig_to_der(sig, sn, NULL, 0, &gn), CF_OK);
+		size_t need = gn;
+		assert_int_equal(hsm_ecdsa_sig_to_der(sig, sn, der, sizeof der, &gn), CF_OK);
+		assert_int_equal(gn, need);
+		vs = der;
+		vn = gn;
+	}
+	assert_int_equal(ossl_verify(pk, pad, md, dg, dn, vs, vn), 1);
+	dg[0] ^= 1;
+	assert_int_not_equal(ossl_verify(pk, pad, md, dg, dn, vs, vn), 1);
+}
+
+static void t_pubkey_sign_openssl(void **st)
+{
+	struct fx *f = *st;
+	char uri[HSM_URI_MAX];
+	const uint8_t id256[] = { 0xca, 0x01 }, id384[] = { 0xca, 0x02 }, idrsa[] = { 0xca, 0x03 };
+	assert_int_equal(hsm_keypair_generate(f->s, HSM_KP_EC_P256, "ca-p256", id256, 2, uri,
+					      sizeof uri), CF_OK);
+	assert_int_equal(hsm_keypair_generate(f->s, HSM_KP_EC_P384, "ca-p384", id384, 2, uri,
+					      sizeof uri), CF_OK);
+	assert_int_equal(hsm_keypair_generate(f->s, HSM_KP_RSA_2048, "tls-rsa", idrsa, 2, uri,
+					      sizeof uri), CF_OK);
+	struct {
+		const char *label;
+		const uint8_t *id;
+		enum hsm_kp_type type;
+		unsigned bits;
+		int ossl_id;
+	} kp[] = {
+		{ "ca-p256", id256, HSM_KP_EC_P256, 256, EVP_PKEY_EC },
+		{ "ca-p384", id384, HSM_KP_EC_P384, 384, EVP_PKEY_EC },
+		{ "tls-rsa", idrsa, HSM_KP_RSA_2048, 2048, EVP_PKEY_RSA },
+	};
+	EVP_PKEY *pk[3];
+	for (int i = 0; i < 3; i++) {
+		/* find by label: id, type, URI and the public key */
+		struct hsm_kp_info info;
+		uint8_t spki[HSM_SPKI_MAX], spki2[HSM_SPKI_MAX];
+		size_t n = 0, n2 = 0, need = 0;
+		assert_int_equal(hsm_keypair_find(f->s, kp[i].label, &info, NULL, 0, &need), CF_OK);
+		assert_true(need > 0);
+		assert_int_equal(hsm_keypair_find(f->s, kp[i].label, &info, spki, need - 1, &n),
+				 CF_E_NO_SPACE);
+		assert_int_equal(n, need);
+		assert_int_equal(hsm_keypair_find(f->s, kp[i].label, &info, spki, sizeof spki, &n),
+				 CF_OK);
+		assert_int_equal(n, need);
+		assert_int_equal(info.type, kp[i].type);
+		assert_int_equal(info.bits, kp[i].bits);
+		assert_int_equal(info.id_n, 2);
+		assert_memory_equal(info.id, kp[i].id, 2);
+		char want_uri[128];
+		snprintf(want_uri, sizeof want_uri,
+			 "pkcs11:token=coffre-test;object=%s;id=%%CA%%0%d;type=private", kp[i].label,
+			 i + 1);
+		assert_string_equal(info.uri, want_uri);
+		/* pubkey by id, by label, by both: the same DER */
+		struct hsm_kp_ref by_id = { NULL, kp[i].id, 2 }, by_label = { kp[i].label, NULL, 0 },
+				  both = { kp[i].label, kp[i].id, 2 };
+		assert_int_equal(hsm_pubkey_der(f->s, &by_id, spki2, sizeof spki2, &n2), CF_OK);
+		assert_int_equal(n2, n);
+		assert_memory_equal(spki2, spki, n);
+		assert_int_equal(hsm_pubkey_der(f->s, &by_label, spki2, sizeof spki2, &n2), CF_OK);
+		assert_memory_equal(spki2, spki, n);
+		assert_int_equal(hsm_pubkey_der(f->s, &both, NULL, 0, &n2), CF_OK);
+		assert_int_equal(n2, n);
+		pk[i] = spki_load(spki, n);
+		assert_int_equal(EVP_PKEY_get_base_id(pk[i]), kp[i].ossl_id);
+		assert_int_equal(EVP_PKEY_get_bits(pk[i]), (int)kp[i].bits);
+	}
+	struct hsm_kp_ref r256 = { NULL, id256, 2 }, r384 = { "ca-p384", NULL, 0 },
+			  rrsa = { "tls-rsa", idrsa, 2 };
+	sign_check(f->s, &r256, pk[0], HSM_SIG_ECDSA, V_EC, EVP_sha256(), 64);
+	sign_check(f->s, &r384, pk[1], HSM_SIG_ECDSA, V_EC, EVP_sha384(), 96);
+	sign_check(f->s, &r384, pk[1], HSM_SIG_ECDSA, V_EC, EVP_sha256(), 96);
+	sign_check(f->s, &rrsa, pk[2], HSM_SIG_RSA_PKCS1_SHA256, V_PKCS1, EVP_sha256(), 256);
+	sign_check(f->s, &rrsa, pk[2], HSM_SIG_RSA_PKCS1_SHA384, V_PKCS1, EVP_sha384(), 256);
+	sign_check(f->s, &rrsa, pk[2], HSM_SIG_RSA_PSS_SHA256, V_PSS, EVP_sha256(), 256);
+	sign_check(f->s, &rrsa, pk[2], HSM_SIG_RSA_PSS_SHA512, V_PSS, EVP_sha512(), 256);
+	/* errors */
+	uint8_t dg[32] = { 1 }, sig[HSM_SIG_MAX];
+	size_t sn = 7;
+	assert_int_equal(hsm_sign(f->s, &r256, HSM_SIG_RSA_PKCS1_SHA256, dg, 32, sig, sizeof sig,
+				  &sn), CF_E_HSM_MECH);
+	assert_int_equal(sn, 0);
+	assert_int_equal(hsm_sign(f->s, &rrsa, HSM_SIG_ECDSA, dg, 32, sig, sizeof sig, &sn),
+			 CF_E_HSM_MECH);
+	assert_int_equal(hsm_sign(f->s, &rrsa, HSM_SIG_RSA_PKCS1_SHA256, dg, 31, sig, sizeof sig,
+				  &sn), CF_E_INVALID_ARG);
+	assert_int_equal(hsm_sign(f->s, &r256, HSM_SIG_ECDSA, dg, 0, sig, sizeof sig, &sn),
+			 CF_E_INVALID_ARG);
+	assert_int_equal(hsm_sign(f->s, &r256, (enum hsm_sig_mech)99, dg, 32, sig, sizeof sig, &sn),
+			 CF_E_INVALID_ARG);
+	struct hsm_kp_ref none = { "no-such-key", NULL, 0 }, empty = { NULL, NULL, 0 },
+			  mixed = { "ca-p256", id384, 2 };
+	assert_int_equal(hsm_sign(f->s, &none, HSM_SIG_ECDSA, dg, 32, sig, sizeof sig, &sn),
+			 CF_E_HSM_NOT_FOUND);
+	assert_int_equal(hsm_sign(f->s, &mixed, HSM_SIG_ECDSA, dg, 32, sig, sizeof sig, &sn),
+			 CF_E_HSM_NOT_FOUND);
+	assert_int_equal(hsm_sign(f->s, &empty, HSM_SIG_ECDSA, dg, 32, sig, sizeof sig, &sn),
+			 CF_E_INVALID_ARG);
+	struct hsm_kp_info info;
+	size_t n = 0;
+	assert_int_equal(hsm_keypair_find(f->s, "no-such-key", &info, NULL, 0, &n),
+			 CF_E_HSM_NOT_FOUND);
+	assert_int_equal(hsm_pubkey_der(f->s, &none, sig, sizeof sig, &n), CF_E_HSM_NOT_FOUND);
+	/* ambiguity is refused: two pairs under one label */
+	const uint8_t idx[] = { 0xca, 0x09 };
+	CK_FUNCTION_LIST *fl = NULL;
+	CK_SESSION_HANDLE sh = 0;
+	assert_int_equal(hsm_test_raw(f->s, &fl, &sh), CF_OK);
+	{
+		CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+		static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+		CK_BBOOL t = CK_TRUE;
+		CK_ATTRIBUTE pu[] = { { CKA_TOKEN, &t, 1 }, { CKA_EC_PARAMS, (void *)p256, sizeof p256 },
+				      { CKA_LABEL, "ca-p256", 7 }, { CKA_ID, (void *)idx, 2 } };
+		CK_ATTRIBUTE pv[] = { { CKA_TOKEN, &t, 1 }, { CKA_SIGN, &t, 1 },
+				      { CKA_LABEL, "ca-p256", 7 }, { CKA_ID, (void *)idx, 2 } };
+		CK_OBJECT_HANDLE a = 0, b = 0;
+		assert_int_equal(fl->C_GenerateKeyPair(sh, &m, pu, 4, pv, 4, &a, &b), CKR_OK);
+	}
+	struct hsm_kp_ref amb = { "ca-p256", NULL, 0 };
+	assert_int_equal(hsm_sign(f->s, &amb, HSM_SIG_ECDSA, dg, 32, sig, sizeof sig, &sn),
+			 CF_E_TOO_MANY);
+	assert_int_equal(hsm_keypair_find(f->s, "ca-p256", &info, NULL, 0, &n), CF_E_TOO_MANY);
+	assert_int_equal(hsm_pubkey_der(f->s, &r256, NULL, 0, &n), CF_OK); /* by id: one */
+	/* signing survives a closed session (transparent recovery) */
+	assert_int_equal(fl->C_CloseSession(sh), CKR_OK);
+	assert_int_equal(hsm_sign(f->s, &r256, HSM_SIG_ECDSA, dg, 32, sig, sizeof sig, &sn), CF_OK);
+	assert_int_equal(sn, 64);
+	assert_int_equal(hsm_keypair_destroy(f->s, idx, 2), CF_OK);
+	assert_int_equal(hsm_keypair_destroy(f->s, id256, 2), CF_OK);
+	assert_int_equal(hsm_keypair_destroy(f->s, id384, 2), CF_OK);
+	assert_int_equal(hsm_keypair_destroy(f->s, idrsa, 2), CF_OK);
+	for (int i = 0; i < 3; i++)
+		EVP_PKEY_free(pk[i]);
+}
+
+/* the raw -> DER ECDSA conversion against OpenSSL's decoder and encoder */
+static void ecdsa_der_check(const uint8_t *rs, size_t n)
+{
+	uint8_t der[HSM_ECDSA_DER_MAX];
+	size_t dn = 0, need = 0;
+	assert_int_equal(hsm_ecdsa_sig_to_der(rs, n, NULL, 0, &need), CF_OK);
+	assert_int_equal(hsm_ecdsa_sig_to_der(rs, n, der, need - 1, &dn), CF_E_NO_SPACE);
+	assert_int_equal(hsm_ecdsa_sig_to_der(rs, n, der, need, &dn), CF_OK);
+	assert_int_equal(dn, need);
+	const unsigned char *p = der;
+	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dn);
+	assert_non_null(sig);
+	assert_ptr_equal(p, der + dn);
+	const BIGNUM *r = NULL, *s = NULL;
+	ECDSA_SIG_get0(sig, &r, &s);
+	uint8_t back[132];
+	assert_int_equal(BN_bn2binpad(r, back, (int)(n / 2)), (int)(n / 2));
+	assert_int_equal(BN_bn2binpad(s, back + n / 2, (int)(n / 2)), (int)(n / 2));
+	assert_memory_equal(back, rs, n);
+	unsigned char *re = NULL;
+	int rn = i2d_ECDSA_SIG(sig, &re);
+	assert_int_equal(rn, (int)dn);
+	assert_memory_equal(re, der, dn);
+	OPENSSL_free(re);
+	ECDSA_SIG_free(sig);
+}
+
+static void t_ecdsa_der(void **st)
+{
+	(void)st;
+	uint8_t rs[132];
+	/* P-256 shapes: high bit set (0x00 pad), leading zero bytes (stripped), small values */
+	for (size_t i = 0; i < 64; i++)
+		rs[i] = (uint8_t)(0x80 + i);
+	ecdsa_der_check(rs, 64);
+	memset(rs, 0, 64);
+	rs[31] = 1;
+	rs[63] = 0x7f;
+	ecdsa_der_check(rs, 64);
+	memset(rs, 0, 64);
+	rs[5] = 0x90;
+	rs[32] = 0x01;
+	rs[40] = 0xff;
+	ecdsa_der_check(rs, 64);
+	/* P-384 and P-521 sizes (long-form SEQUENCE length) */
+	memset(rs, 0xff, 96);
+	ecdsa_der_check(rs, 96);
+	memset(rs, 0xff, 132);
+	rs[0] = 0x01;
+	rs[66] = 0x01;
+	ecdsa_der_check(rs, 132);
+	size_t n = 5;
+	uint8_t der[HSM_ECDSA_DER_MAX];
+	assert_int_equal(hsm_ecdsa_sig_to_der(rs, 63, der, sizeof der, &n), CF_E_INVALID_ARG);
+	assert_int_equal(n, 0);
+	assert_int_equal(hsm_ecdsa_sig_to_der(rs, 0, der, sizeof der, &n), CF_E_INVALID_ARG);
+	assert_int_equal(hsm_ecdsa_sig_to_der(rs, 134, der, sizeof der, &n), CF_E_INVALID_ARG);
+	assert_int_equal(hsm_ecdsa_sig_to_der(NULL, 64, der, sizeof der, &n), CF_E_INVALID_ARG);
+	assert_int_equal(hsm_ecdsa_sig_to_der(rs, 64, der, sizeof der, NULL), CF_E_INVALID_ARG);
+	/* all-zero r and s: still well-formed DER (INTEGER 0) */
+	memset(rs, 0, 64);
+	assert_int_equal(hsm_ecdsa_sig_to_der(rs, 64, der, sizeof der, &n), CF_OK);
+	const uint8_t zero[] = { 0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00 };
+	assert_int_equal(n, sizeof zero);
+	assert_memory_equal(der, zero, sizeof zero);
+}
+
+/* CKA_EC_POINT / modulus as untrusted input: the DER builders' checks */
+static void t_der_untrusted(void **st)
+{
+	(void)st;
+	static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	static const uint8_t p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+	assert_int_equal(der_ec_field_bytes(p256, sizeof p256), 32);
+	assert_int_equal(der_ec_field_bytes(p384, sizeof p384), 48);
+	assert_int_equal(der_ec_field_bytes(p256, sizeof p256 - 1), 0);
+	uint8_t pt[2 + 65 + 4];
+	const uint8_t *q = NULL;
+	pt[0] = 0x04;
+	pt[1] = 65;
+	pt[2] = 0x04;
+	memset(pt + 3, 0x11, 64);
+	assert_int_equal(der_ec_point_unwrap(pt, 67, 32, &q), CF_OK);      /* OCTET STRING */
+	assert_ptr_equal(q, pt + 2);
+	assert_int_equal(der_ec_point_unwrap(pt + 2, 65, 32, &q), CF_OK);  /* bare point */
+	assert_ptr_equal(q, pt + 2);
+	assert_int_equal(der_ec_point_unwrap(pt, 66, 32, &q), CF_E_HSM_OUTPUT); /* short */
+	assert_null(q);
+	assert_int_equal(der_ec_point_unwrap(pt, 68, 32, &q), CF_E_HSM_OUTPUT); /* long */
+	assert_int_equal(der_ec_point_unwrap(pt, 67, 48, &q), CF_E_HSM_OUTPUT); /* wrong curve */
+	pt[1] = 64;
+	assert_int_equal(der_ec_point_unwrap(pt, 67, 32, &q), CF_E_HSM_OUTPUT); /* inner length */
+	pt[1] = 65;
+	pt[0] = 0x03;
+	assert_int_equal(der_ec_point_unwrap(pt, 67, 32, &q), CF_E_HSM_OUTPUT); /* not OCTET STR */
+	pt[0] = 0x04;
+	pt[2] = 0x02;
+	assert_int_equal(der_ec_point_unwrap(pt, 67, 32, &q), CF_E_HSM_OUTPUT); /* compressed */
+	assert_int_equal(der_ec_point_unwrap(pt, 0, 32, &q), CF_E_HSM_OUTPUT);
+	pt[2] = 0x04;
+	size_t n = 0;
+	uint8_t out[HSM_SPKI_MAX];
+	assert_int_equal(der_spki_ec(p256, sizeof p256, pt, 67, out, sizeof out, &n), CF_OK);
+	assert_int_equal(n, 91); /* the P-256 SubjectPublicKeyInfo size */
+	assert_int_equal(der_spki_ec(p256, sizeof p256, pt, 67, out, 90, &n), CF_E_NO_SPACE);
+	assert_int_equal(n, 91);
+	static const uint8_t brainpool[] = { 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01,
+					     0x01, 0x07 };
+	assert_int_equal(der_spki_ec(brainpool, sizeof brainpool, pt, 67, out, sizeof out, &n),
+			 CF_E_HSM_MECH);
+	/* RSA: modulus size and parity, exponent */
+	uint8_t mod[513], e3[] = { 0x03 }, e65537[] = { 0x01, 0x00, 0x01 }, even[] = { 0x02 };
+	memset(mod, 0xc5, sizeof mod);
+	mod[0] = 0; /* a leading zero byte is stripped */
+	assert_int_equal(der_spki_rsa(mod, 257, e65537, 3, out, sizeof out, &n), CF_OK);
+	assert_int_equal(n, 294); /* the RSA-2048 SubjectPublicKeyInfo size */
+	EVP_PKEY *pk = spki_load(out, n);
+	assert_int_equal(EVP_PKEY_get_bits(pk), 2048);
+	EVP_PKEY_free(pk);
+	assert_int_equal(der_spki_rsa(mod, 513, e3, 1, out, sizeof out, &n), CF_OK); /* 4096 */
+	assert_int_equal(der_spki_rsa(mod, 129, e65537, 3, out, sizeof out, &n), CF_E_HSM_OUTPUT);
+	assert_int_equal(der_spki_rsa(mod, 257, even, 1, out, sizeof out, &n), CF_E_HSM_OUTPUT);
+	uint8_t one[] = { 0x01 }, big_e[9];
+	memset(big_e, 0x01, sizeof big_e);
+	assert_int_equal(der_spki_rsa(mod, 257, one, 1, out, sizeof out, &n), CF_E_HSM_OUTPUT);
+	assert_int_equal(der_spki_rsa(mod, 257, big_e, 9, out, sizeof out, &n), CF_E_HSM_OUTPUT);
+	mod[256] = 0xc4; /* even modulus */
+	assert_int_equal(der_spki_rsa(mod, 257, e65537, 3, out, sizeof out, &n), CF_E_HSM_OUTPUT);
+	assert_int_equal(der_spki_rsa(mod, 0, e65537, 3, out, sizeof out, &n), CF_E_HSM_OUTPUT);
+}
+
+/* ---- malformed blobs: the exact error for each --------------------------------------------- */
+
+enum blob_mut { M_TRUNC, M_LEN, M_APPEND, M_XOR, M_SET, M_BE32, M_ZERO, M_REPLACE_ALL };
+
+struct blob_case {
+	const char *what;
+	enum blob_mut mut;
+	size_t off;      /* byte offset (M_XOR, M_SET, M_BE32, M_ZERO start) */
+	uint32_t val;    /* xor mask / value / new length / zero count */
+	cf_err want;
+};
+
+#define NONCE_OFF 16u
+#define CT_OFF 28u
+#define TAG_OFF (28u + 32u)
+
+static const struct blob_case blob_cases[] = {
+	{ "empty", M_LEN, 0, 0, CF_E_HSM_BLOB },
+	{ "one byte", M_LEN, 0, 1, CF_E_HSM_BLOB },
+	{ "header only", M_LEN, 0, 16, CF_E_HSM_BLOB },
+	{ "header + nonce", M_LEN, 0, 28, CF_E_HSM_BLOB },
+	{ "header + nonce + tag, no ciphertext", M_LEN, 0, 44, CF_E_HSM_BLOB },
+	{ "one byte short", M_TRUNC, 0, 1, CF_E_HSM_BLOB },
+	{ "tag missing", M_TRUNC, 0, 16, CF_E_HSM_BLOB },
+	{ "one byte appended", M_APPEND, 0, 1, CF_E_HSM_BLOB },
+	{ "a block appended", M_APPEND, 0, 16, CF_E_HSM_BLOB },
+	{ "magic byte 0", M_XOR, 0, 0x20, CF_E_HSM_BLOB },
+	{ "magic byte 3", M_XOR, 3, 0x01, CF_E_HSM_BLOB },
+	{ "magic lower case", M_SET, 1, 'f', CF_E_HSM_BLOB },
+	{ "format 0", M_SET, 4, 0, CF_E_HSM_BLOB },
+	{ "format 2", M_SET, 4, 2, CF_E_HSM_BLOB },
+	{ "format 255", M_SET, 4, 255, CF_E_HSM_BLOB },
+	{ "mechanism 0", M_SET, 5, 0, CF_E_HSM_BLOB },
+	{ "mechanism 2 (KWP, unknown)", M_SET, 5, 2, CF_E_HSM_BLOB },
+	{ "reserved byte 6", M_SET, 6, 1, CF_E_HSM_BLOB },
+	{ "reserved byte 7", M_SET, 7, 0x80, CF_E_HSM_BLOB },
+	{ "KEK version 0", M_BE32, 8, 0, CF_E_HSM_BLOB },
+	{ "KEK version unknown (1000)", M_BE32, 8, 1000, CF_E_HSM_WRONG_KEK },
+	{ "KEK version 0x7fffffff", M_BE32, 8, 0x7fffffffu, CF_E_HSM_WRONG_KEK },
+	{ "KEK version 0xffffffff", M_BE32, 8, 0xffffffffu, CF_E_HSM_WRONG_KEK },
+	{ "dek_len 0", M_BE32, 12, 0, CF_E_HSM_BLOB },
+	{ "dek_len 31 (short of the blob)", M_BE32, 12, 31, CF_E_HSM_BLOB },
+	{ "dek_len 33 (past the blob)", M_BE32, 12, 33, CF_E_HSM_BLOB },
+	{ "dek_len HSM_DEK_MAX + 1", M_BE32, 12, HSM_DEK_MAX + 1, CF_E_HSM_BLOB },
+	{ "dek_len 0xffffffff (wrap)", M_BE32, 12, 0xffffffffu, CF_E_HSM_BLOB },
+	{ "dek_len 0xffffffd4 (wraps to n)", M_BE32, 12, 0xffffffd4u, CF_E_HSM_BLOB },
+	{ "nonce byte 0", M_XOR, NONCE_OFF, 0x01, CF_E_HSM_UNWRAP },
+	{ "nonce byte 11", M_XOR, NONCE_OFF + 11, 0x80, CF_E_HSM_UNWRAP },
+	{ "nonce zeroed", M_ZERO, NONCE_OFF, 12, CF_E_HSM_UNWRAP },
+	{ "ciphertext first byte", M_XOR, CT_OFF, 0x01, CF_E_HSM_UNWRAP },
+	{ "ciphertext last byte", M_XOR, CT_OFF + 31, 0x40, CF_E_HSM_UNWRAP },
+	{ "ciphertext zeroed", M_ZERO, CT_OFF, 32, CF_E_HSM_UNWRAP },
+	{ "tag first byte", M_XOR, TAG_OFF, 0x01, CF_E_HSM_UNWRAP },
+	{ "tag last byte", M_XOR, TAG_OFF + 15, 0x01, CF_E_HSM_UNWRAP },
+	{ "tag zeroed", M_ZERO, TAG_OFF, 16, CF_E_HSM_UNWRAP },
+	{ "all zero, right length", M_REPLACE_ALL, 0, 0, CF_E_HSM_BLOB },
+};
+
+static void be32_set(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void t_blob_malformed(void **st)
+{
+	struct fx *f = *st;
+	uint8_t blob[128];
+	size_t bn = 0, on = 77;
+	assert_int_equal(hsm_dek_generate(f->s, 32, &bind_a, blob, sizeof blob, &bn), CF_OK);
+	assert_int_equal(bn, 76);
+	uint8_t *out = sbuf(64);
+	size_t ncase = sizeof blob_cases / sizeof blob_cases[0];
+	assert_true(ncase >= 30);
+	for (size_t i = 0; i < ncase; i++) {
+		const struct blob_case *c = &blob_cases[i];
+		uint8_t m[128 + 32];
+		size_t mn = bn;
+		memcpy(m, blob, bn);
+		switch (c->mut) {
+		case M_TRUNC: mn = bn - c->val; break;
+		case M_LEN: mn = c->val; break;
+		case M_APPEND: memset(m + bn, 0, c->val); mn = bn + c->val; break;
+		case M_XOR: m[c->off] ^= (uint8_t)c->val; break;
+		case M_SET: m[c->off] = (uint8_t)c->val; break;
+		case M_BE32: be32_set(m + c->off, c->val); break;
+		case M_ZERO: memset(m + c->off, 0, c->val); break;
+		case M_REPLACE_ALL: memset(m, 0, bn); break;
+		}
+		/* an exact-size heap copy, so ASan sees any over-read */
+		uint8_t *h = malloc(mn ? mn : 1);
+		assert_non_null(h);
+		memcpy(h, m, mn);
+		memset(out, 0xee, 64);
+		on = 77;
+		cf_err rc = hsm_dek_unwrap(f->s, h, mn, &bind_a, out, 64, &on);
+		if (rc != c->want)
+			fail_msg("blob case \"%s\": got %s, want %s", c->what, cf_err_name(rc),
+				 cf_err_name(c->want));
+		assert_int_equal(on, 0);
+		for (unsigned j = 0; j < 64; j++)
+			assert_int_equal(out[j], 0);
+		/* the parser alone agrees for the header / length cases */
+		struct hsm_blob_hdr hd;
+		cf_err prc = hsm_blob_parse(h, mn, &hd);
+		if (c->want == CF_E_HSM_BLOB)
+			assert_int_equal(prc, CF_E_HSM_BLOB);
+		else
+			assert_int_equal(prc, CF_OK);
+		/* rewrap reports the same */
+		uint8_t nb[128];
+		size_t nn = 9;
+		assert_int_equal(hsm_dek_rewrap(f->s, h, mn, &bind_a, nb, sizeof nb, &nn), c->want);
+		assert_int_equal(nn, 0);
+		free(h);
+	}
+	/* binding cases */
+	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_b, out, 64, &on), CF_E_HSM_UNWRAP);
+	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a_type, out, 64, &on),
+			 CF_E_HSM_UNWRAP);
+	/* a header edited to name another KEK that exists: authentication fails */
+	uint32_t v2 = 0;
+	assert_int_equal(hsm_kek_create(f->s, &v2), CF_OK);
+	uint8_t m[128];
+	memcpy(m, blob, bn);
+	be32_set(m + 8, v2);
+	assert_int_equal(hsm_dek_unwrap(f->s, m, bn, &bind_a, out, 64, &on), CF_E_HSM_UNWRAP);
+	/* a consistent shorter blob (header dek_len 16, 16 bytes cut): authentication fails */
+	memcpy(m, blob, bn);
+	be32_set(m + 12, 16);
+	memmove(m + CT_OFF + 16, m + TAG_OFF, 16);
+	assert_int_equal(hsm_dek_unwrap(f->s, m, bn - 16, &bind_a, out, 64, &on), CF_E_HSM_UNWRAP);
+	/* and the original still unwraps */
+	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &bind_a, out, 64, &on), CF_OK);
+	assert_int_equal(hsm_kek_destroy(f->s, v2), CF_OK);
+	sec_free(out, 64);
+}
+
+/* the pure parser: every prefix fails, the header round-trips */
+static void t_blob_parse_pure(void **st)
+{
+	(void)st;
+	uint8_t b[16 + 12 + 40 + 16];
+	struct hsm_blob_hdr in = { HSM_BLOB_FORMAT, HSM_BLOB_MECH_AES_GCM, 0, 7, 40 }, out;
+	memset(b, 0xab, sizeof b);
+	hsm_blob_hdr_write(&in, b);
+	assert_int_equal(hsm_blob_parse(b, sizeof b, &out), CF_OK);
+	assert_int_equal(out.kek_version, 7);
+	assert_int_equal(out.dek_len, 40);
+	uint8_t re[HSM_BLOB_HDR_LEN];
+	hsm_blob_hdr_write(&out, re);
+	assert_memory_equal(re, b, HSM_BLOB_HDR_LEN);
+	for (size_t n = 0; n < sizeof b; n++) {
+		uint8_t *h = malloc(n ? n : 1);
+		assert_non_null(h);
+		memcpy(h, b, n);
+		assert_int_equal(hsm_blob_parse(h, n, &out), CF_E_HSM_BLOB);
+		assert_int_equal(out.kek_version, 0); /* zeroed on error */
+		free(h);
+	}
+	/* every single-bit flip in the header: rejected, or (kek_version bits) parsed as such */
+	for (size_t i = 0; i < HSM_BLOB_HDR_LEN * 8; i++) {
+		uint8_t m[sizeof b];
+		memcpy(m, b, sizeof b);
+		m[i / 8] ^= (uint8_t)(1u << (i % 8));
+		cf_err rc = hsm_blob_parse(m, sizeof m, &out);
+		if (i / 8 >= 8 && i / 8 < 12)
+			assert_int_equal(rc, CF_OK);
+		else
+			assert_int_equal(rc, CF_E_HSM_BLOB);
+	}
+	assert_int_equal(hsm_blob_parse(b, sizeof b, NULL), CF_E_INVALID_ARG);
+	assert_int_equal(hsm_blob_parse(NULL, 5, &out), CF_E_HSM_BLOB);
+}
+
 static void t_err_map(void **st)
 {
 	(void)st;
@@ -760,6 +1625,17 @@ int main(void)
 		cmocka_unit_test(t_direct_calls),
 		cmocka_unit_test_setup_teardown(t_session_invalid_recovers, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(t_module_reinit_recovers, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(t_recovery_fails_clean, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(t_kek_create_fault, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(t_kek_create_skips_taken_label, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(t_kek_concurrent_create, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(t_keypair_fault, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(t_pubkey_sign_openssl, fx_setup, fx_teardown),
+		cmocka_unit_test(t_ecdsa_der),
+		cmocka_unit_test(t_der_untrusted),
+		cmocka_unit_test(t_blob_parse_pure),
+		cmocka_unit_test_setup_teardown(t_blob_malformed, fx_setup, fx_teardown),
+		cmocka_unit_test(t_token_init_ex),
 	};
 	return cmocka_run_group_tests_name("hsm", tests, group_setup, group_teardown);
 }
