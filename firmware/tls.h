@@ -1,0 +1,77 @@
+/* The KMIP server's TLS context (OpenSSL 3): TLS 1.2 and 1.3 only, client certificate
+ * required and verified against the appliance CA bundle or accepted by pinned SHA-256
+ * fingerprint, server key from a PEM file or from a PKCS#11 URI through libp11's "pkcs11"
+ * engine. docs/tls.md explains every choice.
+ *
+ * Verification rule (tls_verify_cb):
+ *   - a certificate that chains to ca_file (purpose sslclient, times valid) is accepted;
+ *   - otherwise the leaf is accepted when its SHA-256 fingerprint is pinned, whatever the
+ *     chain error (self-signed, unknown issuer, wrong EKU), EXCEPT time errors: an expired or
+ *     not-yet-valid certificate anywhere in the chain is refused even when pinned;
+ *   - no certificate: the handshake fails (SSL_VERIFY_FAIL_IF_NO_PEER_CERT). */
+#ifndef COFFRE_FIRMWARE_TLS_H
+#define COFFRE_FIRMWARE_TLS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board/err.h"
+
+struct ssl_ctx_st; /* OpenSSL SSL_CTX */
+
+#define TLS_FP_LEN 32 /* SHA-256 */
+#define TLS_PINNED_MAX 64
+
+/* TLS 1.2 suites vCenter 6.7-8.x offers: forward-secret AES-GCM only (docs/tls.md). */
+#define TLS_CTX_DEFAULT_CIPHERS12 \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+/* TLS 1.3: OpenSSL's defaults, AES-256 first. */
+#define TLS_CTX_DEFAULT_SUITES13 \
+	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
+
+enum tls_version { TLS_V1_2 = 0x0303, TLS_V1_3 = 0x0304 };
+
+struct tls_config {
+	const char *cert_file;       /* PEM: server certificate first, then intermediates */
+	const char *key_file;        /* PEM private key (tests, development); NULL with key_uri */
+	const char *key_uri;         /* "pkcs11:..." (RFC 7512): the key stays in the HSM */
+	const char *engine_module;   /* PKCS#11 module for the engine (MODULE_PATH); NULL = p11-kit default */
+	const uint8_t *pin;          /* user PIN for key_uri; copied to locked memory, wiped after use */
+	size_t pin_len;
+	const char *ca_file;         /* PEM bundle client certificates chain to; NULL when only pins */
+	const char *ciphers;         /* TLS 1.2 list (OpenSSL syntax); NULL = TLS_CTX_DEFAULT_CIPHERS12 */
+	const char *ciphersuites;    /* TLS 1.3 list; NULL = TLS_CTX_DEFAULT_SUITES13 */
+	enum tls_version min_version; /* 0 = TLS 1.2; anything below 1.2 is CF_E_CONFIG */
+	const char *const *pinned;   /* SHA-256 fingerprints: 64 hex digits, optional ':' and
+				      * "sha256:" prefix, any case */
+	size_t n_pinned;
+};
+
+struct tls_ctx;
+
+/* Build the server context. Errors: CF_E_CONFIG (bad version, cipher list, pin format, no
+ * CA and no pins, key does not match certificate), CF_E_IO (file unreadable), CF_E_HSM (engine
+ * or key load failed; the reason is logged, the PIN never), CF_E_NOMEM, CF_E_TLS. */
+MUST_USE cf_err tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **out);
+/* NULL is a no-op. Only after every connection using the context is gone. */
+void tls_ctx_free(struct tls_ctx *t);
+
+/* The SSL_CTX to create connections from (borrowed). */
+struct ssl_ctx_st *tls_ctx_ssl(struct tls_ctx *t);
+
+/* Non-NULL when private-key operations must be serialized (engine keys: libp11 0.4.12 is not
+ * thread-safe in its session handling). The network layer holds it around SSL_do_handshake,
+ * the only place the server key signs. NULL for file keys. */
+pthread_mutex_t *tls_ctx_key_lock(struct tls_ctx *t);
+
+/* Parse a fingerprint text (64 hex digits, optional ':' separators, optional "sha256:"
+ * prefix, any case) into 32 bytes. CF_E_BAD_HEX when malformed. */
+MUST_USE cf_err tls_fp_parse(const char *text, uint8_t fp[static TLS_FP_LEN]);
+
+/* true when fp is in the context's pinned list (constant time in the list entries). */
+bool tls_ctx_is_pinned(const struct tls_ctx *t, const uint8_t fp[static TLS_FP_LEN]);
+
+#endif
