@@ -8,3 +8,4 @@ $(BUILD)/coffre: $(COFFRE_OBJS) $(BUILD)/libkmip.a $(BUILD)/libboard.a
 	$(CC) $(LDFLAGS_BASE) -o $@ $^
 ALL_OBJS += $(COFFRE_OBJS)
 PROGRAMS += $(BUILD)/coffre
+include tools/bench.mk
