@@ -2,6 +2,7 @@
  *
  *   coffre help
  *   coffre ttlv decode [--show-secrets] [HEX | -]
+ *   coffre provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa]   (execs coffred)
  *
  * Exit status: 0 success, 2 malformed input (one line on stderr), 64 usage error. To add a
  * subcommand, add a row to `commands` below. */
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "board/err.h"
 #include "board/sec.h"
@@ -22,6 +24,7 @@
 
 static int cmd_help(int argc, char **argv);
 static int cmd_ttlv(int argc, char **argv);
+static int cmd_provision(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -31,6 +34,9 @@ static const struct {
 	{ "help", cmd_help, "help                                    this text" },
 	{ "ttlv", cmd_ttlv, "ttlv decode [--show-secrets] [HEX | -]  print a TTLV message as a tree\n"
 			    "                                        (hex from the argument, or stdin)" },
+	{ "provision", cmd_provision,
+	  "provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa]\n"
+	  "                                        create a QA instance (runs the coffred next to coffre)" },
 };
 
 static void usage(FILE *f)
@@ -234,6 +240,39 @@ static int cmd_ttlv(int argc, char **argv)
 		return ttlv_decode(argc - 1, argv + 1);
 	fprintf(stderr, "usage: coffre ttlv decode [--show-secrets] [HEX | -]\n");
 	return EXIT_USAGE;
+}
+
+/* `coffre provision ...` execs the coffred that sits next to this binary with the same
+ * arguments: provisioning needs the HSM and the CA, which live in firmware/ (tools/ never
+ * links firmware). */
+static int cmd_provision(int argc, char **argv)
+{
+	char self[4096], path[4096 + 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	char *slash;
+	char **args;
+
+	if (n <= 0) {
+		fprintf(stderr, "coffre: provision: cannot find my own path: %s\n", strerror(errno));
+		return 1;
+	}
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash == NULL)
+		return 1;
+	*slash = '\0';
+	if ((size_t)snprintf(path, sizeof path, "%s/coffred", self) >= sizeof path)
+		return 1;
+	args = calloc((size_t)argc + 2, sizeof *args);
+	if (args == NULL)
+		return 1;
+	args[0] = path;
+	for (int i = 0; i < argc; i++)
+		args[i + 1] = argv[i]; /* argv[0] is "provision" */
+	execv(path, args);
+	fprintf(stderr, "coffre: provision: cannot run %s: %s\n", path, strerror(errno));
+	free(args);
+	return 1;
 }
 
 int main(int argc, char **argv)

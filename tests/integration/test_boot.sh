@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# coffred boot and states, end to end: provision, ready line, clean SIGTERM, refusal to
+# re-provision, SEALED without pin_file, config errors with FILE:LINE, unsafe pin_file, and
+# a failed power-up self-test (test-hooks build) that refuses to serve.
+#   bash tests/integration/test_boot.sh BUILD_DIR
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source tests/integration/lib.sh
+it_init "$1"
+
+D=$IT_TMP/qa
+check "provision --qa creates an instance" it_provision "$D"
+for f in coffred.conf softhsm2.conf hsm.pin hsm-so.pin pki/ca.crt pki/server.crt pki/qa.crt pki/qa.key; do
+	[[ -f $D/$f ]] || bad "provision wrote $f"
+done
+check "hsm.pin, hsm-so.pin and qa.key are mode 0600" \
+	test "$(stat -c %a "$D/hsm.pin" "$D/hsm-so.pin" "$D/pki/qa.key" | sort -u)" = 600
+check "server and client certificates chain to the CA" \
+	openssl verify -CAfile "$D/pki/ca.crt" "$D/pki/server.crt" "$D/pki/qa.crt"
+
+sum_before=$(sha256sum "$D/coffred.conf" "$D/hsm.pin")
+"$COFFRED" provision --qa "$D" >"$IT_TMP/reprov.log" 2>&1; rc=$?
+check "provisioning an existing instance is refused" test "$rc" -ne 0
+check "... and leaves it untouched" test "$sum_before" = "$(sha256sum "$D/coffred.conf" "$D/hsm.pin")"
+check "coffre provision runs coffred provision" \
+	bash -c "'$COFFRE' provision --qa '$IT_TMP/qa-via-coffre' >/dev/null 2>&1 && test -f '$IT_TMP/qa-via-coffre/pki/qa.crt'"
+
+# ---- READY, serve, clean stop -----------------------------------------------------------
+it_start boot "$D/coffred.conf" --port 0
+if it_ready boot; then
+	ok "ready line on stderr (port $IT_PORT)"
+	check "mutual TLS handshake with qa.crt" it_tls "$D" "$IT_PORT" -cert "$D/pki/qa.crt" -key "$D/pki/qa.key"
+	t0=$SECONDS
+	it_stop "$IT_PID" 5; rc=$IT_RC
+	check "SIGTERM stops cleanly with exit 0 within 5 s (rc=$rc, $((SECONDS - t0)) s)" test "$rc" = 0
+	check "... and says so" grep -q '^coffred: stopped' "$IT_TMP/boot.err"
+	check "the store was created 0600" test "$(stat -c %a "$D/data/store.db")" = 600
+else
+	bad "ready line on stderr"; sed 's/^/   | /' "$IT_TMP/boot.err"
+fi
+
+# ---- SEALED: no pin_file ------------------------------------------------------------------
+grep -v '^pin_file' "$D/coffred.conf" >"$D/sealed.conf"
+port=$(it_free_port)
+it_start sealed "$D/sealed.conf" --port "$port"
+if it_wait_line sealed 'SEALED' 15; then
+	ok "without pin_file the instance is SEALED"
+	sleep 0.3
+	check "... KMIP is refused (nothing listens on $port)" it_port_closed "$port"
+	check "... and no ready line" bash -c "! grep -q '^coffred: ready' '$IT_TMP/sealed.err'"
+	it_stop "$IT_PID" 5; rc=$IT_RC
+	check "... SIGTERM stops it (rc=$rc)" test "$rc" = 0
+else
+	bad "without pin_file the instance is SEALED"; sed 's/^/   | /' "$IT_TMP/sealed.err"
+fi
+
+# ---- config errors -----------------------------------------------------------------------
+printf '[service]\ndata_dir = data\n[kmip]\nport = not-a-port\n' >"$D/bad.conf"
+timeout 10 "$COFFRED" -c "$D/bad.conf" >/dev/null 2>"$IT_TMP/bad.err"; rc=$?
+check "a corrupt config exits non-zero (rc=$rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+check "... with FILE:LINE in the message" grep -q 'bad.conf:4' "$IT_TMP/bad.err"
+printf '[kmip]\nport = 5696\n[nonsense]\n' >"$D/bad2.conf"
+timeout 10 "$COFFRED" -c "$D/bad2.conf" >/dev/null 2>"$IT_TMP/bad2.err"; rc=$?
+check "an unknown section exits non-zero with bad2.conf:3" \
+	bash -c "test $rc -ne 0 && grep -q 'bad2.conf:3' '$IT_TMP/bad2.err'"
+timeout 10 "$COFFRED" -c "$D/does-not-exist.conf" >/dev/null 2>"$IT_TMP/bad3.err"; rc=$?
+check "a missing config exits non-zero" test "$rc" -ne 0 -a "$rc" -ne 124
+chmod 0644 "$D/hsm.pin"
+timeout 10 "$COFFRED" -c "$D/coffred.conf" --port 0 >/dev/null 2>"$IT_TMP/pinperm.err"; rc=$?
+chmod 0600 "$D/hsm.pin"
+check "a group/world-readable pin_file is refused (rc=$rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+
+# ---- failed self-test (test-hooks build) ---------------------------------------------------
+TH=$IT_BUILD/tests/coffred_th
+if [[ -x $TH ]]; then
+	port=$(it_free_port)
+	COFFRE_TEST_SELFTEST_FAIL=aes-gcm-kat "$TH" -c "$D/coffred.conf" --port "$port" \
+		2>"$IT_TMP/st.err" </dev/null >/dev/null &
+	IT_PID=$!; IT_PIDS+=("$IT_PID")
+	if it_wait_line st 'ERROR' 15; then
+		ok "a failed power-up self-test latches ERROR"
+		check "... naming the test" grep -q 'self-test aes-gcm-kat failed' "$IT_TMP/st.err"
+		sleep 0.3
+		check "... and KMIP is not served" it_port_closed "$port"
+		check "... no ready line" bash -c "! grep -q '^coffred: ready' '$IT_TMP/st.err'"
+		check "... the error is kept in the error log" grep -q 'aes-gcm-kat' "$D/data/error.log"
+		it_stop "$IT_PID" 5; rc=$IT_RC
+		check "... SIGTERM exits with 3 (stopped in ERROR; rc=$rc)" test "$rc" = 3
+	else
+		bad "a failed power-up self-test latches ERROR"; sed 's/^/   | /' "$IT_TMP/st.err"
+	fi
+else
+	echo "skip self-test hook: $TH not built (make build-tests)"
+fi
+
+it_done

@@ -1,0 +1,113 @@
+"""PyKMIP's client (python3-pykmip, ProxyKmipClient) against a real coffred.
+
+usage: test_pykmip_interop.py PORT PKI_DIR     (PKI_DIR holds ca.crt, qa.*, qa2.*)"""
+import sys
+
+from kmip import enums
+from kmip.core.factories import attributes as attr_factory
+from kmip.pie import objects
+from kmip.pie.client import ProxyKmipClient
+from kmip.pie.exceptions import KmipOperationFailure
+
+port, pki = int(sys.argv[1]), sys.argv[2]
+passed = failed = 0
+
+
+def check(desc, cond):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok   " + desc)
+    else:
+        failed += 1
+        print("FAIL " + desc)
+
+
+def attempt(desc, fn, want_reason=None):
+    """fn() must fail with KmipOperationFailure (and want_reason when given)."""
+    try:
+        fn()
+    except KmipOperationFailure as e:
+        check("%s (%s)" % (desc, e.reason), want_reason is None or e.reason in want_reason)
+        return
+    except Exception as e:  # noqa: BLE001
+        check("%s: unexpected %r" % (desc, e), False)
+        return
+    check(desc + ": succeeded, expected a failure", False)
+
+
+def client(name):
+    return ProxyKmipClient(hostname="127.0.0.1", port=port, cert="%s/%s.crt" % (pki, name),
+                           key="%s/%s.key" % (pki, name), ca="%s/ca.crt" % pki,
+                           config_file="/dev/null")
+
+
+def step(desc, fn):
+    try:
+        r = fn()
+        check(desc, True)
+        return r
+    except Exception as e:  # noqa: BLE001
+        check("%s: %r" % (desc, e), False)
+        return None
+
+
+af = attr_factory.AttributeFactory()
+with client("qa") as c:
+    uid = step("create AES-256", lambda: c.create(enums.CryptographicAlgorithm.AES, 256,
+                                                 name="interop-key-1"))
+    if uid:
+        key = step("get (Pre-Active)", lambda: c.get(uid))
+        check("get returns a 32-byte AES key", key is not None and len(key.value) == 32)
+        attrs = step("get_attributes", lambda: c.get_attributes(uid, ["State", "Cryptographic Length"]))
+        if attrs:
+            d = {a.attribute_name.value: a.attribute_value for a in attrs[1]}
+            check("state is Pre-Active", str(d.get("State")).endswith("PRE_ACTIVE") or
+                  getattr(d.get("State"), "value", None) == enums.State.PRE_ACTIVE)
+        names = step("get_attribute_list", lambda: c.get_attribute_list(uid))
+        check("attribute list names State and Name", names is not None and "State" in names and "Name" in names)
+        step("activate", lambda: c.activate(uid))
+        attempt("destroy of an Active key is refused", lambda: c.destroy(uid))
+        found = step("locate by name", lambda: c.locate(attributes=[
+            af.create_attribute(enums.AttributeType.NAME, "interop-key-1")]))
+        check("locate by name finds exactly the key", found == [uid])
+        uid2 = step("create a second key (AES-128)", lambda: c.create(enums.CryptographicAlgorithm.AES, 128))
+        found = step("locate by length 128", lambda: c.locate(attributes=[
+            af.create_attribute(enums.AttributeType.CRYPTOGRAPHIC_LENGTH, 128)]))
+        check("locate by length finds the second key only", found == [uid2])
+        found = step("locate with maximum_items=1", lambda: c.locate(maximum_items=1))
+        check("maximum_items honoured", found is not None and len(found) == 1)
+        step("revoke (key compromise)", lambda: c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid))
+        step("destroy after revoke", lambda: c.destroy(uid))
+        attempt("get of a destroyed key fails", lambda: c.get(uid))
+        if uid2:
+            step("destroy the Pre-Active second key", lambda: c.destroy(uid2))
+    secret = objects.SecretData(b"interop secret 0123456789abcdef", enums.SecretDataType.PASSWORD)
+    sid = step("register secret data", lambda: c.register(secret))
+    if sid:
+        got = step("get the secret back", lambda: c.get(sid))
+        check("secret bytes round-trip", got is not None and got.value == b"interop secret 0123456789abcdef")
+    attempt("get of an unknown id fails with Item Not Found", lambda: c.get("no-such-id"),
+            [enums.ResultReason.ITEM_NOT_FOUND])
+    attempt("activate of an unknown id fails", lambda: c.activate("no-such-id"))
+    tenant_uid = step("qa creates a key for the tenant check",
+                      lambda: c.create(enums.CryptographicAlgorithm.AES, 256, name="tenant-qa"))
+
+with client("qa2") as c2:
+    if tenant_uid:
+        attempt("qa2 cannot get qa's key", lambda: c2.get(tenant_uid),
+                [enums.ResultReason.ITEM_NOT_FOUND, enums.ResultReason.PERMISSION_DENIED])
+        attempt("qa2 cannot destroy qa's key", lambda: c2.destroy(tenant_uid),
+                [enums.ResultReason.ITEM_NOT_FOUND, enums.ResultReason.PERMISSION_DENIED])
+        found = step("qa2 locate by qa's name", lambda: c2.locate(attributes=[
+            af.create_attribute(enums.AttributeType.NAME, "tenant-qa")]))
+        check("qa2 does not see qa's objects in Locate", found == [])
+    own = step("qa2 creates its own key", lambda: c2.create(enums.CryptographicAlgorithm.AES, 256))
+with client("qa") as c:
+    if own:
+        attempt("qa cannot get qa2's key", lambda: c.get(own))
+    if tenant_uid:
+        step("qa still reads its own key", lambda: c.get(tenant_uid))
+
+print("%d passed, %d failed" % (passed, failed))
+sys.exit(0 if failed == 0 else 1)
