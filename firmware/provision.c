@@ -318,7 +318,7 @@ int provision_main(int argc, char **argv)
 	cf_err rc;
 	int n;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* every option takes one value */
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -336,7 +336,6 @@ int provision_main(int argc, char **argv)
 			o.module = v;
 		else
 			return prov_usage();
-		i++;
 	}
 	if (o.dir == NULL || o.dir[0] == '\0')
 		return prov_usage();

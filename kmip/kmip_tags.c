@@ -161,6 +161,8 @@ const char *kmip_enum_name(uint32_t tag, uint32_t value)
 
 static bool value_valid(const struct kmip_enum_table *et, uint32_t value, uint8_t vm)
 {
+	if (et->count == 0)
+		return false; /* empty table: values may be NULL, and NULL + 0 is undefined */
 	const struct kmip_enum_value *ev = enum_first(et, value);
 	const struct kmip_enum_value *end = et->values + et->count;
 
