@@ -90,7 +90,11 @@ struct hsm_exec {
 	CK_SESSION_HANDLE sh;
 	bool sh_open;
 	bool broken;                    /* a job failed with a fault: repair before next use */
-	bool no_rdlock;                 /* set by hsm_ctl_run(under_wr) for one job */
+	bool excl;                      /* set by hsm_ctl_run(HSM_CTL_EXCL) for one job: the
+	                                   executor itself takes mod_lock for writing (bounded by
+	                                   `deadline`) and holds it until the job returns, even
+	                                   when its caller gave up on it (see hsm->mod_hung) */
+	struct timespec deadline;       /* the caller's deadline for the posted job */
 	unsigned long gen;              /* module generation the session belongs to */
 	struct hsm_io *io;              /* sec_alloc'd */
 };
@@ -128,7 +132,11 @@ struct hsm {
 	pthread_mutex_t lock;             /* pool, KEK table, PIN, flags, stats */
 	pthread_cond_t pool_cv;           /* CLOCK_MONOTONIC */
 	pthread_cond_t quar_cv;
-	pthread_rwlock_t mod_lock;        /* read: a session job in the module; write: re-init */
+	pthread_rwlock_t mod_lock;        /* read: a job in the module; write: a re-init job (taken
+	                                     and released by the control executor itself) */
+	unsigned mod_hung;                /* exclusive control jobs abandoned by their caller and
+	                                     still running (holding mod_lock for writing): module
+	                                     users wait for 0, bounded by their deadline (quar_cv) */
 
 	uint8_t *pin;                     /* sec_alloc(HSM_PIN_MAX), NULL when not held */
 	size_t pin_n;
@@ -174,7 +182,8 @@ MUST_USE cf_err p11_rv_to_err(CK_RV rv);
 enum hsm_fault p11_rv_fault(CK_RV rv);
 const char *p11_rv_name(CK_RV rv);
 
-/* Record a failing CK_RV in the executor (first one wins) and map it. Use inside jobs. */
+/* Record a failing CK_RV in the executor (the first one, unless a later one is a fault and the
+ * first was not) and map it. Use inside jobs. */
 MUST_USE cf_err p11_fail(struct hsm_exec *x, CK_RV rv);
 /* P11_CALL(x, C_Xxx, args...): call through the function list; a failure is recorded. */
 #define P11_RV(x, fn, ...) ((x)->h->f->fn(__VA_ARGS__))
@@ -207,15 +216,27 @@ void hsm_deadline(struct timespec *d, unsigned ms);
 MUST_USE cf_err hsm_sess_ready(struct hsm_sess *s, const struct timespec *deadline);
 /* Run a job on a pool session: ready + run + fault bookkeeping. */
 MUST_USE cf_err hsm_sess_run(struct hsm_sess *s, hsm_job_fn job, const struct timespec *deadline);
-/* Run a job on the control executor (replaced if it times out). under_wr: the caller holds
- * mod_lock for writing (re-init), so the executor must not take it for reading. */
-MUST_USE cf_err hsm_ctl_run(struct hsm *h, hsm_job_fn job, bool under_wr,
+/* Run a job on the control executor (replaced if it times out), under h->ctl_lock.
+ *   HSM_CTL_EXCL  the job needs the module to itself (C_Finalize + C_Initialize): the executor
+ *                 takes mod_lock for writing before the job and releases it when the job
+ *                 returns. A caller that times out gets CF_E_HSM_TIMEOUT, but the abandoned
+ *                 job keeps the lock until its hung call returns and it finishes (PKCS#11 2.40
+ *                 5.4: no call may run during C_Finalize); meanwhile h->mod_hung > 0 and
+ *                 module users wait for it, bounded by their own deadline.
+ *   HSM_CTL_PIN   stage the held PIN into the executor's io->pin for the job (wiped after). */
+#define HSM_CTL_EXCL 1u
+#define HSM_CTL_PIN 2u
+MUST_USE cf_err hsm_ctl_run(struct hsm *h, hsm_job_fn job, unsigned flags,
 			    const struct timespec *deadline);
+/* Wait until no abandoned exclusive job owns the module (h->lock held; bounded by deadline;
+ * false = deadline passed, counted as a timeout). */
+MUST_USE bool hsm_mod_wait_free(struct hsm *h, const struct timespec *deadline);
 unsigned hsm_timeout_ms(const struct hsm *h);
 
 /* ---- p11_slot.c ----------------------------------------------------------------- */
-/* Re-initialise the module (write lock, C_Finalize + C_Initialize, reselect the token,
- * login, find KEKs); bumps h->gen. */
+/* Re-initialise the module: one exclusive control job (HSM_CTL_EXCL) does C_Finalize +
+ * C_Initialize, reselects the token, logs in and finds the KEKs; bumps h->gen. Does nothing
+ * if h->need_reinit was cleared meanwhile (another thread did it). */
 MUST_USE cf_err hsm_module_reinit(struct hsm *h, const struct timespec *deadline);
 /* On the control executor: open the login session (if needed) and log in with h->pin. */
 MUST_USE cf_err hsm_ctl_login(struct hsm *h, const struct timespec *deadline);
@@ -230,12 +251,16 @@ MUST_USE cf_err p11_get_ulong(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBU
 /* Read a variable-length attribute into buf[cap] (two-call convention, length checked). */
 MUST_USE cf_err p11_get_bytes(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
 			      uint8_t *buf, size_t cap, size_t *n);
-/* Check a KEK's attributes against the policy (CF_E_HSM_POLICY). */
+/* Check a KEK's attributes against the policy: CF_E_HSM_POLICY when the object is not an
+ * acceptable KEK (attribute values, or an attribute missing / sensitive); any other error is a
+ * fault or a lying length (CF_E_HSM_OUTPUT) and says nothing about the object. */
 MUST_USE cf_err p11_kek_policy_check(struct hsm_exec *x, CK_OBJECT_HANDLE o, bool backup);
 
 /* ---- kek.c ---------------------------------------------------------------------- */
 /* On executor x: find every "coffre-kek-<n>" that passes the policy into h->keks
- * (h->lock taken inside to publish). */
+ * (h->lock taken inside to publish). All or nothing: on any error (fault, lying length) the
+ * table and the current KEK are left as they were; the current KEK is dropped only by a
+ * complete scan on a logged-in session that does not find it. */
 MUST_USE cf_err hsm_kek_scan(struct hsm_exec *x);
 /* Handle of KEK version v (under h->lock), 0 if unknown. */
 CK_OBJECT_HANDLE hsm_kek_handle(struct hsm *h, uint32_t v);

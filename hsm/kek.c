@@ -39,6 +39,51 @@ static int kek_cmp(const void *a, const void *b)
 	return x->version < y->version ? -1 : x->version > y->version;
 }
 
+/* An object's label into lab[cap] (two-call convention). *ours = false when the object
+ * cannot be one of our KEKs: no readable label, or a label longer than cap (the module says
+ * CKR_BUFFER_TOO_SMALL when asked for cap bytes). A size answer that the second call
+ * contradicts is a lie: CF_E_HSM_OUTPUT, never "not ours" (that would drop a KEK). */
+static cf_err kek_label_read(struct hsm_exec *x, CK_OBJECT_HANDLE o, uint8_t *lab, size_t cap,
+			     size_t *n, bool *ours)
+{
+	CK_FUNCTION_LIST *f = x->h->f;
+	*n = 0;
+	*ours = false;
+	CK_ATTRIBUTE a = { CKA_LABEL, NULL, 0 };
+	CK_RV rv = f->C_GetAttributeValue(x->sh, o, &a, 1);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE)
+		return CF_OK;
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return CF_E_HSM_OUTPUT;
+	if (a.ulValueLen > cap) {
+		/* too long to be ours, or a lying size: ask for cap bytes to tell which */
+		a = (CK_ATTRIBUTE){ CKA_LABEL, lab, (CK_ULONG)cap };
+		rv = f->C_GetAttributeValue(x->sh, o, &a, 1);
+		if (rv == CKR_BUFFER_TOO_SMALL)
+			return CF_OK;
+		return rv != CKR_OK ? p11_fail(x, rv) : CF_E_HSM_OUTPUT;
+	}
+	CK_ULONG want = a.ulValueLen;
+	a = (CK_ATTRIBUTE){ CKA_LABEL, lab, want };
+	rv = f->C_GetAttributeValue(x->sh, o, &a, 1);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	if (a.ulValueLen > want) /* the second answer must not grow */
+		return CF_E_HSM_OUTPUT;
+	*n = a.ulValueLen;
+	*ours = true;
+	return CF_OK;
+}
+
+/* The scan is all or nothing. Only a COMPLETE scan is published: an object is left out only
+ * when it is not a KEK of ours (label, or the policy says so: CF_E_HSM_POLICY); any other
+ * failure while reading it (a fault, a lying length, a timeout) fails the scan and leaves the
+ * table and the current KEK as they were, so a transient fault never makes the layer forget a
+ * KEK that exists (the caller's retry / the next recovery scans again). The current KEK is
+ * dropped only when a complete scan, on a session that is still logged in (private objects
+ * are invisible otherwise), does not find it. */
 cf_err hsm_kek_scan(struct hsm_exec *x)
 {
 	struct hsm *h = x->h;
@@ -58,15 +103,19 @@ cf_err hsm_kek_scan(struct hsm_exec *x)
 		uint8_t lab[64];
 		size_t ln = 0;
 		uint32_t v = 0;
+		bool ours = false;
 		CK_OBJECT_HANDLE o = x->io->objs[i];
-		cf_err rc = p11_get_bytes(x, o, CKA_LABEL, lab, sizeof lab, &ln);
-		if (rc == CF_E_HSM_OUTPUT)
-			continue; /* a longer label is not ours */
-		TRY(rc);
-		if (!kek_label_parse(lab, ln, &v))
+		TRY(kek_label_read(x, o, lab, sizeof lab, &ln, &ours));
+		if (!ours || !kek_label_parse(lab, ln, &v))
 			continue;
-		if (p11_kek_policy_check(x, o, h->cfg.backup_enabled) != CF_OK)
+		cf_err prc = p11_kek_policy_check(x, o, h->cfg.backup_enabled);
+		if (prc == CF_E_HSM_POLICY)
 			continue; /* logged; never used */
+		if (prc != CF_OK) {
+			log_warn_r(prc, "hsm: KEK scan incomplete (%s); KEK table kept",
+				   p11_rv_name(x->last_rv));
+			return prc;
+		}
 		bool dup = false;
 		for (size_t j = 0; j < nf; j++) {
 			if (found[j].version == v) {
@@ -87,13 +136,30 @@ cf_err hsm_kek_scan(struct hsm_exec *x)
 	}
 	qsort(found, nf, sizeof found[0], kek_cmp);
 	pthread_mutex_lock(&h->lock);
+	uint32_t cur = h->kek_current;
+	pthread_mutex_unlock(&h->lock);
+	bool cur_ok = cur == 0;
+	for (size_t j = 0; j < nf; j++)
+		if (found[j].version == cur)
+			cur_ok = true;
+	if (!cur_ok) {
+		/* before forgetting the current KEK: was the session able to see it at all? */
+		CK_SESSION_INFO si;
+		memset(&si, 0, sizeof si);
+		CK_RV rv = h->f->C_GetSessionInfo(x->sh, &si);
+		if (rv != CKR_OK)
+			return p11_fail(x, rv);
+		if (si.state != CKS_RW_USER_FUNCTIONS && si.state != CKS_RO_USER_FUNCTIONS)
+			return p11_fail(x, CKR_USER_NOT_LOGGED_IN);
+	}
+	pthread_mutex_lock(&h->lock);
 	memcpy(h->keks, found, nf * sizeof found[0]);
 	h->kek_n = (unsigned)nf;
-	bool cur_ok = false;
+	cur_ok = h->kek_current == 0;
 	for (size_t j = 0; j < nf; j++)
 		if (found[j].version == h->kek_current)
 			cur_ok = true;
-	if (!cur_ok && h->kek_current != 0) {
+	if (!cur_ok && h->kek_current == cur) { /* only the one the login check was made for */
 		log_err("hsm: current KEK %u is gone from the token", h->kek_current);
 		h->kek_current = 0;
 	}
@@ -221,8 +287,10 @@ static cf_err job_kek_create(struct hsm_exec *x)
 check:
 	rc = p11_kek_policy_check(x, o, h->cfg.backup_enabled);
 	if (rc != CF_OK) {
-		if (x->fault == HSM_FAULT_NONE)
-			(void)h->f->C_DestroyObject(x->sh, o); /* ours, and it violates the policy */
+		/* ours, and it violates the policy; after a fault or a lying length nothing is
+		 * known about it: leave it (a retry adopts it, a scan checks it again) */
+		if (rc == CF_E_HSM_POLICY)
+			(void)h->f->C_DestroyObject(x->sh, o);
 		return rc;
 	}
 	io->ul[0] = v;

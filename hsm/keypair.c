@@ -439,10 +439,16 @@ cf_err hsm_pubkey_der(hsm_sess *s, const struct hsm_kp_ref *ref, uint8_t *out, s
 		return CF_E_INVALID_ARG;
 	struct timespec dl;
 	hsm_deadline(&dl, hsm_timeout_ms(s->h));
-	TRY(hsm_sess_ready(s, &dl));
-	TRY(kp_ref_stage(s->x->io, ref));
-	TRY(hsm_sess_run(s, job_pubkey, &dl));
-	return out_give(s->x->io, out, cap, n);
+	cf_err rc = hsm_sess_ready(s, &dl);
+	if (rc == CF_OK)
+		rc = kp_ref_stage(s->x->io, ref);
+	if (rc == CF_OK)
+		rc = hsm_sess_run(s, job_pubkey, &dl);
+	if (rc == CF_OK)
+		rc = out_give(s->x->io, out, cap, n);
+	if (rc != CF_OK && out != NULL)
+		sec_wipe(out, cap);
+	return rc;
 }
 
 cf_err hsm_keypair_find(hsm_sess *s, const char *label, struct hsm_kp_info *info, uint8_t *spki,
@@ -574,24 +580,31 @@ static cf_err job_sign(struct hsm_exec *x)
 cf_err hsm_sign(hsm_sess *s, const struct hsm_kp_ref *key, enum hsm_sig_mech mech,
 		const uint8_t *in, size_t n, uint8_t *sig, size_t cap, size_t *sig_n)
 {
-	if (sig_n == NULL)
-		return CF_E_INVALID_ARG;
-	*sig_n = 0;
-	if (s == NULL || in == NULL || mech < HSM_SIG_ECDSA || mech > HSM_SIG_RSA_PSS_SHA512)
-		return CF_E_INVALID_ARG;
+	cf_err rc = CF_E_INTERNAL;
+	if (sig_n != NULL)
+		*sig_n = 0;
+	if (sig_n == NULL || s == NULL || in == NULL || mech < HSM_SIG_ECDSA ||
+	    mech > HSM_SIG_RSA_PSS_SHA512) {
+		rc = CF_E_INVALID_ARG;
+		goto out;
+	}
 	const struct sig_mech_rule *r = &sig_rules[mech];
-	if (r->hash_n != 0 ? n != r->hash_n : (n == 0 || n > 64))
-		return CF_E_INVALID_ARG;
+	if (r->hash_n != 0 ? n != r->hash_n : (n == 0 || n > 64)) {
+		rc = CF_E_INVALID_ARG;
+		goto out;
+	}
 	struct timespec dl;
 	hsm_deadline(&dl, hsm_timeout_ms(s->h));
-	TRY(hsm_sess_ready(s, &dl));
+	if ((rc = hsm_sess_ready(s, &dl)) != CF_OK)
+		goto out;
 	struct hsm_io *io = s->x->io;
-	TRY(kp_ref_stage(io, key));
+	if ((rc = kp_ref_stage(io, key)) != CF_OK)
+		goto out;
 	io->ul[0] = (CK_ULONG)mech;
 	io->ul[1] = sig != NULL ? cap : 0;
 	memcpy(io->in, in, n);
 	io->in_n = n;
-	cf_err rc = hsm_sess_run(s, job_sign, &dl);
+	rc = hsm_sess_run(s, job_sign, &dl);
 	size_t want = rc == CF_OK ? s->x->io->ul[5] : 0;
 	if (rc == CF_OK && (sig == NULL || cap < want)) {
 		*sig_n = want; /* the two-call convention's answer */
@@ -606,5 +619,8 @@ cf_err hsm_sign(hsm_sess *s, const struct hsm_kp_ref *key, enum hsm_sig_mech mec
 	}
 	if (s->x != NULL)
 		sec_wipe(s->x->io->out, sizeof s->x->io->out);
+out:
+	if (rc != CF_OK && sig != NULL)
+		sec_wipe(sig, cap); /* never a signature (or a part of one) with an error */
 	return rc;
 }

@@ -108,9 +108,12 @@ cf_err p11_fail(struct hsm_exec *x, CK_RV rv)
 {
 	if (rv == CKR_OK)
 		return CF_OK;
-	if (x->last_rv == CKR_OK) {
+	/* the first failure is recorded, but a later fault replaces a failure that was not one
+	 * (a job may handle a plain error and go on): recovery must see the fault */
+	enum hsm_fault ft = p11_rv_fault(rv);
+	if (x->last_rv == CKR_OK || (x->fault == HSM_FAULT_NONE && ft != HSM_FAULT_NONE)) {
 		x->last_rv = rv;
-		x->fault = p11_rv_fault(rv);
+		x->fault = ft;
 	}
 	return p11_rv_to_err(rv);
 }

@@ -213,6 +213,7 @@ cf_err p11_slot_find(struct hsm_exec *x, const struct hsm_tok_sel *sel, CK_SLOT_
 		return p11_fail(x, rv);
 	if (cap > SLOT_MAX) /* untrusted count */
 		return CF_E_HSM_OUTPUT;
+	CK_RV fault_rv = CKR_OK; /* a slot we could not look into because of a fault */
 	for (CK_ULONG i = 0; i < cap; i++) {
 		CK_TOKEN_INFO ti;
 		memset(&ti, 0, sizeof ti);
@@ -222,6 +223,8 @@ cf_err p11_slot_find(struct hsm_exec *x, const struct hsm_tok_sel *sel, CK_SLOT_
 		if (rv != CKR_OK) {
 			if (p11_rv_fault(rv) == HSM_FAULT_MODULE && rv == CKR_CRYPTOKI_NOT_INITIALIZED)
 				return p11_fail(x, rv);
+			if (p11_rv_fault(rv) != HSM_FAULT_NONE && fault_rv == CKR_OK)
+				fault_rv = rv;
 			continue;
 		}
 		if (!(ti.flags & CKF_TOKEN_INITIALIZED))
@@ -244,6 +247,10 @@ cf_err p11_slot_find(struct hsm_exec *x, const struct hsm_tok_sel *sel, CK_SLOT_
 			memcpy(label, lab, sizeof lab);
 		return CF_OK;
 	}
+	/* not found, but a slot failed with a fault: that is the answer (the token may be the one
+	 * behind it), not "no such token", so that recovery treats it as a fault */
+	if (fault_rv != CKR_OK)
+		return p11_fail(x, fault_rv);
 	return CF_E_HSM_NO_TOKEN;
 }
 

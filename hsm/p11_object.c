@@ -92,23 +92,55 @@ cf_err p11_get_bytes(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t
 	return CF_OK;
 }
 
+/* Policy reads: a missing or sensitive attribute means "not a KEK of ours" (the object fails
+ * the policy: CF_E_HSM_POLICY); any other failure (a fault, a lying length) is passed on, so
+ * that the KEK scan reports it instead of quietly dropping a KEK it could not read. */
+static cf_err pol_read(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t, void *v,
+		       CK_ULONG n)
+{
+	CK_ATTRIBUTE a = { t, v, n };
+	CK_RV rv = x->h->f->C_GetAttributeValue(x->sh, o, &a, 1);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE)
+		return CF_E_HSM_POLICY;
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	return a.ulValueLen == n ? CF_OK : CF_E_HSM_OUTPUT; /* untrusted length */
+}
+
+static cf_err pol_ulong(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t, CK_ULONG *v)
+{
+	*v = 0;
+	return pol_read(x, o, t, v, sizeof *v);
+}
+
+static cf_err pol_bool(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t, bool *v)
+{
+	CK_BBOOL b = CK_FALSE;
+	*v = false;
+	TRY(pol_read(x, o, t, &b, sizeof b));
+	if (b != CK_TRUE && b != CK_FALSE)
+		return CF_E_HSM_OUTPUT;
+	*v = b == CK_TRUE;
+	return CF_OK;
+}
+
 cf_err p11_kek_policy_check(struct hsm_exec *x, CK_OBJECT_HANDLE o, bool backup)
 {
 	bool sens, ext, priv, tok, asens, nex, wwt = false, wrap, unwrap;
 	CK_ULONG len, kt, cls;
-	TRY(p11_get_ulong(x, o, CKA_CLASS, &cls));
-	TRY(p11_get_ulong(x, o, CKA_KEY_TYPE, &kt));
-	TRY(p11_get_ulong(x, o, CKA_VALUE_LEN, &len));
-	TRY(p11_get_bool(x, o, CKA_SENSITIVE, &sens));
-	TRY(p11_get_bool(x, o, CKA_EXTRACTABLE, &ext));
-	TRY(p11_get_bool(x, o, CKA_PRIVATE, &priv));
-	TRY(p11_get_bool(x, o, CKA_TOKEN, &tok));
-	TRY(p11_get_bool(x, o, CKA_ALWAYS_SENSITIVE, &asens));
-	TRY(p11_get_bool(x, o, CKA_NEVER_EXTRACTABLE, &nex));
-	TRY(p11_get_bool(x, o, CKA_WRAP, &wrap));
-	TRY(p11_get_bool(x, o, CKA_UNWRAP, &unwrap));
+	TRY(pol_ulong(x, o, CKA_CLASS, &cls));
+	TRY(pol_ulong(x, o, CKA_KEY_TYPE, &kt));
+	TRY(pol_ulong(x, o, CKA_VALUE_LEN, &len));
+	TRY(pol_bool(x, o, CKA_SENSITIVE, &sens));
+	TRY(pol_bool(x, o, CKA_EXTRACTABLE, &ext));
+	TRY(pol_bool(x, o, CKA_PRIVATE, &priv));
+	TRY(pol_bool(x, o, CKA_TOKEN, &tok));
+	TRY(pol_bool(x, o, CKA_ALWAYS_SENSITIVE, &asens));
+	TRY(pol_bool(x, o, CKA_NEVER_EXTRACTABLE, &nex));
+	TRY(pol_bool(x, o, CKA_WRAP, &wrap));
+	TRY(pol_bool(x, o, CKA_UNWRAP, &unwrap));
 	if (ext)
-		TRY(p11_get_bool(x, o, CKA_WRAP_WITH_TRUSTED, &wwt));
+		TRY(pol_bool(x, o, CKA_WRAP_WITH_TRUSTED, &wwt));
 	bool ok = cls == CKO_SECRET_KEY && kt == CKK_AES && len == 32 && sens && asens && priv &&
 		  tok && !wrap && !unwrap;
 	if (ext)

@@ -28,7 +28,12 @@
  * Against a network HSM (calls of 1-10 ms) the hand-off is noise.
  *
  * Locks: h->lock (pool, flags, KEK table; never held across a module call), h->mod_lock
- * (executors hold it for reading during a job; a module re-init holds it for writing). */
+ * (executors hold it for reading during a job; the control executor holds it for writing
+ * during a re-init job). The re-init executor takes and releases the write lock itself, so a
+ * re-init whose C_Finalize hangs past its caller's deadline keeps every other module call out
+ * until it returns: its caller gets CF_E_HSM_TIMEOUT, h->mod_hung counts the abandoned job, and
+ * other callers wait for it (bounded by their deadline) instead of posting jobs that would
+ * only queue behind it. PKCS#11 2.40 5.4: nothing may run in the module during C_Finalize. */
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -168,6 +173,30 @@ static void exec_destroy(struct hsm_exec *x)
 	pthread_mutex_unlock(&h->lock);
 }
 
+static cf_err job_open_session(struct hsm_exec *x);
+
+/* take mod_lock for a job: exclusive jobs for writing, bounded by the caller's deadline */
+static bool exec_lock(struct hsm_exec *x)
+{
+	struct hsm *h = x->h;
+	if (!x->excl)
+		return pthread_rwlock_rdlock(&h->mod_lock) == 0;
+	return pthread_rwlock_clockwrlock(&h->mod_lock, CLOCK_MONOTONIC, &x->deadline) == 0;
+}
+
+/* Run the posted job, mod_lock held. A session of an older module generation died with it,
+ * and its handle may since have been given to another session: it is never used again (a
+ * job posted before a re-init that ran first would otherwise work on someone else's session). */
+static cf_err exec_job(struct hsm_exec *x)
+{
+	if (x->sh_open && x->gen != x->h->gen) {
+		x->sh_open = false;
+		if (!x->ctl && x->job != job_open_session)
+			return p11_fail(x, CKR_SESSION_HANDLE_INVALID);
+	}
+	return x->job(x);
+}
+
 static void *exec_main(void *arg)
 {
 	struct hsm_exec *x = arg;
@@ -183,18 +212,22 @@ static void *exec_main(void *arg)
 			return NULL;
 		}
 		/* POSTED */
-		bool rd = !x->no_rdlock;
+		bool excl = x->excl;
 		x->last_rv = CKR_OK;
 		x->fault = HSM_FAULT_NONE;
-		if (rd)
-			pthread_rwlock_rdlock(&h->mod_lock);
-		atomic_fetch_add(&h->running, 1);
-		cf_err rc = x->job(x);
-		atomic_fetch_sub(&h->running, 1);
+		cf_err rc = CF_E_HSM_TIMEOUT;
+		bool locked = exec_lock(x);
+		if (locked) {
+			atomic_fetch_add(&h->running, 1);
+			rc = exec_job(x);
+			atomic_fetch_sub(&h->running, 1);
+		} else {
+			log_err("hsm: re-init: module calls still in flight (hung?)");
+		}
 		x->job_rc = rc;
 		uint32_t exp = HSM_EX_POSTED;
 		if (atomic_compare_exchange_strong(&x->state, &exp, HSM_EX_DONE)) {
-			if (rd)
+			if (locked)
 				pthread_rwlock_unlock(&h->mod_lock);
 			/* a caller asleep on the futex must first be scheduled before it can post the
 			 * next job: spinning for that job would only keep it off the core (measured:
@@ -206,16 +239,26 @@ static void *exec_main(void *arg)
 			}
 			continue;
 		}
-		/* ABANDONED: the caller timed out and forgot us */
+		/* ABANDONED: the caller timed out and forgot us. The caller counted us (quarantined,
+		 * mod_hung) under h->lock in the same critical section as its CAS, so the counts
+		 * below never run ahead of it. An exclusive job still holds the write lock here:
+		 * nothing entered the module while its hung call was in it. */
 		sec_wipe(x->io, sizeof *x->io);
-		exec_close_session(x, rd);
-		if (rd)
+		if (locked) {
+			exec_close_session(x, true);
 			pthread_rwlock_unlock(&h->mod_lock);
+		}
 		pthread_mutex_lock(&h->lock);
 		if (h->quarantined > 0)
 			h->quarantined--;
+		if (excl && h->mod_hung > 0)
+			h->mod_hung--;
+		pthread_cond_broadcast(&h->quar_cv);
 		pthread_mutex_unlock(&h->lock);
-		log_warn("hsm: a hung module call returned; quarantined executor released");
+		if (!locked)
+			exec_close_session(x, false); /* (an exclusive job that never got the lock) */
+		log_warn("hsm: a hung module call returned; quarantined executor released%s",
+			 excl ? " (module unlocked)" : "");
 		exec_destroy(x);
 		return NULL;
 	}
@@ -280,19 +323,18 @@ cf_err hsm_exec_run(struct hsm_exec **xp, hsm_job_fn job, const struct timespec 
 {
 	struct hsm_exec *x = *xp;
 	struct hsm *h = x->h;
+	x->job = job;
+	x->deadline = *deadline;
 	if (h->cfg.direct_calls) {
-		/* opt-in: no deadline, the caller's thread makes the calls */
-		bool rd = !x->no_rdlock;
+		/* opt-in: no deadline for the calls, the caller's thread makes them */
 		x->last_rv = CKR_OK;
 		x->fault = HSM_FAULT_NONE;
-		if (rd)
-			pthread_rwlock_rdlock(&h->mod_lock);
-		x->job_rc = job(x);
-		if (rd)
-			pthread_rwlock_unlock(&h->mod_lock);
+		if (!exec_lock(x))
+			return x->job_rc = CF_E_HSM_TIMEOUT;
+		x->job_rc = exec_job(x);
+		pthread_rwlock_unlock(&h->mod_lock);
 		return x->job_rc;
 	}
-	x->job = job;
 	atomic_fetch_add(&h->callers, 1);
 	atomic_store(&x->state, HSM_EX_POSTED);
 	if (atomic_load(&x->exec_waiting))
@@ -302,15 +344,24 @@ cf_err hsm_exec_run(struct hsm_exec **xp, hsm_job_fn job, const struct timespec 
 	atomic_fetch_sub(&h->callers, 1);
 	if (done)
 		return x->job_rc;
+	/* abandon it, and count it in the same critical section (see exec_main) */
+	bool excl = x->excl;
 	uint32_t exp = HSM_EX_POSTED;
-	if (!atomic_compare_exchange_strong(&x->state, &exp, HSM_EX_ABANDONED))
-		return x->job_rc; /* finished at the last moment */
 	pthread_mutex_lock(&h->lock);
+	if (!atomic_compare_exchange_strong(&x->state, &exp, HSM_EX_ABANDONED)) {
+		pthread_mutex_unlock(&h->lock);
+		return x->job_rc; /* finished at the last moment */
+	}
 	h->quarantined++;
 	h->timeouts++;
+	if (excl)
+		h->mod_hung++; /* it keeps mod_lock until it returns: module users wait */
 	pthread_mutex_unlock(&h->lock);
 	*xp = NULL;
-	log_err("hsm: module call exceeded the deadline; session quarantined");
+	if (excl)
+		log_err("hsm: re-init exceeded the deadline; the module stays locked until it returns");
+	else
+		log_err("hsm: module call exceeded the deadline; session quarantined");
 	return CF_E_HSM_TIMEOUT;
 }
 
@@ -360,15 +411,56 @@ static cf_err job_session_info(struct hsm_exec *x)
 
 /* ---- control executor -------------------------------------------------------------- */
 
-cf_err hsm_ctl_run(struct hsm *h, hsm_job_fn job, bool under_wr, const struct timespec *deadline)
+bool hsm_mod_wait_free(struct hsm *h, const struct timespec *deadline)
+{
+	while (h->mod_hung > 0) {
+		if (pthread_cond_clockwait(&h->quar_cv, &h->lock, CLOCK_MONOTONIC, deadline) ==
+			    ETIMEDOUT &&
+		    h->mod_hung > 0) {
+			h->timeouts++;
+			return false;
+		}
+	}
+	return true;
+}
+
+/* copy the held PIN into the control executor's locked scratch (h->ctl_lock held) */
+static cf_err ctl_pin_stage(struct hsm *h)
+{
+	cf_err rc = CF_E_HSM_NOT_INIT;
+	pthread_mutex_lock(&h->lock);
+	if (h->pin != NULL && h->pin_n <= sizeof h->ctl->io->pin) {
+		memcpy(h->ctl->io->pin, h->pin, h->pin_n);
+		h->ctl->io->pin_n = h->pin_n;
+		rc = CF_OK;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+cf_err hsm_ctl_run(struct hsm *h, hsm_job_fn job, unsigned flags, const struct timespec *deadline)
 {
 	cf_err rc = CF_E_INTERNAL;
 	if (pthread_mutex_clocklock(&h->ctl_lock, CLOCK_MONOTONIC, deadline) != 0)
 		return CF_E_HSM_TIMEOUT;
+	pthread_mutex_lock(&h->lock);
+	bool free_ = hsm_mod_wait_free(h, deadline);
+	pthread_mutex_unlock(&h->lock);
+	if (!free_) {
+		rc = CF_E_HSM_TIMEOUT;
+		goto out;
+	}
 	if (h->ctl == NULL && (rc = hsm_exec_new(h, true, &h->ctl)) != CF_OK)
 		goto out;
-	h->ctl->no_rdlock = under_wr;
+	if ((flags & HSM_CTL_PIN) && (rc = ctl_pin_stage(h)) != CF_OK)
+		goto out;
+	h->ctl->excl = (flags & HSM_CTL_EXCL) != 0;
 	rc = hsm_exec_run(&h->ctl, job, deadline);
+	if (h->ctl != NULL) {
+		h->ctl->excl = false;
+		sec_wipe(h->ctl->io->pin, sizeof h->ctl->io->pin);
+		h->ctl->io->pin_n = 0;
+	}
 	if (rc != CF_OK && h->ctl != NULL && h->ctl->fault != HSM_FAULT_NONE) {
 		pthread_mutex_lock(&h->lock);
 		if (h->ctl->fault == HSM_FAULT_MODULE || h->ctl->fault == HSM_FAULT_DEVICE)
@@ -403,6 +495,12 @@ cf_err hsm_sess_ready(struct hsm_sess *s, const struct timespec *deadline)
 	struct hsm *h = s->h;
 	cf_err rc = CF_E_INTERNAL;
 	pthread_mutex_lock(&h->lock);
+	/* an abandoned re-init still owns the module: wait for it here (bounded) rather than
+	 * post a job that would queue behind it and be quarantined */
+	if (!hsm_mod_wait_free(h, deadline)) {
+		pthread_mutex_unlock(&h->lock);
+		return CF_E_HSM_TIMEOUT;
+	}
 	bool logged = h->logged_in, reinit = h->need_reinit;
 	unsigned long gen = h->gen;
 	pthread_mutex_unlock(&h->lock);
@@ -557,7 +655,7 @@ cf_err hsm_recover(hsm *h)
 	if (!logged)
 		return CF_E_HSM_NOT_INIT;
 	/* the login session tells whether the module and the token are still there */
-	cf_err rc = hsm_ctl_run(h, job_session_info, false, &dl);
+	cf_err rc = hsm_ctl_run(h, job_session_info, 0, &dl);
 	if (rc != CF_OK) {
 		pthread_mutex_lock(&h->lock);
 		h->need_reinit = true;

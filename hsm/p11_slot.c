@@ -79,86 +79,61 @@ static cf_err job_logout(struct hsm_exec *x)
 	return rv == CKR_OK || rv == CKR_USER_NOT_LOGGED_IN ? CF_OK : p11_fail(x, rv);
 }
 
-static cf_err job_reinit(struct hsm_exec *x)
+/* The whole re-initialisation, as ONE exclusive control job: its executor holds mod_lock for
+ * writing from before C_Finalize until the login is done, even if its caller gives up
+ * (hsm_ctl_run, HSM_CTL_EXCL), so no other call is ever in the module while C_Finalize /
+ * C_Initialize run, and the state it publishes (generation, slot, KEK table, need_reinit) is
+ * the module's even when it finishes late. The PIN is in io->pin (HSM_CTL_PIN). */
+static cf_err reinit_steps(struct hsm_exec *x)
 {
 	struct hsm *h = x->h;
+	pthread_mutex_lock(&h->lock);
+	bool need = h->need_reinit;
+	pthread_mutex_unlock(&h->lock);
+	if (!need)
+		return CF_OK; /* another thread re-initialised it meanwhile */
+	log_warn("hsm: re-initialising the module (C_Finalize + C_Initialize)");
 	(void)h->f->C_Finalize(NULL); /* every session and handle of the old generation dies */
 	x->sh_open = false;
+	pthread_mutex_lock(&h->lock);
+	h->gen++;
+	h->kek_n = 0; /* handles of the old generation are void: found again below */
+	pthread_mutex_unlock(&h->lock);
 	CK_RV rv = p11_module_initialize(h->f);
 	if (rv != CKR_OK)
 		return p11_fail(x, rv);
-	return job_select(x);
-}
-
-/* copy the held PIN into the control executor's locked scratch (under h->lock) */
-static cf_err pin_stage(struct hsm *h)
-{
-	cf_err rc = CF_E_HSM_NOT_INIT;
+	TRY(job_select(x));
 	pthread_mutex_lock(&h->lock);
-	if (h->pin != NULL && h->ctl != NULL && h->pin_n <= sizeof h->ctl->io->pin) {
-		memcpy(h->ctl->io->pin, h->pin, h->pin_n);
-		h->ctl->io->pin_n = h->pin_n;
-		rc = CF_OK;
-	}
+	h->slot = x->io->slot;
+	h->reinits++;
 	pthread_mutex_unlock(&h->lock);
-	return rc;
+	TRY(job_login(x));
+	pthread_mutex_lock(&h->lock);
+	h->need_reinit = false;
+	unsigned n = h->kek_n;
+	pthread_mutex_unlock(&h->lock);
+	log_info("hsm: module re-initialised, logged in, %u KEK(s) found", n);
+	return CF_OK;
 }
 
-static cf_err ensure_ctl(struct hsm *h)
+static cf_err job_reinit(struct hsm_exec *x)
 {
-	if (h->ctl != NULL)
-		return CF_OK;
-	return hsm_exec_new(h, true, &h->ctl);
+	cf_err rc = reinit_steps(x);
+	sec_wipe(x->io->pin, sizeof x->io->pin);
+	x->io->pin_n = 0;
+	return rc;
 }
 
 cf_err hsm_ctl_login(struct hsm *h, const struct timespec *deadline)
 {
-	/* the control executor is created outside ctl_lock only by hsm_open / reinit callers that
-	 * are serialised by the caller (open) or by the write lock (reinit) */
-	TRY(ensure_ctl(h));
-	TRY(pin_stage(h));
-	return hsm_ctl_run(h, job_login, false, deadline);
+	return hsm_ctl_run(h, job_login, HSM_CTL_PIN, deadline);
 }
 
 cf_err hsm_module_reinit(struct hsm *h, const struct timespec *deadline)
 {
-	cf_err rc = CF_E_INTERNAL;
-	pthread_mutex_lock(&h->lock);
-	unsigned long gen0 = h->gen;
-	pthread_mutex_unlock(&h->lock);
-	if (pthread_rwlock_clockwrlock(&h->mod_lock, CLOCK_MONOTONIC, deadline) != 0) {
-		log_err("hsm: re-init: module calls still in flight (hung?)");
-		return CF_E_HSM_TIMEOUT;
-	}
-	pthread_mutex_lock(&h->lock);
-	bool done = h->gen != gen0 && !h->need_reinit; /* another thread did it meanwhile */
-	pthread_mutex_unlock(&h->lock);
-	if (done) {
-		rc = CF_OK;
-		goto out;
-	}
-	log_warn("hsm: re-initialising the module (C_Finalize + C_Initialize)");
-	if ((rc = hsm_ctl_run(h, job_reinit, true, deadline)) != CF_OK)
-		goto out;
-	pthread_mutex_lock(&h->lock);
-	h->slot = h->ctl->io->slot;
-	h->gen++;
-	h->reinits++;
-	h->kek_n = 0; /* handles of the old generation are void: found again below */
-	pthread_mutex_unlock(&h->lock);
-	if ((rc = ensure_ctl(h)) != CF_OK || (rc = pin_stage(h)) != CF_OK)
-		goto out;
-	if ((rc = hsm_ctl_run(h, job_login, true, deadline)) != CF_OK)
-		goto out;
-	pthread_mutex_lock(&h->lock);
-	h->need_reinit = false;
-	pthread_mutex_unlock(&h->lock);
-	log_info("hsm: module re-initialised, logged in, %u KEK(s) found", h->kek_n);
-	rc = CF_OK;
-out:
-	pthread_rwlock_unlock(&h->mod_lock);
-	if (h->ctl != NULL)
-		sec_wipe(h->ctl->io->pin, sizeof h->ctl->io->pin);
+	cf_err rc = hsm_ctl_run(h, job_reinit, HSM_CTL_EXCL | HSM_CTL_PIN, deadline);
+	if (rc != CF_OK)
+		log_err_r(rc, "hsm: module re-initialisation failed");
 	return rc;
 }
 
@@ -215,13 +190,11 @@ cf_err hsm_open(const struct hsm_config *cfg, hsm **out)
 		goto out;
 	struct timespec dl;
 	hsm_deadline(&dl, h->cfg.timeout_ms);
-	if ((rc = ensure_ctl(h)) != CF_OK)
-		goto out;
-	if ((rc = hsm_ctl_run(h, job_initialize, false, &dl)) != CF_OK) {
+	if ((rc = hsm_ctl_run(h, job_initialize, 0, &dl)) != CF_OK) {
 		log_err_r(rc, "hsm: C_Initialize failed");
 		goto out;
 	}
-	if ((rc = hsm_ctl_run(h, job_select, false, &dl)) != CF_OK) {
+	if ((rc = hsm_ctl_run(h, job_select, 0, &dl)) != CF_OK) {
 		log_err_r(rc, "hsm: no token matches the configured label / URI");
 		goto out;
 	}
@@ -257,7 +230,7 @@ void hsm_close(hsm *h)
 		h->pool[i].x = NULL;
 	}
 	if (h->ctl != NULL && h->logged_in) {
-		cf_err lrc = hsm_ctl_run(h, job_logout, false, &dl);
+		cf_err lrc = hsm_ctl_run(h, job_logout, 0, &dl);
 		if (lrc != CF_OK)
 			log_warn_r(lrc, "hsm_close: logout");
 	}
@@ -344,7 +317,7 @@ void hsm_logout(hsm *h)
 		hsm_exec_free(x);
 	}
 	if (h->ctl != NULL) {
-		cf_err lrc = hsm_ctl_run(h, job_logout, false, &dl);
+		cf_err lrc = hsm_ctl_run(h, job_logout, 0, &dl);
 		if (lrc != CF_OK)
 			log_warn_r(lrc, "hsm_logout");
 	}

@@ -339,25 +339,34 @@ static cf_err job_random(struct hsm_exec *x)
 
 cf_err hsm_random(hsm_sess *s, uint8_t *out, size_t n)
 {
-	if (s == NULL || (out == NULL && n > 0) || n > 1024u * 1024u)
+	cf_err rc = CF_E_INTERNAL;
+	if (s == NULL || (out == NULL && n > 0) || n > 1024u * 1024u) {
+		if (out != NULL && n <= 1024u * 1024u)
+			sec_wipe(out, n);
 		return CF_E_INVALID_ARG;
+	}
 	struct timespec dl;
 	hsm_deadline(&dl, hsm_timeout_ms(s->h));
 	size_t off = 0;
 	while (off < n) {
 		size_t k = n - off < 1024u ? n - off : 1024u;
-		TRY(hsm_sess_ready(s, &dl));
+		if ((rc = hsm_sess_ready(s, &dl)) != CF_OK)
+			goto out;
 		s->x->io->out_n = k;
-		cf_err rc = hsm_sess_run(s, job_random, &dl);
-		if (rc != CF_OK) {
-			sec_wipe(out, n);
-			return rc;
-		}
-		memcpy(out + off, s->x->io->out, k);
-		sec_wipe(s->x->io->out, k);
+		rc = hsm_sess_run(s, job_random, &dl);
+		if (s->x != NULL && rc == CF_OK)
+			memcpy(out + off, s->x->io->out, k);
+		if (s->x != NULL)
+			sec_wipe(s->x->io->out, k);
+		if (rc != CF_OK)
+			goto out;
 		off += k;
 	}
-	return CF_OK;
+	rc = CF_OK;
+out:
+	if (rc != CF_OK && out != NULL)
+		sec_wipe(out, n); /* never a part of the bytes with an error */
+	return rc;
 }
 
 #ifdef COFFRE_TEST_HOOKS

@@ -204,14 +204,19 @@ static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, const s
 			  uint8_t *blob, size_t cap, size_t *blob_n)
 {
 	cf_err rc = CF_E_INTERNAL;
-	if (s == NULL || blob_n == NULL)
-		return CF_E_INVALID_ARG;
-	*blob_n = 0;
+	if (blob_n != NULL)
+		*blob_n = 0;
+	if (s == NULL || blob_n == NULL) {
+		rc = CF_E_INVALID_ARG;
+		goto out;
+	}
 	struct timespec dl;
 	hsm_deadline(&dl, hsm_timeout_ms(s->h));
-	TRY(hsm_sess_ready(s, &dl));
+	if ((rc = hsm_sess_ready(s, &dl)) != CF_OK)
+		goto out;
 	uint8_t hdr[HSM_BLOB_HDR];
-	TRY(wrap_prepare(s, dek_n, b, blob, cap, hdr));
+	if ((rc = wrap_prepare(s, dek_n, b, blob, cap, hdr)) != CF_OK)
+		goto out;
 	struct hsm_io *io = s->x->io;
 	if (dek != NULL)
 		memcpy(io->in, dek, dek_n);
@@ -222,6 +227,9 @@ static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, const s
 		if (rc == CF_OK)
 			wrap_emit(io, hdr, blob, blob_n);
 	}
+out:
+	if (rc != CF_OK && blob != NULL)
+		sec_wipe(blob, cap); /* fail closed: no blob, not even a header */
 	return rc;
 }
 
@@ -261,8 +269,11 @@ cf_err hsm_dek_unwrap(hsm_sess *s, const uint8_t *blob, size_t n, const struct h
 {
 	if (out_n != NULL)
 		*out_n = 0;
-	if (s == NULL || out == NULL || out_n == NULL)
+	if (s == NULL || out == NULL || out_n == NULL) {
+		if (out != NULL)
+			sec_wipe(out, cap); /* "on any error out[] is wiped" */
 		return CF_E_INVALID_ARG;
+	}
 	struct timespec dl;
 	hsm_deadline(&dl, hsm_timeout_ms(s->h));
 	struct hsm_blob_info bi;
@@ -287,8 +298,11 @@ cf_err hsm_dek_rewrap(hsm_sess *s, const uint8_t *blob, size_t n, const struct h
 {
 	if (out_n != NULL)
 		*out_n = 0;
-	if (s == NULL || out == NULL || out_n == NULL)
+	if (s == NULL || out == NULL || out_n == NULL) {
+		if (out != NULL)
+			sec_wipe(out, cap);
 		return CF_E_INVALID_ARG;
+	}
 	struct timespec dl;
 	hsm_deadline(&dl, hsm_timeout_ms(s->h));
 	struct hsm_blob_info bi;
@@ -311,5 +325,7 @@ cf_err hsm_dek_rewrap(hsm_sess *s, const uint8_t *blob, size_t n, const struct h
 	}
 	if (s->x != NULL)
 		sec_wipe(s->x->io->out, sizeof s->x->io->out);
+	if (rc != CF_OK)
+		sec_wipe(out, cap); /* fail closed: no blob on error */
 	return rc;
 }
