@@ -76,6 +76,8 @@ struct hsm;
 struct hsm_exec;
 typedef cf_err (*hsm_job_fn)(struct hsm_exec *x);
 
+#define HSM_REAP_MAX 160u /* > HSM_POOL_MAX + control + quarantined */
+
 struct hsm_exec {
 	struct hsm *h;
 	bool ctl;                       /* the control executor: module-level calls, login session */
@@ -146,6 +148,12 @@ struct hsm {
 	_Atomic int callers;              /* threads inside hsm_exec_run (executor path) */
 	int ncpu;                         /* spin only while running < ncpu */
 	unsigned exec_live;               /* executor threads alive (hsm_close waits) */
+	pthread_t reap[HSM_REAP_MAX];     /* executor threads that finished, still to be joined: a
+	                                     thread counts itself out of exec_live before its
+	                                     thread-local destructors (OpenSSL state of the module,
+	                                     glibc's dlerror buffer) have run, so hsm_close joins them
+	                                     before unloading the module; hsm_exec_new reaps too */
+	unsigned reap_n;
 	pthread_mutex_t ctl_lock;         /* one control job at a time */
 	unsigned long gen;                /* bumped by each module re-init */
 
@@ -204,6 +212,8 @@ MUST_USE cf_err p11_uri_pct(const uint8_t *p, size_t n, bool all, char *out, siz
 			    size_t *off);
 
 /* ---- p11_session.c -------------------------------------------------------------- */
+/* Join executor threads that have finished (see hsm->reap). */
+void hsm_exec_reap(struct hsm *h);
 MUST_USE cf_err hsm_exec_new(struct hsm *h, bool ctl, struct hsm_exec **out);
 /* Stop an idle executor, close its session (if its generation is current), free it. */
 void hsm_exec_free(struct hsm_exec *x);

@@ -168,6 +168,10 @@ static void exec_destroy(struct hsm_exec *x)
 	sec_free(x->io, sizeof *x->io);
 	free(x);
 	pthread_mutex_lock(&h->lock);
+	if (h->reap_n < HSM_REAP_MAX)
+		h->reap[h->reap_n++] = pthread_self(); /* joined by hsm_exec_reap */
+	else
+		pthread_detach(pthread_self()); /* cannot happen within the pool bounds */
 	h->exec_live--;
 	pthread_cond_broadcast(&h->quar_cv);
 	pthread_mutex_unlock(&h->lock);
@@ -264,8 +268,28 @@ static void *exec_main(void *arg)
 	}
 }
 
+void hsm_exec_reap(struct hsm *h)
+{
+	pthread_t t[HSM_REAP_MAX];
+	unsigned n = 0;
+	pthread_mutex_lock(&h->lock);
+	for (unsigned i = 0; i < h->reap_n; i++) {
+		if (pthread_equal(h->reap[i], pthread_self()))
+			h->reap[n++] = h->reap[i]; /* never join ourselves; keep it for later */
+		else
+			t[i - n] = h->reap[i];
+	}
+	unsigned joinable = h->reap_n - n;
+	h->reap_n = n;
+	pthread_mutex_unlock(&h->lock);
+	/* each thread has left exec_destroy: the join waits only for its exit path */
+	for (unsigned i = 0; i < joinable; i++)
+		(void)pthread_join(t[i], NULL);
+}
+
 cf_err hsm_exec_new(struct hsm *h, bool ctl, struct hsm_exec **out)
 {
+	hsm_exec_reap(h);
 	cf_err rc = CF_E_INTERNAL;
 	*out = NULL;
 	struct hsm_exec *x = calloc(1, sizeof *x);
@@ -285,7 +309,7 @@ cf_err hsm_exec_new(struct hsm *h, bool ctl, struct hsm_exec **out)
 		rc = CF_E_NOMEM;
 		goto out;
 	}
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_JOINABLE);
 	pthread_attr_setstacksize(&at, 256u * 1024u);
 	pthread_mutex_lock(&h->lock);
 	h->exec_live++;

@@ -245,6 +245,7 @@ void hsm_close(hsm *h)
 	}
 	unsigned live = h->exec_live;
 	pthread_mutex_unlock(&h->lock);
+	hsm_exec_reap(h); /* finished executors' thread-local destructors have run after this */
 	if (live > 0) {
 		/* a thread is still inside the module: finalising or unloading it now would crash
 		 * that thread; leak the client instead (the process is shutting down anyway) */
