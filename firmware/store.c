@@ -335,16 +335,6 @@ static int fsync_dir_of(const char *path)
 }
 
 /* The file must be ours, regular, and closed to group and others. */
-static cf_err check_file_fd(int fd)
-{
-	struct stat sb;
-	if (fstat(fd, &sb) != 0)
-		return CF_E_IO;
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 077) != 0)
-		return CF_E_PERM_FILE;
-	return CF_OK;
-}
-
 /* -wal / -shm companions, when present, must pass the same test (no symlink games). */
 static cf_err check_companion(const char *path, const char *suffix)
 {
@@ -381,13 +371,17 @@ static cf_err file_prepare(const char *path, bool *created)
 		log_err("store: cannot create %s: %s", path, strerror(errno));
 		return errno == ELOOP ? CF_E_PERM_FILE : CF_E_IO;
 	}
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		log_err("store: cannot open %s: %s", path, strerror(errno));
-		return errno == ELOOP ? CF_E_PERM_FILE : CF_E_IO;
+	/* An existing file is checked with lstat, never opened here: closing any descriptor of
+	 * the database file drops every POSIX lock this process holds on it (fcntl semantics),
+	 * which would let another process think our open connections are gone and delete the
+	 * -wal and -shm files under them. SQLite opens it with SQLITE_OPEN_NOFOLLOW. */
+	struct stat sb;
+	if (lstat(path, &sb) != 0) {
+		log_err("store: cannot stat %s: %s", path, strerror(errno));
+		return CF_E_IO;
 	}
-	cf_err rc = check_file_fd(fd);
-	close(fd);
+	cf_err rc = (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 077) != 0)
+			    ? CF_E_PERM_FILE : CF_OK;
 	if (rc == CF_E_PERM_FILE)
 		log_err("store: %s must be a regular file owned by us, mode 0600", path);
 	return rc;

@@ -734,6 +734,56 @@ static void child_insert_loop(const char *path, int wfd)
 	}
 }
 
+/* While a worker's write transaction is open, another process is refused the write lock,
+ * also after a second connection was opened in this process (store_open must never open and
+ * close the database file itself: closing any descriptor of it releases every POSIX lock of
+ * the process on it, SQLite's "how to corrupt" 2.2). */
+static int child_begin_immediate(const char *path)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		sqlite3 *db = NULL;
+		int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+		if (r == SQLITE_OK) {
+			sqlite3_busy_timeout(db, 0);
+			r = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		}
+		sqlite3_close(db);
+		_exit(r == SQLITE_OK ? 0 : (r == SQLITE_BUSY ? 3 : 1));
+	}
+	int status = 0;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static void t_second_open_keeps_locks(void **s)
+{
+	(void)s;
+	char path[128];
+	struct store *a = open_new(path, sizeof path);
+	struct store_object o, g;
+	obj_init(&o, "uid-lock-1", "t");
+	assert_int_equal(store_object_insert(a, &o, NULL, 0), CF_OK);
+	assert_int_equal(store_tx_begin(a), CF_OK); /* a worker's write transaction */
+	assert_int_equal(child_begin_immediate(path), 3); /* another process must see it busy */
+	struct store *b = NULL;
+	assert_int_equal(store_open(path, NULL, &b), CF_OK); /* a second worker's connection */
+	assert_int_equal(child_begin_immediate(path), 3); /* ... and still busy after that */
+	obj_init(&o, "uid-lock-2", "t");
+	assert_int_equal(store_object_insert(a, &o, NULL, 0), CF_OK);
+	assert_int_equal(store_tx_commit(a), CF_OK);
+	store_close(a);
+	store_close(b);
+	struct store *c = NULL;
+	assert_int_equal(store_open(path, NULL, &c), CF_OK);
+	assert_int_equal(store_object_get(c, "t", "uid-lock-2", &g), CF_OK);
+	store_object_free(&g);
+	store_close(c);
+}
+
 static void t_durability_sigkill(void **s)
 {
 	(void)s;
@@ -809,6 +859,7 @@ int main(void)
 		cmocka_unit_test(t_transactions),
 		cmocka_unit_test(t_clients_meta),
 		cmocka_unit_test(t_destroy_erases_blob),
+		cmocka_unit_test(t_second_open_keeps_locks),
 		cmocka_unit_test(t_durability_sigkill),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
