@@ -6,7 +6,9 @@
  * run (bench_req.c) and sent as the same bytes every time; every response is decoded and
  * must be a single batch item with Result Status Success; latencies go into a fixed
  * log-linear histogram per thread (bench_hist.c), merged at the end. No allocation per
- * request. Uses kmip/ as the client codec and OpenSSL for TLS; never firmware/. */
+ * request. idle: --conns connections are opened and then left silent while one extra client
+ * (thread 0) repeatedly connects, handshakes, sends Discover Versions and closes: the
+ * latencies recorded are that new client's service times. Uses kmip/ as the client codec and OpenSSL for TLS; never firmware/. */
 #ifndef COFFRE_TOOLS_BENCH_H
 #define COFFRE_TOOLS_BENCH_H
 
@@ -26,6 +28,7 @@ enum bench_op {
 	BENCH_OP_LOCATE,
 	BENCH_OP_GET_ATTRS,
 	BENCH_OP_VCENTER,
+	BENCH_OP_IDLE,             /* --conns idle connections + a new client every few ms */
 };
 
 #define BENCH_UID_MAX 256
@@ -143,6 +146,8 @@ struct bench_thread {
 	uint64_t errors;
 	uint64_t handshakes;
 	uint64_t resumed;
+	uint64_t idle_held;         /* idle: connections still open when the run ended */
+	uint64_t idle_opened;       /* idle: connections whose handshake completed */
 	cf_err rc;                  /* set-up failure of the thread itself (epoll, memory) */
 };
 

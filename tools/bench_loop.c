@@ -6,7 +6,12 @@
  * slot loops connect -> full handshake (or resumed with --resume) -> Discover Versions ->
  * Get -> close; one op = one such cycle, its latency from connect() to the Get response.
  * One request is in flight per connection; requests are the pre-encoded bytes of
- * run->req / run->dv; the only allocations after set-up are OpenSSL's per connection. */
+ * run->req / run->dv; the only allocations after set-up are OpenSSL's per connection.
+ * idle: the --conns connections are opened before the clock and then left silent; thread 0
+ * owns one more slot, the probe, which every BENCH_PROBE_GAP_NS opens a new connection,
+ * handshakes, sends Discover Versions and closes; one op = one probe, timed from connect().
+ * Before the clock at most BENCH_RAMP connections per thread are being set up at a time, so
+ * a slow server is not asked for a thousand handshakes at once (each would time out). */
 #include "tools/bench.h"
 
 #include <errno.h>
@@ -54,6 +59,9 @@ struct loop {
 	struct conn *c;
 	unsigned n;
 	bool vcenter;
+	bool idle;
+	struct conn *probe;          /* idle, thread 0: the new client */
+	uint64_t next_probe;         /* earliest time the next probe may start */
 	struct kmip_limits lim;
 	struct kmip_arena arena;
 	uint8_t *arena_buf;
@@ -62,6 +70,8 @@ struct loop {
 
 #define BENCH_RBUF_INIT 16384u
 #define BENCH_ARENA_CAP (4u << 20)
+#define BENCH_RAMP 32u
+#define BENCH_PROBE_GAP_NS 20000000u
 
 uint64_t bench_now_ns(void)
 {
@@ -186,7 +196,7 @@ static void conn_complete(struct loop *l, struct conn *c)
 	}
 	if (rc == CF_OK) {
 		uint64_t t0 = atomic_load(&run->t0), t_end = atomic_load(&run->t_end);
-		uint64_t start = l->vcenter ? c->t_cycle : c->t_req;
+		uint64_t start = l->vcenter || c == l->probe ? c->t_cycle : c->t_req;
 		if (now >= t0 && now < t_end) {
 			bool count = true;
 			if (l->cfg->requests > 0)
@@ -198,6 +208,10 @@ static void conn_complete(struct loop *l, struct conn *c)
 			if (l->cfg->requests > 0 && atomic_load(&run->done) >= l->cfg->requests)
 				bench_run_stop(run);
 		}
+	}
+	if (c == l->probe) {
+		conn_close(l, c, true);    /* the main loop opens the next one */
+		return;
 	}
 	if (l->vcenter) {
 		if (l->cfg->resume && c->ssl != NULL && rc == CF_OK) {
@@ -255,6 +269,8 @@ static void conn_drive(struct loop *l, struct conn *c)
 					l->th->resumed++;
 				if (l->vcenter)
 					conn_send(c, &l->run->dv, bench_now_ns());
+				else if (c == l->probe)
+					conn_send(c, &l->run->req, bench_now_ns());
 				else
 					c->st = CONN_IDLE;
 				break;
@@ -416,6 +432,25 @@ static bool loop_all_settled(const struct loop *l)
 	return true;
 }
 
+/* idle: count the silent connections the server still holds open; one it closed is an
+ * error (a server must not drop idle clients within the run). */
+static void loop_idle_count(struct loop *l)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		struct conn *c = &l->c[i];
+		uint8_t b;
+		if (c == l->probe || c->st != CONN_IDLE || c->fd < 0)
+			continue;
+		ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+			l->th->idle_held++;
+		else
+			bench_run_error(l->run, l->th, "connection to %s:%s: idle connection closed "
+					"by the server (%s)", l->cfg->host, l->cfg->port,
+					r == 0 ? "end of stream" : strerror(errno));
+	}
+}
+
 static cf_err loop_init(struct loop *l, struct bench_thread *th)
 {
 	memset(l, 0, sizeof *l);
@@ -424,6 +459,9 @@ static cf_err loop_init(struct loop *l, struct bench_thread *th)
 	l->cfg = th->run->cfg;
 	l->n = th->n_conns;
 	l->vcenter = l->cfg->op == BENCH_OP_VCENTER;
+	l->idle = l->cfg->op == BENCH_OP_IDLE;
+	if (l->idle && th == &l->run->th[0])
+		l->n++;                    /* the probe: the last slot */
 	l->lim = bench_limits();
 	l->timeout_ns = (uint64_t)(l->cfg->timeout * 1e9);
 	l->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -441,6 +479,8 @@ static cf_err loop_init(struct loop *l, struct bench_thread *th)
 			return CF_E_NOMEM;
 		l->c[i].rcap = BENCH_RBUF_INIT;
 	}
+	if (l->idle && th == &l->run->th[0])
+		l->probe = &l->c[l->n - 1];
 	return CF_OK;
 }
 
@@ -474,12 +514,22 @@ void *bench_thread_main(void *arg)
 	}
 	/* persistent ops: connect and handshake before the clock starts */
 	if (rc == CF_OK && !l.vcenter) {
-		for (unsigned i = 0; i < l.n; i++)
-			conn_open(&l, &l.c[i]);
-		while (!loop_all_settled(&l) && !atomic_load(&run->stop)) {
+		unsigned next = 0, n_open = l.probe != NULL ? l.n - 1 : l.n;
+		while (!atomic_load(&run->stop)) {
+			unsigned busy = 0;
+			for (unsigned i = 0; i < next; i++)
+				busy += l.c[i].st == CONN_CONNECT || l.c[i].st == CONN_HANDSHAKE;
+			while (next < n_open && busy < BENCH_RAMP) {
+				conn_open(&l, &l.c[next++]);
+				busy++;
+			}
+			if (next >= n_open && loop_all_settled(&l))
+				break;
 			loop_poll(&l, 50);
 			loop_timeouts(&l, bench_now_ns());
 		}
+		for (unsigned i = 0; i < n_open && l.idle; i++)
+			th->idle_opened += l.c[i].st == CONN_IDLE;
 	}
 	(void)pthread_barrier_wait(&run->ready);
 	(void)pthread_barrier_wait(&run->go);
@@ -489,14 +539,19 @@ void *bench_thread_main(void *arg)
 			struct conn *c = &l.c[i];
 			if (l.vcenter) {
 				conn_open(&l, c);
-			} else if (c->st == CONN_IDLE) {
+			} else if (c->st == CONN_IDLE && !l.idle) {
 				conn_send(c, &run->req, now);
 				conn_drive(&l, c);
 			}
 		}
 		uint64_t t_end = atomic_load(&run->t_end);
 		while (!atomic_load(&run->stop)) {
-			loop_poll(&l, 20);
+			if (l.probe != NULL && (l.probe->st == CONN_OFF || l.probe->st == CONN_DEAD) &&
+			    now >= l.next_probe) {
+				l.next_probe = now + BENCH_PROBE_GAP_NS;
+				conn_open(&l, l.probe);
+			}
+			loop_poll(&l, l.probe != NULL ? 5 : 20);
 			now = bench_now_ns();
 			if (now >= t_end)
 				break;
@@ -514,6 +569,8 @@ void *bench_thread_main(void *arg)
 			}
 		}
 	}
+	if (rc == CF_OK && l.idle)
+		loop_idle_count(&l);
 	loop_free(&l);
 	return NULL;
 }

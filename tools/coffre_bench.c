@@ -33,19 +33,23 @@ static const struct op_name bench_ops[] = {
 	{ "locate", BENCH_OP_LOCATE },
 	{ "get-attributes", BENCH_OP_GET_ATTRS },
 	{ "vcenter", BENCH_OP_VCENTER },
+	{ "idle", BENCH_OP_IDLE },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: coffre-bench --host HOST --port PORT --cert CERT --key KEY --ca CA --op OP [options]\n"
-"  --op get|create|locate|get-attributes|vcenter\n"
+"  --op get|create|locate|get-attributes|vcenter|idle\n"
 "       get             Get of one key (--uid, or a key created first)\n"
 "       create          Create AES-256, usage mask 12 (+ --attr if given)\n"
 "       locate          Locate by --attr NAME=VALUE (an x- attribute; or a standard one)\n"
 "       get-attributes  Get Attributes State + x-Vendor (or the --attr x- name)\n"
 "       vcenter         new connection each time: full mutual-TLS handshake, Discover\n"
 "                       Versions, Get, close (resumed handshakes with --resume)\n"
+"       idle            open --conns connections and leave them silent; meanwhile a new\n"
+"                       client connects, handshakes, sends Discover Versions and closes\n"
+"                       every ~20 ms: ops, rate and latencies are that new client's\n"
 "  --conns N        concurrent connections (default 16)\n"
 "  --seconds S      measured time (default 10; 0 = until --requests)\n"
 "  --requests N     stop after N successful operations\n"
@@ -331,6 +335,7 @@ static int bench_prepare(struct bench_cfg *cfg, struct bench_run *run)
 	case BENCH_OP_CREATE: op = KMIP_OPERATION_CREATE; break;
 	case BENCH_OP_LOCATE: op = KMIP_OPERATION_LOCATE; break;
 	case BENCH_OP_GET_ATTRS: op = KMIP_OPERATION_GET_ATTRIBUTES; break;
+	case BENCH_OP_IDLE: op = KMIP_OPERATION_DISCOVER_VERSIONS; break;
 	default: return 2;
 	}
 	if ((rc = bench_msg_make(cfg, op, cfg->uid, &run->req)) != CF_OK) {
@@ -382,18 +387,25 @@ static int bench_execute(struct bench_cfg *cfg, struct bench_run *run)
 		started++;
 	}
 	(void)pthread_barrier_wait(&run->ready);
+	if (cfg->op == BENCH_OP_IDLE) {
+		/* the harness samples the server's memory once this line appears */
+		fprintf(stderr, "coffre-bench: idle: connections set up, measuring\n");
+		fflush(stderr);
+	}
 	uint64_t t0 = bench_now_ns() + (uint64_t)(cfg->warmup * 1e9);
 	atomic_store(&run->t0, t0);
 	atomic_store(&run->t_end, cfg->seconds > 0.0 ? t0 + (uint64_t)(cfg->seconds * 1e9) : UINT64_MAX);
 	(void)pthread_barrier_wait(&run->go);
 
-	uint64_t ops = 0, errors = 0, hs = 0, resumed = 0;
+	uint64_t ops = 0, errors = 0, hs = 0, resumed = 0, held = 0, opened = 0;
 	for (unsigned i = 0; i < started; i++) {
 		(void)pthread_join(run->th[i].tid, NULL);
 		ops += run->th[i].ops;
 		errors += run->th[i].errors;
 		hs += run->th[i].handshakes;
 		resumed += run->th[i].resumed;
+		held += run->th[i].idle_held;
+		opened += run->th[i].idle_opened;
 		bench_hist_merge(total, &run->th[i].hist);
 	}
 	uint64_t end = atomic_load(&run->t_end), stop = atomic_load(&run->stop_ns);
@@ -411,6 +423,12 @@ static int bench_execute(struct bench_cfg *cfg, struct bench_run *run)
 	fflush(stdout);
 	fprintf(stderr, "coffre-bench: handshakes=%llu resumed=%llu threads=%u version=%d.%d\n",
 		(unsigned long long)hs, (unsigned long long)resumed, nt, cfg->pv.major, cfg->pv.minor);
+	if (cfg->op == BENCH_OP_IDLE)
+		fprintf(stderr, "coffre-bench: idle: opened=%llu held=%llu of %u connections; new "
+			"clients served=%llu p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+			(unsigned long long)opened, (unsigned long long)held, cfg->conns,
+			(unsigned long long)ops, bench_hist_quantile_ms(total, 0.50),
+			bench_hist_quantile_ms(total, 0.99), bench_hist_quantile_ms(total, 1.0));
 	if (run->first_err[0] != '\0')
 		fprintf(stderr, "coffre-bench: first error: %s\n", run->first_err);
 	if (errors == 0 && ops == 0)

@@ -97,6 +97,11 @@ check "get in KMIP 2.0: errors=0, exit 0" good_run v20 get 2
 run v14 --op get-attributes --version 1.4 --conns 2 --seconds 1 --uid "$UID_OK"
 check "get-attributes in KMIP 1.4: errors=0, exit 0" good_run v14 get-attributes 2
 
+run idle --op idle --conns 20 --seconds 2
+check "idle: 20 silent connections, new clients served meanwhile: errors=0, exit 0" good_run idle idle 20
+check "idle: every silent connection was set up and still held at the end" \
+	grep -q "idle: opened=20 held=20 of 20 connections" "$T/idle.err"
+
 run nreq --op get --requests 30 --seconds 0 --conns 3 --uid "$UID_OK"
 exactly_30() { one_line nreq && ((RC == 0)) && (($(field ops) == 30)) && (($(field errors) == 0)); }
 check "--requests 30 stops after exactly 30 operations" exactly_30
