@@ -39,6 +39,8 @@ LDFLAGS_BASE := -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 P11_CFLAGS := -I/usr/include/p11-kit-1
 
 BOARD ?= host
+# where `make test` puts its ASan/UBSan build (build/asan by default)
+ASAN_BUILD ?= $(BUILD)/asan
 
 # ---- modules --------------------------------------------------------------
 # module_lib(name, sources, extra cflags): $(BUILD)/lib<name>.a
@@ -95,14 +97,16 @@ test-unit: build-tests
 	@SCRIPT_TESTS="$(SCRIPT_TESTS)" bash tests/run-unit.sh $(BUILD) $(UNIT_TESTS)
 
 test-asan: deps-check
-	@$(MAKE) --no-print-directory SAN=asan OPT="-O1 -g" test-unit
+	@$(MAKE) --no-print-directory SAN=asan OPT="-O1 -g" BUILD=$(ASAN_BUILD) test-unit
 
 test: deps-check
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-fuzz-short
 	@$(MAKE) --no-print-directory lint
-	@echo "make test: all stages passed"
+	@read -r p1 f1 < $(BUILD)/test-summary; read -r p2 f2 < $(ASAN_BUILD)/test-summary; \
+	  echo "make test: all stages passed (unit + integration, ASan/UBSan, fuzz smoke, lint)"; \
+	  echo "$$((p1 + p2)) passed, $$((f1 + f2)) failed"
 
 lint: deps-check
 	@bash tools/lint.sh

@@ -57,5 +57,6 @@ for s in ${SCRIPT_TESTS:-}; do
 done
 
 echo "unit tests ($build): $passed passed, $failed failed"
+echo "$passed $failed" > "$build/test-summary"
 echo "$passed passed, $failed failed"
 ((${#bad_bins[@]} == 0))
