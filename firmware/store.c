@@ -1405,7 +1405,16 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 		" AND o.uid IN (SELECT uid FROM attributes WHERE name=? AND v_text=?)";
 	static const char attr_int[] =
 		" AND o.uid IN (SELECT uid FROM attributes WHERE name=? AND v_int=?)";
-	bool ok = sql_cat(sql, sizeof sql, &len, "SELECT o.uid FROM objects o WHERE o.tenant=?");
+	/* With an attribute filter, the tenant term is written "+o.tenant=?": the unary plus
+	 * keeps the term (checked on every row, same value and collation) but stops SQLite
+	 * from driving the query by objects_tenant, which would scan the whole tenant (its
+	 * planner has no statistics: no ANALYZE). The query is then driven by the attribute
+	 * index (attributes_text / attributes_int) and the objects primary key; without one,
+	 * objects_tenant stays the best index (docs/store.md "Locate"). */
+	bool by_attr = q->name != NULL || q->object_group != NULL || q->n_match != 0;
+	bool ok = sql_cat(sql, sizeof sql, &len,
+			  by_attr ? "SELECT o.uid FROM objects o WHERE +o.tenant=?"
+				  : "SELECT o.uid FROM objects o WHERE o.tenant=?");
 	if (q->object_type)
 		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.object_type=?");
 	if (q->state)

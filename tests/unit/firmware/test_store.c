@@ -520,6 +520,98 @@ static void t_locate(void **s)
 	store_close(st);
 }
 
+/* Which index drives Locate (issue 5): the SQL store_locate_run prepares is captured with a
+ * trace installed on every connection this process opens (sqlite3_auto_extension), then
+ * EXPLAIN QUERY PLAN runs on it through a second, read-only connection. No timing. */
+static char plan_sql[2048];
+
+static int plan_trace(unsigned type, void *ctx, void *p, void *x)
+{
+	(void)ctx;
+	(void)x;
+	const char *sql = type == SQLITE_TRACE_STMT ? sqlite3_sql((sqlite3_stmt *)p) : NULL;
+	if (sql != NULL && strncmp(sql, "SELECT o.uid FROM objects o", 27) == 0)
+		snprintf(plan_sql, sizeof plan_sql, "%s", sql);
+	return 0;
+}
+
+static int plan_hook(sqlite3 *db, char **err, const struct sqlite3_api_routines *api)
+{
+	(void)err;
+	(void)api;
+	return sqlite3_trace_v2(db, SQLITE_TRACE_STMT, plan_trace, NULL);
+}
+
+/* Run q, then the plan of the SQL it ran: "detail|detail|..." in out. */
+static void locate_plan(struct store *st, const char *path, const struct store_locate *q,
+			const char *expect, char *out, size_t n)
+{
+	char eqp[2200];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	plan_sql[0] = '\0';
+	locate_n(st, q, expect);
+	assert_true(plan_sql[0] != '\0');
+	assert_true(snprintf(eqp, sizeof eqp, "EXPLAIN QUERY PLAN %s", plan_sql) < (int)sizeof eqp);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, eqp, -1, &s, NULL), SQLITE_OK);
+	out[0] = '\0';
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		size_t len = strlen(out);
+		snprintf(out + len, n - len, "%s|", (const char *)sqlite3_column_text(s, 3));
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static void t_locate_plan(void **s)
+{
+	(void)s;
+	char path[128], plan[1024];
+	assert_int_equal(sqlite3_auto_extension((void (*)(void))plan_hook), SQLITE_OK);
+	struct store *st = open_new(path, sizeof path);
+	put_obj(st, "u1", "a", 2, 1, 3, 256, "alpha", "g1", "red", 5);
+	put_obj(st, "u2", "a", 2, 2, 3, 128, "beta", "g1", "blue", 0);
+	put_obj(st, "u3", "a", 7, 1, 0, 0, "gamma", NULL, NULL, 5);
+	put_obj(st, "b1", "b", 2, 1, 3, 256, "alpha", "g1", "red", 5);
+
+	/* an x- text attribute: driven by attributes_text, then the objects primary key; the
+	 * tenant is still a term of the query (checked on every row), not an index */
+	struct store_match red = { .name = "x-Custom", .v_text = "red" };
+	struct store_locate q = { .tenant = "a", .match = &red, .n_match = 1 };
+	locate_plan(st, path, &q, "u1", plan, sizeof plan);
+	assert_non_null(strstr(plan_sql, "+o.tenant=?"));
+	assert_non_null(strstr(plan, "attributes_text (name=? AND v_text=?)"));
+	assert_non_null(strstr(plan, "SEARCH o USING INDEX sqlite_autoindex_objects_1 (uid=?)"));
+	assert_null(strstr(plan, "objects_tenant"));
+	q.tenant = "b";
+	locate_plan(st, path, &q, "b1", plan, sizeof plan);
+	assert_null(strstr(plan, "objects_tenant"));
+	q.tenant = "c";
+	locate_plan(st, path, &q, "", plan, sizeof plan);
+	/* an integer attribute, Name, Object Group, with object filters too */
+	struct store_match five = { .name = "x-Count", .is_int = true, .v_int = 5 };
+	q = (struct store_locate){ .tenant = "a", .object_type = 2, .state = 1, .match = &five,
+				   .n_match = 1 };
+	locate_plan(st, path, &q, "u1", plan, sizeof plan);
+	assert_non_null(strstr(plan, "attributes_int (name=? AND v_int=?)"));
+	assert_null(strstr(plan, "objects_tenant"));
+	q = (struct store_locate){ .tenant = "a", .name = "gamma" };
+	locate_plan(st, path, &q, "u3", plan, sizeof plan);
+	assert_non_null(strstr(plan, "attributes_text (name=? AND v_text=?)"));
+	assert_null(strstr(plan, "objects_tenant"));
+	q = (struct store_locate){ .tenant = "a", .object_group = "g1", .crypto_len = 128 };
+	locate_plan(st, path, &q, "u2", plan, sizeof plan);
+	assert_null(strstr(plan, "objects_tenant"));
+	/* no attribute filter: the tenant index is the best one */
+	q = (struct store_locate){ .tenant = "a", .object_type = 2 };
+	locate_plan(st, path, &q, "u1,u2", plan, sizeof plan);
+	assert_null(strstr(plan_sql, "+o.tenant"));
+	assert_non_null(strstr(plan, "objects_tenant (tenant=? AND object_type=?)"));
+	store_close(st);
+	assert_int_equal(sqlite3_cancel_auto_extension((void (*)(void))plan_hook), 1);
+}
+
 static void t_transactions(void **s)
 {
 	(void)s;
@@ -856,6 +948,7 @@ int main(void)
 		cmocka_unit_test(t_state_and_destroy),
 		cmocka_unit_test(t_attributes),
 		cmocka_unit_test(t_locate),
+		cmocka_unit_test(t_locate_plan),
 		cmocka_unit_test(t_transactions),
 		cmocka_unit_test(t_clients_meta),
 		cmocka_unit_test(t_destroy_erases_blob),
