@@ -39,6 +39,25 @@ else
 	bad "ready line on stderr"; sed 's/^/   | /' "$IT_TMP/boot.err"
 fi
 
+# ---- RSA server key in the HSM (--server-key rsa), used through the pkcs11 engine ---------
+R=$IT_TMP/qa-rsa
+check "provision --qa --server-key rsa" it_provision "$R" --server-key rsa
+check "... the server certificate holds an RSA key" \
+	bash -c "openssl x509 -in '$R/pki/server.crt' -noout -text | grep -q 'Public Key Algorithm: rsaEncryption'"
+it_start rsa "$R/coffred.conf" --port 0
+if it_ready rsa; then
+	check "... mutual TLS 1.2 handshake with an ECDHE-RSA suite" it_tls "$R" "$IT_PORT" -tls1_2 \
+		-cert "$R/pki/qa.crt" -key "$R/pki/qa.key"
+	check "... which the server signed with its RSA key" grep -q 'Cipher is ECDHE-RSA' "$IT_TMP/s_client.out"
+	check "... and KMIP is served (Discover Versions + Get on new connections)" \
+		"$IT_BUILD/coffre-bench" --host 127.0.0.1 --port "$IT_PORT" --cert "$R/pki/qa.crt" \
+		--key "$R/pki/qa.key" --ca "$R/pki/ca.crt" --op vcenter --conns 2 --requests 10 --seconds 0
+	it_stop "$IT_PID" 5
+	check "... SIGTERM stops it (rc=$IT_RC)" test "$IT_RC" = 0
+else
+	bad "RSA instance ready"; sed 's/^/   | /' "$IT_TMP/rsa.err"
+fi
+
 # ---- SEALED: no pin_file ------------------------------------------------------------------
 grep -v '^pin_file' "$D/coffred.conf" >"$D/sealed.conf"
 port=$(it_free_port)
