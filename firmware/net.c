@@ -304,10 +304,11 @@ static enum step conn_handshake(struct worker *w, struct conn *c)
 	}
 	STAT_INC(s, handshakes_ok);
 	c->established = true;
-	log_info("net: conn %llu %s: %s %s client \"%s\" sha256:%s (%s)",
+	log_info("net: conn %llu %s: %s %s client \"%s\" sha256:%s (%s%s)",
 		 (unsigned long long)c->ci.conn_id, c->ci.peer, SSL_get_version(c->ssl),
 		 SSL_get_cipher_name(c->ssl), c->id.cn, c->id.fp_hex,
-		 c->id.chain_ok ? "CA-verified" : "pinned");
+		 c->id.chain_ok ? "CA-verified" : "pinned",
+		 SSL_session_reused(c->ssl) == 1 ? ", resumed" : "");
 	c->st = CS_READ_HDR;
 	c->hdr_got = 0;
 	c->deadline = now_ms() + s->cfg.idle_timeout_ms;
@@ -337,14 +338,19 @@ static enum step conn_read(struct worker *w, struct conn *c, uint8_t *p, size_t 
 		    ERR_GET_REASON(ec) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
 	if (e != SSL_ERROR_ZERO_RETURN)
 		c->fatal = true;
-	if (eof && what == NULL) {
+	/* A TCP reset before the first byte of a request is an end of stream too: with TLS 1.3
+	 * the server sends its session ticket after the handshake, and a client that closes
+	 * without reading it (port probes, health checks) makes its kernel answer with a RST. */
+	bool reset = e == SSL_ERROR_SYSCALL && (sys_errno == ECONNRESET || sys_errno == EPIPE);
+	if ((eof || reset) && what == NULL) {
 		/* between messages: a normal end. A close right after the handshake is a probe. */
 		if (c->n_requests == 0)
-			log_info("net: conn %llu %s: closed after the handshake without a request",
-				 (unsigned long long)c->ci.conn_id, c->ci.peer);
+			log_info("net: conn %llu %s: %s after the handshake without a request",
+				 (unsigned long long)c->ci.conn_id, c->ci.peer,
+				 reset ? "reset" : "closed");
 		else
-			log_dbg("net: conn %llu %s: closed after %llu requests",
-				(unsigned long long)c->ci.conn_id, c->ci.peer,
+			log_dbg("net: conn %llu %s: %s after %llu requests",
+				(unsigned long long)c->ci.conn_id, c->ci.peer, reset ? "reset" : "closed",
 				(unsigned long long)c->n_requests);
 		ERR_clear_error();
 		return STEP_CLOSE;

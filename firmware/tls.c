@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/engine.h>
 #include <openssl/err.h>
@@ -30,6 +31,7 @@ struct tls_ctx {
 	pthread_mutex_t key_lock;
 	size_t n_pinned;
 	uint8_t pinned[TLS_PINNED_MAX][TLS_FP_LEN];
+	int64_t ticket_lifetime_s; /* 1..TLS_SESSION_LIFETIME_S */
 };
 
 #define TLS_VERIFY_DEPTH 8
@@ -219,6 +221,83 @@ static cf_err tls_load_key(struct tls_ctx *t, const struct tls_config *cfg)
 	return CF_OK;
 }
 
+/* ---- session resumption --------------------------------------------------------------- */
+
+#define TLS_SESSION_LIFETIME_S TLS_TICKET_LIFETIME_MAX_S
+#define TLS_SESSION_ID_CTX "coffre-kmip"
+#define TLS_AUTH_TIME_LEN 8
+
+/* Seconds on CLOCK_MONOTONIC: tickets never outlive the process (the key is per process). */
+static int64_t tls_mono_s(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec;
+}
+
+/* Before a ticket is sent: a full handshake stamps the session with the time its client
+ * certificate was verified; a resumed one keeps the stamp it came with (never refreshed, so
+ * renewed tickets do not extend an identity's life). 0 fails the handshake. */
+static int tls_ticket_gen_cb(SSL *ssl, void *arg)
+{
+	(void)arg;
+	SSL_SESSION *sess = SSL_get0_session(ssl);
+	void *old = NULL;
+	size_t old_len = 0;
+	uint8_t stamp[TLS_AUTH_TIME_LEN];
+	if (sess == NULL)
+		return 0;
+	if (SSL_session_reused(ssl))
+		return SSL_SESSION_get0_ticket_appdata(sess, &old, &old_len) == 1 &&
+		       old_len == TLS_AUTH_TIME_LEN;
+	int64_t now = tls_mono_s();
+	if (now < 0)
+		return 0;
+	for (size_t i = 0; i < TLS_AUTH_TIME_LEN; i++)
+		stamp[i] = (uint8_t)((uint64_t)now >> (8 * (TLS_AUTH_TIME_LEN - 1 - i)));
+	return SSL_SESSION_set1_ticket_appdata(sess, stamp, sizeof stamp);
+}
+
+/* A decrypted ticket is used only when it carries a client certificate that is still within
+ * its validity period and a stamp at most TLS_SESSION_LIFETIME_S old; anything else is a
+ * full handshake (and a fresh ticket). */
+static SSL_TICKET_RETURN tls_ticket_dec_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char *name,
+					   size_t name_len, SSL_TICKET_STATUS status, void *arg)
+{
+	(void)ssl;
+	(void)name;
+	(void)name_len;
+	const struct tls_ctx *t = arg;
+	void *data = NULL;
+	size_t len = 0;
+	if (status == SSL_TICKET_EMPTY || status == SSL_TICKET_NO_DECRYPT)
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	if (t == NULL)
+		return SSL_TICKET_RETURN_ABORT;
+	if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+		return SSL_TICKET_RETURN_ABORT;
+	if (sess == NULL ||
+	    SSL_SESSION_get0_ticket_appdata(sess, &data, &len) != 1 || data == NULL ||
+	    len != TLS_AUTH_TIME_LEN)
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	const uint8_t *p = data;
+	uint64_t stamp = 0;
+	for (size_t i = 0; i < TLS_AUTH_TIME_LEN; i++)
+		stamp = stamp << 8 | p[i];
+	int64_t now = tls_mono_s();
+	/* subtract, never add: now - stamp in [0, lifetime] */
+	if (now < 0 || stamp > (uint64_t)now ||
+	    (uint64_t)now - stamp > (uint64_t)t->ticket_lifetime_s)
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	X509 *peer = SSL_SESSION_get0_peer(sess);
+	if (peer == NULL || X509_cmp_current_time(X509_get0_notBefore(peer)) != -1 ||
+	    X509_cmp_current_time(X509_get0_notAfter(peer)) != 1)
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
+						  : SSL_TICKET_RETURN_USE;
+}
+
 static cf_err tls_set_protocol(struct tls_ctx *t, const struct tls_config *cfg)
 {
 	char eb[256];
@@ -227,6 +306,13 @@ static cf_err tls_set_protocol(struct tls_ctx *t, const struct tls_config *cfg)
 		log_err("tls: minimum version 0x%04x refused (TLS 1.2 or 1.3 only)", (unsigned)minv);
 		return CF_E_CONFIG;
 	}
+	if (cfg->ticket_lifetime_s > TLS_SESSION_LIFETIME_S) {
+		log_err("tls: ticket lifetime %u s refused (at most %d s)", cfg->ticket_lifetime_s,
+			TLS_SESSION_LIFETIME_S);
+		return CF_E_CONFIG;
+	}
+	t->ticket_lifetime_s = cfg->ticket_lifetime_s == 0 ? TLS_SESSION_LIFETIME_S
+							   : (int64_t)cfg->ticket_lifetime_s;
 	if (SSL_CTX_set_min_proto_version(t->ssl, (int)minv) != 1 ||
 	    SSL_CTX_set_max_proto_version(t->ssl, TLS1_3_VERSION) != 1)
 		return CF_E_TLS;
@@ -241,16 +327,28 @@ static cf_err tls_set_protocol(struct tls_ctx *t, const struct tls_config *cfg)
 		return CF_E_CONFIG;
 	}
 	/* No renegotiation (the client could make the server sign again mid-session), no
-	 * compression, the server's suite order, no session resumption: every connection is a
-	 * full handshake whose client certificate is checked against today's CA and pins.
-	 * CLEANSE_PLAINTEXT: OpenSSL wipes its copy of received application data (Register
-	 * requests carry key material). */
+	 * compression, the server's suite order. CLEANSE_PLAINTEXT: OpenSSL wipes its copy of
+	 * received application data (Register requests carry key material).
+	 * Session resumption (issue 5; docs/tls.md "Session resumption"): stateless tickets for
+	 * TLS 1.3 and 1.2, no server-side cache, no early data. The ticket key is the one
+	 * OpenSSL draws at random in SSL_CTX_new: per process start, in memory only. A ticket
+	 * carries the verified client certificate and verify result (the identity), and the
+	 * time of the full handshake that verified it; tls_ticket_dec_cb refuses tickets more
+	 * than ticket_lifetime_s (at most TLS_SESSION_LIFETIME_S) after that handshake
+	 * (renewed tickets included) and tickets whose certificate has expired since. */
 	SSL_CTX_set_options(t->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					    SSL_OP_CLEANSE_PLAINTEXT | SSL_OP_CIPHER_SERVER_PREFERENCE |
-					    SSL_OP_NO_TICKET);
+					    SSL_OP_CLEANSE_PLAINTEXT | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_clear_options(t->ssl, SSL_OP_NO_TICKET);
 	SSL_CTX_set_session_cache_mode(t->ssl, SSL_SESS_CACHE_OFF);
-	if (SSL_CTX_set_num_tickets(t->ssl, 0) != 1)
+	if (SSL_CTX_set_num_tickets(t->ssl, 1) != 1 ||
+	    SSL_CTX_set_max_early_data(t->ssl, 0) != 1 ||
+	    SSL_CTX_set_session_id_context(t->ssl, (const unsigned char *)TLS_SESSION_ID_CTX,
+					   sizeof TLS_SESSION_ID_CTX - 1) != 1 ||
+	    SSL_CTX_set_session_ticket_cb(t->ssl, tls_ticket_gen_cb, tls_ticket_dec_cb, t) != 1)
 		return CF_E_TLS;
+	/* OpenSSL's own session timeout (and the lifetime hint clients get) is the ceiling; it is
+	 * not what bounds a ticket (TLS 1.3 renewals restart it): tls_ticket_dec_cb is. */
+	SSL_CTX_set_timeout(t->ssl, TLS_SESSION_LIFETIME_S);
 	SSL_CTX_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
 	return CF_OK;
 }

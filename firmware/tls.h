@@ -32,6 +32,9 @@ struct ssl_ctx_st; /* OpenSSL SSL_CTX */
 #define TLS_CTX_DEFAULT_SUITES13 \
 	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
 
+/* Longest a session ticket is honoured after its full handshake (docs/tls.md). */
+#define TLS_TICKET_LIFETIME_MAX_S 300
+
 enum tls_version { TLS_V1_2 = 0x0303, TLS_V1_3 = 0x0304 };
 
 struct tls_config {
@@ -48,6 +51,8 @@ struct tls_config {
 	const char *const *pinned;   /* SHA-256 fingerprints: 64 hex digits, optional ':' and
 				      * "sha256:" prefix, any case */
 	size_t n_pinned;
+	unsigned ticket_lifetime_s;  /* session tickets are refused this long after the full
+				      * handshake; 0 = TLS_TICKET_LIFETIME_MAX_S, above it CF_E_CONFIG */
 };
 
 struct tls_ctx;

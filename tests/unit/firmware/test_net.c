@@ -727,6 +727,232 @@ static void test_probe_connections(void **state)
 	srv_stop(&s);
 }
 
+/* ---- tests: session resumption (docs/tls.md "Session resumption") ----------------------- */
+
+static struct tls_ctx *tls_new_lifetime(unsigned lifetime_s)
+{
+	struct tls_config tc = { .cert_file = P.srv_ec_crt, .key_file = P.srv_ec_key,
+				 .ca_file = P.ca, .pinned = pins_default, .n_pinned = 2,
+				 .ticket_lifetime_s = lifetime_s };
+	struct tls_ctx *t = NULL;
+	assert_int_equal(tls_ctx_new(&tc, &t), CF_OK);
+	return t;
+}
+
+struct seen {
+	char cn[IDENTITY_CN_MAX + 1];
+	char fp[65];
+	bool chain_ok;
+};
+
+static struct seen seen_last(struct srv *s)
+{
+	struct seen r;
+	pthread_mutex_lock(&s->e.mu);
+	snprintf(r.cn, sizeof r.cn, "%s", s->e.last_cn);
+	snprintf(r.fp, sizeof r.fp, "%s", s->e.last_fp);
+	r.chain_ok = s->e.last_chain_ok;
+	pthread_mutex_unlock(&s->e.mu);
+	return r;
+}
+
+/* Connect (offering sess when non-NULL), one round trip, report reuse and the identity the
+ * handler saw; *out (when non-NULL) receives the client's session for a later resumption.
+ * Returns false when the connection or the round trip failed. */
+static bool resume_conn(struct srv *s, SSL_CTX *c, SSL_SESSION *sess, bool *reused,
+			struct seen *who, SSL_SESSION **out)
+{
+	int calls0 = atomic_load(&s->e.calls);
+	SSL *ssl = tu_tls_connect_sess(c, s->port, sess);
+	if (ssl == NULL)
+		return false;
+	*reused = SSL_session_reused(ssl) == 1;
+	bool ok = tu_roundtrip(ssl, 16, 7) == 0 && atomic_load(&s->e.calls) == calls0 + 1;
+	if (ok && who != NULL)
+		*who = seen_last(s);
+	if (ok && out != NULL) {
+		/* TLS 1.3: the ticket came after the handshake and was read by the round trip */
+		*out = SSL_get1_session(ssl);
+		ok = *out != NULL && SSL_SESSION_is_resumable(*out) == 1;
+	}
+	tu_tls_close(ssl);
+	return ok;
+}
+
+static void resume_same_identity(struct srv *s, const char *crt, const char *key, int v,
+				 const char *want_cn, bool want_chain_ok)
+{
+	SSL_CTX *c = tu_client_ctx(crt, key, v, v, NULL, P.ca);
+	assert_non_null(c);
+	SSL_SESSION *sess = NULL, *sess2 = NULL;
+	bool reused = true;
+	struct seen a, b;
+	assert_true(resume_conn(s, c, NULL, &reused, &a, &sess));
+	assert_false(reused);
+	assert_string_equal(a.cn, want_cn);
+	assert_true(a.chain_ok == want_chain_ok);
+	/* resumed: same fingerprint, name and verification outcome, no certificate sent */
+	assert_true(resume_conn(s, c, sess, &reused, &b, &sess2));
+	assert_true(reused);
+	assert_string_equal(b.fp, a.fp);
+	assert_string_equal(b.cn, a.cn);
+	assert_true(b.chain_ok == a.chain_ok);
+	/* the ticket issued on resumption resumes too, still as the same identity */
+	memset(&b, 0, sizeof b);
+	assert_true(resume_conn(s, c, sess2, &reused, &b, NULL));
+	assert_true(reused);
+	assert_string_equal(b.fp, a.fp);
+	SSL_SESSION_free(sess);
+	SSL_SESSION_free(sess2);
+	SSL_CTX_free(c);
+}
+
+static void test_session_resumption(void **state)
+{
+	(void)state;
+	struct srv s;
+	srv_start(&s, P.srv_ec_crt, P.srv_ec_key, NULL, false);
+	resume_same_identity(&s, P.cli_crt, P.cli_key, TLS1_3_VERSION, "vcenter-a", true);
+	resume_same_identity(&s, P.cli_crt, P.cli_key, TLS1_2_VERSION, "vcenter-a", true);
+	resume_same_identity(&s, P.self_crt, P.self_key, TLS1_3_VERSION,
+			     "kmipClient20161127094708", false);
+	resume_same_identity(&s, P.cli_rsa_crt, P.cli_rsa_key, TLS1_2_VERSION, "vcenter-rsa",
+			     true);
+	struct net_stats st = stats(&s);
+	assert_int_equal(st.handshakes_failed, 0);
+	assert_int_equal(st.handshakes_ok, 12);
+	srv_stop(&s);
+}
+
+static void test_session_resumption_refused(void **state)
+{
+	(void)state;
+	struct srv s, s2;
+	srv_start_ctx(&s, tls_new_lifetime(2), NULL, false);
+	SSL_CTX *ca = tu_client_ctx(P.cli_crt, P.cli_key, TLS1_3_VERSION, TLS1_3_VERSION, NULL,
+				    P.ca);
+	SSL_CTX *ca12 = tu_client_ctx(P.cli_crt, P.cli_key, TLS1_2_VERSION, TLS1_2_VERSION, NULL,
+				      P.ca);
+	SSL_CTX *anon = tu_client_ctx(NULL, NULL, TLS1_3_VERSION, TLS1_3_VERSION, NULL, P.ca);
+	assert_non_null(ca);
+	assert_non_null(ca12);
+	assert_non_null(anon);
+	bool reused = true;
+	struct seen a, b;
+	SSL_SESSION *sess = NULL, *sess12 = NULL;
+	assert_true(resume_conn(&s, ca, NULL, &reused, &a, &sess));
+	assert_false(reused);
+	assert_true(resume_conn(&s, ca12, NULL, &reused, NULL, &sess12));
+	assert_false(reused);
+
+	/* the ticket without its resumption secret (a stolen ticket): the PSK binder fails, the
+	 * handshake fails; it never falls back to anything that would run the handler */
+	SSL_SESSION *forged = SSL_SESSION_dup(sess);
+	assert_non_null(forged);
+	unsigned char junk[48];
+	memset(junk, 0x5a, sizeof junk);
+	assert_int_equal(SSL_SESSION_set1_master_key(forged, junk, SSL_SESSION_get_master_key(
+								   sess, NULL, 0)), 1);
+	int calls0 = atomic_load(&s.e.calls);
+	SSL *x = tu_tls_connect_sess(anon, s.port, forged);
+	if (x != NULL) {
+		assert_int_not_equal(tu_roundtrip(x, 16, 3), 0);
+		tu_tls_close(x);
+	}
+	assert_int_equal(atomic_load(&s.e.calls), calls0);
+	SSL_SESSION_free(forged);
+
+	/* a resumption within the lifetime gets a renewed ticket, which keeps the time of the
+	 * full handshake: it does not extend the identity's life */
+	SSL_SESSION *renewed = NULL;
+	usleep(1100 * 1000);
+	memset(&b, 0, sizeof b);
+	assert_true(resume_conn(&s, ca, sess, &reused, &b, &renewed));
+	assert_true(reused);
+	assert_string_equal(b.fp, a.fp);
+	/* older than the lifetime (counted from the full handshake): a full handshake. The
+	 * lifetime hint (and OpenSSL's own session timeout) stay at the 300 s ceiling, so the
+	 * client offers the ticket and the server's stamp check is what refuses it. */
+	usleep(2200 * 1000);
+	memset(&b, 0, sizeof b);
+	assert_true(resume_conn(&s, ca, renewed, &reused, &b, NULL));
+	assert_false(reused);
+	assert_string_equal(b.fp, a.fp);
+	SSL_SESSION_free(renewed);
+	memset(&b, 0, sizeof b);
+	assert_true(resume_conn(&s, ca, sess, &reused, &b, NULL));
+	assert_false(reused);
+	assert_string_equal(b.fp, a.fp);
+	assert_true(resume_conn(&s, ca12, sess12, &reused, NULL, NULL));
+	assert_false(reused);
+	/* ... which needs a certificate: the expired ticket gets a client without one nowhere */
+	calls0 = atomic_load(&s.e.calls);
+	x = tu_tls_connect_sess(anon, s.port, sess);
+	if (x != NULL) {
+		assert_false(SSL_session_reused(x));
+		assert_int_not_equal(tu_roundtrip(x, 16, 4), 0);
+		tu_tls_close(x);
+	}
+	assert_int_equal(atomic_load(&s.e.calls), calls0);
+	SSL_SESSION_free(sess);
+	SSL_SESSION_free(sess12);
+
+	/* a ticket from another server context (another process: another ticket key) is not
+	 * decrypted: a full handshake, which a client without a certificate cannot complete */
+	assert_true(resume_conn(&s, ca, NULL, &reused, NULL, &sess));
+	srv_start(&s2, P.srv_ec_crt, P.srv_ec_key, NULL, false);
+	assert_true(resume_conn(&s2, ca, sess, &reused, &b, NULL));
+	assert_false(reused);
+	assert_string_equal(b.fp, a.fp);
+	x = tu_tls_connect_sess(anon, s2.port, sess);
+	if (x != NULL) {
+		assert_false(SSL_session_reused(x));
+		assert_int_not_equal(tu_roundtrip(x, 16, 5), 0);
+		tu_tls_close(x);
+	}
+	assert_int_equal(atomic_load(&s2.e.calls), 1);
+	SSL_SESSION_free(sess);
+	srv_stop(&s2);
+
+	/* lifetime above the 300 s ceiling: refused */
+	struct tls_config tc = { .cert_file = P.srv_ec_crt, .key_file = P.srv_ec_key,
+				 .ca_file = P.ca, .ticket_lifetime_s = TLS_TICKET_LIFETIME_MAX_S + 1 };
+	struct tls_ctx *t = NULL;
+	assert_int_equal(tls_ctx_new(&tc, &t), CF_E_CONFIG);
+	assert_null(t);
+	SSL_CTX_free(ca);
+	SSL_CTX_free(ca12);
+	SSL_CTX_free(anon);
+	srv_stop(&s);
+}
+
+/* TLS 1.3 probes that close without reading the session ticket: the client's kernel answers
+ * the ticket with a RST; that is a probe, logged at info, never a warning. */
+static void test_probe_unread_ticket(void **state)
+{
+	(void)state;
+	struct srv s;
+	srv_start(&s, P.srv_ec_crt, P.srv_ec_key, NULL, false);
+	SSL_CTX *c = tu_client_ctx(P.cli_crt, P.cli_key, TLS1_3_VERSION, TLS1_3_VERSION, NULL,
+				   P.ca);
+	assert_non_null(c);
+	int w0 = atomic_load(&log_warns), e0 = atomic_load(&log_errs);
+	for (int i = 0; i < 12; i++) {
+		SSL *p = tu_tls_connect(c, s.port);
+		assert_non_null(p);
+		if (i & 1)
+			usleep(20000); /* let the ticket arrive unread: close sends a RST */
+		close(SSL_get_fd(p));
+		SSL_free(p);
+	}
+	assert_true(wait_open_zero(&s, 3000));
+	assert_int_equal(stats(&s).handshakes_ok, 12);
+	assert_int_equal(atomic_load(&log_errs) - e0, 0);
+	assert_int_equal(atomic_load(&log_warns) - w0, 0);
+	SSL_CTX_free(c);
+	srv_stop(&s);
+}
+
 static void test_idle_timeout(void **state)
 {
 	(void)state;
@@ -1039,6 +1265,9 @@ int main(void)
 		cmocka_unit_test(test_half_message),
 		cmocka_unit_test(test_oversize_header),
 		cmocka_unit_test(test_probe_connections),
+		cmocka_unit_test(test_probe_unread_ticket),
+		cmocka_unit_test(test_session_resumption),
+		cmocka_unit_test(test_session_resumption_refused),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_concurrent_clients),
 		cmocka_unit_test(test_pipelining_client),

@@ -195,11 +195,17 @@ int tu_tcp_connect(uint16_t port)
 
 SSL *tu_tls_connect(SSL_CTX *c, uint16_t port)
 {
+	return tu_tls_connect_sess(c, port, NULL);
+}
+
+SSL *tu_tls_connect_sess(SSL_CTX *c, uint16_t port, SSL_SESSION *sess)
+{
 	int fd = tu_tcp_connect(port);
 	if (fd < 0)
 		return NULL;
 	SSL *s = SSL_new(c);
-	if (s == NULL || SSL_set_fd(s, fd) != 1 || SSL_connect(s) != 1) {
+	if (s == NULL || SSL_set_fd(s, fd) != 1 || (sess != NULL && SSL_set_session(s, sess) != 1) ||
+	    SSL_connect(s) != 1) {
 		ERR_clear_error();
 		SSL_free(s);
 		close(fd);

@@ -41,6 +41,8 @@ SSL_CTX *tu_client_ctx(const char *cert, const char *key, int minv, int maxv,
 int tu_tcp_connect(uint16_t port);
 /* TCP connect + TLS handshake; NULL when either fails (the socket is then closed). */
 SSL *tu_tls_connect(SSL_CTX *c, uint16_t port);
+/* The same, offering sess (a client session from SSL_get1_session) for resumption. */
+SSL *tu_tls_connect_sess(SSL_CTX *c, uint16_t port, SSL_SESSION *sess);
 /* SSL_shutdown (best effort), close the socket, SSL_free. NULL is a no-op. */
 void tu_tls_close(SSL *s);
 
