@@ -40,6 +40,7 @@ static const struct err_text err_texts[] = {
 	{ CF_E_AGAIN, "CF_E_AGAIN", "try again" },
 	{ CF_E_TLS, "CF_E_TLS", "TLS error" },
 	{ CF_E_PERM_FILE, "CF_E_PERM_FILE", "unsafe file permissions" },
+	{ CF_E_CANCELLED, "CF_E_CANCELLED", "cancelled" },
 	{ CF_E_HSM, "CF_E_HSM", "HSM error" },
 	{ CF_E_HSM_LOAD, "CF_E_HSM_LOAD", "cannot load PKCS#11 module" },
 	{ CF_E_HSM_NO_TOKEN, "CF_E_HSM_NO_TOKEN", "HSM token not found" },

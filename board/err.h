@@ -41,6 +41,7 @@ typedef enum cf_err {
 	CF_E_AGAIN = -35,
 	CF_E_TLS = -36,
 	CF_E_PERM_FILE = -37,     /* file permissions / ownership unsafe */
+	CF_E_CANCELLED = -38,     /* the operator cancelled (Ctrl-C, declined a confirmation) */
 
 	/* HSM: -64..-95 (hsm/p11_err.c maps CK_RV here) */
 	CF_E_HSM = -64,           /* generic module failure */

@@ -3,7 +3,7 @@
 #   $(BUILD)/tests/coffred_th     the same with -DCOFFRE_TEST_HOOKS (svc.c + libhsm_th):
 #                                 COFFRE_TEST_SELFTEST_FAIL=<self-test> makes that power-up
 #                                 self-test fail (tests/integration/test_boot.sh)
-COFFRED_LDLIBS := -lsqlite3 -linih -lssl -lcrypto -ldl -lpthread
+COFFRED_LDLIBS := $(FIRMWARE_LDLIBS)
 COFFRED_OBJS := $(BUILD)/obj/firmware/main.o
 $(BUILD)/obj/firmware/main.o: firmware/main.c
 	@mkdir -p $(@D)

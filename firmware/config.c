@@ -70,12 +70,16 @@ static const struct key_def keys[] = {
 	{ "hsm", "timeout_ms", K_UINT, F(hsm.timeout_ms), 100, 600000 },
 	{ "store", "busy_timeout_ms", K_UINT, F(store.busy_timeout_ms), 1, 600000 },
 	{ "audit", "syslog", K_BOOL, F(audit.syslog), 0, 0 },
+	{ "tls", "server_names", K_TEXT, F(tls.server_names), 0, 0 },
+	{ "console", "dual_control", K_TEXT, F(console.dual_control), 0, 0 },
+	{ "console", "idle_logout_s", K_UINT, F(console.idle_logout_s), 30, 86400 },
+	{ "backup", "dir", K_PATH, F(backup.dir), 0, 0 },
 	{ "clients", "client", K_MAP, 0, 0, 0, 0 },
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
 static const char *const plain_sections[] = {
-	"service", "kmip", "tls", "hsm", "store", "audit", "clients",
+	"service", "kmip", "tls", "hsm", "store", "audit", "clients", "console", "backup",
 };
 
 enum client_key { CK_SUBJECT, CK_ISSUER, CK_FINGERPRINT, CK_TENANT, CK_ROLE, CK_COUNT };
@@ -515,6 +519,7 @@ static void set_defaults(struct config *cfg)
 	cfg->hsm.timeout_ms = 5000;
 	cfg->store.busy_timeout_ms = 5000;
 	cfg->audit.syslog = true;
+	cfg->console.idle_logout_s = 900;
 }
 
 /* Regular file, owned by the process user, no access for group or others. */

@@ -75,6 +75,10 @@ struct config {
 		enum config_tls_version min_version;
 		char pinned[CONFIG_PINNED_MAX][CONFIG_FP_HEX + 1]; /* client cert SHA-256, hex */
 		size_t n_pinned;
+		/* names and addresses the console's `init` puts in the server certificate:
+		 * comma-separated DNS names and IP literals; "" = localhost, 127.0.0.1, ::1 and
+		 * this host's name */
+		char server_names[1024];
 	} tls;
 	struct {
 		char module[PATH_MAX];     /* PKCS#11 module path */
@@ -88,6 +92,16 @@ struct config {
 	struct {
 		bool syslog;
 	} audit;
+	struct {
+		/* commands that need a second administrator's approval: comma-separated names
+		 * from "zeroize", "backup export", "backup import", "kek destroy",
+		 * "client trust", or "all"; "" = none (docs/console.md) */
+		char dual_control[256];
+		unsigned idle_logout_s;    /* a logged-in session ends after this long idle */
+	} console;
+	struct {
+		char dir[PATH_MAX];        /* removable storage for backup files; "" = none */
+	} backup;
 	struct config_client clients[CONFIG_CLIENTS_MAX];
 	size_t n_clients;
 };

@@ -15,21 +15,11 @@
 #include <unistd.h>
 
 #include "board/log.h"
+#include "firmware/store_int.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_BUSY_DEFAULT_MS 5000u
 
-/* Cached statements, prepared on first use with SQLITE_PREPARE_PERSISTENT. */
-enum stmt_id {
-	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
-	S_OBJ_INSERT, S_OBJ_GET, S_OBJ_STATE_GET, S_OBJ_STATE_SET, S_OBJ_DESTROY,
-	S_ATTR_MAXIDX, S_ATTR_INSERT, S_ATTR_UPDATE, S_ATTR_DEL_ONE, S_ATTR_DEL_ALL,
-	S_ATTR_GET_ALL, S_ATTR_GET_NAME, S_ATTR_NAMES,
-	S_CLIENT_PUT, S_CLIENT_GET, S_CLIENT_FIND, S_CLIENT_DEL,
-	S_META_SET, S_META_GET,
-	S_AUDIT_HEAD, S_AUDIT_INSERT, S_AUDIT_WALK,
-	S_COUNT
-};
 
 #define OBJ_COLS "uid,object_type,state,tenant,owner,kek_version,wrapped,crypto_alg,crypto_len," \
 	"usage_mask,created,activation,deactivation,destroyed,compromise,compromise_occurrence," \
@@ -146,26 +136,25 @@ static const char schema_v1[] =
 /* Migrations: migrations[v] upgrades schema version v to v + 1 (none yet: v1 is the first). */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	[0] = NULL, /* 0 -> 1 is schema_v1 itself */
+	/* 1 -> 2: console administrators (firmware/console, docs/console.md). pw_hash is an
+	 * Argon2id encoded string; totp is the TOTP secret sealed as the console code describes
+	 * (never plaintext); failed/locked_until drive the lockout. */
+	[1] = "CREATE TABLE users("
+	      " name TEXT PRIMARY KEY NOT NULL,"
+	      " role TEXT NOT NULL,"
+	      " pw_hash TEXT NOT NULL,"
+	      " totp BLOB,"
+	      " must_change INTEGER NOT NULL DEFAULT 0,"
+	      " created INTEGER NOT NULL,"
+	      " disabled INTEGER NOT NULL DEFAULT 0,"
+	      " failed INTEGER NOT NULL DEFAULT 0,"
+	      " locked_until INTEGER NOT NULL DEFAULT 0);",
 };
 
-struct pending_line {
-	char *line;
-	unsigned depth; /* transaction level that queued it */
-};
-
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[S_COUNT];
-	unsigned tx_depth;
-	bool want_checkpoint;      /* a destroy committed: truncate the WAL after the outer commit */
-	struct store_opts opts;
-	struct pending_line *pend;
-	size_t n_pend, cap_pend;
-};
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-static cf_err map_sqlite(struct store *st, int rc, const char *what)
+cf_err st_map_sqlite(struct store *st, int rc, const char *what)
 {
 	int prim = rc & 0xff;
 	switch (prim) {
@@ -197,13 +186,13 @@ static cf_err stmt_get(struct store *st, enum stmt_id id, sqlite3_stmt **out)
 		int rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
 					    &st->stmt[id], NULL);
 		if (rc != SQLITE_OK)
-			return map_sqlite(st, rc, "prepare");
+			return st_map_sqlite(st, rc, "prepare");
 	}
 	*out = st->stmt[id];
 	return CF_OK;
 }
 
-static void stmt_done(sqlite3_stmt *s)
+void st_stmt_done(sqlite3_stmt *s)
 {
 	if (s == NULL)
 		return;
@@ -212,11 +201,11 @@ static void stmt_done(sqlite3_stmt *s)
 }
 
 /* Step a statement that returns no row. */
-static cf_err stmt_run(struct store *st, sqlite3_stmt *s, const char *what)
+cf_err st_stmt_run(struct store *st, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);
-	cf_err e = rc == SQLITE_DONE ? CF_OK : map_sqlite(st, rc == SQLITE_ROW ? SQLITE_MISUSE : rc, what);
-	stmt_done(s);
+	cf_err e = rc == SQLITE_DONE ? CF_OK : st_map_sqlite(st, rc == SQLITE_ROW ? SQLITE_MISUSE : rc, what);
+	st_stmt_done(s);
 	return e;
 }
 
@@ -224,29 +213,29 @@ static cf_err exec_id(struct store *st, enum stmt_id id)
 {
 	sqlite3_stmt *s;
 	TRY(stmt_get(st, id, &s));
-	return stmt_run(st, s, stmt_sql[id]);
+	return st_stmt_run(st, s, stmt_sql[id]);
 }
 
-static bool text_ok(const char *s, size_t max)
+bool st_text_ok(const char *s, size_t max)
 {
 	if (s == NULL || s[0] == '\0')
 		return false;
 	return strnlen(s, max + 1) <= max;
 }
 
-static bool text_opt_ok(const char *s, size_t max)
+bool st_text_opt_ok(const char *s, size_t max)
 {
 	return s == NULL || strnlen(s, max + 1) <= max;
 }
 
-static int bind_text(sqlite3_stmt *s, int i, const char *v)
+int st_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v == NULL)
 		return sqlite3_bind_null(s, i);
 	return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-static int bind_date(sqlite3_stmt *s, int i, int64_t v)
+int st_bind_date(sqlite3_stmt *s, int i, int64_t v)
 {
 	return v == 0 ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v);
 }
@@ -257,7 +246,7 @@ static int bind_u32_opt(sqlite3_stmt *s, int i, int64_t v)
 }
 
 /* Copy a text column into a fixed array; longer than the array = corrupt row. */
-static cf_err col_text_copy(sqlite3_stmt *s, int col, char *out, size_t outsz)
+cf_err st_col_text_copy(sqlite3_stmt *s, int col, char *out, size_t outsz)
 {
 	const unsigned char *t = sqlite3_column_text(s, col);
 	int n = sqlite3_column_bytes(s, col);
@@ -271,7 +260,7 @@ static cf_err col_text_copy(sqlite3_stmt *s, int col, char *out, size_t outsz)
 	return CF_OK;
 }
 
-static cf_err col_text_dup(sqlite3_stmt *s, int col, char **out)
+cf_err st_col_text_dup(sqlite3_stmt *s, int col, char **out)
 {
 	*out = NULL;
 	const unsigned char *t = sqlite3_column_text(s, col);
@@ -289,7 +278,7 @@ static cf_err col_text_dup(sqlite3_stmt *s, int col, char **out)
 	return CF_OK;
 }
 
-static cf_err col_blob_dup(sqlite3_stmt *s, int col, uint8_t **out, size_t *n_out)
+cf_err st_col_blob_dup(sqlite3_stmt *s, int col, uint8_t **out, size_t *n_out)
 {
 	*out = NULL;
 	*n_out = 0;
@@ -387,14 +376,14 @@ static cf_err file_prepare(const char *path, bool *created)
 	return rc;
 }
 
-static cf_err pragma_set(struct store *st, const char *sql)
+cf_err st_pragma_set(struct store *st, const char *sql)
 {
 	char *err = NULL;
 	int rc = sqlite3_exec(st->db, sql, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
 		log_err("store: %s: %s", sql, err ? err : sqlite3_errstr(rc));
 		sqlite3_free(err);
-		return map_sqlite(NULL, rc, sql);
+		return st_map_sqlite(NULL, rc, sql);
 	}
 	return CF_OK;
 }
@@ -406,12 +395,12 @@ static cf_err pragma_expect(struct store *st, const char *sql, const char *want)
 	cf_err rc = CF_E_STORE;
 	int r = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 	if (r != SQLITE_OK) {
-		rc = map_sqlite(st, r, sql);
+		rc = st_map_sqlite(st, r, sql);
 		goto out;
 	}
 	r = sqlite3_step(s);
 	if (r != SQLITE_ROW) {
-		rc = map_sqlite(st, r == SQLITE_DONE ? SQLITE_ERROR : r, sql);
+		rc = st_map_sqlite(st, r == SQLITE_DONE ? SQLITE_ERROR : r, sql);
 		goto out;
 	}
 	const char *v = (const char *)sqlite3_column_text(s, 0);
@@ -427,18 +416,18 @@ out:
 }
 
 /* A read snapshot for multi-statement reads: BEGIN when no transaction is open (a caller's
- * transaction already gives one). read_end commits only what read_begin opened. */
-static cf_err read_begin(struct store *st, bool *opened)
+ * transaction already gives one). st_read_end commits only what st_read_begin opened. */
+cf_err st_read_begin(struct store *st, bool *opened)
 {
 	*opened = false;
 	if (!sqlite3_get_autocommit(st->db))
 		return CF_OK;
-	TRY(pragma_set(st, "BEGIN"));
+	TRY(st_pragma_set(st, "BEGIN"));
 	*opened = true;
 	return CF_OK;
 }
 
-static void read_end(struct store *st, bool opened)
+void st_read_end(struct store *st, bool opened)
 {
 	if (opened && !sqlite3_get_autocommit(st->db))
 		(void)sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
@@ -451,7 +440,7 @@ static cf_err user_version_get(struct store *st, int *v)
 	*v = -1;
 	int r = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
 	if (r != SQLITE_OK || (r = sqlite3_step(s)) != SQLITE_ROW) {
-		rc = map_sqlite(st, r == SQLITE_DONE ? SQLITE_ERROR : r, "user_version");
+		rc = st_map_sqlite(st, r == SQLITE_DONE ? SQLITE_ERROR : r, "user_version");
 		goto out;
 	}
 	*v = sqlite3_column_int(s, 0);
@@ -478,7 +467,7 @@ static cf_err schema_apply(struct store *st)
 		goto out;
 	}
 	if (v == 0) {
-		if ((rc = pragma_set(st, schema_v1)) != CF_OK)
+		if ((rc = st_pragma_set(st, schema_v1)) != CF_OK)
 			goto out;
 		v = 1;
 	}
@@ -487,11 +476,11 @@ static cf_err schema_apply(struct store *st)
 			rc = CF_E_INTERNAL;
 			goto out;
 		}
-		if ((rc = pragma_set(st, migrations[v])) != CF_OK)
+		if ((rc = st_pragma_set(st, migrations[v])) != CF_OK)
 			goto out;
 	}
 	snprintf(sql, sizeof sql, "PRAGMA user_version=%d", STORE_SCHEMA_VERSION);
-	if ((rc = pragma_set(st, sql)) != CF_OK)
+	if ((rc = st_pragma_set(st, sql)) != CF_OK)
 		goto out;
 	return store_tx_commit(st);
 out:
@@ -553,7 +542,7 @@ cf_err store_open(const char *path, const struct store_opts *opts, struct store 
 		goto out;
 	/* secure_delete: SQLite overwrites deleted content and freed pages with zeros, so a
 	 * destroyed key's wrapped blob does not linger in free space of the file. */
-	if ((rc = pragma_set(st, "PRAGMA synchronous=FULL;"
+	if ((rc = st_pragma_set(st, "PRAGMA synchronous=FULL;"
 				 "PRAGMA foreign_keys=ON;"
 				 "PRAGMA secure_delete=ON;"
 				 "PRAGMA journal_size_limit=0;"
@@ -619,7 +608,7 @@ static cf_err checkpoint(struct store *st, bool wait)
 	if ((r & 0xff) == SQLITE_BUSY)
 		return CF_E_AGAIN;
 	if (r != SQLITE_OK)
-		return map_sqlite(st, r, "checkpoint");
+		return st_map_sqlite(st, r, "checkpoint");
 	return CF_OK;
 }
 
@@ -792,9 +781,9 @@ void store_object_free(struct store_object *o)
 
 static bool attr_ok(const struct store_attr *a)
 {
-	if (a == NULL || !text_ok(a->name, STORE_NAME_MAX))
+	if (a == NULL || !st_text_ok(a->name, STORE_NAME_MAX))
 		return false;
-	if (!text_opt_ok(a->v_text, STORE_TEXT_MAX))
+	if (!st_text_opt_ok(a->v_text, STORE_TEXT_MAX))
 		return false;
 	if (a->v_blob == NULL ? a->v_blob_len != 0 : a->v_blob_len > STORE_BLOB_MAX)
 		return false;
@@ -807,7 +796,7 @@ static int bind_attr_value(sqlite3_stmt *s, const struct store_attr *a)
 	if (r == SQLITE_OK)
 		r = a->has_int ? sqlite3_bind_int64(s, 5, a->v_int) : sqlite3_bind_null(s, 5);
 	if (r == SQLITE_OK)
-		r = bind_text(s, 6, a->v_text);
+		r = st_bind_text(s, 6, a->v_text);
 	if (r == SQLITE_OK)
 		r = a->v_blob ? sqlite3_bind_blob(s, 7, a->v_blob, (int)a->v_blob_len, SQLITE_STATIC)
 			      : sqlite3_bind_null(s, 7);
@@ -820,9 +809,9 @@ static cf_err attr_insert_locked(struct store *st, const char *uid, const struct
 	sqlite3_stmt *s;
 	int64_t next = 0;
 	TRY(stmt_get(st, S_ATTR_MAXIDX, &s));
-	int r = bind_text(s, 1, uid);
+	int r = st_bind_text(s, 1, uid);
 	if (r == SQLITE_OK)
-		r = bind_text(s, 2, a->name);
+		r = st_bind_text(s, 2, a->name);
 	if (r == SQLITE_OK) {
 		r = sqlite3_step(s);
 		if (r == SQLITE_ROW) {
@@ -831,24 +820,24 @@ static cf_err attr_insert_locked(struct store *st, const char *uid, const struct
 			r = SQLITE_OK;
 		}
 	}
-	stmt_done(s);
+	st_stmt_done(s);
 	if (r != SQLITE_OK)
-		return map_sqlite(st, r, "attribute index");
+		return st_map_sqlite(st, r, "attribute index");
 	if (next < 0 || next > (int64_t)UINT32_MAX - 1)
 		return CF_E_TOO_MANY;
 	TRY(stmt_get(st, S_ATTR_INSERT, &s));
-	r = bind_text(s, 1, uid);
+	r = st_bind_text(s, 1, uid);
 	if (r == SQLITE_OK)
-		r = bind_text(s, 2, a->name);
+		r = st_bind_text(s, 2, a->name);
 	if (r == SQLITE_OK)
 		r = sqlite3_bind_int64(s, 3, next);
 	if (r == SQLITE_OK)
 		r = bind_attr_value(s, a);
 	if (r != SQLITE_OK) {
-		stmt_done(s);
-		return map_sqlite(st, r, "bind attribute");
+		st_stmt_done(s);
+		return st_map_sqlite(st, r, "bind attribute");
 	}
-	TRY(stmt_run(st, s, "insert attribute"));
+	TRY(st_stmt_run(st, s, "insert attribute"));
 	if (index_out != NULL)
 		*index_out = (uint32_t)next;
 	return CF_OK;
@@ -861,9 +850,9 @@ cf_err store_object_insert(struct store *st, const struct store_object *o,
 	sqlite3_stmt *s = NULL;
 	if (st == NULL || o == NULL || (attrs == NULL && n_attrs != 0))
 		return CF_E_INVALID_ARG;
-	if (!text_ok(o->uid, STORE_UID_MAX) || !text_ok(o->tenant, STORE_TENANT_MAX) ||
-	    !text_opt_ok(o->owner, STORE_OWNER_MAX) ||
-	    !text_opt_ok(o->revocation_message, STORE_TEXT_MAX) ||
+	if (!st_text_ok(o->uid, STORE_UID_MAX) || !st_text_ok(o->tenant, STORE_TENANT_MAX) ||
+	    !st_text_opt_ok(o->owner, STORE_OWNER_MAX) ||
+	    !st_text_opt_ok(o->revocation_message, STORE_TEXT_MAX) ||
 	    o->state < STORE_STATE_PRE_ACTIVE || o->state > STORE_STATE_COMPROMISED ||
 	    (o->wrapped == NULL ? o->wrapped_len != 0 : o->wrapped_len > STORE_BLOB_MAX) ||
 	    o->created == 0)
@@ -875,11 +864,11 @@ cf_err store_object_insert(struct store *st, const struct store_object *o,
 	TRY(store_tx_begin(st));
 	if ((rc = stmt_get(st, S_OBJ_INSERT, &s)) != CF_OK)
 		goto out;
-	int r = bind_text(s, 1, o->uid);
+	int r = st_bind_text(s, 1, o->uid);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 2, o->object_type);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 3, o->state);
-	if (r == SQLITE_OK) r = bind_text(s, 4, o->tenant);
-	if (r == SQLITE_OK) r = bind_text(s, 5, o->owner);
+	if (r == SQLITE_OK) r = st_bind_text(s, 4, o->tenant);
+	if (r == SQLITE_OK) r = st_bind_text(s, 5, o->owner);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 6, o->kek_version);
 	if (r == SQLITE_OK)
 		r = o->wrapped ? sqlite3_bind_blob(s, 7, o->wrapped, (int)o->wrapped_len, SQLITE_STATIC)
@@ -888,20 +877,20 @@ cf_err store_object_insert(struct store *st, const struct store_object *o,
 	if (r == SQLITE_OK) r = bind_u32_opt(s, 9, o->crypto_len);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 10, o->usage_mask);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 11, o->created);
-	if (r == SQLITE_OK) r = bind_date(s, 12, o->activation);
-	if (r == SQLITE_OK) r = bind_date(s, 13, o->deactivation);
-	if (r == SQLITE_OK) r = bind_date(s, 14, o->destroyed);
-	if (r == SQLITE_OK) r = bind_date(s, 15, o->compromise);
-	if (r == SQLITE_OK) r = bind_date(s, 16, o->compromise_occurrence);
-	if (r == SQLITE_OK) r = bind_date(s, 17, o->last_change);
+	if (r == SQLITE_OK) r = st_bind_date(s, 12, o->activation);
+	if (r == SQLITE_OK) r = st_bind_date(s, 13, o->deactivation);
+	if (r == SQLITE_OK) r = st_bind_date(s, 14, o->destroyed);
+	if (r == SQLITE_OK) r = st_bind_date(s, 15, o->compromise);
+	if (r == SQLITE_OK) r = st_bind_date(s, 16, o->compromise_occurrence);
+	if (r == SQLITE_OK) r = st_bind_date(s, 17, o->last_change);
 	if (r == SQLITE_OK) r = bind_u32_opt(s, 18, o->revocation_reason);
-	if (r == SQLITE_OK) r = bind_text(s, 19, o->revocation_message);
+	if (r == SQLITE_OK) r = st_bind_text(s, 19, o->revocation_message);
 	if (r != SQLITE_OK) {
-		stmt_done(s);
-		rc = map_sqlite(st, r, "bind object");
+		st_stmt_done(s);
+		rc = st_map_sqlite(st, r, "bind object");
 		goto out;
 	}
-	if ((rc = stmt_run(st, s, "insert object")) != CF_OK)
+	if ((rc = st_stmt_run(st, s, "insert object")) != CF_OK)
 		goto out;
 	for (size_t i = 0; i < n_attrs; i++)
 		if ((rc = attr_insert_locked(st, o->uid, &attrs[i], NULL)) != CF_OK)
@@ -920,16 +909,16 @@ cf_err store_object_get(struct store *st, const char *tenant, const char *uid,
 	if (out == NULL)
 		return CF_E_INVALID_ARG;
 	memset(out, 0, sizeof *out);
-	if (st == NULL || !text_ok(tenant, STORE_TENANT_MAX) || uid == NULL)
+	if (st == NULL || !st_text_ok(tenant, STORE_TENANT_MAX) || uid == NULL)
 		return CF_E_INVALID_ARG;
-	if (!text_ok(uid, STORE_UID_MAX))
+	if (!st_text_ok(uid, STORE_UID_MAX))
 		return CF_E_NOT_FOUND;
 	TRY(stmt_get(st, S_OBJ_GET, &s));
-	int r = bind_text(s, 1, uid);
+	int r = st_bind_text(s, 1, uid);
 	if (r == SQLITE_OK)
-		r = bind_text(s, 2, tenant);
+		r = st_bind_text(s, 2, tenant);
 	if (r != SQLITE_OK) {
-		rc = map_sqlite(st, r, "bind");
+		rc = st_map_sqlite(st, r, "bind");
 		goto out;
 	}
 	r = sqlite3_step(s);
@@ -938,18 +927,18 @@ cf_err store_object_get(struct store *st, const char *tenant, const char *uid,
 		goto out;
 	}
 	if (r != SQLITE_ROW) {
-		rc = map_sqlite(st, r, "get object");
+		rc = st_map_sqlite(st, r, "get object");
 		goto out;
 	}
-	if ((rc = col_text_copy(s, 0, out->uid, sizeof out->uid)) != CF_OK)
+	if ((rc = st_col_text_copy(s, 0, out->uid, sizeof out->uid)) != CF_OK)
 		goto out;
 	out->object_type = (uint32_t)sqlite3_column_int64(s, 1);
 	out->state = (uint32_t)sqlite3_column_int64(s, 2);
-	if ((rc = col_text_copy(s, 3, out->tenant, sizeof out->tenant)) != CF_OK ||
-	    (rc = col_text_copy(s, 4, out->owner, sizeof out->owner)) != CF_OK)
+	if ((rc = st_col_text_copy(s, 3, out->tenant, sizeof out->tenant)) != CF_OK ||
+	    (rc = st_col_text_copy(s, 4, out->owner, sizeof out->owner)) != CF_OK)
 		goto out;
 	out->kek_version = (uint32_t)sqlite3_column_int64(s, 5);
-	if ((rc = col_blob_dup(s, 6, &out->wrapped, &out->wrapped_len)) != CF_OK)
+	if ((rc = st_col_blob_dup(s, 6, &out->wrapped, &out->wrapped_len)) != CF_OK)
 		goto out;
 	out->crypto_alg = (uint32_t)sqlite3_column_int64(s, 7);
 	out->crypto_len = (int32_t)sqlite3_column_int64(s, 8);
@@ -962,11 +951,11 @@ cf_err store_object_get(struct store *st, const char *tenant, const char *uid,
 	out->compromise_occurrence = sqlite3_column_int64(s, 15);
 	out->last_change = sqlite3_column_int64(s, 16);
 	out->revocation_reason = (uint32_t)sqlite3_column_int64(s, 17);
-	if ((rc = col_text_dup(s, 18, &out->revocation_message)) != CF_OK)
+	if ((rc = st_col_text_dup(s, 18, &out->revocation_message)) != CF_OK)
 		goto out;
 	rc = CF_OK;
 out:
-	stmt_done(s);
+	st_stmt_done(s);
 	if (rc != CF_OK)
 		store_object_free(out);
 	return rc;
@@ -977,14 +966,14 @@ static cf_err object_state(struct store *st, const char *tenant, const char *uid
 {
 	sqlite3_stmt *s;
 	*state = 0;
-	if (!text_ok(tenant, STORE_TENANT_MAX) || uid == NULL)
+	if (!st_text_ok(tenant, STORE_TENANT_MAX) || uid == NULL)
 		return CF_E_INVALID_ARG;
-	if (!text_ok(uid, STORE_UID_MAX))
+	if (!st_text_ok(uid, STORE_UID_MAX))
 		return CF_E_NOT_FOUND;
 	TRY(stmt_get(st, S_OBJ_STATE_GET, &s));
-	int r = bind_text(s, 1, uid);
+	int r = st_bind_text(s, 1, uid);
 	if (r == SQLITE_OK)
-		r = bind_text(s, 2, tenant);
+		r = st_bind_text(s, 2, tenant);
 	if (r == SQLITE_OK)
 		r = sqlite3_step(s);
 	cf_err rc;
@@ -994,9 +983,9 @@ static cf_err object_state(struct store *st, const char *tenant, const char *uid
 	} else if (r == SQLITE_DONE) {
 		rc = CF_E_NOT_FOUND;
 	} else {
-		rc = map_sqlite(st, r, "object state");
+		rc = st_map_sqlite(st, r, "object state");
 	}
-	stmt_done(s);
+	st_stmt_done(s);
 	return rc;
 }
 
@@ -1005,7 +994,7 @@ cf_err store_object_update_state(struct store *st, const struct store_object *o)
 	cf_err rc = CF_E_INTERNAL;
 	sqlite3_stmt *s;
 	uint32_t cur;
-	if (st == NULL || o == NULL || !text_opt_ok(o->revocation_message, STORE_TEXT_MAX))
+	if (st == NULL || o == NULL || !st_text_opt_ok(o->revocation_message, STORE_TEXT_MAX))
 		return CF_E_INVALID_ARG;
 	if (o->state < STORE_STATE_PRE_ACTIVE || o->state > STORE_STATE_COMPROMISED)
 		return o->state == STORE_STATE_DESTROYED || o->state == STORE_STATE_DESTROYED_COMPROMISED
@@ -1019,22 +1008,22 @@ cf_err store_object_update_state(struct store *st, const struct store_object *o)
 	}
 	if ((rc = stmt_get(st, S_OBJ_STATE_SET, &s)) != CF_OK)
 		goto out;
-	int r = bind_text(s, 1, o->uid);
-	if (r == SQLITE_OK) r = bind_text(s, 2, o->tenant);
+	int r = st_bind_text(s, 1, o->uid);
+	if (r == SQLITE_OK) r = st_bind_text(s, 2, o->tenant);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 3, o->state);
-	if (r == SQLITE_OK) r = bind_date(s, 4, o->activation);
-	if (r == SQLITE_OK) r = bind_date(s, 5, o->deactivation);
-	if (r == SQLITE_OK) r = bind_date(s, 6, o->compromise);
-	if (r == SQLITE_OK) r = bind_date(s, 7, o->compromise_occurrence);
-	if (r == SQLITE_OK) r = bind_date(s, 8, o->last_change);
+	if (r == SQLITE_OK) r = st_bind_date(s, 4, o->activation);
+	if (r == SQLITE_OK) r = st_bind_date(s, 5, o->deactivation);
+	if (r == SQLITE_OK) r = st_bind_date(s, 6, o->compromise);
+	if (r == SQLITE_OK) r = st_bind_date(s, 7, o->compromise_occurrence);
+	if (r == SQLITE_OK) r = st_bind_date(s, 8, o->last_change);
 	if (r == SQLITE_OK) r = bind_u32_opt(s, 9, o->revocation_reason);
-	if (r == SQLITE_OK) r = bind_text(s, 10, o->revocation_message);
+	if (r == SQLITE_OK) r = st_bind_text(s, 10, o->revocation_message);
 	if (r != SQLITE_OK) {
-		stmt_done(s);
-		rc = map_sqlite(st, r, "bind state");
+		st_stmt_done(s);
+		rc = st_map_sqlite(st, r, "bind state");
 		goto out;
 	}
-	if ((rc = stmt_run(st, s, "set state")) != CF_OK)
+	if ((rc = st_stmt_run(st, s, "set state")) != CF_OK)
 		goto out;
 	return store_tx_commit(st);
 out:
@@ -1066,16 +1055,16 @@ cf_err store_object_destroy(struct store *st, const char *tenant, const char *ui
 	}
 	if ((rc = stmt_get(st, S_OBJ_DESTROY, &s)) != CF_OK)
 		goto out;
-	int r = bind_text(s, 1, uid);
-	if (r == SQLITE_OK) r = bind_text(s, 2, tenant);
+	int r = st_bind_text(s, 1, uid);
+	if (r == SQLITE_OK) r = st_bind_text(s, 2, tenant);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 3, next);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 4, when);
 	if (r != SQLITE_OK) {
-		stmt_done(s);
-		rc = map_sqlite(st, r, "bind destroy");
+		st_stmt_done(s);
+		rc = st_map_sqlite(st, r, "bind destroy");
 		goto out;
 	}
-	if ((rc = stmt_run(st, s, "destroy")) != CF_OK)
+	if ((rc = st_stmt_run(st, s, "destroy")) != CF_OK)
 		goto out;
 	st->want_checkpoint = true;
 	return store_tx_commit(st);
@@ -1161,23 +1150,23 @@ cf_err store_attr_modify(struct store *st, const char *tenant, const char *uid, 
 	cf_err rc = CF_E_INTERNAL;
 	sqlite3_stmt *s;
 	uint32_t cur;
-	if (st == NULL || !attr_ok(a) || !text_ok(name, STORE_NAME_MAX) || index == STORE_ATTR_ALL)
+	if (st == NULL || !attr_ok(a) || !st_text_ok(name, STORE_NAME_MAX) || index == STORE_ATTR_ALL)
 		return CF_E_INVALID_ARG;
 	TRY(store_tx_begin(st));
 	if ((rc = object_state(st, tenant, uid, &cur)) != CF_OK)
 		goto out;
 	if ((rc = stmt_get(st, S_ATTR_UPDATE, &s)) != CF_OK)
 		goto out;
-	int r = bind_text(s, 1, uid);
-	if (r == SQLITE_OK) r = bind_text(s, 2, name);
+	int r = st_bind_text(s, 1, uid);
+	if (r == SQLITE_OK) r = st_bind_text(s, 2, name);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 3, index);
 	if (r == SQLITE_OK) r = bind_attr_value(s, a);
 	if (r != SQLITE_OK) {
-		stmt_done(s);
-		rc = map_sqlite(st, r, "bind attribute");
+		st_stmt_done(s);
+		rc = st_map_sqlite(st, r, "bind attribute");
 		goto out;
 	}
-	if ((rc = stmt_run(st, s, "modify attribute")) != CF_OK)
+	if ((rc = st_stmt_run(st, s, "modify attribute")) != CF_OK)
 		goto out;
 	if (sqlite3_changes(st->db) == 0) {
 		rc = CF_E_NOT_FOUND;
@@ -1195,22 +1184,22 @@ cf_err store_attr_delete(struct store *st, const char *tenant, const char *uid, 
 	cf_err rc = CF_E_INTERNAL;
 	sqlite3_stmt *s;
 	uint32_t cur;
-	if (st == NULL || !text_ok(name, STORE_NAME_MAX))
+	if (st == NULL || !st_text_ok(name, STORE_NAME_MAX))
 		return CF_E_INVALID_ARG;
 	TRY(store_tx_begin(st));
 	if ((rc = object_state(st, tenant, uid, &cur)) != CF_OK)
 		goto out;
 	if ((rc = stmt_get(st, index == STORE_ATTR_ALL ? S_ATTR_DEL_ALL : S_ATTR_DEL_ONE, &s)) != CF_OK)
 		goto out;
-	int r = bind_text(s, 1, uid);
-	if (r == SQLITE_OK) r = bind_text(s, 2, name);
+	int r = st_bind_text(s, 1, uid);
+	if (r == SQLITE_OK) r = st_bind_text(s, 2, name);
 	if (r == SQLITE_OK && index != STORE_ATTR_ALL) r = sqlite3_bind_int64(s, 3, index);
 	if (r != SQLITE_OK) {
-		stmt_done(s);
-		rc = map_sqlite(st, r, "bind attribute");
+		st_stmt_done(s);
+		rc = st_map_sqlite(st, r, "bind attribute");
 		goto out;
 	}
-	if ((rc = stmt_run(st, s, "delete attribute")) != CF_OK)
+	if ((rc = st_stmt_run(st, s, "delete attribute")) != CF_OK)
 		goto out;
 	if (sqlite3_changes(st->db) == 0) {
 		rc = CF_E_NOT_FOUND;
@@ -1240,11 +1229,11 @@ static cf_err attr_rows_collect(struct store *st, sqlite3_stmt *s, struct store_
 		char *name = NULL, *text = NULL;
 		uint8_t *blob = NULL;
 		size_t blen = 0;
-		cf_err rc = col_text_dup(s, 0, &name);
+		cf_err rc = st_col_text_dup(s, 0, &name);
 		if (rc == CF_OK)
-			rc = col_text_dup(s, 4, &text);
+			rc = st_col_text_dup(s, 4, &text);
 		if (rc == CF_OK)
-			rc = col_blob_dup(s, 5, &blob, &blen);
+			rc = st_col_blob_dup(s, 5, &blob, &blen);
 		if (rc != CF_OK || name == NULL) {
 			free(name);
 			free(text);
@@ -1261,7 +1250,7 @@ static cf_err attr_rows_collect(struct store *st, sqlite3_stmt *s, struct store_
 		a->v_blob_len = blen;
 		l->n++;
 	}
-	return r == SQLITE_DONE ? CF_OK : map_sqlite(st, r, "read attributes");
+	return r == SQLITE_DONE ? CF_OK : st_map_sqlite(st, r, "read attributes");
 }
 
 cf_err store_attr_get(struct store *st, const char *tenant, const char *uid,
@@ -1279,22 +1268,22 @@ cf_err store_attr_get(struct store *st, const char *tenant, const char *uid,
 	if (st == NULL || (names == NULL && n_names != 0))
 		return CF_E_INVALID_ARG;
 	for (size_t i = 0; i < n_names; i++)
-		if (!text_ok(names[i], STORE_NAME_MAX))
+		if (!st_text_ok(names[i], STORE_NAME_MAX))
 			return CF_E_INVALID_ARG;
 	/* one read snapshot: the object check and the rows agree */
-	if ((rc = read_begin(st, &opened)) != CF_OK)
+	if ((rc = st_read_begin(st, &opened)) != CF_OK)
 		return rc;
 	if ((rc = object_state(st, tenant, uid, &cur)) != CF_OK)
 		goto out;
 	if (n_names == 0) {
 		if ((rc = stmt_get(st, S_ATTR_GET_ALL, &s)) != CF_OK)
 			goto out;
-		if (bind_text(s, 1, uid) != SQLITE_OK) {
+		if (st_bind_text(s, 1, uid) != SQLITE_OK) {
 			rc = CF_E_STORE;
 			goto out;
 		}
 		rc = attr_rows_collect(st, s, out, &cap);
-		stmt_done(s);
+		st_stmt_done(s);
 		s = NULL;
 		if (rc != CF_OK)
 			goto out;
@@ -1307,20 +1296,20 @@ cf_err store_attr_get(struct store *st, const char *tenant, const char *uid,
 			continue;
 		if ((rc = stmt_get(st, S_ATTR_GET_NAME, &s)) != CF_OK)
 			goto out;
-		if (bind_text(s, 1, uid) != SQLITE_OK || bind_text(s, 2, names[i]) != SQLITE_OK) {
+		if (st_bind_text(s, 1, uid) != SQLITE_OK || st_bind_text(s, 2, names[i]) != SQLITE_OK) {
 			rc = CF_E_STORE;
 			goto out;
 		}
 		rc = attr_rows_collect(st, s, out, &cap);
-		stmt_done(s);
+		st_stmt_done(s);
 		s = NULL;
 		if (rc != CF_OK)
 			goto out;
 	}
 	rc = CF_OK;
 out:
-	stmt_done(s);
-	read_end(st, opened);
+	st_stmt_done(s);
+	st_read_end(st, opened);
 	if (rc != CF_OK)
 		store_attr_list_free(out);
 	return rc;
@@ -1340,13 +1329,13 @@ cf_err store_attr_names(struct store *st, const char *tenant, const char *uid,
 	out->n = 0;
 	if (st == NULL)
 		return CF_E_INVALID_ARG;
-	if ((rc = read_begin(st, &opened)) != CF_OK)
+	if ((rc = st_read_begin(st, &opened)) != CF_OK)
 		return rc;
 	if ((rc = object_state(st, tenant, uid, &cur)) != CF_OK)
 		goto out;
 	if ((rc = stmt_get(st, S_ATTR_NAMES, &s)) != CF_OK)
 		goto out;
-	if (bind_text(s, 1, uid) != SQLITE_OK) {
+	if (st_bind_text(s, 1, uid) != SQLITE_OK) {
 		rc = CF_E_STORE;
 		goto out;
 	}
@@ -1354,10 +1343,10 @@ cf_err store_attr_names(struct store *st, const char *tenant, const char *uid,
 	while ((r = sqlite3_step(s)) == SQLITE_ROW)
 		if ((rc = str_list_push(out, &cap, s, 0)) != CF_OK)
 			goto out;
-	rc = r == SQLITE_DONE ? CF_OK : map_sqlite(st, r, "attribute names");
+	rc = r == SQLITE_DONE ? CF_OK : st_map_sqlite(st, r, "attribute names");
 out:
-	stmt_done(s);
-	read_end(st, opened);
+	st_stmt_done(s);
+	st_read_end(st, opened);
 	if (rc != CF_OK)
 		store_str_list_free(out);
 	return rc;
@@ -1388,15 +1377,15 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 		return CF_E_INVALID_ARG;
 	out->s = NULL;
 	out->n = 0;
-	if (st == NULL || q == NULL || !text_ok(q->tenant, STORE_TENANT_MAX) ||
-	    (q->match == NULL && q->n_match != 0) || !text_opt_ok(q->name, STORE_TEXT_MAX) ||
-	    !text_opt_ok(q->object_group, STORE_TEXT_MAX))
+	if (st == NULL || q == NULL || !st_text_ok(q->tenant, STORE_TENANT_MAX) ||
+	    (q->match == NULL && q->n_match != 0) || !st_text_opt_ok(q->name, STORE_TEXT_MAX) ||
+	    !st_text_opt_ok(q->object_group, STORE_TEXT_MAX))
 		return CF_E_INVALID_ARG;
 	if (q->n_match > STORE_LOCATE_MAX_MATCH)
 		return CF_E_TOO_MANY;
 	for (size_t i = 0; i < q->n_match; i++)
-		if (!text_ok(q->match[i].name, STORE_NAME_MAX) ||
-		    (!q->match[i].is_int && !text_opt_ok(q->match[i].v_text, STORE_TEXT_MAX)) ||
+		if (!st_text_ok(q->match[i].name, STORE_NAME_MAX) ||
+		    (!q->match[i].is_int && !st_text_opt_ok(q->match[i].v_text, STORE_TEXT_MAX)) ||
 		    (!q->match[i].is_int && q->match[i].v_text == NULL))
 			return CF_E_INVALID_ARG;
 
@@ -1435,38 +1424,38 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 
 	r = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 	if (r != SQLITE_OK) {
-		rc = map_sqlite(st, r, "prepare locate");
+		rc = st_map_sqlite(st, r, "prepare locate");
 		goto out;
 	}
-	r = bind_text(s, p++, q->tenant);
+	r = st_bind_text(s, p++, q->tenant);
 	if (r == SQLITE_OK && q->object_type) r = sqlite3_bind_int64(s, p++, q->object_type);
 	if (r == SQLITE_OK && q->state) r = sqlite3_bind_int64(s, p++, q->state);
 	if (r == SQLITE_OK && q->crypto_alg) r = sqlite3_bind_int64(s, p++, q->crypto_alg);
 	if (r == SQLITE_OK && q->crypto_len) r = sqlite3_bind_int64(s, p++, q->crypto_len);
 	if (r == SQLITE_OK && q->name) {
-		r = bind_text(s, p++, "Name");
-		if (r == SQLITE_OK) r = bind_text(s, p++, q->name);
+		r = st_bind_text(s, p++, "Name");
+		if (r == SQLITE_OK) r = st_bind_text(s, p++, q->name);
 	}
 	if (r == SQLITE_OK && q->object_group) {
-		r = bind_text(s, p++, "Object Group");
-		if (r == SQLITE_OK) r = bind_text(s, p++, q->object_group);
+		r = st_bind_text(s, p++, "Object Group");
+		if (r == SQLITE_OK) r = st_bind_text(s, p++, q->object_group);
 	}
 	for (size_t i = 0; r == SQLITE_OK && i < q->n_match; i++) {
-		r = bind_text(s, p++, q->match[i].name);
+		r = st_bind_text(s, p++, q->match[i].name);
 		if (r == SQLITE_OK)
 			r = q->match[i].is_int ? sqlite3_bind_int64(s, p++, q->match[i].v_int)
-					       : bind_text(s, p++, q->match[i].v_text);
+					       : st_bind_text(s, p++, q->match[i].v_text);
 	}
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, p++, q->max_items ? (int64_t)q->max_items : -1);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, p++, q->offset);
 	if (r != SQLITE_OK) {
-		rc = map_sqlite(st, r, "bind locate");
+		rc = st_map_sqlite(st, r, "bind locate");
 		goto out;
 	}
 	while ((r = sqlite3_step(s)) == SQLITE_ROW)
 		if ((rc = str_list_push(out, &cap, s, 0)) != CF_OK)
 			goto out;
-	rc = r == SQLITE_DONE ? CF_OK : map_sqlite(st, r, "locate");
+	rc = r == SQLITE_DONE ? CF_OK : st_map_sqlite(st, r, "locate");
 out:
 	sqlite3_finalize(s);
 	if (rc != CF_OK)
@@ -1478,10 +1467,10 @@ out:
 
 static bool client_ok(const struct store_client *c)
 {
-	return c != NULL && text_ok(c->fingerprint, sizeof c->fingerprint - 1) &&
-	       text_opt_ok(c->subject, sizeof c->subject - 1) &&
-	       text_opt_ok(c->issuer, sizeof c->issuer - 1) &&
-	       text_ok(c->tenant, sizeof c->tenant - 1) && text_ok(c->role, sizeof c->role - 1);
+	return c != NULL && st_text_ok(c->fingerprint, sizeof c->fingerprint - 1) &&
+	       st_text_opt_ok(c->subject, sizeof c->subject - 1) &&
+	       st_text_opt_ok(c->issuer, sizeof c->issuer - 1) &&
+	       st_text_ok(c->tenant, sizeof c->tenant - 1) && st_text_ok(c->role, sizeof c->role - 1);
 }
 
 cf_err store_client_put(struct store *st, const struct store_client *c)
@@ -1493,18 +1482,18 @@ cf_err store_client_put(struct store *st, const struct store_client *c)
 	TRY(store_tx_begin(st));
 	if ((rc = stmt_get(st, S_CLIENT_PUT, &s)) != CF_OK)
 		goto out;
-	int r = bind_text(s, 1, c->fingerprint);
-	if (r == SQLITE_OK) r = bind_text(s, 2, c->subject);
-	if (r == SQLITE_OK) r = bind_text(s, 3, c->issuer);
-	if (r == SQLITE_OK) r = bind_text(s, 4, c->tenant);
-	if (r == SQLITE_OK) r = bind_text(s, 5, c->role);
+	int r = st_bind_text(s, 1, c->fingerprint);
+	if (r == SQLITE_OK) r = st_bind_text(s, 2, c->subject);
+	if (r == SQLITE_OK) r = st_bind_text(s, 3, c->issuer);
+	if (r == SQLITE_OK) r = st_bind_text(s, 4, c->tenant);
+	if (r == SQLITE_OK) r = st_bind_text(s, 5, c->role);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 6, c->created);
 	if (r != SQLITE_OK) {
-		stmt_done(s);
-		rc = map_sqlite(st, r, "bind client");
+		st_stmt_done(s);
+		rc = st_map_sqlite(st, r, "bind client");
 		goto out;
 	}
-	if ((rc = stmt_run(st, s, "put client")) != CF_OK)
+	if ((rc = st_stmt_run(st, s, "put client")) != CF_OK)
 		goto out;
 	return store_tx_commit(st);
 out:
@@ -1519,14 +1508,14 @@ static cf_err client_read(struct store *st, sqlite3_stmt *s, struct store_client
 	if (r == SQLITE_DONE)
 		rc = CF_E_NOT_FOUND;
 	else if (r != SQLITE_ROW)
-		rc = map_sqlite(st, r, "read client");
-	else if ((rc = col_text_copy(s, 0, out->fingerprint, sizeof out->fingerprint)) == CF_OK &&
-		 (rc = col_text_copy(s, 1, out->subject, sizeof out->subject)) == CF_OK &&
-		 (rc = col_text_copy(s, 2, out->issuer, sizeof out->issuer)) == CF_OK &&
-		 (rc = col_text_copy(s, 3, out->tenant, sizeof out->tenant)) == CF_OK &&
-		 (rc = col_text_copy(s, 4, out->role, sizeof out->role)) == CF_OK)
+		rc = st_map_sqlite(st, r, "read client");
+	else if ((rc = st_col_text_copy(s, 0, out->fingerprint, sizeof out->fingerprint)) == CF_OK &&
+		 (rc = st_col_text_copy(s, 1, out->subject, sizeof out->subject)) == CF_OK &&
+		 (rc = st_col_text_copy(s, 2, out->issuer, sizeof out->issuer)) == CF_OK &&
+		 (rc = st_col_text_copy(s, 3, out->tenant, sizeof out->tenant)) == CF_OK &&
+		 (rc = st_col_text_copy(s, 4, out->role, sizeof out->role)) == CF_OK)
 		out->created = sqlite3_column_int64(s, 5);
-	stmt_done(s);
+	st_stmt_done(s);
 	if (rc != CF_OK)
 		memset(out, 0, sizeof *out);
 	return rc;
@@ -1538,11 +1527,11 @@ cf_err store_client_get(struct store *st, const char *fingerprint, struct store_
 	if (out == NULL)
 		return CF_E_INVALID_ARG;
 	memset(out, 0, sizeof *out);
-	if (st == NULL || !text_ok(fingerprint, STORE_OWNER_MAX))
+	if (st == NULL || !st_text_ok(fingerprint, STORE_OWNER_MAX))
 		return CF_E_INVALID_ARG;
 	TRY(stmt_get(st, S_CLIENT_GET, &s));
-	if (bind_text(s, 1, fingerprint) != SQLITE_OK) {
-		stmt_done(s);
+	if (st_bind_text(s, 1, fingerprint) != SQLITE_OK) {
+		st_stmt_done(s);
 		return CF_E_STORE;
 	}
 	return client_read(st, s, out);
@@ -1555,12 +1544,12 @@ cf_err store_client_find(struct store *st, const char *subject, const char *issu
 	if (out == NULL)
 		return CF_E_INVALID_ARG;
 	memset(out, 0, sizeof *out);
-	if (st == NULL || !text_ok(subject, sizeof out->subject - 1) ||
-	    !text_ok(issuer, sizeof out->issuer - 1))
+	if (st == NULL || !st_text_ok(subject, sizeof out->subject - 1) ||
+	    !st_text_ok(issuer, sizeof out->issuer - 1))
 		return CF_E_INVALID_ARG;
 	TRY(stmt_get(st, S_CLIENT_FIND, &s));
-	if (bind_text(s, 1, subject) != SQLITE_OK || bind_text(s, 2, issuer) != SQLITE_OK) {
-		stmt_done(s);
+	if (st_bind_text(s, 1, subject) != SQLITE_OK || st_bind_text(s, 2, issuer) != SQLITE_OK) {
+		st_stmt_done(s);
 		return CF_E_STORE;
 	}
 	return client_read(st, s, out);
@@ -1570,17 +1559,17 @@ cf_err store_client_delete(struct store *st, const char *fingerprint)
 {
 	cf_err rc = CF_E_INTERNAL;
 	sqlite3_stmt *s;
-	if (st == NULL || !text_ok(fingerprint, STORE_OWNER_MAX))
+	if (st == NULL || !st_text_ok(fingerprint, STORE_OWNER_MAX))
 		return CF_E_INVALID_ARG;
 	TRY(store_tx_begin(st));
 	if ((rc = stmt_get(st, S_CLIENT_DEL, &s)) != CF_OK)
 		goto out;
-	if (bind_text(s, 1, fingerprint) != SQLITE_OK) {
-		stmt_done(s);
+	if (st_bind_text(s, 1, fingerprint) != SQLITE_OK) {
+		st_stmt_done(s);
 		rc = CF_E_STORE;
 		goto out;
 	}
-	if ((rc = stmt_run(st, s, "delete client")) != CF_OK)
+	if ((rc = st_stmt_run(st, s, "delete client")) != CF_OK)
 		goto out;
 	if (sqlite3_changes(st->db) == 0) {
 		rc = CF_E_NOT_FOUND;
@@ -1598,21 +1587,21 @@ static cf_err meta_set_locked(struct store *st, const char *key, const char *val
 {
 	sqlite3_stmt *s;
 	TRY(stmt_get(st, S_META_SET, &s));
-	int r = bind_text(s, 1, key);
+	int r = st_bind_text(s, 1, key);
 	if (r == SQLITE_OK)
-		r = bind_text(s, 2, value);
+		r = st_bind_text(s, 2, value);
 	if (r != SQLITE_OK) {
-		stmt_done(s);
-		return map_sqlite(st, r, "bind meta");
+		st_stmt_done(s);
+		return st_map_sqlite(st, r, "bind meta");
 	}
-	return stmt_run(st, s, "set meta");
+	return st_stmt_run(st, s, "set meta");
 }
 
 cf_err store_meta_set(struct store *st, const char *key, const char *value)
 {
 	cf_err rc = CF_E_INTERNAL;
-	if (st == NULL || !text_ok(key, STORE_NAME_MAX) || value == NULL ||
-	    !text_opt_ok(value, STORE_TEXT_MAX))
+	if (st == NULL || !st_text_ok(key, STORE_NAME_MAX) || value == NULL ||
+	    !st_text_opt_ok(value, STORE_TEXT_MAX))
 		return CF_E_INVALID_ARG;
 	TRY(store_tx_begin(st));
 	if ((rc = meta_set_locked(st, key, value)) != CF_OK)
@@ -1630,22 +1619,22 @@ cf_err store_meta_get(struct store *st, const char *key, char *out, size_t outsz
 	if (out == NULL || outsz == 0)
 		return CF_E_INVALID_ARG;
 	out[0] = '\0';
-	if (st == NULL || !text_ok(key, STORE_NAME_MAX))
+	if (st == NULL || !st_text_ok(key, STORE_NAME_MAX))
 		return CF_E_INVALID_ARG;
 	TRY(stmt_get(st, S_META_GET, &s));
-	int r = bind_text(s, 1, key);
+	int r = st_bind_text(s, 1, key);
 	if (r == SQLITE_OK)
 		r = sqlite3_step(s);
 	if (r == SQLITE_ROW) {
-		rc = col_text_copy(s, 0, out, outsz);
+		rc = st_col_text_copy(s, 0, out, outsz);
 		if (rc == CF_E_STORE)
 			rc = CF_E_NO_SPACE;
 	} else if (r == SQLITE_DONE) {
 		rc = CF_E_NOT_FOUND;
 	} else {
-		rc = map_sqlite(st, r, "get meta");
+		rc = st_map_sqlite(st, r, "get meta");
 	}
-	stmt_done(s);
+	st_stmt_done(s);
 	return rc;
 }
 
@@ -1691,9 +1680,9 @@ cf_err store_audit_head(struct store *st, uint64_t *seq, uint8_t hash[static STO
 			rc = CF_OK;
 		}
 	} else {
-		rc = r == SQLITE_DONE ? CF_OK : map_sqlite(st, r, "audit head");
+		rc = r == SQLITE_DONE ? CF_OK : st_map_sqlite(st, r, "audit head");
 	}
-	stmt_done(s);
+	st_stmt_done(s);
 	return rc;
 }
 
@@ -1737,19 +1726,19 @@ cf_err store_audit_insert(struct store *st, const struct store_audit_row *row)
 	TRY(stmt_get(st, S_AUDIT_INSERT, &s));
 	int r = sqlite3_bind_int64(s, 1, (int64_t)row->seq);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 2, row->time);
-	if (r == SQLITE_OK) r = bind_text(s, 3, row->actor);
-	if (r == SQLITE_OK) r = bind_text(s, 4, row->source);
-	if (r == SQLITE_OK) r = bind_text(s, 5, row->operation);
-	if (r == SQLITE_OK) r = bind_text(s, 6, row->uid);
+	if (r == SQLITE_OK) r = st_bind_text(s, 3, row->actor);
+	if (r == SQLITE_OK) r = st_bind_text(s, 4, row->source);
+	if (r == SQLITE_OK) r = st_bind_text(s, 5, row->operation);
+	if (r == SQLITE_OK) r = st_bind_text(s, 6, row->uid);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 7, row->result);
-	if (r == SQLITE_OK) r = bind_text(s, 8, row->detail);
+	if (r == SQLITE_OK) r = st_bind_text(s, 8, row->detail);
 	if (r == SQLITE_OK) r = sqlite3_bind_blob(s, 9, row->prev_hash, STORE_HASH_LEN, SQLITE_STATIC);
 	if (r == SQLITE_OK) r = sqlite3_bind_blob(s, 10, row->hash, STORE_HASH_LEN, SQLITE_STATIC);
 	if (r != SQLITE_OK) {
-		stmt_done(s);
-		return map_sqlite(st, r, "bind audit");
+		st_stmt_done(s);
+		return st_map_sqlite(st, r, "bind audit");
 	}
-	TRY(stmt_run(st, s, "insert audit"));
+	TRY(st_stmt_run(st, s, "insert audit"));
 	snprintf(num, sizeof num, "%" PRIu64, row->seq);
 	hex_encode(row->hash, STORE_HASH_LEN, hx);
 	TRY(meta_set_locked(st, "audit_head_seq", num));
@@ -1768,7 +1757,7 @@ cf_err store_audit_walk(struct store *st, store_audit_fn fn, void *arg, uint64_t
 	if (st == NULL || fn == NULL)
 		return CF_E_INVALID_ARG;
 	/* one snapshot: the rows and the recorded head agree even while others append */
-	if ((rc = read_begin(st, &opened)) != CF_OK)
+	if ((rc = st_read_begin(st, &opened)) != CF_OK)
 		return rc;
 	if ((rc = store_audit_anchor(st, anchor_seq, anchor_hash)) != CF_OK)
 		goto out;
@@ -1803,9 +1792,23 @@ cf_err store_audit_walk(struct store *st, store_audit_fn fn, void *arg, uint64_t
 		if ((rc = fn(arg, &row)) != CF_OK)
 			goto out;
 	}
-	rc = r == SQLITE_DONE ? CF_OK : map_sqlite(st, r, "audit walk");
+	rc = r == SQLITE_DONE ? CF_OK : st_map_sqlite(st, r, "audit walk");
 out:
-	stmt_done(s);
-	read_end(st, opened);
+	st_stmt_done(s);
+	st_read_end(st, opened);
 	return rc;
+}
+
+cf_err st_prepare(struct store *st, const char *sql, sqlite3_stmt **out)
+{
+	int rc;
+
+	*out = NULL;
+	rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(*out);
+		*out = NULL;
+		return st_map_sqlite(st, rc, "prepare");
+	}
+	return CF_OK;
 }

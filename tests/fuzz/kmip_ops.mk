@@ -11,7 +11,7 @@
 # TEST_EXTRAS (tests/fuzz/replay.sh replays tests/fuzz/corpus/kmip_ops in test-unit).
 FUZZ_KMIP_OPS_OBJ := $(BUILD)/tobj/tests/fuzz/fuzz_kmip_ops.o
 FUZZ_KMIP_OPS_LIBS := $(BUILD)/libfirmware.a $(BUILD)/libhsm.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
-FUZZ_KMIP_OPS_LDLIBS := -lsqlite3 -linih -lssl -lcrypto -ldl -lpthread
+FUZZ_KMIP_OPS_LDLIBS := $(FIRMWARE_LDLIBS)
 $(FUZZ_KMIP_OPS_OBJ): tests/fuzz/fuzz_kmip_ops.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(HSM_CFLAGS) -MMD -MP -c $< -o $@
