@@ -25,7 +25,7 @@
 	"usage_mask,created,activation,deactivation,destroyed,compromise,compromise_occurrence," \
 	"last_change,revocation_reason,revocation_message"
 #define ATTR_COLS "name,attr_index,value_type,v_int,v_text,v_blob"
-#define CLIENT_COLS "fingerprint,subject,issuer,tenant,role,created"
+#define CLIENT_COLS "fingerprint,subject,issuer,tenant,role,created,name,kind,not_after"
 #define AUDIT_COLS "seq,time,actor,source,operation,uid,result,detail,prev_hash,hash"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -54,9 +54,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ATTR_GET_NAME] = "SELECT " ATTR_COLS " FROM attributes WHERE uid=?1 AND name=?2 "
 			    "ORDER BY attr_index",
 	[S_ATTR_NAMES] = "SELECT DISTINCT name FROM attributes WHERE uid=?1 ORDER BY name",
-	[S_CLIENT_PUT] = "INSERT INTO clients(" CLIENT_COLS ") VALUES(?1,?2,?3,?4,?5,?6) "
+	[S_CLIENT_PUT] = "INSERT INTO clients(" CLIENT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
 			 "ON CONFLICT(fingerprint) DO UPDATE SET subject=excluded.subject,"
-			 "issuer=excluded.issuer,tenant=excluded.tenant,role=excluded.role",
+			 "issuer=excluded.issuer,tenant=excluded.tenant,role=excluded.role,"
+			 "name=excluded.name,kind=excluded.kind,not_after=excluded.not_after",
 	[S_CLIENT_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE fingerprint=?1",
 	[S_CLIENT_FIND] = "SELECT " CLIENT_COLS " FROM clients WHERE subject=?1 AND issuer=?2 "
 			  "ORDER BY created DESC LIMIT 1",
@@ -148,7 +149,13 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	      " created INTEGER NOT NULL,"
 	      " disabled INTEGER NOT NULL DEFAULT 0,"
 	      " failed INTEGER NOT NULL DEFAULT 0,"
-	      " locked_until INTEGER NOT NULL DEFAULT 0);",
+	      " locked_until INTEGER NOT NULL DEFAULT 0);"
+	      /* clients managed from the console: a name, how the certificate came to be
+	       * trusted, and when it expires */
+	      "ALTER TABLE clients ADD COLUMN name TEXT NOT NULL DEFAULT '';"
+	      "ALTER TABLE clients ADD COLUMN kind TEXT NOT NULL DEFAULT '';"
+	      "ALTER TABLE clients ADD COLUMN not_after INTEGER NOT NULL DEFAULT 0;"
+	      "CREATE INDEX clients_name ON clients(name);",
 };
 
 
@@ -1470,7 +1477,9 @@ static bool client_ok(const struct store_client *c)
 	return c != NULL && st_text_ok(c->fingerprint, sizeof c->fingerprint - 1) &&
 	       st_text_opt_ok(c->subject, sizeof c->subject - 1) &&
 	       st_text_opt_ok(c->issuer, sizeof c->issuer - 1) &&
-	       st_text_ok(c->tenant, sizeof c->tenant - 1) && st_text_ok(c->role, sizeof c->role - 1);
+	       st_text_ok(c->tenant, sizeof c->tenant - 1) && st_text_ok(c->role, sizeof c->role - 1) &&
+	       strnlen(c->name, sizeof c->name) < sizeof c->name &&
+	       strnlen(c->kind, sizeof c->kind) < sizeof c->kind;
 }
 
 cf_err store_client_put(struct store *st, const struct store_client *c)
@@ -1488,6 +1497,9 @@ cf_err store_client_put(struct store *st, const struct store_client *c)
 	if (r == SQLITE_OK) r = st_bind_text(s, 4, c->tenant);
 	if (r == SQLITE_OK) r = st_bind_text(s, 5, c->role);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 6, c->created);
+	if (r == SQLITE_OK) r = sqlite3_bind_text(s, 7, c->name, -1, SQLITE_STATIC);
+	if (r == SQLITE_OK) r = sqlite3_bind_text(s, 8, c->kind, -1, SQLITE_STATIC);
+	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 9, c->not_after);
 	if (r != SQLITE_OK) {
 		st_stmt_done(s);
 		rc = st_map_sqlite(st, r, "bind client");
@@ -1513,8 +1525,12 @@ static cf_err client_read(struct store *st, sqlite3_stmt *s, struct store_client
 		 (rc = st_col_text_copy(s, 1, out->subject, sizeof out->subject)) == CF_OK &&
 		 (rc = st_col_text_copy(s, 2, out->issuer, sizeof out->issuer)) == CF_OK &&
 		 (rc = st_col_text_copy(s, 3, out->tenant, sizeof out->tenant)) == CF_OK &&
-		 (rc = st_col_text_copy(s, 4, out->role, sizeof out->role)) == CF_OK)
+		 (rc = st_col_text_copy(s, 4, out->role, sizeof out->role)) == CF_OK &&
+		 (rc = st_col_text_copy(s, 6, out->name, sizeof out->name)) == CF_OK &&
+		 (rc = st_col_text_copy(s, 7, out->kind, sizeof out->kind)) == CF_OK) {
 		out->created = sqlite3_column_int64(s, 5);
+		out->not_after = sqlite3_column_int64(s, 8);
+	}
 	st_stmt_done(s);
 	if (rc != CF_OK)
 		memset(out, 0, sizeof *out);

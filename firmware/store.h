@@ -226,6 +226,9 @@ struct store_client {
 	char tenant[STORE_TENANT_MAX + 1];
 	char role[32];
 	int64_t created;
+	char name[64];             /* console name ("" for rows written before names existed) */
+	char kind[16];             /* "issued", "signed" (CSR), "trusted" (pinned), "" */
+	int64_t not_after;         /* certificate expiry, 0 = unknown */
 };
 
 /* Insert or replace the client with this fingerprint. */

@@ -155,9 +155,12 @@ int64_t con_now(const struct con *c);
  * password and TOTP enrolment. Wrong credentials: one line "login incorrect", counted
  * against the account (lockout), audited. */
 MUST_USE cf_err con_login(struct con *c);
-/* Create an administrator (name checked, password read twice with strength rules); used by
- * `init` and `user add`. */
-MUST_USE cf_err con_user_create_interactive(struct con *c, const char *name);
+/* Create an administrator interactively (name checked, password read twice with strength
+ * rules). first_admin (`init`): the person typing is the new administrator: they choose
+ * their password and enrol TOTP now (otpauth URI + QR, confirmed with one code).
+ * Otherwise (`user add`): the logged-in administrator sets a temporary password and the
+ * account must change it, and enrol TOTP, at its first login. */
+MUST_USE cf_err con_user_create_interactive(struct con *c, const char *name, bool first_admin);
 /* Dual control: when [console] dual_control names cmd->name, the shell calls this instead
  * of running the command: it records the operation (id, argv, requester, time) and prints
  * its id; it returns CF_E_CANCELLED-free CF_OK ("pending"). `approve ID` by another
