@@ -9,6 +9,7 @@
 #include <syslog.h>
 
 #include "board/log.h"
+#include "firmware/commit.h"
 
 /* Domain separation: a record hash cannot be confused with any other SHA-256 we compute. */
 static const char audit_domain[] = "coffre-audit-v1";
@@ -96,6 +97,9 @@ static void scrub(char *s)
 void audit_syslog_open(void)
 {
 	openlog("coffred", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+	/* from now on, lines go to syslog only while /dev/log exists: without a daemon, every
+	 * syslog() call would retry a socket + connect (docs/store.md "audit") */
+	commit_syslog_gate(true);
 }
 
 cf_err audit_append(struct store *st, const struct audit_record *r, uint64_t *seq_out)

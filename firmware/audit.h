@@ -44,7 +44,8 @@ MUST_USE cf_err audit_append(struct store *st, const struct audit_record *r, uin
 MUST_USE cf_err audit_verify(struct store *st, uint64_t *first_bad_seq);
 
 /* openlog("coffred", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV): call once at start-up when
- * [audit] syslog is on. */
+ * [audit] syslog is on. From then on, records go to syslog only while /dev/log exists
+ * (checked at most once a second). */
 void audit_syslog_open(void);
 
 /* The record hash (exposed for tests and tools): SHA-256 over the canonical encoding of row

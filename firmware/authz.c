@@ -9,6 +9,8 @@
 
 #include "board/log.h"
 #include "board/sec.h"
+#include "firmware/store_clients.h"
+#include "firmware/tls.h"
 
 #define META_PREFIX "kmip_password:"
 #define RECORD_MAX 512
@@ -43,7 +45,7 @@ cf_err authz_resolve(const struct config *cfg, struct store *st, const struct id
 	const struct config_client *cc;
 	struct store_client sc;
 	const char *subj, *iss;
-	cf_err rc;
+	cf_err rc = CF_E_NOT_FOUND;
 
 	memset(out, 0, sizeof *out);
 	if (id == NULL)
@@ -51,6 +53,17 @@ cf_err authz_resolve(const struct config *cfg, struct store *st, const struct id
 	snprintf(out->actor, sizeof out->actor, "sha256:%s", id->fp_hex);
 	subj = id->chain_ok ? id->subject : NULL;
 	iss = id->chain_ok ? id->issuer : NULL;
+	/* The store's row for this very certificate first: a revoked one refuses the request
+	 * before any config or DN rule could map the certificate again (`client revoke`). */
+	if (st != NULL) {
+		rc = store_client_get(st, out->actor, &sc);
+		if (rc != CF_OK && rc != CF_E_NOT_FOUND)
+			return rc;
+		if (rc == CF_OK && strcmp(sc.role, STORE_CLIENT_ROLE_REVOKED) == 0) {
+			out->via = "store";
+			return CF_E_AUTH;
+		}
+	}
 	if (cfg != NULL) {
 		cc = config_client_find(cfg, id->fp_hex, subj, iss);
 		if (cc != NULL)
@@ -58,14 +71,62 @@ cf_err authz_resolve(const struct config *cfg, struct store *st, const struct id
 	}
 	if (st == NULL)
 		return CF_E_AUTH;
-	rc = store_client_get(st, out->actor, &sc);
+	/* by subject + issuer only for certificates that chained to the CA, and only rows the
+	 * CA issued that are not revoked (store_clients.h) */
 	if (rc == CF_E_NOT_FOUND && id->chain_ok)
-		rc = store_client_find(st, id->subject, id->issuer, &sc);
+		rc = store_client_find_active(st, id->subject, id->issuer, &sc);
 	if (rc == CF_E_NOT_FOUND)
 		return CF_E_AUTH;
 	if (rc != CF_OK)
 		return rc;
 	return principal_set(out, sc.tenant, authz_role_from(sc.role), "store");
+}
+
+cf_err authz_trust_reload(struct store *st)
+{
+	struct store_client_list l = { 0 };
+	uint8_t (*tr)[TLS_FP_LEN] = NULL, (*rv)[TLS_FP_LEN] = NULL;
+	size_t nt = 0, nr = 0;
+	cf_err rc;
+
+	if (st == NULL)
+		return tls_trust_replace(NULL, 0, NULL, 0);
+	if ((rc = store_client_list(st, &l)) != CF_OK)
+		return rc;
+	if (l.n > 0 && ((tr = calloc(l.n, sizeof *tr)) == NULL || (rv = calloc(l.n, sizeof *rv)) == NULL)) {
+		rc = CF_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct store_client *c = &l.v[i];
+		bool revoked = strcmp(c->role, STORE_CLIENT_ROLE_REVOKED) == 0;
+		bool trusted = !revoked && strcmp(c->kind, STORE_CLIENT_KIND_TRUSTED) == 0;
+		if (!revoked && !trusted)
+			continue;
+		/* a row whose fingerprint does not parse can pin nothing; for a revoked row that
+		 * would weaken a refusal, so it is an error */
+		if (tls_fp_parse(c->fingerprint, revoked ? rv[nr] : tr[nt]) != CF_OK) {
+			log_err("authz: client \"%s\" has a malformed fingerprint in the store", c->name);
+			if (revoked) {
+				rc = CF_E_STORE;
+				goto out;
+			}
+			continue;
+		}
+		if (revoked)
+			nr++;
+		else
+			nt++;
+	}
+	rc = tls_trust_replace((const uint8_t (*)[TLS_FP_LEN])tr, nt,
+			       (const uint8_t (*)[TLS_FP_LEN])rv, nr);
+	if (rc == CF_OK)
+		log_info("authz: TLS trust from the store: %zu pinned, %zu revoked", nt, nr);
+out:
+	free(tr);
+	free(rv);
+	store_client_list_free(&l);
+	return rc;
 }
 
 static void hex_enc(const uint8_t *b, size_t n, char *out)

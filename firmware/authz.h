@@ -7,8 +7,12 @@
  *      issuer (DN rules only for certificates that chained to the CA: a pinned self-signed
  *      certificate can claim any DN, so it is matched by fingerprint only);
  *   2. the store's clients table: by fingerprint ("sha256:<hex>"), then by subject + issuer
- *      (again only when chain_ok).
- * No match: CF_E_AUTH (the request answers Authentication Not Successful).
+ *      (again only when chain_ok, and only rows the CA issued that are not revoked:
+ *      store_client_find_active).
+ * Before both: when the store holds a REVOKED row for this very fingerprint (`client
+ * revoke`), the answer is CF_E_AUTH whatever a config or DN rule says.
+ * No match: CF_E_AUTH (the request answers Authentication Not Successful). authz runs for
+ * every request, so a revoke also stops the next request of an established connection.
  *
  * Passwords: a Username/Password credential in the request header is optional for a
  * certificate-authenticated client. When present it must verify against the record kept in
@@ -57,6 +61,13 @@ MUST_USE cf_err authz_credential_check(struct store *st, const struct authz_prin
  * salt. */
 MUST_USE cf_err authz_password_set(struct store *st, const char *user, const char *tenant,
 				   const uint8_t *pw, size_t n, store_rng_fn rng, void *rng_arg);
+
+/* Rebuild the TLS layer's run-time trust snapshot (tls_trust_replace) from the store's
+ * clients table: fingerprints of rows of kind "trusted" that are not revoked are pinned,
+ * fingerprints of revoked rows are refused at the handshake. Call it when the store opens
+ * (before KMIP serves) and after every change of the clients table (the console). st NULL
+ * empties the snapshot. */
+MUST_USE cf_err authz_trust_reload(struct store *st);
 
 /* May this role run this operation? readonly: only operations that change nothing. */
 bool authz_op_allowed(enum config_role role, uint32_t op);

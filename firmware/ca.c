@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -481,4 +483,121 @@ cf_err ca_cert_read(const char *path, X509 **out)
 	*out = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	return *out != NULL ? CF_OK : CF_E_BAD_VALUE;
+}
+
+cf_err ca_csr_check(const char *pem, size_t n, char cn[static CA_CN_MAX + 1])
+{
+	cf_err rc = CF_E_BAD_MESSAGE;
+	BIO *b = NULL;
+	X509_REQ *req = NULL;
+	EVP_PKEY *pub;
+	char tmp[CA_CN_MAX + 2];
+	int cn_n;
+
+	if (cn != NULL)
+		cn[0] = '\0';
+	if (pem == NULL || n == 0 || n > CA_DER_MAX * 2)
+		return CF_E_BAD_MESSAGE;
+	if ((b = BIO_new_mem_buf(pem, (int)n)) == NULL)
+		return CF_E_NOMEM;
+	if ((req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL)) == NULL)
+		goto out;
+	if ((pub = X509_REQ_get0_pubkey(req)) == NULL) {
+		rc = CF_E_BAD_MESSAGE;
+		goto out;
+	}
+	if (X509_REQ_verify(req, pub) != 1) {
+		rc = CF_E_BAD_VALUE;
+		goto out;
+	}
+	rc = CF_E_MISSING;
+	cn_n = X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName, tmp,
+					 sizeof tmp);
+	if (cn_n <= 0 || (size_t)cn_n > CA_CN_MAX || memchr(tmp, '\0', (size_t)cn_n) != NULL)
+		goto out;
+	if (cn != NULL)
+		memcpy(cn, tmp, (size_t)cn_n + 1);
+	rc = CF_OK;
+out:
+	X509_REQ_free(req);
+	BIO_free(b);
+	ERR_clear_error();
+	return rc;
+}
+
+cf_err ca_cert_from_pem(const char *pem, size_t n, X509 **out)
+{
+	BIO *b;
+
+	*out = NULL;
+	if (pem == NULL || n == 0 || n > INT32_MAX)
+		return CF_E_BAD_MESSAGE;
+	if ((b = BIO_new_mem_buf(pem, (int)n)) == NULL)
+		return CF_E_NOMEM;
+	*out = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	ERR_clear_error();
+	return *out != NULL ? CF_OK : CF_E_BAD_MESSAGE;
+}
+
+/* The contents of a memory BIO as a NUL-terminated copy, in malloc or sec_alloc memory. */
+static cf_err ca_bio_text(BIO *b, bool secret, char **out, size_t *cap)
+{
+	char *p = NULL, *t;
+	long n = BIO_get_mem_data(b, &p);
+
+	*out = NULL;
+	if (n <= 0 || p == NULL)
+		return CF_E_INTERNAL;
+	if (secret) {
+		TRY(sec_alloc((size_t)n + 1, (void **)&t));
+	} else if ((t = malloc((size_t)n + 1)) == NULL) {
+		return CF_E_NOMEM;
+	}
+	memcpy(t, p, (size_t)n);
+	t[n] = '\0';
+	*out = t;
+	if (cap != NULL)
+		*cap = (size_t)n + 1;
+	return CF_OK;
+}
+
+cf_err ca_cert_to_pem(X509 *x, char **out)
+{
+	cf_err rc = CF_E_INTERNAL;
+	BIO *b;
+
+	*out = NULL;
+	if (x == NULL)
+		return CF_E_INVALID_ARG;
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return CF_E_NOMEM;
+	if (PEM_write_bio_X509(b, x) == 1)
+		rc = ca_bio_text(b, false, out, NULL);
+	BIO_free(b);
+	return rc;
+}
+
+cf_err ca_key_to_pem(EVP_PKEY *k, char **out, size_t *cap)
+{
+	cf_err rc = CF_E_INTERNAL;
+	BIO *b;
+	char *p = NULL;
+	long n;
+
+	*out = NULL;
+	*cap = 0;
+	if (k == NULL)
+		return CF_E_INVALID_ARG;
+	/* secure-heap memory BIO: its buffer is cleansed when it grows or is freed */
+	if ((b = BIO_new(BIO_s_secmem())) == NULL)
+		return CF_E_NOMEM;
+	if (PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1)
+		rc = ca_bio_text(b, true, out, cap);
+	/* the BIO's buffer held the key: wipe it before it is freed */
+	n = BIO_get_mem_data(b, &p);
+	if (n > 0 && p != NULL)
+		OPENSSL_cleanse(p, (size_t)n);
+	BIO_free(b);
+	return rc;
 }

@@ -29,6 +29,7 @@ struct evp_pkey_st; /* OpenSSL EVP_PKEY */
 
 #define CA_SAN_MAX 8
 #define CA_CN_MAX 64
+#define CA_KEY_LABEL "coffre-ca" /* the appliance CA key pair on the token (provision, init) */
 
 enum ca_profile {
 	CA_PROFILE_ROOT = 1,   /* CA:TRUE, keyCertSign + cRLSign */
@@ -76,6 +77,22 @@ MUST_USE cf_err ca_cert_issue(const struct ca_signer *ca, const struct ca_issue 
  * bad signature. */
 MUST_USE cf_err ca_csr_sign(const struct ca_signer *ca, const char *pem, size_t n,
 			    enum ca_profile profile, unsigned days, struct x509_st **out);
+
+/* Check a PKCS#10 request (PEM, pem[n]) without signing it, for a clear console message:
+ *   CF_OK            parses, its self-signature verifies, its subject has a CN (copied to
+ *                    cn when not NULL)
+ *   CF_E_BAD_MESSAGE not a PEM certificate request (garbage, truncated, wrong PEM type)
+ *   CF_E_BAD_VALUE   the self-signature does not verify (altered request)
+ *   CF_E_MISSING     no subject CN, or one longer than CA_CN_MAX */
+MUST_USE cf_err ca_csr_check(const char *pem, size_t n, char cn[static CA_CN_MAX + 1]);
+
+/* The first certificate of a PEM text (pem[n]). CF_E_BAD_MESSAGE when there is none. */
+MUST_USE cf_err ca_cert_from_pem(const char *pem, size_t n, struct x509_st **out);
+/* x as PEM in a malloc'd NUL-terminated string (*out, free()). */
+MUST_USE cf_err ca_cert_to_pem(struct x509_st *x, char **out);
+/* k as unencrypted PKCS#8 PEM in sec_alloc memory: *out, *cap (the size to pass to
+ * sec_free; the text is NUL-terminated). The caller wipes it with sec_free after use. */
+MUST_USE cf_err ca_key_to_pem(struct evp_pkey_st *k, char **out, size_t *cap);
 
 /* A fresh software EC P-256 key pair for a client (QA). */
 MUST_USE cf_err ca_client_key_new(struct evp_pkey_st **out);

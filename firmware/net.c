@@ -42,13 +42,14 @@
 #define NET_ACCEPT_PAUSE_MS 100
 #define NET_DRIVE_BUDGET 4 /* requests served per connection before the others get a turn */
 
-enum conn_state { CS_HANDSHAKE, CS_READ_HDR, CS_READ_BODY, CS_WRITE };
-enum step { STEP_PROGRESS, STEP_WANT_READ, STEP_WANT_WRITE, STEP_CLOSE, STEP_YIELD };
+enum conn_state { CS_HANDSHAKE, CS_READ_HDR, CS_READ_BODY, CS_WRITE, CS_HELD };
+enum step { STEP_PROGRESS, STEP_WANT_READ, STEP_WANT_WRITE, STEP_CLOSE, STEP_YIELD, STEP_HELD };
 
 struct conn {
 	struct conn *prev, *next;
 	struct conn *ready_next;   /* worker's ready list: yielded with work left */
 	bool in_ready;
+	struct conn *held_prev, *held_next; /* worker's held list (CS_HELD), oldest first */
 	int fd;
 	SSL *ssl;
 	enum conn_state st;
@@ -83,6 +84,10 @@ struct worker {
 	bool listening;
 	uint64_t accept_resume;
 	uint64_t last_accept_warn;
+	struct conn *held, *held_tail;      /* responses waiting for their ticket */
+	unsigned need_flush;                /* held with NET_HOLD_FLUSH */
+	const struct net_hold_ops *hold_ops;
+	int wake_fd;                        /* hold_ops->wake_fd, in our epoll set; -1 = none */
 };
 
 struct net_server {
@@ -144,6 +149,21 @@ static void conn_out_release(struct worker *w, struct conn *c)
 	c->out_len = 0;
 }
 
+static void held_unlink(struct worker *w, struct conn *c)
+{
+	if (c->ci.hold == NET_HOLD_FLUSH && w->need_flush > 0)
+		w->need_flush--;
+	if (c->held_prev != NULL)
+		c->held_prev->held_next = c->held_next;
+	else
+		w->held = c->held_next;
+	if (c->held_next != NULL)
+		c->held_next->held_prev = c->held_prev;
+	else
+		w->held_tail = c->held_prev;
+	c->held_prev = c->held_next = NULL;
+}
+
 static void conn_close(struct worker *w, struct conn *c, bool graceful)
 {
 	struct net_server *s = w->srv;
@@ -159,6 +179,8 @@ static void conn_close(struct worker *w, struct conn *c, bool graceful)
 	if (c->req != NULL)
 		sec_freezero(c->req, c->need);
 	conn_out_release(w, c);
+	if (c->st == CS_HELD)
+		held_unlink(w, c);
 	if (c->in_ready) {
 		for (struct conn **pp = &w->ready; *pp != NULL; pp = &(*pp)->ready_next) {
 			if (*pp == c) {
@@ -217,6 +239,7 @@ static cf_err conn_new(struct worker *w, int fd, const struct sockaddr_storage *
 	c->ci.conn_id = atomic_fetch_add_explicit(&s->next_conn_id, 1, memory_order_relaxed);
 	c->ci.worker = w->idx;
 	c->ci.id = &c->id;
+	c->ci.can_hold = true;
 	c->st = CS_HANDSHAKE;
 	c->deadline = now_ms() + s->cfg.handshake_timeout_ms;
 	c->ev = EPOLLIN;
@@ -304,7 +327,8 @@ static enum step conn_handshake(struct worker *w, struct conn *c)
 	}
 	STAT_INC(s, handshakes_ok);
 	c->established = true;
-	log_info("net: conn %llu %s: %s %s client \"%s\" sha256:%s (%s%s)",
+	/* one line per connection is too much at vCenter's connection rates: debug level */
+	log_dbg("net: conn %llu %s: %s %s client \"%s\" sha256:%s (%s%s)",
 		 (unsigned long long)c->ci.conn_id, c->ci.peer, SSL_get_version(c->ssl),
 		 SSL_get_cipher_name(c->ssl), c->id.cn, c->id.fp_hex,
 		 c->id.chain_ok ? "CA-verified" : "pinned",
@@ -378,6 +402,43 @@ static enum step conn_start_write(struct worker *w, struct conn *c, size_t len)
 	return STEP_PROGRESS;
 }
 
+/* Keep the response until its ticket is durable (net.h "Held responses"). */
+static enum step conn_hold(struct worker *w, struct conn *c, size_t len)
+{
+	struct net_server *s = w->srv;
+	if (w->hold_ops == NULL) {
+		w->hold_ops = c->ci.hold_ops;
+		int fd = w->hold_ops->wake_fd != NULL ? w->hold_ops->wake_fd(w->warg) : -1;
+		if (fd >= 0) {
+			struct epoll_event e = { .events = EPOLLIN, .data.ptr = &w->wake_fd };
+			if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &e) == 0)
+				w->wake_fd = fd;
+			else
+				log_warn("net: worker %u: epoll_ctl wake fd: %s", w->idx, strerror(errno));
+		}
+	}
+	if ((c->out_own = malloc(len)) == NULL) {
+		sec_wipe(w->resp, len);
+		return STEP_CLOSE;
+	}
+	memcpy(c->out_own, w->resp, len);
+	sec_wipe(w->resp, len);
+	c->out = c->out_own;
+	c->out_len = len;
+	c->st = CS_HELD;
+	c->deadline = now_ms() + s->cfg.read_timeout_ms;
+	if (c->ci.hold == NET_HOLD_FLUSH)
+		w->need_flush++;
+	c->held_prev = w->held_tail;
+	c->held_next = NULL;
+	if (w->held_tail != NULL)
+		w->held_tail->held_next = c;
+	else
+		w->held = c;
+	w->held_tail = c;
+	return STEP_HELD;
+}
+
 static enum step conn_bad_frame(struct worker *w, struct conn *c, cf_err why)
 {
 	struct net_server *s = w->srv;
@@ -444,6 +505,8 @@ static enum step conn_read_body(struct worker *w, struct conn *c)
 	size_t len = 0;
 	STAT_INC(s, requests);
 	c->n_requests++;
+	c->ci.hold = 0;
+	c->ci.hold_ops = NULL;
 	cf_err rc = s->h.handle(w->warg != NULL ? w->warg : s->h.arg, &c->ci, c->req, c->need,
 				w->resp, w->resp_cap, &len);
 	sec_freezero(c->req, c->need);
@@ -459,6 +522,8 @@ static enum step conn_read_body(struct worker *w, struct conn *c)
 		sec_wipe(w->resp, len < w->resp_cap ? len : w->resp_cap);
 		return STEP_CLOSE;
 	}
+	if (c->ci.hold != 0 && c->ci.hold_ops != NULL)
+		return conn_hold(w, c, len);
 	return conn_start_write(w, c, len);
 }
 
@@ -521,6 +586,8 @@ static void conn_drive(struct worker *w, struct conn *c)
 		case CS_WRITE:
 			st = conn_write(w, c);
 			break;
+		case CS_HELD:
+			return; /* released by worker_held_run */
 		default:
 			st = STEP_CLOSE;
 			break;
@@ -547,6 +614,9 @@ static void conn_drive(struct worker *w, struct conn *c)
 		case STEP_WANT_WRITE:
 			conn_set_events(w, c, EPOLLOUT);
 			return;
+		case STEP_HELD:
+			conn_set_events(w, c, 0); /* nothing read while the response waits */
+			return;
 		case STEP_CLOSE:
 		default:
 			conn_close(w, c, true);
@@ -569,6 +639,7 @@ static void worker_sweep(struct worker *w, uint64_t now)
 		const char *what = c->st == CS_HANDSHAKE                      ? "TLS handshake"
 				   : c->st == CS_READ_HDR && c->hdr_got == 0 ? "idle"
 				   : c->st == CS_WRITE                         ? "response write"
+				   : c->st == CS_HELD                          ? "commit"
 									       : "request read";
 		if (c->st == CS_READ_HDR && c->hdr_got == 0)
 			log_info("net: conn %llu %s: idle timeout, closing",
@@ -628,6 +699,53 @@ static void worker_accept(struct worker *w)
 	}
 }
 
+/* Flush what the handler batched this turn, then send every held response whose ticket is
+ * durable (in arrival order) and close those whose ticket failed. */
+static void worker_held_run(struct worker *w)
+{
+	const struct net_hold_ops *ho = w->hold_ops;
+	if (ho == NULL || w->held == NULL)
+		return;
+	if (w->need_flush > 0) {
+		uint64_t t = 0;
+		cf_err rc = ho->flush != NULL ? ho->flush(w->warg, &t) : CF_E_INTERNAL;
+		struct conn *next;
+		for (struct conn *c = w->held; c != NULL; c = next) {
+			next = c->held_next;
+			if (c->ci.hold != NET_HOLD_FLUSH)
+				continue;
+			w->need_flush--;
+			c->ci.hold = t;
+			if (rc != CF_OK) {
+				log_warn_r(rc, "net: conn %llu %s: commit failed, closing unanswered",
+					   (unsigned long long)c->ci.conn_id, c->ci.peer);
+				conn_close(w, c, false);
+			}
+		}
+	}
+	struct conn *next;
+	for (struct conn *c = w->held; c != NULL; c = next) {
+		next = c->held_next;
+		if (c->ci.hold == NET_HOLD_FLUSH)
+			continue;
+		int r = c->ci.hold == 0 ? 1 : ho->state(w->warg, c->ci.hold);
+		if (r == 0)
+			continue;
+		held_unlink(w, c);
+		c->ci.hold = 0;
+		if (r < 0) {
+			log_warn("net: conn %llu %s: commit not durable, closing unanswered",
+				 (unsigned long long)c->ci.conn_id, c->ci.peer);
+			c->st = CS_WRITE; /* (not held any more) */
+			conn_close(w, c, false);
+			continue;
+		}
+		c->st = CS_WRITE;
+		c->deadline = now_ms() + w->srv->cfg.read_timeout_ms;
+		conn_drive(w, c);
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -655,7 +773,8 @@ static void *worker_main(void *arg)
 	bool stop = false;
 	while (!stop) {
 		uint64_t now = now_ms();
-		int timeout = now >= next_sweep || w->ready != NULL ? 0 : (int)(next_sweep - now);
+		int timeout = now >= next_sweep || w->ready != NULL || w->need_flush > 0
+				      ? 0 : (int)(next_sweep - now);
 		int n = epoll_wait(w->ep, ev, NET_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_err("net: worker %u: epoll_wait: %s", w->idx, strerror(errno));
@@ -667,8 +786,16 @@ static void *worker_main(void *arg)
 				stop = true; /* the eventfd stays readable: every worker sees it */
 			} else if (p == &s->lfd) {
 				worker_accept(w);
+			} else if (p == &w->wake_fd) {
+				uint64_t v;
+				ssize_t r = read(w->wake_fd, &v, sizeof v); /* reset; EAGAIN is fine */
+				(void)r;
 			} else {
-				conn_drive(w, p);
+				struct conn *c = p;
+				if (c->st != CS_HELD)
+					conn_drive(w, c);
+				else if (ev[i].events & (EPOLLERR | EPOLLHUP))
+					conn_close(w, c, false); /* the peer left while we committed */
 			}
 		}
 		/* connections that yielded: one more turn each (they may yield again) */
@@ -687,12 +814,15 @@ static void *worker_main(void *arg)
 			c->in_ready = false;
 			c->ready_next = NULL;
 		}
+		if (!stop)
+			worker_held_run(w);
 		now = now_ms();
 		if (now >= next_sweep) {
 			worker_sweep(w, now);
 			next_sweep = now + s->tick_ms;
 		}
 	}
+	/* held responses are not sent: nothing promised them (their commits finish or not) */
 	while (w->conns != NULL)
 		conn_close(w, w->conns, true);
 	if (s->h.worker_free != NULL && w->warg != NULL)
@@ -859,6 +989,7 @@ cf_err net_server_start(struct net_server *s)
 		w->srv = s;
 		w->idx = i;
 		w->ep = -1;
+		w->wake_fd = -1;
 	}
 	s->nw = s->cfg.workers;
 	for (unsigned i = 0; i < s->nw; i++) {

@@ -24,6 +24,26 @@
 
 #define NET_PEER_MAX 64 /* "[v6addr]:port" */
 
+/* Held responses (group commit, docs/kmip-server.md "Durability and group commit"): a handler
+ * may answer with a response that must not be sent before something it committed is durable.
+ * It sets ci->hold to a ticket and ci->hold_ops to how to wait for it; the worker then keeps
+ * the response (the connection reads nothing meanwhile) and serves its other connections.
+ * NET_HOLD_FLUSH asks for the handler's flush at the end of the worker's loop turn (work the
+ * handler batched across connections, e.g. audit records of reads): the ticket it returns is
+ * the one to wait for. A held response whose ticket fails, or that is not released within the
+ * read timeout, closes its connection unsent. */
+#define NET_HOLD_FLUSH UINT64_MAX
+
+struct net_hold_ops {
+	/* commit what was batched this loop turn; *ticket = what to wait for (0 = nothing) */
+	cf_err (*flush)(void *warg, uint64_t *ticket);
+	/* 1 = durable (send), 0 = not yet, -1 = never (close unsent) */
+	int (*state)(void *warg, uint64_t ticket);
+	/* a non-blocking eventfd made readable when tickets may have become durable; the worker
+	 * reads it to reset it */
+	int (*wake_fd)(void *warg);
+};
+
 /* What the handler knows about the connection. */
 struct net_conn_info {
 	char peer[NET_PEER_MAX];   /* "127.0.0.1:40000" or "[::1]:40000" */
@@ -31,6 +51,9 @@ struct net_conn_info {
 	uint64_t conn_id;          /* unique per server, for logs and audit */
 	unsigned worker;           /* 0..workers-1 */
 	void *conn_arg;            /* the handler's own per-connection pointer; starts NULL */
+	bool can_hold;             /* set by the net layer: the handler may hold its response */
+	uint64_t hold;             /* set by the handler per response: 0 = send now */
+	const struct net_hold_ops *hold_ops; /* with hold != 0 */
 };
 
 /* One request -> one response. arg is the worker's worker_arg (or net_handler.arg when there is

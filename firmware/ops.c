@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "board/log.h"
 #include "board/sec.h"
@@ -90,6 +92,14 @@ cf_err ops_worker_new(struct svc *svc, unsigned index, struct ops_worker **out)
 		goto out;
 	w->svc = svc;
 	w->index = index;
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wake_fd < 0) {
+		rc = CF_E_IO;
+		goto out;
+	}
+	if ((w->aq = calloc(OPS_AQ_MAX, sizeof *w->aq)) == NULL)
+		goto out;
+	w->aq_cap = OPS_AQ_MAX;
 	w->arena_buf = malloc(OPS_ARENA_SIZE);
 	if (w->arena_buf == NULL)
 		goto out;
@@ -110,7 +120,18 @@ void ops_worker_free(struct ops_worker *w)
 	if (w == NULL)
 		return;
 	hsm_session_release(w->sess);
-	store_close(w->st);
+	if (w->st != NULL && w->aq_n > 0) {
+		/* records of reads that were never answered: keep them anyway */
+		uint64_t t = 0;
+		if (ops_flush(w, &t) != CF_OK || store_ticket_wait(w->st, t) != CF_OK)
+			log_err("kmip: worker %u: queued audit records lost at shutdown", w->index);
+	}
+	for (size_t i = 0; w->aq != NULL && i < w->aq_n; i++)
+		free(w->aq[i].detail);
+	free(w->aq);
+	store_close(w->st); /* unregisters wake_fd */
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
 	if (w->arena_buf != NULL) {
 		sec_wipe(w->arena_buf, OPS_ARENA_SIZE);
 		free(w->arena_buf);
@@ -132,7 +153,115 @@ static cf_err worker_store(struct ops_worker *w)
 		o.busy_timeout_ms = w->svc->cfg->store.busy_timeout_ms;
 		o.audit_syslog = w->svc->cfg->audit.syslog;
 	}
-	return store_open(w->svc->store_path, &o, &w->st);
+	o.group_commit = true; /* durable before any answer: see ops_handle */
+	TRY(store_open(w->svc->store_path, &o, &w->st));
+	cf_err rc = store_sync_notify(w->st, w->wake_fd);
+	if (rc != CF_OK) {
+		store_close(w->st);
+		w->st = NULL;
+	}
+	return rc;
+}
+
+/* ---- read audit queue and group commit ------------------------------------------------ */
+
+/* Append the queued audit records in one transaction; *ticket = its group commit ticket (or
+ * that of an earlier flush not yet reported; 0 = nothing to wait for). */
+cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
+{
+	cf_err rc = CF_OK;
+	*ticket = 0;
+	if (w->aq_n == 0)
+		return CF_OK;
+	if (w->st == NULL)
+		rc = CF_E_STATE;
+	else if ((rc = store_tx_begin(w->st)) == CF_OK) {
+		for (size_t i = 0; i < w->aq_n && rc == CF_OK; i++) {
+			const struct ops_aq_ent *e = &w->aq[i];
+			struct audit_record a = {
+				.time = e->time, .actor = e->actor, .source = e->source,
+				.operation = e->operation, .uid = e->uid, .result = e->result,
+				.detail = e->detail,
+			};
+			rc = audit_append(w->st, &a, NULL);
+		}
+		if (rc == CF_OK)
+			rc = store_tx_commit_nowait(w->st, ticket);
+		else
+			store_tx_rollback(w->st);
+	}
+	for (size_t i = 0; i < w->aq_n; i++) {
+		free(w->aq[i].detail);
+		w->aq[i].detail = NULL;
+	}
+	w->aq_n = 0;
+	if (w->aq_cap > OPS_AQ_MAX) {
+		/* a huge batch grew it: give the memory back */
+		struct ops_aq_ent *q = realloc(w->aq, OPS_AQ_MAX * sizeof *q);
+		if (q != NULL) {
+			w->aq = q;
+			w->aq_cap = OPS_AQ_MAX;
+		}
+	}
+	if (rc != CF_OK) {
+		log_err_r(rc, "kmip: audit records of reads could not be committed");
+		*ticket = 0;
+		return rc;
+	}
+	return CF_OK;
+}
+
+static cf_err aq_push(struct ops_req *r, uint32_t op, const char *uid, int64_t result,
+		      const char *detail)
+{
+	struct ops_worker *w = r->w;
+	if (w->aq_n == w->aq_cap) {
+		/* (inside the request's read snapshot: it cannot be flushed now, so it grows) */
+		size_t cap = w->aq_cap * 2;
+		struct ops_aq_ent *q = realloc(w->aq, cap * sizeof *q);
+		if (q == NULL)
+			return CF_E_NOMEM;
+		w->aq = q;
+		w->aq_cap = cap;
+	}
+	struct ops_aq_ent *e = &w->aq[w->aq_n];
+	e->time = r->now;
+	e->result = result;
+	e->operation = ops_op_name(op);
+	e->detail = NULL;
+	if (detail != NULL && (e->detail = strdup(detail)) == NULL)
+		return CF_E_NOMEM;
+	snprintf(e->actor, sizeof e->actor, "%s", r->who.actor[0] != '\0' ? r->who.actor : "unknown");
+	snprintf(e->source, sizeof e->source, "%s", r->ci != NULL ? r->ci->peer : "");
+	snprintf(e->uid, sizeof e->uid, "%s", uid != NULL ? uid : "");
+	w->aq_n++;
+	return CF_OK;
+}
+
+static cf_err hold_flush(void *warg, uint64_t *ticket)
+{
+	return ops_flush(warg, ticket);
+}
+
+static int hold_state(void *warg, uint64_t ticket)
+{
+	struct ops_worker *w = warg;
+	return store_ticket_state(w->st, ticket, NULL);
+}
+
+static int hold_wake_fd(void *warg)
+{
+	struct ops_worker *w = warg;
+	return w->wake_fd;
+}
+
+static const struct net_hold_ops ops_hold = {
+	.flush = hold_flush, .state = hold_state, .wake_fd = hold_wake_fd,
+};
+
+const struct net_hold_ops *ops_hold_ops(void)
+{
+	return &ops_hold;
 }
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -243,6 +372,8 @@ cf_err ops_audit(struct ops_req *r, uint32_t op, const char *uid, int64_t result
 	};
 	if (r->w->st == NULL)
 		return CF_E_STATE;
+	if (r->audit_queue)
+		return aq_push(r, op, uid, result, detail);
 	return audit_append(r->w->st, &a, NULL);
 }
 
@@ -437,7 +568,7 @@ static cf_err answer_decode_error(struct ops_req *r, const struct kmip_decode_er
 /* ---- the request ------------------------------------------------------------------- */
 
 
-cf_err ops_handle(struct ops_worker *w, const struct net_conn_info *ci, const uint8_t *req,
+cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t *req,
 		  size_t n, uint8_t *resp, size_t cap, size_t *resp_len)
 {
 	struct ops_req r;
@@ -448,7 +579,8 @@ cf_err ops_handle(struct ops_worker *w, const struct net_conn_info *ci, const ui
 	size_t n_out = 0, limit;
 	uint32_t bec;
 	int svc_state;
-	bool undo = false, in_tx = false;
+	bool undo = false, in_tx = false, ro = true;
+	uint64_t ticket = 0;
 	void *p;
 	cf_err rc = CF_E_INTERNAL, arc;
 	uint32_t status, reason;
@@ -519,7 +651,30 @@ cf_err ops_handle(struct ops_worker *w, const struct net_conn_info *ci, const ui
 	its = p;
 	bec = rq.h.has_bec ? rq.h.bec : KMIP_BATCH_ERROR_CONTINUATION_OPTION_STOP;
 
-	rc = store_tx_begin(w->st);
+	/* A request whose items only read runs in a read snapshot without the write lock; its
+	 * audit records join the worker's next flush (one transaction for every read of the loop
+	 * turn) and its answer waits for that flush to be durable. */
+	for (size_t i = 0; i < rq.n_items && ro; i++) {
+		const struct ops_entry *e = ops_find(rq.items[i].op);
+		if (e != NULL && e->write)
+			ro = false;
+	}
+	if (ro) {
+		rc = store_read_tx_begin(w->st);
+		r.audit_queue = rc == CF_OK;
+	} else {
+		/* Create's HSM work needs no store: done before taking the write lock, so the
+		 * other workers' transactions do not wait for the HSM */
+		for (size_t i = 0; i < rq.n_items; i++) {
+			const struct kmip_req_item *qi = &rq.items[i];
+			if (qi->op != KMIP_OPERATION_CREATE || !qi->pl.typed ||
+			    !authz_op_allowed(r.who.role, qi->op) || r.who.role != CONFIG_ROLE_USER)
+				continue;
+			its[i].rq = qi;
+			ops_create_prep(&r, &its[i]);
+		}
+		rc = store_tx_begin(w->st);
+	}
 	if (rc != CF_OK) {
 		log_err_r(rc, "kmip: cannot begin a store transaction");
 		rc = answer_all(&r, &rq.h.pv, rq.items, rq.n_items, KMIP_RESULT_STATUS_OPERATION_FAILED,
@@ -615,7 +770,17 @@ cf_err ops_handle(struct ops_worker *w, const struct net_conn_info *ci, const ui
 	}
 	if (in_tx) {
 		in_tx = false;
-		rc = store_tx_commit(w->st);
+		rc = store_tx_commit_nowait(w->st, &ticket);
+		if (rc == CF_OK && r.audit_queue)
+			ticket = NET_HOLD_FLUSH;
+		if (rc == CF_OK && ticket != 0 && (ci == NULL || !ci->can_hold)) {
+			/* no one to hold the answer: wait here */
+			if (ticket == NET_HOLD_FLUSH)
+				rc = ops_flush(w, &ticket);
+			if (rc == CF_OK)
+				rc = store_ticket_wait(w->st, ticket);
+			ticket = 0;
+		}
 		if (rc != CF_OK) {
 			/* nothing was committed: nothing may be acknowledged */
 			log_err_r(rc, "kmip: commit failed");
@@ -627,10 +792,26 @@ cf_err ops_handle(struct ops_worker *w, const struct net_conn_info *ci, const ui
 			goto out;
 		}
 	}
+	if (ticket != 0) {
+		ci->hold = ticket;
+		ci->hold_ops = &ops_hold;
+	}
 	rc = CF_OK;
 out:
 	if (in_tx)
 		store_tx_rollback(w->st);
+	if (r.audit_queue && rc == CF_OK && ci != NULL && ci->hold == 0) {
+		/* an answer from an error path with queued records: they commit first */
+		if (ci->can_hold) {
+			ci->hold = NET_HOLD_FLUSH;
+			ci->hold_ops = &ops_hold;
+		} else {
+			uint64_t t = 0;
+			rc = ops_flush(w, &t);
+			if (rc == CF_OK)
+				rc = store_ticket_wait(w->st, t);
+		}
+	}
 	sec_wipe(w->keybuf, w->keybuf_off);
 	w->keybuf_off = 0;
 	kmip_arena_reset(&w->arena);

@@ -152,6 +152,53 @@ static cf_err insert(struct ops_req *r, struct ops_item *it, const char *uid, ui
 	return ops_text(r, uid, uid_out);
 }
 
+/* The checks of ops_create that need no store, with the template parsed into *t. */
+static cf_err create_check(struct ops_req *r, struct ops_item *it, struct tmpl_out *t)
+{
+	const struct kmip_req_create *q = &it->rq->pl.u.create_req;
+	if (q->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
+		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
+				"only symmetric keys can be created");
+	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 0, t));
+	if (!t->has_alg)
+		return bad(it, "Cryptographic Algorithm required");
+	if (t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES)
+		return bad(it, "only AES keys can be created");
+	if (!t->has_len)
+		return bad(it, "Cryptographic Length required");
+	if (t->len != 128 && t->len != 192 && t->len != 256)
+		return bad(it, "AES length must be 128, 192 or 256");
+	return CF_OK;
+}
+
+void ops_create_prep(struct ops_req *r, struct ops_item *it)
+{
+	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	struct tmpl_out t;
+	struct hsm_bind b;
+	hsm_sess *sess;
+	size_t blob_n = 0;
+	void *p = NULL;
+
+	it->prepped = false;
+	if (create_check(r, it, &t) != CF_OK || ops_sess(r, &sess) != CF_OK ||
+	    store_uid_new(ops_rng, r, it->prep_uid) != CF_OK)
+		goto out;
+	b = (struct hsm_bind){ (const uint8_t *)it->prep_uid, strlen(it->prep_uid),
+			       KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
+	if (hsm_dek_generate(sess, (size_t)t.len / 8, &b, blob, sizeof blob, &blob_n) != CF_OK ||
+	    ops_dup(r, blob, blob_n, &p) != CF_OK)
+		goto out;
+	it->prep_blob = p;
+	it->prep_blob_n = blob_n;
+	it->prepped = true;
+out:
+	sec_wipe(blob, sizeof blob);
+	/* nothing of a failed preparation shows: ops_create redoes it and reports */
+	it->msg = NULL;
+	it->reason = 0;
+}
+
 cf_err ops_create(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_create *q = &it->rq->pl.u.create_req;
@@ -164,18 +211,14 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	size_t blob_n = 0;
 	cf_err rc = CF_E_INTERNAL;
 
-	if (q->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
-		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
-				"only symmetric keys can be created");
-	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 0, &t));
-	if (!t.has_alg)
-		return bad(it, "Cryptographic Algorithm required");
-	if (t.alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES)
-		return bad(it, "only AES keys can be created");
-	if (!t.has_len)
-		return bad(it, "Cryptographic Length required");
-	if (t.len != 128 && t.len != 192 && t.len != 256)
-		return bad(it, "AES length must be 128, 192 or 256");
+	TRY(create_check(r, it, &t));
+	if (it->prepped) {
+		rc = insert(r, it, it->prep_uid, q->object_type, &t, it->prep_blob,
+			    it->prep_blob_n, &s->uid);
+		if (rc == CF_OK)
+			s->object_type = q->object_type;
+		return rc;
+	}
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), KMIP_OBJECT_TYPE_SYMMETRIC_KEY };

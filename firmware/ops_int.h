@@ -20,6 +20,19 @@
 #define OPS_SKEW_S 120                    /* request Time Stamp skew that is logged */
 #define OPS_VENDOR_DEFAULT "Coffre KMIP server"
 
+/* An audit record of a read-only request, kept until the worker's next flush (docs/
+ * kmip-server.md "Durability and group commit"). */
+struct ops_aq_ent {
+	int64_t time;
+	int64_t result;
+	const char *operation;           /* static name */
+	char *detail;                    /* malloc'd copy or NULL */
+	char actor[STORE_OWNER_MAX + 1];
+	char source[NET_PEER_MAX];
+	char uid[STORE_UID_MAX + 1];
+};
+#define OPS_AQ_MAX 256u
+
 struct ops_worker {
 	struct svc *svc;
 	unsigned index;
@@ -30,16 +43,20 @@ struct ops_worker {
 	struct kmip_arena arena;
 	uint8_t *keybuf;            /* sec_alloc, OPS_KEYBUF_SIZE */
 	size_t keybuf_off;
+	int wake_fd;                /* eventfd: the store's group syncs wake the net worker */
+	struct ops_aq_ent *aq;      /* OPS_AQ_MAX queued read audit records */
+	size_t aq_n, aq_cap;        /* grows past OPS_AQ_MAX only for one huge batch */
 };
 
 /* Per request. */
 struct ops_req {
 	struct ops_worker *w;
-	const struct net_conn_info *ci;
+	struct net_conn_info *ci;
 	struct authz_principal who;
 	int ver;                          /* enum kmip_version of the request */
 	int64_t now;
 	char placeholder[STORE_UID_MAX + 1]; /* ID Placeholder: uid of the last Create/Register */
+	bool audit_queue;                 /* read-only request: audit records go to w->aq */
 };
 
 /* Per batch item. */
@@ -49,6 +66,12 @@ struct ops_item {
 	char uid[STORE_UID_MAX + 1];  /* for the audit record ("" = none) */
 	const char *msg;              /* Result Message on failure (static text, no secrets) */
 	uint32_t reason;              /* explicit Result Reason on failure, 0 = from the cf_err */
+	/* Create prepared before the write transaction (ops_create_prep): the HSM work, which
+	 * needs nothing from the store, done without the write lock */
+	bool prepped;
+	char prep_uid[STORE_UUID_LEN + 1];
+	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it) */
+	size_t prep_blob_n;
 };
 
 typedef cf_err (*ops_fn)(struct ops_req *r, struct ops_item *it);
@@ -78,10 +101,13 @@ MUST_USE cf_err ops_sess(struct ops_req *r, hsm_sess **out);
 /* n bytes of the worker's locked key buffer, wiped after the response is encoded. */
 MUST_USE cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out);
 cf_err ops_rng(void *arg, void *buf, size_t n);
-/* Audit one record for the item in the currently open transaction (or on its own). */
+/* Audit one record for the item in the currently open transaction (or on its own); for a
+ * read-only request, queued for the worker's next flush. */
 MUST_USE cf_err ops_audit(struct ops_req *r, uint32_t op, const char *uid, int64_t result,
 			  const char *detail);
 const char *ops_op_name(uint32_t op);
+/* Commit the queued read audit records (one transaction); *ticket = what to wait for. */
+MUST_USE cf_err ops_flush(struct ops_worker *w, uint64_t *ticket);
 
 /* ---- attributes (ops_attr.c) ----------------------------------------------------------- */
 
@@ -109,6 +135,9 @@ MUST_USE cf_err ops_name_value(const struct kmip_bytes *contents, struct kmip_te
 MUST_USE cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_query(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_create(struct ops_req *r, struct ops_item *it);
+/* Generate the key of a Create item ahead of its transaction; any failure leaves the item
+ * unprepared (ops_create then does it all and reports the error). */
+void ops_create_prep(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_register(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_get(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_get_attributes(struct ops_req *r, struct ops_item *it);

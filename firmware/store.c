@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "board/log.h"
+#include "firmware/commit.h"
 #include "firmware/store_int.h"
 
 #define STORE_SCHEMA_VERSION 2
@@ -68,6 +68,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_AUDIT_HEAD] = "SELECT seq,hash FROM audit ORDER BY seq DESC LIMIT 1",
 	[S_AUDIT_INSERT] = "INSERT INTO audit(" AUDIT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 	[S_AUDIT_WALK] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq",
+	[S_BEGIN_READ] = "BEGIN",
 };
 
 /* Schema version 1 (docs/store.md). Executed once, inside the creating transaction. */
@@ -524,10 +525,13 @@ cf_err store_open(const char *path, const struct store_opts *opts, struct store 
 	st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return CF_E_NOMEM;
+	st->notify_fd = -1;
 	if (opts != NULL)
 		st->opts = *opts;
 	if (st->opts.busy_timeout_ms == 0)
 		st->opts.busy_timeout_ms = STORE_BUSY_DEFAULT_MS;
+	if ((rc = commit_group_get(path, &st->cg)) != CF_OK)
+		goto out;
 
 	int r = sqlite3_open_v2(path, &st->db,
 				SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX |
@@ -544,18 +548,23 @@ cf_err store_open(const char *path, const struct store_opts *opts, struct store 
 		rc = CF_E_STORE;
 		goto out;
 	}
-	/* WAL + FULL: a COMMIT that returned is on disk, even through power loss. */
+	/* WAL + FULL: a COMMIT that returned is on disk, even through power loss. With group
+	 * commit, NORMAL: the COMMIT writes the WAL and the group's fdatasync makes it durable
+	 * before anyone is told (commit.h); the WAL header and checkpoints are still synced. */
 	if ((rc = pragma_expect(st, "PRAGMA journal_mode=WAL", "wal")) != CF_OK)
+		goto out;
+	if ((rc = st_pragma_set(st, st->opts.group_commit ? "PRAGMA synchronous=NORMAL"
+							  : "PRAGMA synchronous=FULL")) != CF_OK)
 		goto out;
 	/* secure_delete: SQLite overwrites deleted content and freed pages with zeros, so a
 	 * destroyed key's wrapped blob does not linger in free space of the file. */
-	if ((rc = st_pragma_set(st, "PRAGMA synchronous=FULL;"
-				 "PRAGMA foreign_keys=ON;"
+	if ((rc = st_pragma_set(st, "PRAGMA foreign_keys=ON;"
 				 "PRAGMA secure_delete=ON;"
 				 "PRAGMA journal_size_limit=0;"
 				 "PRAGMA trusted_schema=OFF;")) != CF_OK)
 		goto out;
-	if ((rc = pragma_expect(st, "PRAGMA synchronous", "2")) != CF_OK ||
+	if ((rc = pragma_expect(st, "PRAGMA synchronous", st->opts.group_commit ? "1" : "2")) !=
+		    CF_OK ||
 	    (rc = pragma_expect(st, "PRAGMA foreign_keys", "1")) != CF_OK ||
 	    (rc = pragma_expect(st, "PRAGMA secure_delete", "1")) != CF_OK)
 		goto out;
@@ -582,6 +591,16 @@ void store_close(struct store *st)
 		return;
 	if (st->db != NULL && !sqlite3_get_autocommit(st->db))
 		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (st->wlocked)
+		commit_wunlock(st->cg);
+	st->wlocked = false;
+	if (st->cg != NULL) {
+		/* what we committed is durable before the connection goes */
+		if (st->last_ticket != 0 && commit_wait(st->cg, st->last_ticket) != CF_OK)
+			log_err("store: close: the last commit could not be made durable");
+		if (st->notify_fd >= 0)
+			commit_notify_del(st->cg, st->notify_fd);
+	}
 	for (size_t i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	for (size_t i = 0; i < st->n_pend; i++)
@@ -589,6 +608,7 @@ void store_close(struct store *st)
 	free(st->pend);
 	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
 		log_err("store: close: %s", sqlite3_errmsg(st->db));
+	commit_group_put(st->cg);
 	memset(st, 0, sizeof *st);
 	free(st);
 }
@@ -651,10 +671,30 @@ static void pending_drop_from(struct store *st, unsigned depth)
 static void pending_emit(struct store *st)
 {
 	for (size_t i = 0; i < st->n_pend; i++) {
-		syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", st->pend[i].line);
+		commit_syslog_line(st->pend[i].line);
 		free(st->pend[i].line);
 	}
 	st->n_pend = 0;
+}
+
+/* The outermost level has ended (committed, rolled back, or undone by SQLite). */
+static void tx_outer_done(struct store *st)
+{
+	st->tx_depth = 0;
+	st->tx_read = false;
+	if (st->wlocked) {
+		st->wlocked = false;
+		commit_wunlock(st->cg);
+	}
+}
+
+/* One level fewer; the outermost one releases the write lock. */
+static void tx_depth_down(struct store *st)
+{
+	if (st->tx_depth <= 1)
+		tx_outer_done(st);
+	else
+		st->tx_depth--;
 }
 
 cf_err store_tx_begin(struct store *st)
@@ -665,13 +705,63 @@ cf_err store_tx_begin(struct store *st)
 		return CF_E_DEPTH;
 	if (st->tx_depth > 0 && sqlite3_get_autocommit(st->db))
 		return CF_E_STORE; /* SQLite already rolled the outer transaction back */
-	TRY(exec_id(st, st->tx_depth == 0 ? S_BEGIN : S_SAVEPOINT));
-	st->tx_depth++;
+	if (st->tx_depth > 0) {
+		TRY(exec_id(st, S_SAVEPOINT));
+		st->tx_depth++;
+		return CF_OK;
+	}
+	/* our process's writers queue on the group's lock; SQLite's busy timeout then only
+	 * covers other processes */
+	TRY(commit_wlock(st->cg, st->opts.busy_timeout_ms));
+	cf_err rc = exec_id(st, S_BEGIN);
+	if (rc != CF_OK) {
+		commit_wunlock(st->cg);
+		return rc;
+	}
+	st->wlocked = true;
+	st->tx_read = false;
+	st->tx_depth = 1;
 	return CF_OK;
 }
 
-cf_err store_tx_commit(struct store *st)
+cf_err store_read_tx_begin(struct store *st)
 {
+	if (st == NULL || st->tx_depth != 0)
+		return CF_E_INVALID_ARG;
+	TRY(exec_id(st, S_BEGIN_READ));
+	st->tx_read = true;
+	st->tx_depth = 1;
+	return CF_OK;
+}
+
+cf_err store_read_tx_end(struct store *st)
+{
+	if (st == NULL || st->tx_depth == 0 || !st->tx_read)
+		return CF_E_INVALID_ARG;
+	cf_err rc = CF_OK;
+	if (!sqlite3_get_autocommit(st->db)) {
+		if (sqlite3_txn_state(st->db, "main") == SQLITE_TXN_WRITE) {
+			/* a write inside a read snapshot would commit without the write lock and
+			 * without a ticket: a bug, never committed */
+			log_err("store: a read snapshot wrote: rolled back");
+			(void)exec_id(st, S_ROLLBACK);
+			rc = CF_E_INTERNAL;
+		} else {
+			rc = exec_id(st, S_COMMIT);
+			if (rc != CF_OK && !sqlite3_get_autocommit(st->db))
+				(void)exec_id(st, S_ROLLBACK);
+		}
+	}
+	pending_drop_from(st, 1);
+	tx_outer_done(st);
+	return rc;
+}
+
+/* Commit the innermost level; the outermost one with group commit yields a ticket instead of
+ * an fsync (*ticket = 0: durable already). */
+static cf_err tx_commit(struct store *st, uint64_t *ticket)
+{
+	*ticket = 0;
 	if (st == NULL || st->tx_depth == 0)
 		return CF_E_INVALID_ARG;
 	cf_err rc = CF_E_INTERNAL;
@@ -679,7 +769,7 @@ cf_err store_tx_commit(struct store *st)
 		/* an error made SQLite roll the whole transaction back: nothing to commit */
 		log_err("store: commit: transaction was rolled back by an earlier error");
 		pending_drop_from(st, st->tx_depth);
-		st->tx_depth--;
+		tx_depth_down(st);
 		return CF_E_STORE;
 	}
 	if (st->tx_depth > 1) {
@@ -694,18 +784,102 @@ cf_err store_tx_commit(struct store *st)
 		st->tx_depth--;
 		return CF_OK;
 	}
-	rc = exec_id(st, S_COMMIT); /* returns after the WAL fsync (synchronous=FULL) */
+	if (st->tx_read)
+		return store_read_tx_end(st);
+	/* synchronous=FULL: returns after the WAL fsync; NORMAL (group commit): after the write */
+	rc = exec_id(st, S_COMMIT);
 	if (rc != CF_OK) {
 		if (!sqlite3_get_autocommit(st->db))
 			(void)exec_id(st, S_ROLLBACK);
 		pending_drop_from(st, 1);
-		st->tx_depth = 0;
+		tx_outer_done(st);
 		return rc;
 	}
-	st->tx_depth = 0;
-	pending_emit(st);
+	if (st->opts.group_commit) {
+		/* the ticket is taken under the write lock: ticket order = WAL order */
+		char **lines = NULL;
+		size_t n = st->n_pend;
+		if (n > 0 && (lines = malloc(n * sizeof *lines)) == NULL)
+			n = 0;
+		for (size_t i = 0; i < st->n_pend; i++) {
+			if (lines != NULL)
+				lines[i] = st->pend[i].line;
+			else
+				free(st->pend[i].line);
+		}
+		if (st->n_pend > 0 && lines == NULL)
+			log_warn("store: syslog copies of a commit dropped (no memory)");
+		st->n_pend = 0;
+		cf_err nrc = commit_note(st->cg, lines, n, ticket);
+		for (size_t i = 0; i < n; i++)
+			free(lines[i]); /* those not taken over (NULL otherwise) */
+		free(lines);
+		if (nrc != CF_OK)
+			log_warn_r(nrc, "store: syslog copies of a commit dropped");
+		st->last_ticket = *ticket;
+		tx_outer_done(st);
+	} else {
+		tx_outer_done(st);
+		pending_emit(st);
+	}
 	if (st->want_checkpoint && checkpoint(st, false) == CF_OK)
 		st->want_checkpoint = false;
+	return CF_OK;
+}
+
+cf_err store_tx_commit(struct store *st)
+{
+	uint64_t t = 0;
+	TRY(tx_commit(st, &t));
+	if (t != 0) {
+		cf_err rc = commit_wait(st->cg, t);
+		if (rc != CF_OK) {
+			log_err_r(rc, "store: commit could not be made durable");
+			return rc;
+		}
+	}
+	return CF_OK;
+}
+
+cf_err store_tx_commit_nowait(struct store *st, uint64_t *ticket)
+{
+	if (ticket == NULL)
+		return CF_E_INVALID_ARG;
+	return tx_commit(st, ticket);
+}
+
+int store_ticket_state(struct store *st, uint64_t ticket, cf_err *err)
+{
+	if (ticket == 0)
+		return 1;
+	if (st == NULL || st->cg == NULL) {
+		if (err != NULL)
+			*err = CF_E_INVALID_ARG;
+		return -1;
+	}
+	return commit_state(st->cg, ticket, err);
+}
+
+cf_err store_ticket_wait(struct store *st, uint64_t ticket)
+{
+	if (ticket == 0)
+		return CF_OK;
+	if (st == NULL || st->cg == NULL)
+		return CF_E_INVALID_ARG;
+	return commit_wait(st->cg, ticket);
+}
+
+cf_err store_sync_notify(struct store *st, int fd)
+{
+	if (st == NULL || st->cg == NULL)
+		return CF_E_INVALID_ARG;
+	if (st->notify_fd >= 0)
+		commit_notify_del(st->cg, st->notify_fd);
+	st->notify_fd = -1;
+	if (fd < 0)
+		return CF_OK;
+	TRY(commit_notify_add(st->cg, fd));
+	st->notify_fd = fd;
 	return CF_OK;
 }
 
@@ -716,7 +890,7 @@ void store_tx_rollback(struct store *st)
 	pending_drop_from(st, st->tx_depth);
 	if (sqlite3_get_autocommit(st->db)) {
 		/* already rolled back by SQLite: only unwind our count */
-		st->tx_depth--;
+		tx_depth_down(st);
 		return;
 	}
 	if (st->tx_depth > 1) {
@@ -726,7 +900,7 @@ void store_tx_rollback(struct store *st)
 	} else if (exec_id(st, S_ROLLBACK) != CF_OK) {
 		log_err("store: rollback failed");
 	}
-	st->tx_depth--;
+	tx_depth_down(st);
 }
 
 cf_err store_tx_syslog_on_commit(struct store *st, const char *line)

@@ -45,6 +45,9 @@ enum store_state {
 struct store_opts {
 	unsigned busy_timeout_ms; /* 0 = 5000: wait for another connection's write lock */
 	bool audit_syslog;        /* audit_append also sends each committed record to syslog */
+	bool group_commit;        /* synchronous=NORMAL plus one shared fdatasync per group of
+	                             commits (docs/store.md "Group commit"); store_tx_commit still
+	                             returns only once durable */
 };
 
 /* A managed object row. Object type, algorithm, usage mask and revocation reason carry the
@@ -136,6 +139,23 @@ MUST_USE cf_err store_tx_begin(struct store *st);
 MUST_USE cf_err store_tx_commit(struct store *st);
 /* Roll back the innermost level. Safe to call on error paths; NULL or no transaction: no-op. */
 void store_tx_rollback(struct store *st);
+/* Group commit (opts.group_commit; docs/store.md): commit the outermost level without waiting
+ * for its fsync. *ticket receives the transaction's ticket: nothing it changed may be
+ * acknowledged before store_ticket_state says it is durable (or store_ticket_wait returns
+ * CF_OK). Without group commit (or for an inner level) this is store_tx_commit and *ticket = 0
+ * (already durable). */
+MUST_USE cf_err store_tx_commit_nowait(struct store *st, uint64_t *ticket);
+/* 1 = durable, 0 = not yet, -1 = never (*err: why; nothing of it may be acknowledged). */
+int store_ticket_state(struct store *st, uint64_t ticket, cf_err *err);
+MUST_USE cf_err store_ticket_wait(struct store *st, uint64_t ticket);
+/* fd (an eventfd, non-blocking) gets a write after every group sync: a wake-up for an event
+ * loop holding responses. One fd per store; -1 unregisters. */
+MUST_USE cf_err store_sync_notify(struct store *st, int fd);
+/* A read snapshot as the outermost level (BEGIN DEFERRED, without the write lock), ended by
+ * store_read_tx_end. store_tx_begin inside it opens savepoints; nothing may write in it
+ * (store_read_tx_end rolls back and fails with CF_E_INTERNAL if something did). */
+MUST_USE cf_err store_read_tx_begin(struct store *st);
+MUST_USE cf_err store_read_tx_end(struct store *st);
 /* Current nesting depth (0 = no transaction open). */
 unsigned store_tx_depth(const struct store *st);
 /* Queue a line for syslog(LOG_AUTHPRIV|LOG_NOTICE) when the outermost transaction commits;

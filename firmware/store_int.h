@@ -19,6 +19,7 @@ enum stmt_id {
 	S_CLIENT_PUT, S_CLIENT_GET, S_CLIENT_FIND, S_CLIENT_DEL,
 	S_META_SET, S_META_GET,
 	S_AUDIT_HEAD, S_AUDIT_INSERT, S_AUDIT_WALK,
+	S_BEGIN_READ,
 	S_COUNT
 };
 
@@ -35,6 +36,11 @@ struct store {
 	struct store_opts opts;
 	struct pending_line *pend;
 	size_t n_pend, cap_pend;
+	struct commit_group *cg;   /* firmware/commit.h: write lock and group commit */
+	bool wlocked;              /* holds cg's write lock (outermost write transaction) */
+	bool tx_read;              /* the outermost level is a read snapshot (store_read_tx_begin) */
+	uint64_t last_ticket;      /* group commit: ticket of our last COMMIT */
+	int notify_fd;             /* registered with store_sync_notify, -1 = none */
 };
 
 /* SQLite result -> cf_err (logs the message; st may be NULL). BUSY/LOCKED = CF_E_AGAIN,

@@ -1,18 +1,27 @@
-/* coffred's boot sequence and states (ARCHITECTURE "Process shape").
+/* coffred's boot sequence and states (ARCHITECTURE "Process shape"; docs/console/ceremony.md).
  *
  *   sec_harden_process (no core dumps, before anything secret is read)
- *   -> config_load -> board_init(data_dir) -> console (optional)
- *   -> hsm_open -> login with [hsm] pin_file (absent: SEALED)
+ *   -> config_load -> board_init(data_dir) -> console thread (optional)
+ *   -> hsm_open: no initialised token with the configured label: UNINITIALIZED
+ *   -> login with [hsm] pin_file; without one: SEALED (the console's `unseal` types the PIN),
+ *      or UNINITIALIZED when the store says the appliance was zeroized / never initialised
  *   -> power-up self-tests on a pooled session (they need a logged-in session)
  *   -> store_open + store_check (PRAGMA quick_check)
- *   -> a current KEK? (none: UNINITIALIZED) -> TLS context + KMIP workers -> READY
+ *   -> a current KEK? (none: UNINITIALIZED) -> TLS context + KMIP workers + KEK job -> READY
+ *
+ * UNINITIALIZED and SEALED are not errors: the console runs `init` (svc_init_token, then
+ * svc_start_serving) or `unseal` (svc_unseal), which continue the same boot from the console
+ * thread. `zeroize` (svc_zeroize) goes back to UNINITIALIZED. Those control calls and the boot
+ * itself hold rt->ctl, so state changes never interleave.
  *
  * A failure after the config is loaded latches ERROR: the reason goes to stderr, the console
  * and DIR/state/error.log, KMIP is not served, and the process waits for SIGTERM (exit 3).
  * A config that does not load is an immediate exit 1 (the loader printed FILE:LINE).
  * SIGTERM / SIGINT set one volatile sig_atomic_t flag; the main thread sleeps in ppoll with
  * the signals unblocked only there (worker threads inherit a mask that blocks them), then
- * stops the workers with net_server_stop and releases everything in reverse order. */
+ * stops the console, the KEK job and the KMIP workers and releases everything in reverse
+ * order. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -26,14 +35,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <p11-kit/pkcs11.h>
+
 #include "board/log.h"
 #include "board/sec.h"
 #include "firmware/audit.h"
 #include "firmware/coffred.h"
+#include "firmware/console/console.h"
+#include "firmware/kekjob.h"
 #include "firmware/net.h"
 #include "firmware/ops.h"
 #include "firmware/store.h"
 #include "firmware/tls.h"
+
+/* store meta "appliance.state": "uninitialized" from the start of `init` (and after a
+ * zeroize) until the appliance first serves, then "initialized". Without a pin_file it tells
+ * SEALED (initialised token, waiting for its PIN) from UNINITIALIZED (a token left over from
+ * a zeroize or an interrupted `init`: `init` re-initialises it). */
+#define SVC_META_STATE "appliance.state"
+#define SVC_META_INITIALIZED "appliance.initialized"
 
 /* The one mutable global STYLE 2.7 allows: the signal flag. */
 static volatile sig_atomic_t svc_stop_flag;
@@ -61,12 +81,39 @@ static int64_t svc_clock(void *arg)
 	return (int64_t)time(NULL);
 }
 
+#ifdef COFFRE_TEST_HOOKS
+/* COFFRE_TEST_CLOCK=FILE: the clock runs FILE's integer seconds ahead (re-read at every call,
+ * so a test can jump forward while the service runs, e.g. past a dual-control expiry). */
+static int64_t svc_test_clock(void *arg)
+{
+	const char *path = arg;
+	char buf[32];
+	long long off = 0;
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+	}
+	if (n > 0) {
+		buf[n] = '\0';
+		off = strtoll(buf, NULL, 10);
+	}
+	return (int64_t)time(NULL) + (int64_t)off;
+}
+#endif
+
 /* Everything the running service holds, released by svc_teardown. */
 struct svc_rt {
-	struct svc svc;
+	struct svc svc;            /* first: the control API gets &rt->svc back (svc_rt_of) */
+	struct svc_run_opts opts;
+	pthread_mutex_t ctl;       /* boot steps, init, unseal, zeroize, self-tests, stats */
+	int64_t started;
 	bool board_ok;
 	struct board_console con;
 	bool con_ok;
+	struct console *console;   /* the console thread (NULL without --console) */
 	struct store *st;          /* the main thread's own connection (audit of state changes) */
 	struct tls_ctx *tls;
 	struct net_server *net;
@@ -74,38 +121,21 @@ struct svc_rt {
 	size_t pin_cap, pin_n;
 };
 
-static void svc_console_print(struct svc_rt *rt, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void svc_console_print(struct svc_rt *rt, const char *fmt, ...)
+static struct svc_rt *svc_rt_of(struct svc *s)
 {
-	char line[512];
-	va_list ap;
-	int n;
-
-	if (!rt->con_ok)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof line)
-		n = (int)sizeof line - 1;
-	for (int off = 0; off < n;) {
-		ssize_t w = write(rt->con.fd_out, line + off, (size_t)(n - off));
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		off += (int)w;
-	}
+	return (struct svc_rt *)(void *)s;
 }
 
-static void svc_audit_state(struct svc_rt *rt, const char *what, cf_err result, const char *detail)
+static int64_t svc_time(const struct svc_rt *rt)
+{
+	return rt->svc.now(rt->svc.now_arg);
+}
+
+static void svc_audit_as(struct svc_rt *rt, const char *actor, const char *what, cf_err result,
+			 const char *detail)
 {
 	struct audit_record r = {
-		.time = svc_clock(NULL), .actor = "coffred", .source = "local",
+		.time = svc_time(rt), .actor = actor, .source = "local",
 		.operation = what, .uid = NULL, .result = result, .detail = detail,
 	};
 
@@ -115,11 +145,18 @@ static void svc_audit_state(struct svc_rt *rt, const char *what, cf_err result, 
 		log_warn("svc: could not audit %s", what);
 }
 
+static void svc_audit_state(struct svc_rt *rt, const char *what, cf_err result, const char *detail)
+{
+	svc_audit_as(rt, "coffred", what, result, detail);
+}
+
 static void svc_state_set(struct svc_rt *rt, enum svc_state s)
 {
 	atomic_store(&rt->svc.state, (int)s);
+	if (s != SVC_ERROR)
+		rt->svc.error[0] = '\0';
 	log_info("svc: state %s", svc_state_name(s));
-	svc_console_print(rt, "coffre: state %s\r\n", svc_state_name(s));
+	console_notify(rt->console, "coffre: state %s", svc_state_name(s));
 }
 
 /* Latch ERROR with a reason (no secrets): stderr, console, persistent error log. */
@@ -138,7 +175,8 @@ static void svc_error_latch(struct svc_rt *rt, cf_err rc, const char *fmt, ...)
 	(void)snprintf(rt->svc.error, sizeof rt->svc.error, "%s: %s", why, cf_err_str(rc));
 	atomic_store(&rt->svc.state, (int)SVC_ERROR);
 	fprintf(stderr, "coffred: ERROR: %s\n", rt->svc.error);
-	svc_console_print(rt, "coffre: state ERROR: %s\r\n", rt->svc.error);
+	fflush(stderr);
+	console_notify(rt->console, "coffre: state ERROR: %s", rt->svc.error);
 	svc_audit_state(rt, "state:ERROR", rc, why);
 	if (cfg != NULL) {
 		const char *dir = cfg->service.state[0] != '\0' ? cfg->service.state : cfg->service.data_dir;
@@ -147,7 +185,7 @@ static void svc_error_latch(struct svc_rt *rt, cf_err rc, const char *fmt, ...)
 		if (snprintf(path, sizeof path, "%s/error.log", dir) < (int)sizeof path &&
 		    (fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0) {
 			char line[400];
-			int n = snprintf(line, sizeof line, "%lld ERROR %s\n", (long long)svc_clock(NULL),
+			int n = snprintf(line, sizeof line, "%lld ERROR %s\n", (long long)svc_time(rt),
 					 rt->svc.error);
 
 			if (n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) < 0)
@@ -213,6 +251,22 @@ static void svc_pin_wipe(struct svc_rt *rt)
 	rt->pin_cap = rt->pin_n = 0;
 }
 
+/* A PIN typed at the console, kept (locked) until the TLS context has taken it. */
+static cf_err svc_pin_set(struct svc_rt *rt, const char *pin, size_t n)
+{
+	svc_pin_wipe(rt);
+	if (pin == NULL || n == 0 || n > HSM_PIN_MAX)
+		return CF_E_INVALID_ARG;
+	rt->pin_cap = HSM_PIN_MAX + 2;
+	if (sec_alloc(rt->pin_cap, (void **)&rt->pin) != CF_OK) {
+		rt->pin_cap = 0;
+		return CF_E_NOMEM;
+	}
+	memcpy(rt->pin, pin, n);
+	rt->pin_n = n;
+	return CF_OK;
+}
+
 /* ---- KMIP handler glue (net -> ops) --------------------------------------------------- */
 
 static void *svc_worker_new(void *arg, unsigned worker)
@@ -238,7 +292,7 @@ static cf_err svc_handle(void *arg, struct net_conn_info *ci, const uint8_t *req
 	return ops_handle(arg, ci, req, n, resp, cap, resp_len);
 }
 
-/* ---- boot steps ------------------------------------------------------------------------ */
+/* ---- HSM ------------------------------------------------------------------------------- */
 
 /* QA instances keep their SoftHSMv2 config next to coffred.conf: use it unless the caller
  * already chose one. */
@@ -274,85 +328,240 @@ static void svc_test_hooks(hsm *h)
 }
 #endif
 
-/* HSM up to the self-tests. Returns the state to enter (SEALED / READY candidate) or latches
- * ERROR itself (returns SVC_ERROR). */
-static enum svc_state svc_boot_hsm(struct svc_rt *rt)
+/* Every hsm the service opens: KEKs may be exported, but only under a trusted backup key
+ * (issue 7: `backup export`). */
+static struct hsm_config svc_hsm_config(const struct config *cfg)
 {
-	const struct config *cfg = rt->svc.cfg;
-	struct hsm_config hc = {
+	return (struct hsm_config){
 		.module_path = cfg->hsm.module, .token = cfg->hsm.token,
-		.timeout_ms = cfg->hsm.timeout_ms,
+		.timeout_ms = cfg->hsm.timeout_ms, .backup_enabled = true,
 	};
-	hsm_sess *s = NULL;
-	enum hsm_selftest_id failed = HSM_ST_NONE;
+}
+
+static cf_err svc_hsm_open(struct svc_rt *rt)
+{
+	struct hsm_config hc = svc_hsm_config(rt->svc.cfg);
 	cf_err rc;
 
-	if (cfg->hsm.module[0] == '\0' || cfg->hsm.token[0] == '\0') {
-		svc_error_latch(rt, CF_E_CONFIG, "[hsm] module and token are required (%s)", cfg->path);
-		return SVC_ERROR;
-	}
-	svc_softhsm_conf(cfg);
-	if ((rc = hsm_open(&hc, &rt->svc.hsm)) != CF_OK) {
-		svc_error_latch(rt, rc, "HSM module %s, token %s unavailable", cfg->hsm.module,
-				cfg->hsm.token);
-		return SVC_ERROR;
-	}
+	svc_softhsm_conf(rt->svc.cfg);
+	if ((rc = hsm_open(&hc, &rt->svc.hsm)) != CF_OK)
+		return rc;
 #ifdef COFFRE_TEST_HOOKS
 	svc_test_hooks(rt->svc.hsm);
 #endif
-	if (cfg->hsm.pin_file[0] == '\0')
-		return SVC_SEALED;
-	if ((rc = svc_pin_read(rt, cfg->hsm.pin_file)) != CF_OK) {
-		svc_error_latch(rt, rc, "cannot read the HSM PIN from %s", cfg->hsm.pin_file);
-		return SVC_ERROR;
-	}
-	if ((rc = hsm_login(rt->svc.hsm, rt->pin, rt->pin_n)) != CF_OK) {
-		svc_error_latch(rt, rc, "HSM login with %s failed", cfg->hsm.pin_file);
-		return SVC_ERROR;
-	}
-	if ((rc = hsm_session_acquire(rt->svc.hsm, 5000, &s)) != CF_OK) {
-		svc_error_latch(rt, rc, "no HSM session for the self-tests");
-		return SVC_ERROR;
-	}
-	rc = hsm_selftest_run(s, &failed);
-	hsm_session_release(s);
-	if (rc != CF_OK) {
-		svc_error_latch(rt, rc, "power-up self-test %s failed; KMIP refused",
-				failed != HSM_ST_NONE ? hsm_selftest_name(failed) : "(setup)");
-		return SVC_ERROR;
-	}
-	log_info("svc: power-up self-tests passed");
-	return SVC_READY;
+	return CF_OK;
 }
 
-static enum svc_state svc_boot_store(struct svc_rt *rt)
+static void svc_hsm_close(struct svc_rt *rt)
+{
+	hsm_close(rt->svc.hsm);
+	rt->svc.hsm = NULL;
+}
+
+/* The token label `init` gives the token: [hsm] token, or the token= part of a pkcs11: URI
+ * (percent-decoded). */
+static cf_err svc_token_label(const struct config *cfg, char out[HSM_LABEL_MAX + 1])
+{
+	const char *t = cfg->hsm.token, *p, *end;
+	size_t n = 0;
+
+	if (strncmp(t, "pkcs11:", 7) != 0) {
+		if (strlen(t) == 0 || strlen(t) > HSM_LABEL_MAX)
+			return CF_E_CONFIG;
+		memcpy(out, t, strlen(t) + 1);
+		return CF_OK;
+	}
+	for (p = t + 7; p != NULL && *p != '\0'; p = end != NULL ? end + 1 : NULL) {
+		end = strchr(p, ';');
+		if (strncmp(p, "token=", 6) != 0)
+			continue;
+		for (p += 6; *p != '\0' && *p != ';' && *p != '?'; p++) {
+			unsigned v;
+
+			if (n >= HSM_LABEL_MAX)
+				return CF_E_CONFIG;
+			if (*p == '%' && sscanf(p + 1, "%2x", &v) == 1 && p[1] != '\0' && p[2] != '\0') {
+				out[n++] = (char)v;
+				p += 2;
+			} else {
+				out[n++] = *p;
+			}
+		}
+		out[n] = '\0';
+		return n > 0 ? CF_OK : CF_E_CONFIG;
+	}
+	return CF_E_CONFIG;
+}
+
+/* ---- zeroize: every object on the token ------------------------------------------------
+ * hsm/ has no call that destroys the current KEK or objects it does not know (backup keys,
+ * left-overs), so this speaks PKCS#11 to the module hsm/ has loaded (RTLD_NOLOAD: the same
+ * library instance, already C_Initialize'd). A new session on the token inherits the user
+ * login of the process's other sessions (PKCS#11 2.40 5.5), so private objects are visible
+ * and can be destroyed. */
+static cf_err svc_token_wipe(const struct config *cfg, unsigned *destroyed)
+{
+	char label[HSM_LABEL_MAX + 1];
+	void *dl;
+	CK_C_GetFunctionList gfl;
+	CK_FUNCTION_LIST *f = NULL;
+	CK_SLOT_ID slots[64], slot = 0;
+	CK_ULONG n_slots = 64;
+	CK_SESSION_HANDLE sh = CK_INVALID_HANDLE;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE tmpl[] = { { CKA_TOKEN, &yes, sizeof yes } };
+	bool found = false;
+	cf_err rc = CF_E_HSM;
+
+	*destroyed = 0;
+	if (svc_token_label(cfg, label) != CF_OK)
+		return CF_E_CONFIG;
+	dl = dlopen(cfg->hsm.module, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+	if (dl == NULL)
+		return CF_E_HSM_LOAD;
+	*(void **)&gfl = dlsym(dl, "C_GetFunctionList");
+	if (gfl == NULL || gfl(&f) != CKR_OK || f == NULL) {
+		rc = CF_E_HSM_LOAD;
+		goto out;
+	}
+	if (f->C_GetSlotList(CK_TRUE, slots, &n_slots) != CKR_OK)
+		goto out;
+	for (CK_ULONG i = 0; i < n_slots && !found; i++) {
+		CK_TOKEN_INFO ti;
+		char l[33];
+		size_t k = 32;
+
+		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		memcpy(l, ti.label, 32);
+		while (k > 0 && l[k - 1] == ' ')
+			k--;
+		l[k] = '\0';
+		if (strcmp(l, label) == 0) {
+			slot = slots[i];
+			found = true;
+		}
+	}
+	if (!found) {
+		rc = CF_E_HSM_NO_TOKEN;
+		goto out;
+	}
+	if (f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sh) != CKR_OK)
+		goto out;
+	/* bounded: each round destroys what it found; a round that finds nothing ends it */
+	for (unsigned round = 0; round < 64; round++) {
+		CK_OBJECT_HANDLE objs[64];
+		CK_ULONG got = 0;
+		CK_RV rv = f->C_FindObjectsInit(sh, tmpl, 1);
+
+		if (rv == CKR_OK) {
+			rv = f->C_FindObjects(sh, objs, 64, &got);
+			(void)f->C_FindObjectsFinal(sh);
+		}
+		if (rv != CKR_OK)
+			goto out;
+		if (got == 0) {
+			rc = CF_OK;
+			goto out;
+		}
+		for (CK_ULONG i = 0; i < got; i++) {
+			if ((rv = f->C_DestroyObject(sh, objs[i])) != CKR_OK) {
+				log_err("svc: zeroize: C_DestroyObject failed (0x%lx)", (unsigned long)rv);
+				goto out;
+			}
+			(*destroyed)++;
+		}
+	}
+	rc = CF_E_HSM; /* objects keep appearing: give up loudly */
+out:
+	if (sh != CK_INVALID_HANDLE)
+		(void)f->C_CloseSession(sh);
+	dlclose(dl);
+	return rc;
+}
+
+/* ---- store ----------------------------------------------------------------------------- */
+
+static cf_err svc_store_open(struct svc_rt *rt)
 {
 	const struct config *cfg = rt->svc.cfg;
 	struct store_opts so = { .busy_timeout_ms = cfg->store.busy_timeout_ms,
 				 .audit_syslog = cfg->audit.syslog };
-	cf_err rc;
 
-	if (snprintf(rt->svc.store_path, sizeof rt->svc.store_path, "%s/store.db",
-		     cfg->service.data_dir) >= (int)sizeof rt->svc.store_path) {
-		svc_error_latch(rt, CF_E_CONFIG, "data_dir path too long");
-		return SVC_ERROR;
-	}
-	if (cfg->audit.syslog)
-		audit_syslog_open();
-	if ((rc = store_open(rt->svc.store_path, &so, &rt->st)) != CF_OK) {
-		svc_error_latch(rt, rc, "store %s cannot be opened", rt->svc.store_path);
-		return SVC_ERROR;
-	}
-	if ((rc = store_check(rt->st)) != CF_OK) {
-		svc_error_latch(rt, rc, "store %s failed its integrity check", rt->svc.store_path);
-		return SVC_ERROR;
-	}
-	return SVC_READY;
+	if (rt->st != NULL)
+		return CF_OK;
+	return store_open(rt->svc.store_path, &so, &rt->st);
 }
 
-static enum svc_state svc_boot_kmip(struct svc_rt *rt, const struct svc_run_opts *o)
+static bool svc_store_exists(const struct svc_rt *rt)
+{
+	struct stat sb;
+
+	return stat(rt->svc.store_path, &sb) == 0;
+}
+
+/* The store says `init` has not completed (after a zeroize, or an interrupted `init`). */
+static bool svc_store_uninitialized(struct svc_rt *rt)
+{
+	char v[32];
+
+	if (!svc_store_exists(rt) || svc_store_open(rt) != CF_OK)
+		return false;
+	if (store_meta_get(rt->st, SVC_META_STATE, v, sizeof v) != CF_OK)
+		return false;
+	return strcmp(v, "uninitialized") == 0;
+}
+
+/* ---- boot steps (rt->ctl held) ---------------------------------------------------------- */
+
+static void svc_kekjob_start(struct svc_rt *rt)
+{
+	cf_err rc;
+
+	if (rt->svc.kekjob != NULL)
+		return;
+	if ((rc = kek_job_start(&rt->svc, &rt->svc.kekjob)) != CF_OK) {
+		rt->svc.kekjob = NULL;
+		log_err_r(rc, "svc: the KEK re-wrap job could not start");
+		console_notify(rt->console, "coffre: WARNING: the KEK re-wrap job could not start (%s)",
+			       cf_err_str(rc));
+	}
+}
+
+static void svc_kekjob_stop(struct svc_rt *rt)
+{
+	kek_job_stop(rt->svc.kekjob);
+	rt->svc.kekjob = NULL;
+}
+
+static void svc_uninit_enter(struct svc_rt *rt, const char *why)
+{
+	svc_state_set(rt, SVC_UNINITIALIZED);
+	fprintf(stderr, "coffred: UNINITIALIZED: %s; KMIP refused until `init` at the console\n", why);
+	fflush(stderr);
+}
+
+/* Run the power-up self-tests on a pooled session; record the result. */
+static cf_err svc_selftest_locked(struct svc_rt *rt, enum hsm_selftest_id *failed)
+{
+	hsm_sess *s = NULL;
+	cf_err rc;
+
+	*failed = HSM_ST_NONE;
+	if ((rc = hsm_session_acquire(rt->svc.hsm, 5000, &s)) != CF_OK)
+		return rc;
+	rc = hsm_selftest_run(s, failed);
+	hsm_session_release(s);
+	atomic_store(&rt->svc.selftest_time, svc_time(rt));
+	atomic_store(&rt->svc.selftest_failed, (int)*failed);
+	atomic_store(&rt->svc.selftest_rc, (int)rc);
+	return rc;
+}
+
+static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 {
 	const struct config *cfg = rt->svc.cfg;
+	const struct svc_run_opts *o = &rt->opts;
 	const char *pins[CONFIG_PINNED_MAX];
 	struct tls_config tc = { 0 };
 	struct net_config nc = { 0 };
@@ -408,14 +617,428 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt, const struct svc_run_opts
 	v6 = strchr(cfg->kmip.address, ':') != NULL;
 	svc_state_set(rt, SVC_READY);
 	svc_audit_state(rt, "state:READY", CF_OK, NULL);
+	svc_kekjob_start(rt);
 	fprintf(stderr, "coffred: ready kmip=%s%s%s:%u\n", v6 ? "[" : "", cfg->kmip.address,
 		v6 ? "]" : "", (unsigned)net_server_port(rt->net));
 	fflush(stderr);
 	return SVC_READY;
 }
 
+/* The HSM is logged in (and rt->pin holds the PIN for the TLS engine): self-tests, store, KEK,
+ * KMIP. Returns the state entered; ERROR is latched with its reason. */
+static enum svc_state svc_online(struct svc_rt *rt)
+{
+	enum hsm_selftest_id failed = HSM_ST_NONE;
+	cf_err rc;
+
+	if ((rc = svc_selftest_locked(rt, &failed)) != CF_OK) {
+		svc_pin_wipe(rt);
+		if (failed == HSM_ST_NONE)
+			svc_error_latch(rt, rc, "no HSM session for the self-tests");
+		else
+			svc_error_latch(rt, rc, "power-up self-test %s failed; KMIP refused",
+					hsm_selftest_name(failed));
+		return SVC_ERROR;
+	}
+	log_info("svc: power-up self-tests passed");
+	if ((rc = svc_store_open(rt)) != CF_OK) {
+		svc_pin_wipe(rt);
+		svc_error_latch(rt, rc, "store %s cannot be opened", rt->svc.store_path);
+		return SVC_ERROR;
+	}
+	if ((rc = store_check(rt->st)) != CF_OK) {
+		svc_pin_wipe(rt);
+		svc_error_latch(rt, rc, "store %s failed its integrity check", rt->svc.store_path);
+		return SVC_ERROR;
+	}
+	if (hsm_kek_current(rt->svc.hsm) == 0) {
+		svc_pin_wipe(rt);
+		svc_uninit_enter(rt, "no KEK on the token");
+		return SVC_UNINITIALIZED;
+	}
+	return svc_boot_kmip(rt);
+}
+
+/* The whole boot from hsm_open (rt->ctl held). */
+static enum svc_state svc_boot(struct svc_rt *rt)
+{
+	const struct config *cfg = rt->svc.cfg;
+	cf_err rc;
+
+	if (cfg->hsm.module[0] == '\0' || cfg->hsm.token[0] == '\0') {
+		svc_error_latch(rt, CF_E_CONFIG, "[hsm] module and token are required (%s)", cfg->path);
+		return SVC_ERROR;
+	}
+	rc = svc_hsm_open(rt);
+	if (rc == CF_E_HSM_NO_TOKEN || rc == CF_E_HSM_NOT_INIT) {
+		/* a new appliance: its token does not exist yet */
+		if (svc_store_exists(rt) && svc_store_open(rt) != CF_OK)
+			log_warn("svc: store %s cannot be opened", rt->svc.store_path);
+		svc_uninit_enter(rt, "no initialised HSM token with the configured label");
+		return SVC_UNINITIALIZED;
+	}
+	if (rc != CF_OK) {
+		svc_error_latch(rt, rc, "HSM module %s, token %s unavailable", cfg->hsm.module,
+				cfg->hsm.token);
+		return SVC_ERROR;
+	}
+	if (cfg->hsm.pin_file[0] == '\0') {
+		if (svc_store_uninitialized(rt)) {
+			svc_hsm_close(rt);
+			svc_uninit_enter(rt, "the appliance was zeroized or its init did not finish");
+			return SVC_UNINITIALIZED;
+		}
+		svc_state_set(rt, SVC_SEALED);
+		fprintf(stderr, "coffred: SEALED: no [hsm] pin_file; KMIP refused until unsealed at the console\n");
+		fflush(stderr);
+		return SVC_SEALED;
+	}
+	if ((rc = svc_pin_read(rt, cfg->hsm.pin_file)) != CF_OK) {
+		svc_error_latch(rt, rc, "cannot read the HSM PIN from %s", cfg->hsm.pin_file);
+		return SVC_ERROR;
+	}
+	if ((rc = hsm_login(rt->svc.hsm, rt->pin, rt->pin_n)) != CF_OK) {
+		svc_pin_wipe(rt);
+		svc_error_latch(rt, rc, "HSM login with %s failed", cfg->hsm.pin_file);
+		return SVC_ERROR;
+	}
+	return svc_online(rt);
+}
+
+/* ---- control from the console (svc.h) --------------------------------------------------- */
+
+static enum svc_state svc_state_get(const struct svc_rt *rt)
+{
+	return (enum svc_state)atomic_load(&rt->svc.state);
+}
+
+static cf_err svc_state_result(enum svc_state st)
+{
+	return st == SVC_READY ? CF_OK : st == SVC_UNINITIALIZED ? CF_E_NOT_FOUND : CF_E_STATE;
+}
+
+cf_err svc_unseal(struct svc *s, const char *pin, size_t n)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	enum svc_state st;
+	cf_err rc;
+
+	if (pin == NULL || n == 0 || n > HSM_PIN_MAX)
+		return CF_E_HSM_PIN;
+	pthread_mutex_lock(&rt->ctl);
+	if (svc_state_get(rt) != SVC_SEALED || rt->svc.hsm == NULL) {
+		pthread_mutex_unlock(&rt->ctl);
+		return CF_E_STATE;
+	}
+	rc = hsm_login(rt->svc.hsm, (const uint8_t *)pin, n);
+	if (rc == CF_E_HSM_PIN) {
+		/* a typing error is not a fault: stay SEALED, say so, count it in the audit */
+		log_warn("svc: unseal: wrong HSM user PIN");
+		svc_audit_state(rt, "unseal", rc, "wrong PIN");
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	if (rc != CF_OK) {
+		svc_error_latch(rt, rc, "HSM login with the PIN typed at the console failed");
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	if ((rc = svc_pin_set(rt, pin, n)) != CF_OK) {
+		svc_error_latch(rt, rc, "no locked memory for the PIN");
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	svc_audit_state(rt, "unseal", CF_OK, NULL);
+	st = svc_online(rt);
+	pthread_mutex_unlock(&rt->ctl);
+	return svc_state_result(st);
+}
+
+cf_err svc_start_serving(struct svc *s, const char *pin, size_t n)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	enum svc_state st;
+	cf_err rc;
+
+	if (pin == NULL || n == 0 || n > HSM_PIN_MAX)
+		return CF_E_HSM_PIN;
+	pthread_mutex_lock(&rt->ctl);
+	if (svc_state_get(rt) != SVC_UNINITIALIZED || rt->svc.hsm == NULL ||
+	    hsm_kek_current(rt->svc.hsm) == 0) {
+		pthread_mutex_unlock(&rt->ctl);
+		return CF_E_STATE;
+	}
+	if ((rc = hsm_login(rt->svc.hsm, (const uint8_t *)pin, n)) != CF_OK) {
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	if ((rc = svc_pin_set(rt, pin, n)) != CF_OK) {
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	st = svc_online(rt);
+	if (st == SVC_READY && rt->st != NULL) {
+		char when[32];
+
+		(void)snprintf(when, sizeof when, "%lld", (long long)svc_time(rt));
+		if (store_meta_set(rt->st, SVC_META_STATE, "initialized") != CF_OK ||
+		    store_meta_set(rt->st, SVC_META_INITIALIZED, when) != CF_OK)
+			log_warn("svc: could not record the end of init in the store");
+		svc_audit_state(rt, "init", CF_OK, "appliance initialised; serving KMIP");
+	}
+	pthread_mutex_unlock(&rt->ctl);
+	return svc_state_result(st);
+}
+
+static void svc_fp_hex(const uint8_t fp[32], char *out, size_t cap)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < 32 && off + 3 < cap; i++)
+		off += (size_t)snprintf(out + off, cap - off, "%s%02X", i ? ":" : "", fp[i]);
+}
+
+cf_err svc_token_probe(struct svc *s, bool *initialised)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	cf_err rc = CF_OK;
+
+	*initialised = false;
+	pthread_mutex_lock(&rt->ctl);
+	if (svc_state_get(rt) != SVC_UNINITIALIZED) {
+		rc = CF_E_STATE;
+	} else if (rt->svc.hsm != NULL) {
+		*initialised = true;
+	} else {
+		rc = svc_hsm_open(rt);
+		if (rc == CF_OK) {
+			*initialised = true;
+			svc_hsm_close(rt);
+		} else if (rc == CF_E_HSM_NO_TOKEN || rc == CF_E_HSM_NOT_INIT) {
+			rc = CF_OK;
+		}
+	}
+	pthread_mutex_unlock(&rt->ctl);
+	return rc;
+}
+
+cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_init_result *out)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	const struct config *cfg = rt->svc.cfg;
+	char label[HSM_LABEL_MAX + 1], uri[HSM_URI_MAX] = "";
+	struct hsm_token_init_cfg tic;
+	hsm_sess *sess = NULL;
+	struct prov_keys k;
+	cf_err rc;
+
+	memset(out, 0, sizeof *out);
+	if (r == NULL || r->so_pin == NULL || r->user_pin == NULL)
+		return CF_E_INVALID_ARG;
+	pthread_mutex_lock(&rt->ctl);
+	if (svc_state_get(rt) != SVC_UNINITIALIZED) {
+		rc = CF_E_STATE;
+		goto out;
+	}
+	if ((rc = svc_token_label(cfg, label)) != CF_OK) {
+		log_err("svc: init: [hsm] token must be a label or a pkcs11: URI with token=");
+		goto out;
+	}
+	if (cfg->tls.cert[0] == '\0' || cfg->tls.ca[0] == '\0') {
+		log_err("svc: init: [tls] cert and ca must name where the certificates go");
+		rc = CF_E_CONFIG;
+		goto out;
+	}
+	/* the store first: it records that an init is under way (a crash from here on leaves an
+	 * appliance that boots UNINITIALIZED and re-runs `init`) */
+	if ((rc = svc_store_open(rt)) != CF_OK ||
+	    (rc = store_meta_set(rt->st, SVC_META_STATE, "uninitialized")) != CF_OK) {
+		log_err_r(rc, "svc: init: store %s", rt->svc.store_path);
+		goto out;
+	}
+	svc_kekjob_stop(rt);
+	svc_hsm_close(rt);   /* C_InitToken needs the module to itself */
+	svc_softhsm_conf(cfg);
+	memset(&tic, 0, sizeof tic);
+	tic.module_path = cfg->hsm.module;
+	tic.label = label;
+	tic.so_pin = r->cur_so_pin != NULL ? r->cur_so_pin : r->so_pin;
+	tic.so_n = r->cur_so_pin != NULL ? r->cur_so_n : r->so_n;
+	tic.user_pin = r->user_pin;
+	tic.user_n = r->user_n;
+	tic.force = r->cur_so_pin != NULL;
+	if ((rc = hsm_token_init_ex(&tic, NULL)) != CF_OK) {
+		log_err_r(rc, "svc: init: token initialisation failed");
+		svc_audit_state(rt, "init:token", rc, tic.force ? "re-initialise" : "initialise");
+		goto out;
+	}
+	svc_audit_state(rt, "init:token", CF_OK, tic.force ? "re-initialised" : "initialised");
+	if ((rc = svc_hsm_open(rt)) != CF_OK ||
+	    (rc = hsm_login(rt->svc.hsm, r->user_pin, r->user_n)) != CF_OK ||
+	    (rc = hsm_session_acquire(rt->svc.hsm, 5000, &sess)) != CF_OK) {
+		log_err_r(rc, "svc: init: the new token cannot be used");
+		goto out;
+	}
+	memset(&k, 0, sizeof k);
+	k.rsa = false;
+	k.ca_cn = PROV_APPLIANCE_CA_CN;
+	k.server_names = cfg->tls.server_names;
+	k.ca_path = cfg->tls.ca;
+	k.cert_path = cfg->tls.cert;
+	k.server_uri = uri;
+	k.uri_cap = sizeof uri;
+	rc = prov_appliance_keys(rt->svc.hsm, sess, &k);
+	hsm_session_release(sess);
+	if (rc != CF_OK) {
+		svc_audit_state(rt, "init:keys", rc, NULL);
+		goto out;
+	}
+	if (cfg->tls.key_is_pkcs11 && strcmp(cfg->tls.key, uri) != 0)
+		log_warn("svc: init: [tls] key is %s but the server key is %s", cfg->tls.key, uri);
+	out->kek = k.kek;
+	svc_fp_hex(k.server_fp, out->server_fp, sizeof out->server_fp);
+	svc_fp_hex(k.ca_fp, out->ca_fp, sizeof out->ca_fp);
+	(void)snprintf(out->sans, sizeof out->sans, "%s", k.sans);
+	svc_audit_state(rt, "init:keys", CF_OK, out->server_fp);
+	rc = CF_OK;
+out:
+	if (rc != CF_OK && svc_state_get(rt) == SVC_UNINITIALIZED)
+		svc_hsm_close(rt); /* the next `init` starts from the token again */
+	pthread_mutex_unlock(&rt->ctl);
+	return rc;
+}
+
+cf_err svc_selftest(struct svc *s, enum hsm_selftest_id *failed)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	enum svc_state st;
+	cf_err rc;
+
+	*failed = HSM_ST_NONE;
+	pthread_mutex_lock(&rt->ctl);
+	st = svc_state_get(rt);
+	if ((st != SVC_READY && st != SVC_ERROR) || rt->svc.hsm == NULL || !hsm_pin_held(rt->svc.hsm)) {
+		pthread_mutex_unlock(&rt->ctl);
+		return CF_E_STATE;
+	}
+	rc = svc_selftest_locked(rt, failed);
+	svc_audit_state(rt, "selftest", rc, *failed != HSM_ST_NONE ? hsm_selftest_name(*failed) : NULL);
+	if (rc != CF_OK && st == SVC_READY) {
+		if (*failed != HSM_ST_NONE)
+			svc_error_latch(rt, rc, "self-test %s failed; KMIP answers Operation Failed",
+					hsm_selftest_name(*failed));
+		else
+			svc_error_latch(rt, rc, "the self-tests could not run");
+	}
+	pthread_mutex_unlock(&rt->ctl);
+	return rc;
+}
+
+/* Remove path if it exists (ENOENT is fine). */
+static cf_err svc_unlink(const char *path)
+{
+	if (path[0] == '\0' || unlink(path) == 0 || errno == ENOENT)
+		return CF_OK;
+	log_err("svc: zeroize: cannot delete %s: %s", path, strerror(errno));
+	return CF_E_IO;
+}
+
+cf_err svc_zeroize_as(struct svc *s, const char *actor)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	const struct config *cfg = rt->svc.cfg;
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char path[sizeof rt->svc.store_path + 16], detail[128];
+	unsigned destroyed = 0;
+	enum svc_state st;
+	cf_err rc, frc = CF_OK;
+
+	pthread_mutex_lock(&rt->ctl);
+	st = svc_state_get(rt);
+	if ((st != SVC_READY && st != SVC_ERROR) || rt->svc.hsm == NULL || !hsm_pin_held(rt->svc.hsm)) {
+		/* without a logged-in HSM the keys cannot be destroyed: refuse before anything */
+		pthread_mutex_unlock(&rt->ctl);
+		return CF_E_STATE;
+	}
+	log_warn("svc: ZEROIZE requested by %s", actor != NULL ? actor : "?");
+	/* nothing may use the keys or the store from here on */
+	svc_kekjob_stop(rt);
+	if (rt->net != NULL) {
+		net_server_stop(rt->net);
+		net_server_join(rt->net);
+		net_server_free(rt->net);
+		rt->net = NULL;
+	}
+	tls_ctx_free(rt->tls);
+	rt->tls = NULL;
+	rc = svc_token_wipe(cfg, &destroyed);
+	svc_hsm_close(rt);
+	if (rc != CF_OK) {
+		svc_error_latch(rt, rc, "zeroize: the token could not be wiped (%u objects destroyed)",
+				destroyed);
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	log_warn("svc: zeroize: %u objects destroyed on the token", destroyed);
+	/* The store's blobs are wrapped under the KEKs just destroyed: deleting the files makes
+	 * them unreadable for good, whatever the flash keeps of them. */
+	store_close(rt->st);
+	rt->st = NULL;
+	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+		(void)snprintf(path, sizeof path, "%s%s", rt->svc.store_path, sfx[i]);
+		if (svc_unlink(path) != CF_OK)
+			frc = CF_E_IO;
+	}
+	if (cfg->tls.key_is_pkcs11) {
+		/* the certificates of keys that no longer exist */
+		if (svc_unlink(cfg->tls.cert) != CF_OK || svc_unlink(cfg->tls.ca) != CF_OK)
+			frc = CF_E_IO;
+	}
+	/* a new, empty store keeps the record of what happened */
+	if ((rc = svc_store_open(rt)) == CF_OK)
+		rc = store_meta_set(rt->st, SVC_META_STATE, "uninitialized");
+	if (rc != CF_OK)
+		log_err_r(rc, "svc: zeroize: cannot create the new store");
+	(void)snprintf(detail, sizeof detail, "%u token objects destroyed; store and certificates deleted%s",
+		       destroyed, frc != CF_OK ? " (some files could not be deleted)" : "");
+	svc_audit_as(rt, actor != NULL ? actor : "console", "zeroize", frc, detail);
+	rt->svc.error[0] = '\0';
+	atomic_store(&rt->svc.selftest_time, 0);
+	svc_uninit_enter(rt, "zeroized");
+	pthread_mutex_unlock(&rt->ctl);
+	return frc;
+}
+
+cf_err svc_zeroize(struct svc *s)
+{
+	return svc_zeroize_as(s, "console");
+}
+
+void svc_stats_get(struct svc *s, struct svc_stats *out)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	struct net_stats ns;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&rt->ctl);
+	out->started = rt->started;
+	if (rt->net != NULL) {
+		net_server_stats(rt->net, &ns);
+		out->connections = (unsigned)ns.open;
+		out->requests = ns.requests;
+		out->port = net_server_port(rt->net);
+	}
+	pthread_mutex_unlock(&rt->ctl);
+}
+
+/* ---- run ------------------------------------------------------------------------------- */
+
 static void svc_teardown(struct svc_rt *rt)
 {
+	console_stop(rt->console);
+	rt->console = NULL;
+	svc_kekjob_stop(rt);
 	if (rt->net != NULL)
 		net_server_stop(rt->net);
 	net_server_free(rt->net);
@@ -467,7 +1090,6 @@ int svc_run(const struct svc_run_opts *o)
 	struct svc_rt *rt;
 	struct config_diag diag;
 	sigset_t wait_mask;
-	enum svc_state st;
 	int ret = COFFRED_EXIT_FAIL;
 	cf_err rc;
 
@@ -476,7 +1098,16 @@ int svc_run(const struct svc_run_opts *o)
 		fprintf(stderr, "coffred: out of memory\n");
 		return COFFRED_EXIT_FAIL;
 	}
+	rt->opts = *o;
+	pthread_mutex_init(&rt->ctl, NULL);
 	rt->svc.now = svc_clock;
+#ifdef COFFRE_TEST_HOOKS
+	if (getenv("COFFRE_TEST_CLOCK") != NULL && getenv("COFFRE_TEST_CLOCK")[0] != '\0') {
+		rt->svc.now = svc_test_clock;
+		rt->svc.now_arg = getenv("COFFRE_TEST_CLOCK");
+		log_warn("svc: test hook: clock offset from %s", (const char *)rt->svc.now_arg);
+	}
+#endif
 	rt->svc.vendor_id = COFFRED_VENDOR;
 	atomic_store(&rt->svc.state, (int)SVC_UNINITIALIZED);
 
@@ -501,40 +1132,44 @@ int svc_run(const struct svc_run_opts *o)
 	}
 	rt->svc.limits = KMIP_LIMITS_DEFAULT;
 	rt->svc.limits.max_message = rt->svc.cfg->kmip.max_message;
+	if (snprintf(rt->svc.store_path, sizeof rt->svc.store_path, "%s/store.db",
+		     rt->svc.cfg->service.data_dir) >= (int)sizeof rt->svc.store_path) {
+		fprintf(stderr, "coffred: data_dir path too long\n");
+		goto out;
+	}
 	if ((rc = board_init(&rt->svc.board, rt->svc.cfg->service.data_dir)) != CF_OK) {
 		fprintf(stderr, "coffred: board init (data_dir %s) failed: %s\n",
 			rt->svc.cfg->service.data_dir, cf_err_str(rc));
 		goto out;
 	}
 	rt->board_ok = true;
+	if (rt->svc.cfg->audit.syslog)
+		audit_syslog_open();
+	rt->started = svc_time(rt);
+
+	/* the boot holds the control lock: the console can show its prompt at once, but a
+	 * command that changes the state waits until the boot has decided it */
+	pthread_mutex_lock(&rt->ctl);
 	if (o->console) {
 		if ((rc = board_console_open(&rt->svc.board, o->console_kind, o->console_path,
 					     &rt->con)) != CF_OK) {
+			pthread_mutex_unlock(&rt->ctl);
 			fprintf(stderr, "coffred: cannot open the console: %s\n", cf_err_str(rc));
 			goto out;
 		}
 		rt->con_ok = true;
+		if ((rc = console_start(&rt->svc, rt->con.fd, rt->con.fd_out, &rt->console)) != CF_OK) {
+			pthread_mutex_unlock(&rt->ctl);
+			fprintf(stderr, "coffred: cannot start the console: %s\n", cf_err_str(rc));
+			goto out;
+		}
 		if (o->console_kind == BOARD_CONSOLE_PTY)
 			fprintf(stderr, "coffred: console pty=%s\n", rt->con.path);
-		svc_console_print(rt, "coffre: console not implemented yet (state and errors only)\r\n");
+		fflush(stderr);
 	}
-
-	st = svc_boot_hsm(rt);
-	if (st == SVC_READY)
-		st = svc_boot_store(rt);
-	if (st == SVC_READY && hsm_kek_current(rt->svc.hsm) == 0) {
-		st = SVC_UNINITIALIZED;
-		fprintf(stderr, "coffred: UNINITIALIZED: no KEK on the token; KMIP refused\n");
-	}
-	if (st == SVC_READY)
-		st = svc_boot_kmip(rt, o);
+	(void)svc_boot(rt);
 	svc_pin_wipe(rt);
-	if (st == SVC_SEALED) {
-		svc_state_set(rt, SVC_SEALED);
-		fprintf(stderr, "coffred: SEALED: no [hsm] pin_file; KMIP refused until unsealed at the console\n");
-	} else if (st == SVC_UNINITIALIZED) {
-		svc_state_set(rt, SVC_UNINITIALIZED);
-	}
+	pthread_mutex_unlock(&rt->ctl);
 	fflush(stderr);
 
 	while (!svc_stop_flag) {
@@ -543,8 +1178,12 @@ int svc_run(const struct svc_run_opts *o)
 		(void)ppoll(NULL, 0, &ts, &wait_mask);
 		board_watchdog_kick(&rt->svc.board);
 	}
-	log_info("svc: stopping (state %s)", svc_state_name((enum svc_state)atomic_load(&rt->svc.state)));
-	ret = atomic_load(&rt->svc.state) == SVC_ERROR ? COFFRED_EXIT_ERROR_STATE : COFFRED_EXIT_OK;
+	log_info("svc: stopping (state %s)", svc_state_name(svc_state_get(rt)));
+	/* the console first: no control call can start once it is joined */
+	console_stop(rt->console);
+	rt->console = NULL;
+	ret = svc_state_get(rt) == SVC_ERROR ? COFFRED_EXIT_ERROR_STATE : COFFRED_EXIT_OK;
+	svc_kekjob_stop(rt);
 	if (rt->net != NULL) {
 		net_server_stop(rt->net);
 		net_server_join(rt->net);
@@ -552,6 +1191,7 @@ int svc_run(const struct svc_run_opts *o)
 	}
 out:
 	svc_teardown(rt);
+	pthread_mutex_destroy(&rt->ctl);
 	free(rt);
 	if (ret == COFFRED_EXIT_OK)
 		fprintf(stderr, "coffred: stopped\n");

@@ -5,6 +5,8 @@
 #define COFFRE_FIRMWARE_SVC_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "board/board.h"
@@ -33,6 +35,11 @@ struct svc {
 	int64_t (*now)(void *arg);  /* clock, seconds since the epoch (tests may fake it) */
 	void *now_arg;
 	struct kek_job *kekjob;     /* firmware/kekjob.h: running while READY; NULL otherwise */
+	/* the last power-up self-test run (boot, unseal, `selftest`); written under the control
+	 * lock, read by `status` */
+	_Atomic int64_t selftest_time;  /* 0 = never run */
+	_Atomic int selftest_failed;    /* enum hsm_selftest_id; HSM_ST_NONE = all passed */
+	_Atomic int selftest_rc;        /* cf_err of that run */
 };
 
 const char *svc_state_name(enum svc_state s);
@@ -51,10 +58,49 @@ MUST_USE cf_err svc_start_serving(struct svc *s, const char *pin, size_t n);
  * the zeroize), and return to UNINITIALIZED. */
 MUST_USE cf_err svc_zeroize(struct svc *s);
 
+/* svc_zeroize with the person who asked for it ("console:alice") in its audit record. */
+MUST_USE cf_err svc_zeroize_as(struct svc *s, const char *actor);
+
+/* ---- `init` (con_sys.c) --------------------------------------------------------------- */
+
+/* Does the configured token exist and is it initialised (then `init` must ask for its
+ * current SO PIN and re-initialise it)? UNINITIALIZED only (CF_E_STATE otherwise). */
+MUST_USE cf_err svc_token_probe(struct svc *s, bool *initialised);
+
+/* What `init` collected. PINs are the caller's sec_alloc buffers (not kept). */
+struct svc_init_req {
+	const uint8_t *so_pin;        /* the new SO PIN */
+	size_t so_n;
+	const uint8_t *cur_so_pin;    /* NULL: fresh token; else its current SO PIN (forced
+	                                 re-initialisation, e.g. after a zeroize) */
+	size_t cur_so_n;
+	const uint8_t *user_pin;      /* the new user PIN */
+	size_t user_n;
+};
+struct svc_init_result {
+	uint32_t kek;                 /* the KEK version created (1) */
+	char server_fp[3 * 32];       /* SHA-256 of the server certificate, "AB:CD:..." */
+	char ca_fp[3 * 32];           /* SHA-256 of the CA certificate */
+	char sans[512];               /* the names in the server certificate, for the operator */
+};
+/* UNINITIALIZED only: (re-)initialise the token with the new PINs, create KEK 1, the CA key
+ * pair and the TLS server key pair on it, issue the CA and server certificates for
+ * [tls] server_names and write them (atomically) where [tls] ca / cert name them, and open
+ * the store. The state stays UNINITIALIZED (an administrator is created next, then
+ * svc_start_serving). Errors: CF_E_HSM_PIN (current SO PIN wrong), CF_E_STATE, others. */
+MUST_USE cf_err svc_init_token(struct svc *s, const struct svc_init_req *r,
+			       struct svc_init_result *out);
+
+/* Run the power-up self-tests now on a pooled session (READY or ERROR with the HSM logged
+ * in). *failed = the first test that failed (tests run in enum order; later ones did not
+ * run). Recorded in s->selftest_*. */
+MUST_USE cf_err svc_selftest(struct svc *s, enum hsm_selftest_id *failed);
+
 struct svc_stats {
 	unsigned connections;      /* open KMIP connections */
 	uint64_t requests;         /* KMIP requests served since start */
 	int64_t started;           /* when the service started */
+	uint16_t port;             /* KMIP port listened on (0 = not serving) */
 };
 void svc_stats_get(struct svc *s, struct svc_stats *out);
 

@@ -91,6 +91,114 @@ bool tls_ctx_is_pinned(const struct tls_ctx *t, const uint8_t fp[static TLS_FP_L
 	return hit;
 }
 
+/* ---- run-time trust snapshot (tls.h) --------------------------------------------------- */
+
+struct tls_fpset {
+	uint8_t (*fp)[TLS_FP_LEN]; /* sorted, unique */
+	size_t n;
+};
+
+static pthread_rwlock_t tls_trust_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct tls_fpset tls_trusted, tls_revoked; /* under tls_trust_lock */
+
+static int tls_fp_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, TLS_FP_LEN);
+}
+
+/* A sorted, de-duplicated copy of src[n]. */
+static cf_err tls_fpset_make(const uint8_t (*src)[TLS_FP_LEN], size_t n, struct tls_fpset *out)
+{
+	out->fp = NULL;
+	out->n = 0;
+	if (n == 0)
+		return CF_OK;
+	if (src == NULL)
+		return CF_E_INVALID_ARG;
+	if (n > TLS_TRUST_MAX)
+		return CF_E_TOO_LARGE;
+	if ((out->fp = malloc(n * TLS_FP_LEN)) == NULL)
+		return CF_E_NOMEM;
+	memcpy(out->fp, src, n * TLS_FP_LEN);
+	qsort(out->fp, n, TLS_FP_LEN, tls_fp_cmp);
+	size_t k = 1;
+	for (size_t i = 1; i < n; i++)
+		if (memcmp(out->fp[i], out->fp[k - 1], TLS_FP_LEN) != 0)
+			memmove(out->fp[k++], out->fp[i], TLS_FP_LEN);
+	out->n = k;
+	return CF_OK;
+}
+
+cf_err tls_trust_replace(const uint8_t (*trusted)[TLS_FP_LEN], size_t n_trusted,
+			 const uint8_t (*revoked)[TLS_FP_LEN], size_t n_revoked)
+{
+	struct tls_fpset t, r, old_t, old_r;
+	cf_err rc;
+
+	if ((rc = tls_fpset_make(trusted, n_trusted, &t)) != CF_OK)
+		return rc;
+	if ((rc = tls_fpset_make(revoked, n_revoked, &r)) != CF_OK) {
+		free(t.fp);
+		return rc;
+	}
+	if (pthread_rwlock_wrlock(&tls_trust_lock) != 0) {
+		free(t.fp);
+		free(r.fp);
+		return CF_E_INTERNAL;
+	}
+	old_t = tls_trusted;
+	old_r = tls_revoked;
+	tls_trusted = t;
+	tls_revoked = r;
+	pthread_rwlock_unlock(&tls_trust_lock);
+	free(old_t.fp);
+	free(old_r.fp);
+	return CF_OK;
+}
+
+static bool tls_fpset_has(const struct tls_fpset *set, const uint8_t fp[static TLS_FP_LEN])
+{
+	bool hit = false;
+	/* A failed read lock answers "not in the set": trusted then fails closed; for the
+	 * revoked set it cannot fail in practice (EAGAIN needs 2^31 concurrent readers). */
+	if (pthread_rwlock_rdlock(&tls_trust_lock) != 0)
+		return false;
+	if (set->n > 0)
+		hit = bsearch(fp, set->fp, set->n, TLS_FP_LEN, tls_fp_cmp) != NULL;
+	pthread_rwlock_unlock(&tls_trust_lock);
+	return hit;
+}
+
+bool tls_trust_is_trusted(const uint8_t fp[static TLS_FP_LEN])
+{
+	return fp != NULL && tls_fpset_has(&tls_trusted, fp);
+}
+
+bool tls_trust_is_revoked(const uint8_t fp[static TLS_FP_LEN])
+{
+	return fp != NULL && tls_fpset_has(&tls_revoked, fp);
+}
+
+void tls_trust_counts(size_t *n_trusted, size_t *n_revoked)
+{
+	size_t a = 0, b = 0;
+	if (pthread_rwlock_rdlock(&tls_trust_lock) == 0) {
+		a = tls_trusted.n;
+		b = tls_revoked.n;
+		pthread_rwlock_unlock(&tls_trust_lock);
+	}
+	if (n_trusted != NULL)
+		*n_trusted = a;
+	if (n_revoked != NULL)
+		*n_revoked = b;
+}
+
+static bool tls_cert_fp(X509 *x, uint8_t fp[static TLS_FP_LEN])
+{
+	unsigned int n = 0;
+	return x != NULL && X509_digest(x, EVP_sha256(), fp, &n) == 1 && n == TLS_FP_LEN;
+}
+
 static bool tls_time_error(int err)
 {
 	return err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID ||
@@ -98,12 +206,26 @@ static bool tls_time_error(int err)
 	       err == X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD;
 }
 
-/* Called by OpenSSL for every certificate of the chain and every error. A chain error is
- * overridden only when the leaf is pinned, and never for a time error. */
+/* Called by OpenSSL for every certificate of the chain and every error. A revoked leaf is
+ * refused (checked when OpenSSL reports the leaf itself, error or not). A chain error is
+ * overridden only when the leaf is pinned (config or run-time snapshot), and never for a
+ * time error. */
 static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 {
-	if (preverify_ok == 1)
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	uint8_t fp[TLS_FP_LEN];
+
+	if (preverify_ok == 1) {
+		if (X509_STORE_CTX_get_error_depth(xs) != 0)
+			return 1;
+		if (!tls_cert_fp(leaf, fp))
+			return 0;
+		if (tls_trust_is_revoked(fp)) {
+			X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REVOKED);
+			return 0;
+		}
 		return 1;
+	}
 	int err = X509_STORE_CTX_get_error(xs);
 	if (tls_time_error(err))
 		return 0;
@@ -111,14 +233,9 @@ static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 	if (ssl == NULL)
 		return 0;
 	const struct tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
-	if (t == NULL || leaf == NULL || t->n_pinned == 0)
+	if (t == NULL || !tls_cert_fp(leaf, fp) || tls_trust_is_revoked(fp))
 		return 0;
-	uint8_t fp[TLS_FP_LEN];
-	unsigned int fpn = 0;
-	if (X509_digest(leaf, EVP_sha256(), fp, &fpn) != 1 || fpn != TLS_FP_LEN)
-		return 0;
-	return tls_ctx_is_pinned(t, fp) ? 1 : 0;
+	return tls_ctx_is_pinned(t, fp) || tls_trust_is_trusted(fp) ? 1 : 0;
 }
 
 /* Load the engine, give it the module path and the PIN, and load the private key by URI. */
@@ -226,6 +343,9 @@ static cf_err tls_load_key(struct tls_ctx *t, const struct tls_config *cfg)
 #define TLS_SESSION_LIFETIME_S TLS_TICKET_LIFETIME_MAX_S
 #define TLS_SESSION_ID_CTX "coffre-kmip"
 #define TLS_AUTH_TIME_LEN 8
+/* ticket app data: the 8-byte stamp, then 1 byte: 1 = the certificate was accepted by pin
+ * (config or run-time snapshot), 0 = it chained to the CA */
+#define TLS_TICKET_DATA_LEN (TLS_AUTH_TIME_LEN + 1)
 
 /* Seconds on CLOCK_MONOTONIC: tickets never outlive the process (the key is per process). */
 static int64_t tls_mono_s(void)
@@ -245,23 +365,25 @@ static int tls_ticket_gen_cb(SSL *ssl, void *arg)
 	SSL_SESSION *sess = SSL_get0_session(ssl);
 	void *old = NULL;
 	size_t old_len = 0;
-	uint8_t stamp[TLS_AUTH_TIME_LEN];
+	uint8_t stamp[TLS_TICKET_DATA_LEN];
 	if (sess == NULL)
 		return 0;
 	if (SSL_session_reused(ssl))
 		return SSL_SESSION_get0_ticket_appdata(sess, &old, &old_len) == 1 &&
-		       old_len == TLS_AUTH_TIME_LEN;
+		       old_len == TLS_TICKET_DATA_LEN;
 	int64_t now = tls_mono_s();
 	if (now < 0)
 		return 0;
 	for (size_t i = 0; i < TLS_AUTH_TIME_LEN; i++)
 		stamp[i] = (uint8_t)((uint64_t)now >> (8 * (TLS_AUTH_TIME_LEN - 1 - i)));
+	stamp[TLS_AUTH_TIME_LEN] = SSL_get_verify_result(ssl) == X509_V_OK ? 0 : 1;
 	return SSL_SESSION_set1_ticket_appdata(sess, stamp, sizeof stamp);
 }
 
 /* A decrypted ticket is used only when it carries a client certificate that is still within
- * its validity period and a stamp at most TLS_SESSION_LIFETIME_S old; anything else is a
- * full handshake (and a fresh ticket). */
+ * its validity period and a stamp at most TLS_SESSION_LIFETIME_S old, whose fingerprint has
+ * not been revoked since and, when the certificate was accepted by pin, is still pinned;
+ * anything else is a full handshake (and a fresh ticket). */
 static SSL_TICKET_RETURN tls_ticket_dec_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char *name,
 					   size_t name_len, SSL_TICKET_STATUS status, void *arg)
 {
@@ -279,7 +401,7 @@ static SSL_TICKET_RETURN tls_ticket_dec_cb(SSL *ssl, SSL_SESSION *sess, const un
 		return SSL_TICKET_RETURN_ABORT;
 	if (sess == NULL ||
 	    SSL_SESSION_get0_ticket_appdata(sess, &data, &len) != 1 || data == NULL ||
-	    len != TLS_AUTH_TIME_LEN)
+	    len != TLS_TICKET_DATA_LEN)
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	const uint8_t *p = data;
 	uint64_t stamp = 0;
@@ -293,6 +415,11 @@ static SSL_TICKET_RETURN tls_ticket_dec_cb(SSL *ssl, SSL_SESSION *sess, const un
 	X509 *peer = SSL_SESSION_get0_peer(sess);
 	if (peer == NULL || X509_cmp_current_time(X509_get0_notBefore(peer)) != -1 ||
 	    X509_cmp_current_time(X509_get0_notAfter(peer)) != 1)
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	uint8_t fp[TLS_FP_LEN];
+	if (!tls_cert_fp(peer, fp) || tls_trust_is_revoked(fp))
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	if (p[TLS_AUTH_TIME_LEN] != 0 && !tls_ctx_is_pinned(t, fp) && !tls_trust_is_trusted(fp))
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
 						  : SSL_TICKET_RETURN_USE;

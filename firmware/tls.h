@@ -8,6 +8,9 @@
  *   - otherwise the leaf is accepted when its SHA-256 fingerprint is pinned, whatever the
  *     chain error (self-signed, unknown issuer, wrong EKU), EXCEPT time errors: an expired or
  *     not-yet-valid certificate anywhere in the chain is refused even when pinned;
+ *   - the same for a leaf whose fingerprint is trusted in the run-time snapshot (below);
+ *   - a leaf whose fingerprint is revoked in the run-time snapshot is refused, whatever
+ *     else would accept it;
  *   - no certificate: the handshake fails (SSL_VERIFY_FAIL_IF_NO_PEER_CERT). */
 #ifndef COFFRE_FIRMWARE_TLS_H
 #define COFFRE_FIRMWARE_TLS_H
@@ -78,5 +81,35 @@ MUST_USE cf_err tls_fp_parse(const char *text, uint8_t fp[static TLS_FP_LEN]);
 
 /* true when fp is in the context's pinned list (constant time in the list entries). */
 bool tls_ctx_is_pinned(const struct tls_ctx *t, const uint8_t fp[static TLS_FP_LEN]);
+
+/* ---- trust managed at run time (console `client trust` / `client revoke`) -------------
+ *
+ * Besides the config's [tls] pinned list, the verify rule consults one PROCESS-WIDE trust
+ * snapshot, filled from the store's clients table (authz_trust_reload builds it):
+ *   trusted   SHA-256 fingerprints accepted like config pins (kind "trusted": a pasted,
+ *             typically self-signed client certificate);
+ *   revoked   fingerprints refused at the handshake even when the certificate chains to the
+ *             CA or is pinned in the config (role "revoked": `client revoke`).
+ * A snapshot is immutable; tls_trust_replace swaps it under a write lock, and every verify
+ * callback and ticket decryption reads it under the read lock, so a change is seen by the
+ * next handshake or resumption of every worker thread (there is no other cache). Lookups are
+ * binary searches over sorted arrays (fingerprints of certificates are public: no secret
+ * depends on the timing).
+ *
+ * Session tickets record whether the full handshake accepted the certificate by chain or by
+ * pin: a resumption is refused (full handshake instead) when the fingerprint has been
+ * revoked since, or when it was accepted by pin and is pinned no longer. */
+#define TLS_TRUST_MAX 4096
+
+/* Replace the snapshot with copies of the two lists (either may be empty; duplicates are
+ * fine). CF_E_TOO_LARGE above TLS_TRUST_MAX per list (the previous snapshot stays),
+ * CF_E_NOMEM. */
+MUST_USE cf_err tls_trust_replace(const uint8_t (*trusted)[TLS_FP_LEN], size_t n_trusted,
+				  const uint8_t (*revoked)[TLS_FP_LEN], size_t n_revoked);
+/* Lookups in the current snapshot. */
+bool tls_trust_is_trusted(const uint8_t fp[static TLS_FP_LEN]);
+bool tls_trust_is_revoked(const uint8_t fp[static TLS_FP_LEN]);
+/* Sizes of the current snapshot (status, tests). */
+void tls_trust_counts(size_t *n_trusted, size_t *n_revoked);
 
 #endif

@@ -13,6 +13,8 @@
 
 #define KEK_PREFIX_N (sizeof(HSM_KEK_LABEL_PREFIX) - 1)
 
+static cf_err kek_policy(struct hsm_exec *x, CK_OBJECT_HANDLE o, bool backup);
+
 /* "coffre-kek-<n>": n decimal, 1..UINT32_MAX, no leading zero */
 static bool kek_label_parse(const uint8_t *p, size_t n, uint32_t *v)
 {
@@ -108,7 +110,7 @@ cf_err hsm_kek_scan(struct hsm_exec *x)
 		TRY(kek_label_read(x, o, lab, sizeof lab, &ln, &ours));
 		if (!ours || !kek_label_parse(lab, ln, &v))
 			continue;
-		cf_err prc = p11_kek_policy_check(x, o, h->cfg.backup_enabled);
+		cf_err prc = kek_policy(x, o, h->cfg.backup_enabled);
 		if (prc == CF_E_HSM_POLICY)
 			continue; /* logged; never used */
 		if (prc != CF_OK) {
@@ -176,6 +178,43 @@ CK_OBJECT_HANDLE hsm_kek_handle(struct hsm *h, uint32_t v)
 			o = h->keks[i].handle;
 	pthread_mutex_unlock(&h->lock);
 	return o;
+}
+
+/* A KEK restored from a backup (hsm/backup.c) was created by C_UnwrapKey: the module then
+ * reports CKA_LOCAL, CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE false (it was outside this
+ * HSM once, inside the backup ceremony's wrapping), and SoftHSMv2 2.6 leaves CKA_VALUE_LEN at
+ * 0 (and refuses it in the unwrap template). Such a key is accepted when everything else of
+ * the policy holds; a key generated here must pass the full check. */
+static cf_err kek_policy(struct hsm_exec *x, CK_OBJECT_HANDLE o, bool backup)
+{
+	CK_BBOOL asens = CK_TRUE, local = CK_TRUE;
+	CK_ATTRIBUTE a[] = { { CKA_ALWAYS_SENSITIVE, &asens, 1 }, { CKA_LOCAL, &local, 1 } };
+	CK_RV rv = x->h->f->C_GetAttributeValue(x->sh, o, a, 2);
+	if (rv != CKR_OK || a[0].ulValueLen != 1 || a[1].ulValueLen != 1 || asens == CK_TRUE ||
+	    local == CK_TRUE)
+		return p11_kek_policy_check(x, o, backup); /* generated here: the full policy */
+	bool sens, ext, priv, tok, wrap, unwrap, enc, dec, wwt = false;
+	CK_ULONG len = 0, kt = 0, cls = 0;
+	TRY(p11_get_ulong(x, o, CKA_CLASS, &cls));
+	TRY(p11_get_ulong(x, o, CKA_KEY_TYPE, &kt));
+	TRY(p11_get_ulong(x, o, CKA_VALUE_LEN, &len));
+	TRY(p11_get_bool(x, o, CKA_SENSITIVE, &sens));
+	TRY(p11_get_bool(x, o, CKA_EXTRACTABLE, &ext));
+	TRY(p11_get_bool(x, o, CKA_PRIVATE, &priv));
+	TRY(p11_get_bool(x, o, CKA_TOKEN, &tok));
+	TRY(p11_get_bool(x, o, CKA_WRAP, &wrap));
+	TRY(p11_get_bool(x, o, CKA_UNWRAP, &unwrap));
+	TRY(p11_get_bool(x, o, CKA_ENCRYPT, &enc));
+	TRY(p11_get_bool(x, o, CKA_DECRYPT, &dec));
+	if (ext)
+		TRY(p11_get_bool(x, o, CKA_WRAP_WITH_TRUSTED, &wwt));
+	bool ok = cls == CKO_SECRET_KEY && kt == CKK_AES && (len == 32 || len == 0) && sens &&
+		  priv && tok && !wrap && !unwrap && enc && dec && (!ext || (backup && wwt));
+	if (!ok) {
+		log_err("hsm: a restored KEK violates the key policy");
+		return CF_E_HSM_POLICY;
+	}
+	return CF_OK;
 }
 
 static cf_err job_scan(struct hsm_exec *x)

@@ -1,7 +1,8 @@
 /* Key pairs inside the HSM for the TLS server key and the appliance CA (ARCHITECTURE
  * "Security model": OpenSSL reaches them through libp11's pkcs11 engine). Each pair gets a
  * CKA_LABEL and a CKA_ID so that a PKCS#11 URI (RFC 7512) names it; the private half is
- * sensitive and never extractable. Every generated pair passes a pairwise-consistency test
+ * sensitive and never extractable in the clear (with backups enabled: only wrapped under a
+ * CKA_TRUSTED key, CKA_WRAP_WITH_TRUSTED). Every generated pair passes a pairwise-consistency test
  * (sign, verify, and a verify of a modified message must fail) or is destroyed. */
 #include <string.h>
 
@@ -110,7 +111,10 @@ static cf_err job_keypair(struct hsm_exec *x)
 	CK_ULONG bits = type == HSM_KP_RSA_2048 ? 2048 : type == HSM_KP_RSA_3072 ? 3072 : 4096;
 	static const uint8_t e65537[] = { 0x01, 0x00, 0x01 };
 	CK_BBOOL t = CK_TRUE, fl = CK_FALSE;
-	CK_ATTRIBUTE pub[8], prv[10];
+	CK_ATTRIBUTE pub[8], prv[11];
+	/* with backups enabled the private key can leave the HSM only wrapped under a
+	 * CKA_TRUSTED key (the backup ceremony, hsm/backup.c); else never */
+	bool backup = x->h->cfg.backup_enabled;
 	CK_ULONG np = 0, nv = 0;
 	size_t ln = strlen(io->label);
 	pub[np++] = (CK_ATTRIBUTE){ CKA_TOKEN, &t, 1 };
@@ -129,7 +133,9 @@ static cf_err job_keypair(struct hsm_exec *x)
 	prv[nv++] = (CK_ATTRIBUTE){ CKA_TOKEN, &t, 1 };
 	prv[nv++] = (CK_ATTRIBUTE){ CKA_PRIVATE, &t, 1 };
 	prv[nv++] = (CK_ATTRIBUTE){ CKA_SENSITIVE, &t, 1 };
-	prv[nv++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &fl, 1 };
+	prv[nv++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, backup ? &t : &fl, 1 };
+	if (backup)
+		prv[nv++] = (CK_ATTRIBUTE){ CKA_WRAP_WITH_TRUSTED, &t, 1 };
 	prv[nv++] = (CK_ATTRIBUTE){ CKA_SIGN, &t, 1 };
 	/* RSA key transport for the KMIP 1.x "Basic" TLS suites needs decrypt */
 	prv[nv++] = (CK_ATTRIBUTE){ CKA_DECRYPT, rsa ? &t : &fl, 1 };
@@ -147,7 +153,10 @@ static cf_err job_keypair(struct hsm_exec *x)
 	cf_err rc = p11_get_bool(x, hv, CKA_SENSITIVE, &sens);
 	if (rc == CF_OK)
 		rc = p11_get_bool(x, hv, CKA_EXTRACTABLE, &ext);
-	if (rc == CF_OK && (!sens || ext))
+	bool wwt = false;
+	if (rc == CF_OK && ext && backup)
+		rc = p11_get_bool(x, hv, CKA_WRAP_WITH_TRUSTED, &wwt);
+	if (rc == CF_OK && (!sens || (ext && !(backup && wwt))))
 		rc = CF_E_HSM_POLICY;
 	if (rc == CF_OK)
 		rc = pairwise(x, hp, hv, rsa);

@@ -11,10 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "board/err.h"
 #include "board/sec.h"
+#include "firmware/backup.h"
+#include "hsm/hsm_backup.h"
 #include "kmip/kmip_dump.h"
 #include "kmip/ttlv.h"
 
@@ -25,6 +28,7 @@
 static int cmd_help(int argc, char **argv);
 static int cmd_ttlv(int argc, char **argv);
 static int cmd_provision(int argc, char **argv);
+static int cmd_backup(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -37,6 +41,10 @@ static const struct {
 	{ "provision", cmd_provision,
 	  "provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa]\n"
 	  "                                        create a QA instance (runs the coffred next to coffre)" },
+	{ "backup", cmd_backup,
+	  "backup inspect FILE                     a backup's header and counts (no secret needed)\n"
+	  "  coffre backup verify FILE                      check a backup's integrity with its passphrase\n"
+	  "                                        (asked on the terminal) or --shares (M lines)" },
 };
 
 static void usage(FILE *f)
@@ -273,6 +281,171 @@ static int cmd_provision(int argc, char **argv)
 	fprintf(stderr, "coffre: provision: cannot run %s: %s\n", path, strerror(errno));
 	free(args);
 	return 1;
+}
+
+/* ---- backup inspect / verify (firmware/backup_fmt.c) ---------------------------------- */
+
+static int bk_read_file(const char *path, uint8_t **out, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	*out = NULL;
+	*n = 0;
+	if (f == NULL) {
+		fprintf(stderr, "coffre: cannot open %s: %s\n", path, strerror(errno));
+		return EXIT_DATA;
+	}
+	size_t cap = 1u << 16, o = 0;
+	uint8_t *b = malloc(cap);
+	while (b != NULL) {
+		size_t r = fread(b + o, 1, cap - o, f);
+		o += r;
+		if (r == 0)
+			break;
+		if (o == cap) {
+			if (cap >= BK_FILE_MAX * 2u) {
+				free(b);
+				b = NULL;
+				break;
+			}
+			uint8_t *nb = realloc(b, cap * 2);
+			if (nb == NULL) {
+				free(b);
+				b = NULL;
+				break;
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	if (b == NULL) {
+		fprintf(stderr, "coffre: %s: too large or out of memory\n", path);
+		return EXIT_DATA;
+	}
+	*out = b;
+	*n = o;
+	return 0;
+}
+
+static void bk_emit(void *arg, const char *line)
+{
+	(void)arg;
+	printf("%s\n", line);
+}
+
+/* a line from the terminal without echo when stdin is a terminal */
+static bool bk_secret_line(const char *prompt, char *buf, size_t cap)
+{
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
+	struct termios old, noecho;
+	bool tty = tcgetattr(0, &old) == 0;
+	if (tty) {
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		(void)tcsetattr(0, TCSAFLUSH, &noecho);
+	}
+	bool ok = fgets(buf, (int)cap, stdin) != NULL;
+	if (tty) {
+		(void)tcsetattr(0, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (ok)
+		buf[strcspn(buf, "\r\n")] = '\0';
+	return ok;
+}
+
+static int cmd_backup(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "hsm-helper") == 0)
+		return hsm_bk_helper_main(); /* exec'd by the service for the export ceremony */
+	if (argc != 3 || (strcmp(argv[1], "inspect") != 0 && strcmp(argv[1], "verify") != 0)) {
+		fprintf(stderr, "usage: coffre backup inspect|verify FILE\n");
+		return EXIT_USAGE;
+	}
+	uint8_t *raw = NULL, *file = NULL;
+	size_t raw_n = 0, file_n = 0;
+	int ec = bk_read_file(argv[2], &raw, &raw_n);
+	if (ec != 0)
+		return ec;
+	struct bk_diag d = { "" };
+	struct bk_header h;
+	cf_err rc = bk_file_decode(raw, raw_n, &file, &file_n, &d);
+	if (rc == CF_OK)
+		rc = bk_header_parse(file, file_n, &h, &d);
+	if (rc != CF_OK) {
+		fprintf(stderr, "coffre: %s: %s\n", argv[2], d.msg[0] ? d.msg : cf_err_name(rc));
+		free(raw);
+		free(file);
+		return EXIT_DATA;
+	}
+	if (strcmp(argv[1], "inspect") == 0) {
+		bk_header_describe(&h, bk_emit, NULL);
+		free(raw);
+		free(file);
+		return 0;
+	}
+	char *pw = NULL;
+	struct bk_share *sh = NULL;
+	size_t nsh = 0;
+	if (sec_alloc(1024, (void **)&pw) != CF_OK ||
+	    sec_alloc(sizeof *sh * BK_SHARES_MAX, (void **)&sh) != CF_OK)
+		return EXIT_DATA;
+	struct bk_secret sec = { 0 };
+	if (h.scheme == BK_SCHEME_PASSPHRASE) {
+		if (!bk_secret_line("Backup passphrase: ", pw, 1024))
+			goto bad;
+		sec.pass = pw;
+		sec.pass_n = strlen(pw);
+	} else {
+		for (nsh = 0; nsh < h.threshold; nsh++) {
+			char prompt[64];
+			snprintf(prompt, sizeof prompt, "Share %zu of %u: ", nsh + 1, h.threshold);
+			if (!bk_secret_line(prompt, pw, 1024))
+				goto bad;
+			if (bk_share_parse(pw, &sh[nsh], &d) != CF_OK) {
+				fprintf(stderr, "coffre: %s\n", d.msg);
+				goto bad;
+			}
+		}
+		sec.shares = sh;
+		sec.n_shares = nsh;
+	}
+	/* verify = open + walk + counts (bk_verify without the HSM/store parts) */
+	uint8_t key[BK_KEY_LEN], *body = NULL;
+	size_t body_n = 0;
+	rc = h.scheme == BK_SCHEME_PASSPHRASE ? bk_key_from_pass(&h, sec.pass, sec.pass_n, key)
+					      : bk_shares_combine(&h, sh, nsh, key, &d);
+	if (rc == CF_OK)
+		rc = bk_open(file, file_n, &h, key, &body, &body_n, &d);
+	sec_wipe(key, sizeof key);
+	struct bk_counts c;
+	uint32_t schema = 0;
+	if (rc == CF_OK)
+		rc = bk_body_walk(body, body_n, NULL, NULL, &c, &schema, &d);
+	if (rc == CF_OK && !bk_counts_equal(&c, &h.counts)) {
+		snprintf(d.msg, sizeof d.msg, "contents do not match the header's counts");
+		rc = CF_E_BAD_VALUE;
+	}
+	bk_free(body, body_n);
+	if (rc != CF_OK) {
+		fprintf(stderr, "coffre: %s: %s\n", argv[2], d.msg[0] ? d.msg : cf_err_name(rc));
+		goto bad;
+	}
+	printf("backup OK: %u KEKs, %u key pairs, %u objects, %u attributes, %u clients, "
+	       "%u console accounts (store schema %u)\n", c.keks, c.keypairs, c.objects,
+	       c.attributes, c.clients, c.users, schema);
+	sec_free(pw, 1024);
+	sec_free(sh, sizeof *sh * BK_SHARES_MAX);
+	free(raw);
+	free(file);
+	return 0;
+bad:
+	sec_free(pw, 1024);
+	sec_free(sh, sizeof *sh * BK_SHARES_MAX);
+	free(raw);
+	free(file);
+	return EXIT_DATA;
 }
 
 int main(int argc, char **argv)

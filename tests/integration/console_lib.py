@@ -215,6 +215,56 @@ class Appliance(rl.Instance):
             time.sleep(0.05)
         raise RuntimeError("no ready line:\n%s" % self.stderr())
 
+    def init_ceremony(self, admin="admin", password=None, so_pin=None, user_pin=None,
+                      timeout=90, clock=time.time):
+        """At "coffre(UNINITIALIZED)> ": run `init` with the answers a person types (HSM SO
+        and user PINs, the confirmation, the first administrator's name, password and TOTP
+        enrolment) and wait for the ready line. A token that already exists (after a zeroize)
+        is re-initialised with self.so_pin, the SO PIN of the previous ceremony. Sets
+        admin_user, admin_password, totp_secret, so_pin, user_pin, port; returns the console
+        output of `init` up to the "login: " that follows (READY). clock: the service's time
+        for the TOTP code (a coffred_th run with COFFRE_TEST_CLOCK is ahead of time.time).
+        The enrolment uses the code of the current step: the first login needs a later one."""
+        import secrets
+        con = self.console
+        prev_so = getattr(self, "so_pin", None)
+        self.so_pin = so_pin or prev_so or "so-" + secrets.token_hex(8)
+        self.user_pin = user_pin or "pin-" + secrets.token_hex(8)
+        self.admin_user = admin
+        self.admin_password = password or "Adm1n-" + secrets.token_urlsafe(12)
+        out = []
+        con.send("init")
+        before = con.expect("HSM SO PIN: ")  # "Current HSM SO PIN: " or "New HSM SO PIN: "
+        out.append(before)
+        if before.endswith("Current "):
+            con.send(prev_so or self.so_pin)
+        else:
+            con.send(self.so_pin)
+            out.append(con.expect("Repeat the HSM SO PIN: "))
+            con.send(self.so_pin)
+        out.append(con.expect("New HSM user PIN: "))
+        con.send(self.user_pin)
+        out.append(con.expect("Repeat the HSM user PIN: "))
+        con.send(self.user_pin)
+        out.append(con.expect("[y/N] "))
+        con.send("y")
+        out.append(con.expect("Administrator name: ", timeout=timeout))
+        con.send(admin)
+        out.append(con.expect("New password: "))
+        con.send(self.admin_password)
+        out.append(con.expect("Repeat new password: "))
+        con.send(self.admin_password)
+        enrol = con.expect("TOTP code: ")
+        out.append(enrol)
+        m = re.search(r"otpauth://totp/[^\s]*[?&]secret=([A-Z2-7]+)", enrol)
+        if not m:
+            raise RuntimeError("no otpauth URI in the enrolment:\n" + enrol)
+        self.totp_secret = m.group(1)
+        con.send(totp_now(self.totp_secret, clock()))
+        out.append(con.expect("login: ", timeout=timeout))
+        self.wait_ready(timeout)
+        return "".join(out).replace("\r\n", "\n")
+
     def login(self, user=None, password=None, totp=None):
         """At "login: " (sends Enter first to get one): log in; returns the output up to the
         command prompt."""
