@@ -277,14 +277,7 @@ cf_err bk_export(const struct bk_export_in *in, struct bk_export_out *out, struc
 	c->meta = all.meta;
 	if ((rc = bk_seal(h, key, body.p, body.n, &file, &file_n)) != CF_OK)
 		goto out;
-	if ((rc = bk_armor_encode(file, file_n, &out->armor, &out->armor_n)) != CF_OK)
-		goto out;
-	char v[32];
-	snprintf(v, sizeof v, "%" PRId64, in->now);
-	if ((rc = store_meta_set(in->st, "backup.last", v)) == CF_OK) {
-		snprintf(v, sizeof v, "%" PRIu32, h->kek_version);
-		rc = store_meta_set(in->st, "backup.last_kek", v);
-	}
+	rc = bk_armor_encode(file, file_n, &out->armor, &out->armor_n);
 out:
 	hsm_bk_set_free(&set);
 	bk_buf_free(&body);
@@ -299,6 +292,15 @@ out:
 		bk_export_out_free(out);
 	}
 	return rc;
+}
+
+cf_err bk_export_record(struct store *st, const struct bk_header *h)
+{
+	char v[32];
+	snprintf(v, sizeof v, "%" PRId64, h->created);
+	TRY(store_meta_set(st, "backup.last", v));
+	snprintf(v, sizeof v, "%" PRIu32, h->kek_version);
+	return store_meta_set(st, "backup.last_kek", v);
 }
 
 /* ---- files ------------------------------------------------------------------------------------ */

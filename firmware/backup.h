@@ -292,9 +292,12 @@ struct bk_export_out {
 	unsigned n_shares;
 };
 void bk_export_out_free(struct bk_export_out *o);
-/* Build a backup; on success records meta backup.last and backup.last_kek. */
+/* Build a backup (nothing is recorded: the caller delivers it first). */
 MUST_USE cf_err bk_export(const struct bk_export_in *in, struct bk_export_out *out,
 			  struct bk_diag *d);
+/* Once the backup was delivered (printed, or written and read back): meta backup.last and
+ * backup.last_kek, which `status` compares with the current KEK. */
+MUST_USE cf_err bk_export_record(struct store *st, const struct bk_header *h);
 
 /* Restore a verified backup: KEKs and key pairs unwrapped into the HSM (session s, logged in),
  * certificates written to the configured paths (atomically), the store loaded. dry_run: the

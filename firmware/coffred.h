@@ -24,6 +24,7 @@ struct svc_run_opts {
 	const char *console_path;         /* for BOARD_CONSOLE_PATH */
 	bool port_override;               /* --port N (0 = any free port) */
 	uint16_t port;
+	char *const *argv;                /* main's argv: a zeroize restarts the program with it */
 };
 
 /* Boot (board -> hardening -> config -> HSM -> login -> self-tests -> store -> KEK), serve

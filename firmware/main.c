@@ -2,6 +2,7 @@
  *
  *   coffred -c CONFIG [--console PATH|pty|stdio] [--port N]
  *   coffred provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa] [--module SO]
+ *   coffred provision --fresh DIR [--port PORT] [--module SO]
  *
  * --port overrides [kmip] port; 0 binds any free port (tests read it from the ready line). */
 #include <errno.h>
@@ -15,7 +16,8 @@ static int usage(FILE *f, int ret)
 {
 	fprintf(f, "usage: coffred -c CONFIG [--console PATH|pty|stdio] [--port N]\n"
 		   "       coffred provision --qa DIR [--port PORT] [--clients N] "
-		   "[--server-key ec|rsa] [--module PKCS11_SO]\n");
+		   "[--server-key ec|rsa] [--module PKCS11_SO]\n"
+		   "       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO]\n");
 	return ret;
 }
 
@@ -62,5 +64,6 @@ int main(int argc, char **argv)
 	}
 	if (o.config_path == NULL)
 		return usage(stderr, COFFRED_EXIT_USAGE);
+	o.argv = argv;
 	return svc_run(&o);
 }

@@ -55,7 +55,9 @@
 #define SVC_META_STATE "appliance.state"
 #define SVC_META_INITIALIZED "appliance.initialized"
 
-/* The one mutable global STYLE 2.7 allows: the signal flag. */
+/* The one mutable global STYLE 2.7 allows: the stop flag. 1 = SIGTERM / SIGINT (stop);
+ * SVC_STOP_RESTART = a zeroize asks for a restart (a signal still wins: it overwrites it). */
+#define SVC_STOP_RESTART 2
 static volatile sig_atomic_t svc_stop_flag;
 
 static void svc_on_signal(int sig)
@@ -119,6 +121,7 @@ struct svc_rt {
 	struct net_server *net;
 	uint8_t *pin;              /* sec_alloc, pin_cap bytes */
 	size_t pin_cap, pin_n;
+	bool restart;              /* zeroize: start the program again (svc_restart) */
 };
 
 static struct svc_rt *svc_rt_of(struct svc *s)
@@ -823,39 +826,29 @@ cf_err svc_token_probe(struct svc *s, bool *initialised)
 	return rc;
 }
 
-cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_init_result *out)
+/* The token part of `init` and of `backup import` (rt->ctl held, UNINITIALIZED): record that an
+ * init is under way, (re-)initialise the token, open it and log in with the new user PIN. */
+static cf_err svc_token_setup(struct svc_rt *rt, const struct svc_init_req *r)
 {
-	struct svc_rt *rt = svc_rt_of(s);
 	const struct config *cfg = rt->svc.cfg;
-	char label[HSM_LABEL_MAX + 1], uri[HSM_URI_MAX] = "";
+	char label[HSM_LABEL_MAX + 1];
 	struct hsm_token_init_cfg tic;
-	hsm_sess *sess = NULL;
-	struct prov_keys k;
 	cf_err rc;
 
-	memset(out, 0, sizeof *out);
 	if (r == NULL || r->so_pin == NULL || r->user_pin == NULL)
 		return CF_E_INVALID_ARG;
-	pthread_mutex_lock(&rt->ctl);
-	if (svc_state_get(rt) != SVC_UNINITIALIZED) {
-		rc = CF_E_STATE;
-		goto out;
-	}
+	if (svc_state_get(rt) != SVC_UNINITIALIZED)
+		return CF_E_STATE;
 	if ((rc = svc_token_label(cfg, label)) != CF_OK) {
 		log_err("svc: init: [hsm] token must be a label or a pkcs11: URI with token=");
-		goto out;
-	}
-	if (cfg->tls.cert[0] == '\0' || cfg->tls.ca[0] == '\0') {
-		log_err("svc: init: [tls] cert and ca must name where the certificates go");
-		rc = CF_E_CONFIG;
-		goto out;
+		return rc;
 	}
 	/* the store first: it records that an init is under way (a crash from here on leaves an
 	 * appliance that boots UNINITIALIZED and re-runs `init`) */
 	if ((rc = svc_store_open(rt)) != CF_OK ||
 	    (rc = store_meta_set(rt->st, SVC_META_STATE, "uninitialized")) != CF_OK) {
 		log_err_r(rc, "svc: init: store %s", rt->svc.store_path);
-		goto out;
+		return rc;
 	}
 	svc_kekjob_stop(rt);
 	svc_hsm_close(rt);   /* C_InitToken needs the module to itself */
@@ -871,13 +864,49 @@ cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_in
 	if ((rc = hsm_token_init_ex(&tic, NULL)) != CF_OK) {
 		log_err_r(rc, "svc: init: token initialisation failed");
 		svc_audit_state(rt, "init:token", rc, tic.force ? "re-initialise" : "initialise");
-		goto out;
+		return rc;
 	}
 	svc_audit_state(rt, "init:token", CF_OK, tic.force ? "re-initialised" : "initialised");
 	if ((rc = svc_hsm_open(rt)) != CF_OK ||
-	    (rc = hsm_login(rt->svc.hsm, r->user_pin, r->user_n)) != CF_OK ||
-	    (rc = hsm_session_acquire(rt->svc.hsm, 5000, &sess)) != CF_OK) {
+	    (rc = hsm_login(rt->svc.hsm, r->user_pin, r->user_n)) != CF_OK) {
 		log_err_r(rc, "svc: init: the new token cannot be used");
+		svc_hsm_close(rt);
+		return rc;
+	}
+	return CF_OK;
+}
+
+cf_err svc_token_init(struct svc *s, const struct svc_init_req *r)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	cf_err rc;
+
+	pthread_mutex_lock(&rt->ctl);
+	rc = svc_token_setup(rt, r);
+	pthread_mutex_unlock(&rt->ctl);
+	return rc;
+}
+
+cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_init_result *out)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	const struct config *cfg = rt->svc.cfg;
+	char uri[HSM_URI_MAX] = "";
+	hsm_sess *sess = NULL;
+	struct prov_keys k;
+	cf_err rc;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&rt->ctl);
+	if (cfg->tls.cert[0] == '\0' || cfg->tls.ca[0] == '\0') {
+		log_err("svc: init: [tls] cert and ca must name where the certificates go");
+		rc = CF_E_CONFIG;
+		goto out;
+	}
+	if ((rc = svc_token_setup(rt, r)) != CF_OK)
+		goto out;
+	if ((rc = hsm_session_acquire(rt->svc.hsm, 5000, &sess)) != CF_OK) {
+		log_err_r(rc, "svc: init: no session on the new token");
 		goto out;
 	}
 	memset(&k, 0, sizeof k);
@@ -1006,6 +1035,13 @@ cf_err svc_zeroize_as(struct svc *s, const char *actor)
 	rt->svc.error[0] = '\0';
 	atomic_store(&rt->svc.selftest_time, 0);
 	svc_uninit_enter(rt, "zeroized");
+	/* Then the program starts again: nothing of the old appliance stays in this process
+	 * (libp11's engine keeps the PIN and sessions of the destroyed token, and cannot follow a
+	 * re-initialised token; OpenSSL and the module keep their own caches). */
+	if (rt->opts.argv != NULL && svc_stop_flag == 0) {
+		rt->restart = true;
+		svc_stop_flag = SVC_STOP_RESTART;
+	}
 	pthread_mutex_unlock(&rt->ctl);
 	return frc;
 }
@@ -1085,6 +1121,52 @@ static cf_err svc_signals_setup(sigset_t *wait_mask)
 	return CF_OK;
 }
 
+/* The console pty survives a restart: its descriptor is passed on (the person or the script
+ * on the other side stays connected); a device path is simply opened again, stdio is
+ * inherited. */
+#define SVC_ENV_CONSOLE_FD "COFFRED_RESTART_CONSOLE_FD"
+
+static bool svc_console_adopt(struct svc_rt *rt)
+{
+	const char *v = getenv(SVC_ENV_CONSOLE_FD);
+	char *end;
+	long fd;
+
+	if (v == NULL)
+		return false;
+	fd = strtol(v, &end, 10);
+	if (end == v || *end != ':' || fd <= STDERR_FILENO || fd > 1024 || !isatty((int)fd)) {
+		(void)unsetenv(SVC_ENV_CONSOLE_FD);
+		return false;
+	}
+	memset(&rt->con, 0, sizeof rt->con);
+	rt->con.fd = rt->con.fd_out = (int)fd;
+	rt->con.is_tty = true;
+	(void)snprintf(rt->con.path, sizeof rt->con.path, "%s", end + 1);
+	(void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	(void)unsetenv(SVC_ENV_CONSOLE_FD);
+	return true;
+}
+
+/* After a zeroize (everything released but the console pty): the same program, same
+ * arguments, same pid. Returns only on failure. */
+static void svc_restart(struct svc_rt *rt)
+{
+	char v[300];
+
+	if (rt->con_ok && rt->opts.console_kind == BOARD_CONSOLE_PTY) {
+		(void)snprintf(v, sizeof v, "%d:%s", rt->con.fd, rt->con.path);
+		if (fcntl(rt->con.fd, F_SETFD, 0) != 0 || setenv(SVC_ENV_CONSOLE_FD, v, 1) != 0)
+			log_warn("svc: restart: the console pty will be a new one");
+		rt->con_ok = false; /* kept open across exec */
+	}
+	svc_teardown(rt);
+	fprintf(stderr, "coffred: zeroized: restarting\n");
+	fflush(stderr);
+	execv("/proc/self/exe", rt->opts.argv);
+	fprintf(stderr, "coffred: restart failed: %s\n", strerror(errno));
+}
+
 int svc_run(const struct svc_run_opts *o)
 {
 	struct svc_rt *rt;
@@ -1147,28 +1229,30 @@ int svc_run(const struct svc_run_opts *o)
 		audit_syslog_open();
 	rt->started = svc_time(rt);
 
-	/* the boot holds the control lock: the console can show its prompt at once, but a
-	 * command that changes the state waits until the boot has decided it */
-	pthread_mutex_lock(&rt->ctl);
 	if (o->console) {
-		if ((rc = board_console_open(&rt->svc.board, o->console_kind, o->console_path,
+		if ((o->console_kind != BOARD_CONSOLE_PTY || !svc_console_adopt(rt)) &&
+		    (rc = board_console_open(&rt->svc.board, o->console_kind, o->console_path,
 					     &rt->con)) != CF_OK) {
-			pthread_mutex_unlock(&rt->ctl);
 			fprintf(stderr, "coffred: cannot open the console: %s\n", cf_err_str(rc));
 			goto out;
 		}
 		rt->con_ok = true;
-		if ((rc = console_start(&rt->svc, rt->con.fd, rt->con.fd_out, &rt->console)) != CF_OK) {
-			pthread_mutex_unlock(&rt->ctl);
-			fprintf(stderr, "coffred: cannot start the console: %s\n", cf_err_str(rc));
-			goto out;
-		}
 		if (o->console_kind == BOARD_CONSOLE_PTY)
 			fprintf(stderr, "coffred: console pty=%s\n", rt->con.path);
 		fflush(stderr);
 	}
+	/* The console thread starts once the boot has decided the state: before that there is
+	 * no right prompt (a password typed for "login: " must never be taken for a command).
+	 * What is typed meanwhile waits in the TTY. */
+	pthread_mutex_lock(&rt->ctl);
 	(void)svc_boot(rt);
 	svc_pin_wipe(rt);
+	if (rt->con_ok &&
+	    (rc = console_start(&rt->svc, rt->con.fd, rt->con.fd_out, &rt->console)) != CF_OK) {
+		pthread_mutex_unlock(&rt->ctl);
+		fprintf(stderr, "coffred: cannot start the console: %s\n", cf_err_str(rc));
+		goto out;
+	}
 	pthread_mutex_unlock(&rt->ctl);
 	fflush(stderr);
 
@@ -1188,6 +1272,10 @@ int svc_run(const struct svc_run_opts *o)
 		net_server_stop(rt->net);
 		net_server_join(rt->net);
 		svc_audit_state(rt, "state:STOPPED", CF_OK, NULL);
+	}
+	if (rt->restart && svc_stop_flag == SVC_STOP_RESTART) {
+		svc_restart(rt);
+		ret = COFFRED_EXIT_FAIL;
 	}
 out:
 	svc_teardown(rt);

@@ -91,6 +91,13 @@ struct svc_init_result {
 MUST_USE cf_err svc_init_token(struct svc *s, const struct svc_init_req *r,
 			       struct svc_init_result *out);
 
+/* The token part of svc_init_token alone, for `backup import` (which restores KEKs and keys
+ * instead of creating them): UNINITIALIZED only; meta appliance.state = uninitialized, the
+ * token (re-)initialised, s->hsm opened and logged in with the new user PIN. The caller takes
+ * sessions from s->hsm, makes the restored KEK current, then calls svc_start_serving (on
+ * failure the next svc_token_init / svc_init_token starts from the token again). */
+MUST_USE cf_err svc_token_init(struct svc *s, const struct svc_init_req *r);
+
 /* Run the power-up self-tests now on a pooled session (READY or ERROR with the HSM logged
  * in). *failed = the first test that failed (tests run in enum order; later ones did not
  * run). Recorded in s->selftest_*. */

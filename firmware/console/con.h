@@ -6,7 +6,7 @@
  *
  *   con_io.c        line editor, prompts, secret entry, confirmations, paste blocks, output
  *   con_shell.c     the loop: prompt by state, login gate, tokenizer, dispatch, help, audit
- *   con_auth.c      accounts (Argon2id), TOTP, lockout, dual control; `user`, `logout`,
+ *   con_auth.c      accounts (Argon2id), TOTP, lockout, dual control; `user`,
  *                   `approve`, `pending`
  *   con_sys.c       `init`, `unseal`, `status`, `selftest`, `zeroize` (with svc.c)
  *   con_pki.c       `cert show`, `client sign-csr|issue|trust|list|revoke`
@@ -46,6 +46,11 @@ struct con {
 	uint8_t rbuf[4096];
 	size_t rlen, rpos;
 	bool eof;                    /* the TTY hung up / stdin closed */
+	/* the console thread's wake-up: fd_wake is polled with fd_in when on_wake is set;
+	 * on_wake returns CF_OK (nothing to do), CF_E_AGAIN (it printed: redraw the line) or
+	 * an error that ends the read. A zeroed struct con has no wake-up. */
+	int fd_wake;
+	cf_err (*on_wake)(struct con *c, bool mid_line);
 
 	/* con_shell.c: the session */
 	bool authed;                 /* an administrator is logged in */

@@ -11,9 +11,8 @@
  * consumed byte: the byte before rbuf[rpos] is always the one consumed last.
  *
  * Waits are poll(2) on fd_in and, on the console thread, a wake-up descriptor (con_shell.c:
- * a notice to print, a state change, console_stop). struct con has no field for it yet, so
- * the console thread registers it per thread with con_io_wake_set: a struct con made on
- * another thread (a test) has none. */
+ * a notice to print, a state change, console_stop): c->fd_wake with c->on_wake. A zeroed
+ * struct con (a test) has none. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -30,19 +29,6 @@
 
 /* How long one write may wait for the far end to read before output is dropped. */
 #define CON_OUT_WAIT_MS 5000
-
-/* The wake-up hook: fn returns CF_OK (nothing to do), CF_E_AGAIN (it printed: redraw the
- * line), or an error that ends the read (CF_E_CLOSED: console_stop; CF_E_STATE: the shell's
- * prompt is out of date). mid_line: the prompt is on screen. */
-void con_io_wake_set(int fd, cf_err (*fn)(struct con *c, bool mid_line));
-static _Thread_local int con_wake_fd = -1;
-static _Thread_local cf_err (*con_wake_fn)(struct con *c, bool mid_line);
-
-void con_io_wake_set(int fd, cf_err (*fn)(struct con *c, bool mid_line))
-{
-	con_wake_fd = fn != NULL ? fd : -1;
-	con_wake_fn = fn;
-}
 
 /* ---- output ------------------------------------------------------------------------------ */
 
@@ -86,7 +72,7 @@ void con_write(struct con *c, const char *s, size_t n)
 
 void con_printf(struct con *c, const char *fmt, ...)
 {
-	char small[512], *p = small;
+	char small[512], *big = NULL;
 	va_list ap;
 	int n;
 
@@ -95,21 +81,17 @@ void con_printf(struct con *c, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof small) {
-		p = malloc((size_t)n + 1);
-		if (p == NULL) {
-			p = small;
-			n = (int)sizeof small - 1;
-		} else {
-			va_start(ap, fmt);
-			(void)vsnprintf(p, (size_t)n + 1, fmt, ap);
-			va_end(ap);
-		}
+	if ((size_t)n >= sizeof small && (big = malloc((size_t)n + 1)) != NULL) {
+		va_start(ap, fmt);
+		(void)vsnprintf(big, (size_t)n + 1, fmt, ap);
+		va_end(ap);
 	}
-	con_write(c, p, (size_t)n);
-	if (p != small) {
-		sec_wipe(p, (size_t)n);
-		free(p);
+	if (big != NULL) {
+		con_write(c, big, (size_t)n);
+		sec_wipe(big, (size_t)n);
+		free(big);
+	} else {
+		con_write(c, small, (size_t)n < sizeof small ? (size_t)n : sizeof small - 1);
 	}
 	sec_wipe(small, sizeof small);
 }
@@ -154,7 +136,7 @@ static int64_t con_mono_ms(void)
 
 static cf_err con_woken(struct con *c, struct con_edit *e)
 {
-	cf_err rc = con_wake_fn(c, e->shown);
+	cf_err rc = c->on_wake(c, e->shown);
 
 	if (rc != CF_E_AGAIN)
 		return rc;
@@ -176,7 +158,7 @@ static cf_err con_fill(struct con *c, struct con_edit *e, int64_t deadline)
 	}
 	for (;;) {
 		struct pollfd p[2] = { { .fd = c->fd_in, .events = POLLIN },
-				       { .fd = con_wake_fd, .events = POLLIN } };
+				       { .fd = c->on_wake != NULL ? c->fd_wake : -1, .events = POLLIN } };
 		int wait = -1, r;
 		ssize_t n;
 
@@ -189,7 +171,7 @@ static cf_err con_fill(struct con *c, struct con_edit *e, int64_t deadline)
 				return CF_E_TIMEOUT;
 			wait = left > INT_MAX ? INT_MAX : (int)left;
 		}
-		r = poll(p, con_wake_fd >= 0 ? 2 : 1, wait);
+		r = poll(p, c->on_wake != NULL ? 2 : 1, wait);
 		if (r < 0 && errno != EINTR) {
 			c->eof = true;
 			return CF_E_CLOSED;
@@ -245,7 +227,7 @@ static cf_err con_getline(struct con *c, const char *prompt, char *buf, size_t c
 		return CF_E_INVALID_ARG;
 	e.max = cap - 1 < CON_LINE_MAX ? cap - 1 : CON_LINE_MAX;
 	buf[0] = '\0';
-	if (con_wake_fn != NULL && (rc = con_woken(c, &e)) != CF_OK)
+	if (c->on_wake != NULL && (rc = con_woken(c, &e)) != CF_OK)
 		return rc; /* queued notices go out before the prompt */
 	con_write(c, e.prompt, strlen(e.prompt));
 	e.shown = true;

@@ -31,9 +31,6 @@
 #define CONSOLE_NOTE_MAX 256
 #define CONSOLE_PEER_POLL_MS 250 /* how often a hung-up pty is checked for a new peer */
 
-/* con_io.c: the console thread's wake-up descriptor and what to do when it is readable. */
-void con_io_wake_set(int fd, cf_err (*fn)(struct con *c, bool mid_line));
-
 struct console {
 	struct con c;            /* first: the wake-up hook gets &k->c */
 	struct svc *svc;
@@ -525,7 +522,8 @@ static void *console_main(void *arg)
 	struct con *c = &k->c;
 	bool tty = isatty(c->fd_in) == 1;
 
-	con_io_wake_set(k->wake, console_woken);
+	c->fd_wake = k->wake;
+	c->on_wake = console_woken;
 	while (!atomic_load(&k->stop)) {
 		if (tty && console_peer_gone(k)) {
 			console_nap(k, CONSOLE_PEER_POLL_MS);
@@ -539,7 +537,7 @@ static void *console_main(void *arg)
 		c->eof = false;
 		console_nap(k, CONSOLE_PEER_POLL_MS);
 	}
-	con_io_wake_set(-1, NULL);
+	c->on_wake = NULL;
 	return NULL;
 }
 

@@ -549,9 +549,3 @@ const struct con_cmd con_cmds_sys[] = {
 	  sys_zeroize },
 	{ 0 },
 };
-
-#ifdef SYS_STUB_BACKUP_TABLE
-/* TEMPORARY: firmware/parts/sys.mk defines SYS_STUB_BACKUP_TABLE only while
- * firmware/console/con_backup.c does not exist. */
-const struct con_cmd con_cmds_backup[] = { { 0 } };
-#endif

@@ -4,9 +4,3 @@
 # p11-kit include path for svc.o (the test-hooks copy is built by firmware/coffred.mk).
 FIRMWARE_SRCS_PARTS += firmware/console/con_sys.c
 $(BUILD)/obj/firmware/svc.o: CFLAGS_BASE += $(P11_CFLAGS)
-# TEMPORARY (until the backup part lands): an empty `backup` table so the console links.
-# con_sys.o is rebuilt (without it) as soon as firmware/console/con_backup.c exists.
-ifeq ($(wildcard firmware/console/con_backup.c),)
-$(BUILD)/obj/firmware/console/con_sys.o: CFLAGS_BASE += -DSYS_STUB_BACKUP_TABLE
-endif
-$(BUILD)/obj/firmware/console/con_sys.o: $(wildcard firmware/console/con_backup.c)

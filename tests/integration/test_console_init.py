@@ -121,7 +121,7 @@ t.check("... and nothing else (no PINs, no pki, no store)",
         sorted(os.listdir(a.dir)) == ["coffred.conf", "softhsm2.conf", "tokens"],
         str(sorted(os.listdir(a.dir))))
 t.check("... the config has no pin_file, the HSM key URI and [backup] dir",
-        "pin_file" not in conf and "key = pkcs11:token=coffre;object=tls-server;" in conf and
+        not re.search(r"^pin_file", conf, re.M) and "key = pkcs11:token=coffre;object=tls-server;" in conf and
         re.search(r"^\[backup\]\ndir = \S+/backup$", conf, re.M) is not None, conf)
 t.check("... coffred.conf is mode 0600", os.stat(a.conf).st_mode & 0o777 == 0o600)
 r = subprocess.run([a.coffred, "provision", "--fresh", a.dir], stdout=subprocess.PIPE,
@@ -301,6 +301,18 @@ con.expect("to confirm: ")
 con.send("ZEROIZE")
 out = con.expect("coffre(UNINITIALIZED)> ", timeout=60)
 t.check("zeroize -> UNINITIALIZED", "zeroized" in out, out)
+pid = a.proc.pid
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline and not re.search(
+        r"zeroized: restarting\n(.*\n)*coffred: UNINITIALIZED: ", a.stderr()):
+    time.sleep(0.1)
+err = a.stderr()
+t.check("... the program restarts (same pid, same console pty) and boots UNINITIALIZED",
+        a.alive() and a.proc.pid == pid and
+        re.search(r"zeroized: restarting\n(.*\n)*coffred: UNINITIALIZED: ", err) is not None and
+        len(set(re.findall(r"^coffred: console pty=(\S+)$", err, re.M))) == 1, err[-600:])
+con.expect("coffre(UNINITIALIZED)> ", timeout=30)  # the new program's prompt
+con.drain(0.3)
 t.check("... every object on the token is destroyed (%d before)" % n_obj,
         n_obj >= 5 and token_objects(a) == [], str(token_objects(a)))
 t.check("... KMIP stops", port_closed(a.port))
@@ -346,4 +358,5 @@ if uid is not None:
         t.ok("... the old client certificate is refused")
 rc = a.stop()
 t.check("SIGTERM stops it (rc=%s)" % rc, rc == 0)
+t.check("no sanitizer report in any run", not a.sanitizer_errors(), rl.sanitizer_digest(a))
 t.done()

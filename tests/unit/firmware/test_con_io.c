@@ -198,6 +198,13 @@ static void test_echo_and_crlf_output(void **state)
 	assert_string_equal(out(r, 100), "p> hello world\r\n");
 	con_printf(&r->c, "a\nb\r\nc %d\n", 7);
 	assert_string_equal(out(r, 100), "a\r\nb\r\nc 7\r\n");
+	/* longer than the stack buffer: all of it */
+	static char pem[3000];
+	memset(pem, 'Q', sizeof pem - 1);
+	con_printf(&r->c, "<%s>", pem);
+	assert_int_equal(strlen(out(r, 100)), sizeof pem + 1);
+	assert_int_equal(r->out[0], '<');
+	assert_int_equal(r->out[sizeof pem], '>');
 	rig_free(r);
 }
 

@@ -1,0 +1,842 @@
+/* The console's backup commands (firmware/console/con.h; docs/backup.md, issue 7):
+ *
+ *   backup export [--shares N --threshold M] [--file NAME]
+ *              the HSM SO PIN (the trusted wrapping key of the ceremony), then a passphrase
+ *              typed twice, or N shares shown to their custodians one at a time; the armored
+ *              backup is printed, or written atomically to [backup] dir/NAME and read back
+ *   backup import [--file NAME] [--dry-run] [--merge]
+ *              UNINITIALIZED: paste or read a backup, give its passphrase or M shares, verify
+ *              everything, then set the HSM token up (new PINs), restore and serve (READY).
+ *              READY: only with --merge (adds the backup's KEKs and rows to this appliance).
+ *
+ * The format, the key and the HSM ceremonies are firmware/backup.c's; this file holds the
+ * dialogue. Every secret (SO PIN, user PIN, passphrase, shares) is read with con_read_secret
+ * into sec_alloc memory and wiped before the handler returns, whatever happened. A refusal
+ * always says what was wrong and that nothing was changed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "board/log.h"
+#include "board/sec.h"
+#include "firmware/backup.h"
+#include "firmware/console/con.h"
+#include "firmware/svc.h"
+#include "hsm/hsm.h"
+
+#define BKC_PIN_MIN 8u               /* HSM PINs typed at the console (as `init`) */
+#define BKC_SHARE_TRIES 5u           /* rejected share lines before the import gives up */
+#define BKC_CLEAR_LINES 60           /* blank lines between two custodians */
+#define BKC_FILE_MAX ((size_t)512 << 20) /* an armored file of the largest body */
+#define BKC_NAME_MAX 100u
+/* svc.c's store meta key (not in a header): "uninitialized" until the appliance first serves;
+ * set before the token is touched so that an interrupted import boots UNINITIALIZED again */
+#define BKC_META_STATE "appliance.state"
+
+static enum svc_state bkc_state(const struct con *c)
+{
+	return (enum svc_state)atomic_load(&c->svc->state);
+}
+
+static cf_err bkc_secret_new(char **p)
+{
+	return sec_alloc(CON_SECRET_MAX + 1, (void **)p);
+}
+
+static void bkc_secret_free(char *p)
+{
+	if (p != NULL)
+		sec_free(p, CON_SECRET_MAX + 1);
+}
+
+static void bkc_emit(void *arg, const char *line)
+{
+	con_printf(arg, "  %s\n", line);
+}
+
+static void bkc_counts(struct con *c, const char *lead, const struct bk_counts *n)
+{
+	con_printf(c, "%s%u KEKs, %u key pairs, %u certificate files, %u objects, %u attributes, "
+		      "%u clients, %u console accounts, %u settings\n",
+		   lead, n->keks, n->keypairs, n->files, n->objects, n->attributes, n->clients,
+		   n->users, n->meta);
+}
+
+/* A file name in [backup] dir: letters, digits, '.', '_', '-'; not hidden. */
+static bool bkc_name_ok(const char *n)
+{
+	size_t l = strlen(n);
+
+	if (l == 0 || l > BKC_NAME_MAX || n[0] == '.')
+		return false;
+	for (size_t i = 0; i < l; i++) {
+		char ch = n[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* [backup] dir/NAME for --file; prints why not. */
+static cf_err bkc_file_path(struct con *c, const char *cmd, const char *name, char *out, size_t cap)
+{
+	const char *dir = c->svc->cfg->backup.dir;
+	struct stat sb;
+
+	if (dir[0] == '\0') {
+		con_printf(c, "%s: no [backup] dir is configured: without --file the backup is "
+			      "printed / pasted\n", cmd);
+		return CF_E_CONFIG;
+	}
+	if (!bkc_name_ok(name)) {
+		con_printf(c, "%s: --file takes a plain file name in %s (letters, digits, '.', '_', "
+			      "'-'; at most %u characters)\n", cmd, dir, BKC_NAME_MAX);
+		return CF_E_INVALID_ARG;
+	}
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		con_printf(c, "%s: the backup directory %s is not there (is the storage mounted?)\n",
+			   cmd, dir);
+		return CF_E_NOT_FOUND;
+	}
+	if ((size_t)snprintf(out, cap, "%s/%s", dir, name) >= cap) {
+		con_printf(c, "%s: path too long\n", cmd);
+		return CF_E_INVALID_ARG;
+	}
+	return CF_OK;
+}
+
+/* A whole file (no symlink) into a malloc'd buffer of at most max bytes. */
+static cf_err bkc_read_file(const char *path, size_t max, uint8_t **out, size_t *n)
+{
+	struct stat sb;
+	uint8_t *b = NULL;
+	size_t o = 0;
+	cf_err rc = CF_OK;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	*out = NULL;
+	*n = 0;
+	if (fd < 0)
+		return errno == ENOENT ? CF_E_NOT_FOUND : CF_E_IO;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+		rc = CF_E_IO;
+	else if ((size_t)sb.st_size > max)
+		rc = CF_E_TOO_LARGE;
+	else if ((b = malloc((size_t)sb.st_size + 1)) == NULL)
+		rc = CF_E_NOMEM;
+	while (rc == CF_OK && o < (size_t)sb.st_size) {
+		ssize_t r = read(fd, b + o, (size_t)sb.st_size - o);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			rc = r == 0 ? CF_E_TRUNCATED : CF_E_IO;
+		else
+			o += (size_t)r;
+	}
+	close(fd);
+	if (rc != CF_OK) {
+		free(b);
+		return rc;
+	}
+	b[o] = '\0';
+	*out = b;
+	*n = o;
+	return CF_OK;
+}
+
+/* The `coffre` next to this coffred: it runs the export's HSM helper (hsm/hsm_backup.h). */
+static cf_err bkc_helper_path(char *out, size_t cap)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	char *slash;
+
+	if (n <= 0)
+		return CF_E_IO;
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return CF_E_IO;
+	*slash = '\0';
+	if ((size_t)snprintf(out, cap, "%s/coffre", exe) >= cap)
+		return CF_E_NO_SPACE;
+	return access(out, X_OK) == 0 ? CF_OK : CF_E_NOT_FOUND;
+}
+
+/* ---- export ------------------------------------------------------------------------------ */
+
+/* A new passphrase, typed twice, strength enforced (a few attempts). */
+static cf_err bkc_pass_new(struct con *c, char *pw, char *again)
+{
+	struct bk_diag d;
+	cf_err rc;
+
+	con_printf(c, "The backup passphrase: at least %u characters with 3 of lower case, upper "
+		      "case,\ndigits and symbols (or at least 20 characters). It is not stored "
+		      "anywhere:\nwithout it the backup cannot be restored.\n", BK_PASS_MIN);
+	for (int tries = 0; tries < 3; tries++) {
+		memset(&d, 0, sizeof d);
+		if ((rc = con_read_secret(c, "New backup passphrase: ", pw, CON_SECRET_MAX + 1, 0)) != CF_OK)
+			return rc;
+		if (!bk_pass_check(pw, strlen(pw), &d)) {
+			con_printf(c, "%s; try again\n", d.msg);
+			continue;
+		}
+		if ((rc = con_read_secret(c, "Repeat the backup passphrase: ", again, CON_SECRET_MAX + 1,
+					  0)) != CF_OK)
+			return rc;
+		if (strlen(pw) == strlen(again) && ct_memeq(pw, again, strlen(pw)))
+			return CF_OK;
+		con_printf(c, "the two entries differ; try again\n");
+	}
+	return CF_E_CANCELLED;
+}
+
+static void bkc_clear(struct con *c)
+{
+	for (int i = 0; i < BKC_CLEAR_LINES; i++)
+		con_write(c, "\n", 1);
+}
+
+/* Show each share to its custodian, one at a time, the screen cleared in between. */
+static cf_err bkc_show_shares(struct con *c, const struct bk_export_out *o)
+{
+	const struct bk_header *h = &o->hdr;
+	char q[160], line[8];
+	cf_err rc;
+
+	con_printf(c, "\nThe backup key is split into %u shares; any %u of them restore the "
+		      "backup,\nfewer reveal nothing. Each custodian, alone at the console, writes "
+		      "down their\nshare (blanks may be added when typing it back; case does not "
+		      "matter).\n", h->shares, h->threshold);
+	for (unsigned i = 0; i < o->n_shares; i++) {
+		(void)snprintf(q, sizeof q, "Custodian %u of %u: are you alone at the console, ready "
+			       "to write down share %u?", i + 1, o->n_shares, i + 1);
+		if (!con_confirm(c, q))
+			return CF_E_CANCELLED;
+		con_printf(c, "\n  share %u of %u (any %u restore):\n\n    %s\n\n", i + 1,
+			   o->n_shares, h->threshold, o->shares[i]);
+		rc = con_readline(c, "Press Enter once it is written down and checked: ", line,
+				  sizeof line, 0);
+		bkc_clear(c);
+		if (rc != CF_OK && rc != CF_E_TOO_LARGE)
+			return rc;
+	}
+	return CF_OK;
+}
+
+/* Write the armored text to [backup] dir/NAME atomically, read it back and check it. */
+static cf_err bkc_export_file(struct con *c, const char *path, const char *name,
+			      const struct bk_export_out *o)
+{
+	uint8_t *back = NULL, *bin = NULL;
+	size_t back_n = 0, bin_n = 0;
+	struct bk_header h;
+	struct bk_diag d = { { 0 } };
+	cf_err rc = bk_write_atomic(c->svc->cfg->backup.dir, name, o->armor, o->armor_n);
+
+	if (rc != CF_OK) {
+		con_printf(c, "backup export: cannot write %s (%s); nothing was recorded\n", path,
+			   cf_err_str(rc));
+		return rc;
+	}
+	rc = bkc_read_file(path, BKC_FILE_MAX, &back, &back_n);
+	if (rc == CF_OK && (back_n != o->armor_n || memcmp(back, o->armor, back_n) != 0))
+		rc = CF_E_IO;
+	if (rc == CF_OK)
+		rc = bk_file_decode(back, back_n, &bin, &bin_n, &d);
+	if (rc == CF_OK)
+		rc = bk_header_parse(bin, bin_n, &h, &d);
+	bk_free(bin, bin_n);
+	free(back);
+	if (rc != CF_OK) {
+		con_printf(c, "backup export: %s does not read back as written (%s%s%s): the storage "
+			      "is faulty; nothing was recorded\n", path, cf_err_str(rc),
+			   d.msg[0] ? ": " : "", d.msg);
+		(void)unlink(path);
+		return rc;
+	}
+	con_printf(c, "written to %s (%zu bytes), read back and checked\n", path, o->armor_n);
+	return CF_OK;
+}
+
+static cf_err bkc_export(struct con *c, int argc, char **argv)
+{
+	struct svc *svc = c->svc;
+	bool bad = false;
+	const char *n_s = con_opt_take(&argc, argv, "shares", &bad);
+	const char *m_s = con_opt_take(&argc, argv, "threshold", &bad);
+	const char *name = con_opt_take(&argc, argv, "file", &bad);
+	char path[PATH_MAX], helper[PATH_MAX], detail[160];
+	char *so = NULL, *pw = NULL, *pw2 = NULL;
+	struct bk_export_in in;
+	struct bk_export_out out;
+	struct bk_diag d = { { 0 } };
+	struct store *st;
+	unsigned m = 0, n = 0;
+	cf_err rc;
+
+	memset(&out, 0, sizeof out);
+	if (bad || argc != 0 || (n_s == NULL) != (m_s == NULL)) {
+		con_printf(c, "usage: backup export [--shares N --threshold M] [--file NAME]\n");
+		return CF_E_INVALID_ARG;
+	}
+	if (n_s != NULL) {
+		char *e1, *e2;
+		unsigned long nn = strtoul(n_s, &e1, 10), mm = strtoul(m_s, &e2, 10);
+
+		if (*n_s == '\0' || *e1 != '\0' || *m_s == '\0' || *e2 != '\0' || mm < 2 || nn < mm ||
+		    nn > BK_SHARES_MAX) {
+			con_printf(c, "backup export: need 2 <= threshold <= shares <= %u\n",
+				   BK_SHARES_MAX);
+			return CF_E_INVALID_ARG;
+		}
+		n = (unsigned)nn;
+		m = (unsigned)mm;
+	}
+	if (name != NULL && (rc = bkc_file_path(c, "backup export", name, path, sizeof path)) != CF_OK)
+		return rc;
+	if (svc->hsm == NULL || !hsm_pin_held(svc->hsm) || hsm_kek_current(svc->hsm) == 0) {
+		con_printf(c, "backup export: the HSM is not logged in (state %s)\n",
+			   svc_state_name(bkc_state(c)));
+		return CF_E_STATE;
+	}
+	if ((st = con_store(c)) == NULL) {
+		con_printf(c, "backup export: the store cannot be opened\n");
+		return CF_E_STORE;
+	}
+	if ((rc = bkc_helper_path(helper, sizeof helper)) != CF_OK) {
+		con_printf(c, "backup export: the HSM helper program (coffre, next to coffred) is "
+			      "missing\n");
+		return rc;
+	}
+	con_printf(c, "backup export: every KEK version and the CA and TLS server key pairs, "
+		      "wrapped in the\nHSM under a one-time trusted key (this needs the HSM SO PIN), "
+		      "the certificates,\nand every object, client, console account and setting. "
+		      "Protection: %s.\nCtrl-C cancels.\n",
+		   n ? "shares" : "a passphrase");
+	if ((rc = bkc_secret_new(&so)) != CF_OK || (rc = bkc_secret_new(&pw)) != CF_OK ||
+	    (rc = bkc_secret_new(&pw2)) != CF_OK) {
+		con_printf(c, "backup export: no locked memory for the secrets\n");
+		goto out;
+	}
+	if ((rc = con_read_secret(c, "HSM SO PIN: ", so, CON_SECRET_MAX + 1, 0)) != CF_OK)
+		goto cancelled;
+	if (strlen(so) == 0 || strlen(so) > HSM_PIN_MAX) {
+		rc = CF_E_CANCELLED;
+		goto cancelled;
+	}
+	if (n == 0 && (rc = bkc_pass_new(c, pw, pw2)) != CF_OK)
+		goto cancelled;
+	memset(&in, 0, sizeof in);
+	in.h = svc->hsm;
+	in.st = st;
+	in.cfg = svc->cfg;
+	in.helper = helper;
+	in.so_pin = (const uint8_t *)so;
+	in.so_n = strlen(so);
+	in.scheme = n ? BK_SCHEME_SHARES : BK_SCHEME_PASSPHRASE;
+	in.pass = pw;
+	in.pass_n = strlen(pw);
+	in.m = m;
+	in.n = n;
+	in.now = con_now(c);
+	con_printf(c, "exporting (the HSM wraps the keys%s)...\n",
+		   n ? "" : "; the passphrase is stretched with Argon2id");
+	if ((rc = bk_export(&in, &out, &d)) != CF_OK) {
+		con_printf(c, "backup export: %s; nothing was recorded\n", d.msg);
+		goto out;
+	}
+	sec_wipe(so, CON_SECRET_MAX + 1);
+	sec_wipe(pw, CON_SECRET_MAX + 1);
+	bkc_counts(c, "exported: ", &out.hdr.counts);
+	if (name != NULL && (rc = bkc_export_file(c, path, name, &out)) != CF_OK)
+		goto out;
+	if (n != 0 && (rc = bkc_show_shares(c, &out)) != CF_OK) {
+		if (name != NULL)
+			(void)unlink(path); /* useless without all its shares shown */
+		con_printf(c, "backup export: cancelled before every share was shown%s; nothing was "
+			      "recorded\n", name != NULL ? " (the file was removed)" : "");
+		goto out;
+	}
+	if (name == NULL) {
+		con_printf(c, "Copy everything from the BEGIN line to the END line (each line carries "
+			      "its own\nchecksum):\n\n");
+		con_write(c, out.armor, out.armor_n);
+		con_printf(c, "\n");
+	}
+	if ((rc = bk_export_record(st, &out.hdr)) != CF_OK)
+		con_printf(c, "backup export: the backup is complete, but its date could not be "
+			      "recorded (%s)\n", cf_err_str(rc));
+	else
+		con_printf(c, "backup exported (KEK %u current). Keep it offline; rehearse a restore "
+			      "with `backup import --dry-run` or `coffre backup verify`.\n",
+			   out.hdr.kek_version);
+	(void)snprintf(detail, sizeof detail, "KEK %u, %u objects, %s%s%s", out.hdr.kek_version,
+		       out.hdr.counts.objects, n ? "shares" : "passphrase", name ? ", file " : "",
+		       name ? name : "");
+	con_audit(c, "backup:export", NULL, CF_OK, detail);
+	rc = CF_OK;
+	goto out;
+cancelled:
+	con_printf(c, "backup export: cancelled; nothing was exported\n");
+out:
+	bk_export_out_free(&out);
+	bkc_secret_free(so);
+	bkc_secret_free(pw);
+	bkc_secret_free(pw2);
+	return rc;
+}
+
+/* ---- import ------------------------------------------------------------------------------ */
+
+/* Read the M shares, each checked as it is typed. sh: sec_alloc'd BK_SHARES_MAX entries. */
+static cf_err bkc_read_shares(struct con *c, const struct bk_header *h, struct bk_share *sh,
+			      size_t *count)
+{
+	char *line = NULL, prompt[48];
+	struct bk_share one;
+	unsigned rejected = 0;
+	cf_err rc;
+
+	*count = 0;
+	TRY(bkc_secret_new(&line));
+	con_printf(c, "This backup needs %u of its %u shares (set %02X%02X%02X%02X). Each custodian "
+		      "types\ntheir share (not echoed); an empty line cancels.\n", h->threshold,
+		   h->shares, h->set_id[0], h->set_id[1], h->set_id[2], h->set_id[3]);
+	while (*count < h->threshold) {
+		struct bk_diag d = { { 0 } };
+		bool dup = false;
+
+		(void)snprintf(prompt, sizeof prompt, "Share %zu of %u: ", *count + 1, h->threshold);
+		if ((rc = con_read_secret(c, prompt, line, CON_SECRET_MAX + 1, 0)) != CF_OK)
+			goto out;
+		if (line[0] == '\0') {
+			rc = CF_E_CANCELLED;
+			goto out;
+		}
+		rc = bk_share_parse(line, &one, &d);
+		sec_wipe(line, CON_SECRET_MAX + 1);
+		if (rc != CF_OK) {
+			con_printf(c, "share not accepted: %s\n", d.msg);
+		} else if (memcmp(one.set_id, h->set_id, BK_SETID_LEN) != 0 || one.m != h->threshold ||
+			   one.n != h->shares) {
+			con_printf(c, "share not accepted: it belongs to another backup (set "
+				      "%02X%02X%02X%02X, %u of %u)\n", one.set_id[0], one.set_id[1],
+				   one.set_id[2], one.set_id[3], one.m, one.n);
+			rc = CF_E_BAD_VALUE;
+		} else {
+			for (size_t i = 0; i < *count; i++)
+				dup = dup || sh[i].index == one.index;
+			if (dup) {
+				con_printf(c, "share not accepted: share number %u was given already\n",
+					   one.index);
+				rc = CF_E_DUPLICATE;
+			}
+		}
+		if (rc != CF_OK) {
+			sec_wipe(&one, sizeof one);
+			if (++rejected >= BKC_SHARE_TRIES) {
+				con_printf(c, "%u shares rejected\n", rejected);
+				goto out;
+			}
+			con_printf(c, "type it again, or another custodian's share (an empty line "
+				      "cancels)\n");
+			continue;
+		}
+		sh[(*count)++] = one;
+		sec_wipe(&one, sizeof one);
+		if (*count < h->threshold)
+			con_printf(c, "share %u accepted; %zu more needed\n", sh[*count - 1].index,
+				   h->threshold - *count);
+	}
+	rc = CF_OK;
+out:
+	bkc_secret_free(line);
+	return rc;
+}
+
+/* The token label in [hsm] token: a label, or the token= part of a pkcs11: URI. */
+static cf_err bkc_token_label(const char *t, char out[HSM_LABEL_MAX + 1])
+{
+	const char *p;
+	size_t n = 0;
+
+	if (strncmp(t, "pkcs11:", 7) != 0) {
+		if (strlen(t) == 0 || strlen(t) > HSM_LABEL_MAX)
+			return CF_E_CONFIG;
+		memcpy(out, t, strlen(t) + 1);
+		return CF_OK;
+	}
+	if ((p = strstr(t + 7, "token=")) == NULL || (p != t + 7 && p[-1] != ';'))
+		return CF_E_CONFIG;
+	for (p += 6; *p != '\0' && *p != ';' && *p != '?'; p++) {
+		unsigned v;
+
+		if (n >= HSM_LABEL_MAX)
+			return CF_E_CONFIG;
+		if (*p == '%' && p[1] != '\0' && p[2] != '\0' && sscanf(p + 1, "%2x", &v) == 1) {
+			out[n++] = (char)v;
+			p += 2;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+	return n > 0 ? CF_OK : CF_E_CONFIG;
+}
+
+/* A new PIN, typed twice. */
+static cf_err bkc_pin_new(struct con *c, const char *what, char *pin, char *again)
+{
+	char prompt[64];
+	cf_err rc;
+
+	for (int tries = 0; tries < 3; tries++) {
+		(void)snprintf(prompt, sizeof prompt, "New %s: ", what);
+		if ((rc = con_read_secret(c, prompt, pin, CON_SECRET_MAX + 1, 0)) != CF_OK)
+			return rc;
+		if (strlen(pin) < BKC_PIN_MIN || strlen(pin) > HSM_PIN_MAX) {
+			con_printf(c, "the %s must have %u to %u characters; try again\n", what,
+				   BKC_PIN_MIN, HSM_PIN_MAX);
+			continue;
+		}
+		(void)snprintf(prompt, sizeof prompt, "Repeat the %s: ", what);
+		if ((rc = con_read_secret(c, prompt, again, CON_SECRET_MAX + 1, 0)) != CF_OK)
+			return rc;
+		if (strlen(pin) == strlen(again) && ct_memeq(pin, again, strlen(pin)))
+			return CF_OK;
+		con_printf(c, "the two entries differ; try again\n");
+	}
+	return CF_E_CANCELLED;
+}
+
+/* UNINITIALIZED: set the token up with new PINs, restore into it, serve. The backup is
+ * verified already; bk_restore unwraps everything into session objects before it creates
+ * anything on the token or in the store. */
+static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct bk_counts *loaded,
+				struct bk_diag *d)
+{
+	struct svc *svc = c->svc;
+	const struct config *cfg = svc->cfg;
+	char label[HSM_LABEL_MAX + 1];
+	char *so = NULL, *so2 = NULL, *user = NULL, *user2 = NULL;
+	struct hsm_token_init_cfg tic;
+	struct hsm_config hc;
+	hsm *h = NULL;
+	hsm_sess *s = NULL;
+	struct store *st;
+	bool exists = false;
+	cf_err rc;
+
+	if ((rc = bkc_token_label(cfg->hsm.token, label)) != CF_OK) {
+		con_printf(c, "backup import: [hsm] token must be a label or a pkcs11: URI with "
+			      "token=\n");
+		return rc;
+	}
+	if ((rc = svc_token_probe(svc, &exists)) != CF_OK) {
+		con_printf(c, "backup import: the HSM (module %s) cannot be used: %s\n", cfg->hsm.module,
+			   cf_err_str(rc));
+		return rc;
+	}
+	if ((st = con_store(c)) == NULL) {
+		con_printf(c, "backup import: the store cannot be opened\n");
+		return CF_E_STORE;
+	}
+	if ((rc = bkc_secret_new(&so)) != CF_OK || (rc = bkc_secret_new(&so2)) != CF_OK ||
+	    (rc = bkc_secret_new(&user)) != CF_OK || (rc = bkc_secret_new(&user2)) != CF_OK) {
+		con_printf(c, "backup import: no locked memory for the PINs\n");
+		goto out;
+	}
+	con_printf(c, "\nThe HSM token \"%s\" is %s with PINs chosen now (HSM PINs have at least "
+		      "%u\ncharacters), then the backup is restored into it.\n", label,
+		   exists ? "RE-INITIALISED (wiped; its current SO PIN stays the SO PIN)"
+			  : "initialised", BKC_PIN_MIN);
+	if (exists) {
+		if ((rc = con_read_secret(c, "Current HSM SO PIN: ", so, CON_SECRET_MAX + 1, 0)) != CF_OK)
+			goto out;
+		if (strlen(so) == 0 || strlen(so) > HSM_PIN_MAX) {
+			rc = CF_E_CANCELLED;
+			goto out;
+		}
+	} else if ((rc = bkc_pin_new(c, "HSM SO PIN", so, so2)) != CF_OK) {
+		goto out;
+	}
+	if ((rc = bkc_pin_new(c, "HSM user PIN", user, user2)) != CF_OK)
+		goto out;
+	if (!exists && strlen(so) == strlen(user) && ct_memeq(so, user, strlen(so))) {
+		con_printf(c, "the user PIN must differ from the SO PIN\n");
+		rc = CF_E_CANCELLED;
+		goto out;
+	}
+	if (!con_confirm(c, exists ? "Wipe and re-initialise the HSM token and restore the backup?"
+				   : "Initialise the HSM token and restore the backup?")) {
+		rc = CF_E_CANCELLED;
+		goto out;
+	}
+	if ((rc = store_meta_set(st, BKC_META_STATE, "uninitialized")) != CF_OK) {
+		(void)snprintf(d->msg, sizeof d->msg, "the store cannot be written (%s)",
+			       cf_err_str(rc));
+		goto out;
+	}
+	/* C_InitToken needs the module to itself. svc.c has no call that initialises the token
+	 * without creating keys (svc_init_token makes KEK 1 and the key pairs), so the import
+	 * does it here, on the console thread, while UNINITIALIZED (nothing else uses the hsm:
+	 * KMIP and the KEK job run only while READY). */
+	if (svc->hsm != NULL) {
+		hsm_close(svc->hsm);
+		svc->hsm = NULL;
+	}
+	con_printf(c, "initialising the token...\n");
+	memset(&tic, 0, sizeof tic);
+	tic.module_path = cfg->hsm.module;
+	tic.label = label;
+	tic.so_pin = (const uint8_t *)so;
+	tic.so_n = strlen(so);
+	tic.user_pin = (const uint8_t *)user;
+	tic.user_n = strlen(user);
+	tic.force = exists;
+	if ((rc = hsm_token_init_ex(&tic, NULL)) != CF_OK) {
+		(void)snprintf(d->msg, sizeof d->msg, "%s",
+			       rc == CF_E_HSM_PIN ? "the current SO PIN is wrong; the token was not "
+						    "changed"
+			       : rc == CF_E_HSM_LOCKED ? "the SO PIN is locked on the token"
+						       : "the token could not be initialised");
+		goto out;
+	}
+	memset(&hc, 0, sizeof hc);
+	hc.module_path = cfg->hsm.module;
+	hc.token = cfg->hsm.token;
+	hc.timeout_ms = cfg->hsm.timeout_ms;
+	hc.backup_enabled = true; /* the replacement can itself be backed up */
+	if ((rc = hsm_open(&hc, &h)) != CF_OK ||
+	    (rc = hsm_login(h, (const uint8_t *)user, strlen(user))) != CF_OK ||
+	    (rc = hsm_session_acquire(h, 5000, &s)) != CF_OK) {
+		(void)snprintf(d->msg, sizeof d->msg, "the new token cannot be used (%s)",
+			       cf_err_str(rc));
+		goto out;
+	}
+	con_printf(c, "restoring (every key is unwrapped once in session objects first)...\n");
+	rc = bk_restore(s, st, cfg, o, false, false, loaded, d);
+	hsm_session_release(s);
+	s = NULL;
+	if (rc != CF_OK)
+		goto out;
+	if ((rc = hsm_kek_make_current(h, o->hdr.kek_version)) != CF_OK) {
+		(void)snprintf(d->msg, sizeof d->msg, "KEK %u (current in the backup) is not on the "
+			       "token after the restore", o->hdr.kek_version);
+		goto out;
+	}
+	svc->hsm = h;
+	h = NULL;
+	if ((rc = svc_start_serving(svc, user, strlen(user))) != CF_OK) {
+		(void)snprintf(d->msg, sizeof d->msg, "restored, but the appliance did not start "
+			       "serving (state %s%s%.100s)", svc_state_name(bkc_state(c)),
+			       svc->error[0] ? ": " : "", svc->error);
+		goto out;
+	}
+	rc = CF_OK;
+out:
+	if (rc == CF_E_CANCELLED && d->msg[0] == '\0')
+		(void)snprintf(d->msg, sizeof d->msg, "cancelled");
+	hsm_close(h); /* NULL once handed to the service */
+	bkc_secret_free(so);
+	bkc_secret_free(so2);
+	bkc_secret_free(user);
+	bkc_secret_free(user2);
+	return rc;
+}
+
+static cf_err bkc_import(struct con *c, int argc, char **argv)
+{
+	struct svc *svc = c->svc;
+	enum svc_state state = bkc_state(c);
+	bool bad = false;
+	const char *name = con_opt_take(&argc, argv, "file", &bad);
+	bool dry = con_flag_take(&argc, argv, "dry-run");
+	bool merge = con_flag_take(&argc, argv, "merge");
+	char path[PATH_MAX], detail[160];
+	uint8_t *text = NULL, *bin = NULL;
+	size_t text_n = 0, bin_n = 0, n_sh = 0;
+	struct bk_share *sh = NULL;
+	char *pw = NULL;
+	struct bk_header h;
+	struct bk_secret sec;
+	struct bk_opened o;
+	struct bk_counts loaded;
+	struct bk_diag d = { { 0 } };
+	cf_err rc;
+
+	memset(&o, 0, sizeof o);
+	if (bad || argc != 0) {
+		con_printf(c, "usage: backup import [--file NAME] [--dry-run] [--merge]\n");
+		return CF_E_INVALID_ARG;
+	}
+	if (state == SVC_UNINITIALIZED && merge) {
+		con_printf(c, "backup import: --merge adds a backup to a READY appliance; this one is "
+			      "UNINITIALIZED: import without --merge\n");
+		return CF_E_STATE;
+	}
+	if (state != SVC_UNINITIALIZED && (state != SVC_READY || !merge)) {
+		con_printf(c, "backup import: this appliance is %s: a backup is restored onto an "
+			      "UNINITIALIZED\nappliance (zeroize first), or added to a READY one with "
+			      "--merge\n", svc_state_name(state));
+		return CF_E_STATE;
+	}
+	if (name != NULL) {
+		if ((rc = bkc_file_path(c, "backup import", name, path, sizeof path)) != CF_OK)
+			return rc;
+		if ((rc = bkc_read_file(path, BKC_FILE_MAX, &text, &text_n)) != CF_OK) {
+			con_printf(c, "backup import: cannot read %s (%s)\n", path, cf_err_str(rc));
+			return rc;
+		}
+	} else {
+		char *t = NULL;
+
+		con_printf(c, "Paste the backup, from its \"%s\" line to its \"%s\" line\n"
+			      "(Ctrl-C cancels):\n", BK_ARMOR_BEGIN, BK_ARMOR_END);
+		rc = con_read_paste(c, "", BK_ARMOR_BEGIN, BK_ARMOR_END, CON_PASTE_MAX, &t, &text_n);
+		if (rc != CF_OK) {
+			con_printf(c, "backup import: %s; nothing was changed\n",
+				   rc == CF_E_TOO_LARGE ? "the paste is too large" : "no backup read");
+			return rc;
+		}
+		text = (uint8_t *)t;
+	}
+	/* the header first: a newer format, a truncated or damaged armor is named before any
+	 * secret is asked for */
+	if ((rc = bk_file_decode(text, text_n, &bin, &bin_n, &d)) != CF_OK ||
+	    (rc = bk_header_parse(bin, bin_n, &h, &d)) != CF_OK)
+		goto refused;
+	con_printf(c, "backup:\n");
+	bk_header_describe(&h, bkc_emit, c);
+	memset(&sec, 0, sizeof sec);
+	if (h.scheme == BK_SCHEME_PASSPHRASE) {
+		if ((rc = bkc_secret_new(&pw)) != CF_OK)
+			goto out;
+		if ((rc = con_read_secret(c, "Backup passphrase: ", pw, CON_SECRET_MAX + 1, 0)) != CF_OK ||
+		    pw[0] == '\0') {
+			rc = CF_E_CANCELLED;
+			goto cancelled;
+		}
+		sec.pass = pw;
+		sec.pass_n = strlen(pw);
+	} else {
+		if ((rc = sec_alloc(sizeof *sh * BK_SHARES_MAX, (void **)&sh)) != CF_OK)
+			goto out;
+		if ((rc = bkc_read_shares(c, &h, sh, &n_sh)) != CF_OK) {
+			if (rc == CF_E_CANCELLED || rc == CF_E_CLOSED || rc == CF_E_TIMEOUT)
+				goto cancelled;
+			(void)snprintf(d.msg, sizeof d.msg, "too many shares were not accepted");
+			goto refused;
+		}
+		sec.shares = sh;
+		sec.n_shares = n_sh;
+	}
+	con_printf(c, "verifying (key, authentication, contents)...\n");
+	if ((rc = bk_verify(text, text_n, &sec, &o, &d)) != CF_OK)
+		goto refused;
+	bkc_counts(c, "verified: ", &o.hdr.counts);
+	if (dry) {
+		hsm_sess *s = NULL;
+
+		if (svc->hsm == NULL || !hsm_pin_held(svc->hsm)) {
+			con_printf(c, "dry run: the backup and its secret are good. The HSM unwraps are "
+				      "not tried:\nthis appliance's token is not set up yet (a real "
+				      "import tries them all\nbefore it writes anything). Nothing was "
+				      "changed.\n");
+			rc = CF_OK;
+			goto out;
+		}
+		if ((rc = hsm_session_acquire(svc->hsm, 5000, &s)) != CF_OK) {
+			(void)snprintf(d.msg, sizeof d.msg, "no HSM session (%s)", cf_err_str(rc));
+			goto refused;
+		}
+		rc = bk_restore(s, con_store(c), svc->cfg, &o, merge, true, &loaded, &d);
+		hsm_session_release(s);
+		if (rc != CF_OK)
+			goto refused;
+		bkc_counts(c, "dry run: every key unwraps in this HSM; would restore: ", &loaded);
+		con_printf(c, "dry run: nothing was changed\n");
+		goto out;
+	}
+	if (state == SVC_UNINITIALIZED) {
+		rc = bkc_restore_fresh(c, &o, &loaded, &d);
+		if (rc != CF_OK) {
+			con_printf(c, "backup import: %s; the appliance stays %s\n",
+				   d.msg[0] ? d.msg : cf_err_str(rc), svc_state_name(bkc_state(c)));
+			goto out;
+		}
+	} else {
+		hsm_sess *s = NULL;
+
+		if (!con_confirm(c, "Add this backup's KEKs, objects, clients and accounts to this "
+				    "appliance?")) {
+			rc = CF_E_CANCELLED;
+			goto cancelled;
+		}
+		if ((rc = hsm_session_acquire(svc->hsm, 5000, &s)) != CF_OK) {
+			(void)snprintf(d.msg, sizeof d.msg, "no HSM session (%s)", cf_err_str(rc));
+			goto refused;
+		}
+		rc = bk_restore(s, con_store(c), svc->cfg, &o, true, false, &loaded, &d);
+		hsm_session_release(s);
+		if (rc != CF_OK)
+			goto refused;
+	}
+	bkc_counts(c, "restored: ", &loaded);
+	if (state == SVC_UNINITIALIZED)
+		con_printf(c, "The appliance is READY and serves KMIP with the backup's certificate "
+			      "and keys.\nLog in with an account from the backup.\n");
+	(void)snprintf(detail, sizeof detail, "appliance %.36s, KEK %u, %u objects%s",
+		       o.hdr.appliance_id, o.hdr.kek_version, loaded.objects, merge ? ", merge" : "");
+	con_audit(c, "backup:import", NULL, CF_OK, detail);
+	rc = CF_OK;
+	goto out;
+refused:
+	con_printf(c, "backup import: refused: %s; nothing was changed\n",
+		   d.msg[0] ? d.msg : cf_err_str(rc));
+	goto out;
+cancelled:
+	con_printf(c, "backup import: cancelled; nothing was changed\n");
+out:
+	bk_opened_free(&o);
+	bk_free(bin, bin_n);
+	bk_free(text, text_n);
+	if (sh != NULL)
+		sec_free(sh, sizeof *sh * BK_SHARES_MAX);
+	bkc_secret_free(pw);
+	return rc;
+}
+
+/* ---- the table --------------------------------------------------------------------------- */
+
+const struct con_cmd con_cmds_backup[] = {
+	{ "backup export", 0, 6, CON_F_AUTH | CON_F_HSM | CON_F_DUAL,
+	  "backup export [--shares N --threshold M] [--file NAME]",
+	  "Export an encrypted backup of every key: the KEKs and the CA and TLS server key pairs\n"
+	  "(wrapped inside the HSM: asks for the HSM SO PIN), the certificates, and every\n"
+	  "object, client, console account and setting. Protected by a passphrase typed twice,\n"
+	  "or split into N shares of which any M restore it (--shares N --threshold M; each\n"
+	  "share is shown to its custodian alone). Printed as armored text, or written to\n"
+	  "[backup] dir/NAME with --file (atomically, then read back). May need a second\n"
+	  "administrator ([console] dual_control).",
+	  bkc_export },
+	{ "backup import", 0, 4, CON_F_UNINIT | CON_F_AUTH | CON_F_DUAL,
+	  "backup import [--file NAME] [--dry-run] [--merge]",
+	  "Restore a backup: pasted (BEGIN to END line) or read from [backup] dir/NAME; asks for\n"
+	  "its passphrase or M shares and verifies everything before changing anything.\n"
+	  "UNINITIALIZED: initialises the HSM token with new PINs, restores the keys,\n"
+	  "certificates, objects, clients and accounts, and serves KMIP (READY).\n"
+	  "READY: only with --merge (adds the backup's KEKs and rows; existing ones are kept).\n"
+	  "--dry-run: verify and report what would be restored; nothing is changed.",
+	  bkc_import },
+	{ 0 },
+};
