@@ -355,7 +355,11 @@ static cf_err write_path(const char *path, const void *p, size_t n)
 		return CF_E_INVALID_ARG;
 	strcpy(a, path);
 	strcpy(b, path);
-	return bk_write_atomic(dirname(a), basename(b), p, n);
+	/* a fresh appliance has no certificate directory yet (`init` makes it the same way) */
+	const char *dir = dirname(a);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return CF_E_IO;
+	return bk_write_atomic(dir, basename(b), p, n);
 }
 
 /* ---- restore ------------------------------------------------------------------------------------ */

@@ -659,7 +659,7 @@ cf_err bk_shares_combine(const struct bk_header *h, const struct bk_share *sh, s
 				return CF_E_DUPLICATE;
 			}
 		}
-		nrs[i] = (unsigned char)(sh[i].index - 1);
+		nrs[i] = sh[i].index; /* the x coordinate: bk_shares_split gives share i the x i + 1 */
 	}
 	if (count > BK_SHARES_MAX)
 		return CF_E_TOO_MANY;

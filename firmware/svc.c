@@ -40,6 +40,7 @@
 #include "board/log.h"
 #include "board/sec.h"
 #include "firmware/audit.h"
+#include "firmware/authz.h"
 #include "firmware/coffred.h"
 #include "firmware/console/console.h"
 #include "firmware/kekjob.h"
@@ -595,6 +596,12 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	if (rc != CF_OK) {
 		svc_error_latch(rt, rc, "TLS server context (cert %s, key %s) failed", cfg->tls.cert,
 				cfg->tls.key);
+		return SVC_ERROR;
+	}
+	/* Clients pinned or revoked at the console (store clients table) reach the TLS
+	 * layer's trust snapshot before the first handshake. */
+	if ((rc = authz_trust_reload(rt->st)) != CF_OK) {
+		svc_error_latch(rt, rc, "cannot load the trusted and revoked clients from the store");
 		return SVC_ERROR;
 	}
 
@@ -1214,6 +1221,7 @@ int svc_run(const struct svc_run_opts *o)
 	}
 	rt->svc.limits = KMIP_LIMITS_DEFAULT;
 	rt->svc.limits.max_message = rt->svc.cfg->kmip.max_message;
+	rt->svc.kmip_port = o->port_override ? o->port : rt->svc.cfg->kmip.port;
 	if (snprintf(rt->svc.store_path, sizeof rt->svc.store_path, "%s/store.db",
 		     rt->svc.cfg->service.data_dir) >= (int)sizeof rt->svc.store_path) {
 		fprintf(stderr, "coffred: data_dir path too long\n");

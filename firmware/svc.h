@@ -35,6 +35,8 @@ struct svc {
 	int64_t (*now)(void *arg);  /* clock, seconds since the epoch (tests may fake it) */
 	void *now_arg;
 	struct kek_job *kekjob;     /* firmware/kekjob.h: running while READY; NULL otherwise */
+	uint16_t kmip_port;         /* the port KMIP will listen on ([kmip] port or --port; 0 =
+	                               any free port) */
 	/* the last power-up self-test run (boot, unseal, `selftest`); written under the control
 	 * lock, read by `status` */
 	_Atomic int64_t selftest_time;  /* 0 = never run */

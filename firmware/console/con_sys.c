@@ -86,6 +86,10 @@ static void sys_kmip_addr(const struct con *c, uint16_t port, char *out, size_t 
 static void sys_init_explain(struct con *c, bool reinit, const char *label)
 {
 	const struct config *cfg = c->svc->cfg;
+	char port[24] = " (any free port)";
+
+	if (c->svc->kmip_port != 0)
+		(void)snprintf(port, sizeof port, ":%u", (unsigned)c->svc->kmip_port);
 
 	con_printf(c,
 		   "init sets this appliance up. It will:\n"
@@ -94,11 +98,11 @@ static void sys_init_explain(struct con *c, bool reinit, const char *label)
 		   "  3. issue the CA certificate (%s) and the server certificate (%s)\n"
 		   "     for %s\n"
 		   "  4. create the first console administrator: you (password and TOTP)\n"
-		   "  5. serve KMIP on %s:%u\n",
+		   "  5. serve KMIP on %s%s\n",
 		   reinit ? "RE-INITIALISE (wipe)" : "initialise", label, cfg->tls.ca, cfg->tls.cert,
 		   cfg->tls.server_names[0] != '\0' ? cfg->tls.server_names
 						    : "localhost, this host's name, 127.0.0.1 and ::1",
-		   cfg->kmip.address, (unsigned)cfg->kmip.port);
+		   cfg->kmip.address, port);
 	if (reinit)
 		con_printf(c,
 			   "The token already exists (this appliance was zeroized, or an earlier init\n"
