@@ -192,6 +192,21 @@ t.check("audit names the client operations",
         "client_sign_csr" in out and "client_revoke" in out and "PRIVATE KEY" not in out,
         out[-600:])
 
+# ---- a restart keeps both the pin and the revocations -----------------------------------------
+self2_crt, self2_key = os.path.join(work, "self2.crt"), os.path.join(work, "self2.key")
+sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+   "-subj", "/CN=vcenter-self2", "-days", "30", "-keyout", self2_key, "-out", self2_crt)
+out = paste_cmd(con, "client trust vc4", open(self2_crt).read(), confirm="y")
+a.stop()
+a.start()
+con = a.console
+a.login()
+ok, why = life_cycle(a, "vc4", self2_crt, self2_key)
+t.check("after a restart, the pinned self-signed certificate is still accepted", ok, why)
+for name, crt, key in (("vc1", vc1_crt, vc1_key), ("vc3", self_crt, self_key)):
+    ok, why = refused(a, crt, key)
+    t.check("after a restart, revoked %s is still refused" % name, ok, why)
+
 a.stop()
 print("%d passed, %d failed" % (t.passed, t.failed))
 sys.exit(0 if t.failed == 0 else 1)
