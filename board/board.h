@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <termios.h>
 #include "err.h"
 
 enum board_console_kind { BOARD_CONSOLE_STDIO, BOARD_CONSOLE_PTY, BOARD_CONSOLE_PATH };
@@ -15,6 +16,8 @@ struct board_console {
 	int fd_out;        /* output descriptor (same as fd except for stdio) */
 	char path[256];    /* device or pty path ("" for stdio) */
 	bool is_tty;
+	bool restore;      /* stdio on a terminal: saved is put back by board_console_close */
+	struct termios saved;
 };
 
 enum board_led { BOARD_LED_POWER, BOARD_LED_READY, BOARD_LED_ERROR, BOARD_LED_ACTIVITY, BOARD_LED_COUNT };

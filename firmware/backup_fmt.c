@@ -114,9 +114,11 @@ cf_err bk_header_parse(const uint8_t *p, size_t n, struct bk_header *h, struct b
 	h->kek_version = rd32(p + H_KEKV);
 	memcpy(h->appliance_id, p + H_ID, BK_ID_LEN);
 	h->appliance_id[BK_ID_LEN] = '\0';
-	for (size_t i = 0; i < BK_ID_LEN && h->appliance_id[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)h->appliance_id[i];
-		if (!isxdigit(c) && c != '-') {
+	size_t idn = strnlen(h->appliance_id, BK_ID_LEN);
+	for (size_t i = 0; i < BK_ID_LEN; i++) {
+		unsigned char c = (unsigned char)p[H_ID + i];
+		/* one canonical form: hex digits and '-', then NUL padding only */
+		if (i < idn ? !isxdigit(c) && c != '-' : c != 0) {
 			DIAG(d, "backup header malformed (appliance id)");
 			return CF_E_BAD_VALUE;
 		}
@@ -663,6 +665,10 @@ cf_err bk_shares_combine(const struct bk_header *h, const struct bk_share *sh, s
 	}
 	if (count > BK_SHARES_MAX)
 		return CF_E_TOO_MANY;
+	/* gfshare_ctx_free overwrites its buffers through gfshare_fill_rand, which this
+	 * libgfshare leaves NULL until someone sets it: a process that only restores (never
+	 * split) crashed there */
+	gfshare_fill_rand = gf_rand;
 	gfshare_ctx *g = gfshare_ctx_init_dec(nrs, (unsigned)count, BK_KEY_LEN);
 	if (g == NULL)
 		return CF_E_NOMEM;

@@ -3,10 +3,12 @@
  * Response Size) -> commit -> answer. docs/kmip-server.md describes the behaviour. */
 #include "firmware/ops.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -340,11 +342,24 @@ cf_err ops_sess(struct ops_req *r, hsm_sess **out)
 	return CF_OK;
 }
 
+/* Randomness for Unique Identifiers. A UUID is a public name that only has to be unique, not
+ * secret: the kernel's CSPRNG serves it without an HSM round trip per Create (the key itself
+ * and the wrap nonce still come from the HSM). */
 cf_err ops_rng(void *arg, void *buf, size_t n)
 {
-	hsm_sess *s;
-	TRY(ops_sess(arg, &s));
-	return hsm_random(s, buf, n);
+	(void)arg;
+	uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t r = getrandom(p, n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return CF_E_IO;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return CF_OK;
 }
 
 cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out)

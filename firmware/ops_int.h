@@ -96,7 +96,7 @@ MUST_USE cf_err ops_uid(struct ops_req *r, struct ops_item *it, struct kmip_text
 			char out[static STORE_UID_MAX + 1]);
 /* Load the tenant's object (CF_E_NOT_FOUND for absent or another tenant's). */
 MUST_USE cf_err ops_object_load(struct ops_req *r, const char *uid, struct store_object *o);
-/* Session (acquired lazily) and the HSM RNG adapter for store_uid_new. */
+/* Session (acquired lazily); the random source for store_uid_new (kernel CSPRNG). */
 MUST_USE cf_err ops_sess(struct ops_req *r, hsm_sess **out);
 /* n bytes of the worker's locked key buffer, wiped after the response is encoded. */
 MUST_USE cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out);

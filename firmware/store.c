@@ -556,6 +556,10 @@ cf_err store_open(const char *path, const struct store_opts *opts, struct store 
 	if ((rc = st_pragma_set(st, st->opts.group_commit ? "PRAGMA synchronous=NORMAL"
 							  : "PRAGMA synchronous=FULL")) != CF_OK)
 		goto out;
+	/* the KMIP workers' connections: an 8 MiB page cache (default 2 MiB) keeps the hot index
+	 * pages of a large store in memory instead of a pread per page (profile, issue 5) */
+	if (st->opts.group_commit && (rc = st_pragma_set(st, "PRAGMA cache_size=-8192")) != CF_OK)
+		goto out;
 	/* secure_delete: SQLite overwrites deleted content and freed pages with zeros, so a
 	 * destroyed key's wrapped blob does not linger in free space of the file. */
 	if ((rc = st_pragma_set(st, "PRAGMA foreign_keys=ON;"

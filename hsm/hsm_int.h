@@ -78,6 +78,8 @@ typedef cf_err (*hsm_job_fn)(struct hsm_exec *x);
 
 #define HSM_REAP_MAX 160u /* > HSM_POOL_MAX + control + quarantined */
 
+#define HSM_KCOPY_MAX 4
+
 struct hsm_exec {
 	struct hsm *h;
 	bool ctl;                       /* the control executor: module-level calls, login session */
@@ -99,6 +101,15 @@ struct hsm_exec {
 	struct timespec deadline;       /* the caller's deadline for the posted job */
 	unsigned long gen;              /* module generation the session belongs to */
 	struct hsm_io *io;              /* sec_alloc'd */
+	/* warm KEKs (wrap.c): session-object copies of the token KEKs in this session, so a
+	 * module that re-reads token objects from disk on every use (SoftHSMv2) does not. Valid
+	 * only while the session is; emptied whenever it is opened or closed. */
+	struct hsm_kcopy {
+		uint32_t version;
+		CK_OBJECT_HANDLE tok, copy;
+	} kcopy[HSM_KCOPY_MAX];
+	unsigned kcopy_n;
+	bool kcopy_off;                 /* the module refused C_CopyObject: use the token KEK */
 };
 
 /* A pool slot handed to a worker. Its executor can be swapped when one is quarantined. */

@@ -160,6 +160,7 @@ static void exec_close_session(struct hsm_exec *x, bool have_rd)
 	if (!have_rd)
 		pthread_rwlock_unlock(&h->mod_lock);
 	x->sh_open = false;
+	x->kcopy_n = 0; /* session objects die with the session */
 }
 
 static void exec_destroy(struct hsm_exec *x)
@@ -195,6 +196,7 @@ static cf_err exec_job(struct hsm_exec *x)
 {
 	if (x->sh_open && x->gen != x->h->gen) {
 		x->sh_open = false;
+		x->kcopy_n = 0;
 		if (!x->ctl && x->job != job_open_session)
 			return p11_fail(x, CKR_SESSION_HANDLE_INVALID);
 	}
@@ -398,6 +400,7 @@ static cf_err job_open_session(struct hsm_exec *x)
 	if (x->sh_open && x->gen == h->gen)
 		(void)f->C_CloseSession(x->sh); /* best effort: it is broken anyway */
 	x->sh_open = false;
+	x->kcopy_n = 0;
 	CK_SESSION_HANDLE sh = CK_INVALID_HANDLE;
 	CK_RV rv = f->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sh);
 	if (rv != CKR_OK)

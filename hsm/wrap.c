@@ -82,10 +82,52 @@ cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_bind *b, u
 
 /* ---- jobs (run on the executor; arguments in x->io) ---------------------------------- */
 
+/* Warm KEKs. SoftHSMv2 re-reads a token object's file (open, fcntl lock, read, close) on every
+ * use, which made C_DecryptInit most of a KMIP Get (profile, issue 5). A session-object copy of
+ * the KEK (C_CopyObject with CKA_TOKEN false: every other attribute, CKA_SENSITIVE and
+ * not-extractable included, is kept) lives in the executor's session and is used instead:
+ * make bench-hsm's session-object figures. A copy is used only while the KEK table still maps
+ * its version to the token object it was copied from, so a destroyed or replaced KEK's copy is
+ * never used again and is destroyed at the executor's next KEK job (and with the session). */
+static void kcopy_drop(struct hsm_exec *x, unsigned i)
+{
+	(void)x->h->f->C_DestroyObject(x->sh, x->kcopy[i].copy);
+	x->kcopy[i] = x->kcopy[--x->kcopy_n];
+}
+
 static CK_OBJECT_HANDLE job_kek(struct hsm_exec *x)
 {
+	struct hsm *h = x->h;
+	uint32_t v = (uint32_t)x->io->ul[0];
 	/* looked up inside the job: the executor holds mod_lock, so no re-init can void it */
-	return hsm_kek_handle(x->h, (uint32_t)x->io->ul[0]);
+	CK_OBJECT_HANDLE tok = hsm_kek_handle(h, v);
+	/* copies whose KEK went away or changed: destroyed now */
+	for (unsigned i = 0; i < x->kcopy_n;) {
+		const struct hsm_kcopy *k = &x->kcopy[i];
+		if ((k->version == v ? tok : hsm_kek_handle(h, k->version)) != k->tok)
+			kcopy_drop(x, i);
+		else
+			i++;
+	}
+	if (tok == CK_INVALID_HANDLE || x->kcopy_off || !x->sh_open)
+		return tok;
+	for (unsigned i = 0; i < x->kcopy_n; i++)
+		if (x->kcopy[i].version == v)
+			return x->kcopy[i].copy;
+	CK_BBOOL f = CK_FALSE;
+	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &f, sizeof f } };
+	CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+	CK_RV rv = h->f->C_CopyObject(x->sh, tok, t, 1, &copy);
+	if (rv != CKR_OK || copy == CK_INVALID_HANDLE) {
+		x->kcopy_off = true; /* (once per executor) */
+		log_info("hsm: KEK %u: no session copy (C_CopyObject: 0x%lx); using the token object",
+			 v, (unsigned long)rv);
+		return tok;
+	}
+	if (x->kcopy_n == HSM_KCOPY_MAX)
+		kcopy_drop(x, 0);
+	x->kcopy[x->kcopy_n++] = (struct hsm_kcopy){ v, tok, copy };
+	return copy;
 }
 
 cf_err hsm_job_gcm_encrypt(struct hsm_exec *x)

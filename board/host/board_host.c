@@ -74,6 +74,23 @@ cf_err board_console_open(struct board *b, enum board_console_kind kind, const c
 		out->fd = STDIN_FILENO;
 		out->fd_out = STDOUT_FILENO;
 		out->is_tty = isatty(STDIN_FILENO) == 1;
+		if (out->is_tty) {
+			/* The console edits and echoes lines itself and must never let the
+			 * terminal echo a password: no canonical mode, no echo. ISIG stays, so
+			 * Ctrl-C still stops a development coffred (`make run`). */
+			struct termios t;
+
+			if (tcgetattr(STDIN_FILENO, &out->saved) != 0)
+				return CF_E_IO;
+			t = out->saved;
+			t.c_lflag &= ~(tcflag_t)(ICANON | ECHO | ECHONL | ECHOE | ECHOK | IEXTEN);
+			t.c_iflag &= ~(tcflag_t)(ICRNL | INLCR | IGNCR | IXON);
+			t.c_cc[VMIN] = 1;
+			t.c_cc[VTIME] = 0;
+			if (tcsetattr(STDIN_FILENO, TCSANOW, &t) != 0)
+				return CF_E_IO;
+			out->restore = true;
+		}
 		return CF_OK;
 	case BOARD_CONSOLE_PTY: {
 		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -118,6 +135,9 @@ void board_console_close(struct board_console *c)
 {
 	if (c == NULL)
 		return;
+	if (c->restore)
+		(void)tcsetattr(c->fd, TCSANOW, &c->saved);
+	c->restore = false;
 	if (c->fd > STDERR_FILENO)
 		close(c->fd);
 	c->fd = c->fd_out = -1;

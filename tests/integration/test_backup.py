@@ -344,7 +344,6 @@ def main():
         t.check("%s: KEK 2 current" % who, re.search(r"^2\s+current", out, re.M) is not None, out)
 
     # A's client certificate against B: the same CA and server certificate
-    b.dir_client = a.dir
     b.ssl_context = a.ssl_context
     same_as_a(b, "B")
 
