@@ -364,7 +364,7 @@ static void svc_hsm_close(struct svc_rt *rt)
 
 /* The token label `init` gives the token: [hsm] token, or the token= part of a pkcs11: URI
  * (percent-decoded). */
-static cf_err svc_token_label(const struct config *cfg, char out[HSM_LABEL_MAX + 1])
+cf_err svc_token_label(const struct config *cfg, char out[HSM_LABEL_MAX + 1])
 {
 	const char *t = cfg->hsm.token, *p, *end;
 	size_t n = 0;

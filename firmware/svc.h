@@ -99,6 +99,9 @@ MUST_USE cf_err svc_init_token(struct svc *s, const struct svc_init_req *r,
  * sessions from s->hsm, makes the restored KEK current, then calls svc_start_serving (on
  * failure the next svc_token_init / svc_init_token starts from the token again). */
 MUST_USE cf_err svc_token_init(struct svc *s, const struct svc_init_req *r);
+/* The token label `init` gives the token: [hsm] token, or the token= part of a pkcs11: URI
+ * (percent-decoded). CF_E_CONFIG when there is none or it is longer than a label. */
+MUST_USE cf_err svc_token_label(const struct config *cfg, char out[HSM_LABEL_MAX + 1]);
 
 /* Run the power-up self-tests now on a pooled session (READY or ERROR with the HSM logged
  * in). *failed = the first test that failed (tests run in enum order; later ones did not

@@ -50,6 +50,7 @@
 /* spin iterations before sleeping; each iteration is one pause instruction (~10-40 ns) */
 #define HSM_SPIN_CALLER 4000u
 #define HSM_SPIN_EXEC 2000u
+#define HSM_SPIN_RETRY 64u /* executor waits without spinning before it tries spinning again */
 
 static inline void cpu_relax(void)
 {
@@ -101,8 +102,11 @@ unsigned hsm_timeout_ms(const struct hsm *h)
  * the waiter stores `waiting` then re-reads the state (both seq_cst), so no wake is lost.
  * Returns false on deadline. */
 static bool wait_change(struct hsm *h, _Atomic uint32_t *w, uint32_t from,
-			_Atomic uint32_t *waiting, const struct timespec *deadline, unsigned spin)
+			_Atomic uint32_t *waiting, const struct timespec *deadline, unsigned spin,
+			bool *spun)
 {
+	if (spun != NULL)
+		*spun = false;
 	/* spin only when a core is free for it: with more runnable threads than cores a spinning
 	 * waiter delays the very executor it waits for (measured: 2 workers on 2 cores lost half
 	 * their throughput), so then it sleeps on the futex at once */
@@ -115,6 +119,8 @@ static bool wait_change(struct hsm *h, _Atomic uint32_t *w, uint32_t from,
 	for (unsigned i = 0; i < spin; i++) {
 		if (atomic_load_explicit(w, memory_order_acquire) != from) {
 			atomic_fetch_sub(&h->running, 1);
+			if (spun != NULL)
+				*spun = true;
 			return true;
 		}
 		/* yield, not pause: when the peer thread shares this core, a busy spin would steal
@@ -208,10 +214,24 @@ static void *exec_main(void *arg)
 	struct hsm_exec *x = arg;
 	struct hsm *h = x->h;
 	unsigned spin = HSM_SPIN_EXEC;
+	/* Spinning for the next job pays only when jobs come back to back (bench-hsm). A KMIP
+	 * worker does TLS and SQL between two jobs, far longer than the spin: there the spin only
+	 * burnt a core the worker and the clients needed (profile, issue 5: 40% of a Create's CPU
+	 * in sched_yield). So after a spin that ended asleep anyway, the next waits do not spin,
+	 * and one in HSM_SPIN_RETRY tries again. */
+	bool spin_pays = true;
+	unsigned since_try = 0;
 	for (;;) {
 		uint32_t st;
-		while ((st = atomic_load(&x->state)) == HSM_EX_IDLE || st == HSM_EX_DONE)
-			(void)wait_change(h, &x->state, st, &x->exec_waiting, NULL, spin);
+		while ((st = atomic_load(&x->state)) == HSM_EX_IDLE || st == HSM_EX_DONE) {
+			bool spun = false;
+			unsigned s = spin_pays || ++since_try >= HSM_SPIN_RETRY ? spin : 0;
+			(void)wait_change(h, &x->state, st, &x->exec_waiting, NULL, s, &spun);
+			if (s > 0) {
+				spin_pays = spun;
+				since_try = 0;
+			}
+		}
 		if (st == HSM_EX_EXIT) {
 			exec_close_session(x, false);
 			exec_destroy(x);
@@ -366,7 +386,7 @@ cf_err hsm_exec_run(struct hsm_exec **xp, hsm_job_fn job, const struct timespec 
 	if (atomic_load(&x->exec_waiting))
 		futex_wake_all(&x->state);
 	bool done = wait_change(h, &x->state, HSM_EX_POSTED, &x->caller_waiting, deadline,
-				HSM_SPIN_CALLER);
+				HSM_SPIN_CALLER, NULL);
 	atomic_fetch_sub(&h->callers, 1);
 	if (done)
 		return x->job_rc;

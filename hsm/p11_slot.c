@@ -165,11 +165,6 @@ cf_err hsm_open(const struct hsm_config *cfg, hsm **out)
 		h->cfg.timeout_ms = HSM_DEFAULT_TIMEOUT_MS;
 	if (h->cfg.keygen_timeout_ms == 0)
 		h->cfg.keygen_timeout_ms = HSM_DEFAULT_KEYGEN_TIMEOUT_MS;
-	{ /* PERF-EXPERIMENT */
-		const char *dc = getenv("COFFRE_HSM_DIRECT_CALLS");
-		if (dc != NULL && dc[0] == '1')
-			h->cfg.direct_calls = true;
-	}
 	h->pool_n = h->cfg.pool_size ? h->cfg.pool_size : HSM_DEFAULT_POOL;
 	long nc = sysconf(_SC_NPROCESSORS_ONLN);
 	h->ncpu = nc > 0 && nc < 4096 ? (int)nc : 1;

@@ -153,6 +153,14 @@ void con_audit(struct con *c, const char *op, const char *uid, cf_err result, co
 /* Current time (svc->now). */
 int64_t con_now(const struct con *c);
 
+/* ---- HSM PINs (con_sys.c), used by `init` and `backup import` --------------------------- */
+
+#define CON_PIN_MIN 8u           /* HSM PINs: CON_PIN_MIN..HSM_PIN_MAX characters */
+/* Read a new PIN ("New WHAT: ", "Repeat the WHAT: ") into pin, checking its length and that
+ * both entries agree; 3 tries. pin and again are sec_alloc buffers of CON_SECRET_MAX + 1
+ * bytes. Prints why on failure; CF_E_CANCELLED after 3 failures. */
+MUST_USE cf_err con_pin_new(struct con *c, const char *what, char *pin, char *again);
+
 /* ---- accounts (con_auth.c), used by the shell and by `init` ----------------------------- */
 
 /* The login dialogue: "login: ", "Password: ", and "TOTP code: " when the account has one.

@@ -29,15 +29,10 @@
 #include "firmware/svc.h"
 #include "hsm/hsm.h"
 
-#define BKC_PIN_MIN 8u               /* HSM PINs typed at the console (as `init`) */
 #define BKC_SHARE_TRIES 5u           /* rejected share lines before the import gives up */
 #define BKC_CLEAR_LINES 60           /* blank lines between two custodians */
 #define BKC_FILE_MAX ((size_t)512 << 20) /* an armored file of the largest body */
 #define BKC_NAME_MAX 100u
-/* svc.c's store meta key (not in a header): "uninitialized" until the appliance first serves;
- * set before the token is touched so that an interrupted import boots UNINITIALIZED again */
-#define BKC_META_STATE "appliance.state"
-
 static enum svc_state bkc_state(const struct con *c)
 {
 	return (enum svc_state)atomic_load(&c->svc->state);
@@ -463,61 +458,6 @@ out:
 	return rc;
 }
 
-/* The token label in [hsm] token: a label, or the token= part of a pkcs11: URI. */
-static cf_err bkc_token_label(const char *t, char out[HSM_LABEL_MAX + 1])
-{
-	const char *p;
-	size_t n = 0;
-
-	if (strncmp(t, "pkcs11:", 7) != 0) {
-		if (strlen(t) == 0 || strlen(t) > HSM_LABEL_MAX)
-			return CF_E_CONFIG;
-		memcpy(out, t, strlen(t) + 1);
-		return CF_OK;
-	}
-	if ((p = strstr(t + 7, "token=")) == NULL || (p != t + 7 && p[-1] != ';'))
-		return CF_E_CONFIG;
-	for (p += 6; *p != '\0' && *p != ';' && *p != '?'; p++) {
-		unsigned v;
-
-		if (n >= HSM_LABEL_MAX)
-			return CF_E_CONFIG;
-		if (*p == '%' && p[1] != '\0' && p[2] != '\0' && sscanf(p + 1, "%2x", &v) == 1) {
-			out[n++] = (char)v;
-			p += 2;
-		} else {
-			out[n++] = *p;
-		}
-	}
-	out[n] = '\0';
-	return n > 0 ? CF_OK : CF_E_CONFIG;
-}
-
-/* A new PIN, typed twice. */
-static cf_err bkc_pin_new(struct con *c, const char *what, char *pin, char *again)
-{
-	char prompt[64];
-	cf_err rc;
-
-	for (int tries = 0; tries < 3; tries++) {
-		(void)snprintf(prompt, sizeof prompt, "New %s: ", what);
-		if ((rc = con_read_secret(c, prompt, pin, CON_SECRET_MAX + 1, 0)) != CF_OK)
-			return rc;
-		if (strlen(pin) < BKC_PIN_MIN || strlen(pin) > HSM_PIN_MAX) {
-			con_printf(c, "the %s must have %u to %u characters; try again\n", what,
-				   BKC_PIN_MIN, HSM_PIN_MAX);
-			continue;
-		}
-		(void)snprintf(prompt, sizeof prompt, "Repeat the %s: ", what);
-		if ((rc = con_read_secret(c, prompt, again, CON_SECRET_MAX + 1, 0)) != CF_OK)
-			return rc;
-		if (strlen(pin) == strlen(again) && ct_memeq(pin, again, strlen(pin)))
-			return CF_OK;
-		con_printf(c, "the two entries differ; try again\n");
-	}
-	return CF_E_CANCELLED;
-}
-
 /* UNINITIALIZED: set the token up with new PINs, restore into it, serve. The backup is
  * verified already; bk_restore unwraps everything into session objects before it creates
  * anything on the token or in the store. */
@@ -528,15 +468,14 @@ static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct
 	const struct config *cfg = svc->cfg;
 	char label[HSM_LABEL_MAX + 1];
 	char *so = NULL, *so2 = NULL, *user = NULL, *user2 = NULL;
-	struct hsm_token_init_cfg tic;
-	struct hsm_config hc;
+	struct svc_init_req req;
 	hsm *h = NULL;
 	hsm_sess *s = NULL;
 	struct store *st;
 	bool exists = false;
 	cf_err rc;
 
-	if ((rc = bkc_token_label(cfg->hsm.token, label)) != CF_OK) {
+	if ((rc = svc_token_label(cfg, label)) != CF_OK) {
 		con_printf(c, "backup import: [hsm] token must be a label or a pkcs11: URI with "
 			      "token=\n");
 		return rc;
@@ -558,7 +497,7 @@ static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct
 	con_printf(c, "\nThe HSM token \"%s\" is %s with PINs chosen now (HSM PINs have at least "
 		      "%u\ncharacters), then the backup is restored into it.\n", label,
 		   exists ? "RE-INITIALISED (wiped; its current SO PIN stays the SO PIN)"
-			  : "initialised", BKC_PIN_MIN);
+			  : "initialised", CON_PIN_MIN);
 	if (exists) {
 		if ((rc = con_read_secret(c, "Current HSM SO PIN: ", so, CON_SECRET_MAX + 1, 0)) != CF_OK)
 			goto out;
@@ -566,10 +505,10 @@ static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct
 			rc = CF_E_CANCELLED;
 			goto out;
 		}
-	} else if ((rc = bkc_pin_new(c, "HSM SO PIN", so, so2)) != CF_OK) {
+	} else if ((rc = con_pin_new(c, "HSM SO PIN", so, so2)) != CF_OK) {
 		goto out;
 	}
-	if ((rc = bkc_pin_new(c, "HSM user PIN", user, user2)) != CF_OK)
+	if ((rc = con_pin_new(c, "HSM user PIN", user, user2)) != CF_OK)
 		goto out;
 	if (!exists && strlen(so) == strlen(user) && ct_memeq(so, user, strlen(so))) {
 		con_printf(c, "the user PIN must differ from the SO PIN\n");
@@ -581,29 +520,19 @@ static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct
 		rc = CF_E_CANCELLED;
 		goto out;
 	}
-	if ((rc = store_meta_set(st, BKC_META_STATE, "uninitialized")) != CF_OK) {
-		(void)snprintf(d->msg, sizeof d->msg, "the store cannot be written (%s)",
-			       cf_err_str(rc));
-		goto out;
-	}
-	/* C_InitToken needs the module to itself. svc.c has no call that initialises the token
-	 * without creating keys (svc_init_token makes KEK 1 and the key pairs), so the import
-	 * does it here, on the console thread, while UNINITIALIZED (nothing else uses the hsm:
-	 * KMIP and the KEK job run only while READY). */
-	if (svc->hsm != NULL) {
-		hsm_close(svc->hsm);
-		svc->hsm = NULL;
-	}
+	/* svc_token_init: under the service's control lock, meta appliance.state =
+	 * uninitialized, the token (re-)initialised, svc->hsm opened and logged in. */
 	con_printf(c, "initialising the token...\n");
-	memset(&tic, 0, sizeof tic);
-	tic.module_path = cfg->hsm.module;
-	tic.label = label;
-	tic.so_pin = (const uint8_t *)so;
-	tic.so_n = strlen(so);
-	tic.user_pin = (const uint8_t *)user;
-	tic.user_n = strlen(user);
-	tic.force = exists;
-	if ((rc = hsm_token_init_ex(&tic, NULL)) != CF_OK) {
+	memset(&req, 0, sizeof req);
+	req.so_pin = (const uint8_t *)so;
+	req.so_n = strlen(so);
+	if (exists) {
+		req.cur_so_pin = (const uint8_t *)so;
+		req.cur_so_n = strlen(so);
+	}
+	req.user_pin = (const uint8_t *)user;
+	req.user_n = strlen(user);
+	if ((rc = svc_token_init(svc, &req)) != CF_OK) {
 		(void)snprintf(d->msg, sizeof d->msg, "%s",
 			       rc == CF_E_HSM_PIN ? "the current SO PIN is wrong; the token was not "
 						    "changed"
@@ -611,14 +540,8 @@ static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct
 						       : "the token could not be initialised");
 		goto out;
 	}
-	memset(&hc, 0, sizeof hc);
-	hc.module_path = cfg->hsm.module;
-	hc.token = cfg->hsm.token;
-	hc.timeout_ms = cfg->hsm.timeout_ms;
-	hc.backup_enabled = true; /* the replacement can itself be backed up */
-	if ((rc = hsm_open(&hc, &h)) != CF_OK ||
-	    (rc = hsm_login(h, (const uint8_t *)user, strlen(user))) != CF_OK ||
-	    (rc = hsm_session_acquire(h, 5000, &s)) != CF_OK) {
+	h = svc->hsm;
+	if ((rc = hsm_session_acquire(h, 5000, &s)) != CF_OK) {
 		(void)snprintf(d->msg, sizeof d->msg, "the new token cannot be used (%s)",
 			       cf_err_str(rc));
 		goto out;
@@ -634,8 +557,6 @@ static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct
 			       "token after the restore", o->hdr.kek_version);
 		goto out;
 	}
-	svc->hsm = h;
-	h = NULL;
 	if ((rc = svc_start_serving(svc, user, strlen(user))) != CF_OK) {
 		(void)snprintf(d->msg, sizeof d->msg, "restored, but the appliance did not start "
 			       "serving (state %s%s%.100s)", svc_state_name(bkc_state(c)),
@@ -646,7 +567,6 @@ static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct
 out:
 	if (rc == CF_E_CANCELLED && d->msg[0] == '\0')
 		(void)snprintf(d->msg, sizeof d->msg, "cancelled");
-	hsm_close(h); /* NULL once handed to the service */
 	bkc_secret_free(so);
 	bkc_secret_free(so2);
 	bkc_secret_free(user);

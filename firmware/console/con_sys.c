@@ -26,7 +26,6 @@
 #include "firmware/svc.h"
 #include "hsm/hsm.h"
 
-#define SYS_PIN_MIN 8u            /* HSM PINs typed at the console */
 #define SYS_ADMIN_TRIES 3         /* `init`: attempts at creating the first administrator */
 #define SYS_ZEROIZE_WORD "ZEROIZE"
 
@@ -47,8 +46,7 @@ static void sys_secret_free(char *p)
 		sec_free(p, CON_SECRET_MAX + 1);
 }
 
-/* Read a new PIN twice; checks its length and that both agree. Prints why on failure. */
-static cf_err sys_pin_new(struct con *c, const char *what, char *pin, char *again)
+cf_err con_pin_new(struct con *c, const char *what, char *pin, char *again)
 {
 	char prompt[64];
 	cf_err rc;
@@ -57,9 +55,9 @@ static cf_err sys_pin_new(struct con *c, const char *what, char *pin, char *agai
 		(void)snprintf(prompt, sizeof prompt, "New %s: ", what);
 		if ((rc = con_read_secret(c, prompt, pin, CON_SECRET_MAX + 1, 0)) != CF_OK)
 			return rc;
-		if (strlen(pin) < SYS_PIN_MIN || strlen(pin) > HSM_PIN_MAX) {
+		if (strlen(pin) < CON_PIN_MIN || strlen(pin) > HSM_PIN_MAX) {
 			con_printf(c, "the %s must have %u to %u characters; try again\n", what,
-				   SYS_PIN_MIN, HSM_PIN_MAX);
+				   CON_PIN_MIN, HSM_PIN_MAX);
 			continue;
 		}
 		(void)snprintf(prompt, sizeof prompt, "Repeat the %s: ", what);
@@ -69,7 +67,7 @@ static cf_err sys_pin_new(struct con *c, const char *what, char *pin, char *agai
 			return CF_OK;
 		con_printf(c, "the two entries differ; try again\n");
 	}
-	con_printf(c, "init: no %s chosen; nothing was changed\n", what);
+	con_printf(c, "no %s chosen; nothing was changed\n", what);
 	return CF_E_CANCELLED;
 }
 
@@ -110,7 +108,7 @@ static void sys_init_explain(struct con *c, bool reinit, const char *label)
 			   "the SO PIN afterwards; the user PIN is chosen anew.\n");
 	else
 		con_printf(c, "Keep the SO PIN safe: it is needed to re-initialise the token.\n");
-	con_printf(c, "HSM PINs have at least %u characters. Ctrl-C cancels.\n", SYS_PIN_MIN);
+	con_printf(c, "HSM PINs have at least %u characters. Ctrl-C cancels.\n", CON_PIN_MIN);
 }
 
 /* After the token is set up: the first administrator (a few attempts). */
@@ -181,10 +179,10 @@ static cf_err sys_init(struct con *c, int argc, char **argv)
 		}
 		req.cur_so_pin = (const uint8_t *)so;
 		req.cur_so_n = strlen(so);
-	} else if ((rc = sys_pin_new(c, "HSM SO PIN", so, so2)) != CF_OK) {
+	} else if ((rc = con_pin_new(c, "HSM SO PIN", so, so2)) != CF_OK) {
 		goto out;
 	}
-	if ((rc = sys_pin_new(c, "HSM user PIN", user, user2)) != CF_OK)
+	if ((rc = con_pin_new(c, "HSM user PIN", user, user2)) != CF_OK)
 		goto out;
 	if (!reinit && strlen(so) == strlen(user) && ct_memeq(so, user, strlen(so))) {
 		con_printf(c, "init: the user PIN must differ from the SO PIN; nothing was changed\n");
