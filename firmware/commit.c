@@ -40,6 +40,7 @@ struct commit_group {
 	uint64_t synced;           /* every ticket <= synced is durable */
 	cf_err failed;             /* sticky: a failed fsync makes every later ticket fail */
 	bool thread_on, stop;
+	bool syncing;              /* a sync_round is running (committer or a waiter) */
 	pthread_t th;
 	int walfd;                 /* committer only */
 	uint64_t n_syncs;
@@ -117,56 +118,82 @@ static cf_err wal_sync(struct commit_group *g)
 	return CF_OK;
 }
 
+/* One sync of every ticket taken so far, by whichever thread found none running: the
+ * committer, or a waiter that would otherwise only hand the work over to it and sleep
+ * (commit_sync_inline: one thread switch less on a lightly loaded server). With g->mu held;
+ * returns with it held. */
+static void sync_round(struct commit_group *g)
+{
+	uint64_t target = g->committed;
+	g->syncing = true;
+	pthread_mutex_unlock(&g->mu);
+
+	cf_err rc = wal_sync(g);
+
+	pthread_mutex_lock(&g->mu);
+	g->syncing = false;
+	g->n_syncs++;
+	if (rc == CF_OK)
+		g->synced = target;
+	else
+		g->failed = rc;
+	pthread_cond_broadcast(&g->cv_done);
+	pthread_cond_signal(&g->cv_work); /* tickets taken during the sync: the committer's */
+	/* lines of durable tickets (in ticket order), emitted without the lock */
+	size_t k = 0;
+	while (k < g->n_lines && (rc != CF_OK || g->lines[k].ticket <= target))
+		k++;
+	struct commit_line *out = NULL;
+	if (k > 0 && (out = malloc(k * sizeof *out)) != NULL) {
+		memcpy(out, g->lines, k * sizeof *out);
+		memmove(g->lines, g->lines + k, (g->n_lines - k) * sizeof *g->lines);
+		g->n_lines -= k;
+	}
+	/* under the lock: commit_notify_del returns only once its fd is no longer used */
+	for (size_t i = 0; i < g->n_notify; i++) {
+		uint64_t one = 1;
+		ssize_t w = write(g->notify[i], &one, sizeof one);
+		(void)w; /* EAGAIN: the counter is already non-zero, the loop will look */
+	}
+	if (out == NULL)
+		return;
+	pthread_mutex_unlock(&g->mu);
+	for (size_t i = 0; i < k; i++) {
+		if (rc == CF_OK)
+			commit_syslog_line(out[i].line);
+		free(out[i].line);
+	}
+	free(out);
+	pthread_mutex_lock(&g->mu);
+}
+
 static void *committer_main(void *arg)
 {
 	struct commit_group *g = arg;
 
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
-		while (!g->stop && (g->committed == g->synced || g->failed != CF_OK))
+		while (!g->stop &&
+		       (g->committed == g->synced || g->failed != CF_OK || g->syncing))
 			pthread_cond_wait(&g->cv_work, &g->mu);
+		if (g->syncing) { /* stopping while a waiter syncs: let it finish */
+			pthread_cond_wait(&g->cv_work, &g->mu);
+			continue;
+		}
 		if (g->committed == g->synced || g->failed != CF_OK)
 			break; /* stopping with nothing left to sync */
-		uint64_t target = g->committed;
-		pthread_mutex_unlock(&g->mu);
-
-		cf_err rc = wal_sync(g);
-
-		pthread_mutex_lock(&g->mu);
-		g->n_syncs++;
-		if (rc == CF_OK)
-			g->synced = target;
-		else
-			g->failed = rc;
-		pthread_cond_broadcast(&g->cv_done);
-		/* lines of durable tickets (in ticket order), emitted without the lock */
-		size_t k = 0;
-		while (k < g->n_lines && (rc != CF_OK || g->lines[k].ticket <= target))
-			k++;
-		struct commit_line *out = NULL;
-		if (k > 0 && (out = malloc(k * sizeof *out)) != NULL) {
-			memcpy(out, g->lines, k * sizeof *out);
-			memmove(g->lines, g->lines + k, (g->n_lines - k) * sizeof *g->lines);
-			g->n_lines -= k;
-		}
-		/* under the lock: commit_notify_del returns only once its fd is no longer used */
-		for (size_t i = 0; i < g->n_notify; i++) {
-			uint64_t one = 1;
-			ssize_t w = write(g->notify[i], &one, sizeof one);
-			(void)w; /* EAGAIN: the counter is already non-zero, the loop will look */
-		}
-		pthread_mutex_unlock(&g->mu);
-
-		for (size_t i = 0; out != NULL && i < k; i++) {
-			if (rc == CF_OK)
-				commit_syslog_line(out[i].line);
-			free(out[i].line);
-		}
-		free(out);
-		pthread_mutex_lock(&g->mu);
+		sync_round(g);
 	}
 	pthread_mutex_unlock(&g->mu);
 	return NULL;
+}
+
+void commit_sync_inline(struct commit_group *g, uint64_t ticket)
+{
+	pthread_mutex_lock(&g->mu);
+	if (ticket > g->synced && !g->syncing && g->failed == CF_OK)
+		sync_round(g);
+	pthread_mutex_unlock(&g->mu);
 }
 
 /* With g->mu held. */
@@ -356,8 +383,12 @@ cf_err commit_wait(struct commit_group *g, uint64_t ticket)
 {
 	cf_err rc = CF_OK;
 	pthread_mutex_lock(&g->mu);
-	while (ticket > g->synced && g->failed == CF_OK)
-		pthread_cond_wait(&g->cv_done, &g->mu);
+	while (ticket > g->synced && g->failed == CF_OK) {
+		if (!g->syncing)
+			sync_round(g); /* nobody is syncing: do it rather than wait for the thread */
+		else
+			pthread_cond_wait(&g->cv_done, &g->mu);
+	}
 	if (ticket > g->synced)
 		rc = g->failed;
 	pthread_mutex_unlock(&g->mu);

@@ -41,7 +41,10 @@ void commit_wunlock(struct commit_group *g);
 MUST_USE cf_err commit_note(struct commit_group *g, char **lines, size_t n, uint64_t *ticket);
 /* 1 = durable, 0 = not yet, -1 = will never be (*err says why: the fsync failed). */
 int commit_state(struct commit_group *g, uint64_t ticket, cf_err *err);
-/* Block until the ticket is durable (CF_OK) or failed. */
+/* If the ticket is not durable and no sync is running, sync now on this thread (else return
+ * at once: the running sync or the committer will cover it). */
+void commit_sync_inline(struct commit_group *g, uint64_t ticket);
+/* Block until the ticket is durable (CF_OK) or failed; syncs itself when no sync runs. */
 MUST_USE cf_err commit_wait(struct commit_group *g, uint64_t ticket);
 /* An eventfd the committer writes 1 to after every sync (an event loop's wake-up). */
 MUST_USE cf_err commit_notify_add(struct commit_group *g, int fd);

@@ -248,7 +248,9 @@ static cf_err hold_flush(void *warg, uint64_t *ticket)
 static int hold_state(void *warg, uint64_t ticket)
 {
 	struct ops_worker *w = warg;
-	return store_ticket_state(w->st, ticket, NULL);
+	/* a sync already running (or the committer's next one) covers the ticket; when none
+	 * runs, this thread does it rather than hand it over and come back on the wake fd */
+	return store_ticket_sync(w->st, ticket, NULL);
 }
 
 static int hold_wake_fd(void *warg)

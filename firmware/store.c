@@ -864,6 +864,15 @@ int store_ticket_state(struct store *st, uint64_t ticket, cf_err *err)
 	return commit_state(st->cg, ticket, err);
 }
 
+int store_ticket_sync(struct store *st, uint64_t ticket, cf_err *err)
+{
+	int r = store_ticket_state(st, ticket, err);
+	if (r != 0)
+		return r;
+	commit_sync_inline(st->cg, ticket);
+	return store_ticket_state(st, ticket, err);
+}
+
 cf_err store_ticket_wait(struct store *st, uint64_t ticket)
 {
 	if (ticket == 0)

@@ -148,6 +148,9 @@ MUST_USE cf_err store_tx_commit_nowait(struct store *st, uint64_t *ticket);
 /* 1 = durable, 0 = not yet, -1 = never (*err: why; nothing of it may be acknowledged). */
 int store_ticket_state(struct store *st, uint64_t ticket, cf_err *err);
 MUST_USE cf_err store_ticket_wait(struct store *st, uint64_t ticket);
+/* store_ticket_state, but when the ticket is not durable and no sync is running, the fsync is
+ * done now on the caller's thread (lower latency when the server is not busy). */
+int store_ticket_sync(struct store *st, uint64_t ticket, cf_err *err);
 /* fd (an eventfd, non-blocking) gets a write after every group sync: a wake-up for an event
  * loop holding responses. One fd per store; -1 unregisters. */
 MUST_USE cf_err store_sync_notify(struct store *st, int fd);

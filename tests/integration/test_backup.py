@@ -1,7 +1,10 @@
 """Key backup export / restore between two appliances over real ptys (docs/backup.md, issue 7).
 
   A (QA instance): keys from a real KMIP client (known bytes), an attribute added, some
-  revoked, some destroyed, the KEK rotated; `backup export` with a passphrase (to a file in
+  revoked, some destroyed; the two keys vCenter 7.0.3 creates (its captured sessions replayed,
+  vcenter_lib.py: x- attributes, Active); keys and a secret created / registered with PyKMIP's
+  ProxyKmipClient (custom x- attributes in a Create template, activated, revoked for cessation
+  and for compromise, destroyed); the KEK rotated; `backup export` with a passphrase (to a file in
   [backup] dir), with 3-of-5 shares (armored text on the console) and a second 3-of-5 export
   (its shares are "another backup's").
   B (fresh appliance, its own SoftHSMv2 token): every refusal first (wrong passphrase, a
@@ -12,7 +15,9 @@
   C (fresh): `backup import` of the pasted armor with 3 of the 5 shares -> READY.
   On B and C: every key A served is served with the same bytes, `keys show` says the same
   (state, attributes), destroyed keys stay destroyed, A's client certificate is accepted
-  (same CA and server certificate), A's console account logs in.
+  (same CA and server certificate), A's console account logs in; PyKMIP against B and C gets
+  exactly what it got from A (Get bytes or the same refusal, Get Attributes: State, Name, the
+  x- attributes vCenter and PyKMIP set).
 
 usage: test_backup.py BUILD_DIR"""
 import base64
@@ -26,6 +31,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import console_lib as cl  # noqa: E402
 import robust_lib as rl  # noqa: E402
+import vcenter_lib as vl  # noqa: E402
+
+from kmip import enums  # noqa: E402  (PyKMIP: /usr/bin/python3)
+from kmip.core import objects as cobjects  # noqa: E402
+from kmip.core.factories import attributes as attr_factory  # noqa: E402
+from kmip.pie import objects as pobjects  # noqa: E402
+from kmip.pie.client import ProxyKmipClient  # noqa: E402
+from kmip.pie.exceptions import KmipOperationFailure  # noqa: E402
 
 OP_ADD_ATTRIBUTE = 0x0D
 PASS = "Correct-Horse-42-Battery"
@@ -38,6 +51,53 @@ def add_attr_req(uid, name, value):
         rl.Tx(rl.TAG["UNIQUE_IDENTIFIER"], uid),
         rl.attr(name, rl.Tx, value),
     ])])
+
+
+# ---- PyKMIP (kmip.pie.ProxyKmipClient), as in test_pykmip_interop.py -------------------------
+PK_ATTRS = ["State", "Name", "Cryptographic Algorithm", "Cryptographic Length", "x-Owner",
+            "x-Ticket"]
+af = attr_factory.AttributeFactory()
+
+
+def pyclient(inst, pki_of):
+    """PyKMIP against inst's port with pki_of's QA client certificate and CA."""
+    pki = os.path.join(pki_of.dir, "pki")
+    return ProxyKmipClient(hostname=inst.host, port=inst.port, cert=os.path.join(pki, "qa.crt"),
+                           key=os.path.join(pki, "qa.key"), ca=os.path.join(pki, "ca.crt"),
+                           config_file="/dev/null")
+
+
+def pk_create_tagged(c, name, tags):
+    """Create AES-256 through PyKMIP's KMIPProxy with custom x- text attributes in the template
+    (ProxyKmipClient.create has no parameter for them; set_attribute is KMIP 2.0 only)."""
+    attrs = [af.create_attribute(enums.AttributeType.CRYPTOGRAPHIC_ALGORITHM,
+                                 enums.CryptographicAlgorithm.AES),
+             af.create_attribute(enums.AttributeType.CRYPTOGRAPHIC_LENGTH, 256),
+             af.create_attribute(enums.AttributeType.CRYPTOGRAPHIC_USAGE_MASK,
+                                 [enums.CryptographicUsageMask.ENCRYPT,
+                                  enums.CryptographicUsageMask.DECRYPT]),
+             af.create_attribute(enums.AttributeType.NAME, name)]
+    attrs += [af.create_attribute(k, v) for k, v in tags.items()]
+    r = c.proxy.create(enums.ObjectType.SYMMETRIC_KEY, cobjects.TemplateAttribute(attributes=attrs))
+    if r.result_status.value != enums.ResultStatus.SUCCESS:
+        raise KmipOperationFailure(r.result_status.value, r.result_reason.value,
+                                   r.result_message.value)
+    return r.uuid
+
+
+def pk_view(c, uid, names):
+    """What a PyKMIP client sees of uid: (Get: key bytes or the failure reason,
+    Get Attributes: sorted (name, value) or the failure reason)."""
+    try:
+        got = c.get(uid).value
+    except KmipOperationFailure as e:
+        got = "refused: %s" % e.reason
+    try:
+        _, attrs = c.get_attributes(uid, names)
+        seen = sorted((a.attribute_name.value, repr(a.attribute_value)) for a in attrs)
+    except KmipOperationFailure as e:
+        seen = "refused: %s" % e.reason
+    return got, seen
 
 
 def confirm(con, line, answer="y", timeout=None):
@@ -154,6 +214,69 @@ def main():
         for i, uid in enumerate(uids[:3]):
             rr = c.call(add_attr_req(uid, "x-Name", "vm-%d" % i))
             t.check("Add Attribute x-Name on A", rr.ok, rr.describe())
+
+    # vCenter 7.0.3's captured sessions: two Active keys with its x- attributes
+    vc = vl.replay_instance(a)
+    t.check("A: vCenter replay, %d requests, every one Success, 2 keys created" % vc.n_requests,
+            vc.ok, vc.describe())
+    vc_uids = [vc.mapping[cid] for cid in ("1", "2") if cid in vc.mapping]
+    pk_names = {}   # uid -> the attribute names PyKMIP reads back
+    for cid in ("1", "2"):
+        uid = vc.mapping.get(cid)
+        if uid is not None:
+            known[uid] = vc.get(uid)
+            pk_names[uid] = ["State", "Name"] + list(vl.EXPECT[cid])
+
+    # PyKMIP: custom attributes, registered bytes, a secret, every state
+    pk = {}         # role -> uid
+    pk_secret = b"backup secret 0123456789abcdef!"
+    pk_key = bytes(rnd.getrandbits(8) for _ in range(32))
+    with pyclient(a, a) as c:
+        pk["tagged"] = pk_create_tagged(c, "pk-tagged", {"x-Owner": "team-blue",
+                                                         "x-Ticket": "CHG-4711"})
+        c.activate(pk["tagged"])
+        pk["registered"] = c.register(pobjects.SymmetricKey(
+            enums.CryptographicAlgorithm.AES, 256, pk_key, name="pk-registered"))
+        pk["secret"] = c.register(pobjects.SecretData(pk_secret, enums.SecretDataType.PASSWORD,
+                                                      name="pk-secret"))
+        pk["revoked"] = c.create(enums.CryptographicAlgorithm.AES, 128, name="pk-revoked")
+        c.activate(pk["revoked"])
+        c.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, pk["revoked"])
+        pk["compromised"] = c.create(enums.CryptographicAlgorithm.AES, 256, name="pk-compromised")
+        c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, pk["compromised"])
+        pk["destroyed"] = c.create(enums.CryptographicAlgorithm.AES, 256, name="pk-destroyed")
+        c.destroy(pk["destroyed"])
+        for uid in pk.values():
+            pk_names[uid] = PK_ATTRS
+        view_a = {uid: pk_view(c, uid, names) for uid, names in pk_names.items()}
+    state = {role: dict(view_a[uid][1]).get("State", "") if isinstance(view_a[uid][1], list)
+             else view_a[uid][1] for role, uid in pk.items()}
+    want = {"tagged": "ACTIVE", "registered": "PRE_ACTIVE", "secret": "PRE_ACTIVE",
+            "revoked": "DEACTIVATED", "compromised": "COMPROMISED", "destroyed": "DESTROYED"}
+    t.check("A: PyKMIP objects in every state (%s)" % ", ".join(want.values()),
+            all(("State." + w + ",") in state[r] for r, w in want.items()), str(state))
+    tagged = view_a[pk["tagged"]][1]
+    t.check("A: PyKMIP's custom attributes from the Create template are there",
+            isinstance(tagged, list) and ("x-Owner", "CustomAttribute(value='team-blue')") in tagged
+            and ("x-Ticket", "CustomAttribute(value='CHG-4711')") in tagged, str(tagged))
+    t.check("A: PyKMIP Get returns the registered key and secret bytes",
+            view_a[pk["registered"]][0] == pk_key and view_a[pk["secret"]][0] == pk_secret)
+    t.check("A: PyKMIP Get of the destroyed key is refused",
+            str(view_a[pk["destroyed"]][0]).startswith("refused"), str(view_a[pk["destroyed"]][0]))
+    for cid, uid in zip(("1", "2"), vc_uids):
+        seen = view_a[uid][1]
+        t.check("A: PyKMIP reads vCenter key %s: Active, same bytes, its x- attributes" % cid,
+                view_a[uid][0] == known[uid] and isinstance(seen, list)
+                and any(n == "State" and "State.ACTIVE," in v for n, v in seen)
+                and all((k, "CustomAttribute(value=%r)" % v) in seen
+                        for k, v in vl.EXPECT[cid].items()), str(view_a[uid]))
+    print("     PyKMIP Get on A: " + ", ".join(
+        "%s %s" % (r, "%d bytes" % len(view_a[u][0]) if isinstance(view_a[u][0], bytes)
+                   else view_a[u][0]) for r, u in pk.items()))
+    # PyKMIP's live keys with known bytes join the robust client's checks
+    for role in ("tagged", "registered", "secret", "revoked", "compromised"):
+        if isinstance(view_a[pk[role]][0], bytes):
+            known[pk[role]] = view_a[pk[role]][0]
     revoked, destroyed = uids[3:5], uids[5:7]
     for uid in revoked + destroyed:
         out = con.cmd("keys revoke %s --reason cessation --message retired" % uid)
@@ -161,15 +284,26 @@ def main():
     for uid in destroyed:
         out = confirm(con, "keys destroy %s" % uid)
         t.check("A: keys destroy", "destroy" in out and "refused" not in out, out)
-    live = [u for u in uids if u not in destroyed]
+    all_uids = uids + vc_uids + list(pk.values())
+    gone_uids = destroyed + [pk["destroyed"]]
+    live = [u for u in known if u not in gone_uids]
+    n_wrapped = len(all_uids) - len(gone_uids)   # destroyed objects have no blob
     out = confirm(con, "kek rotate")
     t.check("A: kek rotate", "under KEK 2" in out, out)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if re.search(r"^2\s+current\s+%d" % len(uids), con.cmd("kek list"), re.M):
+        kl = con.cmd("kek list")
+        if re.search(r"^1\s+old\s+0\b", kl, re.M):
             break
         time.sleep(0.2)
-    shows_a = {u: con.cmd("keys show %s" % u) for u in uids}
+    t.check("A: re-wrap finished: KEK 2 wraps the %d objects that have key material" % n_wrapped,
+            re.search(r"^1\s+old\s+0\b", kl, re.M) is not None
+            and re.search(r"^2\s+current\s+%d\b" % n_wrapped, kl, re.M) is not None, kl)
+    shows_a = {u: con.cmd("keys show %s" % u) for u in all_uids}
+    t.check("A: keys show of vCenter's and PyKMIP's objects prints their x- attributes",
+            all('x-Name[0] = "%s"' % vl.EXPECT[cid]["x-Name"] in shows_a[uid]
+                for cid, uid in zip(("1", "2"), vc_uids))
+            and 'x-Owner[0] = "team-blue"' in shows_a[pk["tagged"]], shows_a[pk["tagged"]])
     status = con.cmd("status")
     t.check("A: status warns before the first backup", "no backup has been exported" in status,
             status)
@@ -315,7 +449,7 @@ def main():
 
     out = restore(b, "--file pass.bk")
     t.check("B: restore with the passphrase -> READY",
-            "restored: 2 KEKs, 2 key pairs, 2 certificate files, %d objects" % len(uids) in out
+            "restored: 2 KEKs, 2 key pairs, 2 certificate files, %d objects" % len(all_uids) in out
             and "READY" in out, out)
     b.wait_ready()
 
@@ -327,19 +461,29 @@ def main():
                     ok_bytes += c.get(uid) == known[uid]
                 except Exception as e:
                     t.bad("%s: Get %s: %s" % (who, uid, e))
-            for uid in destroyed:
+            for uid in gone_uids:
                 rr = c.call(rl.uid_req(rl.OP_GET, uid))
                 gone += not rr.ok
         t.check("%s serves every live key of A with the same bytes (%d/%d), over A's client "
                 "certificate" % (who, ok_bytes, len(live)), ok_bytes == len(live))
-        t.check("%s: destroyed keys stay destroyed (%d/%d)" % (who, gone, len(destroyed)),
-                gone == len(destroyed))
+        t.check("%s: destroyed keys stay destroyed (%d/%d)" % (who, gone, len(gone_uids)),
+                gone == len(gone_uids))
+        with pyclient(app, a) as c:
+            view = {uid: pk_view(c, uid, names) for uid, names in pk_names.items()}
+        diff = [u for u in pk_names if view[u] != view_a[u]]
+        t.check("%s: PyKMIP Get and Get Attributes (State, Name, x- attributes) answer as on A "
+                "for vCenter's and PyKMIP's %d objects (%d differ)"
+                % (who, len(pk_names), len(diff)),
+                not diff and len(pk_names) == len(vc_uids) + len(pk),
+                "\n".join("%s\n  A: %s\n  %s: %s" % (u, view_a[u], who, view[u])
+                          for u in diff)[:2000])
         app.admin_user, app.admin_password = a.admin_user, a.admin_password
         app.login()
-        same = [u for u in uids if app.console.cmd("keys show %s" % u) == shows_a[u]]
+        same = [u for u in all_uids if app.console.cmd("keys show %s" % u) == shows_a[u]]
         t.check("%s: keys show (state, attributes, dates) identical to A's (%d/%d)" %
-                (who, len(same), len(uids)), len(same) == len(uids),
-                "\n".join(app.console.cmd("keys show %s" % u) for u in uids if u not in same)[:1500])
+                (who, len(same), len(all_uids)), len(same) == len(all_uids),
+                "\n".join(app.console.cmd("keys show %s" % u) for u in all_uids
+                          if u not in same)[:1500])
         out = app.console.cmd("kek list")
         t.check("%s: KEK 2 current" % who, re.search(r"^2\s+current", out, re.M) is not None, out)
 

@@ -2,6 +2,9 @@
 whose keys come from a real KMIP client over mutual TLS:
 
   - keys list --attr x-Name=VALUE finds exactly the right key; --limit says how many more
+  - after a replay of vCenter 7.0.3's captured sessions (vcenter_lib.py), keys list --attr
+    finds exactly the keys vCenter created by the x- attributes it set (x-Name, x-Identifier,
+    x-Component, x-Vendor), and keys show prints them
   - keys show prints attributes and dates, never key material
   - kek rotate: every key Get returns the same bytes afterwards; kek list shows the move
   - coffred killed part-way through a re-wrap finishes it after the restart
@@ -21,6 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import console_lib as cl  # noqa: E402
 import robust_lib as rl  # noqa: E402
+import vcenter_lib as vl  # noqa: E402
 
 OP_ADD_ATTRIBUTE = 0x0D
 N_NAMED = 40     # registered keys, known bytes, x-Name "vm-<i>"
@@ -47,6 +51,11 @@ def add_attr_req(uid, name, value):
         rl.Tx(rl.TAG["UNIQUE_IDENTIFIER"], uid),
         rl.attr(name, rl.Tx, value),
     ])])
+
+
+def listed(out):
+    """`keys list` output -> its object lines"""
+    return [l for l in out.splitlines() if re.match(r"^[0-9a-f]{8}-", l)]
 
 
 def confirm(con, line, answer="y", timeout=None):
@@ -111,6 +120,19 @@ def main():
             known[uid] = c.get(uid)
     t.check("%d keys registered / created" % len(known), len(known) == N_NAMED + N_CREATED)
 
+    # ---- keys vCenter 7.0.3 created: its captured sessions replayed over mutual TLS ---------
+    vc = vl.replay_instance(a)
+    t.check("vCenter replay: %d requests in %d sessions, every one Success, 2 keys created"
+            % (vc.n_requests, len(vc.order)), vc.ok, vc.describe())
+    vc_uids = {cid: vc.mapping.get(cid) for cid in ("1", "2")}
+    for cid, uid in vc_uids.items():
+        if uid is not None:
+            key = vc.get(uid)
+            t.check("vCenter key %s: Get returns what vCenter got" % cid,
+                    isinstance(key, bytes) and len(key) == 32 and vc.get_material[cid]
+                    and all(m == key for m in vc.get_material[cid]))
+            known[uid] = key
+
     # ---- keys list / show -------------------------------------------------------------------
     out = con.cmd("keys list --attr x-Name=vm-17")
     lines = [l for l in out.splitlines() if re.match(r"^[0-9a-f]{8}-", l)]
@@ -125,7 +147,7 @@ def main():
     t.check("no match says so", "no objects match" in out, out)
     out = con.cmd("keys list --limit 5")
     lines = [l for l in out.splitlines() if re.match(r"^[0-9a-f]{8}-", l)]
-    total = N_NAMED + N_CREATED
+    total = len(known)   # N_NAMED + N_CREATED + vCenter's two keys
     t.check("keys list --limit 5: 5 lines and how many more",
             len(lines) == 5 and ("%d more" % (total - 5)) in out, out)
     out = con.cmd("keys list")
@@ -147,6 +169,54 @@ def main():
             and "never shown" in out, out)
     out = con.cmd("keys show 00000000-0000-4000-8000-000000000000")
     t.check("keys show of an unknown uid", "no object" in out, out)
+
+    # ---- keys list --attr / keys show on what vCenter set --------------------------------------
+    for cid, uid in vc_uids.items():
+        if uid is None:
+            t.bad("vCenter key %s was not created: no console checks" % cid)
+            continue
+        exp = vl.EXPECT[cid]
+        name = exp["x-Name"]
+        out = con.cmd("keys list --attr x-Name=%s" % name)
+        lines = listed(out)
+        t.check("keys list --attr x-Name=%s finds exactly vCenter's key %s (Active, AES-256)"
+                % (name, cid),
+                len(lines) == 1 and lines[0].startswith(uid) and lines[0].rstrip().endswith(name)
+                and "Active" in lines[0] and "AES-256" in lines[0], out)
+        out = con.cmd("keys list --attr x-Identifier=%s" % exp["x-Identifier"])
+        lines = listed(out)
+        t.check("keys list --attr x-Identifier=<vCenter's %s UUID> finds exactly that key"
+                % exp["x-Component"], len(lines) == 1 and lines[0].startswith(uid), out)
+        out = con.cmd('keys list --attr "x-Component=%s"' % exp["x-Component"])
+        lines = listed(out)
+        t.check('keys list --attr "x-Component=%s" (a blank in the value) finds exactly that key'
+                % exp["x-Component"], len(lines) == 1 and lines[0].startswith(uid), out)
+        out = con.cmd("keys list --attr x-Name=%s --state active" % name)
+        lines = listed(out)
+        t.check("--attr x-Name=%s --state active: the same key" % name,
+                len(lines) == 1 and lines[0].startswith(uid), out)
+        out = con.cmd("keys list --attr x-Name=%s --state pre-active" % name)
+        t.check("--attr x-Name=%s --state pre-active: none (vCenter activated it)" % name,
+                "no objects match" in out and not listed(out), out)
+        out = con.cmd("keys show %s" % uid)
+        missing = [k for k, v in exp.items() if '%s[0] = "%s"' % (k, v) not in out]
+        t.check("keys show vCenter's key %s: every x- attribute vCenter set, with its value" % cid,
+                not missing, "missing %s in:\n%s" % (missing, out))
+        t.check("keys show vCenter's key %s: Active, AES-256, no key material" % cid,
+                re.search(r"^state:\s+Active", out, re.M) is not None and "AES-256" in out
+                and known[uid].hex() not in out.lower()
+                and known[uid].hex()[:16] not in out.lower(), out)
+    if None not in vc_uids.values():
+        out = con.cmd('keys list --attr "x-Vendor=VMware, Inc."')
+        lines = listed(out)
+        t.check('keys list --attr "x-Vendor=VMware, Inc." finds both vCenter keys and nothing else',
+                sorted(l.split()[0] for l in lines) == sorted(vc_uids.values()), out)
+        out = con.cmd("keys list --attr x-Name=test0")
+        t.check("--attr x-Name=test0 (a prefix of test01) matches nothing",
+                "no objects match" in out and not listed(out), out)
+        out = con.cmd("keys list --attr x-Component=ESXi")
+        t.check("--attr x-Component=ESXi (first word of a value) matches nothing",
+                "no objects match" in out and not listed(out), out)
 
     # ---- kek list / rotate ------------------------------------------------------------------
     out = con.cmd("kek list")
@@ -200,6 +270,11 @@ def main():
         same = sum(1 for uid, key in known.items() if c.get(uid) == key)
     t.check("after restart + destroy of old KEKs every Get returns the same bytes (%d/%d)"
             % (same, len(known)), same == len(known))
+    if vc_uids["1"] is not None:
+        out = con.cmd("keys list --attr x-Name=test01")
+        lines = listed(out)
+        t.check("after two rotations and a restart --attr x-Name=test01 still finds vCenter's key",
+                len(lines) == 1 and lines[0].startswith(vc_uids["1"]), out)
 
     # ---- keys revoke / destroy ---------------------------------------------------------------
     victim = named["vm-3"]

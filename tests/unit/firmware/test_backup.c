@@ -40,7 +40,7 @@ static void body_make(struct bk_buf *b, struct bk_counts *c)
 	bk_buf_str(b, "blob");
 	bk_buf_u32(b, 3);
 	for (int i = 0; i < 3; i++) {
-		char uid[8];
+		char uid[16];
 		snprintf(uid, sizeof uid, "uid-%d", i);
 		bk_buf_u8(b, BK_V_TEXT);
 		bk_buf_bytes(b, uid, strlen(uid));
