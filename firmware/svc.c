@@ -332,13 +332,22 @@ static void svc_test_hooks(hsm *h)
 }
 #endif
 
+/* Sessions beyond the KMIP workers' (each worker keeps one for its life): the console, the
+ * KEK re-wrap job, self-tests and a spare. With only one per worker the console's `kek
+ * rotate` and the job starved as soon as every worker had touched the HSM. */
+#define SVC_HSM_SESSIONS_EXTRA 4u
+
 /* Every hsm the service opens: KEKs may be exported, but only under a trusted backup key
  * (issue 7: `backup export`). */
 static struct hsm_config svc_hsm_config(const struct config *cfg)
 {
+	unsigned pool = cfg->kmip.workers + SVC_HSM_SESSIONS_EXTRA;
+
 	return (struct hsm_config){
 		.module_path = cfg->hsm.module, .token = cfg->hsm.token,
 		.timeout_ms = cfg->hsm.timeout_ms, .backup_enabled = true,
+		.direct_calls = cfg->hsm.direct_calls,
+		.pool_size = pool < HSM_POOL_MAX ? pool : HSM_POOL_MAX,
 	};
 }
 

@@ -210,7 +210,11 @@ static char *csr_pem(EVP_PKEY *k, const char *cn, bool corrupt)
 	}
 	assert_int_equal(PEM_write_bio_X509_REQ(b, r), 1);
 	n = BIO_get_mem_data(b, &p);
-	out = strndup(p, (size_t)n);
+	assert_true(n > 0);
+	out = malloc((size_t)n + 1); /* the BIO's data is not NUL-terminated */
+	assert_non_null(out);
+	memcpy(out, p, (size_t)n);
+	out[n] = '\0';
 	BIO_free(b);
 	X509_REQ_free(r);
 	return out;
