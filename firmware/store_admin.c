@@ -209,28 +209,13 @@ cf_err store_admin_object_get(struct store *st, const char *uid, struct store_ob
 		rc = st_map_sqlite(st, r, "get object");
 		goto out;
 	}
-	if ((rc = st_col_text_copy(s, 0, out->uid, sizeof out->uid)) != CF_OK)
-		goto out;
-	out->object_type = (uint32_t)sqlite3_column_int64(s, 1);
-	out->state = (uint32_t)sqlite3_column_int64(s, 2);
-	if ((rc = st_col_text_copy(s, 3, out->tenant, sizeof out->tenant)) != CF_OK ||
-	    (rc = st_col_text_copy(s, 4, out->owner, sizeof out->owner)) != CF_OK)
-		goto out;
-	out->kek_version = (uint32_t)sqlite3_column_int64(s, 5);
-	if (has_blob != NULL)
-		*has_blob = sqlite3_column_int64(s, 6) != 0;
-	out->crypto_alg = (uint32_t)sqlite3_column_int64(s, 7);
-	out->crypto_len = (int32_t)sqlite3_column_int64(s, 8);
-	out->usage_mask = (uint32_t)sqlite3_column_int64(s, 9);
-	out->created = sqlite3_column_int64(s, 10);
-	out->activation = sqlite3_column_int64(s, 11);
-	out->deactivation = sqlite3_column_int64(s, 12);
-	out->destroyed = sqlite3_column_int64(s, 13);
-	out->compromise = sqlite3_column_int64(s, 14);
-	out->compromise_occurrence = sqlite3_column_int64(s, 15);
-	out->last_change = sqlite3_column_int64(s, 16);
-	out->revocation_reason = (uint32_t)sqlite3_column_int64(s, 17);
-	rc = st_col_text_dup(s, 18, &out->revocation_message);
+	{
+		bool blob = false;
+
+		rc = st_object_row(s, out, &blob);
+		if (has_blob != NULL)
+			*has_blob = blob;
+	}
 out:
 	sqlite3_finalize(s);
 	if (rc != CF_OK)

@@ -60,6 +60,11 @@ int st_bind_date(sqlite3_stmt *s, int i, int64_t v);
 cf_err st_col_text_copy(sqlite3_stmt *s, int col, char *out, size_t outsz);
 cf_err st_col_text_dup(sqlite3_stmt *s, int col, char **out);
 cf_err st_col_blob_dup(sqlite3_stmt *s, int col, uint8_t **out, size_t *n_out);
+/* Decode an objects row selected in OBJ_COLS order (store.c) into *out. Column 6 is the
+ * wrapped blob (copied into out->wrapped), or, when has_blob is not NULL, "wrapped IS NOT
+ * NULL" (the blob itself is not read). The caller frees *out with store_object_free on error
+ * too. */
+cf_err st_object_row(sqlite3_stmt *s, struct store_object *out, bool *has_blob);
 /* sqlite3_exec of constant SQL (no parameters). */
 cf_err st_pragma_set(struct store *st, const char *sql);
 /* A read snapshot for multi-statement reads when no transaction is open. */
