@@ -18,7 +18,7 @@ PROGRAMS += $(BUILD)/coffred
 COFFRED_TH_OBJS := $(BUILD)/thobj/firmware/svc.o
 $(COFFRED_TH_OBJS): $(BUILD)/thobj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) -DCOFFRE_TEST_HOOKS $(P11_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_BASE) -DCOFFRE_TEST_HOOKS -MMD -MP -c $< -o $@
 $(BUILD)/tests/coffred_th: $(COFFRED_OBJS) $(COFFRED_TH_OBJS) $(BUILD)/libfirmware.a $(BUILD)/libhsm_th.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(COFFRED_LDLIBS)

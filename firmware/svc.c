@@ -21,7 +21,6 @@
  * the signals unblocked only there (worker threads inherit a mask that blocks them), then
  * stops the console, the KEK job and the KMIP workers and releases everything in reverse
  * order. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -35,7 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <p11-kit/pkcs11.h>
 
 #include "board/log.h"
 #include "board/sec.h"
@@ -404,93 +402,6 @@ cf_err svc_token_label(const struct config *cfg, char out[HSM_LABEL_MAX + 1])
 		return n > 0 ? CF_OK : CF_E_CONFIG;
 	}
 	return CF_E_CONFIG;
-}
-
-/* ---- zeroize: every object on the token ------------------------------------------------
- * hsm/ has no call that destroys the current KEK or objects it does not know (backup keys,
- * left-overs), so this speaks PKCS#11 to the module hsm/ has loaded (RTLD_NOLOAD: the same
- * library instance, already C_Initialize'd). A new session on the token inherits the user
- * login of the process's other sessions (PKCS#11 2.40 5.5), so private objects are visible
- * and can be destroyed. */
-static cf_err svc_token_wipe(const struct config *cfg, unsigned *destroyed)
-{
-	char label[HSM_LABEL_MAX + 1];
-	void *dl;
-	CK_C_GetFunctionList gfl;
-	CK_FUNCTION_LIST *f = NULL;
-	CK_SLOT_ID slots[64], slot = 0;
-	CK_ULONG n_slots = 64;
-	CK_SESSION_HANDLE sh = CK_INVALID_HANDLE;
-	CK_BBOOL yes = CK_TRUE;
-	CK_ATTRIBUTE tmpl[] = { { CKA_TOKEN, &yes, sizeof yes } };
-	bool found = false;
-	cf_err rc = CF_E_HSM;
-
-	*destroyed = 0;
-	if (svc_token_label(cfg, label) != CF_OK)
-		return CF_E_CONFIG;
-	dl = dlopen(cfg->hsm.module, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
-	if (dl == NULL)
-		return CF_E_HSM_LOAD;
-	*(void **)&gfl = dlsym(dl, "C_GetFunctionList");
-	if (gfl == NULL || gfl(&f) != CKR_OK || f == NULL) {
-		rc = CF_E_HSM_LOAD;
-		goto out;
-	}
-	if (f->C_GetSlotList(CK_TRUE, slots, &n_slots) != CKR_OK)
-		goto out;
-	for (CK_ULONG i = 0; i < n_slots && !found; i++) {
-		CK_TOKEN_INFO ti;
-		char l[33];
-		size_t k = 32;
-
-		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
-			continue;
-		memcpy(l, ti.label, 32);
-		while (k > 0 && l[k - 1] == ' ')
-			k--;
-		l[k] = '\0';
-		if (strcmp(l, label) == 0) {
-			slot = slots[i];
-			found = true;
-		}
-	}
-	if (!found) {
-		rc = CF_E_HSM_NO_TOKEN;
-		goto out;
-	}
-	if (f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sh) != CKR_OK)
-		goto out;
-	/* bounded: each round destroys what it found; a round that finds nothing ends it */
-	for (unsigned round = 0; round < 64; round++) {
-		CK_OBJECT_HANDLE objs[64];
-		CK_ULONG got = 0;
-		CK_RV rv = f->C_FindObjectsInit(sh, tmpl, 1);
-
-		if (rv == CKR_OK) {
-			rv = f->C_FindObjects(sh, objs, 64, &got);
-			(void)f->C_FindObjectsFinal(sh);
-		}
-		if (rv != CKR_OK)
-			goto out;
-		if (got == 0) {
-			rc = CF_OK;
-			goto out;
-		}
-		for (CK_ULONG i = 0; i < got; i++) {
-			if ((rv = f->C_DestroyObject(sh, objs[i])) != CKR_OK) {
-				log_err("svc: zeroize: C_DestroyObject failed (0x%lx)", (unsigned long)rv);
-				goto out;
-			}
-			(*destroyed)++;
-		}
-	}
-	rc = CF_E_HSM; /* objects keep appearing: give up loudly */
-out:
-	if (sh != CK_INVALID_HANDLE)
-		(void)f->C_CloseSession(sh);
-	dlclose(dl);
-	return rc;
 }
 
 /* ---- store ----------------------------------------------------------------------------- */
@@ -1017,7 +928,7 @@ cf_err svc_zeroize_as(struct svc *s, const char *actor)
 	}
 	tls_ctx_free(rt->tls);
 	rt->tls = NULL;
-	rc = svc_token_wipe(cfg, &destroyed);
+	rc = hsm_token_wipe(rt->svc.hsm, &destroyed);
 	svc_hsm_close(rt);
 	if (rc != CF_OK) {
 		svc_error_latch(rt, rc, "zeroize: the token could not be wiped (%u objects destroyed)",

@@ -158,6 +158,12 @@ uint32_t hsm_kek_current(hsm *h);
 MUST_USE cf_err hsm_kek_list(hsm_sess *s, uint32_t *out, size_t cap, size_t *n);
 /* Destroy KEK `version` on the token. Refuses the current KEK (CF_E_STATE). */
 MUST_USE cf_err hsm_kek_destroy(hsm_sess *s, uint32_t version);
+/* Zeroize: destroy EVERY object on the token (CKA_TOKEN = true: every KEK, the current one
+ * included, key pairs, backup keys, objects hsm/ did not make) through a new session that
+ * inherits the user login, and forget the KEK table. *destroyed = objects destroyed (also on
+ * error). The caller must have stopped every user of the hsm first (the service restarts
+ * after a zeroize). */
+MUST_USE cf_err hsm_token_wipe(hsm *h, unsigned *destroyed);
 
 /* ---- wrapped blobs (DEKs) --------------------------------------------------------- */
 
