@@ -1,9 +1,12 @@
 /* Authorization: identity -> tenant + role, optional password credential (authz.h). */
 #include "firmware/authz.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -39,8 +42,144 @@ static cf_err principal_set(struct authz_principal *out, const char *tenant, enu
 	return CF_OK;
 }
 
+/* ---- resolved-principal cache (issue 5) ------------------------------------------------
+ *
+ * authz_resolve runs for every request and reads the store's clients table once or twice
+ * (SQLite, ~4% of a Get). Successful resolutions are cached by (config, store handle,
+ * certificate fingerprint, chain_ok): the fingerprint names the exact certificate, so its
+ * subject and issuer are fixed too; the config's rules are matched again on every hit
+ * (authz_cache_config_same), so the cache only saves the store reads. Only successes are
+ * cached: a client added later (issue, trust) is seen at once. Every entry carries the
+ * generation it was resolved under; the generation is read BEFORE the store is, and
+ * authz_cache_invalidate (called by authz_trust_reload, which the console runs after every
+ * trust/revoke and the service at every boot) bumps it, so a change committed before the bump
+ * can never be served from an entry resolved before it: a revoked client is refused on its next
+ * request. An entry also expires AUTHZ_CACHE_TTL_S after it was resolved, which bounds any
+ * change made to the table without the console (none in the firmware).
+ */
+#define AUTHZ_CACHE_SLOTS 256u /* power of two; direct-mapped by fingerprint */
+#define AUTHZ_CACHE_TTL_S 5
+
+struct authz_cache_ent {
+	bool used;
+	bool chain_ok;
+	enum config_role role;
+	uint64_t gen;
+	int64_t at;
+	const struct config *cfg;
+	const struct store *st;
+	const char *via;
+	char fp_hex[sizeof ((struct identity *)0)->fp_hex];
+	char tenant[STORE_TENANT_MAX + 1];
+};
+
+static pthread_mutex_t authz_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct authz_cache_ent authz_cache[AUTHZ_CACHE_SLOTS]; /* under authz_cache_lock */
+static _Atomic uint64_t authz_cache_gen = 1;
+
+void authz_cache_invalidate(void)
+{
+	atomic_fetch_add(&authz_cache_gen, 1);
+}
+
+static int64_t authz_mono_s(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec;
+}
+
+/* by the fingerprint text (what the rules match; a SHA-256, so any bits spread well) */
+static struct authz_cache_ent *authz_cache_slot(const struct identity *id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *p = id->fp_hex; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return &authz_cache[h & (AUTHZ_CACHE_SLOTS - 1)];
+}
+
+static bool authz_cache_get(const struct config *cfg, const struct store *st,
+			    const struct identity *id, uint64_t gen, int64_t now,
+			    struct authz_principal *out)
+{
+	bool hit = false;
+	if (now < 0 || pthread_mutex_lock(&authz_cache_lock) != 0)
+		return false;
+	const struct authz_cache_ent *e = authz_cache_slot(id);
+	if (e->used && e->gen == gen && e->cfg == cfg && e->st == st && e->chain_ok == id->chain_ok &&
+	    now >= e->at && now - e->at <= AUTHZ_CACHE_TTL_S &&
+	    strcmp(e->fp_hex, id->fp_hex) == 0) {
+		memcpy(out->tenant, e->tenant, sizeof out->tenant);
+		out->role = e->role;
+		out->via = e->via;
+		hit = true;
+	}
+	pthread_mutex_unlock(&authz_cache_lock);
+	return hit;
+}
+
+static void authz_cache_put(const struct config *cfg, const struct store *st,
+			    const struct identity *id, uint64_t gen, int64_t now,
+			    const struct authz_principal *p)
+{
+	if (now < 0 || gen != atomic_load(&authz_cache_gen) ||
+	    pthread_mutex_lock(&authz_cache_lock) != 0)
+		return;
+	struct authz_cache_ent *e = authz_cache_slot(id);
+	e->used = true;
+	e->chain_ok = id->chain_ok;
+	e->role = p->role;
+	e->gen = gen;
+	e->at = now;
+	e->cfg = cfg;
+	e->st = st;
+	e->via = p->via;
+	memcpy(e->fp_hex, id->fp_hex, sizeof e->fp_hex);
+	e->fp_hex[sizeof e->fp_hex - 1] = '\0';
+	memcpy(e->tenant, p->tenant, sizeof e->tenant);
+	pthread_mutex_unlock(&authz_cache_lock);
+}
+
+static cf_err authz_resolve_uncached(const struct config *cfg, struct store *st,
+				     const struct identity *id, struct authz_principal *out);
+
+/* The cache stands in for the store reads only: the config's rules (in memory, cheap) are
+ * matched again on every hit, so the answer is the one authz_resolve_uncached would give for
+ * the store as it was when the entry was made, whatever the config holds now. */
+static bool authz_cache_config_same(const struct config *cfg, const struct identity *id,
+				    const struct authz_principal *hit)
+{
+	const struct config_client *cc = NULL;
+	if (cfg != NULL)
+		cc = config_client_find(cfg, id->fp_hex, id->chain_ok ? id->subject : NULL,
+					id->chain_ok ? id->issuer : NULL);
+	if (strcmp(hit->via, "config") != 0)
+		return cc == NULL;
+	return cc != NULL && cc->role == hit->role && strcmp(cc->tenant, hit->tenant) == 0;
+}
+
 cf_err authz_resolve(const struct config *cfg, struct store *st, const struct identity *id,
 		     struct authz_principal *out)
+{
+	memset(out, 0, sizeof *out);
+	if (id == NULL)
+		return CF_E_AUTH;
+	uint64_t gen = atomic_load(&authz_cache_gen); /* before any read of the store */
+	int64_t now = authz_mono_s();
+	if (authz_cache_get(cfg, st, id, gen, now, out) && authz_cache_config_same(cfg, id, out)) {
+		snprintf(out->actor, sizeof out->actor, "sha256:%s", id->fp_hex);
+		return CF_OK;
+	}
+	memset(out, 0, sizeof *out);
+	cf_err rc = authz_resolve_uncached(cfg, st, id, out);
+	if (rc == CF_OK)
+		authz_cache_put(cfg, st, id, gen, now, out);
+	return rc;
+}
+
+static cf_err authz_resolve_uncached(const struct config *cfg, struct store *st,
+				     const struct identity *id, struct authz_principal *out)
 {
 	const struct config_client *cc;
 	struct store_client sc;
@@ -89,6 +228,8 @@ cf_err authz_trust_reload(struct store *st)
 	size_t nt = 0, nr = 0;
 	cf_err rc;
 
+	/* the clients table may have changed: no cached principal survives this call */
+	authz_cache_invalidate();
 	if (st == NULL)
 		return tls_trust_replace(NULL, 0, NULL, 0);
 	if ((rc = store_client_list(st, &l)) != CF_OK)

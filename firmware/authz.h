@@ -48,7 +48,8 @@ struct authz_principal {
 };
 
 /* id -> *out. CF_E_AUTH when no rule maps the identity (out->actor is still filled, for the
- * audit record). st may be NULL (config only). */
+ * audit record). st may be NULL (config only). Successes are cached per (cfg, st, certificate)
+ * until authz_cache_invalidate / authz_trust_reload, at most a few seconds (authz.c). */
 MUST_USE cf_err authz_resolve(const struct config *cfg, struct store *st, const struct identity *id,
 			      struct authz_principal *out);
 
@@ -68,6 +69,11 @@ MUST_USE cf_err authz_password_set(struct store *st, const char *user, const cha
  * (before KMIP serves) and after every change of the clients table (the console). st NULL
  * empties the snapshot. */
 MUST_USE cf_err authz_trust_reload(struct store *st);
+
+/* Drop every cached resolution (authz_resolve caches successes per certificate; see authz.c).
+ * authz_trust_reload calls it; call it after any other change to the clients table or the
+ * config that must take effect on the very next request. Thread-safe. */
+void authz_cache_invalidate(void);
 
 /* May this role run this operation? readonly: only operations that change nothing. */
 bool authz_op_allowed(enum config_role role, uint32_t op);

@@ -68,6 +68,7 @@ static const struct key_def keys[] = {
 	{ "hsm", "token", K_TEXT, F(hsm.token), 0, 0 },
 	{ "hsm", "pin_file", K_PATH, F(hsm.pin_file), 0, 0 },
 	{ "hsm", "timeout_ms", K_UINT, F(hsm.timeout_ms), 100, 600000 },
+	{ "hsm", "direct_calls", K_BOOL, F(hsm.direct_calls), 0, 0 },
 	{ "store", "busy_timeout_ms", K_UINT, F(store.busy_timeout_ms), 1, 600000 },
 	{ "audit", "syslog", K_BOOL, F(audit.syslog), 0, 0 },
 	{ "tls", "server_names", K_TEXT, F(tls.server_names), 0, 0 },

@@ -85,6 +85,9 @@ struct config {
 		char token[512];           /* token label or "pkcs11:" URI */
 		char pin_file[PATH_MAX];   /* "" = none (SEALED until the console unseals) */
 		unsigned timeout_ms;
+		/* module calls on the calling worker's thread (hsm_config.direct_calls): no
+		 * executor hand-off, but a hung call is then not bounded by timeout_ms */
+		bool direct_calls;
 	} hsm;
 	struct {
 		unsigned busy_timeout_ms;

@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
 #include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -26,7 +28,9 @@
 struct tls_ctx {
 	SSL_CTX *ssl;
 	ENGINE *engine;           /* functional reference while the key is an engine key */
-	bool key_serial;
+	bool key_serial;          /* whole handshake steps serialized (tls_ctx_key_lock) */
+	EVP_PKEY *engine_pkey;    /* the engine's own key behind a wrapped EC key (tls_ec_wrap) */
+	EC_KEY *wrap_ec;          /* the wrapper's EC_KEY, freed with the context */
 	bool lock_init;
 	pthread_mutex_t key_lock;
 	size_t n_pinned;
@@ -35,6 +39,10 @@ struct tls_ctx {
 };
 
 #define TLS_VERIFY_DEPTH 8
+
+/* Every libp11 call of the process that may run while handshakes do: the signatures of
+ * wrapped engine EC keys (tls_ec_wrap), loading an engine key and freeing one. */
+static pthread_mutex_t tls_engine_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The last OpenSSL error as text, for logs (never carries secrets). Clears the queue. */
 static const char *tls_errtext(char *buf, size_t n)
@@ -308,21 +316,113 @@ out:
 	return rc;
 }
 
+/* ---- engine EC keys: only the signature is serialized ----------------------------------
+ *
+ * libp11 0.4.12 races in its session handling (docs/tls.md "Thread safety"), so its calls must
+ * not run concurrently. Holding a lock around every SSL_do_handshake step (tls_ctx_key_lock)
+ * serializes the whole handshake, certificate parsing and verification included: one core's
+ * worth of handshakes (issue 5). For an EC key the only libp11 call a handshake makes is the
+ * ECDSA signature, so the server uses a wrapper EC_KEY instead: same group and public key, an
+ * EC_KEY_METHOD whose sign operations take tls_engine_lock (process-wide: libp11's state is)
+ * and sign with the engine's EC_KEY. A non-default method makes OpenSSL treat the key as
+ * foreign (legacy path, never exported to a provider), exactly like the engine's own key. Other
+ * key types (RSA) keep the per-step lock.
+ */
+
+static pthread_once_t tls_ec_once = PTHREAD_ONCE_INIT;
+static int tls_ec_idx = -1;              /* EC_KEY ex_data: the engine's EC_KEY (borrowed) */
+static EC_KEY_METHOD *tls_ec_meth;       /* process lifetime */
+
+static int tls_ec_wrap_sign(int type, const unsigned char *dgst, int dlen, unsigned char *sig,
+			    unsigned int *siglen, const BIGNUM *kinv, const BIGNUM *r, EC_KEY *ec)
+{
+	EC_KEY *inner = EC_KEY_get_ex_data(ec, tls_ec_idx);
+	if (inner == NULL)
+		return 0;
+	pthread_mutex_lock(&tls_engine_lock);
+	int ok = ECDSA_sign_ex(type, dgst, dlen, sig, siglen, kinv, r, inner);
+	pthread_mutex_unlock(&tls_engine_lock);
+	return ok;
+}
+
+static ECDSA_SIG *tls_ec_wrap_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM *kinv,
+				       const BIGNUM *r, EC_KEY *ec)
+{
+	EC_KEY *inner = EC_KEY_get_ex_data(ec, tls_ec_idx);
+	if (inner == NULL)
+		return NULL;
+	pthread_mutex_lock(&tls_engine_lock);
+	ECDSA_SIG *sig = ECDSA_do_sign_ex(dgst, dlen, kinv, r, inner);
+	pthread_mutex_unlock(&tls_engine_lock);
+	return sig;
+}
+
+static void tls_ec_once_init(void)
+{
+	tls_ec_idx = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (tls_ec_idx < 0)
+		return;
+	tls_ec_meth = EC_KEY_METHOD_new(EC_KEY_OpenSSL());
+	if (tls_ec_meth != NULL)
+		EC_KEY_METHOD_set_sign(tls_ec_meth, tls_ec_wrap_sign, NULL, tls_ec_wrap_sign_sig);
+}
+
+/* k (an engine EC key) -> *out, the wrapper; t keeps k (and so libp11's key) alive. CF_E_NOT_FOUND
+ * when k is not an EC key (the caller falls back to the per-step lock). */
+static cf_err tls_ec_wrap(struct tls_ctx *t, EVP_PKEY *k, EVP_PKEY **out)
+{
+	*out = NULL;
+	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC)
+		return CF_E_NOT_FOUND;
+	if (pthread_once(&tls_ec_once, tls_ec_once_init) != 0 || tls_ec_meth == NULL)
+		return CF_E_INTERNAL;
+	const EC_KEY *inner = EVP_PKEY_get0_EC_KEY(k);
+	if (inner == NULL || EC_KEY_get0_group(inner) == NULL || EC_KEY_get0_public_key(inner) == NULL)
+		return CF_E_NOT_FOUND;
+	EC_KEY *ec = EC_KEY_new();
+	EVP_PKEY *w = EVP_PKEY_new();
+	/* the method first: EVP_PKEY_set1_EC_KEY decides then that the key is foreign */
+	if (ec == NULL || w == NULL || EC_KEY_set_method(ec, tls_ec_meth) != 1 ||
+	    EC_KEY_set_group(ec, EC_KEY_get0_group(inner)) != 1 ||
+	    EC_KEY_set_public_key(ec, EC_KEY_get0_public_key(inner)) != 1 ||
+	    EC_KEY_set_ex_data(ec, tls_ec_idx, (void *)inner) != 1 || EVP_PKEY_set1_EC_KEY(w, ec) != 1) {
+		EC_KEY_free(ec);
+		EVP_PKEY_free(w);
+		return CF_E_NOMEM;
+	}
+	EVP_PKEY_up_ref(k);
+	t->engine_pkey = k;
+	t->wrap_ec = ec;
+	*out = w;
+	return CF_OK;
+}
+
 static cf_err tls_load_key(struct tls_ctx *t, const struct tls_config *cfg)
 {
 	char eb[256];
 	if (cfg->key_uri != NULL) {
-		EVP_PKEY *k = NULL;
+		EVP_PKEY *k = NULL, *w = NULL;
+		pthread_mutex_lock(&tls_engine_lock);
 		cf_err rc = tls_engine_key(t, cfg, &k);
+		pthread_mutex_unlock(&tls_engine_lock);
 		if (rc != CF_OK)
 			return rc;
-		int ok = SSL_CTX_use_PrivateKey(t->ssl, k);
+		rc = tls_ec_wrap(t, k, &w);
+		if (rc != CF_OK && rc != CF_E_NOT_FOUND) {
+			pthread_mutex_lock(&tls_engine_lock);
+			EVP_PKEY_free(k);
+			pthread_mutex_unlock(&tls_engine_lock);
+			log_err("tls: cannot wrap the engine EC key");
+			return rc;
+		}
+		t->key_serial = rc != CF_OK;
+		int ok = SSL_CTX_use_PrivateKey(t->ssl, w != NULL ? w : k);
 		EVP_PKEY_free(k);
+		EVP_PKEY_free(w);
 		if (ok != 1) {
 			log_err("tls: engine key rejected: %s", tls_errtext(eb, sizeof eb));
 			return CF_E_CONFIG;
 		}
-		t->key_serial = true;
 	} else {
 		if (SSL_CTX_use_PrivateKey_file(t->ssl, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
 			log_err("tls: cannot load key file %s: %s", cfg->key_file,
@@ -563,9 +663,15 @@ void tls_ctx_free(struct tls_ctx *t)
 	if (t == NULL)
 		return;
 	SSL_CTX_free(t->ssl); /* drops the key, which holds its own engine reference */
-	if (t->engine != NULL) {
-		ENGINE_finish(t->engine);
-		ENGINE_free(t->engine);
+	EC_KEY_free(t->wrap_ec);
+	if (t->engine_pkey != NULL || t->engine != NULL) {
+		pthread_mutex_lock(&tls_engine_lock);
+		EVP_PKEY_free(t->engine_pkey); /* after the wrapper that borrows its EC_KEY */
+		if (t->engine != NULL) {
+			ENGINE_finish(t->engine);
+			ENGINE_free(t->engine);
+		}
+		pthread_mutex_unlock(&tls_engine_lock);
 	}
 	if (t->lock_init)
 		pthread_mutex_destroy(&t->key_lock);

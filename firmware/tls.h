@@ -70,9 +70,11 @@ void tls_ctx_free(struct tls_ctx *t);
 /* The SSL_CTX to create connections from (borrowed). */
 struct ssl_ctx_st *tls_ctx_ssl(struct tls_ctx *t);
 
-/* Non-NULL when private-key operations must be serialized (engine keys: libp11 0.4.12 is not
- * thread-safe in its session handling). The network layer holds it around SSL_do_handshake,
- * the only place the server key signs. NULL for file keys. */
+/* Non-NULL when handshake steps must be serialized: engine keys other than EC (libp11 0.4.12
+ * is not thread-safe in its session handling). The network layer holds it around
+ * SSL_do_handshake, the only place the server key signs. NULL for file keys and for engine EC
+ * keys, whose signatures tls.c serializes itself (only the C_Sign, not the whole handshake
+ * step; docs/tls.md "Thread safety"). */
 pthread_mutex_t *tls_ctx_key_lock(struct tls_ctx *t);
 
 /* Parse a fingerprint text (64 hex digits, optional ':' separators, optional "sha256:"

@@ -4,8 +4,8 @@
 #   tools/bench.sh BUILD_DIR
 #
 # 1. provisions a QA coffred in a mktemp dir (ECDSA P-256 server key in SoftHSMv2, EC P-256
-#    client certificate, [kmip] workers = number of cores) and starts it on a free loopback
-#    port; starts PyKMIP's server (tests/integration/pykmip_server.sh, EC P-256 PKI);
+#    client certificate, [kmip] workers = number of cores, [hsm] direct_calls = true) and
+#    starts it on a free loopback port; starts PyKMIP's server (tests/integration/pykmip_server.sh, EC P-256 PKI);
 # 2. drives both with coffre-bench at the same settings: get, create, vcenter (and vcenter
 #    --resume), get-attributes on 64 connections. A PyKMIP run that completes nothing at 64 is
 #    repeated at 16, 4, 1 connections and the row says so ("pykmip@16");
@@ -91,6 +91,9 @@ say "provisioning a QA coffred in $T/coffre (ECDSA P-256 server key in the HSM)"
 CONF=$T/coffre/coffred.conf
 CPKI=$T/coffre/pki
 grep -q '^workers' "$CONF" || sed -i "s/^\[kmip\]\$/[kmip]\nworkers = $CORES/" "$CONF"
+# SoftHSMv2 does not hang: PKCS#11 calls on the worker threads, no executor hand-off
+# (docs/config.md [hsm] direct_calls; a production HSM keeps the default, bounded by timeout_ms)
+grep -q '^direct_calls' "$CONF" || sed -i "s/^\[hsm\]\$/[hsm]\ndirect_calls = true/" "$CONF"
 
 # start_coffred: start it on a free port, wait for the ready line; sets CPORT
 start_coffred() {

@@ -24,6 +24,7 @@
 
 #include "board/log.h"
 #include "board/sec.h"
+#include "firmware/authz.h"
 #include "firmware/backup.h"
 #include "firmware/console/con.h"
 #include "firmware/svc.h"
@@ -710,6 +711,12 @@ static cf_err bkc_import(struct con *c, int argc, char **argv)
 		hsm_session_release(s);
 		if (rc != CF_OK)
 			goto refused;
+		/* the merged clients (pins, revocations) reach the TLS layer and authz now */
+		if ((rc = authz_trust_reload(con_store(c))) != CF_OK) {
+			(void)snprintf(d.msg, sizeof d.msg, "restored, but the client table could not "
+				       "be reloaded (%s): restart the appliance", cf_err_str(rc));
+			goto refused;
+		}
 	}
 	bkc_counts(c, "restored: ", &loaded);
 	if (state == SVC_UNINITIALIZED)
