@@ -74,8 +74,10 @@ include kmip/module.mk
 -include hsm/module.mk
 -include firmware/module.mk
 include tools/module.mk
-# test fragments: one .mk per test group, each listing its sources explicitly
--include $(sort $(wildcard tests/unit/*/*.mk tests/*/*.mk))
+# test fragments: one .mk per test group, each listing its sources explicitly. fuzz.mk comes
+# first: it starts FUZZ_TARGETS, which each target's own fragment extends.
+-include tests/fuzz/fuzz.mk
+-include $(filter-out tests/fuzz/fuzz.mk,$(sort $(wildcard tests/unit/*/*.mk tests/*/*.mk)))
 
 -include $(ALL_OBJS:.o=.d)
 
