@@ -33,6 +33,16 @@
  * the one to wait for. A held response whose ticket fails, or that is not released within the
  * read timeout, closes its connection unsent. */
 #define NET_HOLD_FLUSH UINT64_MAX
+/* Like NET_HOLD_FLUSH, but the response is sent as soon as the flush has committed, without
+ * waiting for its ticket to be durable (what a metadata read's audit record needs:
+ * docs/kmip-server.md "Durability and group commit"). */
+#define NET_HOLD_COMMIT (UINT64_MAX - 1)
+/* Deferred request (docs/kmip-server.md "Batched writes"): the handler answers nothing now
+ * (*resp_len = 0) and asks to be called again with the same request at the end of the
+ * worker's loop turn, with ci->run_deferred set, together with the turn's other deferred
+ * requests (so that it can run them all in one transaction). The second call answers as
+ * usual (and may hold). */
+#define NET_HOLD_DEFER (UINT64_MAX - 2)
 
 struct net_hold_ops {
 	/* commit what was batched this loop turn; *ticket = what to wait for (0 = nothing) */
@@ -53,6 +63,7 @@ struct net_conn_info {
 	void *conn_arg;            /* the handler's own per-connection pointer; starts NULL */
 	bool can_hold;             /* set by the net layer: the handler may hold its response */
 	uint64_t hold;             /* set by the handler per response: 0 = send now */
+	bool run_deferred;         /* set by the net layer: the second call of a deferred request */
 	const struct net_hold_ops *hold_ops; /* with hold != 0 */
 };
 

@@ -122,7 +122,7 @@ void ops_worker_free(struct ops_worker *w)
 	if (w == NULL)
 		return;
 	hsm_session_release(w->sess);
-	if (w->st != NULL && w->aq_n > 0) {
+	if (w->st != NULL && (w->aq_n > 0 || w->batch_open)) {
 		/* records of reads that were never answered: keep them anyway */
 		uint64_t t = 0;
 		if (ops_flush(w, &t) != CF_OK || store_ticket_wait(w->st, t) != CF_OK)
@@ -173,11 +173,13 @@ cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
 {
 	cf_err rc = CF_OK;
 	*ticket = 0;
-	if (w->aq_n == 0)
+	if (w->aq_n == 0 && !w->batch_open)
 		return CF_OK;
 	if (w->st == NULL)
 		rc = CF_E_STATE;
-	else if ((rc = store_tx_begin(w->st)) == CF_OK) {
+	else if (w->aq_n == 0)
+		; /* only the batch */
+	else if ((rc = store_tx_begin(w->st)) == CF_OK) { /* (a savepoint inside the batch) */
 		for (size_t i = 0; i < w->aq_n && rc == CF_OK; i++) {
 			const struct ops_aq_ent *e = &w->aq[i];
 			struct audit_record a = {
@@ -190,6 +192,14 @@ cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
 		if (rc == CF_OK)
 			rc = store_tx_commit_nowait(w->st, ticket);
 		else
+			store_tx_rollback(w->st);
+	}
+	if (w->batch_open) {
+		/* the deferred writes and the reads' records commit together, or not at all */
+		w->batch_open = false;
+		if (rc == CF_OK)
+			rc = store_tx_commit_nowait(w->st, ticket);
+		else if (w->st != NULL)
 			store_tx_rollback(w->st);
 	}
 	for (size_t i = 0; i < w->aq_n; i++) {
@@ -584,6 +594,36 @@ static cf_err answer_decode_error(struct ops_req *r, const struct kmip_decode_er
 
 /* ---- the request ------------------------------------------------------------------- */
 
+static bool request_writes(const struct kmip_request *rq)
+{
+	for (size_t i = 0; i < rq->n_items; i++) {
+		const struct ops_entry *e = ops_find(rq->items[i].op);
+		if (e != NULL && e->write)
+			return true;
+	}
+	return false;
+}
+
+/* Every item reads metadata only (no key material leaves): its audit record must be committed
+ * before the answer, and is made durable by the next group sync without being waited for
+ * (docs/kmip-server.md "Durability and group commit"). Get is not one of them. */
+static bool metadata_only(const struct kmip_request *rq)
+{
+	for (size_t i = 0; i < rq->n_items; i++) {
+		switch (rq->items[i].op) {
+		case KMIP_OPERATION_LOCATE:
+		case KMIP_OPERATION_GET_ATTRIBUTES:
+		case KMIP_OPERATION_GET_ATTRIBUTE_LIST:
+		case KMIP_OPERATION_QUERY:
+		case KMIP_OPERATION_DISCOVER_VERSIONS:
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
 
 cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t *req,
 		  size_t n, uint8_t *resp, size_t cap, size_t *resp_len)
@@ -626,6 +666,15 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 		goto out;
 	}
 	r.ver = rq.h.version;
+	/* A request that writes waits for the end of the loop turn, where the turn's writes run
+	 * in one transaction (ops_flush commits it): one commit instead of one per request */
+	if (ci != NULL && ci->can_hold && !ci->run_deferred && svc_state == SVC_READY &&
+	    w->st != NULL && request_writes(&rq)) {
+		ci->hold = NET_HOLD_DEFER;
+		ci->hold_ops = &ops_hold;
+		rc = CF_OK;
+		goto out;
+	}
 	if (rq.h.has_time_stamp) {
 		int64_t d = rq.h.time_stamp - r.now;
 		if (d > OPS_SKEW_S || d < -OPS_SKEW_S)
@@ -690,6 +739,9 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 			its[i].rq = qi;
 			ops_create_prep(&r, &its[i]);
 		}
+		if (ci != NULL && ci->run_deferred && !w->batch_open &&
+		    store_tx_begin(w->st) == CF_OK)
+			w->batch_open = true; /* the request's own level is a savepoint in it */
 		rc = store_tx_begin(w->st);
 	}
 	if (rc != CF_OK) {
@@ -789,10 +841,10 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 		in_tx = false;
 		rc = store_tx_commit_nowait(w->st, &ticket);
 		if (rc == CF_OK && r.audit_queue)
-			ticket = NET_HOLD_FLUSH;
+			ticket = metadata_only(&rq) ? NET_HOLD_COMMIT : NET_HOLD_FLUSH;
 		if (rc == CF_OK && ticket != 0 && (ci == NULL || !ci->can_hold)) {
 			/* no one to hold the answer: wait here */
-			if (ticket == NET_HOLD_FLUSH)
+			if (ticket == NET_HOLD_FLUSH || ticket == NET_HOLD_COMMIT)
 				rc = ops_flush(w, &ticket);
 			if (rc == CF_OK)
 				rc = store_ticket_wait(w->st, ticket);
@@ -817,6 +869,12 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 out:
 	if (in_tx)
 		store_tx_rollback(w->st);
+	if (w->batch_open && rc == CF_OK && ci != NULL && ci->hold == 0 && *resp_len > 0) {
+		/* answered inside the turn's write transaction (audit records of an undo, an
+		 * error): sent once that commits */
+		ci->hold = NET_HOLD_FLUSH;
+		ci->hold_ops = &ops_hold;
+	}
 	if (r.audit_queue && rc == CF_OK && ci != NULL && ci->hold == 0) {
 		/* an answer from an error path with queued records: they commit first */
 		if (ci->can_hold) {

@@ -46,6 +46,9 @@ struct ops_worker {
 	int wake_fd;                /* eventfd: the store's group syncs wake the net worker */
 	struct ops_aq_ent *aq;      /* OPS_AQ_MAX queued read audit records */
 	size_t aq_n, aq_cap;        /* grows past OPS_AQ_MAX only for one huge batch */
+	/* the write transaction of the loop turn's deferred requests (docs/kmip-server.md
+	 * "Batched writes"): opened by the first of them, committed by ops_flush */
+	bool batch_open;
 };
 
 /* Per request. */

@@ -6,7 +6,11 @@
  *     waits for the ticket the flush returned;
  *   - while one connection's response is held, the worker serves another connection;
  *   - a ticket that fails closes the connection without the response;
- *   - a response never released is closed by the read timeout (counted as a timeout). */
+ *   - a response never released is closed by the read timeout (counted as a timeout);
+ *   - NET_HOLD_DEFER: the request is handed back to the handler at the end of the loop turn
+ *     (run_deferred), before the flush, and its answer then waits like any other;
+ *   - NET_HOLD_COMMIT: the answer goes out once the flush returned, without waiting for the
+ *     ticket to be durable. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,14 +36,16 @@ static char dir[64];
 static char ca[128], srv_crt[128], srv_key[128], cli_crt[128], cli_key[128];
 
 /* the fake commit machinery the handler's hold_ops report */
-static _Atomic uint64_t durable_upto, next_ticket, fail_ticket = UINT64_MAX - 1;
+static _Atomic uint64_t durable_upto, next_ticket, fail_ticket = 0;
 static atomic_int flush_calls;
+static atomic_int defer_calls, run_calls, runs_at_flush; /* NET_HOLD_DEFER */
 static int wake_fd = -1;
 
 static cf_err h_flush(void *warg, uint64_t *ticket)
 {
 	(void)warg;
 	atomic_fetch_add(&flush_calls, 1);
+	atomic_store(&runs_at_flush, atomic_load(&run_calls));
 	*ticket = atomic_fetch_add(&next_ticket, 1) + 1;
 	return CF_OK;
 }
@@ -61,13 +67,23 @@ static int h_wake_fd(void *warg)
 static const struct net_hold_ops hold_ops = { h_flush, h_state, h_wake_fd };
 
 /* body[0]: 'N' answer now, 'T' hold on a new ticket, 'F' hold for the flush, 'X' hold on the
- * failing ticket */
+ * failing ticket, 'C' hold for the flush's commit only, 'D' defer, then hold for the flush,
+ * 'd' defer, then answer at once */
 static cf_err h_handle(void *arg, struct net_conn_info *ci, const uint8_t *req, size_t n,
 		       uint8_t *resp, size_t cap, size_t *resp_len)
 {
 	(void)arg;
 	if (n > cap || n < 9 || !ci->can_hold)
 		return CF_E_INVALID_ARG;
+	if ((req[8] == 'D' || req[8] == 'd') && !ci->run_deferred) {
+		atomic_fetch_add(&defer_calls, 1);
+		*resp_len = 0;
+		ci->hold = NET_HOLD_DEFER;
+		ci->hold_ops = &hold_ops;
+		return CF_OK;
+	}
+	if (ci->run_deferred)
+		atomic_fetch_add(&run_calls, 1);
 	memcpy(resp, req, n);
 	*resp_len = n;
 	switch (req[8]) {
@@ -75,7 +91,11 @@ static cf_err h_handle(void *arg, struct net_conn_info *ci, const uint8_t *req, 
 		ci->hold = atomic_fetch_add(&next_ticket, 1) + 1;
 		break;
 	case 'F':
+	case 'D':
 		ci->hold = NET_HOLD_FLUSH;
+		break;
+	case 'C':
+		ci->hold = NET_HOLD_COMMIT;
 		break;
 	case 'X':
 		ci->hold = atomic_fetch_add(&next_ticket, 1) + 1;
@@ -263,7 +283,7 @@ static void t_failed_ticket_closes(void **state)
 	release(atomic_load(&durable_upto)); /* a wake-up: the worker looks and sees the failure */
 	client_end(&a);
 	assert_int_equal(a.rc, -1); /* no answer: closed */
-	atomic_store(&fail_ticket, UINT64_MAX - 1);
+	atomic_store(&fail_ticket, 0);
 	struct net_stats st;
 	net_server_stats(s.ns, &st);
 	assert_int_equal(st.open, 0);
@@ -288,6 +308,59 @@ static void t_never_released_times_out(void **state)
 	srv_stop(&s);
 }
 
+static void t_deferred(void **state)
+{
+	(void)state;
+	struct srv s;
+	srv_start(&s, 5000);
+	atomic_store(&durable_upto, atomic_load(&next_ticket));
+	int d0 = atomic_load(&defer_calls), r0 = atomic_load(&run_calls);
+	int f0 = atomic_load(&flush_calls);
+	uint64_t base = atomic_load(&next_ticket);
+	struct client a, b;
+	client_go(&s, &a, 'D');
+	usleep(250000);
+	assert_int_equal(atomic_load(&defer_calls), d0 + 1); /* first call: deferred */
+	assert_int_equal(atomic_load(&run_calls), r0 + 1);   /* run at the end of the same turn */
+	assert_int_equal(atomic_load(&flush_calls), f0 + 1); /* then flushed ... */
+	assert_int_equal(atomic_load(&runs_at_flush), r0 + 1); /* ... after the run */
+	assert_int_equal(a.t_done, 0);                       /* waiting for the flush's ticket */
+	uint64_t t_rel = tu_now_ms();
+	release(base + 1);
+	client_end(&a);
+	assert_int_equal(a.rc, 0);
+	assert_true(a.t_done >= t_rel);
+	/* answered at once by its run: still flushed (the handler's batch may be open), sent
+	 * without a ticket */
+	client_go(&s, &b, 'd');
+	client_end(&b);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(atomic_load(&run_calls), r0 + 2);
+	/* the answer went out before the flush that ends the turn: wait for that flush */
+	for (int i = 0; i < 500 && atomic_load(&flush_calls) < f0 + 2; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&flush_calls), f0 + 2);
+	srv_stop(&s);
+}
+
+static void t_commit_only(void **state)
+{
+	(void)state;
+	struct srv s;
+	srv_start(&s, 5000);
+	atomic_store(&durable_upto, atomic_load(&next_ticket));
+	uint64_t durable0 = atomic_load(&durable_upto);
+	int f0 = atomic_load(&flush_calls);
+	struct client a;
+	client_go(&s, &a, 'C');
+	client_end(&a); /* answered with nothing made durable */
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(atomic_load(&flush_calls), f0 + 1);
+	assert_true(atomic_load(&next_ticket) > durable0);   /* the flush's ticket ... */
+	assert_int_equal(atomic_load(&durable_upto), durable0); /* ... was never durable */
+	srv_stop(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +368,8 @@ int main(void)
 		cmocka_unit_test(t_flush_ticket),
 		cmocka_unit_test(t_failed_ticket_closes),
 		cmocka_unit_test(t_never_released_times_out),
+		cmocka_unit_test(t_deferred),
+		cmocka_unit_test(t_commit_only),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
