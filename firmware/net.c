@@ -592,6 +592,11 @@ static enum step conn_write(struct worker *w, struct conn *c)
 		c->st = CS_READ_HDR;
 		c->hdr_got = 0;
 		c->deadline = now_ms() + s->cfg.idle_timeout_ms;
+		/* A client that waits for each answer has sent nothing yet: a read now would only
+		 * cost a read(2) that says EAGAIN. Bytes OpenSSL already holds are read at once;
+		 * bytes in the socket make the (level-triggered) EPOLLIN fire. */
+		if (!SSL_has_pending(c->ssl) && c->ev == EPOLLIN)
+			return STEP_WANT_READ;
 		return STEP_PROGRESS;
 	}
 	int e = SSL_get_error(c->ssl, r);

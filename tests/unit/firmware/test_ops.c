@@ -14,6 +14,7 @@
 #include "firmware/audit.h"
 #include "firmware/authz.h"
 #include "firmware/ops.h"
+#include "firmware/ops_int.h"
 #include "firmware/store.h"
 #include "kmip/kmip.h"
 #include "tests/unit/hsm/hsm_test_util.h"
@@ -1167,6 +1168,151 @@ static void test_batch(void **state)
 	assert_int_equal(after, 0);
 }
 
+/* A loop turn of the net layer (docs/kmip-server.md "Durability and group commit"): write
+ * requests are deferred, then run in one transaction, each in its own savepoint; nothing is
+ * visible before ops_flush commits; a failing or undone request takes nothing of the others
+ * with it. Reads: a Get waits for durability, a Locate only for the commit. */
+struct turn_rq {
+	uint8_t b[2048];
+	size_t n;
+	int who;
+};
+
+static void turn_create(struct fx *f, struct turn_rq *t, int who, struct abuf *g, bool undo)
+{
+	struct rq q;
+	struct abuf a = { .n = 0 };
+	rq_init(&q, 1, 4);
+	ab_enum(&a, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM, KMIP_CRYPTOGRAPHIC_ALGORITHM_AES);
+	ab_int(&a, KMIP_TAG_CRYPTOGRAPHIC_LENGTH, 256);
+	a.v[a.n++] = g->v[0];
+	struct kmip_payload *pl = rq_add(&q, KMIP_OPERATION_CREATE, "c");
+	pl->u.create_req.object_type = KMIP_OBJECT_TYPE_SYMMETRIC_KEY;
+	pl->u.create_req.t.present = true;
+	pl->u.create_req.t.a = (struct kmip_attrs){ a.v, a.n };
+	if (undo) {
+		q.m.h.has_bec = true;
+		q.m.h.bec = KMIP_BATCH_ERROR_CONTINUATION_OPTION_UNDO;
+		rq_add(&q, KMIP_OPERATION_ACTIVATE, "a");
+		rq_add(&q, KMIP_OPERATION_ACTIVATE, "b"); /* already Active: fails, undoes all */
+	}
+	t->n = rq_encode(f, &q.m);
+	assert_true(t->n <= sizeof t->b);
+	memcpy(t->b, f->req, t->n);
+	t->who = who;
+}
+
+static struct kmip_response *turn_run(struct fx *f, struct turn_rq *t)
+{
+	struct net_conn_info *ci = &f->ci[t->who];
+	struct kmip_decode_error de;
+	ci->can_hold = true;
+	ci->run_deferred = true;
+	ci->hold = 0;
+	assert_int_equal(ops_handle(f->w, ci, t->b, t->n, f->resp, sizeof f->resp, &f->resp_len),
+			 CF_OK);
+	ci->run_deferred = false;
+	ci->can_hold = false;
+	assert_true(f->resp_len > 0);
+	assert_true(ci->hold == NET_HOLD_FLUSH); /* inside the turn's transaction */
+	assert_true(f->w->batch_open);
+	kmip_arena_init(&f->a, f->abuf, sizeof f->abuf);
+	assert_int_equal(kmip_decode_response(f->resp, f->resp_len, NULL, &f->a, &f->rs, &de), CF_OK);
+	return &f->rs;
+}
+
+static uint64_t read_hold(struct fx *f, int who, uint32_t op, const char *uid, struct abuf *g)
+{
+	struct rq q;
+	struct net_conn_info *ci = &f->ci[who];
+	rq_init(&q, 1, 4);
+	struct kmip_payload *pl = rq_add(&q, op, NULL);
+	if (op == KMIP_OPERATION_GET) {
+		pl->u.get_req.uid = (struct kmip_text){ uid, strlen(uid) };
+	} else {
+		pl->u.locate_req.t.present = true;
+		pl->u.locate_req.t.a = (struct kmip_attrs){ g->v, g->n };
+	}
+	size_t n = rq_encode(f, &q.m);
+	ci->can_hold = true;
+	ci->hold = 0;
+	assert_int_equal(ops_handle(f->w, ci, f->req, n, f->resp, sizeof f->resp, &f->resp_len),
+			 CF_OK);
+	ci->can_hold = false;
+	assert_true(f->resp_len > 0);
+	uint64_t h = ci->hold;
+	ci->hold = 0;
+	return h;
+}
+
+static void test_deferred_turn(void **state)
+{
+	struct fx *f = *state;
+	struct abuf g = { .n = 0 };
+	struct turn_rq t[4];
+	struct kmip_response *r;
+	char uid[65], uid_b[65];
+	int32_t n;
+	uint64_t ticket = 0;
+
+	ab_text(&g, KMIP_TAG_OBJECT_GROUP, NULL, "turn-group");
+	turn_create(f, &t[0], C_A, &g, false);
+	turn_create(f, &t[1], C_A, &g, true);
+	turn_create(f, &t[2], C_RO, &g, false); /* read-only role: refused */
+	turn_create(f, &t[3], C_B, &g, false);  /* another tenant */
+	/* first call: decoded and deferred, nothing answered, nothing written */
+	for (int i = 0; i < 4; i++) {
+		struct net_conn_info *ci = &f->ci[t[i].who];
+		ci->can_hold = true;
+		ci->hold = 0;
+		assert_int_equal(ops_handle(f->w, ci, t[i].b, t[i].n, f->resp, sizeof f->resp,
+					    &f->resp_len), CF_OK);
+		ci->can_hold = false;
+		assert_int_equal(f->resp_len, 0);
+		assert_true(ci->hold == NET_HOLD_DEFER);
+		ci->hold = 0;
+		assert_false(f->w->batch_open);
+	}
+	/* end of the turn: run them */
+	r = turn_run(f, &t[0]);
+	assert_ok(&r->items[0]);
+	text_to(r->items[0].pl.u.create_rsp.uid, uid, sizeof uid);
+	r = turn_run(f, &t[1]);
+	assert_int_equal(r->n_items, 3);
+	assert_int_equal(r->items[0].status, KMIP_RESULT_STATUS_OPERATION_UNDONE);
+	assert_fail(&r->items[2], KMIP_RESULT_REASON_PERMISSION_DENIED);
+	r = turn_run(f, &t[2]);
+	assert_fail(&r->items[0], KMIP_RESULT_REASON_PERMISSION_DENIED);
+	r = turn_run(f, &t[3]);
+	assert_ok(&r->items[0]);
+	text_to(r->items[0].pl.u.create_rsp.uid, uid_b, sizeof uid_b);
+	/* not committed yet: another connection sees none of it */
+	{
+		struct store *other;
+		struct store_object o;
+		assert_int_equal(store_open(f->svc.store_path, NULL, &other), CF_OK);
+		memset(&o, 0, sizeof o);
+		assert_int_equal(store_object_get(other, "t1", uid, &o), CF_E_NOT_FOUND);
+		store_object_free(&o);
+		store_close(other);
+	}
+	assert_int_equal(ops_flush(f->w, &ticket), CF_OK);
+	assert_false(f->w->batch_open);
+	assert_true(ticket > 0);
+	assert_int_equal(store_ticket_wait(f->w->st, ticket), CF_OK);
+	/* one key per tenant; the undone Create left nothing */
+	assert_int_equal(locate(f, C_A, &g, -1, -1, NULL, &n), 1);
+	assert_int_equal(locate(f, C_B, &g, -1, -1, NULL, &n), 1);
+	uint8_t k[64];
+	assert_int_equal(get_key(f, C_A, uid, k), 32);
+	assert_int_equal(get_key(f, C_B, uid_b, k), 32);
+	/* reads: a Get is held until durable, a Locate until committed */
+	assert_true(read_hold(f, C_A, KMIP_OPERATION_GET, uid, NULL) == NET_HOLD_FLUSH);
+	assert_true(read_hold(f, C_A, KMIP_OPERATION_LOCATE, NULL, &g) == NET_HOLD_COMMIT);
+	assert_int_equal(ops_flush(f->w, &ticket), CF_OK);
+	assert_int_equal(store_ticket_wait(f->w->st, ticket), CF_OK);
+}
+
 static void test_max_response_size(void **state)
 {
 	struct fx *f = *state;
@@ -1253,6 +1399,7 @@ int main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_not_ready),
 		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_deferred_turn),
 		cmocka_unit_test(test_max_response_size),
 		cmocka_unit_test(test_no_key_bytes_at_rest),
 	};
