@@ -131,6 +131,8 @@ void ops_worker_free(struct ops_worker *w)
 	for (size_t i = 0; w->aq != NULL && i < w->aq_n; i++)
 		free(w->aq[i].detail);
 	free(w->aq);
+	if (w->prep != NULL)
+		sec_freezero(w->prep, OPS_PREP_MAX * sizeof *w->prep);
 	store_close(w->st); /* unregisters wake_fd */
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
@@ -207,6 +209,10 @@ cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
 		w->aq[i].detail = NULL;
 	}
 	w->aq_n = 0;
+	if (w->prep_n > 0) { /* of requests whose connection went away before their run */
+		sec_wipe(w->prep, w->prep_n * sizeof *w->prep);
+		w->prep_n = 0;
+	}
 	if (w->aq_cap > OPS_AQ_MAX) {
 		/* a huge batch grew it: give the memory back */
 		struct ops_aq_ent *q = realloc(w->aq, OPS_AQ_MAX * sizeof *q);
@@ -594,6 +600,64 @@ static cf_err answer_decode_error(struct ops_req *r, const struct kmip_decode_er
 
 /* ---- the request ------------------------------------------------------------------- */
 
+/* Deferral of a request with Create items: their keys are generated and wrapped now, outside
+ * the turn's write transaction, so that the write lock, taken when the deferred requests run,
+ * is not held for HSM work (best effort: what is not prepared here is prepared by the run). */
+static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
+{
+	struct ops_worker *w = r->w;
+	bool any = false;
+	for (size_t i = 0; i < rq->n_items && !any; i++)
+		any = rq->items[i].op == KMIP_OPERATION_CREATE && rq->items[i].pl.typed;
+	if (!any || r->ci == NULL)
+		return;
+	if (w->prep == NULL && (w->prep = calloc(OPS_PREP_MAX, sizeof *w->prep)) == NULL)
+		return;
+	if (authz_resolve(w->svc->cfg, w->st, r->ci->id, &r->who) != CF_OK ||
+	    authz_credential_check(w->st, &r->who, &rq->h) != CF_OK ||
+	    !authz_op_allowed(r->who.role, KMIP_OPERATION_CREATE) ||
+	    r->who.role != CONFIG_ROLE_USER)
+		return;
+	for (size_t i = 0; i < rq->n_items && w->prep_n < OPS_PREP_MAX; i++) {
+		const struct kmip_req_item *qi = &rq->items[i];
+		if (qi->op != KMIP_OPERATION_CREATE || !qi->pl.typed)
+			continue;
+		struct ops_item it = { .rq = qi };
+		ops_create_prep(r, &it);
+		if (!it.prepped || it.prep_blob_n > sizeof w->prep->blob)
+			continue;
+		struct ops_prep_ent *e = &w->prep[w->prep_n++];
+		e->conn_id = r->ci->conn_id;
+		e->item = i;
+		memcpy(e->uid, it.prep_uid, sizeof e->uid);
+		memcpy(e->blob, it.prep_blob, it.prep_blob_n);
+		e->blob_n = it.prep_blob_n;
+	}
+}
+
+/* The run of a deferred request: the preparation its deferral stashed for item i, if any. */
+static bool prep_take(struct ops_req *r, size_t i, struct ops_item *it)
+{
+	struct ops_worker *w = r->w;
+	void *p;
+	for (size_t k = 0; k < w->prep_n; k++) {
+		struct ops_prep_ent *e = &w->prep[k];
+		if (e->conn_id != r->ci->conn_id || e->item != i)
+			continue;
+		bool ok = ops_dup(r, e->blob, e->blob_n, &p) == CF_OK;
+		if (ok) {
+			memcpy(it->prep_uid, e->uid, sizeof it->prep_uid);
+			it->prep_blob = p;
+			it->prep_blob_n = e->blob_n;
+			it->prepped = true;
+		}
+		sec_wipe(e, sizeof *e);
+		*e = w->prep[--w->prep_n];
+		return ok;
+	}
+	return false;
+}
+
 static bool request_writes(const struct kmip_request *rq)
 {
 	for (size_t i = 0; i < rq->n_items; i++) {
@@ -672,6 +736,7 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 	    w->st != NULL && request_writes(&rq)) {
 		ci->hold = NET_HOLD_DEFER;
 		ci->hold_ops = &ops_hold;
+		prep_stash(&r, &rq);
 		rc = CF_OK;
 		goto out;
 	}
@@ -737,7 +802,8 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 			    !authz_op_allowed(r.who.role, qi->op) || r.who.role != CONFIG_ROLE_USER)
 				continue;
 			its[i].rq = qi;
-			ops_create_prep(&r, &its[i]);
+			if (ci == NULL || !ci->run_deferred || !prep_take(&r, i, &its[i]))
+				ops_create_prep(&r, &its[i]);
 		}
 		if (ci != NULL && ci->run_deferred && !w->batch_open &&
 		    store_tx_begin(w->st) == CF_OK)

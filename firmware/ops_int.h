@@ -33,6 +33,15 @@ struct ops_aq_ent {
 };
 #define OPS_AQ_MAX 256u
 
+struct ops_prep_ent {
+	uint64_t conn_id;
+	size_t item;
+	char uid[STORE_UUID_LEN + 1];
+	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	size_t blob_n;
+};
+#define OPS_PREP_MAX 128u
+
 struct ops_worker {
 	struct svc *svc;
 	unsigned index;
@@ -49,6 +58,10 @@ struct ops_worker {
 	/* the write transaction of the loop turn's deferred requests (docs/kmip-server.md
 	 * "Batched writes"): opened by the first of them, committed by ops_flush */
 	bool batch_open;
+	/* Creates prepared (key generated and wrapped) when their request was deferred, taken by
+	 * its run; what is left is dropped by ops_flush at the end of the turn */
+	struct ops_prep_ent *prep;  /* OPS_PREP_MAX, allocated on first use */
+	size_t prep_n;
 };
 
 /* Per request. */

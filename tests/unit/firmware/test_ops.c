@@ -1257,7 +1257,7 @@ static void test_deferred_turn(void **state)
 
 	ab_text(&g, KMIP_TAG_OBJECT_GROUP, NULL, "turn-group");
 	turn_create(f, &t[0], C_A, &g, false);
-	turn_create(f, &t[1], C_A, &g, true);
+	turn_create(f, &t[1], C_ROT, &g, true); /* (one deferred request per connection) */
 	turn_create(f, &t[2], C_RO, &g, false); /* read-only role: refused */
 	turn_create(f, &t[3], C_B, &g, false);  /* another tenant */
 	/* first call: decoded and deferred, nothing answered, nothing written */
@@ -1273,6 +1273,8 @@ static void test_deferred_turn(void **state)
 		ci->hold = 0;
 		assert_false(f->w->batch_open);
 	}
+	/* the Creates' keys were made at deferral (not the read-only client's) */
+	assert_int_equal(f->w->prep_n, 3);
 	/* end of the turn: run them */
 	r = turn_run(f, &t[0]);
 	assert_ok(&r->items[0]);
@@ -1286,6 +1288,7 @@ static void test_deferred_turn(void **state)
 	r = turn_run(f, &t[3]);
 	assert_ok(&r->items[0]);
 	text_to(r->items[0].pl.u.create_rsp.uid, uid_b, sizeof uid_b);
+	assert_int_equal(f->w->prep_n, 0); /* each run took its own */
 	/* not committed yet: another connection sees none of it */
 	{
 		struct store *other;
