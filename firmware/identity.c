@@ -79,7 +79,7 @@ cf_err identity_from_cert(X509 *cert, bool chain_ok, struct identity *id)
 	if (cert == NULL)
 		return CF_E_INVALID_ARG;
 	unsigned int n = 0;
-	if (X509_digest(cert, EVP_sha256(), id->fp, &n) != 1 || n != IDENTITY_FP_LEN) {
+	if (X509_digest(cert, tls_md_sha256(), id->fp, &n) != 1 || n != IDENTITY_FP_LEN) {
 		rc = CF_E_BAD_VALUE;
 		goto out;
 	}

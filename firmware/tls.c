@@ -7,6 +7,8 @@
 #include "firmware/tls.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,6 +38,12 @@ struct tls_ctx {
 	size_t n_pinned;
 	uint8_t pinned[TLS_PINNED_MAX][TLS_FP_LEN];
 	int64_t ticket_lifetime_s; /* 1..TLS_SESSION_LIFETIME_S */
+	/* verification results of client chains (tls_vcache_*); the CA bundle and the config
+	 * pins are fixed for the context's life, so the cache lives and dies with it */
+	pthread_mutex_t vc_lock;
+	bool vc_lock_init;
+	struct tls_vcache_ent *vc;     /* TLS_VCACHE_SLOTS entries */
+	uint64_t vc_hits, vc_misses;   /* under vc_lock */
 };
 
 #define TLS_VERIFY_DEPTH 8
@@ -108,6 +116,9 @@ struct tls_fpset {
 
 static pthread_rwlock_t tls_trust_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct tls_fpset tls_trusted, tls_revoked; /* under tls_trust_lock */
+/* Bumped by every tls_trust_replace (under the write lock, with the swap): a cached
+ * verification result is used only under the generation it was computed in. */
+static _Atomic uint64_t tls_trust_gen = 1;
 
 static int tls_fp_cmp(const void *a, const void *b)
 {
@@ -158,6 +169,7 @@ cf_err tls_trust_replace(const uint8_t (*trusted)[TLS_FP_LEN], size_t n_trusted,
 	old_r = tls_revoked;
 	tls_trusted = t;
 	tls_revoked = r;
+	atomic_fetch_add(&tls_trust_gen, 1);
 	pthread_rwlock_unlock(&tls_trust_lock);
 	free(old_t.fp);
 	free(old_r.fp);
@@ -201,10 +213,32 @@ void tls_trust_counts(size_t *n_trusted, size_t *n_revoked)
 		*n_revoked = b;
 }
 
+/* SHA-256 fetched once: EVP_sha256() is a legacy handle that OpenSSL 3 fetches again (a
+ * locked method-store lookup) on every digest, several times per handshake. */
+static pthread_once_t tls_sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *tls_sha256_md; /* process lifetime */
+
+static void tls_sha256_init(void)
+{
+	tls_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *tls_sha256(void)
+{
+	if (pthread_once(&tls_sha256_once, tls_sha256_init) != 0 || tls_sha256_md == NULL)
+		return EVP_sha256();
+	return tls_sha256_md;
+}
+
+const EVP_MD *tls_md_sha256(void)
+{
+	return tls_sha256();
+}
+
 static bool tls_cert_fp(X509 *x, uint8_t fp[static TLS_FP_LEN])
 {
 	unsigned int n = 0;
-	return x != NULL && X509_digest(x, EVP_sha256(), fp, &n) == 1 && n == TLS_FP_LEN;
+	return x != NULL && X509_digest(x, tls_sha256(), fp, &n) == 1 && n == TLS_FP_LEN;
 }
 
 static bool tls_time_error(int err)
@@ -244,6 +278,182 @@ static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 	if (t == NULL || !tls_cert_fp(leaf, fp) || tls_trust_is_revoked(fp))
 		return 0;
 	return tls_ctx_is_pinned(t, fp) || tls_trust_is_trusted(fp) ? 1 : 0;
+}
+
+/* ---- client chain verification cache (issue 5; docs/tls.md "Verification cache") --------
+ *
+ * Most of a full handshake's verification is X509_verify_cert: building the chain and checking
+ * the CA's signature on the client certificate (an ECDSA verification). vCenter reconnects with
+ * the same certificate over and over, so the result is cached, keyed by the SHA-256 of the
+ * exact certificates the client sent (leaf first, in order). An entry is used only
+ *   - in the context it was made in (the CA bundle and the config pins are the context's);
+ *   - under the trust generation it was made in: every tls_trust_replace (console trust /
+ *     revoke, boot, backup merge: authz_trust_reload) empties the cache in effect;
+ *   - while every certificate of the verified chain is within its validity period (the entry
+ *     stores the latest notBefore and the earliest notAfter of the chain);
+ *   - when the leaf is not revoked now and, for a result accepted by pin (verify result not
+ *     X509_V_OK), when the leaf is still pinned or trusted now (checked on every hit).
+ * Only successes are cached; a refusal is always recomputed. The CertificateVerify signature
+ * (proof of possession of the private key) is not part of this: OpenSSL checks it on every
+ * handshake after this callback. The table is direct-mapped and bounded (TLS_VCACHE_SLOTS). */
+#define TLS_VCACHE_SLOTS 256u /* power of two */
+
+struct tls_vcache_ent {
+	bool used;
+	uint8_t key[TLS_FP_LEN];  /* SHA-256 over the fingerprints of the sent certificates */
+	uint64_t gen;             /* tls_trust_gen when verified */
+	int64_t not_before;       /* latest notBefore of the chain (Unix seconds) */
+	int64_t not_after;        /* earliest notAfter of the chain */
+	long result;              /* the final X509_STORE_CTX error: X509_V_OK or one a pin accepted */
+	unsigned probe_tickets;   /* tickets sent to this chain on an undecided ClientHello */
+};
+
+/* Session tickets for a TLS 1.3 client that did not say whether it wants them (psk_dhe_ke
+ * offered, but neither "session_ticket" nor "pre_shared_key": tls_client_hello_cb): the first
+ * TLS_PROBE_TICKETS full handshakes of a certificate get one, so a client that resumes without
+ * sending "session_ticket" (JDK 11's TLS 1.3, for one) gets its first ticket and from then on
+ * offers it ("pre_shared_key": tickets as usual); a client that never resumes stops costing a
+ * ticket after that. The count lives in the verification cache entry (reset with it). */
+#define TLS_PROBE_TICKETS 2u
+
+static pthread_once_t tls_ssl_idx_once = PTHREAD_ONCE_INIT;
+static int tls_ssl_undecided_idx = -1; /* SSL ex_data: non-NULL = ticket undecided */
+
+static void tls_ssl_idx_init(void)
+{
+	tls_ssl_undecided_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* The key: SHA-256(count || fp(cert 0) || fp(cert 1) ...) of what the client sent. */
+static bool tls_vcache_key(STACK_OF(X509) *sent, X509 *leaf, uint8_t leaf_fp[static TLS_FP_LEN],
+			   uint8_t key[static TLS_FP_LEN])
+{
+	int n = sent != NULL ? sk_X509_num(sent) : 0;
+	if (!tls_cert_fp(leaf, leaf_fp) || n < 1 || n > 16 || sk_X509_value(sent, 0) != leaf)
+		return false;
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	uint8_t cnt = (uint8_t)n, fp[TLS_FP_LEN];
+	unsigned int len = 0;
+	bool ok = m != NULL && EVP_DigestInit_ex(m, tls_sha256(), NULL) == 1 &&
+		  EVP_DigestUpdate(m, &cnt, 1) == 1 &&
+		  EVP_DigestUpdate(m, leaf_fp, TLS_FP_LEN) == 1;
+	for (int i = 1; ok && i < n; i++)
+		ok = tls_cert_fp(sk_X509_value(sent, i), fp) &&
+		     EVP_DigestUpdate(m, fp, TLS_FP_LEN) == 1;
+	ok = ok && EVP_DigestFinal_ex(m, key, &len) == 1 && len == TLS_FP_LEN;
+	EVP_MD_CTX_free(m);
+	return ok;
+}
+
+static struct tls_vcache_ent *tls_vcache_slot(struct tls_ctx *t, const uint8_t key[TLS_FP_LEN])
+{
+	uint32_t h = (uint32_t)key[0] | (uint32_t)key[1] << 8; /* a SHA-256: any bits will do */
+	return &t->vc[h & (TLS_VCACHE_SLOTS - 1)];
+}
+
+/* Validity window of the chain X509_verify_cert checked: [max notBefore, min notAfter]. */
+static bool tls_chain_window(STACK_OF(X509) *chain, int64_t *nb, int64_t *na)
+{
+	int n = chain != NULL ? sk_X509_num(chain) : 0;
+	*nb = INT64_MIN;
+	*na = INT64_MAX;
+	for (int i = 0; i < n; i++) {
+		X509 *x = sk_X509_value(chain, i);
+		struct tm a, b;
+		if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &a) != 1 ||
+		    ASN1_TIME_to_tm(X509_get0_notAfter(x), &b) != 1)
+			return false;
+		int64_t tb = (int64_t)timegm(&a), ta = (int64_t)timegm(&b);
+		*nb = tb > *nb ? tb : *nb;
+		*na = ta < *na ? ta : *na;
+	}
+	return n > 0;
+}
+
+/* An accepted chain on a handshake whose ClientHello left the ticket undecided: one ticket
+ * for each of the first TLS_PROBE_TICKETS handshakes of the entry, none after. Without an entry
+ * (not cached) the ticket is sent. */
+static void tls_probe_ticket(struct tls_ctx *t, X509_STORE_CTX *xs, const uint8_t key[TLS_FP_LEN],
+			     uint64_t gen)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl == NULL || tls_ssl_undecided_idx < 0 ||
+	    SSL_get_ex_data(ssl, tls_ssl_undecided_idx) == NULL)
+		return;
+	SSL_set_ex_data(ssl, tls_ssl_undecided_idx, NULL);
+	if (pthread_mutex_lock(&t->vc_lock) != 0)
+		return;
+	struct tls_vcache_ent *e = tls_vcache_slot(t, key);
+	if (e->used && e->gen == gen && memcmp(e->key, key, TLS_FP_LEN) == 0) {
+		if (e->probe_tickets >= TLS_PROBE_TICKETS)
+			SSL_set_num_tickets(ssl, 0);
+		else
+			e->probe_tickets++;
+	}
+	pthread_mutex_unlock(&t->vc_lock);
+}
+
+/* SSL_CTX_set_cert_verify_callback: stands in for X509_verify_cert (which runs tls_verify_cb
+ * on a miss). 1 = accepted, with the verify result set in xs as X509_verify_cert leaves it. */
+static int tls_cert_verify_cb(X509_STORE_CTX *xs, void *arg)
+{
+	struct tls_ctx *t = arg;
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	uint8_t fp[TLS_FP_LEN], key[TLS_FP_LEN];
+	uint64_t gen = atomic_load(&tls_trust_gen); /* before any read of the trust */
+	int64_t now = (int64_t)time(NULL);
+	bool keyed = t != NULL && t->vc != NULL &&
+		     tls_vcache_key(X509_STORE_CTX_get0_untrusted(xs), leaf, fp, key);
+	ERR_clear_error();
+
+	if (keyed && pthread_mutex_lock(&t->vc_lock) == 0) {
+		const struct tls_vcache_ent *e = tls_vcache_slot(t, key);
+		bool hit = e->used && e->gen == gen && memcmp(e->key, key, TLS_FP_LEN) == 0 &&
+			   now >= e->not_before && now < e->not_after;
+		long result = e->result;
+		if (hit)
+			t->vc_hits++;
+		else
+			t->vc_misses++;
+		pthread_mutex_unlock(&t->vc_lock);
+		if (hit && !tls_trust_is_revoked(fp) &&
+		    (result == X509_V_OK || tls_ctx_is_pinned(t, fp) || tls_trust_is_trusted(fp))) {
+			X509_STORE_CTX_set_error(xs, (int)result);
+			tls_probe_ticket(t, xs, key, gen);
+			return 1;
+		}
+	}
+	/* OpenSSL reads <= 0 as refused; X509_verify_cert's -1 (internal error) becomes 0 */
+	int ok = X509_verify_cert(xs) == 1 ? 1 : 0;
+	int64_t nb, na;
+	if (ok != 1 || !keyed || !tls_chain_window(X509_STORE_CTX_get0_chain(xs), &nb, &na) ||
+	    gen != atomic_load(&tls_trust_gen) || pthread_mutex_lock(&t->vc_lock) != 0)
+		return ok;
+	struct tls_vcache_ent *e = tls_vcache_slot(t, key);
+	e->used = true;
+	memcpy(e->key, key, TLS_FP_LEN);
+	e->gen = gen;
+	e->not_before = nb;
+	e->not_after = na;
+	e->result = X509_STORE_CTX_get_error(xs);
+	e->probe_tickets = 0;
+	pthread_mutex_unlock(&t->vc_lock);
+	tls_probe_ticket(t, xs, key, gen);
+	return ok;
+}
+
+void tls_ctx_vcache_stats(struct tls_ctx *t, uint64_t *hits, uint64_t *misses)
+{
+	uint64_t h = 0, m = 0;
+	if (t != NULL && t->vc_lock_init && pthread_mutex_lock(&t->vc_lock) == 0) {
+		h = t->vc_hits;
+		m = t->vc_misses;
+		pthread_mutex_unlock(&t->vc_lock);
+	}
+	if (hits != NULL)
+		*hits = h;
+	if (misses != NULL)
+		*misses = m;
 }
 
 /* Load the engine, give it the module path and the PIN, and load the private key by URI. */
@@ -525,6 +735,51 @@ static SSL_TICKET_RETURN tls_ticket_dec_cb(SSL *ssl, SSL_SESSION *sess, const un
 						  : SSL_TICKET_RETURN_USE;
 }
 
+/* TLS 1.3 sends its NewSessionTicket after every full handshake whatever the client wants;
+ * building one costs the server about a fifth of a full handshake (OpenSSL 3.0 encodes the
+ * session, decodes it again, re-parsing the client certificate, encodes and encrypts it).
+ * A client that can use a ticket offers "psk_key_exchange_modes" with psk_dhe_ke, the only mode
+ * this server accepts (no SSL_OP_ALLOW_NO_DHE_KEX; RFC 8446 4.2.9: no ticket the client cannot
+ * use); one that wants tickets also sends "session_ticket" (OpenSSL, Go, NSS, JSSE 13+ whenever
+ * they keep tickets, also when they negotiate TLS 1.3) or already offers one ("pre_shared_key").
+ *   psk_dhe_ke and (session_ticket or pre_shared_key)  a ticket, as before;
+ *   no psk_dhe_ke                                     no ticket;
+ *   psk_dhe_ke alone                                  undecided: tls_probe_ticket decides per
+ *                                                     certificate once the chain is accepted.
+ * TLS 1.2 sends a ticket only for the "session_ticket" extension anyway. Nothing is refused:
+ * this only chooses whether to send the ticket. */
+#define TLS_PSK_DHE_KE 1 /* PskKeyExchangeMode psk_dhe_ke (RFC 8446 4.2.9) */
+
+static bool tls_hello_has_dhe_psk(SSL *ssl)
+{
+	const unsigned char *p = NULL;
+	size_t n = 0;
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk_kex_modes, &p, &n) != 1 || n < 1 ||
+	    p[0] != n - 1)
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (p[i] == TLS_PSK_DHE_KE)
+			return true;
+	return false;
+}
+
+static int tls_client_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+	(void)alert;
+	(void)arg;
+	const unsigned char *p = NULL;
+	size_t n = 0;
+	bool dhe = tls_hello_has_dhe_psk(ssl);
+	bool asks = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &p, &n) == 1 ||
+		    SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &p, &n) == 1;
+	bool undecided = dhe && !asks && tls_ssl_undecided_idx >= 0;
+	/* after a HelloRetryRequest the callback runs again on the second ClientHello */
+	SSL_set_num_tickets(ssl, dhe ? 1 : 0);
+	if (tls_ssl_undecided_idx >= 0)
+		SSL_set_ex_data(ssl, tls_ssl_undecided_idx, undecided ? (void *)ssl : NULL);
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 static cf_err tls_set_protocol(struct tls_ctx *t, const struct tls_config *cfg)
 {
 	char eb[256];
@@ -576,6 +831,7 @@ static cf_err tls_set_protocol(struct tls_ctx *t, const struct tls_config *cfg)
 	/* OpenSSL's own session timeout (and the lifetime hint clients get) is the ceiling; it is
 	 * not what bounds a ticket (TLS 1.3 renewals restart it): tls_ticket_dec_cb is. */
 	SSL_CTX_set_timeout(t->ssl, TLS_SESSION_LIFETIME_S);
+	SSL_CTX_set_client_hello_cb(t->ssl, tls_client_hello_cb, NULL);
 	SSL_CTX_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
 	return CF_OK;
 }
@@ -609,6 +865,32 @@ static cf_err tls_set_verify(struct tls_ctx *t, const struct tls_config *cfg)
 	SSL_CTX_set_verify(t->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT |
 					   SSL_VERIFY_CLIENT_ONCE, tls_verify_cb);
 	SSL_CTX_set_verify_depth(t->ssl, TLS_VERIFY_DEPTH);
+	SSL_CTX_set_cert_verify_callback(t->ssl, tls_cert_verify_cb, t);
+	return CF_OK;
+}
+
+/* When cert_file holds the server certificate alone, OpenSSL completes the chain it sends
+ * from the context's verify store (the client CA bundle) on EVERY handshake: an
+ * X509_verify_cert of the server's own certificate, with the CA's signature check (~8% of a
+ * full handshake). The same chain is built once here instead (SSL_CTX_build_cert_chain with
+ * the same store and, like the automatic chain, whatever it finds, errors ignored), so the
+ * certificates on the wire do not change. A cert_file that lists intermediates is sent as
+ * it is, as before. */
+static cf_err tls_fix_chain(struct tls_ctx *t)
+{
+	char eb[256];
+	STACK_OF(X509) *chain = NULL;
+	if (SSL_CTX_get0_chain_certs(t->ssl, &chain) != 1)
+		return CF_E_TLS;
+	if (chain != NULL && sk_X509_num(chain) > 0)
+		return CF_OK;
+	if (SSL_CTX_build_cert_chain(t->ssl, SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR |
+						     SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) <= 0) {
+		log_err("tls: cannot build the server certificate chain: %s",
+			tls_errtext(eb, sizeof eb));
+		return CF_E_TLS;
+	}
+	ERR_clear_error();
 	return CF_OK;
 }
 
@@ -627,11 +909,20 @@ cf_err tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **out)
 		log_err("tls: key URI must start with pkcs11:");
 		return CF_E_CONFIG;
 	}
+	if (pthread_once(&tls_ssl_idx_once, tls_ssl_idx_init) != 0 || tls_ssl_undecided_idx < 0)
+		return CF_E_TLS;
 	if ((t = calloc(1, sizeof *t)) == NULL)
 		return CF_E_NOMEM;
 	if (pthread_mutex_init(&t->key_lock, NULL) != 0)
 		goto out;
 	t->lock_init = true;
+	if (pthread_mutex_init(&t->vc_lock, NULL) != 0)
+		goto out;
+	t->vc_lock_init = true;
+	if ((t->vc = calloc(TLS_VCACHE_SLOTS, sizeof *t->vc)) == NULL) {
+		rc = CF_E_NOMEM;
+		goto out;
+	}
 	if ((t->ssl = SSL_CTX_new(TLS_server_method())) == NULL) {
 		rc = CF_E_NOMEM;
 		goto out;
@@ -648,6 +939,8 @@ cf_err tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **out)
 	if ((rc = tls_load_key(t, cfg)) != CF_OK)
 		goto out;
 	if ((rc = tls_set_verify(t, cfg)) != CF_OK)
+		goto out;
+	if ((rc = tls_fix_chain(t)) != CF_OK)
 		goto out;
 	*out = t;
 	t = NULL;
@@ -675,6 +968,9 @@ void tls_ctx_free(struct tls_ctx *t)
 	}
 	if (t->lock_init)
 		pthread_mutex_destroy(&t->key_lock);
+	if (t->vc_lock_init)
+		pthread_mutex_destroy(&t->vc_lock);
+	free(t->vc);
 	sec_freezero(t, sizeof *t);
 }
 

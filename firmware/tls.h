@@ -23,6 +23,7 @@
 #include "board/err.h"
 
 struct ssl_ctx_st; /* OpenSSL SSL_CTX */
+struct evp_md_st;  /* OpenSSL EVP_MD */
 
 #define TLS_FP_LEN 32 /* SHA-256 */
 #define TLS_PINNED_MAX 64
@@ -77,6 +78,15 @@ struct ssl_ctx_st *tls_ctx_ssl(struct tls_ctx *t);
  * step; docs/tls.md "Thread safety"). */
 pthread_mutex_t *tls_ctx_key_lock(struct tls_ctx *t);
 
+/* Verification cache of the context (tls.c, docs/tls.md "Verification cache"): how many
+ * client chains were accepted from the cache and how many were verified in full. Tests, status. */
+void tls_ctx_vcache_stats(struct tls_ctx *t, uint64_t *hits, uint64_t *misses);
+
+/* SHA-256 fetched once for the process (EVP_sha256() is fetched again by OpenSSL 3 on every
+ * use: a locked method-store lookup); falls back to EVP_sha256(). For certificate fingerprints
+ * on the handshake path (identity.c). */
+const struct evp_md_st *tls_md_sha256(void);
+
 /* Parse a fingerprint text (64 hex digits, optional ':' separators, optional "sha256:"
  * prefix, any case) into 32 bytes. CF_E_BAD_HEX when malformed. */
 MUST_USE cf_err tls_fp_parse(const char *text, uint8_t fp[static TLS_FP_LEN]);
@@ -94,7 +104,9 @@ bool tls_ctx_is_pinned(const struct tls_ctx *t, const uint8_t fp[static TLS_FP_L
  *             CA or is pinned in the config (role "revoked": `client revoke`).
  * A snapshot is immutable; tls_trust_replace swaps it under a write lock, and every verify
  * callback and ticket decryption reads it under the read lock, so a change is seen by the
- * next handshake or resumption of every worker thread (there is no other cache). Lookups are
+ * next handshake or resumption of every worker thread. Every replacement also bumps the trust
+ * generation, which empties each context's verification cache in effect (tls_cert_verify_cb:
+ * cached chain results are used only under the generation they were computed in). Lookups are
  * binary searches over sorted arrays (fingerprints of certificates are public: no secret
  * depends on the timing).
  *
