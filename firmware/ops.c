@@ -175,13 +175,16 @@ cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
 {
 	cf_err rc = CF_OK;
 	*ticket = 0;
+	if (w->prep_n > 0) { /* of requests whose connection went away before their run */
+		sec_wipe(w->prep, w->prep_n * sizeof *w->prep);
+		w->prep_n = 0;
+	}
 	if (w->aq_n == 0 && !w->batch_open)
 		return CF_OK;
+	/* the reads' records: their own transaction, or a savepoint inside the open batch */
 	if (w->st == NULL)
 		rc = CF_E_STATE;
-	else if (w->aq_n == 0)
-		; /* only the batch */
-	else if ((rc = store_tx_begin(w->st)) == CF_OK) { /* (a savepoint inside the batch) */
+	else if (w->aq_n > 0 && (rc = store_tx_begin(w->st)) == CF_OK) {
 		for (size_t i = 0; i < w->aq_n && rc == CF_OK; i++) {
 			const struct ops_aq_ent *e = &w->aq[i];
 			struct audit_record a = {
@@ -209,10 +212,6 @@ cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
 		w->aq[i].detail = NULL;
 	}
 	w->aq_n = 0;
-	if (w->prep_n > 0) { /* of requests whose connection went away before their run */
-		sec_wipe(w->prep, w->prep_n * sizeof *w->prep);
-		w->prep_n = 0;
-	}
 	if (w->aq_cap > OPS_AQ_MAX) {
 		/* a huge batch grew it: give the memory back */
 		struct ops_aq_ent *q = realloc(w->aq, OPS_AQ_MAX * sizeof *q);
@@ -600,6 +599,14 @@ static cf_err answer_decode_error(struct ops_req *r, const struct kmip_decode_er
 
 /* ---- the request ------------------------------------------------------------------- */
 
+/* Item i is a Create whose key may be made before the write transaction: typed, and asked
+ * by a principal allowed to create (ops_handle checks that again, and reports). */
+static bool create_preppable(const struct ops_req *r, const struct kmip_req_item *qi)
+{
+	return qi->op == KMIP_OPERATION_CREATE && qi->pl.typed &&
+	       authz_op_allowed(r->who.role, qi->op) && r->who.role == CONFIG_ROLE_USER;
+}
+
 /* Deferral of a request with Create items: their keys are generated and wrapped now, outside
  * the turn's write transaction, so that the write lock, taken when the deferred requests run,
  * is not held for HSM work (best effort: what is not prepared here is prepared by the run). */
@@ -614,13 +621,11 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 	if (w->prep == NULL && (w->prep = calloc(OPS_PREP_MAX, sizeof *w->prep)) == NULL)
 		return;
 	if (authz_resolve(w->svc->cfg, w->st, r->ci->id, &r->who) != CF_OK ||
-	    authz_credential_check(w->st, &r->who, &rq->h) != CF_OK ||
-	    !authz_op_allowed(r->who.role, KMIP_OPERATION_CREATE) ||
-	    r->who.role != CONFIG_ROLE_USER)
+	    authz_credential_check(w->st, &r->who, &rq->h) != CF_OK)
 		return;
 	for (size_t i = 0; i < rq->n_items && w->prep_n < OPS_PREP_MAX; i++) {
 		const struct kmip_req_item *qi = &rq->items[i];
-		if (qi->op != KMIP_OPERATION_CREATE || !qi->pl.typed)
+		if (!create_preppable(r, qi))
 			continue;
 		struct ops_item it = { .rq = qi };
 		ops_create_prep(r, &it);
@@ -798,8 +803,7 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 		 * other workers' transactions do not wait for the HSM */
 		for (size_t i = 0; i < rq.n_items; i++) {
 			const struct kmip_req_item *qi = &rq.items[i];
-			if (qi->op != KMIP_OPERATION_CREATE || !qi->pl.typed ||
-			    !authz_op_allowed(r.who.role, qi->op) || r.who.role != CONFIG_ROLE_USER)
+			if (!create_preppable(&r, qi))
 				continue;
 			its[i].rq = qi;
 			if (ci == NULL || !ci->run_deferred || !prep_take(&r, i, &its[i]))

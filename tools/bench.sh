@@ -14,6 +14,8 @@
 # 4. stops coffred, fills its store with BENCH_FILL keys (bench_fill, through the store API;
 #    fewer if the time budget runs out: N is printed), restarts it and times Locate by the
 #    x- attribute (p99 on one connection; the rate on 64);
+#    Each side-by-side row's note gives coffred's CPU time per operation (utime + stime from
+#    /proc/PID/stat over the run, warm-up second included);
 # 5. prints the side-by-side table, the goal table (PASS/MISS) and bench_hsm's raw figures.
 #
 # Environment: BENCH_SECONDS (measured seconds per run, default 5), BENCH_FILL (default
@@ -148,14 +150,23 @@ declare -A RATE_C RATE_P P99_C
 hs_resumed() { sed -n 's/.*handshakes=\([0-9]*\) resumed=\([0-9]*\).*/\2\/\1/p' "$1" | head -n1; }
 
 # pair KEY LABEL ARGS...: coffred then PyKMIP at the same settings, one table row
+# cpu_ticks: coffred's user + system time so far, in clock ticks (/proc/PID/stat fields 14, 15)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$COFFRED_PID/stat" 2>/dev/null || echo 0; }
+TICKS=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
 pair() {
-	local key=$1 label=$2 c p note="" n ops errs
+	local key=$1 label=$2 c p note="" n ops errs t0 us
 	shift 2
+	t0=$(cpu_ticks)
 	bench "coffre-$key" coffre "$@" --conns "$CONNS" --seconds "$SECS" --warmup 1
 	c=$(field "$LINE" rate)
+	# coffred's CPU per operation over the run, warm-up included (at about the same rate)
+	us=$(awk -v t="$(($(cpu_ticks) - t0))" -v hz="$TICKS" -v r="$c" -v s="$SECS" \
+		'BEGIN { n = r * (s + 1); if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "?" }')
+	note="coffred ~${us} us CPU/op; "
 	P99_C[$key]=$(field "$LINE" p99_ms)
 	errs=$(field "$LINE" errors)
-	((errs > 0)) && note="coffre: $errs errors; "
+	((errs > 0)) && note+="coffre: $errs errors; "
 	RATE_C[$key]=$c
 	bench "pykmip-$key" pykmip "$@" --conns "$CONNS" --seconds "$SECS" --warmup 1
 	p=$(field "$LINE" rate) ops=$(field "$LINE" ops) errs=$(field "$LINE" errors)
@@ -168,16 +179,16 @@ pair() {
 			if ((ops > 0)); then
 				note+="pykmip@$n"
 				((errs > 0)) && note+=" ($errs errors)"
+				note+="; "
 				break
 			fi
 		done
 	elif ((errs > 0)); then
-		note+="pykmip: $errs errors"
+		note+="pykmip: $errs errors; "
 	fi
 	RATE_P[$key]=$p
 	if [[ $key == vcenter* ]]; then   # how many handshakes each server let resume
-		note+="; resumed: coffre $(hs_resumed "$T/coffre-$key.err"), pykmip $(hs_resumed "$T/pykmip-$key.err")"
-		note=${note#; }
+		note+="resumed: coffre $(hs_resumed "$T/coffre-$key.err"), pykmip $(hs_resumed "$T/pykmip-$key.err")"
 	fi
 	ROW_OP+=("$label") ROW_CONNS+=("$CONNS") ROW_C+=("$c") ROW_P+=("$p")
 	ROW_P99+=("${P99_C[$key]}") ROW_NOTE+=("${note%; }")
