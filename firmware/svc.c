@@ -973,6 +973,17 @@ cf_err svc_zeroize_as(struct svc *s, const char *actor)
 	return frc;
 }
 
+bool svc_restarting(struct svc *s)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	bool r;
+
+	pthread_mutex_lock(&rt->ctl);
+	r = rt->restart;
+	pthread_mutex_unlock(&rt->ctl);
+	return r;
+}
+
 cf_err svc_zeroize(struct svc *s)
 {
 	return svc_zeroize_as(s, "console");

@@ -63,6 +63,10 @@ MUST_USE cf_err svc_zeroize(struct svc *s);
 /* svc_zeroize with the person who asked for it ("console:alice") in its audit record. */
 MUST_USE cf_err svc_zeroize_as(struct svc *s, const char *actor);
 
+/* Has a zeroize asked the program to start again? From then on the console shows no prompt
+ * of this program: the next prompt on the TTY is the new program's. */
+bool svc_restarting(struct svc *s);
+
 /* ---- `init` (con_sys.c) --------------------------------------------------------------- */
 
 /* Does the configured token exist and is it initialised (then `init` must ask for its

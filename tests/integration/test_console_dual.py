@@ -211,8 +211,9 @@ def main():
     con.send("y")
     con.expect("to confirm: ")
     con.send("ZEROIZE")
-    out = con.expect("coffre(UNINITIALIZED)> ", timeout=60)
-    t.check("zeroize -> UNINITIALIZED", "zeroized" in out, out)
+    # the old program shows no prompt after it: the next one on the TTY is the new program's
+    out = con.expect("restarting...\r\n", timeout=60)
+    t.check("zeroize -> UNINITIALIZED", "zeroized" in out and "coffre" not in out.split("zeroized")[-1], out)
     deadline = time.monotonic() + 30
     pat = r"zeroized: restarting\n(.*\n)*coffred: UNINITIALIZED: "
     while time.monotonic() < deadline and not re.search(pat, a.stderr()):
@@ -220,7 +221,9 @@ def main():
     err = a.stderr()
     t.check("... the program restarts (same pid) and boots UNINITIALIZED",
             a.alive() and a.proc.pid == pid and re.search(pat, err) is not None, err[-600:])
-    con.expect("coffre(UNINITIALIZED)> ", timeout=30)
+    out = con.expect("coffre(UNINITIALIZED)> ", timeout=30)  # the new program's prompt
+    t.check("... the new program greets the console: banner, then its prompt",
+            "State: UNINITIALIZED." in out and "coffre(" not in out, out)
     con.drain(0.3)
     out = con.cmd("status")
     t.check("status after the approved zeroize: UNINITIALIZED", "state: UNINITIALIZED" in out, out)

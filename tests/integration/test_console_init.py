@@ -299,8 +299,9 @@ con.expect("[y/N] ")
 con.send("y")
 con.expect("to confirm: ")
 con.send("ZEROIZE")
-out = con.expect("coffre(UNINITIALIZED)> ", timeout=60)
-t.check("zeroize -> UNINITIALIZED", "zeroized" in out, out)
+# the old program shows no prompt after it: the next one on the TTY is the new program's
+out = con.expect("restarting...\r\n", timeout=60)
+t.check("zeroize -> UNINITIALIZED", "zeroized" in out and "coffre" not in out.split("zeroized")[-1], out)
 pid = a.proc.pid
 deadline = time.monotonic() + 30
 while time.monotonic() < deadline and not re.search(
@@ -311,7 +312,9 @@ t.check("... the program restarts (same pid, same console pty) and boots UNINITI
         a.alive() and a.proc.pid == pid and
         re.search(r"zeroized: restarting\n(.*\n)*coffred: UNINITIALIZED: ", err) is not None and
         len(set(re.findall(r"^coffred: console pty=(\S+)$", err, re.M))) == 1, err[-600:])
-con.expect("coffre(UNINITIALIZED)> ", timeout=30)  # the new program's prompt
+out = con.expect("coffre(UNINITIALIZED)> ", timeout=30)  # the new program's prompt
+t.check("... the new program greets the console: banner, then its prompt",
+        "State: UNINITIALIZED." in out and "coffre(" not in out, out)
 con.drain(0.3)
 t.check("... every object on the token is destroyed (%d before)" % n_obj,
         n_obj >= 5 and token_objects(a) == [], str(token_objects(a)))

@@ -37,11 +37,30 @@ static cf_err fake_cmd(struct con *c, int argc, char **argv)
 	return CF_OK;
 }
 
+/* svc_restarting's answer: a zeroize that asked the program to start again */
+static bool fake_restarting;
+
+static cf_err fake_restart_cmd(struct con *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fake_restarting = true;
+	con_printf(c, "zeroized\n");
+	return CF_OK;
+}
+
+__attribute__((weak)) bool svc_restarting(struct svc *s)
+{
+	(void)s;
+	return fake_restarting;
+}
+
 __attribute__((weak)) const struct con_cmd con_cmds_auth[] = { { 0 } };
 __attribute__((weak)) const struct con_cmd con_cmds_sys[] = {
 	{ "status", 0, 0, CON_F_UNINIT | CON_F_SEALED | CON_F_AUTH, "status", "state", fake_cmd },
 	{ "init", 0, 0, CON_F_UNINIT, "init", "set up", fake_cmd },
 	{ "unseal", 0, 0, CON_F_SEALED, "unseal", "PIN", fake_cmd },
+	{ "wipe-restart", 0, 0, CON_F_UNINIT, "wipe-restart", "as zeroize", fake_restart_cmd },
 	{ "zeroize", 0, 0, CON_F_AUTH | CON_F_DUAL, "zeroize", "erase", fake_cmd },
 	{ 0 },
 };
@@ -677,6 +696,31 @@ static void test_thread_eof(void **state)
 	rig_free(r);
 }
 
+/* After a command that makes the program start again (zeroize), the session ends without a
+ * prompt and the thread shows nothing more: the next prompt on the TTY is the new program's
+ * (a prompt of the old one raced with it). */
+static void test_thread_restart_no_prompt(void **state)
+{
+	struct rig *r = rig_new(SVC_UNINITIALIZED);
+	struct console *k;
+	const char *o;
+
+	fake_restarting = false;
+	assert_int_equal(console_start(&r->svc, r->c.fd_in, r->c.fd_out, &k), CF_OK);
+	(void)wait_for(r, "coffre(UNINITIALIZED)> ");
+	PUT(r, "wipe-restart\r");
+	o = wait_for(r, "restarting...\r\n");
+	assert_non_null(strstr(o, "zeroized\r\nrestarting...\r\n"));
+	assert_null(strstr(strstr(o, "restarting..."), "coffre"));
+	/* typed input is not read, no banner or prompt comes: well past CONSOLE_PEER_POLL_MS */
+	PUT(r, "status\r");
+	o = out(r, 4 * CONSOLE_PEER_POLL_MS);
+	assert_string_equal(o, "");
+	console_stop(k);
+	fake_restarting = false;
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +742,7 @@ int main(void)
 		cmocka_unit_test(test_thread_notify_stop),
 		cmocka_unit_test(test_thread_idle_logout),
 		cmocka_unit_test(test_thread_eof),
+		cmocka_unit_test(test_thread_restart_no_prompt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
