@@ -967,21 +967,11 @@ cf_err svc_zeroize_as(struct svc *s, const char *actor)
 	 * re-initialised token; OpenSSL and the module keep their own caches). */
 	if (rt->opts.argv != NULL && svc_stop_flag == 0) {
 		rt->restart = true;
+		atomic_store(&rt->svc.restarting, true);
 		svc_stop_flag = SVC_STOP_RESTART;
 	}
 	pthread_mutex_unlock(&rt->ctl);
 	return frc;
-}
-
-bool svc_restarting(struct svc *s)
-{
-	struct svc_rt *rt = svc_rt_of(s);
-	bool r;
-
-	pthread_mutex_lock(&rt->ctl);
-	r = rt->restart;
-	pthread_mutex_unlock(&rt->ctl);
-	return r;
 }
 
 cf_err svc_zeroize(struct svc *s)

@@ -42,6 +42,9 @@ struct svc {
 	_Atomic int64_t selftest_time;  /* 0 = never run */
 	_Atomic int selftest_failed;    /* enum hsm_selftest_id; HSM_ST_NONE = all passed */
 	_Atomic int selftest_rc;        /* cf_err of that run */
+	/* a zeroize asked the program to start again: from then on the console shows no prompt
+	 * of this program (the next prompt on the TTY is the new program's) */
+	_Atomic bool restarting;
 };
 
 const char *svc_state_name(enum svc_state s);
@@ -62,10 +65,6 @@ MUST_USE cf_err svc_zeroize(struct svc *s);
 
 /* svc_zeroize with the person who asked for it ("console:alice") in its audit record. */
 MUST_USE cf_err svc_zeroize_as(struct svc *s, const char *actor);
-
-/* Has a zeroize asked the program to start again? From then on the console shows no prompt
- * of this program: the next prompt on the TTY is the new program's. */
-bool svc_restarting(struct svc *s);
 
 /* ---- `init` (con_sys.c) --------------------------------------------------------------- */
 

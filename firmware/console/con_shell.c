@@ -462,7 +462,7 @@ static void con_session(struct console *k)
 		c->last_input = con_now(c);
 		(void)con_run_line(c, line);
 		sec_wipe(line, sizeof line);
-		if (svc_restarting(c->svc)) {
+		if (atomic_load(&c->svc->restarting)) {
 			/* zeroize: the program starts again and greets the TTY itself; a prompt
 			 * from this one would race with that (and take no input) */
 			con_printf(c, "restarting...\n");
@@ -531,7 +531,7 @@ static void *console_main(void *arg)
 	c->fd_wake = k->wake;
 	c->on_wake = console_woken;
 	while (!atomic_load(&k->stop)) {
-		if (svc_restarting(k->svc) || (tty && console_peer_gone(k))) {
+		if (atomic_load(&k->svc->restarting) || (tty && console_peer_gone(k))) {
 			console_nap(k, CONSOLE_PEER_POLL_MS);
 			continue;
 		}

@@ -37,22 +37,14 @@ static cf_err fake_cmd(struct con *c, int argc, char **argv)
 	return CF_OK;
 }
 
-/* svc_restarting's answer: a zeroize that asked the program to start again */
-static bool fake_restarting;
-
+/* as svc_zeroize_as: the program is asked to start again */
 static cf_err fake_restart_cmd(struct con *c, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	fake_restarting = true;
+	atomic_store(&c->svc->restarting, true);
 	con_printf(c, "zeroized\n");
 	return CF_OK;
-}
-
-__attribute__((weak)) bool svc_restarting(struct svc *s)
-{
-	(void)s;
-	return fake_restarting;
 }
 
 __attribute__((weak)) const struct con_cmd con_cmds_auth[] = { { 0 } };
@@ -705,7 +697,6 @@ static void test_thread_restart_no_prompt(void **state)
 	struct console *k;
 	const char *o;
 
-	fake_restarting = false;
 	assert_int_equal(console_start(&r->svc, r->c.fd_in, r->c.fd_out, &k), CF_OK);
 	(void)wait_for(r, "coffre(UNINITIALIZED)> ");
 	PUT(r, "wipe-restart\r");
@@ -717,7 +708,6 @@ static void test_thread_restart_no_prompt(void **state)
 	o = out(r, 4 * CONSOLE_PEER_POLL_MS);
 	assert_string_equal(o, "");
 	console_stop(k);
-	fake_restarting = false;
 	rig_free(r);
 }
 
