@@ -369,7 +369,9 @@ struct rs {
 	const struct config *cfg;
 	const uint8_t *wk;
 	bool dry;
+	bool probe;                  /* a merge dry run: a KEK already here is counted, not fatal */
 	unsigned keks, keypairs, files;
+	uint32_t kek_max, kek_present;
 	struct hsm_bk_item it;
 	struct bk_diag *d;
 };
@@ -386,6 +388,12 @@ static cf_err rs_kek(void *arg, const struct bk_kek *k)
 	r->it.wrapped_n = k->wrapped_n;
 	cf_err rc = r->dry ? hsm_bk_unwrap_check(r->s, r->wk, &r->it)
 			   : hsm_bk_unwrap_kek(r->s, r->wk, k->version, k->wrapped, k->wrapped_n);
+	if (rc == CF_E_EXISTS && r->probe) {
+		/* it unwraps (proven), but a real merge would stop here: say which, go on */
+		if (r->kek_present++ == 0)
+			DIAG(r->d, "KEK %u exists on this HSM already", k->version);
+		rc = CF_OK;
+	}
 	if (rc != CF_OK) {
 		DIAG(r->d, rc == CF_E_EXISTS ? "KEK %u exists on this HSM already"
 						: "KEK %u: the HSM could not unwrap it (%s)",
@@ -393,6 +401,8 @@ static cf_err rs_kek(void *arg, const struct bk_kek *k)
 		return rc;
 	}
 	r->keks++;
+	if (k->version > r->kek_max)
+		r->kek_max = k->version;
 	return CF_OK;
 }
 
@@ -472,6 +482,7 @@ cf_err bk_restore(hsm_sess *s, struct store *st, const struct config *cfg, const
 	r->cfg = cfg;
 	r->wk = wk;
 	r->dry = dry_run;
+	r->probe = dry_run && merge;
 	r->d = d;
 	/* KEKs first (a merge keeps the KEKs this appliance has: same version = refused) */
 	struct bk_body_cb cb = { .kek = rs_kek, .keypair = merge ? NULL : rs_keypair,
@@ -486,12 +497,15 @@ cf_err bk_restore(hsm_sess *s, struct store *st, const struct config *cfg, const
 			goto out;
 		r->dry = false;
 		r->keks = r->keypairs = 0;
+		r->kek_max = 0;
 	}
 	if ((rc = bk_body_walk(o->body, o->body_n, &cb, r, &seen, &schema, d)) != CF_OK)
 		goto out;
 	loaded->keks = r->keks;
 	loaded->keypairs = r->keypairs;
 	loaded->files = r->files;
+	loaded->kek_max = r->kek_max;
+	loaded->kek_present = r->kek_present;
 	if (dry_run) {
 		loaded->objects = seen.objects;
 		loaded->attributes = seen.attributes;

@@ -69,6 +69,9 @@ struct bk_counts {
 	uint32_t clients;
 	uint32_t users;              /* console accounts */
 	uint32_t meta;
+	/* bk_restore's results (not in the file, not compared by bk_counts_equal) */
+	uint32_t kek_max;            /* the highest KEK version restored (0: none) */
+	uint32_t kek_present;        /* merge dry run: KEK versions this HSM holds already */
 };
 
 struct bk_header {
@@ -301,7 +304,10 @@ MUST_USE cf_err bk_export_record(struct store *st, const struct bk_header *h);
 
 /* Restore a verified backup: KEKs and key pairs unwrapped into the HSM (session s, logged in),
  * certificates written to the configured paths (atomically), the store loaded. dry_run: the
- * HSM unwraps are tried in session objects only and nothing is written. */
+ * HSM unwraps are tried in session objects only and nothing is written. merge: the KEKs and
+ * the rows are added (existing rows kept; the key pairs and certificates are this
+ * appliance's); a KEK version the HSM holds already refuses the merge, and a merge dry run
+ * counts those in loaded->kek_present (d says the first) after proving they unwrap. */
 MUST_USE cf_err bk_restore(hsm_sess *s, struct store *st, const struct config *cfg,
 			   const struct bk_opened *o, bool merge, bool dry_run,
 			   struct bk_counts *loaded, struct bk_diag *d);

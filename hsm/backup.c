@@ -594,7 +594,7 @@ static cf_err job_unwrap(struct hsm_exec *x)
 	bool dry = io->ul[2] == 1, backup = x->h->cfg.backup_enabled;
 	CK_BBOOL t = CK_TRUE, fl = CK_FALSE, tok = dry ? CK_FALSE : CK_TRUE;
 	CK_BBOOL ext = backup ? CK_TRUE : CK_FALSE;
-	if (io->ul[2] != 2) /* a dry run checks too: the real restore must not collide */
+	if (io->ul[2] == 0) /* (a dry run checks after its unwrap: see below) */
 		TRY(uw_label_free(x));
 	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
 	CK_RV rv;
@@ -665,9 +665,12 @@ static cf_err job_unwrap(struct hsm_exec *x)
 		return CF_E_HSM_UNWRAP; /* SoftHSMv2 says GENERAL_ERROR when the KWP check fails */
 	if (rv != CKR_OK)
 		return p11_fail(x, rv);
-	if (dry)
+	if (dry) {
 		(void)f->C_DestroyObject(x->sh, o);
-	else if (io->ul[0] == UW_KEK)
+		/* it unwraps; would the real restore collide with what the token holds? */
+		return uw_label_free(x);
+	}
+	if (io->ul[0] == UW_KEK)
 		TRY(hsm_kek_scan(x));
 	return CF_OK;
 }

@@ -74,7 +74,9 @@ MUST_USE cf_err hsm_bk_unwrap_kek(hsm_sess *s, const uint8_t wrap_key[HSM_BK_WRA
 MUST_USE cf_err hsm_bk_unwrap_keypair(hsm_sess *s, const uint8_t wrap_key[HSM_BK_WRAP_KEY_LEN],
 				      const struct hsm_bk_item *it);
 /* Dry run: unwrap into session objects only (nothing on the token), then destroy them: proves
- * the wrapped bytes and the key without changing anything. */
+ * the wrapped bytes and the key without changing anything. CF_E_EXISTS: it unwraps, but its
+ * label or id is taken on the token, so the real restore would be refused (a merge dry run
+ * reports that and goes on; CF_E_HSM_UNWRAP and the others: it does not unwrap). */
 MUST_USE cf_err hsm_bk_unwrap_check(hsm_sess *s, const uint8_t wrap_key[HSM_BK_WRAP_KEY_LEN],
 				    const struct hsm_bk_item *it);
 

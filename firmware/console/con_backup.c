@@ -27,6 +27,7 @@
 #include "firmware/authz.h"
 #include "firmware/backup.h"
 #include "firmware/console/con.h"
+#include "firmware/kekjob.h"
 #include "firmware/svc.h"
 #include "hsm/hsm.h"
 
@@ -685,6 +686,11 @@ static cf_err bkc_import(struct con *c, int argc, char **argv)
 		if (rc != CF_OK)
 			goto refused;
 		bkc_counts(c, "dry run: every key unwraps in this HSM; would restore: ", &loaded);
+		if (merge && loaded.kek_present > 0)
+			con_printf(c, "dry run: but the merge itself would be refused: %s (%u of the "
+				      "backup's KEK versions are on this HSM; a merge adds only KEK "
+				      "versions this appliance does not have)\n", d.msg,
+				   (unsigned)loaded.kek_present);
 		con_printf(c, "dry run: nothing was changed\n");
 		goto out;
 	}
@@ -719,6 +725,16 @@ static cf_err bkc_import(struct con *c, int argc, char **argv)
 		}
 	}
 	bkc_counts(c, "restored: ", &loaded);
+	if (state == SVC_READY && loaded.kek_max > hsm_kek_current(svc->hsm)) {
+		/* the highest version on the token is the current KEK at every start: make it so
+		 * now, rather than have a restart change it */
+		if (hsm_kek_make_current(svc->hsm, loaded.kek_max) == CF_OK)
+			con_printf(c, "KEK %u from the backup is now the current KEK (the highest "
+				      "version on the HSM is current); `kek rotate` makes a new one\n",
+				   (unsigned)loaded.kek_max);
+	}
+	if (state == SVC_READY)
+		kek_job_kick(svc->kekjob); /* the added objects move under the current KEK */
 	if (state == SVC_UNINITIALIZED)
 		con_printf(c, "The appliance is READY and serves KMIP with the backup's certificate "
 			      "and keys.\nLog in with an account from the backup.\n");

@@ -12,7 +12,12 @@
   with the armor line checksum recomputed, a truncated file, a newer format version with the
   armor recomputed but not the authentication), each leaving it UNINITIALIZED; --dry-run;
   then `backup import --file` with the passphrase -> READY.
+  B (READY): `backup import --merge --dry-run` proves A's KEKs unwrap and says the merge would
+  be refused (KEK 1 is on B already); the merge itself is refused and changes nothing.
   C (fresh): `backup import` of the pasted armor with 3 of the 5 shares -> READY.
+  D (a QA appliance with its own KEK 1 and key): A destroys KEK 1 and exports again; D's merge
+  dry run, then the merge: D serves its own key, A's keys (same bytes) and new Creates, KEK 2
+  (A's) is current at once and stays so after a restart, the re-wrap job empties KEK 1.
   On B and C: every key A served is served with the same bytes, `keys show` says the same
   (state, attributes), destroyed keys stay destroyed, A's client certificate is accepted
   (same CA and server certificate), A's console account logs in; PyKMIP against B and C gets
@@ -491,6 +496,29 @@ def main():
     b.ssl_context = a.ssl_context
     same_as_a(b, "B")
 
+    # ---- merge onto B, which holds A's KEKs 1 and 2 already (docs/backup.md "merge") ----------
+    con = b.console
+    import_start(con, "--merge --dry-run --file pass.bk")
+    con.expect("Backup passphrase: ")
+    con.send(PASS)
+    out = con.prompt(30).replace("\r\n", "\n")
+    t.check("B (READY): a merge dry run proves the backup's KEKs unwrap in this HSM and says the "
+            "merge would be refused (KEK 1 is here already)",
+            "every key unwraps in this HSM" in out
+            and "merge itself would be refused: KEK 1 exists on this HSM already" in out
+            and "2 of the backup's KEK versions are on this HSM" in out
+            and "nothing was changed" in out, out)
+    kl_b = con.cmd("kek list")
+    import_start(con, "--merge --file pass.bk")
+    con.expect("Backup passphrase: ")
+    con.send(PASS)
+    con.expect("[y/N] ", 30)
+    con.send("y")
+    out = con.prompt(30).replace("\r\n", "\n")
+    t.check("B: the merge itself is refused (KEK 1 exists), nothing changed, still READY",
+            "refused: KEK 1 exists on this HSM already; nothing was changed" in out
+            and con.cmd("kek list") == kl_b and state_of(con) == "READY", out)
+
     # ---- C: the pasted armor with 3 of the 5 shares --------------------------------------------
     c3 = cl.Appliance(build, fresh=True, name="bkC")
     with open(c3.conf, "a") as f:
@@ -503,8 +531,78 @@ def main():
     c3.wait_ready()
     c3.ssl_context = a.ssl_context
     same_as_a(c3, "C")
-    for x in (a, b, c3):
-        x.stop()
+    b.stop()
+    c3.stop()
+
+    # ---- D: a merge that adds A's keys to a working appliance ---------------------------------
+    # A without KEK 1 (nothing under it since the re-wrap); D is a QA appliance with its own
+    # KEK 1, CA and a key of its own; both QA clients are tenant "qa"
+    con = a.console
+    out = confirm(con, "kek destroy 1")
+    t.check("A: kek destroy 1", "KEK 1 destroyed" in out, out)
+    out, _ = r.export(a, "--file k2.bk", [("New backup passphrase: ", PASS),
+                                          ("Repeat the backup passphrase: ", PASS)])
+    t.check("A: export holding KEK 2 only", "backup exported (KEK 2 current)" in out, out)
+    a.stop()
+    d = cl.Appliance(build, name="bkD")
+    bdir_d = os.path.join(d.tmp, "usbD")
+    os.mkdir(bdir_d)
+    d.set_section("backup", {"dir": bdir_d})
+    shutil.copy(os.path.join(bdir_a, "k2.bk"), bdir_d)
+    d.start()
+    d.login()
+    own_key = bytes(rnd.getrandbits(8) for _ in range(32))
+    with d.client() as c:
+        own_uid = c.register_aes(own_key)
+    qa_live = [u for u in live if u not in vc_uids]   # vCenter's keys belong to its own tenant
+    con = d.console
+    import_start(con, "--merge --dry-run --file k2.bk")
+    con.expect("Backup passphrase: ")
+    con.send(PASS)
+    out = con.prompt(30).replace("\r\n", "\n")
+    t.check("D: merge dry run: KEK 2 unwraps here, no collision, nothing changed",
+            "every key unwraps in this HSM; would restore: 1 KEKs" in out
+            and "would be refused" not in out and "nothing was changed" in out, out)
+    with d.client() as c:
+        rr = c.call(rl.uid_req(rl.OP_GET, qa_live[0]))
+    t.check("D: after the dry run A's keys are still unknown here", not rr.ok, rr.describe())
+    import_start(con, "--merge --file k2.bk")
+    con.expect("Backup passphrase: ")
+    con.send(PASS)
+    con.expect("[y/N] ", 30)
+    con.send("y")
+    out = con.prompt(60).replace("\r\n", "\n")
+    t.check("D: merge adds KEK 2 and A's %d objects; KEK 2 is made current at once" % len(all_uids),
+            "restored: 1 KEKs, 0 key pairs, 0 certificate files, %d objects" % len(all_uids) in out
+            and "KEK 2 from the backup is now the current KEK" in out, out)
+
+    def d_serves(when):
+        with d.client() as c:
+            own = c.get(own_uid) == own_key
+            same = sum(c.get(u) == known[u] for u in qa_live)
+            new_uid = c.create_aes()
+            fresh = len(c.get(new_uid)) == 32
+        t.check("D %s: its own key, A's %d live keys (same bytes: %d) and a new Create are served"
+                % (when, len(qa_live), same), own and same == len(qa_live) and fresh)
+
+    d_serves("after the merge")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        kl = con.cmd("kek list")
+        if re.search(r"^1\s+old\s+0\b", kl, re.M):
+            break
+        time.sleep(0.2)
+    t.check("D: the re-wrap job moves D's own objects under KEK 2 (KEK 1 wraps none)",
+            re.search(r"^1\s+old\s+0\b", kl, re.M) is not None
+            and re.search(r"^2\s+current\s+\d+", kl, re.M) is not None, kl)
+    d.stop()
+    d.start()
+    d_serves("after a restart")
+    d.login()
+    kl = d.console.cmd("kek list")
+    t.check("D after a restart: KEK 2 still current", re.search(r"^2\s+current", kl, re.M)
+            is not None, kl)
+    d.stop()
     print("elapsed %.1f s" % (time.monotonic() - t0))
     t.done()
 
