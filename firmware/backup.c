@@ -161,6 +161,17 @@ static cf_err add_file(struct bk_buf *b, const char *name, const char *path, str
 	return CF_OK;
 }
 
+/* Backup order of the HSM items (qsort): KEKs by version, then key pairs by label. */
+static int item_order(const void *pa, const void *pb)
+{
+	const struct hsm_bk_item *a = pa, *b = pb;
+	if (a->kind != b->kind)
+		return a->kind == HSM_BK_KEK ? -1 : b->kind == HSM_BK_KEK ? 1 : 0;
+	if (a->kind == HSM_BK_KEK)
+		return a->version < b->version ? -1 : a->version > b->version;
+	return strcmp(a->label, b->label);
+}
+
 cf_err bk_export(const struct bk_export_in *in, struct bk_export_out *out, struct bk_diag *d)
 {
 	memset(out, 0, sizeof *out);
@@ -222,6 +233,10 @@ cf_err bk_export(const struct bk_export_in *in, struct bk_export_out *out, struc
 			: "the HSM wrap failed (%s)", cf_err_name(rc));
 		goto out;
 	}
+	/* KEKs by version, then the key pairs by label: the token's find order is arbitrary, and a
+	 * restore names the first KEK it cannot take */
+	if (set.n > 1)
+		qsort(set.items, set.n, sizeof set.items[0], item_order);
 	bk_body_start(&body, (uint32_t)store_schema_version());
 	struct bk_counts *c = &h->counts;
 	for (size_t i = 0; i < set.n; i++) {
@@ -371,7 +386,7 @@ struct rs {
 	bool dry;
 	bool probe;                  /* a merge dry run: a KEK already here is counted, not fatal */
 	unsigned keks, keypairs, files;
-	uint32_t kek_max, kek_present;
+	uint32_t kek_max, kek_present, present_min;
 	struct hsm_bk_item it;
 	struct bk_diag *d;
 };
@@ -390,8 +405,10 @@ static cf_err rs_kek(void *arg, const struct bk_kek *k)
 			   : hsm_bk_unwrap_kek(r->s, r->wk, k->version, k->wrapped, k->wrapped_n);
 	if (rc == CF_E_EXISTS && r->probe) {
 		/* it unwraps (proven), but a real merge would stop here: say which, go on */
-		if (r->kek_present++ == 0)
+		if (r->kek_present++ == 0 || k->version < r->present_min) {
+			r->present_min = k->version;
 			DIAG(r->d, "KEK %u exists on this HSM already", k->version);
+		}
 		rc = CF_OK;
 	}
 	if (rc != CF_OK) {
