@@ -189,6 +189,29 @@ def state_of(con):
     return m.group(1) if m else None
 
 
+def merge(con, name, dry=False):
+    """`backup import --merge [--dry-run] --file NAME`: the passphrase, the confirmation (not
+    asked by a dry run); returns the output."""
+    import_start(con, ("--merge --dry-run --file " if dry else "--merge --file ") + name)
+    con.expect("Backup passphrase: ")
+    con.send(PASS)
+    if not dry:
+        con.expect("[y/N] ", 30)
+        con.send("y")
+    return con.prompt(60).replace("\r\n", "\n")
+
+
+def kek1_emptied(con, timeout=30):
+    """Wait until `kek list` shows KEK 1 old with no objects (the re-wrap job's end); returns
+    the last listing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        kl = con.cmd("kek list")
+        if re.search(r"^1\s+old\s+0\b", kl, re.M) or time.monotonic() > deadline:
+            return kl
+        time.sleep(0.2)
+
+
 def main():
     build = rl.parse_build(sys.argv)
     rl.skip_if_unbuilt(build)
@@ -295,12 +318,7 @@ def main():
     n_wrapped = len(all_uids) - len(gone_uids)   # destroyed objects have no blob
     out = confirm(con, "kek rotate")
     t.check("A: kek rotate", "under KEK 2" in out, out)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        kl = con.cmd("kek list")
-        if re.search(r"^1\s+old\s+0\b", kl, re.M):
-            break
-        time.sleep(0.2)
+    kl = kek1_emptied(con)
     t.check("A: re-wrap finished: KEK 2 wraps the %d objects that have key material" % n_wrapped,
             re.search(r"^1\s+old\s+0\b", kl, re.M) is not None
             and re.search(r"^2\s+current\s+%d\b" % n_wrapped, kl, re.M) is not None, kl)
@@ -498,10 +516,7 @@ def main():
 
     # ---- merge onto B, which holds A's KEKs 1 and 2 already (docs/backup.md "merge") ----------
     con = b.console
-    import_start(con, "--merge --dry-run --file pass.bk")
-    con.expect("Backup passphrase: ")
-    con.send(PASS)
-    out = con.prompt(30).replace("\r\n", "\n")
+    out = merge(con, "pass.bk", dry=True)
     t.check("B (READY): a merge dry run proves the backup's KEKs unwrap in this HSM and says the "
             "merge would be refused (KEK 1 is here already)",
             "every key unwraps in this HSM" in out
@@ -509,12 +524,7 @@ def main():
             and "2 of the backup's KEK versions are on this HSM" in out
             and "nothing was changed" in out, out)
     kl_b = con.cmd("kek list")
-    import_start(con, "--merge --file pass.bk")
-    con.expect("Backup passphrase: ")
-    con.send(PASS)
-    con.expect("[y/N] ", 30)
-    con.send("y")
-    out = con.prompt(30).replace("\r\n", "\n")
+    out = merge(con, "pass.bk")
     t.check("B: the merge itself is refused (KEK 1 exists), nothing changed, still READY",
             "refused: KEK 1 exists on this HSM already; nothing was changed" in out
             and con.cmd("kek list") == kl_b and state_of(con) == "READY", out)
@@ -556,22 +566,14 @@ def main():
         own_uid = c.register_aes(own_key)
     qa_live = [u for u in live if u not in vc_uids]   # vCenter's keys belong to its own tenant
     con = d.console
-    import_start(con, "--merge --dry-run --file k2.bk")
-    con.expect("Backup passphrase: ")
-    con.send(PASS)
-    out = con.prompt(30).replace("\r\n", "\n")
+    out = merge(con, "k2.bk", dry=True)
     t.check("D: merge dry run: KEK 2 unwraps here, no collision, nothing changed",
             "every key unwraps in this HSM; would restore: 1 KEKs" in out
             and "would be refused" not in out and "nothing was changed" in out, out)
     with d.client() as c:
         rr = c.call(rl.uid_req(rl.OP_GET, qa_live[0]))
     t.check("D: after the dry run A's keys are still unknown here", not rr.ok, rr.describe())
-    import_start(con, "--merge --file k2.bk")
-    con.expect("Backup passphrase: ")
-    con.send(PASS)
-    con.expect("[y/N] ", 30)
-    con.send("y")
-    out = con.prompt(60).replace("\r\n", "\n")
+    out = merge(con, "k2.bk")
     t.check("D: merge adds KEK 2 and A's %d objects; KEK 2 is made current at once" % len(all_uids),
             "restored: 1 KEKs, 0 key pairs, 0 certificate files, %d objects" % len(all_uids) in out
             and "KEK 2 from the backup is now the current KEK" in out, out)
@@ -586,12 +588,7 @@ def main():
                 % (when, len(qa_live), same), own and same == len(qa_live) and fresh)
 
     d_serves("after the merge")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        kl = con.cmd("kek list")
-        if re.search(r"^1\s+old\s+0\b", kl, re.M):
-            break
-        time.sleep(0.2)
+    kl = kek1_emptied(con)
     t.check("D: the re-wrap job moves D's own objects under KEK 2 (KEK 1 wraps none)",
             re.search(r"^1\s+old\s+0\b", kl, re.M) is not None
             and re.search(r"^2\s+current\s+\d+", kl, re.M) is not None, kl)
