@@ -19,6 +19,9 @@
 
 #define STORE_SCHEMA_VERSION 2
 #define STORE_BUSY_DEFAULT_MS 5000u
+/* journal_size_limit of the group-commit connections: above the ~4 MiB (1000 pages) the WAL
+ * reaches between automatic checkpoints, so a reset keeps the file's size */
+#define STORE_WAL_KEEP_BYTES "8388608"
 
 
 #define OBJ_COLS "uid,object_type,state,tenant,owner,kek_version,wrapped,crypto_alg,crypto_len," \
@@ -566,6 +569,14 @@ cf_err store_open(const char *path, const struct store_opts *opts, struct store 
 				 "PRAGMA secure_delete=ON;"
 				 "PRAGMA journal_size_limit=0;"
 				 "PRAGMA trusted_schema=OFF;")) != CF_OK)
+		goto out;
+	/* The KMIP workers' connections keep the WAL file's size when it is reset after a
+	 * checkpoint: its frames are then rewritten in place, and the group fdatasync need not
+	 * also write the inode of a file that grows again after every reset (fsyncs ~20-35%
+	 * shorter under Get load, docs/store.md). Frames left in the file's tail hold nothing a
+	 * destroy leaves behind: a destroy runs its own TRUNCATE checkpoint ("WAL truncation"). */
+	if (st->opts.group_commit &&
+	    (rc = st_pragma_set(st, "PRAGMA journal_size_limit=" STORE_WAL_KEEP_BYTES ";")) != CF_OK)
 		goto out;
 	if ((rc = pragma_expect(st, "PRAGMA synchronous", st->opts.group_commit ? "1" : "2")) !=
 		    CF_OK ||

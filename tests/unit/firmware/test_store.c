@@ -804,6 +804,69 @@ static void t_destroy_erases_blob(void **s)
 	free(large);
 }
 
+/* The KMIP workers' connections (group commit) keep the WAL file's size when it is reset, so
+ * frames of an earlier WAL cycle stay in its tail: a destroyed blob must still be gone once the
+ * destroy's TRUNCATE checkpoint has run. */
+static void fill(struct store *st, uint8_t *filler, int from, int to)
+{
+	struct store_object o;
+	char uid[32];
+
+	for (int i = from; i < to; i++) {
+		snprintf(uid, sizeof uid, "fill-%d", i);
+		filler[0] = (uint8_t)i;
+		obj_init(&o, uid, "t");
+		o.wrapped = filler;
+		o.wrapped_len = 9000;
+		assert_int_equal(store_object_insert(st, &o, NULL, 0), CF_OK);
+	}
+}
+
+static void t_destroy_erases_blob_group(void **s)
+{
+	(void)s;
+	char path[128], wal[160];
+	struct store *st = NULL;
+	struct store_opts opts = { .group_commit = true };
+	static const uint8_t marker[16] = "COFFRE*MARKER*02";
+	uint8_t *blob = malloc(9000), *filler = calloc(1, 9000);
+	struct store_object o;
+	struct stat sb;
+	sqlite3 *db = NULL;
+
+	assert_non_null(blob);
+	assert_non_null(filler);
+	for (size_t i = 0; i + 16 <= 9000; i += 16)
+		memcpy(blob + i, marker, 16);
+	db_path(path, sizeof path);
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	assert_int_equal(store_open(path, &opts, &st), CF_OK);
+	/* a few hundred frames of filler (no automatic checkpoint yet), then the blob */
+	fill(st, filler, 0, 60);
+	obj_init(&o, "blob", "t");
+	o.wrapped = blob;
+	o.wrapped_len = 9000;
+	assert_int_equal(store_object_insert(st, &o, NULL, 0), CF_OK);
+	/* another connection checkpoints the whole WAL; the next write resets it: it starts again
+	 * at the first frame and, on this connection, keeps the file and the blob's frames */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	fill(st, filler, 60, 62);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size > 256 * 1024);                    /* not truncated at the reset */
+	assert_true(file_hits(wal, marker, sizeof marker) > 0);  /* the blob's old frames */
+	assert_int_equal(store_object_destroy(st, "t", "blob", 1700003000), CF_OK);
+	assert_int_equal(store_checkpoint(st), CF_OK);
+	assert_int_equal(all_hits(path, marker, sizeof marker), 0);
+	assert_int_equal(store_check(st), CF_OK);
+	store_close(st);
+	assert_int_equal(all_hits(path, marker, sizeof marker), 0);
+	free(blob);
+	free(filler);
+}
+
 /* A child inserts and reports each acknowledged uid on a pipe until it is killed. */
 static void child_insert_loop(const char *path, int wfd)
 {
@@ -952,6 +1015,7 @@ int main(void)
 		cmocka_unit_test(t_transactions),
 		cmocka_unit_test(t_clients_meta),
 		cmocka_unit_test(t_destroy_erases_blob),
+		cmocka_unit_test(t_destroy_erases_blob_group),
 		cmocka_unit_test(t_second_open_keeps_locks),
 		cmocka_unit_test(t_durability_sigkill),
 	};
