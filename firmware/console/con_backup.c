@@ -725,10 +725,12 @@ static cf_err bkc_import(struct con *c, int argc, char **argv)
 		}
 	}
 	bkc_counts(c, "restored: ", &loaded);
+	uint32_t made_current = 0;
 	if (state == SVC_READY && loaded.kek_max > hsm_kek_current(svc->hsm)) {
 		/* the highest version on the token is the current KEK at every start: make it so
 		 * now, rather than have a restart change it */
-		if (hsm_kek_make_current(svc->hsm, loaded.kek_max) == CF_OK)
+		if (hsm_kek_make_current(svc->hsm, loaded.kek_max) == CF_OK &&
+		    (made_current = loaded.kek_max) != 0)
 			con_printf(c, "KEK %u from the backup is now the current KEK (the highest "
 				      "version on the HSM is current); `kek rotate` makes a new one\n",
 				   (unsigned)loaded.kek_max);
@@ -740,6 +742,9 @@ static cf_err bkc_import(struct con *c, int argc, char **argv)
 			      "and keys.\nLog in with an account from the backup.\n");
 	(void)snprintf(detail, sizeof detail, "appliance %.36s, KEK %u, %u objects%s",
 		       o.hdr.appliance_id, o.hdr.kek_version, loaded.objects, merge ? ", merge" : "");
+	if (made_current != 0) /* the audit says when a merge changed the current KEK */
+		(void)snprintf(detail + strlen(detail), sizeof detail - strlen(detail),
+			       ", KEK %u current", (unsigned)made_current);
 	con_audit(c, "backup:import", NULL, CF_OK, detail);
 	rc = CF_OK;
 	goto out;

@@ -29,6 +29,7 @@ import base64
 import os
 import re
 import shutil
+import sqlite3
 import struct
 import sys
 import time
@@ -587,6 +588,14 @@ def main():
         t.check("D %s: its own key, A's %d live keys (same bytes: %d) and a new Create are served"
                 % (when, len(qa_live), same), own and same == len(qa_live) and fresh)
 
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.dir, "data", "store.db"), uri=True,
+                         timeout=10)
+    details = [r[0] for r in db.execute("SELECT detail FROM audit WHERE operation = ?",
+                                        ("backup:import",))]
+    db.close()
+    t.check("D: the merge's audit record says that KEK 2 became current",
+            len(details) == 1 and details[0].endswith("objects, merge, KEK 2 current"),
+            str(details))
     d_serves("after the merge")
     kl = kek1_emptied(con)
     t.check("D: the re-wrap job moves D's own objects under KEK 2 (KEK 1 wraps none)",

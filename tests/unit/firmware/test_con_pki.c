@@ -342,39 +342,13 @@ static int handshake(const char *crt, const char *key, SSL_SESSION *sess, SSL_SE
 {
 	SSL_CTX *cctx = tu_client_ctx(crt, key, 0, 0, NULL, F->cfg->tls.ca);
 	SSL *cli = SSL_new(cctx), *srv = SSL_new(tls_ctx_ssl(F->tls));
-	BIO *cb = NULL, *sb = NULL;
-	bool cd = false, sd = false;
 	int ret = -1;
 	char b;
 
 	assert_non_null(cli);
 	assert_non_null(srv);
-	assert_int_equal(BIO_new_bio_pair(&cb, 0, &sb, 0), 1);
-	SSL_set_bio(cli, cb, cb);
-	SSL_set_bio(srv, sb, sb);
-	SSL_set_connect_state(cli);
-	SSL_set_accept_state(srv);
-	if (sess != NULL)
-		assert_int_equal(SSL_set_session(cli, sess), 1);
-	for (int i = 0; i < 50 && !(cd && sd); i++) {
-		int r;
-		if (!cd) {
-			r = SSL_do_handshake(cli);
-			if (r == 1)
-				cd = true;
-			else if (SSL_get_error(cli, r) != SSL_ERROR_WANT_READ)
-				goto out;
-		}
-		if (!sd) {
-			r = SSL_do_handshake(srv);
-			if (r == 1)
-				sd = true;
-			else if (SSL_get_error(srv, r) != SSL_ERROR_WANT_READ)
-				goto out;
-		}
-	}
-	if (!(cd && sd) || SSL_write(cli, "p", 1) != 1 || SSL_read(srv, &b, 1) != 1 ||
-	    SSL_write(srv, "q", 1) != 1 || SSL_read(cli, &b, 1) != 1)
+	if (!tu_pair_handshake(cli, srv, sess) || SSL_write(cli, "p", 1) != 1 ||
+	    SSL_read(srv, &b, 1) != 1 || SSL_write(srv, "q", 1) != 1 || SSL_read(cli, &b, 1) != 1)
 		goto out;
 	ret = SSL_session_reused(srv) ? 1 : 0;
 	if (out_sess != NULL)

@@ -131,30 +131,9 @@ static struct hs handshake_opt(struct tls_ctx *t, const char *crt, const char *k
 	if (!tickets)
 		SSL_CTX_set_options(cc, SSL_OP_NO_TICKET);
 	SSL *s = SSL_new(tls_ctx_ssl(t)), *c = SSL_new(cc);
-	BIO *bs = NULL, *bc = NULL;
 	assert_non_null(s);
 	assert_non_null(c);
-	assert_int_equal(BIO_new_bio_pair(&bs, 0, &bc, 0), 1);
-	SSL_set_bio(s, bs, bs);
-	SSL_set_bio(c, bc, bc);
-	SSL_set_accept_state(s);
-	SSL_set_connect_state(c);
-	if (resume != NULL)
-		assert_int_equal(SSL_set_session(c, resume), 1);
-	int rs = 0, rc = 0;
-	for (int i = 0; i < 50 && rs != 1; i++) {
-		if (rc != 1) {
-			rc = SSL_do_handshake(c);
-			if (rc != 1 && SSL_get_error(c, rc) != SSL_ERROR_WANT_READ &&
-			    SSL_get_error(c, rc) != SSL_ERROR_WANT_WRITE)
-				break;
-		}
-		rs = SSL_do_handshake(s);
-		if (rs != 1 && SSL_get_error(s, rs) != SSL_ERROR_WANT_READ &&
-		    SSL_get_error(s, rs) != SSL_ERROR_WANT_WRITE)
-			break;
-	}
-	r.ok = rs == 1 && rc == 1;
+	r.ok = tu_pair_handshake(c, s, resume) == 1;
 	r.verify = SSL_get_verify_result(s);
 	if (r.ok) {
 		struct identity id;
@@ -202,6 +181,14 @@ static void stats(struct tls_ctx *t, uint64_t *h, uint64_t *m)
 	tls_ctx_vcache_stats(t, h, m);
 }
 
+/* A handshake that completed with the client chain verified (fresh or from the cache). */
+static void expect_verified(const struct hs *x)
+{
+	assert_true(x->ok);
+	assert_int_equal(x->verify, X509_V_OK);
+	assert_true(x->chain_ok);
+}
+
 /* A chained client: the second handshake is served from the cache with the same verdict; a
  * revoke refuses the very next handshake although the cache is warm. */
 static void test_cache_hit_then_revoked(void **state)
@@ -210,16 +197,12 @@ static void test_cache_hit_then_revoked(void **state)
 	struct tls_ctx *t = server(NULL);
 	uint64_t h, m;
 	struct hs a = handshake(t, P.cli_crt, P.cli_key, false, NULL);
-	assert_true(a.ok);
-	assert_int_equal(a.verify, X509_V_OK);
-	assert_true(a.chain_ok);
+	expect_verified(&a);
 	stats(t, &h, &m);
 	assert_int_equal(h, 0);
 	assert_int_equal(m, 1);
 	struct hs b = handshake(t, P.cli_crt, P.cli_key, false, NULL);
-	assert_true(b.ok);
-	assert_int_equal(b.verify, X509_V_OK);
-	assert_true(b.chain_ok);
+	expect_verified(&b);
 	stats(t, &h, &m);
 	assert_int_equal(h, 1);
 

@@ -176,6 +176,36 @@ fail:
 	return NULL;
 }
 
+int tu_pair_handshake(SSL *cli, SSL *srv, SSL_SESSION *sess)
+{
+	BIO *cb = NULL, *sb = NULL;
+	int rc = 0, rs = 0;
+
+	if (BIO_new_bio_pair(&cb, 0, &sb, 0) != 1)
+		return 0;
+	SSL_set_bio(cli, cb, cb);
+	SSL_set_bio(srv, sb, sb);
+	SSL_set_connect_state(cli);
+	SSL_set_accept_state(srv);
+	if (sess != NULL && SSL_set_session(cli, sess) != 1)
+		return 0;
+	for (int i = 0; i < 50 && !(rc == 1 && rs == 1); i++) {
+		if (rc != 1) {
+			rc = SSL_do_handshake(cli);
+			if (rc != 1 && SSL_get_error(cli, rc) != SSL_ERROR_WANT_READ &&
+			    SSL_get_error(cli, rc) != SSL_ERROR_WANT_WRITE)
+				return 0;
+		}
+		if (rs != 1) {
+			rs = SSL_do_handshake(srv);
+			if (rs != 1 && SSL_get_error(srv, rs) != SSL_ERROR_WANT_READ &&
+			    SSL_get_error(srv, rs) != SSL_ERROR_WANT_WRITE)
+				return 0;
+		}
+	}
+	return rc == 1 && rs == 1;
+}
+
 int tu_tcp_connect(uint16_t port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -37,6 +37,10 @@ void tu_fp_hex(X509 *x, char out[65]);
  * Versions below 1.2 lower the client's security level so OpenSSL will offer them. */
 SSL_CTX *tu_client_ctx(const char *cert, const char *key, int minv, int maxv,
 		       const char *ciphers12, const char *ca);
+/* In-memory handshake of cli (connect side) with srv (accept side) over a BIO pair, cli
+ * offering sess for resumption when not NULL: 1 when both sides finished, 0 when one failed
+ * (nothing but WANT_READ / WANT_WRITE is waited for). */
+int tu_pair_handshake(SSL *cli, SSL *srv, SSL_SESSION *sess);
 /* Blocking TCP connect to 127.0.0.1:port with 5 s socket timeouts; -1 on failure. */
 int tu_tcp_connect(uint16_t port);
 /* TCP connect + TLS handshake; NULL when either fails (the socket is then closed). */
