@@ -42,6 +42,9 @@ BOARD ?= host
 # where `make test` puts its ASan/UBSan build (build/asan by default)
 ASAN_BUILD ?= $(BUILD)/asan
 
+# A link's inputs: $^'s objects, then its archives in one group (linked in any order).
+LINK_INPUTS = $(filter-out %.a,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group
+
 # ---- modules --------------------------------------------------------------
 # module_lib(name, sources, extra cflags): $(BUILD)/lib<name>.a
 define module_lib
@@ -64,7 +67,7 @@ $$($(1)_TOBJS): $(BUILD)/tobj/%.o: %.c
 	$$(CC) $$(CFLAGS_BASE) -Wno-unused-function -DCOFFRE_TEST_HOOKS $(4) -MMD -MP -c $$< -o $$@
 $(BUILD)/tests/$(1): $$($(1)_TOBJS) $$(foreach l,$(3),$(BUILD)/lib$$(l).a)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS_BASE) -o $$@ $$^ -lcmocka $(5)
+	$$(CC) $$(LDFLAGS_BASE) -o $$@ $$(LINK_INPUTS) -lcmocka $(5)
 UNIT_TESTS += $(BUILD)/tests/$(1)
 ALL_OBJS += $$($(1)_TOBJS)
 endef
@@ -72,7 +75,7 @@ endef
 include board/module.mk
 include kmip/module.mk
 -include hsm/module.mk
--include firmware/module.mk
+include firmware/module.mk
 include tools/module.mk
 # test fragments: one .mk per test group, each listing its sources explicitly. fuzz.mk comes
 # first: it starts FUZZ_TARGETS, which each target's own fragment extends.

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firmware/coffred.h"
+#include "firmware/svc/coffred.h"
 
 static int usage(FILE *f, int ret)
 {

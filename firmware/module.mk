@@ -1,16 +1,20 @@
-# firmware/: the service. Each line is owned by one part of the service.
-FIRMWARE_SRCS_STORE := firmware/store.c firmware/audit.c firmware/config.c
-FIRMWARE_SRCS_NET   := firmware/tls.c firmware/net.c firmware/identity.c
-FIRMWARE_SRCS_SVC   := firmware/svc.c firmware/ca.c firmware/provision.c
-FIRMWARE_SRCS_OPS   := firmware/authz.c firmware/ops.c firmware/ops_attr.c firmware/ops_create.c \
-                       firmware/ops_discover.c firmware/ops_get.c firmware/ops_locate.c firmware/ops_state.c
-# Every program or test that links libfirmware.a links these.
+# firmware/: the service, one folder per concern (docs/architecture.md). Each folder lists its
+# sources in its own module.mk and builds one archive, $(BUILD)/libfw_<folder>.a.
+#
+# FIRMWARE_LIBS names them top first, the order a link needs (an archive only uses the ones
+# after it); FIRMWARE_ARCHIVES are their paths. A program or test that links them also links
+# FIRMWARE_LDLIBS.
 FIRMWARE_LDLIBS := -lsqlite3 -linih -lssl -lcrypto -ldl -lpthread -largon2 -lqrencode -lgfshare
-# One fragment per part that adds sources: firmware/parts/*.mk, each appending to
-# FIRMWARE_SRCS_PARTS (console shell, accounts, PKI commands, keys, KEK job, backup...).
-FIRMWARE_SRCS_PARTS :=
--include $(sort $(wildcard firmware/parts/*.mk))
-FIRMWARE_SRCS := $(FIRMWARE_SRCS_STORE) $(FIRMWARE_SRCS_NET) $(FIRMWARE_SRCS_OPS) $(FIRMWARE_SRCS_SVC) \
-                 $(FIRMWARE_SRCS_PARTS)
-$(eval $(call module_lib,firmware,$(FIRMWARE_SRCS),))
--include firmware/coffred.mk
+FIRMWARE_DIRS := console provision svc ops net backup pki store core
+
+# fw_module(folder, sources): $(BUILD)/libfw_<folder>.a
+define fw_module
+$(call module_lib,fw_$(1),$(2),)
+FIRMWARE_SRCS += $(2)
+endef
+
+FIRMWARE_SRCS :=
+$(foreach d,$(FIRMWARE_DIRS),$(eval include firmware/$(d)/module.mk))
+FIRMWARE_LIBS := $(patsubst %,fw_%,$(FIRMWARE_DIRS))
+FIRMWARE_ARCHIVES := $(patsubst %,$(BUILD)/lib%.a,$(FIRMWARE_LIBS))
+include firmware/coffred.mk

@@ -16,7 +16,7 @@
 
 #include "board/err.h"
 #include "board/sec.h"
-#include "firmware/backup.h"
+#include "firmware/backup/backup.h"
 #include "hsm/hsm_backup.h"
 #include "kmip/kmip_dump.h"
 #include "kmip/ttlv.h"
@@ -283,7 +283,7 @@ static int cmd_provision(int argc, char **argv)
 	return 1;
 }
 
-/* ---- backup inspect / verify (firmware/backup_fmt.c) ---------------------------------- */
+/* ---- backup inspect / verify (firmware/backup/backup_fmt.c) ---------------------------------- */
 
 static int bk_read_file(const char *path, uint8_t **out, size_t *n)
 {

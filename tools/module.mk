@@ -4,11 +4,11 @@ COFFRE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COFFRE_SRCS))
 $(COFFRE_OBJS): $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@
-# backup inspect / verify use the pure format code (firmware/backup_fmt.c, no store), and the
+# backup inspect / verify use the pure format code (firmware/backup/backup_fmt.c, no store), and the
 # export ceremony's HSM helper (`coffre backup hsm-helper`, hsm/backup.c) needs libhsm
-$(BUILD)/coffre: $(COFFRE_OBJS) $(BUILD)/obj/firmware/backup_fmt.o $(BUILD)/libhsm.a \
+$(BUILD)/coffre: $(COFFRE_OBJS) $(BUILD)/obj/firmware/backup/backup_fmt.o $(BUILD)/libhsm.a \
                  $(BUILD)/libkmip.a $(BUILD)/libboard.a
-	$(CC) $(LDFLAGS_BASE) -o $@ $^ -lcrypto -largon2 -lgfshare $(HSM_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) -lcrypto -largon2 -lgfshare $(HSM_LDLIBS)
 ALL_OBJS += $(COFFRE_OBJS)
 PROGRAMS += $(BUILD)/coffre
 include tools/bench.mk

@@ -26,8 +26,8 @@
 #include <stdint.h>
 
 #include "board/err.h"
-#include "firmware/svc.h"
-#include "firmware/store.h"
+#include "firmware/svc/svc.h"
+#include "firmware/store/store.h"
 
 #define CON_LINE_MAX 1024        /* an input line, without the terminator; longer = rejected */
 #define CON_ARGS_MAX 16          /* words in a command line */

@@ -24,7 +24,7 @@
 
 #include "board/log.h"
 #include "board/sec.h"
-#include "firmware/store_users.h"
+#include "firmware/store/store_users.h"
 
 #define AUTH_LK_SLOTS 32          /* accounts with a failure window open (LRU beyond) */
 #define AUTH_PROMPT_TIMEOUT_S 120 /* Password:, TOTP code: and the enrolment dialogue */

@@ -9,7 +9,7 @@
  *              everything, then set the HSM token up (new PINs), restore and serve (READY).
  *              READY: only with --merge (adds the backup's KEKs and rows to this appliance).
  *
- * The format, the key and the HSM ceremonies are firmware/backup.c's; this file holds the
+ * The format, the key and the HSM ceremonies are firmware/backup/backup.c's; this file holds the
  * dialogue. Every secret (SO PIN, user PIN, passphrase, shares) is read with con_read_secret
  * into sec_alloc memory and wiped before the handler returns, whatever happened. A refusal
  * always says what was wrong and that nothing was changed. */
@@ -24,11 +24,11 @@
 
 #include "board/log.h"
 #include "board/sec.h"
-#include "firmware/authz.h"
-#include "firmware/backup.h"
+#include "firmware/ops/authz.h"
+#include "firmware/backup/backup.h"
 #include "firmware/console/con.h"
-#include "firmware/kekjob.h"
-#include "firmware/svc.h"
+#include "firmware/svc/kekjob.h"
+#include "firmware/svc/svc.h"
 #include "hsm/hsm.h"
 
 #define BKC_SHARE_TRIES 5u           /* rejected share lines before the import gives up */

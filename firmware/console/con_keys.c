@@ -17,10 +17,10 @@
 #include <time.h>
 
 #include "board/log.h"
-#include "firmware/audit.h"
+#include "firmware/store/audit.h"
 #include "firmware/console/con.h"
-#include "firmware/kekjob.h"
-#include "firmware/store_admin.h"
+#include "firmware/svc/kekjob.h"
+#include "firmware/store/store_admin.h"
 #include "hsm/hsm.h"
 #include "kmip/kmip_tags.h"
 
@@ -671,7 +671,7 @@ static cf_err cmd_keys_revoke(struct con *c, int argc, char **argv)
 	}
 	compromise = reason == KMIP_REVOCATION_REASON_CODE_KEY_COMPROMISE ||
 		     reason == KMIP_REVOCATION_REASON_CODE_CA_COMPROMISE;
-	/* the KMIP rules (firmware/ops_state.c): a Deactivated object can only become Compromised */
+	/* the KMIP rules (firmware/ops/ops_state.c): a Deactivated object can only become Compromised */
 	if (!compromise && o.state == STORE_STATE_DEACTIVATED) {
 		con_printf(c, "%s is already Deactivated (only a compromise can still be recorded)\n", u);
 		rc = CF_E_STATE;

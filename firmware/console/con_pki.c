@@ -24,11 +24,11 @@
 #include <openssl/x509v3.h>
 
 #include "board/sec.h"
-#include "firmware/authz.h"
-#include "firmware/ca.h"
-#include "firmware/identity.h"
-#include "firmware/store_clients.h"
-#include "firmware/tls.h"
+#include "firmware/ops/authz.h"
+#include "firmware/pki/ca.h"
+#include "firmware/net/identity.h"
+#include "firmware/store/store_clients.h"
+#include "firmware/net/tls.h"
 
 #define PKI_NAME_MAX 63
 #define PKI_DAYS_DEFAULT 730u

@@ -23,7 +23,7 @@
 
 #include "board/log.h"
 #include "board/sec.h"
-#include "firmware/audit.h"
+#include "firmware/store/audit.h"
 #include "firmware/console/con.h"
 #include "firmware/console/console.h"
 

@@ -19,11 +19,11 @@
 
 #include "board/sec.h"
 #include "firmware/console/con.h"
-#include "firmware/kekjob.h"
-#include "firmware/store_admin.h"
-#include "firmware/store_clients.h"
-#include "firmware/store_users.h"
-#include "firmware/svc.h"
+#include "firmware/svc/kekjob.h"
+#include "firmware/store/store_admin.h"
+#include "firmware/store/store_clients.h"
+#include "firmware/store/store_users.h"
+#include "firmware/svc/svc.h"
 #include "hsm/hsm.h"
 
 #define SYS_ADMIN_TRIES 3         /* `init`: attempts at creating the first administrator */

@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "board/err.h"
-#include "firmware/store.h"
+#include "firmware/store/store.h"
 #include "kmip/kmip.h"
 
 #define FILL_TX 20000u

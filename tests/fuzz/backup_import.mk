@@ -1,5 +1,5 @@
 # libFuzzer target for the backup importer's parsers (tests/fuzz/fuzz_backup_import.c): armor,
-# header, AES-GCM open with a fixed key, body walker (firmware/backup_fmt.c alone: no HSM, no
+# header, AES-GCM open with a fixed key, body walker (firmware/backup/backup_fmt.c alone: no HSM, no
 # store), plus a seal / armor / decode / open round trip of every body that walks.
 #   make SAN=fuzz CC=clang BUILD=build/fuzz build/fuzz/fuzz/fuzz_backup_import
 #   build/fuzz/fuzz/fuzz_backup_import -max_len=65536 -max_total_time=60 <scratch dir> \
@@ -9,7 +9,7 @@
 # (fuzz.mk computes its lists before it is included); tests/fuzz/replay.sh replays
 # tests/fuzz/corpus/backup_import in test-unit.
 FUZZ_BACKUP_IMPORT_OBJ := $(BUILD)/tobj/tests/fuzz/fuzz_backup_import.o
-FUZZ_BACKUP_IMPORT_DEPS := $(BUILD)/obj/firmware/backup_fmt.o $(BUILD)/libboard.a
+FUZZ_BACKUP_IMPORT_DEPS := $(BUILD)/obj/firmware/backup/backup_fmt.o $(BUILD)/libboard.a
 FUZZ_BACKUP_IMPORT_LDLIBS := -lcrypto -largon2 -lgfshare -lpthread
 $(FUZZ_BACKUP_IMPORT_OBJ): tests/fuzz/fuzz_backup_import.c
 	@mkdir -p $(@D)
@@ -20,7 +20,7 @@ FUZZ_TARGETS += backup_import
 ifeq ($(SAN),fuzz)
 $(BUILD)/fuzz/fuzz_backup_import: $(FUZZ_BACKUP_IMPORT_OBJ) $(FUZZ_BACKUP_IMPORT_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FUZZ_BACKUP_IMPORT_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS) $(FUZZ_BACKUP_IMPORT_LDLIBS)
 fuzz-bins: $(BUILD)/fuzz/fuzz_backup_import
 endif
 
@@ -28,7 +28,7 @@ ifneq ($(wildcard tests/fuzz/replay.c),)
 $(BUILD)/fuzz/replay_backup_import: $(FUZZ_BACKUP_IMPORT_OBJ) $(BUILD)/tobj/tests/fuzz/replay.o \
                                     $(FUZZ_BACKUP_IMPORT_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(FUZZ_BACKUP_IMPORT_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(FUZZ_BACKUP_IMPORT_LDLIBS)
 TEST_EXTRAS += $(BUILD)/fuzz/replay_backup_import
 fuzz-bins: $(BUILD)/fuzz/replay_backup_import
 endif

@@ -6,9 +6,9 @@
 #   $(BUILD)/fuzz/replay_console_line FILE|DIR...   every build: replays inputs without libFuzzer
 # Like hsm_blob.mk, this fragment hooks its own binaries into fuzz-bins and TEST_EXTRAS
 # (fuzz.mk's lists are computed before it is included). Only store/audit/config objects are
-# pulled from libfirmware.a: the harness includes con_io.c and con_shell.c and fakes the rest.
+# pulled from the firmware archives: the harness includes con_io.c and con_shell.c and fakes the rest.
 FUZZ_CONSOLE_LINE_OBJ := $(BUILD)/tobj/tests/fuzz/fuzz_console_line.o
-FUZZ_CONSOLE_LINE_LIBS := $(BUILD)/libfirmware.a $(BUILD)/libhsm.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
+FUZZ_CONSOLE_LINE_LIBS := $(FIRMWARE_ARCHIVES) $(BUILD)/libhsm.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
 $(FUZZ_CONSOLE_LINE_OBJ): tests/fuzz/fuzz_console_line.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@
@@ -18,7 +18,7 @@ FUZZ_TARGETS += console_line
 ifeq ($(SAN),fuzz)
 $(BUILD)/fuzz/fuzz_console_line: $(FUZZ_CONSOLE_LINE_OBJ) $(FUZZ_CONSOLE_LINE_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FIRMWARE_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS) $(FIRMWARE_LDLIBS)
 fuzz-bins: $(BUILD)/fuzz/fuzz_console_line
 endif
 
@@ -26,7 +26,7 @@ ifneq ($(wildcard tests/fuzz/replay.c),)
 $(BUILD)/fuzz/replay_console_line: $(FUZZ_CONSOLE_LINE_OBJ) $(BUILD)/tobj/tests/fuzz/replay.o \
                                    $(FUZZ_CONSOLE_LINE_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(FIRMWARE_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(FIRMWARE_LDLIBS)
 TEST_EXTRAS += $(BUILD)/fuzz/replay_console_line
 fuzz-bins: $(BUILD)/fuzz/replay_console_line
 endif

@@ -1,4 +1,4 @@
-/* Target: the backup importer's parsers (firmware/backup_fmt.c): bk_file_decode (armor lines,
+/* Target: the backup importer's parsers (firmware/backup/backup_fmt.c): bk_file_decode (armor lines,
  * checksums, numbering), bk_header_parse, bk_open, bk_body_walk. No HSM, no store, no Argon2:
  * a fixed backup key stands for the passphrase / shares.
  *
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firmware/backup.h"
+#include "firmware/backup/backup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

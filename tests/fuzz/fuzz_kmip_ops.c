@@ -1,5 +1,5 @@
 /* Target: kmip_decode_request ops_handle authz_resolve ops_* store_* hsm_dek_* audit_append
- *         kmip_encode_response (firmware/ops*.c, firmware/authz.c over kmip/, hsm/, store.c)
+ *         kmip_encode_response (firmware/ops*.c, firmware/ops/authz.c over kmip/, hsm/, store.c)
  *
  * The whole KMIP request path below TLS: the input is one Request Message handed to
  * ops_handle() of a READY service (real SoftHSMv2 token, real SQLite store) from a client
@@ -36,10 +36,10 @@
 #include <string.h>
 
 #include "board/log.h"
-#include "firmware/config.h"
-#include "firmware/ops.h"
-#include "firmware/ops_int.h" /* w->st: the outer transaction around each input */
-#include "firmware/store.h"
+#include "firmware/core/config.h"
+#include "firmware/ops/ops.h"
+#include "firmware/ops/ops_int.h" /* w->st: the outer transaction around each input */
+#include "firmware/store/store.h"
 #include "kmip/kmip.h"
 #include "tests/unit/hsm/hsm_test_util.h"
 

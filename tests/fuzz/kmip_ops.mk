@@ -10,7 +10,7 @@
 # board), so, like hsm_blob.mk, this fragment hooks its own binaries into fuzz-bins and
 # TEST_EXTRAS (tests/fuzz/replay.sh replays tests/fuzz/corpus/kmip_ops in test-unit).
 FUZZ_KMIP_OPS_OBJ := $(BUILD)/tobj/tests/fuzz/fuzz_kmip_ops.o
-FUZZ_KMIP_OPS_LIBS := $(BUILD)/libfirmware.a $(BUILD)/libhsm.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
+FUZZ_KMIP_OPS_LIBS := $(FIRMWARE_ARCHIVES) $(BUILD)/libhsm.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
 FUZZ_KMIP_OPS_LDLIBS := $(FIRMWARE_LDLIBS)
 $(FUZZ_KMIP_OPS_OBJ): tests/fuzz/fuzz_kmip_ops.c
 	@mkdir -p $(@D)
@@ -21,7 +21,7 @@ FUZZ_TARGETS += kmip_ops
 ifeq ($(SAN),fuzz)
 $(BUILD)/fuzz/fuzz_kmip_ops: $(FUZZ_KMIP_OPS_OBJ) $(FUZZ_KMIP_OPS_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FUZZ_KMIP_OPS_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS) $(FUZZ_KMIP_OPS_LDLIBS)
 fuzz-bins: $(BUILD)/fuzz/fuzz_kmip_ops
 endif
 
@@ -30,7 +30,7 @@ ifneq ($(wildcard tests/fuzz/replay.c),)
 $(BUILD)/fuzz/replay_kmip_ops: $(FUZZ_KMIP_OPS_OBJ) $(BUILD)/tobj/tests/fuzz/replay.o \
                                $(FUZZ_KMIP_OPS_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(FUZZ_KMIP_OPS_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(FUZZ_KMIP_OPS_LDLIBS)
 TEST_EXTRAS += $(BUILD)/fuzz/replay_kmip_ops
 fuzz-bins: $(BUILD)/fuzz/replay_kmip_ops
 endif

@@ -15,8 +15,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "firmware/audit.h"
-#include "firmware/store.h"
+#include "firmware/store/audit.h"
+#include "firmware/store/store.h"
 
 static char tmpdir[64];
 static unsigned db_counter;

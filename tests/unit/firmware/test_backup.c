@@ -1,4 +1,4 @@
-/* The backup format (firmware/backup_fmt.c) and bk_verify (firmware/backup.c): no HSM, no
+/* The backup format (firmware/backup/backup_fmt.c) and bk_verify (firmware/backup/backup.c): no HSM, no
  * store. Round trip, armor line checksums, truncation, a newer format, counts that do not
  * match, a wrong passphrase, Shamir shares (any 3 of 5, not 2, duplicates, mistypes). */
 #include <setjmp.h>
@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <libgfshare.h>
 
-#include "firmware/backup.h"
+#include "firmware/backup/backup.h"
 
 /* A body: one KEK record, one file, a table of 3 rows (objects). */
 static void body_make(struct bk_buf *b, struct bk_counts *c)

@@ -1,4 +1,4 @@
-/* firmware/commit.c (group commit) through the store API: real SQLite files in a mkdtemp
+/* firmware/store/commit.c (group commit) through the store API: real SQLite files in a mkdtemp
  * directory.
  *   - N writer threads on their own connections: every ticket becomes durable, the data is
  *     there, and one fsync served several commits (the point of the mechanism);
@@ -28,9 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "firmware/commit.h"
-#include "firmware/store.h"
-#include "firmware/store_int.h"
+#include "firmware/store/commit.h"
+#include "firmware/store/store.h"
+#include "firmware/store/store_int.h"
 
 static char tmpdir[64];
 static unsigned db_counter;

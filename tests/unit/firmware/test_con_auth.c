@@ -15,11 +15,11 @@
 #include <time.h>
 
 #include "board/sec.h"
-#include "firmware/config.h"
+#include "firmware/core/config.h"
 #include "firmware/console/con.h"
 #include "firmware/console/con_auth_int.h"
-#include "firmware/store_users.h"
-#include "firmware/svc.h"
+#include "firmware/store/store_users.h"
+#include "firmware/svc/svc.h"
 
 /* ---- a scripted console ---------------------------------------------------------------- */
 

@@ -22,12 +22,12 @@
 #include <openssl/x509v3.h>
 
 #include "board/sec.h"
-#include "firmware/authz.h"
-#include "firmware/ca.h"
+#include "firmware/ops/authz.h"
+#include "firmware/pki/ca.h"
 #include "firmware/console/con.h"
-#include "firmware/identity.h"
-#include "firmware/store_clients.h"
-#include "firmware/tls.h"
+#include "firmware/net/identity.h"
+#include "firmware/store/store_clients.h"
+#include "firmware/net/tls.h"
 #include "tests/unit/firmware/tls_testutil.h"
 /* compiled into this test rather than listed as a second source: test_net lists it with
  * other flags, and make allows one recipe per object */

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "firmware/config.h"
+#include "firmware/core/config.h"
 
 static char tmpdir[64];
 static char pinfile[128];

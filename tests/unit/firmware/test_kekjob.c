@@ -1,5 +1,5 @@
-/* The KEK re-wrap job (firmware/kekjob.c) and the administration queries it and the console
- * use (firmware/store_admin.c), on a real SoftHSMv2 token and a real SQLite store:
+/* The KEK re-wrap job (firmware/svc/kekjob.c) and the administration queries it and the console
+ * use (firmware/store/store_admin.c), on a real SoftHSMv2 token and a real SQLite store:
  *   - listing across tenants with state / tenant / custom attribute filters, counts
  *   - a rotation with 300 objects: every blob afterwards names the new KEK and unwraps to
  *     the same bytes (bound to the same uid and object type)
@@ -19,10 +19,10 @@
 #include <cmocka.h>
 
 #include "board/sec.h"
-#include "firmware/kekjob.h"
-#include "firmware/store.h"
-#include "firmware/store_admin.h"
-#include "firmware/svc.h"
+#include "firmware/svc/kekjob.h"
+#include "firmware/store/store.h"
+#include "firmware/store/store_admin.h"
+#include "firmware/svc/svc.h"
 #include "kmip/kmip_tags.h"
 #include "tests/unit/hsm/hsm_test_util.h"
 

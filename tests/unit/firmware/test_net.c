@@ -1,4 +1,4 @@
-/* firmware/net.c, tls.c, identity.c: real OpenSSL mutual TLS on 127.0.0.1 (port 0), with
+/* firmware/net/net.c, tls.c, identity.c: real OpenSSL mutual TLS on 127.0.0.1 (port 0), with
  * certificates made in the test, an echo handler, and a SoftHSMv2 token for the engine key.
  * NET_TEST_VERBOSE=1 prints the server's log lines. */
 #define OPENSSL_API_COMPAT 0x10100000L
@@ -23,9 +23,9 @@
 #include <openssl/x509.h>
 
 #include "board/log.h"
-#include "firmware/identity.h"
-#include "firmware/net.h"
-#include "firmware/tls.h"
+#include "firmware/net/identity.h"
+#include "firmware/net/net.h"
+#include "firmware/net/tls.h"
 #include "tls_testutil.h"
 
 #define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"

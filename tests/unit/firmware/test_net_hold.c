@@ -1,4 +1,4 @@
-/* firmware/net.c held responses (net.h "Held responses", the group commit's side in the
+/* firmware/net/net.c held responses (net.h "Held responses", the group commit's side in the
  * network layer), over real mutual TLS on 127.0.0.1 with one worker:
  *   - a response held on a ticket is not sent before the ticket is durable, and is sent once
  *     it is and the wake fd fires;
@@ -28,8 +28,8 @@
 #include <openssl/ssl.h>
 
 #include "board/log.h"
-#include "firmware/net.h"
-#include "firmware/tls.h"
+#include "firmware/net/net.h"
+#include "firmware/net/tls.h"
 #include "tls_testutil.h"
 
 static char dir[64];

@@ -11,11 +11,11 @@
 #include <cmocka.h>
 
 #include "board/sec.h"
-#include "firmware/audit.h"
-#include "firmware/authz.h"
-#include "firmware/ops.h"
-#include "firmware/ops_int.h"
-#include "firmware/store.h"
+#include "firmware/store/audit.h"
+#include "firmware/ops/authz.h"
+#include "firmware/ops/ops.h"
+#include "firmware/ops/ops_int.h"
+#include "firmware/store/store.h"
 #include "kmip/kmip.h"
 #include "tests/unit/hsm/hsm_test_util.h"
 

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "firmware/store.h"
+#include "firmware/store/store.h"
 
 static char tmpdir[64];
 static unsigned db_counter;

@@ -18,8 +18,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
-#include "firmware/identity.h"
-#include "firmware/tls.h"
+#include "firmware/net/identity.h"
+#include "firmware/net/tls.h"
 #include "tls_testutil.h"
 
 static struct {

@@ -1,0 +1,441 @@
+/* Authorization: identity -> tenant + role, optional password credential (authz.h). */
+#include "firmware/ops/authz.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "board/log.h"
+#include "board/sec.h"
+#include "firmware/store/store_clients.h"
+#include "firmware/net/tls.h"
+
+#define META_PREFIX "kmip_password:"
+#define RECORD_MAX 512
+
+enum config_role authz_role_from(const char *s)
+{
+	if (s == NULL)
+		return 0;
+	if (strcmp(s, "user") == 0)
+		return CONFIG_ROLE_USER;
+	if (strcmp(s, "readonly") == 0)
+		return CONFIG_ROLE_READONLY;
+	return 0;
+}
+
+static cf_err principal_set(struct authz_principal *out, const char *tenant, enum config_role role,
+			    const char *via)
+{
+	size_t n = strlen(tenant);
+
+	if (n == 0 || n > STORE_TENANT_MAX || (role != CONFIG_ROLE_USER && role != CONFIG_ROLE_READONLY))
+		return CF_E_AUTH;
+	memcpy(out->tenant, tenant, n + 1);
+	out->role = role;
+	out->via = via;
+	return CF_OK;
+}
+
+/* ---- resolved-principal cache (issue 5) ------------------------------------------------
+ *
+ * authz_resolve runs for every request and reads the store's clients table once or twice
+ * (SQLite, ~4% of a Get). Successful resolutions are cached by (config, store handle,
+ * certificate fingerprint, chain_ok): the fingerprint names the exact certificate, so its
+ * subject and issuer are fixed too; the config's rules are matched again on every hit
+ * (authz_cache_config_same), so the cache only saves the store reads. Only successes are
+ * cached: a client added later (issue, trust) is seen at once. Every entry carries the
+ * generation it was resolved under; the generation is read BEFORE the store is, and
+ * authz_cache_invalidate (called by authz_trust_reload, which the console runs after every
+ * trust/revoke and the service at every boot) bumps it, so a change committed before the bump
+ * can never be served from an entry resolved before it: a revoked client is refused on its next
+ * request. An entry also expires AUTHZ_CACHE_TTL_S after it was resolved, which bounds any
+ * change made to the table without the console (none in the firmware).
+ */
+#define AUTHZ_CACHE_SLOTS 256u /* power of two; direct-mapped by fingerprint */
+#define AUTHZ_CACHE_TTL_S 5
+
+struct authz_cache_ent {
+	bool used;
+	bool chain_ok;
+	enum config_role role;
+	uint64_t gen;
+	int64_t at;
+	const struct config *cfg;
+	const struct store *st;
+	const char *via;
+	char fp_hex[sizeof ((struct identity *)0)->fp_hex];
+	char tenant[STORE_TENANT_MAX + 1];
+};
+
+static pthread_mutex_t authz_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct authz_cache_ent authz_cache[AUTHZ_CACHE_SLOTS]; /* under authz_cache_lock */
+static _Atomic uint64_t authz_cache_gen = 1;
+
+void authz_cache_invalidate(void)
+{
+	atomic_fetch_add(&authz_cache_gen, 1);
+}
+
+static int64_t authz_mono_s(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec;
+}
+
+/* by the fingerprint text (what the rules match; a SHA-256, so any bits spread well) */
+static struct authz_cache_ent *authz_cache_slot(const struct identity *id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *p = id->fp_hex; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return &authz_cache[h & (AUTHZ_CACHE_SLOTS - 1)];
+}
+
+static bool authz_cache_get(const struct config *cfg, const struct store *st,
+			    const struct identity *id, uint64_t gen, int64_t now,
+			    struct authz_principal *out)
+{
+	bool hit = false;
+	if (now < 0 || pthread_mutex_lock(&authz_cache_lock) != 0)
+		return false;
+	const struct authz_cache_ent *e = authz_cache_slot(id);
+	if (e->used && e->gen == gen && e->cfg == cfg && e->st == st && e->chain_ok == id->chain_ok &&
+	    now >= e->at && now - e->at <= AUTHZ_CACHE_TTL_S &&
+	    strcmp(e->fp_hex, id->fp_hex) == 0) {
+		memcpy(out->tenant, e->tenant, sizeof out->tenant);
+		out->role = e->role;
+		out->via = e->via;
+		hit = true;
+	}
+	pthread_mutex_unlock(&authz_cache_lock);
+	return hit;
+}
+
+static void authz_cache_put(const struct config *cfg, const struct store *st,
+			    const struct identity *id, uint64_t gen, int64_t now,
+			    const struct authz_principal *p)
+{
+	if (now < 0 || gen != atomic_load(&authz_cache_gen) ||
+	    pthread_mutex_lock(&authz_cache_lock) != 0)
+		return;
+	struct authz_cache_ent *e = authz_cache_slot(id);
+	e->used = true;
+	e->chain_ok = id->chain_ok;
+	e->role = p->role;
+	e->gen = gen;
+	e->at = now;
+	e->cfg = cfg;
+	e->st = st;
+	e->via = p->via;
+	memcpy(e->fp_hex, id->fp_hex, sizeof e->fp_hex);
+	e->fp_hex[sizeof e->fp_hex - 1] = '\0';
+	memcpy(e->tenant, p->tenant, sizeof e->tenant);
+	pthread_mutex_unlock(&authz_cache_lock);
+}
+
+static cf_err authz_resolve_uncached(const struct config *cfg, struct store *st,
+				     const struct identity *id, struct authz_principal *out);
+
+/* The cache stands in for the store reads only: the config's rules (in memory, cheap) are
+ * matched again on every hit, so the answer is the one authz_resolve_uncached would give for
+ * the store as it was when the entry was made, whatever the config holds now. */
+static bool authz_cache_config_same(const struct config *cfg, const struct identity *id,
+				    const struct authz_principal *hit)
+{
+	const struct config_client *cc = NULL;
+	if (cfg != NULL)
+		cc = config_client_find(cfg, id->fp_hex, id->chain_ok ? id->subject : NULL,
+					id->chain_ok ? id->issuer : NULL);
+	if (strcmp(hit->via, "config") != 0)
+		return cc == NULL;
+	return cc != NULL && cc->role == hit->role && strcmp(cc->tenant, hit->tenant) == 0;
+}
+
+cf_err authz_resolve(const struct config *cfg, struct store *st, const struct identity *id,
+		     struct authz_principal *out)
+{
+	memset(out, 0, sizeof *out);
+	if (id == NULL)
+		return CF_E_AUTH;
+	uint64_t gen = atomic_load(&authz_cache_gen); /* before any read of the store */
+	int64_t now = authz_mono_s();
+	if (authz_cache_get(cfg, st, id, gen, now, out) && authz_cache_config_same(cfg, id, out)) {
+		snprintf(out->actor, sizeof out->actor, "sha256:%s", id->fp_hex);
+		return CF_OK;
+	}
+	memset(out, 0, sizeof *out);
+	cf_err rc = authz_resolve_uncached(cfg, st, id, out);
+	if (rc == CF_OK)
+		authz_cache_put(cfg, st, id, gen, now, out);
+	return rc;
+}
+
+static cf_err authz_resolve_uncached(const struct config *cfg, struct store *st,
+				     const struct identity *id, struct authz_principal *out)
+{
+	const struct config_client *cc;
+	struct store_client sc;
+	const char *subj, *iss;
+	cf_err rc = CF_E_NOT_FOUND;
+
+	memset(out, 0, sizeof *out);
+	if (id == NULL)
+		return CF_E_AUTH;
+	snprintf(out->actor, sizeof out->actor, "sha256:%s", id->fp_hex);
+	subj = id->chain_ok ? id->subject : NULL;
+	iss = id->chain_ok ? id->issuer : NULL;
+	/* The store's row for this very certificate first: a revoked one refuses the request
+	 * before any config or DN rule could map the certificate again (`client revoke`). */
+	if (st != NULL) {
+		rc = store_client_get(st, out->actor, &sc);
+		if (rc != CF_OK && rc != CF_E_NOT_FOUND)
+			return rc;
+		if (rc == CF_OK && strcmp(sc.role, STORE_CLIENT_ROLE_REVOKED) == 0) {
+			out->via = "store";
+			return CF_E_AUTH;
+		}
+	}
+	if (cfg != NULL) {
+		cc = config_client_find(cfg, id->fp_hex, subj, iss);
+		if (cc != NULL)
+			return principal_set(out, cc->tenant, cc->role, "config");
+	}
+	if (st == NULL)
+		return CF_E_AUTH;
+	/* by subject + issuer only for certificates that chained to the CA, and only rows the
+	 * CA issued that are not revoked (store_clients.h) */
+	if (rc == CF_E_NOT_FOUND && id->chain_ok)
+		rc = store_client_find_active(st, id->subject, id->issuer, &sc);
+	if (rc == CF_E_NOT_FOUND)
+		return CF_E_AUTH;
+	if (rc != CF_OK)
+		return rc;
+	return principal_set(out, sc.tenant, authz_role_from(sc.role), "store");
+}
+
+cf_err authz_trust_reload(struct store *st)
+{
+	struct store_client_list l = { 0 };
+	uint8_t (*tr)[TLS_FP_LEN] = NULL, (*rv)[TLS_FP_LEN] = NULL;
+	size_t nt = 0, nr = 0;
+	cf_err rc;
+
+	/* the clients table may have changed: no cached principal survives this call */
+	authz_cache_invalidate();
+	if (st == NULL)
+		return tls_trust_replace(NULL, 0, NULL, 0);
+	if ((rc = store_client_list(st, &l)) != CF_OK)
+		return rc;
+	if (l.n > 0 && ((tr = calloc(l.n, sizeof *tr)) == NULL || (rv = calloc(l.n, sizeof *rv)) == NULL)) {
+		rc = CF_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct store_client *c = &l.v[i];
+		bool revoked = strcmp(c->role, STORE_CLIENT_ROLE_REVOKED) == 0;
+		bool trusted = !revoked && strcmp(c->kind, STORE_CLIENT_KIND_TRUSTED) == 0;
+		if (!revoked && !trusted)
+			continue;
+		/* a row whose fingerprint does not parse can pin nothing; for a revoked row that
+		 * would weaken a refusal, so it is an error */
+		if (tls_fp_parse(c->fingerprint, revoked ? rv[nr] : tr[nt]) != CF_OK) {
+			log_err("authz: client \"%s\" has a malformed fingerprint in the store", c->name);
+			if (revoked) {
+				rc = CF_E_STORE;
+				goto out;
+			}
+			continue;
+		}
+		if (revoked)
+			nr++;
+		else
+			nt++;
+	}
+	rc = tls_trust_replace((const uint8_t (*)[TLS_FP_LEN])tr, nt,
+			       (const uint8_t (*)[TLS_FP_LEN])rv, nr);
+	if (rc == CF_OK)
+		log_info("authz: TLS trust from the store: %zu pinned, %zu revoked", nt, nr);
+out:
+	free(tr);
+	free(rv);
+	store_client_list_free(&l);
+	return rc;
+}
+
+static void hex_enc(const uint8_t *b, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hx[b[i] >> 4];
+		out[2 * i + 1] = hx[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static cf_err hex_dec(const char *s, size_t sn, uint8_t *out, size_t n)
+{
+	if (sn != 2 * n)
+		return CF_E_BAD_HEX;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_val(s[2 * i]), lo = hex_val(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return CF_E_BAD_HEX;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return CF_OK;
+}
+
+static cf_err pbkdf2(const uint8_t *pw, size_t n, const uint8_t *salt, unsigned iter,
+		     uint8_t out[AUTHZ_HASH_LEN])
+{
+	if (n > (size_t)INT32_MAX)
+		return CF_E_INVALID_ARG;
+	if (PKCS5_PBKDF2_HMAC((const char *)(n ? (const char *)pw : ""), (int)n, salt, AUTHZ_SALT_LEN,
+			      (int)iter, EVP_sha256(), AUTHZ_HASH_LEN, out) != 1)
+		return CF_E_INTERNAL;
+	return CF_OK;
+}
+
+static cf_err meta_key(const char *user, size_t un, char *key, size_t cap)
+{
+	if (un == 0 || un > AUTHZ_USER_MAX || memchr(user, '\0', un) != NULL)
+		return CF_E_AUTH;
+	if (cap - 1 < sizeof META_PREFIX - 1 + un)
+		return CF_E_AUTH;
+	memcpy(key, META_PREFIX, sizeof META_PREFIX - 1);
+	memcpy(key + sizeof META_PREFIX - 1, user, un);
+	key[sizeof META_PREFIX - 1 + un] = '\0';
+	return CF_OK;
+}
+
+cf_err authz_password_set(struct store *st, const char *user, const char *tenant,
+			  const uint8_t *pw, size_t n, store_rng_fn rng, void *rng_arg)
+{
+	uint8_t salt[AUTHZ_SALT_LEN], hash[AUTHZ_HASH_LEN];
+	char key[sizeof META_PREFIX + AUTHZ_USER_MAX + 1];
+	char salt_hex[2 * AUTHZ_SALT_LEN + 1], hash_hex[2 * AUTHZ_HASH_LEN + 1];
+	char rec[RECORD_MAX];
+	cf_err rc = CF_E_INTERNAL;
+
+	if (st == NULL || user == NULL || tenant == NULL || rng == NULL ||
+	    strlen(tenant) == 0 || strlen(tenant) > STORE_TENANT_MAX)
+		return CF_E_INVALID_ARG;
+	if ((rc = meta_key(user, strlen(user), key, sizeof key)) != CF_OK)
+		return CF_E_INVALID_ARG;
+	if ((rc = rng(rng_arg, salt, sizeof salt)) != CF_OK)
+		goto out;
+	if ((rc = pbkdf2(pw, n, salt, AUTHZ_PBKDF2_ITER, hash)) != CF_OK)
+		goto out;
+	hex_enc(salt, sizeof salt, salt_hex);
+	hex_enc(hash, sizeof hash, hash_hex);
+	snprintf(rec, sizeof rec, "pbkdf2-sha256$%u$%s$%s$%s", AUTHZ_PBKDF2_ITER, salt_hex, hash_hex,
+		 tenant);
+	rc = store_meta_set(st, key, rec);
+out:
+	sec_wipe(hash, sizeof hash);
+	sec_wipe(hash_hex, sizeof hash_hex);
+	sec_wipe(rec, sizeof rec);
+	return rc;
+}
+
+/* Verify one Username/Password credential. */
+static cf_err check_one(struct store *st, const struct authz_principal *p,
+			const struct kmip_credential *c)
+{
+	char key[sizeof META_PREFIX + AUTHZ_USER_MAX + 1];
+	char rec[RECORD_MAX];
+	uint8_t salt[AUTHZ_SALT_LEN], want[AUTHZ_HASH_LEN], got[AUTHZ_HASH_LEN];
+	char *f[5], *save = NULL, *s;
+	unsigned long iter;
+	cf_err rc = CF_E_AUTH;
+	bool ok;
+
+	if (c->type != KMIP_CREDENTIAL_TYPE_USERNAME_AND_PASSWORD || c->username.p == NULL ||
+	    c->password.p == NULL)
+		return CF_E_AUTH;
+	if (meta_key(c->username.p, c->username.n, key, sizeof key) != CF_OK)
+		return CF_E_AUTH;
+	rc = store_meta_get(st, key, rec, sizeof rec);
+	if (rc != CF_OK) {
+		rc = (rc == CF_E_NOT_FOUND || rc == CF_E_NO_SPACE) ? CF_E_AUTH : rc;
+		goto out;
+	}
+	rc = CF_E_AUTH;
+	s = rec;
+	for (int i = 0; i < 4; i++) {
+		f[i] = strtok_r(s, "$", &save);
+		s = NULL;
+		if (f[i] == NULL)
+			goto out;
+	}
+	f[4] = save; /* the tenant: the rest, may be any text */
+	if (f[4] == NULL || strcmp(f[0], "pbkdf2-sha256") != 0)
+		goto out;
+	iter = strtoul(f[1], NULL, 10);
+	if (iter == 0 || iter > 10000000ul)
+		goto out;
+	if (hex_dec(f[2], strlen(f[2]), salt, sizeof salt) != CF_OK ||
+	    hex_dec(f[3], strlen(f[3]), want, sizeof want) != CF_OK)
+		goto out;
+	if ((rc = pbkdf2((const uint8_t *)c->password.p, c->password.n, salt, (unsigned)iter, got)) !=
+	    CF_OK)
+		goto out;
+	ok = ct_memeq(got, want, sizeof got);
+	rc = (ok && strcmp(f[4], p->tenant) == 0) ? CF_OK : CF_E_AUTH;
+out:
+	sec_wipe(got, sizeof got);
+	sec_wipe(want, sizeof want);
+	sec_wipe(rec, sizeof rec);
+	return rc;
+}
+
+cf_err authz_credential_check(struct store *st, const struct authz_principal *p,
+			      const struct kmip_req_header *h)
+{
+	if (h == NULL || !h->has_auth || h->n_creds == 0)
+		return CF_OK;
+	if (st == NULL)
+		return CF_E_AUTH;
+	for (size_t i = 0; i < h->n_creds && i < KMIP_MAX_CREDENTIALS; i++) {
+		cf_err rc = check_one(st, p, &h->creds[i]);
+		if (rc != CF_OK)
+			return rc;
+	}
+	return CF_OK;
+}
+
+bool authz_op_allowed(enum config_role role, uint32_t op)
+{
+	if (role == CONFIG_ROLE_USER)
+		return true;
+	if (role != CONFIG_ROLE_READONLY)
+		return false;
+	switch (op) {
+	case KMIP_OPERATION_DISCOVER_VERSIONS:
+	case KMIP_OPERATION_QUERY:
+	case KMIP_OPERATION_GET:
+	case KMIP_OPERATION_GET_ATTRIBUTES:
+	case KMIP_OPERATION_GET_ATTRIBUTE_LIST:
+	case KMIP_OPERATION_LOCATE:
+		return true;
+	default:
+		return false;
+	}
+}

@@ -1,0 +1,84 @@
+/* Authorization: a verified TLS identity -> tenant + role, the optional KMIP Username/Password
+ * credential, and which operations a role may run.
+ *
+ * Mapping order (first match wins; VCENTER-KMIP.md 4.3: certificate rotation within a tenant
+ * keeps access because rules name the subject + issuer or the tenant, not only one key):
+ *   1. the config's client table (config_client_find): fingerprint first, then subject +
+ *      issuer (DN rules only for certificates that chained to the CA: a pinned self-signed
+ *      certificate can claim any DN, so it is matched by fingerprint only);
+ *   2. the store's clients table: by fingerprint ("sha256:<hex>"), then by subject + issuer
+ *      (again only when chain_ok, and only rows the CA issued that are not revoked:
+ *      store_client_find_active).
+ * Before both: when the store holds a REVOKED row for this very fingerprint (`client
+ * revoke`), the answer is CF_E_AUTH whatever a config or DN rule says.
+ * No match: CF_E_AUTH (the request answers Authentication Not Successful). authz runs for
+ * every request, so a revoke also stops the next request of an established connection.
+ *
+ * Passwords: a Username/Password credential in the request header is optional for a
+ * certificate-authenticated client. When present it must verify against the record kept in
+ * the store's meta table under "kmip_password:<username>":
+ *     "pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>$<tenant>"
+ * and the record's tenant must be the tenant the certificate maps to. A credential naming an
+ * unknown user, a wrong password or another tenant is CF_E_AUTH. The password is a view into
+ * the request buffer; only its PBKDF2 output is computed (on the stack, wiped) and compared in
+ * constant time. */
+#ifndef COFFRE_FIRMWARE_AUTHZ_H
+#define COFFRE_FIRMWARE_AUTHZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board/err.h"
+#include "firmware/core/config.h"
+#include "firmware/net/identity.h"
+#include "firmware/store/store.h"
+#include "kmip/kmip.h"
+
+#define AUTHZ_PBKDF2_ITER 20000u
+#define AUTHZ_SALT_LEN 16u
+#define AUTHZ_HASH_LEN 32u
+#define AUTHZ_USER_MAX 128u
+
+struct authz_principal {
+	char tenant[STORE_TENANT_MAX + 1];
+	enum config_role role;
+	char actor[STORE_OWNER_MAX + 1];   /* "sha256:<fingerprint hex>": audit actor, owner */
+	const char *via;                   /* "config" / "store": where the mapping came from */
+};
+
+/* id -> *out. CF_E_AUTH when no rule maps the identity (out->actor is still filled, for the
+ * audit record). st may be NULL (config only). Successes are cached per (cfg, st, certificate)
+ * until authz_cache_invalidate / authz_trust_reload, at most a few seconds (authz.c). */
+MUST_USE cf_err authz_resolve(const struct config *cfg, struct store *st, const struct identity *id,
+			      struct authz_principal *out);
+
+/* Check every Username/Password credential of the header (other credential types:
+ * CF_E_AUTH, we do not support them). No credential: CF_OK. */
+MUST_USE cf_err authz_credential_check(struct store *st, const struct authz_principal *p,
+				       const struct kmip_req_header *h);
+
+/* Create or replace the password record of user (for the console and tests). rng fills the
+ * salt. */
+MUST_USE cf_err authz_password_set(struct store *st, const char *user, const char *tenant,
+				   const uint8_t *pw, size_t n, store_rng_fn rng, void *rng_arg);
+
+/* Rebuild the TLS layer's run-time trust snapshot (tls_trust_replace) from the store's
+ * clients table: fingerprints of rows of kind "trusted" that are not revoked are pinned,
+ * fingerprints of revoked rows are refused at the handshake. Call it when the store opens
+ * (before KMIP serves) and after every change of the clients table (the console). st NULL
+ * empties the snapshot. */
+MUST_USE cf_err authz_trust_reload(struct store *st);
+
+/* Drop every cached resolution (authz_resolve caches successes per certificate; see authz.c).
+ * authz_trust_reload calls it; call it after any other change to the clients table or the
+ * config that must take effect on the very next request. Thread-safe. */
+void authz_cache_invalidate(void);
+
+/* May this role run this operation? readonly: only operations that change nothing. */
+bool authz_op_allowed(enum config_role role, uint32_t op);
+
+/* "user" / "readonly" -> role; 0 for anything else. */
+enum config_role authz_role_from(const char *s);
+
+#endif

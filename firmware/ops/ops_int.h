@@ -1,0 +1,172 @@
+/* Private to firmware/ops*.c: the worker, the per-request and per-item contexts, the handler
+ * table type and the helpers the operation families share. */
+#ifndef COFFRE_FIRMWARE_OPS_INT_H
+#define COFFRE_FIRMWARE_OPS_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board/err.h"
+#include "firmware/ops/authz.h"
+#include "firmware/ops/ops.h"
+#include "firmware/store/store.h"
+#include "hsm/hsm.h"
+#include "kmip/kmip.h"
+
+#define OPS_ARENA_SIZE (4u << 20)         /* decoded request + response structures */
+#define OPS_KEYBUF_SIZE (64u * HSM_DEK_MAX) /* unwrapped key material of one response */
+#define OPS_HSM_WAIT_MS 2000u
+#define OPS_SKEW_S 120                    /* request Time Stamp skew that is logged */
+#define OPS_VENDOR_DEFAULT "Coffre KMIP server"
+
+/* An audit record of a read-only request, kept until the worker's next flush (docs/
+ * kmip-server.md "Durability and group commit"). */
+struct ops_aq_ent {
+	int64_t time;
+	int64_t result;
+	const char *operation;           /* static name */
+	char *detail;                    /* malloc'd copy or NULL */
+	char actor[STORE_OWNER_MAX + 1];
+	char source[NET_PEER_MAX];
+	char uid[STORE_UID_MAX + 1];
+};
+#define OPS_AQ_MAX 256u
+
+struct ops_prep_ent {
+	uint64_t conn_id;
+	size_t item;
+	char uid[STORE_UUID_LEN + 1];
+	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	size_t blob_n;
+};
+#define OPS_PREP_MAX 128u
+
+struct ops_worker {
+	struct svc *svc;
+	unsigned index;
+	struct store *st;           /* opened on the first READY request */
+	hsm *hsm_of_sess;           /* the hsm the session came from */
+	hsm_sess *sess;             /* acquired on the first READY request, kept */
+	uint8_t *arena_buf;
+	struct kmip_arena arena;
+	uint8_t *keybuf;            /* sec_alloc, OPS_KEYBUF_SIZE */
+	size_t keybuf_off;
+	int wake_fd;                /* eventfd: the store's group syncs wake the net worker */
+	struct ops_aq_ent *aq;      /* OPS_AQ_MAX queued read audit records */
+	size_t aq_n, aq_cap;        /* grows past OPS_AQ_MAX only for one huge batch */
+	/* the write transaction of the loop turn's deferred requests (docs/kmip-server.md
+	 * "Batched writes"): opened by the first of them, committed by ops_flush */
+	bool batch_open;
+	/* Creates prepared (key generated and wrapped) when their request was deferred, taken by
+	 * its run; what is left is dropped by ops_flush at the end of the turn */
+	struct ops_prep_ent *prep;  /* OPS_PREP_MAX, allocated on first use */
+	size_t prep_n;
+};
+
+/* Per request. */
+struct ops_req {
+	struct ops_worker *w;
+	struct net_conn_info *ci;
+	struct authz_principal who;
+	int ver;                          /* enum kmip_version of the request */
+	int64_t now;
+	char placeholder[STORE_UID_MAX + 1]; /* ID Placeholder: uid of the last Create/Register */
+	bool audit_queue;                 /* read-only request: audit records go to w->aq */
+};
+
+/* Per batch item. */
+struct ops_item {
+	const struct kmip_req_item *rq;
+	struct kmip_rsp_item *rs;
+	char uid[STORE_UID_MAX + 1];  /* for the audit record ("" = none) */
+	const char *msg;              /* Result Message on failure (static text, no secrets) */
+	uint32_t reason;              /* explicit Result Reason on failure, 0 = from the cf_err */
+	/* Create prepared before the write transaction (ops_create_prep): the HSM work, which
+	 * needs nothing from the store, done without the write lock */
+	bool prepped;
+	char prep_uid[STORE_UUID_LEN + 1];
+	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it) */
+	size_t prep_blob_n;
+};
+
+typedef cf_err (*ops_fn)(struct ops_req *r, struct ops_item *it);
+
+/* Failure with an explicit reason and message: returns rc. */
+static inline cf_err ops_fail(struct ops_item *it, cf_err rc, uint32_t reason, const char *msg)
+{
+	it->reason = reason;
+	it->msg = msg;
+	return rc;
+}
+
+/* ---- helpers (ops.c) ----------------------------------------------------------------- */
+
+/* Arena copies. */
+MUST_USE cf_err ops_dup(struct ops_req *r, const void *p, size_t n, void **out);
+MUST_USE cf_err ops_text(struct ops_req *r, const char *s, struct kmip_text *out);
+MUST_USE cf_err ops_cstr(struct ops_req *r, const char *p, size_t n, char **out);
+/* The item's Unique Identifier (or the ID Placeholder when absent) as a C string; also
+ * recorded in it->uid. A uid we could never have issued is CF_E_NOT_FOUND. */
+MUST_USE cf_err ops_uid(struct ops_req *r, struct ops_item *it, struct kmip_text uid,
+			char out[static STORE_UID_MAX + 1]);
+/* Load the tenant's object (CF_E_NOT_FOUND for absent or another tenant's). */
+MUST_USE cf_err ops_object_load(struct ops_req *r, const char *uid, struct store_object *o);
+/* Session (acquired lazily); the random source for store_uid_new (kernel CSPRNG). */
+MUST_USE cf_err ops_sess(struct ops_req *r, hsm_sess **out);
+/* n bytes of the worker's locked key buffer, wiped after the response is encoded. */
+MUST_USE cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out);
+cf_err ops_rng(void *arg, void *buf, size_t n);
+/* Audit one record for the item in the currently open transaction (or on its own); for a
+ * read-only request, queued for the worker's next flush. */
+MUST_USE cf_err ops_audit(struct ops_req *r, uint32_t op, const char *uid, int64_t result,
+			  const char *detail);
+const char *ops_op_name(uint32_t op);
+/* Commit the queued read audit records (one transaction); *ticket = what to wait for. */
+MUST_USE cf_err ops_flush(struct ops_worker *w, uint64_t *ticket);
+
+/* ---- attributes (ops_attr.c) ----------------------------------------------------------- */
+
+/* The stored name of an attribute: the spec name for known tags, "x-Name" for custom and
+ * 2.0 vendor attributes. CF_E_BAD_ATTR if it cannot be named. */
+MUST_USE cf_err ops_attr_name(const struct kmip_attr *a, char out[static STORE_NAME_MAX + 1]);
+MUST_USE cf_err ops_ref_name(const struct kmip_attr_ref *ref, char out[static STORE_NAME_MAX + 1]);
+/* kmip_attr -> store_attr (text values copied NUL-terminated into the arena). */
+MUST_USE cf_err ops_attr_to_store(struct ops_req *r, const struct kmip_attr *a, const char *name,
+				  struct store_attr *sa);
+/* store_attr -> kmip_attr (value bytes in the arena). CF_E_BAD_ATTR when the stored row is
+ * not an attribute in this version (internal rows): the caller skips it. */
+MUST_USE cf_err ops_attr_from_store(struct ops_req *r, const struct store_attr *sa,
+				    struct kmip_attr *a);
+/* Attributes kept as object columns, for the object o, named `name` (NULL = all), appended to
+ * v[*n] (cap entries). */
+MUST_USE cf_err ops_attr_columns(struct ops_req *r, const struct store_object *o, const char *name,
+				 struct kmip_attr *v, size_t cap, size_t *n);
+/* True when `name` is one of the column-backed attributes. */
+bool ops_attr_is_column(const char *name);
+/* Name Value from a Name structure's contents. */
+MUST_USE cf_err ops_name_value(const struct kmip_bytes *contents, struct kmip_text *out);
+
+/* ---- handlers ------------------------------------------------------------------------ */
+MUST_USE cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_query(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_create(struct ops_req *r, struct ops_item *it);
+/* Generate the key of a Create item ahead of its transaction; any failure leaves the item
+ * unprepared (ops_create then does it all and reports the error). */
+void ops_create_prep(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_register(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_get(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_get_attributes(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_get_attribute_list(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_add_attribute(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_modify_attribute(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_delete_attribute(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_locate(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_activate(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_revoke(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_destroy(struct ops_req *r, struct ops_item *it);
+
+/* Operations in the dispatch table, for Query (n entries). */
+const uint32_t *ops_supported(size_t *n);
+
+#endif

@@ -1,0 +1,1205 @@
+/* coffred's boot sequence and states (ARCHITECTURE "Process shape"; docs/console/ceremony.md).
+ *
+ *   sec_harden_process (no core dumps, before anything secret is read)
+ *   -> config_load -> board_init(data_dir) -> console thread (optional)
+ *   -> hsm_open: no initialised token with the configured label: UNINITIALIZED
+ *   -> login with [hsm] pin_file; without one: SEALED (the console's `unseal` types the PIN),
+ *      or UNINITIALIZED when the store says the appliance was zeroized / never initialised
+ *   -> power-up self-tests on a pooled session (they need a logged-in session)
+ *   -> store_open + store_check (PRAGMA quick_check)
+ *   -> a current KEK? (none: UNINITIALIZED) -> TLS context + KMIP workers + KEK job -> READY
+ *
+ * UNINITIALIZED and SEALED are not errors: the console runs `init` (svc_init_token, then
+ * svc_start_serving) or `unseal` (svc_unseal), which continue the same boot from the console
+ * thread. `zeroize` (svc_zeroize) goes back to UNINITIALIZED. Those control calls and the boot
+ * itself hold rt->ctl, so state changes never interleave.
+ *
+ * A failure after the config is loaded latches ERROR: the reason goes to stderr, the console
+ * and DIR/state/error.log, KMIP is not served, and the process waits for SIGTERM (exit 3).
+ * A config that does not load is an immediate exit 1 (the loader printed FILE:LINE).
+ * SIGTERM / SIGINT set one volatile sig_atomic_t flag; the main thread sleeps in ppoll with
+ * the signals unblocked only there (worker threads inherit a mask that blocks them), then
+ * stops the console, the KEK job and the KMIP workers and releases everything in reverse
+ * order. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+
+#include "board/log.h"
+#include "board/sec.h"
+#include "firmware/store/audit.h"
+#include "firmware/ops/authz.h"
+#include "firmware/svc/coffred.h"
+#include "firmware/console/console.h"
+#include "firmware/svc/kekjob.h"
+#include "firmware/net/net.h"
+#include "firmware/ops/ops.h"
+#include "firmware/store/store.h"
+#include "firmware/net/tls.h"
+
+/* store meta "appliance.state": "uninitialized" from the start of `init` (and after a
+ * zeroize) until the appliance first serves, then "initialized". Without a pin_file it tells
+ * SEALED (initialised token, waiting for its PIN) from UNINITIALIZED (a token left over from
+ * a zeroize or an interrupted `init`: `init` re-initialises it). */
+#define SVC_META_STATE "appliance.state"
+#define SVC_META_INITIALIZED "appliance.initialized"
+
+/* The one mutable global STYLE 2.7 allows: the stop flag. 1 = SIGTERM / SIGINT (stop);
+ * SVC_STOP_RESTART = a zeroize asks for a restart (a signal still wins: it overwrites it). */
+#define SVC_STOP_RESTART 2
+static volatile sig_atomic_t svc_stop_flag;
+
+static void svc_on_signal(int sig)
+{
+	(void)sig;
+	svc_stop_flag = 1;
+}
+
+static int64_t svc_clock(void *arg)
+{
+	(void)arg;
+	return (int64_t)time(NULL);
+}
+
+#ifdef COFFRE_TEST_HOOKS
+/* COFFRE_TEST_CLOCK=FILE: the clock runs FILE's integer seconds ahead (re-read at every call,
+ * so a test can jump forward while the service runs, e.g. past a dual-control expiry). */
+static int64_t svc_test_clock(void *arg)
+{
+	const char *path = arg;
+	char buf[32];
+	long long off = 0;
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+	}
+	if (n > 0) {
+		buf[n] = '\0';
+		off = strtoll(buf, NULL, 10);
+	}
+	return (int64_t)time(NULL) + (int64_t)off;
+}
+#endif
+
+/* Everything the running service holds, released by svc_teardown. */
+struct svc_rt {
+	struct svc svc;            /* first: the control API gets &rt->svc back (svc_rt_of) */
+	struct svc_run_opts opts;
+	pthread_mutex_t ctl;       /* boot steps, init, unseal, zeroize, self-tests, stats */
+	int64_t started;
+	bool board_ok;
+	struct board_console con;
+	bool con_ok;
+	struct console *console;   /* the console thread (NULL without --console) */
+	struct store *st;          /* the main thread's own connection (audit of state changes) */
+	struct tls_ctx *tls;
+	struct net_server *net;
+	uint8_t *pin;              /* sec_alloc, pin_cap bytes */
+	size_t pin_cap, pin_n;
+	bool restart;              /* zeroize: start the program again (svc_restart) */
+};
+
+static struct svc_rt *svc_rt_of(struct svc *s)
+{
+	return (struct svc_rt *)(void *)s;
+}
+
+static int64_t svc_time(const struct svc_rt *rt)
+{
+	return rt->svc.now(rt->svc.now_arg);
+}
+
+static void svc_audit_as(struct svc_rt *rt, const char *actor, const char *what, cf_err result,
+			 const char *detail)
+{
+	struct audit_record r = {
+		.time = svc_time(rt), .actor = actor, .source = "local",
+		.operation = what, .uid = NULL, .result = result, .detail = detail,
+	};
+
+	if (rt->st == NULL)
+		return;
+	if (audit_append(rt->st, &r, NULL) != CF_OK)
+		log_warn("svc: could not audit %s", what);
+}
+
+static void svc_audit_state(struct svc_rt *rt, const char *what, cf_err result, const char *detail)
+{
+	svc_audit_as(rt, "coffred", what, result, detail);
+}
+
+static void svc_state_set(struct svc_rt *rt, enum svc_state s)
+{
+	atomic_store(&rt->svc.state, (int)s);
+	if (s != SVC_ERROR)
+		rt->svc.error[0] = '\0';
+	log_info("svc: state %s", svc_state_name(s));
+	console_notify(rt->console, "coffre: state %s", svc_state_name(s));
+}
+
+/* Latch ERROR with a reason (no secrets): stderr, console, persistent error log. */
+static void svc_error_latch(struct svc_rt *rt, cf_err rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void svc_error_latch(struct svc_rt *rt, cf_err rc, const char *fmt, ...)
+{
+	char why[200];
+	va_list ap;
+	char path[PATH_MAX];
+	const struct config *cfg = rt->svc.cfg;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	(void)snprintf(rt->svc.error, sizeof rt->svc.error, "%s: %s", why, cf_err_str(rc));
+	atomic_store(&rt->svc.state, (int)SVC_ERROR);
+	fprintf(stderr, "coffred: ERROR: %s\n", rt->svc.error);
+	fflush(stderr);
+	console_notify(rt->console, "coffre: state ERROR: %s", rt->svc.error);
+	svc_audit_state(rt, "state:ERROR", rc, why);
+	if (cfg != NULL) {
+		const char *dir = cfg->service.state[0] != '\0' ? cfg->service.state : cfg->service.data_dir;
+		int fd;
+
+		if (snprintf(path, sizeof path, "%s/error.log", dir) < (int)sizeof path &&
+		    (fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0) {
+			char line[400];
+			int n = snprintf(line, sizeof line, "%lld ERROR %s\n", (long long)svc_time(rt),
+					 rt->svc.error);
+
+			if (n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) < 0)
+				log_warn("svc: cannot append to %s", path);
+			(void)fsync(fd);
+			close(fd);
+		}
+	}
+}
+
+/* Read the user PIN from [hsm] pin_file into locked memory (trailing newline stripped). The
+ * config loader already checked type, owner and mode; O_NOFOLLOW re-checks the symlink. */
+static cf_err svc_pin_read(struct svc_rt *rt, const char *path)
+{
+	cf_err rc = CF_E_INTERNAL;
+	int fd = -1;
+	struct stat sb;
+	ssize_t got;
+
+	rt->pin_cap = HSM_PIN_MAX + 2;
+	if ((rc = sec_alloc(rt->pin_cap, (void **)&rt->pin)) != CF_OK) {
+		rt->pin_cap = 0;
+		return rc;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & 077) != 0) {
+		log_err("svc: cannot use pin_file %s", path);
+		rc = CF_E_PERM_FILE;
+		goto out;
+	}
+	do {
+		got = read(fd, rt->pin, rt->pin_cap);
+	} while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		rc = CF_E_IO;
+		goto out;
+	}
+	rt->pin_n = (size_t)got;
+	while (rt->pin_n > 0 && (rt->pin[rt->pin_n - 1] == '\n' || rt->pin[rt->pin_n - 1] == '\r'))
+		rt->pin_n--;
+	if (rt->pin_n == 0 || rt->pin_n > HSM_PIN_MAX) {
+		log_err("svc: pin_file %s is empty or longer than %u bytes", path, HSM_PIN_MAX);
+		rc = CF_E_CONFIG;
+		goto out;
+	}
+	rc = CF_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc != CF_OK) {
+		sec_free(rt->pin, rt->pin_cap);
+		rt->pin = NULL;
+		rt->pin_cap = rt->pin_n = 0;
+	}
+	return rc;
+}
+
+static void svc_pin_wipe(struct svc_rt *rt)
+{
+	if (rt->pin != NULL)
+		sec_free(rt->pin, rt->pin_cap);
+	rt->pin = NULL;
+	rt->pin_cap = rt->pin_n = 0;
+}
+
+/* A PIN typed at the console, kept (locked) until the TLS context has taken it. */
+static cf_err svc_pin_set(struct svc_rt *rt, const char *pin, size_t n)
+{
+	svc_pin_wipe(rt);
+	if (pin == NULL || n == 0 || n > HSM_PIN_MAX)
+		return CF_E_INVALID_ARG;
+	rt->pin_cap = HSM_PIN_MAX + 2;
+	if (sec_alloc(rt->pin_cap, (void **)&rt->pin) != CF_OK) {
+		rt->pin_cap = 0;
+		return CF_E_NOMEM;
+	}
+	memcpy(rt->pin, pin, n);
+	rt->pin_n = n;
+	return CF_OK;
+}
+
+/* ---- KMIP handler glue (net -> ops) --------------------------------------------------- */
+
+static void *svc_worker_new(void *arg, unsigned worker)
+{
+	struct ops_worker *w = NULL;
+	cf_err rc = ops_worker_new(arg, worker, &w);
+
+	if (rc != CF_OK) {
+		log_err_r(rc, "svc: KMIP worker %u could not start", worker);
+		return NULL;
+	}
+	return w;
+}
+
+static void svc_worker_free(void *worker_arg)
+{
+	ops_worker_free(worker_arg);
+}
+
+static cf_err svc_handle(void *arg, struct net_conn_info *ci, const uint8_t *req, size_t n,
+			 uint8_t *resp, size_t cap, size_t *resp_len)
+{
+	return ops_handle(arg, ci, req, n, resp, cap, resp_len);
+}
+
+/* ---- HSM ------------------------------------------------------------------------------- */
+
+/* QA instances keep their SoftHSMv2 config next to coffred.conf: use it unless the caller
+ * already chose one. */
+static void svc_softhsm_conf(const struct config *cfg)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (getenv("SOFTHSM2_CONF") != NULL)
+		return;
+	if (snprintf(path, sizeof path, "%s/softhsm2.conf", cfg->dir) >= (int)sizeof path)
+		return;
+	if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		if (setenv("SOFTHSM2_CONF", path, 0) == 0)
+			log_info("svc: SOFTHSM2_CONF=%s", path);
+	}
+}
+
+#ifdef COFFRE_TEST_HOOKS
+/* COFFRE_TEST_SELFTEST_FAIL=<name or number>: corrupt that self-test's expected vector. */
+static void svc_test_hooks(hsm *h)
+{
+	const char *v = getenv("COFFRE_TEST_SELFTEST_FAIL");
+
+	if (v == NULL || v[0] == '\0')
+		return;
+	for (int id = 1; id < HSM_ST_COUNT_; id++) {
+		if (strcmp(v, hsm_selftest_name((enum hsm_selftest_id)id)) == 0 || atoi(v) == id) {
+			log_warn("svc: test hook: self-test %s will fail", hsm_selftest_name((enum hsm_selftest_id)id));
+			hsm_test_selftest_corrupt(h, (enum hsm_selftest_id)id);
+		}
+	}
+}
+#endif
+
+/* Sessions beyond the KMIP workers' (each worker keeps one for its life): the console, the
+ * KEK re-wrap job, self-tests and a spare. With only one per worker the console's `kek
+ * rotate` and the job starved as soon as every worker had touched the HSM. */
+#define SVC_HSM_SESSIONS_EXTRA 4u
+
+/* Every hsm the service opens: KEKs may be exported, but only under a trusted backup key
+ * (issue 7: `backup export`). */
+static struct hsm_config svc_hsm_config(const struct config *cfg)
+{
+	unsigned pool = cfg->kmip.workers + SVC_HSM_SESSIONS_EXTRA;
+
+	return (struct hsm_config){
+		.module_path = cfg->hsm.module, .token = cfg->hsm.token,
+		.timeout_ms = cfg->hsm.timeout_ms, .backup_enabled = true,
+		.direct_calls = cfg->hsm.direct_calls,
+		.pool_size = pool < HSM_POOL_MAX ? pool : HSM_POOL_MAX,
+	};
+}
+
+static cf_err svc_hsm_open(struct svc_rt *rt)
+{
+	struct hsm_config hc = svc_hsm_config(rt->svc.cfg);
+	cf_err rc;
+
+	svc_softhsm_conf(rt->svc.cfg);
+	if ((rc = hsm_open(&hc, &rt->svc.hsm)) != CF_OK)
+		return rc;
+#ifdef COFFRE_TEST_HOOKS
+	svc_test_hooks(rt->svc.hsm);
+#endif
+	return CF_OK;
+}
+
+static void svc_hsm_close(struct svc_rt *rt)
+{
+	hsm_close(rt->svc.hsm);
+	rt->svc.hsm = NULL;
+}
+
+/* The token label `init` gives the token: [hsm] token, or the token= part of a pkcs11: URI
+ * (percent-decoded). */
+cf_err svc_token_label(const struct config *cfg, char out[HSM_LABEL_MAX + 1])
+{
+	const char *t = cfg->hsm.token, *p, *end;
+	size_t n = 0;
+
+	if (strncmp(t, "pkcs11:", 7) != 0) {
+		if (strlen(t) == 0 || strlen(t) > HSM_LABEL_MAX)
+			return CF_E_CONFIG;
+		memcpy(out, t, strlen(t) + 1);
+		return CF_OK;
+	}
+	for (p = t + 7; p != NULL && *p != '\0'; p = end != NULL ? end + 1 : NULL) {
+		end = strchr(p, ';');
+		if (strncmp(p, "token=", 6) != 0)
+			continue;
+		for (p += 6; *p != '\0' && *p != ';' && *p != '?'; p++) {
+			unsigned v;
+
+			if (n >= HSM_LABEL_MAX)
+				return CF_E_CONFIG;
+			if (*p == '%' && sscanf(p + 1, "%2x", &v) == 1 && p[1] != '\0' && p[2] != '\0') {
+				out[n++] = (char)v;
+				p += 2;
+			} else {
+				out[n++] = *p;
+			}
+		}
+		out[n] = '\0';
+		return n > 0 ? CF_OK : CF_E_CONFIG;
+	}
+	return CF_E_CONFIG;
+}
+
+/* ---- store ----------------------------------------------------------------------------- */
+
+static cf_err svc_store_open(struct svc_rt *rt)
+{
+	const struct config *cfg = rt->svc.cfg;
+	struct store_opts so = { .busy_timeout_ms = cfg->store.busy_timeout_ms,
+				 .audit_syslog = cfg->audit.syslog };
+
+	if (rt->st != NULL)
+		return CF_OK;
+	return store_open(rt->svc.store_path, &so, &rt->st);
+}
+
+static bool svc_store_exists(const struct svc_rt *rt)
+{
+	struct stat sb;
+
+	return stat(rt->svc.store_path, &sb) == 0;
+}
+
+/* The store says `init` has not completed (after a zeroize, or an interrupted `init`). */
+static bool svc_store_uninitialized(struct svc_rt *rt)
+{
+	char v[32];
+
+	if (!svc_store_exists(rt) || svc_store_open(rt) != CF_OK)
+		return false;
+	if (store_meta_get(rt->st, SVC_META_STATE, v, sizeof v) != CF_OK)
+		return false;
+	return strcmp(v, "uninitialized") == 0;
+}
+
+/* ---- boot steps (rt->ctl held) ---------------------------------------------------------- */
+
+static void svc_kekjob_start(struct svc_rt *rt)
+{
+	cf_err rc;
+
+	if (rt->svc.kekjob != NULL)
+		return;
+	if ((rc = kek_job_start(&rt->svc, &rt->svc.kekjob)) != CF_OK) {
+		rt->svc.kekjob = NULL;
+		log_err_r(rc, "svc: the KEK re-wrap job could not start");
+		console_notify(rt->console, "coffre: WARNING: the KEK re-wrap job could not start (%s)",
+			       cf_err_str(rc));
+	}
+}
+
+static void svc_kekjob_stop(struct svc_rt *rt)
+{
+	kek_job_stop(rt->svc.kekjob);
+	rt->svc.kekjob = NULL;
+}
+
+static void svc_uninit_enter(struct svc_rt *rt, const char *why)
+{
+	svc_state_set(rt, SVC_UNINITIALIZED);
+	fprintf(stderr, "coffred: UNINITIALIZED: %s; KMIP refused until `init` at the console\n", why);
+	fflush(stderr);
+}
+
+/* Run the power-up self-tests on a pooled session; record the result. */
+static cf_err svc_selftest_locked(struct svc_rt *rt, enum hsm_selftest_id *failed)
+{
+	hsm_sess *s = NULL;
+	cf_err rc;
+
+	*failed = HSM_ST_NONE;
+	if ((rc = hsm_session_acquire(rt->svc.hsm, 5000, &s)) != CF_OK)
+		return rc;
+	rc = hsm_selftest_run(s, failed);
+	hsm_session_release(s);
+	atomic_store(&rt->svc.selftest_time, svc_time(rt));
+	atomic_store(&rt->svc.selftest_failed, (int)*failed);
+	atomic_store(&rt->svc.selftest_rc, (int)rc);
+	return rc;
+}
+
+static enum svc_state svc_boot_kmip(struct svc_rt *rt)
+{
+	const struct config *cfg = rt->svc.cfg;
+	const struct svc_run_opts *o = &rt->opts;
+	const char *pins[CONFIG_PINNED_MAX];
+	struct tls_config tc = { 0 };
+	struct net_config nc = { 0 };
+	struct net_handler nh = { 0 };
+	bool v6;
+	cf_err rc;
+
+	for (size_t i = 0; i < cfg->tls.n_pinned && i < CONFIG_PINNED_MAX; i++)
+		pins[i] = cfg->tls.pinned[i];
+	tc.cert_file = cfg->tls.cert;
+	if (cfg->tls.key_is_pkcs11) {
+		tc.key_uri = cfg->tls.key;
+		tc.engine_module = cfg->hsm.module;
+		tc.pin = rt->pin;
+		tc.pin_len = rt->pin_n;
+	} else {
+		tc.key_file = cfg->tls.key;
+	}
+	tc.ca_file = cfg->tls.ca[0] != '\0' ? cfg->tls.ca : NULL;
+	tc.ciphers = cfg->tls.ciphers[0] != '\0' ? cfg->tls.ciphers : NULL;
+	tc.ciphersuites = cfg->tls.ciphersuites[0] != '\0' ? cfg->tls.ciphersuites : NULL;
+	tc.min_version = cfg->tls.min_version == CONFIG_TLS_1_3 ? TLS_V1_3 : TLS_V1_2;
+	tc.pinned = pins;
+	tc.n_pinned = cfg->tls.n_pinned;
+	rc = tls_ctx_new(&tc, &rt->tls);
+	/* The engine keeps what it needs; our copy of the PIN goes now. */
+	svc_pin_wipe(rt);
+	if (rc != CF_OK) {
+		svc_error_latch(rt, rc, "TLS server context (cert %s, key %s) failed", cfg->tls.cert,
+				cfg->tls.key);
+		return SVC_ERROR;
+	}
+	/* Clients pinned or revoked at the console (store clients table) reach the TLS
+	 * layer's trust snapshot before the first handshake. */
+	if ((rc = authz_trust_reload(rt->st)) != CF_OK) {
+		svc_error_latch(rt, rc, "cannot load the trusted and revoked clients from the store");
+		return SVC_ERROR;
+	}
+
+	nc.address = cfg->kmip.address;
+	nc.port = o->port_override ? o->port : cfg->kmip.port;
+	nc.workers = cfg->kmip.workers;
+	nc.max_message = cfg->kmip.max_message;
+	nc.handshake_timeout_ms = cfg->kmip.handshake_timeout_s * 1000u;
+	nc.read_timeout_ms = cfg->kmip.read_timeout_s * 1000u;
+	nc.idle_timeout_ms = cfg->kmip.idle_timeout_s * 1000u;
+	nh.handle = svc_handle;
+	nh.worker_new = svc_worker_new;
+	nh.worker_free = svc_worker_free;
+	nh.arg = &rt->svc;
+	if ((rc = net_server_new(&nc, rt->tls, &nh, &rt->net)) != CF_OK) {
+		svc_error_latch(rt, rc, "cannot listen on %s:%u", cfg->kmip.address, nc.port);
+		return SVC_ERROR;
+	}
+	if ((rc = net_server_start(rt->net)) != CF_OK) {
+		svc_error_latch(rt, rc, "KMIP workers failed to start");
+		return SVC_ERROR;
+	}
+	v6 = strchr(cfg->kmip.address, ':') != NULL;
+	svc_state_set(rt, SVC_READY);
+	svc_audit_state(rt, "state:READY", CF_OK, NULL);
+	svc_kekjob_start(rt);
+	fprintf(stderr, "coffred: ready kmip=%s%s%s:%u\n", v6 ? "[" : "", cfg->kmip.address,
+		v6 ? "]" : "", (unsigned)net_server_port(rt->net));
+	fflush(stderr);
+	return SVC_READY;
+}
+
+/* The HSM is logged in (and rt->pin holds the PIN for the TLS engine): self-tests, store, KEK,
+ * KMIP. Returns the state entered; ERROR is latched with its reason. */
+static enum svc_state svc_online(struct svc_rt *rt)
+{
+	enum hsm_selftest_id failed = HSM_ST_NONE;
+	cf_err rc;
+
+	if ((rc = svc_selftest_locked(rt, &failed)) != CF_OK) {
+		svc_pin_wipe(rt);
+		if (failed == HSM_ST_NONE)
+			svc_error_latch(rt, rc, "no HSM session for the self-tests");
+		else
+			svc_error_latch(rt, rc, "power-up self-test %s failed; KMIP refused",
+					hsm_selftest_name(failed));
+		return SVC_ERROR;
+	}
+	log_info("svc: power-up self-tests passed");
+	if ((rc = svc_store_open(rt)) != CF_OK) {
+		svc_pin_wipe(rt);
+		svc_error_latch(rt, rc, "store %s cannot be opened", rt->svc.store_path);
+		return SVC_ERROR;
+	}
+	if ((rc = store_check(rt->st)) != CF_OK) {
+		svc_pin_wipe(rt);
+		svc_error_latch(rt, rc, "store %s failed its integrity check", rt->svc.store_path);
+		return SVC_ERROR;
+	}
+	if (hsm_kek_current(rt->svc.hsm) == 0) {
+		svc_pin_wipe(rt);
+		svc_uninit_enter(rt, "no KEK on the token");
+		return SVC_UNINITIALIZED;
+	}
+	return svc_boot_kmip(rt);
+}
+
+/* The whole boot from hsm_open (rt->ctl held). */
+static enum svc_state svc_boot(struct svc_rt *rt)
+{
+	const struct config *cfg = rt->svc.cfg;
+	cf_err rc;
+
+	if (cfg->hsm.module[0] == '\0' || cfg->hsm.token[0] == '\0') {
+		svc_error_latch(rt, CF_E_CONFIG, "[hsm] module and token are required (%s)", cfg->path);
+		return SVC_ERROR;
+	}
+	rc = svc_hsm_open(rt);
+	if (rc == CF_E_HSM_NO_TOKEN || rc == CF_E_HSM_NOT_INIT) {
+		/* a new appliance: its token does not exist yet */
+		if (svc_store_exists(rt) && svc_store_open(rt) != CF_OK)
+			log_warn("svc: store %s cannot be opened", rt->svc.store_path);
+		svc_uninit_enter(rt, "no initialised HSM token with the configured label");
+		return SVC_UNINITIALIZED;
+	}
+	if (rc != CF_OK) {
+		svc_error_latch(rt, rc, "HSM module %s, token %s unavailable", cfg->hsm.module,
+				cfg->hsm.token);
+		return SVC_ERROR;
+	}
+	if (cfg->hsm.pin_file[0] == '\0') {
+		if (svc_store_uninitialized(rt)) {
+			svc_hsm_close(rt);
+			svc_uninit_enter(rt, "the appliance was zeroized or its init did not finish");
+			return SVC_UNINITIALIZED;
+		}
+		svc_state_set(rt, SVC_SEALED);
+		fprintf(stderr, "coffred: SEALED: no [hsm] pin_file; KMIP refused until unsealed at the console\n");
+		fflush(stderr);
+		return SVC_SEALED;
+	}
+	if ((rc = svc_pin_read(rt, cfg->hsm.pin_file)) != CF_OK) {
+		svc_error_latch(rt, rc, "cannot read the HSM PIN from %s", cfg->hsm.pin_file);
+		return SVC_ERROR;
+	}
+	if ((rc = hsm_login(rt->svc.hsm, rt->pin, rt->pin_n)) != CF_OK) {
+		svc_pin_wipe(rt);
+		svc_error_latch(rt, rc, "HSM login with %s failed", cfg->hsm.pin_file);
+		return SVC_ERROR;
+	}
+	return svc_online(rt);
+}
+
+/* ---- control from the console (svc.h) --------------------------------------------------- */
+
+static enum svc_state svc_state_get(const struct svc_rt *rt)
+{
+	return (enum svc_state)atomic_load(&rt->svc.state);
+}
+
+static cf_err svc_state_result(enum svc_state st)
+{
+	return st == SVC_READY ? CF_OK : st == SVC_UNINITIALIZED ? CF_E_NOT_FOUND : CF_E_STATE;
+}
+
+cf_err svc_unseal(struct svc *s, const char *pin, size_t n)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	enum svc_state st;
+	cf_err rc;
+
+	if (pin == NULL || n == 0 || n > HSM_PIN_MAX)
+		return CF_E_HSM_PIN;
+	pthread_mutex_lock(&rt->ctl);
+	if (svc_state_get(rt) != SVC_SEALED || rt->svc.hsm == NULL) {
+		pthread_mutex_unlock(&rt->ctl);
+		return CF_E_STATE;
+	}
+	rc = hsm_login(rt->svc.hsm, (const uint8_t *)pin, n);
+	if (rc == CF_E_HSM_PIN) {
+		/* a typing error is not a fault: stay SEALED, say so, count it in the audit */
+		log_warn("svc: unseal: wrong HSM user PIN");
+		svc_audit_state(rt, "unseal", rc, "wrong PIN");
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	if (rc != CF_OK) {
+		svc_error_latch(rt, rc, "HSM login with the PIN typed at the console failed");
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	if ((rc = svc_pin_set(rt, pin, n)) != CF_OK) {
+		svc_error_latch(rt, rc, "no locked memory for the PIN");
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	svc_audit_state(rt, "unseal", CF_OK, NULL);
+	st = svc_online(rt);
+	pthread_mutex_unlock(&rt->ctl);
+	return svc_state_result(st);
+}
+
+cf_err svc_start_serving(struct svc *s, const char *pin, size_t n)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	enum svc_state st;
+	cf_err rc;
+
+	if (pin == NULL || n == 0 || n > HSM_PIN_MAX)
+		return CF_E_HSM_PIN;
+	pthread_mutex_lock(&rt->ctl);
+	if (svc_state_get(rt) != SVC_UNINITIALIZED || rt->svc.hsm == NULL ||
+	    hsm_kek_current(rt->svc.hsm) == 0) {
+		pthread_mutex_unlock(&rt->ctl);
+		return CF_E_STATE;
+	}
+	if ((rc = hsm_login(rt->svc.hsm, (const uint8_t *)pin, n)) != CF_OK) {
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	if ((rc = svc_pin_set(rt, pin, n)) != CF_OK) {
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	st = svc_online(rt);
+	if (st == SVC_READY && rt->st != NULL) {
+		char when[32];
+
+		(void)snprintf(when, sizeof when, "%lld", (long long)svc_time(rt));
+		if (store_meta_set(rt->st, SVC_META_STATE, "initialized") != CF_OK ||
+		    store_meta_set(rt->st, SVC_META_INITIALIZED, when) != CF_OK)
+			log_warn("svc: could not record the end of init in the store");
+		svc_audit_state(rt, "init", CF_OK, "appliance initialised; serving KMIP");
+	}
+	pthread_mutex_unlock(&rt->ctl);
+	return svc_state_result(st);
+}
+
+static void svc_fp_hex(const uint8_t fp[32], char *out, size_t cap)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < 32 && off + 3 < cap; i++)
+		off += (size_t)snprintf(out + off, cap - off, "%s%02X", i ? ":" : "", fp[i]);
+}
+
+cf_err svc_token_probe(struct svc *s, bool *initialised)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	cf_err rc = CF_OK;
+
+	*initialised = false;
+	pthread_mutex_lock(&rt->ctl);
+	if (svc_state_get(rt) != SVC_UNINITIALIZED) {
+		rc = CF_E_STATE;
+	} else if (rt->svc.hsm != NULL) {
+		*initialised = true;
+	} else {
+		rc = svc_hsm_open(rt);
+		if (rc == CF_OK) {
+			*initialised = true;
+			svc_hsm_close(rt);
+		} else if (rc == CF_E_HSM_NO_TOKEN || rc == CF_E_HSM_NOT_INIT) {
+			rc = CF_OK;
+		}
+	}
+	pthread_mutex_unlock(&rt->ctl);
+	return rc;
+}
+
+/* The token part of `init` and of `backup import` (rt->ctl held, UNINITIALIZED): record that an
+ * init is under way, (re-)initialise the token, open it and log in with the new user PIN. */
+static cf_err svc_token_setup(struct svc_rt *rt, const struct svc_init_req *r)
+{
+	const struct config *cfg = rt->svc.cfg;
+	char label[HSM_LABEL_MAX + 1];
+	struct hsm_token_init_cfg tic;
+	cf_err rc;
+
+	if (r == NULL || r->so_pin == NULL || r->user_pin == NULL)
+		return CF_E_INVALID_ARG;
+	if (svc_state_get(rt) != SVC_UNINITIALIZED)
+		return CF_E_STATE;
+	if ((rc = svc_token_label(cfg, label)) != CF_OK) {
+		log_err("svc: init: [hsm] token must be a label or a pkcs11: URI with token=");
+		return rc;
+	}
+	/* the store first: it records that an init is under way (a crash from here on leaves an
+	 * appliance that boots UNINITIALIZED and re-runs `init`) */
+	if ((rc = svc_store_open(rt)) != CF_OK ||
+	    (rc = store_meta_set(rt->st, SVC_META_STATE, "uninitialized")) != CF_OK) {
+		log_err_r(rc, "svc: init: store %s", rt->svc.store_path);
+		return rc;
+	}
+	svc_kekjob_stop(rt);
+	svc_hsm_close(rt);   /* C_InitToken needs the module to itself */
+	svc_softhsm_conf(cfg);
+	memset(&tic, 0, sizeof tic);
+	tic.module_path = cfg->hsm.module;
+	tic.label = label;
+	tic.so_pin = r->cur_so_pin != NULL ? r->cur_so_pin : r->so_pin;
+	tic.so_n = r->cur_so_pin != NULL ? r->cur_so_n : r->so_n;
+	tic.user_pin = r->user_pin;
+	tic.user_n = r->user_n;
+	tic.force = r->cur_so_pin != NULL;
+	if ((rc = hsm_token_init_ex(&tic, NULL)) != CF_OK) {
+		log_err_r(rc, "svc: init: token initialisation failed");
+		svc_audit_state(rt, "init:token", rc, tic.force ? "re-initialise" : "initialise");
+		return rc;
+	}
+	svc_audit_state(rt, "init:token", CF_OK, tic.force ? "re-initialised" : "initialised");
+	if ((rc = svc_hsm_open(rt)) != CF_OK ||
+	    (rc = hsm_login(rt->svc.hsm, r->user_pin, r->user_n)) != CF_OK) {
+		log_err_r(rc, "svc: init: the new token cannot be used");
+		svc_hsm_close(rt);
+		return rc;
+	}
+	return CF_OK;
+}
+
+cf_err svc_token_init(struct svc *s, const struct svc_init_req *r)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	cf_err rc;
+
+	pthread_mutex_lock(&rt->ctl);
+	rc = svc_token_setup(rt, r);
+	pthread_mutex_unlock(&rt->ctl);
+	return rc;
+}
+
+cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_init_result *out)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	const struct config *cfg = rt->svc.cfg;
+	char uri[HSM_URI_MAX] = "";
+	hsm_sess *sess = NULL;
+	struct prov_keys k;
+	cf_err rc;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&rt->ctl);
+	if (cfg->tls.cert[0] == '\0' || cfg->tls.ca[0] == '\0') {
+		log_err("svc: init: [tls] cert and ca must name where the certificates go");
+		rc = CF_E_CONFIG;
+		goto out;
+	}
+	if ((rc = svc_token_setup(rt, r)) != CF_OK)
+		goto out;
+	if ((rc = hsm_session_acquire(rt->svc.hsm, 5000, &sess)) != CF_OK) {
+		log_err_r(rc, "svc: init: no session on the new token");
+		goto out;
+	}
+	memset(&k, 0, sizeof k);
+	k.rsa = false;
+	k.ca_cn = PROV_APPLIANCE_CA_CN;
+	k.server_names = cfg->tls.server_names;
+	k.ca_path = cfg->tls.ca;
+	k.cert_path = cfg->tls.cert;
+	k.server_uri = uri;
+	k.uri_cap = sizeof uri;
+	rc = prov_appliance_keys(rt->svc.hsm, sess, &k);
+	hsm_session_release(sess);
+	if (rc != CF_OK) {
+		svc_audit_state(rt, "init:keys", rc, NULL);
+		goto out;
+	}
+	if (cfg->tls.key_is_pkcs11 && strcmp(cfg->tls.key, uri) != 0)
+		log_warn("svc: init: [tls] key is %s but the server key is %s", cfg->tls.key, uri);
+	out->kek = k.kek;
+	svc_fp_hex(k.server_fp, out->server_fp, sizeof out->server_fp);
+	svc_fp_hex(k.ca_fp, out->ca_fp, sizeof out->ca_fp);
+	(void)snprintf(out->sans, sizeof out->sans, "%s", k.sans);
+	svc_audit_state(rt, "init:keys", CF_OK, out->server_fp);
+	rc = CF_OK;
+out:
+	if (rc != CF_OK && svc_state_get(rt) == SVC_UNINITIALIZED)
+		svc_hsm_close(rt); /* the next `init` starts from the token again */
+	pthread_mutex_unlock(&rt->ctl);
+	return rc;
+}
+
+cf_err svc_selftest(struct svc *s, enum hsm_selftest_id *failed)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	enum svc_state st;
+	cf_err rc;
+
+	*failed = HSM_ST_NONE;
+	pthread_mutex_lock(&rt->ctl);
+	st = svc_state_get(rt);
+	if ((st != SVC_READY && st != SVC_ERROR) || rt->svc.hsm == NULL || !hsm_pin_held(rt->svc.hsm)) {
+		pthread_mutex_unlock(&rt->ctl);
+		return CF_E_STATE;
+	}
+	rc = svc_selftest_locked(rt, failed);
+	svc_audit_state(rt, "selftest", rc, *failed != HSM_ST_NONE ? hsm_selftest_name(*failed) : NULL);
+	if (rc != CF_OK && st == SVC_READY) {
+		if (*failed != HSM_ST_NONE)
+			svc_error_latch(rt, rc, "self-test %s failed; KMIP answers Operation Failed",
+					hsm_selftest_name(*failed));
+		else
+			svc_error_latch(rt, rc, "the self-tests could not run");
+	}
+	pthread_mutex_unlock(&rt->ctl);
+	return rc;
+}
+
+/* Remove path if it exists (ENOENT is fine). */
+static cf_err svc_unlink(const char *path)
+{
+	if (path[0] == '\0' || unlink(path) == 0 || errno == ENOENT)
+		return CF_OK;
+	log_err("svc: zeroize: cannot delete %s: %s", path, strerror(errno));
+	return CF_E_IO;
+}
+
+cf_err svc_zeroize_as(struct svc *s, const char *actor)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	const struct config *cfg = rt->svc.cfg;
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char path[sizeof rt->svc.store_path + 16], detail[128];
+	unsigned destroyed = 0;
+	enum svc_state st;
+	cf_err rc, frc = CF_OK;
+
+	pthread_mutex_lock(&rt->ctl);
+	st = svc_state_get(rt);
+	if ((st != SVC_READY && st != SVC_ERROR) || rt->svc.hsm == NULL || !hsm_pin_held(rt->svc.hsm)) {
+		/* without a logged-in HSM the keys cannot be destroyed: refuse before anything */
+		pthread_mutex_unlock(&rt->ctl);
+		return CF_E_STATE;
+	}
+	log_warn("svc: ZEROIZE requested by %s", actor != NULL ? actor : "?");
+	/* nothing may use the keys or the store from here on */
+	svc_kekjob_stop(rt);
+	if (rt->net != NULL) {
+		net_server_stop(rt->net);
+		net_server_join(rt->net);
+		net_server_free(rt->net);
+		rt->net = NULL;
+	}
+	tls_ctx_free(rt->tls);
+	rt->tls = NULL;
+	rc = hsm_token_wipe(rt->svc.hsm, &destroyed);
+	svc_hsm_close(rt);
+	if (rc != CF_OK) {
+		svc_error_latch(rt, rc, "zeroize: the token could not be wiped (%u objects destroyed)",
+				destroyed);
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
+	log_warn("svc: zeroize: %u objects destroyed on the token", destroyed);
+	/* The store's blobs are wrapped under the KEKs just destroyed: deleting the files makes
+	 * them unreadable for good, whatever the flash keeps of them. */
+	store_close(rt->st);
+	rt->st = NULL;
+	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+		(void)snprintf(path, sizeof path, "%s%s", rt->svc.store_path, sfx[i]);
+		if (svc_unlink(path) != CF_OK)
+			frc = CF_E_IO;
+	}
+	if (cfg->tls.key_is_pkcs11) {
+		/* the certificates of keys that no longer exist */
+		if (svc_unlink(cfg->tls.cert) != CF_OK || svc_unlink(cfg->tls.ca) != CF_OK)
+			frc = CF_E_IO;
+	}
+	/* a new, empty store keeps the record of what happened */
+	if ((rc = svc_store_open(rt)) == CF_OK)
+		rc = store_meta_set(rt->st, SVC_META_STATE, "uninitialized");
+	if (rc != CF_OK)
+		log_err_r(rc, "svc: zeroize: cannot create the new store");
+	(void)snprintf(detail, sizeof detail, "%u token objects destroyed; store and certificates deleted%s",
+		       destroyed, frc != CF_OK ? " (some files could not be deleted)" : "");
+	svc_audit_as(rt, actor != NULL ? actor : "console", "zeroize", frc, detail);
+	rt->svc.error[0] = '\0';
+	atomic_store(&rt->svc.selftest_time, 0);
+	svc_uninit_enter(rt, "zeroized");
+	/* Then the program starts again: nothing of the old appliance stays in this process
+	 * (libp11's engine keeps the PIN and sessions of the destroyed token, and cannot follow a
+	 * re-initialised token; OpenSSL and the module keep their own caches). */
+	if (rt->opts.argv != NULL && svc_stop_flag == 0) {
+		rt->restart = true;
+		atomic_store(&rt->svc.restarting, true);
+		svc_stop_flag = SVC_STOP_RESTART;
+	}
+	pthread_mutex_unlock(&rt->ctl);
+	return frc;
+}
+
+cf_err svc_zeroize(struct svc *s)
+{
+	return svc_zeroize_as(s, "console");
+}
+
+void svc_stats_get(struct svc *s, struct svc_stats *out)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	struct net_stats ns;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&rt->ctl);
+	out->started = rt->started;
+	if (rt->net != NULL) {
+		net_server_stats(rt->net, &ns);
+		out->connections = (unsigned)ns.open;
+		out->requests = ns.requests;
+		out->port = net_server_port(rt->net);
+	}
+	pthread_mutex_unlock(&rt->ctl);
+}
+
+/* ---- run ------------------------------------------------------------------------------- */
+
+static void svc_teardown(struct svc_rt *rt)
+{
+	console_stop(rt->console);
+	rt->console = NULL;
+	svc_kekjob_stop(rt);
+	if (rt->net != NULL)
+		net_server_stop(rt->net);
+	net_server_free(rt->net);
+	rt->net = NULL;
+	tls_ctx_free(rt->tls);
+	rt->tls = NULL;
+	store_close(rt->st);
+	rt->st = NULL;
+	svc_pin_wipe(rt);
+	hsm_close(rt->svc.hsm);
+	rt->svc.hsm = NULL;
+	if (rt->con_ok)
+		board_console_close(&rt->con);
+	rt->con_ok = false;
+	if (rt->board_ok)
+		board_free(&rt->svc.board);
+	rt->board_ok = false;
+	config_free(rt->svc.cfg);
+	rt->svc.cfg = NULL;
+}
+
+static cf_err svc_signals_setup(sigset_t *wait_mask)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = svc_on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+		return CF_E_INTERNAL;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+		return CF_E_INTERNAL;
+	/* Block them everywhere (threads started later inherit this mask); the main thread
+	 * unblocks them only inside ppoll, so the flag cannot be missed. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &block, wait_mask) != 0)
+		return CF_E_INTERNAL;
+	sigdelset(wait_mask, SIGTERM);
+	sigdelset(wait_mask, SIGINT);
+	return CF_OK;
+}
+
+/* The console pty survives a restart: its descriptor is passed on (the person or the script
+ * on the other side stays connected); a device path is simply opened again, stdio is
+ * inherited. */
+#define SVC_ENV_CONSOLE_FD "COFFRED_RESTART_CONSOLE_FD"
+
+static bool svc_console_adopt(struct svc_rt *rt)
+{
+	const char *v = getenv(SVC_ENV_CONSOLE_FD);
+	char *end;
+	long fd;
+
+	if (v == NULL)
+		return false;
+	fd = strtol(v, &end, 10);
+	if (end == v || *end != ':' || fd <= STDERR_FILENO || fd > 1024 || !isatty((int)fd)) {
+		(void)unsetenv(SVC_ENV_CONSOLE_FD);
+		return false;
+	}
+	memset(&rt->con, 0, sizeof rt->con);
+	rt->con.fd = rt->con.fd_out = (int)fd;
+	rt->con.is_tty = true;
+	(void)snprintf(rt->con.path, sizeof rt->con.path, "%s", end + 1);
+	(void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	(void)unsetenv(SVC_ENV_CONSOLE_FD);
+	return true;
+}
+
+/* After a zeroize (everything released but the console pty): the same program, same
+ * arguments, same pid. Returns only on failure. */
+static void svc_restart(struct svc_rt *rt)
+{
+	char v[300];
+
+	if (rt->con_ok && rt->opts.console_kind == BOARD_CONSOLE_PTY) {
+		(void)snprintf(v, sizeof v, "%d:%s", rt->con.fd, rt->con.path);
+		if (fcntl(rt->con.fd, F_SETFD, 0) != 0 || setenv(SVC_ENV_CONSOLE_FD, v, 1) != 0)
+			log_warn("svc: restart: the console pty will be a new one");
+		rt->con_ok = false; /* kept open across exec */
+	}
+	svc_teardown(rt);
+	fprintf(stderr, "coffred: zeroized: restarting\n");
+	fflush(stderr);
+	execv("/proc/self/exe", rt->opts.argv);
+	fprintf(stderr, "coffred: restart failed: %s\n", strerror(errno));
+}
+
+int svc_run(const struct svc_run_opts *o)
+{
+	struct svc_rt *rt;
+	struct config_diag diag;
+	sigset_t wait_mask;
+	int ret = COFFRED_EXIT_FAIL;
+	cf_err rc;
+
+	rt = calloc(1, sizeof *rt);
+	if (rt == NULL) {
+		fprintf(stderr, "coffred: out of memory\n");
+		return COFFRED_EXIT_FAIL;
+	}
+	rt->opts = *o;
+	pthread_mutex_init(&rt->ctl, NULL);
+	rt->svc.now = svc_clock;
+#ifdef COFFRE_TEST_HOOKS
+	if (getenv("COFFRE_TEST_CLOCK") != NULL && getenv("COFFRE_TEST_CLOCK")[0] != '\0') {
+		rt->svc.now = svc_test_clock;
+		rt->svc.now_arg = getenv("COFFRE_TEST_CLOCK");
+		log_warn("svc: test hook: clock offset from %s", (const char *)rt->svc.now_arg);
+	}
+#endif
+	rt->svc.vendor_id = COFFRED_VENDOR;
+	atomic_store(&rt->svc.state, (int)SVC_UNINITIALIZED);
+
+	if ((rc = sec_harden_process()) != CF_OK) {
+		fprintf(stderr, "coffred: cannot disable core dumps: %s\n", cf_err_str(rc));
+		goto out;
+	}
+	if ((rc = svc_signals_setup(&wait_mask)) != CF_OK) {
+		fprintf(stderr, "coffred: cannot install signal handlers\n");
+		goto out;
+	}
+	memset(&diag, 0, sizeof diag);
+	if ((rc = config_load(o->config_path, &rt->svc.cfg, &diag)) != CF_OK) {
+		if (diag.line > 0)
+			fprintf(stderr, "coffred: %s:%d: %s\n", diag.file, diag.line, diag.msg);
+		else if (diag.msg[0] != '\0')
+			fprintf(stderr, "coffred: %s: %s\n", diag.file[0] ? diag.file : o->config_path,
+				diag.msg);
+		else
+			fprintf(stderr, "coffred: %s: %s\n", o->config_path, cf_err_str(rc));
+		goto out;
+	}
+	rt->svc.limits = KMIP_LIMITS_DEFAULT;
+	rt->svc.limits.max_message = rt->svc.cfg->kmip.max_message;
+	rt->svc.kmip_port = o->port_override ? o->port : rt->svc.cfg->kmip.port;
+	if (snprintf(rt->svc.store_path, sizeof rt->svc.store_path, "%s/store.db",
+		     rt->svc.cfg->service.data_dir) >= (int)sizeof rt->svc.store_path) {
+		fprintf(stderr, "coffred: data_dir path too long\n");
+		goto out;
+	}
+	if ((rc = board_init(&rt->svc.board, rt->svc.cfg->service.data_dir)) != CF_OK) {
+		fprintf(stderr, "coffred: board init (data_dir %s) failed: %s\n",
+			rt->svc.cfg->service.data_dir, cf_err_str(rc));
+		goto out;
+	}
+	rt->board_ok = true;
+	if (rt->svc.cfg->audit.syslog)
+		audit_syslog_open();
+	rt->started = svc_time(rt);
+
+	if (o->console) {
+		if ((o->console_kind != BOARD_CONSOLE_PTY || !svc_console_adopt(rt)) &&
+		    (rc = board_console_open(&rt->svc.board, o->console_kind, o->console_path,
+					     &rt->con)) != CF_OK) {
+			fprintf(stderr, "coffred: cannot open the console: %s\n", cf_err_str(rc));
+			goto out;
+		}
+		rt->con_ok = true;
+		if (o->console_kind == BOARD_CONSOLE_PTY)
+			fprintf(stderr, "coffred: console pty=%s\n", rt->con.path);
+		fflush(stderr);
+	}
+	/* The console thread starts once the boot has decided the state: before that there is
+	 * no right prompt (a password typed for "login: " must never be taken for a command).
+	 * What is typed meanwhile waits in the TTY. */
+	pthread_mutex_lock(&rt->ctl);
+	(void)svc_boot(rt);
+	svc_pin_wipe(rt);
+	if (rt->con_ok &&
+	    (rc = console_start(&rt->svc, rt->con.fd, rt->con.fd_out, &rt->console)) != CF_OK) {
+		pthread_mutex_unlock(&rt->ctl);
+		fprintf(stderr, "coffred: cannot start the console: %s\n", cf_err_str(rc));
+		goto out;
+	}
+	pthread_mutex_unlock(&rt->ctl);
+	fflush(stderr);
+
+	while (!svc_stop_flag) {
+		struct timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
+
+		(void)ppoll(NULL, 0, &ts, &wait_mask);
+		board_watchdog_kick(&rt->svc.board);
+	}
+	log_info("svc: stopping (state %s)", svc_state_name(svc_state_get(rt)));
+	/* the console first: no control call can start once it is joined */
+	console_stop(rt->console);
+	rt->console = NULL;
+	ret = svc_state_get(rt) == SVC_ERROR ? COFFRED_EXIT_ERROR_STATE : COFFRED_EXIT_OK;
+	svc_kekjob_stop(rt);
+	if (rt->net != NULL) {
+		net_server_stop(rt->net);
+		net_server_join(rt->net);
+		svc_audit_state(rt, "state:STOPPED", CF_OK, NULL);
+	}
+	if (rt->restart && svc_stop_flag == SVC_STOP_RESTART) {
+		svc_restart(rt);
+		ret = COFFRED_EXIT_FAIL;
+	}
+out:
+	svc_teardown(rt);
+	pthread_mutex_destroy(&rt->ctl);
+	free(rt);
+	if (ret == COFFRED_EXIT_OK)
+		fprintf(stderr, "coffred: stopped\n");
+	return ret;
+}
