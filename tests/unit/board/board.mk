@@ -1,2 +1,3 @@
 $(eval $(call unit_test,test_board_sec,tests/unit/board/test_sec.c,board,,))
 $(eval $(call unit_test,test_board_host,tests/unit/board/test_board_host.c,board,,))
+$(eval $(call unit_test,test_board_hex,tests/unit/board/test_hex.c,board,,))
