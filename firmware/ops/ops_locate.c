@@ -9,16 +9,121 @@ static cf_err bad(struct ops_item *it, const char *msg)
 	return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_INVALID_FIELD, msg);
 }
 
+/* A Name filter: a Text String, or a Name structure's Name Value. */
+static MUST_USE cf_err filter_name(struct ops_req *r, struct ops_item *it,
+				   const struct kmip_attr *a, struct store_locate *f)
+{
+	struct kmip_text nv;
+	char *c;
+	if (a->type == TTLV_TEXT_STRING) {
+		nv = (struct kmip_text){ (const char *)a->val.p, a->val.n };
+	} else if (ops_name_value(&a->val, &nv) != CF_OK) {
+		return bad(it, "Name");
+	}
+	TRY(ops_cstr(r, nv.p, nv.n, &c));
+	f->name = c;
+	return CF_OK;
+}
+
+/* A custom attribute filter, appended to match[f->n_match]. */
+static MUST_USE cf_err filter_custom(struct ops_req *r, struct ops_item *it,
+				     const struct kmip_attr *a, struct store_locate *f,
+				     struct store_match *match)
+{
+	char name[STORE_NAME_MAX + 1], *nm;
+	struct store_attr sa;
+	if (f->n_match >= STORE_LOCATE_MAX_MATCH)
+		return bad(it, "too many custom attribute filters");
+	if (ops_attr_name(a, name) != CF_OK)
+		return bad(it, "attribute name");
+	TRY(ops_cstr(r, name, strlen(name), &nm));
+	if (ops_attr_to_store(r, a, nm, &sa) != CF_OK || (!sa.has_int && sa.v_text == NULL))
+		return bad(it, "custom filters compare text or integer values");
+	match[f->n_match++] = (struct store_match){ .name = nm, .is_int = sa.has_int,
+						    .v_int = sa.v_int, .v_text = sa.v_text };
+	return CF_OK;
+}
+
+/* One attribute of the request's template as a filter of f. */
+static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
+				   const struct kmip_attr *a, struct store_locate *f,
+				   struct store_match *match)
+{
+	uint32_t u;
+	char *c;
+	switch (a->tag) {
+	case KMIP_TAG_OBJECT_TYPE:
+		if (kmip_attr_get_u32(a, &u) != CF_OK)
+			return bad(it, "Object Type");
+		f->object_type = u;
+		return CF_OK;
+	case KMIP_TAG_STATE:
+		if (kmip_attr_get_u32(a, &u) != CF_OK)
+			return bad(it, "State");
+		f->state = u;
+		return CF_OK;
+	case KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM:
+		if (kmip_attr_get_u32(a, &u) != CF_OK)
+			return bad(it, "Cryptographic Algorithm");
+		f->crypto_alg = u;
+		return CF_OK;
+	case KMIP_TAG_CRYPTOGRAPHIC_LENGTH:
+		if (kmip_attr_get_u32(a, &u) != CF_OK || u == 0 || u > 0x7fffffffu)
+			return bad(it, "Cryptographic Length");
+		f->crypto_len = (int32_t)u;
+		return CF_OK;
+	case KMIP_TAG_NAME:
+		return filter_name(r, it, a, f);
+	case KMIP_TAG_OBJECT_GROUP:
+		if (a->type != TTLV_TEXT_STRING)
+			return bad(it, "Object Group");
+		TRY(ops_cstr(r, (const char *)a->val.p, a->val.n, &c));
+		f->object_group = c;
+		return CF_OK;
+	case 0:
+		return filter_custom(r, it, a, f, match);
+	default:
+		return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+				"Locate does not filter on this attribute");
+	}
+}
+
+/* The window of the matches l (Offset Items, Maximum Items) as the answer; Located Items
+ * counts them all. The first uid answered becomes the ID Placeholder. */
+static MUST_USE cf_err answer_window(struct ops_req *r, const struct kmip_req_locate *q,
+				     const struct store_str_list *l, struct kmip_rsp_locate *s)
+{
+	size_t first, n;
+	void *p;
+
+	first = q->has_offset ? (size_t)q->offset_items : 0;
+	if (first > l->n)
+		first = l->n;
+	n = l->n - first;
+	if (q->has_max && q->max_items > 0 && (size_t)q->max_items < n)
+		n = (size_t)q->max_items;
+	TRY(kmip_arena_alloc(&r->w->arena, n, sizeof *s->uids, &p));
+	s->uids = p;
+	for (size_t i = 0; i < n; i++)
+		TRY(ops_text(r, l->s[first + i], &s->uids[i]));
+	s->n = n;
+	s->has_located = r->ver >= KMIP_V1_3;
+	s->located_items = l->n > INT32_MAX ? INT32_MAX : (int32_t)l->n;
+	if (n > 0) {
+		size_t len = strlen(l->s[first]);
+		if (len <= STORE_UID_MAX)
+			memcpy(r->placeholder, l->s[first], len + 1);
+	}
+	return CF_OK;
+}
+
 cf_err ops_locate(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_locate *q = &it->rq->pl.u.locate_req;
-	struct kmip_rsp_locate *s = &it->rs->pl.u.locate_rsp;
 	struct store_match match[STORE_LOCATE_MAX_MATCH];
 	struct store_locate f;
 	struct store_str_list l = { 0 };
-	size_t first, n;
-	void *p;
-	cf_err rc = CF_E_INTERNAL;
+	cf_err rc;
 
 	memset(&f, 0, sizeof f);
 	f.tenant = r->who.tenant;
@@ -27,96 +132,12 @@ cf_err ops_locate(struct ops_req *r, struct ops_item *it)
 		return bad(it, "Maximum Items");
 	if (q->has_offset && q->offset_items < 0)
 		return bad(it, "Offset Items");
-	for (size_t i = 0; i < q->t.a.n; i++) {
-		const struct kmip_attr *a = &q->t.a.v[i];
-		uint32_t u;
-		switch (a->tag) {
-		case KMIP_TAG_OBJECT_TYPE:
-			if (kmip_attr_get_u32(a, &u) != CF_OK)
-				return bad(it, "Object Type");
-			f.object_type = u;
-			break;
-		case KMIP_TAG_STATE:
-			if (kmip_attr_get_u32(a, &u) != CF_OK)
-				return bad(it, "State");
-			f.state = u;
-			break;
-		case KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM:
-			if (kmip_attr_get_u32(a, &u) != CF_OK)
-				return bad(it, "Cryptographic Algorithm");
-			f.crypto_alg = u;
-			break;
-		case KMIP_TAG_CRYPTOGRAPHIC_LENGTH:
-			if (kmip_attr_get_u32(a, &u) != CF_OK || u == 0 || u > 0x7fffffffu)
-				return bad(it, "Cryptographic Length");
-			f.crypto_len = (int32_t)u;
-			break;
-		case KMIP_TAG_NAME: {
-			struct kmip_text nv;
-			char *c;
-			if (a->type == TTLV_TEXT_STRING) {
-				nv = (struct kmip_text){ (const char *)a->val.p, a->val.n };
-			} else if (ops_name_value(&a->val, &nv) != CF_OK) {
-				return bad(it, "Name");
-			}
-			TRY(ops_cstr(r, nv.p, nv.n, &c));
-			f.name = c;
-			break;
-		}
-		case KMIP_TAG_OBJECT_GROUP: {
-			char *c;
-			if (a->type != TTLV_TEXT_STRING)
-				return bad(it, "Object Group");
-			TRY(ops_cstr(r, (const char *)a->val.p, a->val.n, &c));
-			f.object_group = c;
-			break;
-		}
-		case 0: {
-			char name[STORE_NAME_MAX + 1], *nm;
-			struct store_attr sa;
-			if (f.n_match >= STORE_LOCATE_MAX_MATCH)
-				return bad(it, "too many custom attribute filters");
-			if (ops_attr_name(a, name) != CF_OK)
-				return bad(it, "attribute name");
-			TRY(ops_cstr(r, name, strlen(name), &nm));
-			if (ops_attr_to_store(r, a, nm, &sa) != CF_OK ||
-			    (!sa.has_int && sa.v_text == NULL))
-				return bad(it, "custom filters compare text or integer values");
-			match[f.n_match++] = (struct store_match){ .name = nm, .is_int = sa.has_int,
-								   .v_int = sa.v_int,
-								   .v_text = sa.v_text };
-			break;
-		}
-		default:
-			return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
-					"Locate does not filter on this attribute");
-		}
-	}
+	for (size_t i = 0; i < q->t.a.n; i++)
+		TRY(filter_attr(r, it, &q->t.a.v[i], &f, match));
 	/* every match, then the window: Located Items counts them all */
-	if ((rc = store_locate_run(r->w->st, &f, &l)) != CF_OK)
-		goto out;
-	first = q->has_offset ? (size_t)q->offset_items : 0;
-	if (first > l.n)
-		first = l.n;
-	n = l.n - first;
-	if (q->has_max && q->max_items > 0 && (size_t)q->max_items < n)
-		n = (size_t)q->max_items;
-	if ((rc = kmip_arena_alloc(&r->w->arena, n, sizeof *s->uids, &p)) != CF_OK)
-		goto out;
-	s->uids = p;
-	for (size_t i = 0; i < n; i++)
-		if ((rc = ops_text(r, l.s[first + i], &s->uids[i])) != CF_OK)
-			goto out;
-	s->n = n;
-	s->has_located = r->ver >= KMIP_V1_3;
-	s->located_items = l.n > INT32_MAX ? INT32_MAX : (int32_t)l.n;
-	if (n > 0) {
-		size_t len = strlen(l.s[first]);
-		if (len <= STORE_UID_MAX)
-			memcpy(r->placeholder, l.s[first], len + 1);
-	}
-	rc = CF_OK;
-out:
+	rc = store_locate_run(r->w->st, &f, &l);
+	if (rc == CF_OK)
+		rc = answer_window(r, q, &l, &it->rs->pl.u.locate_rsp);
 	store_str_list_free(&l);
 	return rc;
 }
