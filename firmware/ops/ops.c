@@ -3,46 +3,39 @@
  * Response Size) -> commit -> answer. docs/kmip-server.md describes the behaviour. */
 #include "firmware/ops/ops.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "board/log.h"
 #include "board/sec.h"
-#include "firmware/store/audit.h"
 #include "firmware/ops/ops_int.h"
 
 #define ST_READY (1u << SVC_READY)
 
 struct ops_entry {
 	uint32_t op;
-	const char *name;
 	uint8_t states;      /* svc states (bit per enum svc_state) in which it runs */
 	bool write;          /* changes objects: refused to the readonly role */
 	ops_fn fn;
 };
 
 static const struct ops_entry ops_table[] = {
-	{ KMIP_OPERATION_CREATE, "Create", ST_READY, true, ops_create },
-	{ KMIP_OPERATION_REGISTER, "Register", ST_READY, true, ops_register },
-	{ KMIP_OPERATION_LOCATE, "Locate", ST_READY, false, ops_locate },
-	{ KMIP_OPERATION_GET, "Get", ST_READY, false, ops_get },
-	{ KMIP_OPERATION_GET_ATTRIBUTES, "Get Attributes", ST_READY, false, ops_get_attributes },
-	{ KMIP_OPERATION_GET_ATTRIBUTE_LIST, "Get Attribute List", ST_READY, false,
+	{ KMIP_OPERATION_CREATE, ST_READY, true, ops_create },
+	{ KMIP_OPERATION_REGISTER, ST_READY, true, ops_register },
+	{ KMIP_OPERATION_LOCATE, ST_READY, false, ops_locate },
+	{ KMIP_OPERATION_GET, ST_READY, false, ops_get },
+	{ KMIP_OPERATION_GET_ATTRIBUTES, ST_READY, false, ops_get_attributes },
+	{ KMIP_OPERATION_GET_ATTRIBUTE_LIST, ST_READY, false,
 	  ops_get_attribute_list },
-	{ KMIP_OPERATION_ADD_ATTRIBUTE, "Add Attribute", ST_READY, true, ops_add_attribute },
-	{ KMIP_OPERATION_MODIFY_ATTRIBUTE, "Modify Attribute", ST_READY, true, ops_modify_attribute },
-	{ KMIP_OPERATION_DELETE_ATTRIBUTE, "Delete Attribute", ST_READY, true, ops_delete_attribute },
-	{ KMIP_OPERATION_ACTIVATE, "Activate", ST_READY, true, ops_activate },
-	{ KMIP_OPERATION_REVOKE, "Revoke", ST_READY, true, ops_revoke },
-	{ KMIP_OPERATION_DESTROY, "Destroy", ST_READY, true, ops_destroy },
-	{ KMIP_OPERATION_QUERY, "Query", ST_READY, false, ops_query },
-	{ KMIP_OPERATION_DISCOVER_VERSIONS, "Discover Versions", ST_READY, false,
+	{ KMIP_OPERATION_ADD_ATTRIBUTE, ST_READY, true, ops_add_attribute },
+	{ KMIP_OPERATION_MODIFY_ATTRIBUTE, ST_READY, true, ops_modify_attribute },
+	{ KMIP_OPERATION_DELETE_ATTRIBUTE, ST_READY, true, ops_delete_attribute },
+	{ KMIP_OPERATION_ACTIVATE, ST_READY, true, ops_activate },
+	{ KMIP_OPERATION_REVOKE, ST_READY, true, ops_revoke },
+	{ KMIP_OPERATION_DESTROY, ST_READY, true, ops_destroy },
+	{ KMIP_OPERATION_QUERY, ST_READY, false, ops_query },
+	{ KMIP_OPERATION_DISCOVER_VERSIONS, ST_READY, false,
 	  ops_discover_versions },
 };
 #define OPS_N (sizeof ops_table / sizeof ops_table[0])
@@ -55,358 +48,12 @@ static const uint32_t ops_list[OPS_N] = {
 	KMIP_OPERATION_DESTROY, KMIP_OPERATION_QUERY, KMIP_OPERATION_DISCOVER_VERSIONS,
 };
 
-const uint32_t *ops_supported(size_t *n)
-{
-	*n = OPS_N;
-	return ops_list;
-}
-
 static const struct ops_entry *ops_find(uint32_t op)
 {
 	for (size_t i = 0; i < OPS_N; i++)
 		if (ops_table[i].op == op)
 			return &ops_table[i];
 	return NULL;
-}
-
-const char *ops_op_name(uint32_t op)
-{
-	const struct ops_entry *e = ops_find(op);
-	if (e != NULL)
-		return e->name;
-	const char *s = kmip_enum_name(KMIP_TAG_OPERATION, op);
-	return s != NULL ? s : "Unknown";
-}
-
-/* ---- worker ------------------------------------------------------------------------- */
-
-cf_err ops_worker_new(struct svc *svc, unsigned index, struct ops_worker **out)
-{
-	struct ops_worker *w = NULL;
-	void *kb = NULL;
-	cf_err rc = CF_E_NOMEM;
-
-	*out = NULL;
-	if (svc == NULL)
-		return CF_E_INVALID_ARG;
-	w = calloc(1, sizeof *w);
-	if (w == NULL)
-		goto out;
-	w->svc = svc;
-	w->index = index;
-	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->wake_fd < 0) {
-		rc = CF_E_IO;
-		goto out;
-	}
-	if ((w->aq = calloc(OPS_AQ_MAX, sizeof *w->aq)) == NULL)
-		goto out;
-	w->aq_cap = OPS_AQ_MAX;
-	w->arena_buf = malloc(OPS_ARENA_SIZE);
-	if (w->arena_buf == NULL)
-		goto out;
-	kmip_arena_init(&w->arena, w->arena_buf, OPS_ARENA_SIZE);
-	if ((rc = sec_alloc(OPS_KEYBUF_SIZE, &kb)) != CF_OK)
-		goto out;
-	w->keybuf = kb;
-	*out = w;
-	w = NULL;
-	rc = CF_OK;
-out:
-	ops_worker_free(w);
-	return rc;
-}
-
-void ops_worker_free(struct ops_worker *w)
-{
-	if (w == NULL)
-		return;
-	hsm_session_release(w->sess);
-	if (w->st != NULL && (w->aq_n > 0 || w->batch_open)) {
-		/* records of reads that were never answered: keep them anyway */
-		uint64_t t = 0;
-		if (ops_flush(w, &t) != CF_OK || store_ticket_wait(w->st, t) != CF_OK)
-			log_err("kmip: worker %u: queued audit records lost at shutdown", w->index);
-	}
-	for (size_t i = 0; w->aq != NULL && i < w->aq_n; i++)
-		free(w->aq[i].detail);
-	free(w->aq);
-	if (w->prep != NULL)
-		sec_freezero(w->prep, OPS_PREP_MAX * sizeof *w->prep);
-	store_close(w->st); /* unregisters wake_fd */
-	if (w->wake_fd >= 0)
-		close(w->wake_fd);
-	if (w->arena_buf != NULL) {
-		sec_wipe(w->arena_buf, OPS_ARENA_SIZE);
-		free(w->arena_buf);
-	}
-	sec_free(w->keybuf, OPS_KEYBUF_SIZE);
-	memset(w, 0, sizeof *w);
-	free(w);
-}
-
-static cf_err worker_store(struct ops_worker *w)
-{
-	struct store_opts o = { 0 };
-
-	if (w->st != NULL)
-		return CF_OK;
-	if (w->svc->store_path[0] == '\0')
-		return CF_E_STATE;
-	if (w->svc->cfg != NULL) {
-		o.busy_timeout_ms = w->svc->cfg->store.busy_timeout_ms;
-		o.audit_syslog = w->svc->cfg->audit.syslog;
-	}
-	o.group_commit = true; /* durable before any answer: see ops_handle */
-	TRY(store_open(w->svc->store_path, &o, &w->st));
-	cf_err rc = store_sync_notify(w->st, w->wake_fd);
-	if (rc != CF_OK) {
-		store_close(w->st);
-		w->st = NULL;
-	}
-	return rc;
-}
-
-/* ---- read audit queue and group commit ------------------------------------------------ */
-
-/* Append the queued audit records in one transaction; *ticket = its group commit ticket (or
- * that of an earlier flush not yet reported; 0 = nothing to wait for). */
-cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
-{
-	cf_err rc = CF_OK;
-	*ticket = 0;
-	if (w->prep_n > 0) { /* of requests whose connection went away before their run */
-		sec_wipe(w->prep, w->prep_n * sizeof *w->prep);
-		w->prep_n = 0;
-	}
-	if (w->aq_n == 0 && !w->batch_open)
-		return CF_OK;
-	/* the reads' records: their own transaction, or a savepoint inside the open batch */
-	if (w->st == NULL)
-		rc = CF_E_STATE;
-	else if (w->aq_n > 0 && (rc = store_tx_begin(w->st)) == CF_OK) {
-		for (size_t i = 0; i < w->aq_n && rc == CF_OK; i++) {
-			const struct ops_aq_ent *e = &w->aq[i];
-			struct audit_record a = {
-				.time = e->time, .actor = e->actor, .source = e->source,
-				.operation = e->operation, .uid = e->uid, .result = e->result,
-				.detail = e->detail,
-			};
-			rc = audit_append(w->st, &a, NULL);
-		}
-		if (rc == CF_OK)
-			rc = store_tx_commit_nowait(w->st, ticket);
-		else
-			store_tx_rollback(w->st);
-	}
-	if (w->batch_open) {
-		/* the deferred writes and the reads' records commit together, or not at all */
-		w->batch_open = false;
-		if (rc == CF_OK)
-			rc = store_tx_commit_nowait(w->st, ticket);
-		else if (w->st != NULL)
-			store_tx_rollback(w->st);
-	}
-	for (size_t i = 0; i < w->aq_n; i++) {
-		free(w->aq[i].detail);
-		w->aq[i].detail = NULL;
-	}
-	w->aq_n = 0;
-	if (w->aq_cap > OPS_AQ_MAX) {
-		/* a huge batch grew it: give the memory back */
-		struct ops_aq_ent *q = realloc(w->aq, OPS_AQ_MAX * sizeof *q);
-		if (q != NULL) {
-			w->aq = q;
-			w->aq_cap = OPS_AQ_MAX;
-		}
-	}
-	if (rc != CF_OK) {
-		log_err_r(rc, "kmip: audit records of reads could not be committed");
-		*ticket = 0;
-		return rc;
-	}
-	return CF_OK;
-}
-
-static cf_err aq_push(struct ops_req *r, uint32_t op, const char *uid, int64_t result,
-		      const char *detail)
-{
-	struct ops_worker *w = r->w;
-	if (w->aq_n == w->aq_cap) {
-		/* (inside the request's read snapshot: it cannot be flushed now, so it grows) */
-		size_t cap = w->aq_cap * 2;
-		struct ops_aq_ent *q = realloc(w->aq, cap * sizeof *q);
-		if (q == NULL)
-			return CF_E_NOMEM;
-		w->aq = q;
-		w->aq_cap = cap;
-	}
-	struct ops_aq_ent *e = &w->aq[w->aq_n];
-	e->time = r->now;
-	e->result = result;
-	e->operation = ops_op_name(op);
-	e->detail = NULL;
-	if (detail != NULL && (e->detail = strdup(detail)) == NULL)
-		return CF_E_NOMEM;
-	snprintf(e->actor, sizeof e->actor, "%s", r->who.actor[0] != '\0' ? r->who.actor : "unknown");
-	snprintf(e->source, sizeof e->source, "%s", r->ci != NULL ? r->ci->peer : "");
-	snprintf(e->uid, sizeof e->uid, "%s", uid != NULL ? uid : "");
-	w->aq_n++;
-	return CF_OK;
-}
-
-static cf_err hold_flush(void *warg, uint64_t *ticket)
-{
-	return ops_flush(warg, ticket);
-}
-
-static int hold_state(void *warg, uint64_t ticket)
-{
-	struct ops_worker *w = warg;
-	/* a sync already running (or the committer's next one) covers the ticket; when none
-	 * runs, this thread does it rather than hand it over and come back on the wake fd */
-	return store_ticket_sync(w->st, ticket, NULL);
-}
-
-static int hold_wake_fd(void *warg)
-{
-	struct ops_worker *w = warg;
-	return w->wake_fd;
-}
-
-static const struct net_hold_ops ops_hold = {
-	.flush = hold_flush, .state = hold_state, .wake_fd = hold_wake_fd,
-};
-
-const struct net_hold_ops *ops_hold_ops(void)
-{
-	return &ops_hold;
-}
-
-/* ---- helpers ------------------------------------------------------------------------- */
-
-cf_err ops_dup(struct ops_req *r, const void *p, size_t n, void **out)
-{
-	void *q;
-	*out = NULL;
-	TRY(kmip_arena_alloc(&r->w->arena, n + 1, 1, &q));
-	if (n > 0)
-		memcpy(q, p, n);
-	*out = q;
-	return CF_OK;
-}
-
-cf_err ops_cstr(struct ops_req *r, const char *p, size_t n, char **out)
-{
-	void *q;
-	*out = NULL;
-	TRY(ops_dup(r, p, n, &q));
-	*out = q; /* zeroed arena: NUL-terminated */
-	return CF_OK;
-}
-
-cf_err ops_text(struct ops_req *r, const char *s, struct kmip_text *out)
-{
-	char *c;
-	size_t n = strlen(s);
-	*out = (struct kmip_text){ 0 };
-	TRY(ops_cstr(r, s, n, &c));
-	*out = (struct kmip_text){ c, n };
-	return CF_OK;
-}
-
-cf_err ops_uid(struct ops_req *r, struct ops_item *it, struct kmip_text uid,
-	       char out[static STORE_UID_MAX + 1])
-{
-	out[0] = '\0';
-	if (uid.p == NULL) {
-		if (r->placeholder[0] == '\0')
-			return ops_fail(it, CF_E_MISSING, KMIP_RESULT_REASON_MISSING_DATA,
-					"Unique Identifier required");
-		memcpy(out, r->placeholder, sizeof r->placeholder);
-	} else {
-		if (uid.n == 0 || uid.n > STORE_UID_MAX || memchr(uid.p, '\0', uid.n) != NULL)
-			return ops_fail(it, CF_E_NOT_FOUND, 0, "object not found");
-		memcpy(out, uid.p, uid.n);
-		out[uid.n] = '\0';
-	}
-	memcpy(it->uid, out, STORE_UID_MAX + 1);
-	return CF_OK;
-}
-
-cf_err ops_object_load(struct ops_req *r, const char *uid, struct store_object *o)
-{
-	return store_object_get(r->w->st, r->who.tenant, uid, o);
-}
-
-cf_err ops_sess(struct ops_req *r, hsm_sess **out)
-{
-	struct ops_worker *w = r->w;
-	hsm *h = w->svc->hsm;
-
-	*out = NULL;
-	if (h == NULL)
-		return CF_E_HSM_NOT_INIT;
-	if (w->sess != NULL && w->hsm_of_sess != h) {
-		/* the service reopened the HSM: the old session belongs to the old client */
-		w->sess = NULL;
-	}
-	if (w->sess == NULL) {
-		TRY(hsm_session_acquire(h, OPS_HSM_WAIT_MS, &w->sess));
-		w->hsm_of_sess = h;
-	}
-	*out = w->sess;
-	return CF_OK;
-}
-
-/* Randomness for Unique Identifiers. A UUID is a public name that only has to be unique, not
- * secret: the kernel's CSPRNG serves it without an HSM round trip per Create (the key itself
- * and the wrap nonce still come from the HSM). */
-cf_err ops_rng(void *arg, void *buf, size_t n)
-{
-	(void)arg;
-	uint8_t *p = buf;
-	while (n > 0) {
-		ssize_t r = getrandom(p, n, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return CF_E_IO;
-		}
-		p += r;
-		n -= (size_t)r;
-	}
-	return CF_OK;
-}
-
-cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out)
-{
-	struct ops_worker *w = r->w;
-	*out = NULL;
-	if (n > OPS_KEYBUF_SIZE - w->keybuf_off)
-		return CF_E_NO_SPACE;
-	*out = w->keybuf + w->keybuf_off;
-	w->keybuf_off += n;
-	return CF_OK;
-}
-
-cf_err ops_audit(struct ops_req *r, uint32_t op, const char *uid, int64_t result,
-		 const char *detail)
-{
-	struct audit_record a = {
-		.time = r->now,
-		.actor = r->who.actor[0] != '\0' ? r->who.actor : "unknown",
-		.source = r->ci != NULL ? r->ci->peer : "",
-		.operation = ops_op_name(op),
-		.uid = uid,
-		.result = result,
-		.detail = detail,
-	};
-	if (r->w->st == NULL)
-		return CF_E_STATE;
-	if (r->audit_queue)
-		return aq_push(r, op, uid, result, detail);
-	return audit_append(r->w->st, &a, NULL);
 }
 
 /* cf_err -> Result Status / Reason for an operation failure. */
@@ -714,13 +361,16 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 	r.ci = ci;
 	r.now = svc_now(w->svc);
 	r.ver = KMIP_V1_0;
+	r.supported = ops_list;
+	r.n_supported = OPS_N;
 	svc_state = atomic_load(&w->svc->state);
 
 	/* the actor for audit records even when the identity maps to nothing */
 	if (ci != NULL && ci->id != NULL)
 		snprintf(r.who.actor, sizeof r.who.actor, "sha256:%s", ci->id->fp_hex);
 	if (svc_state == SVC_READY || svc_state == SVC_SEALED || svc_state == SVC_ERROR)
-		(void)worker_store(w); /* best effort: audit needs it; READY checks again */
+		if (ops_worker_store(w) != CF_OK) { /* best effort: audit needs it; READY checks again */
+		}
 
 	rc = kmip_decode_request(req, n, &w->svc->limits, &w->arena, &rq, &de);
 	if (rc != CF_OK) {
@@ -732,8 +382,7 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 	 * in one transaction (ops_flush commits it): one commit instead of one per request */
 	if (ci != NULL && ci->can_hold && !ci->run_deferred && svc_state == SVC_READY &&
 	    w->st != NULL && request_writes(&rq)) {
-		ci->hold = NET_HOLD_DEFER;
-		ci->hold_ops = &ops_hold;
+		ops_hold(ci, NET_HOLD_DEFER);
 		prep_stash(&r, &rq);
 		rc = CF_OK;
 		goto out;
@@ -925,8 +574,7 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 		}
 	}
 	if (ticket != 0) {
-		ci->hold = ticket;
-		ci->hold_ops = &ops_hold;
+		ops_hold(ci, ticket);
 	}
 	rc = CF_OK;
 out:
@@ -935,14 +583,12 @@ out:
 	if (w->batch_open && rc == CF_OK && ci != NULL && ci->hold == 0 && *resp_len > 0) {
 		/* answered inside the turn's write transaction (audit records of an undo, an
 		 * error): sent once that commits */
-		ci->hold = NET_HOLD_FLUSH;
-		ci->hold_ops = &ops_hold;
+		ops_hold(ci, NET_HOLD_FLUSH);
 	}
 	if (r.audit_queue && rc == CF_OK && ci != NULL && ci->hold == 0) {
 		/* an answer from an error path with queued records: they commit first */
 		if (ci->can_hold) {
-			ci->hold = NET_HOLD_FLUSH;
-			ci->hold_ops = &ops_hold;
+			ops_hold(ci, NET_HOLD_FLUSH);
 		} else {
 			uint64_t t = 0;
 			rc = ops_flush(w, &t);

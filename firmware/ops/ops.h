@@ -24,9 +24,8 @@ void ops_worker_free(struct ops_worker *w);
 MUST_USE cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci,
 			   const uint8_t *req, size_t n, uint8_t *resp, size_t cap, size_t *resp_len);
 /* Durability (docs/kmip-server.md "Durability and group commit"). When ci->can_hold, the
- * response may be held (ci->hold, ci->hold_ops = ops_hold_ops()): the net layer sends it only
+ * response may be held (ci->hold, ci->hold_ops set by ops_handle): the net layer sends it only
  * once the transaction it answers for, and the audit records of a read, are durable. Without
  * can_hold (tests, tools) ops_handle itself waits for that before returning. */
-const struct net_hold_ops *ops_hold_ops(void);
 
 #endif

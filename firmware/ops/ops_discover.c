@@ -53,14 +53,13 @@ cf_err ops_query(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_query *q = &it->rq->pl.u.query_req;
 	struct kmip_rsp_query *s = &it->rs->pl.u.query_rsp;
-	const uint32_t *ops;
-	size_t n_ops;
+	const uint32_t *ops = r->supported;
+	size_t n_ops = r->n_supported;
 	void *p;
 
 	for (size_t i = 0; i < q->n; i++) {
 		switch (q->fn[i]) {
 		case KMIP_QUERY_FUNCTION_QUERY_OPERATIONS:
-			ops = ops_supported(&n_ops);
 			TRY(kmip_arena_alloc(&r->w->arena, n_ops, sizeof *s->ops, &p));
 			s->ops = p;
 			s->n_ops = 0;

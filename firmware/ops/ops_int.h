@@ -1,5 +1,6 @@
-/* Private to firmware/ops*.c: the worker, the per-request and per-item contexts, the handler
- * table type and the helpers the operation families share. */
+/* Private to firmware/ops/: the worker, the per-request and per-item contexts, the handler
+ * type, the helpers the operation families share (ops_util.c) and the worker's audit and
+ * commit functions the dispatch uses (ops_worker.c). The handlers call the helpers only. */
 #ifndef COFFRE_FIRMWARE_OPS_INT_H
 #define COFFRE_FIRMWARE_OPS_INT_H
 
@@ -73,6 +74,8 @@ struct ops_req {
 	int64_t now;
 	char placeholder[STORE_UID_MAX + 1]; /* ID Placeholder: uid of the last Create/Register */
 	bool audit_queue;                 /* read-only request: audit records go to w->aq */
+	const uint32_t *supported;        /* the dispatch table's operations, for Query */
+	size_t n_supported;
 };
 
 /* Per batch item. */
@@ -90,17 +93,17 @@ struct ops_item {
 	size_t prep_blob_n;
 };
 
-typedef cf_err (*ops_fn)(struct ops_req *r, struct ops_item *it);
+typedef MUST_USE cf_err (*ops_fn)(struct ops_req *r, struct ops_item *it);
 
 /* Failure with an explicit reason and message: returns rc. */
-static inline cf_err ops_fail(struct ops_item *it, cf_err rc, uint32_t reason, const char *msg)
+static inline MUST_USE cf_err ops_fail(struct ops_item *it, cf_err rc, uint32_t reason, const char *msg)
 {
 	it->reason = reason;
 	it->msg = msg;
 	return rc;
 }
 
-/* ---- helpers (ops.c) ----------------------------------------------------------------- */
+/* ---- helpers (ops_util.c) ------------------------------------------------------------ */
 
 /* Arena copies. */
 MUST_USE cf_err ops_dup(struct ops_req *r, const void *p, size_t n, void **out);
@@ -114,16 +117,27 @@ MUST_USE cf_err ops_uid(struct ops_req *r, struct ops_item *it, struct kmip_text
 MUST_USE cf_err ops_object_load(struct ops_req *r, const char *uid, struct store_object *o);
 /* Session (acquired lazily); the random source for store_uid_new (kernel CSPRNG). */
 MUST_USE cf_err ops_sess(struct ops_req *r, hsm_sess **out);
+MUST_USE cf_err ops_rng(void *arg, void *buf, size_t n);
 /* n bytes of the worker's locked key buffer, wiped after the response is encoded. */
 MUST_USE cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out);
-cf_err ops_rng(void *arg, void *buf, size_t n);
+/* The operation's KMIP name (audit records, logs); "Unknown" for a value KMIP does not
+ * name. */
+const char *ops_op_name(uint32_t op);
+
+/* ---- the worker (ops_worker.c), for the dispatch --------------------------------------- */
+
+/* Open the worker's store connection if it is not open (registers wake_fd for its syncs). */
+MUST_USE cf_err ops_worker_store(struct ops_worker *w);
 /* Audit one record for the item in the currently open transaction (or on its own); for a
  * read-only request, queued for the worker's next flush. */
 MUST_USE cf_err ops_audit(struct ops_req *r, uint32_t op, const char *uid, int64_t result,
 			  const char *detail);
-const char *ops_op_name(uint32_t op);
-/* Commit the queued read audit records (one transaction); *ticket = what to wait for. */
+/* Commit the queued read audit records (one transaction) and the loop turn's write batch;
+ * *ticket = what to wait for. */
 MUST_USE cf_err ops_flush(struct ops_worker *w, uint64_t *ticket);
+/* Hold ci's answer until ticket (a group commit ticket or NET_HOLD_*) through the worker's
+ * hold ops. */
+void ops_hold(struct net_conn_info *ci, uint64_t ticket);
 
 /* ---- attributes (ops_attr.c) ----------------------------------------------------------- */
 
@@ -165,8 +179,5 @@ MUST_USE cf_err ops_locate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_activate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_revoke(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_destroy(struct ops_req *r, struct ops_item *it);
-
-/* Operations in the dispatch table, for Query (n entries). */
-const uint32_t *ops_supported(size_t *n);
 
 #endif
