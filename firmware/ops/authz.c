@@ -267,22 +267,3 @@ out:
 	store_client_list_free(&l);
 	return rc;
 }
-
-bool authz_op_allowed(enum config_role role, uint32_t op)
-{
-	if (role == CONFIG_ROLE_USER)
-		return true;
-	if (role != CONFIG_ROLE_READONLY)
-		return false;
-	switch (op) {
-	case KMIP_OPERATION_DISCOVER_VERSIONS:
-	case KMIP_OPERATION_QUERY:
-	case KMIP_OPERATION_GET:
-	case KMIP_OPERATION_GET_ATTRIBUTES:
-	case KMIP_OPERATION_GET_ATTRIBUTE_LIST:
-	case KMIP_OPERATION_LOCATE:
-		return true;
-	default:
-		return false;
-	}
-}

@@ -1,5 +1,5 @@
 /* Authorization: a verified TLS identity -> tenant + role, the optional KMIP Username/Password
- * credential, and which operations a role may run.
+ * credential. Which operations a role may run is the dispatch table's (firmware/ops/ops.c).
  *
  * Mapping order (first match wins; VCENTER-KMIP.md 4.3: certificate rotation within a tenant
  * keeps access because rules name the subject + issuer or the tenant, not only one key):
@@ -74,9 +74,6 @@ MUST_USE cf_err authz_trust_reload(struct store *st);
  * authz_trust_reload calls it; call it after any other change to the clients table or the
  * config that must take effect on the very next request. Thread-safe. */
 void authz_cache_invalidate(void);
-
-/* May this role run this operation? readonly: only operations that change nothing. */
-bool authz_op_allowed(enum config_role role, uint32_t op);
 
 /* "user" / "readonly" -> role; 0 for anything else. */
 enum config_role authz_role_from(const char *s);

@@ -1,5 +1,5 @@
-# firmware/ops/: KMIP operations: dispatch (ops.c: the table, the requests),
-# the worker (ops_worker.c), the handlers' helpers (ops_util.c), policy, one file per
+# firmware/ops/: KMIP operations: dispatch (ops.c: the table with the role policy, the request
+# phases), the worker (ops_worker.c), the handlers' helpers (ops_util.c), policy, one file per
 # operation family.
 $(eval $(call fw_module,ops,firmware/ops/authz.c firmware/ops/authz_cred.c firmware/ops/ops.c \
 	firmware/ops/ops_worker.c firmware/ops/ops_util.c firmware/ops/ops_attr.c \

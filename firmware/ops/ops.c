@@ -1,6 +1,9 @@
-/* KMIP request processing: decode -> service state -> authorization -> batch items through
- * the dispatch table, each in its own savepoint with its audit record -> encode (Maximum
- * Response Size) -> commit -> answer. docs/kmip-server.md describes the behaviour. */
+/* KMIP request processing: the dispatch table (with the role policy) and the phases of a
+ * request: decode -> service state -> authentication -> transaction -> batch items through
+ * the table, each in its own savepoint with its audit record -> undo -> encode (Maximum
+ * Response Size) -> commit -> hold the answer until it is durable. docs/kmip-server.md
+ * describes the behaviour. The handlers call only the helpers (ops_util.c); the worker, the
+ * audit records and the group commit are in ops_worker.c. */
 #include "firmware/ops/ops.h"
 
 #include <stdio.h>
@@ -12,34 +15,47 @@
 #include "firmware/ops/ops_int.h"
 
 #define ST_READY (1u << SVC_READY)
+#define ROLE(role) (1u << (role))
+#define USER ROLE(CONFIG_ROLE_USER)
+#define ANYONE (ROLE(CONFIG_ROLE_USER) | ROLE(CONFIG_ROLE_READONLY))
+
+/* What an operation does to the store, which decides its transaction and when its answer
+ * may leave (docs/kmip-server.md "Durability and group commit", "Batched writes"). */
+enum ops_access {
+	OPS_WRITE,     /* changes objects: write transaction, deferred to the loop turn's batch */
+	OPS_READ_KEYS, /* may return key material: read snapshot, answer after a durable audit */
+	OPS_READ_META, /* metadata only: read snapshot, answer once its audit record committed */
+};
 
 struct ops_entry {
 	uint32_t op;
-	uint8_t states;      /* svc states (bit per enum svc_state) in which it runs */
-	bool write;          /* changes objects: refused to the readonly role */
 	ops_fn fn;
+	uint8_t states;        /* svc states (bit per enum svc_state) in which it runs */
+	enum ops_access access;
+	uint8_t roles;         /* roles (bit per enum config_role) that may run it */
 };
 
 static const struct ops_entry ops_table[] = {
-	{ KMIP_OPERATION_CREATE, ST_READY, true, ops_create },
-	{ KMIP_OPERATION_REGISTER, ST_READY, true, ops_register },
-	{ KMIP_OPERATION_LOCATE, ST_READY, false, ops_locate },
-	{ KMIP_OPERATION_GET, ST_READY, false, ops_get },
-	{ KMIP_OPERATION_GET_ATTRIBUTES, ST_READY, false, ops_get_attributes },
-	{ KMIP_OPERATION_GET_ATTRIBUTE_LIST, ST_READY, false,
-	  ops_get_attribute_list },
-	{ KMIP_OPERATION_ADD_ATTRIBUTE, ST_READY, true, ops_add_attribute },
-	{ KMIP_OPERATION_MODIFY_ATTRIBUTE, ST_READY, true, ops_modify_attribute },
-	{ KMIP_OPERATION_DELETE_ATTRIBUTE, ST_READY, true, ops_delete_attribute },
-	{ KMIP_OPERATION_ACTIVATE, ST_READY, true, ops_activate },
-	{ KMIP_OPERATION_REVOKE, ST_READY, true, ops_revoke },
-	{ KMIP_OPERATION_DESTROY, ST_READY, true, ops_destroy },
-	{ KMIP_OPERATION_QUERY, ST_READY, false, ops_query },
-	{ KMIP_OPERATION_DISCOVER_VERSIONS, ST_READY, false,
-	  ops_discover_versions },
+	{ KMIP_OPERATION_CREATE, ops_create, ST_READY, OPS_WRITE, USER },
+	{ KMIP_OPERATION_REGISTER, ops_register, ST_READY, OPS_WRITE, USER },
+	{ KMIP_OPERATION_LOCATE, ops_locate, ST_READY, OPS_READ_META, ANYONE },
+	{ KMIP_OPERATION_GET, ops_get, ST_READY, OPS_READ_KEYS, ANYONE },
+	{ KMIP_OPERATION_GET_ATTRIBUTES, ops_get_attributes, ST_READY, OPS_READ_META, ANYONE },
+	{ KMIP_OPERATION_GET_ATTRIBUTE_LIST, ops_get_attribute_list, ST_READY, OPS_READ_META,
+	  ANYONE },
+	{ KMIP_OPERATION_ADD_ATTRIBUTE, ops_add_attribute, ST_READY, OPS_WRITE, USER },
+	{ KMIP_OPERATION_MODIFY_ATTRIBUTE, ops_modify_attribute, ST_READY, OPS_WRITE, USER },
+	{ KMIP_OPERATION_DELETE_ATTRIBUTE, ops_delete_attribute, ST_READY, OPS_WRITE, USER },
+	{ KMIP_OPERATION_ACTIVATE, ops_activate, ST_READY, OPS_WRITE, USER },
+	{ KMIP_OPERATION_REVOKE, ops_revoke, ST_READY, OPS_WRITE, USER },
+	{ KMIP_OPERATION_DESTROY, ops_destroy, ST_READY, OPS_WRITE, USER },
+	{ KMIP_OPERATION_QUERY, ops_query, ST_READY, OPS_READ_META, ANYONE },
+	{ KMIP_OPERATION_DISCOVER_VERSIONS, ops_discover_versions, ST_READY, OPS_READ_META,
+	  ANYONE },
 };
 #define OPS_N (sizeof ops_table / sizeof ops_table[0])
 
+/* The table's operations in its order, for Query. */
 static const uint32_t ops_list[OPS_N] = {
 	KMIP_OPERATION_CREATE, KMIP_OPERATION_REGISTER, KMIP_OPERATION_LOCATE, KMIP_OPERATION_GET,
 	KMIP_OPERATION_GET_ATTRIBUTES, KMIP_OPERATION_GET_ATTRIBUTE_LIST,
@@ -55,6 +71,52 @@ static const struct ops_entry *ops_find(uint32_t op)
 			return &ops_table[i];
 	return NULL;
 }
+
+/* The role policy, the one place that answers: may this principal run this operation (e, from
+ * ops_find; NULL = not in the table)? */
+static bool ops_may_run(const struct authz_principal *who, const struct ops_entry *e)
+{
+	return e != NULL && who->role > 0 && who->role < 8 && (e->roles & ROLE(who->role)) != 0;
+}
+
+static bool request_writes(const struct kmip_request *rq)
+{
+	for (size_t i = 0; i < rq->n_items; i++) {
+		const struct ops_entry *e = ops_find(rq->items[i].op);
+		if (e != NULL && e->access == OPS_WRITE)
+			return true;
+	}
+	return false;
+}
+
+/* Every item reads metadata only (no key material leaves): its audit record must be committed
+ * before the answer, and is made durable by the next group sync without being waited for
+ * (docs/kmip-server.md "Durability and group commit"). Get is not one of them. */
+static bool metadata_only(const struct kmip_request *rq)
+{
+	for (size_t i = 0; i < rq->n_items; i++) {
+		const struct ops_entry *e = ops_find(rq->items[i].op);
+		if (e == NULL || e->access != OPS_READ_META)
+			return false;
+	}
+	return true;
+}
+
+/* ---- the answer ---------------------------------------------------------------------- */
+
+/* One request on its way through the phases of ops_handle. */
+struct req_ctx {
+	struct ops_req r;
+	struct kmip_request rq;
+	int svc_state;
+	struct kmip_rsp_item *items; /* the answer's items, one per request item */
+	struct ops_item *its;
+	size_t n_out;                /* items run, and answered */
+	bool in_tx;                  /* the request's transaction (or read snapshot) is open */
+	uint8_t *resp;
+	size_t cap;
+	size_t *resp_len;
+};
 
 /* cf_err -> Result Status / Reason for an operation failure. */
 static void result_for(cf_err rc, int ver, uint32_t *status, uint32_t *reason)
@@ -142,8 +204,9 @@ static const char *state_msg(int st)
 }
 
 /* Encode the response (header from the request) into resp[cap]. */
-static cf_err encode(const struct kmip_pv *pv, int ver, int64_t now, struct kmip_text corr,
-		     struct kmip_rsp_item *items, size_t n, uint8_t *resp, size_t cap, size_t *len)
+static MUST_USE cf_err encode(const struct kmip_pv *pv, int ver, int64_t now,
+			      struct kmip_text corr, struct kmip_rsp_item *items, size_t n,
+			      uint8_t *resp, size_t cap, size_t *len)
 {
 	struct kmip_response m;
 	ttlv_wr w;
@@ -164,22 +227,23 @@ static cf_err encode(const struct kmip_pv *pv, int ver, int64_t now, struct kmip
 	return rc;
 }
 
-/* Answer every item (or one item-less failure when n == 0) with the same failure. */
-static cf_err answer_all(struct ops_req *r, const struct kmip_pv *pv, const struct kmip_req_item *rq,
-			 size_t n, uint32_t status, uint32_t reason, const char *msg,
-			 struct kmip_text corr, uint8_t *resp, size_t cap, size_t *len)
+/* Answer the first n items (or one item-less failure when n == 0) with the same failure. */
+static MUST_USE cf_err answer_failed(struct req_ctx *x, size_t n, uint32_t reason,
+				     const char *msg)
 {
 	struct kmip_rsp_item one, *items = &one;
 	size_t k = n == 0 ? 1 : n;
 	void *p;
 
 	if (n > 1) {
-		TRY(kmip_arena_alloc(&r->w->arena, n, sizeof *items, &p));
+		TRY(kmip_arena_alloc(&x->r.w->arena, n, sizeof *items, &p));
 		items = p;
 	}
 	for (size_t i = 0; i < k; i++)
-		item_fail(&items[i], n == 0 ? NULL : &rq[i], status, reason, msg);
-	return encode(pv, r->ver, r->now, corr, items, k, resp, cap, len);
+		item_fail(&items[i], n == 0 ? NULL : &x->rq.items[i],
+			  KMIP_RESULT_STATUS_OPERATION_FAILED, reason, msg);
+	return encode(&x->rq.h.pv, x->r.ver, x->r.now, x->rq.h.client_corr, items, k, x->resp,
+		      x->cap, x->resp_len);
 }
 
 static void audit_best_effort(struct ops_req *r, uint32_t op, const char *uid, int64_t result,
@@ -193,9 +257,16 @@ static void audit_best_effort(struct ops_req *r, uint32_t op, const char *uid, i
 			  r->ci != NULL ? r->ci->peer : "?");
 }
 
+/* Refuse every item of the request with the same reason, each with its audit record. */
+static MUST_USE cf_err refuse_all(struct req_ctx *x, uint32_t reason, const char *msg)
+{
+	for (size_t i = 0; i < x->rq.n_items; i++)
+		audit_best_effort(&x->r, x->rq.items[i].op, "", reason, msg);
+	return answer_failed(x, x->rq.n_items, reason, msg);
+}
+
 /* The request could not be decoded: answer in the version that parsed. */
-static cf_err answer_decode_error(struct ops_req *r, const struct kmip_decode_error *de,
-				  uint8_t *resp, size_t cap, size_t *len)
+static MUST_USE cf_err answer_decode_error(struct req_ctx *x, const struct kmip_decode_error *de)
 {
 	struct kmip_rsp_item it;
 	struct kmip_pv pv = { 1, 0 };
@@ -212,7 +283,7 @@ static cf_err answer_decode_error(struct ops_req *r, const struct kmip_decode_er
 		pv = (struct kmip_pv){ 2, 0 };
 		ver = KMIP_V2_0;
 	}
-	r->ver = ver;
+	x->r.ver = ver;
 	if (status == KMIP_RESULT_STATUS_SUCCESS) {
 		status = KMIP_RESULT_STATUS_OPERATION_FAILED;
 		reason = KMIP_RESULT_REASON_INVALID_MESSAGE;
@@ -226,25 +297,28 @@ static cf_err answer_decode_error(struct ops_req *r, const struct kmip_decode_er
 	it.reason = reason;
 	it.message = (struct kmip_text){ "request could not be decoded", 28 };
 	log_warn("kmip: undecodable request from %s: %s (item %ld, tag 0x%06x)",
-		 r->ci != NULL ? r->ci->peer : "?", cf_err_name(de->rc), de->item, de->tag);
-	audit_best_effort(r, de->has_op ? de->op : 0, "", (int64_t)reason, "undecodable request");
-	cf_err rc = encode(&pv, ver, r->now, (struct kmip_text){ 0 }, &it, 1, resp, cap, len);
+		 x->r.ci != NULL ? x->r.ci->peer : "?", cf_err_name(de->rc), de->item, de->tag);
+	audit_best_effort(&x->r, de->has_op ? de->op : 0, "", (int64_t)reason,
+			  "undecodable request");
+	cf_err rc = encode(&pv, ver, x->r.now, (struct kmip_text){ 0 }, &it, 1, x->resp, x->cap,
+			   x->resp_len);
 	if (rc != CF_OK && it.has_op) {
 		/* the operation value may not exist in that version: answer without it */
 		it.has_op = false;
-		rc = encode(&pv, ver, r->now, (struct kmip_text){ 0 }, &it, 1, resp, cap, len);
+		rc = encode(&pv, ver, x->r.now, (struct kmip_text){ 0 }, &it, 1, x->resp, x->cap,
+			    x->resp_len);
 	}
 	return rc;
 }
 
-/* ---- the request ------------------------------------------------------------------- */
+/* ---- Creates prepared outside the write transaction ------------------------------------ */
 
-/* Item i is a Create whose key may be made before the write transaction: typed, and asked
- * by a principal allowed to create (ops_handle checks that again, and reports). */
+/* Item qi is a Create whose key may be made before the write transaction: typed, and asked
+ * by a principal allowed to create (the item's run checks that again, and reports). */
 static bool create_preppable(const struct ops_req *r, const struct kmip_req_item *qi)
 {
 	return qi->op == KMIP_OPERATION_CREATE && qi->pl.typed &&
-	       authz_op_allowed(r->who.role, qi->op) && r->who.role == CONFIG_ROLE_USER;
+	       ops_may_run(&r->who, ops_find(qi->op));
 }
 
 /* Deferral of a request with Create items: their keys are generated and wrapped now, outside
@@ -303,289 +377,331 @@ static bool prep_take(struct ops_req *r, size_t i, struct ops_item *it)
 	return false;
 }
 
-static bool request_writes(const struct kmip_request *rq)
+/* Create's HSM work needs no store: done before taking the write lock, so the other workers'
+ * transactions do not wait for the HSM (from the deferral's stash when there is one). */
+static void creates_prep(struct req_ctx *x)
 {
-	for (size_t i = 0; i < rq->n_items; i++) {
-		const struct ops_entry *e = ops_find(rq->items[i].op);
-		if (e != NULL && e->write)
-			return true;
+	struct net_conn_info *ci = x->r.ci;
+	for (size_t i = 0; i < x->rq.n_items; i++) {
+		const struct kmip_req_item *qi = &x->rq.items[i];
+		if (!create_preppable(&x->r, qi))
+			continue;
+		x->its[i].rq = qi;
+		if (ci == NULL || !ci->run_deferred || !prep_take(&x->r, i, &x->its[i]))
+			ops_create_prep(&x->r, &x->its[i]);
 	}
-	return false;
 }
 
-/* Every item reads metadata only (no key material leaves): its audit record must be committed
- * before the answer, and is made durable by the next group sync without being waited for
- * (docs/kmip-server.md "Durability and group commit"). Get is not one of them. */
-static bool metadata_only(const struct kmip_request *rq)
+/* ---- phases of a request ------------------------------------------------------------- */
+
+static void req_begin(struct req_ctx *x, struct ops_worker *w, struct net_conn_info *ci,
+		      uint8_t *resp, size_t cap, size_t *resp_len)
 {
-	for (size_t i = 0; i < rq->n_items; i++) {
-		switch (rq->items[i].op) {
-		case KMIP_OPERATION_LOCATE:
-		case KMIP_OPERATION_GET_ATTRIBUTES:
-		case KMIP_OPERATION_GET_ATTRIBUTE_LIST:
-		case KMIP_OPERATION_QUERY:
-		case KMIP_OPERATION_DISCOVER_VERSIONS:
-			break;
-		default:
-			return false;
-		}
+	kmip_arena_reset(&w->arena);
+	w->keybuf_off = 0;
+	memset(x, 0, sizeof *x);
+	x->r.w = w;
+	x->r.ci = ci;
+	x->r.now = svc_now(w->svc);
+	x->r.ver = KMIP_V1_0;
+	x->r.supported = ops_list;
+	x->r.n_supported = OPS_N;
+	x->resp = resp;
+	x->cap = cap;
+	x->resp_len = resp_len;
+	x->svc_state = atomic_load(&w->svc->state);
+	/* the actor for audit records even when the identity maps to nothing */
+	if (ci != NULL && ci->id != NULL)
+		snprintf(x->r.who.actor, sizeof x->r.who.actor, "sha256:%s", ci->id->fp_hex);
+	/* best effort: audit needs it; the gate checks it for READY */
+	if ((x->svc_state == SVC_READY || x->svc_state == SVC_SEALED ||
+	     x->svc_state == SVC_ERROR) && ops_worker_store(w) != CF_OK)
+		return;
+}
+
+/* A request that writes waits for the end of the loop turn, where the turn's writes run in one
+ * transaction (ops_flush commits it): one commit instead of one per request. */
+static bool gate_defer(struct req_ctx *x)
+{
+	struct net_conn_info *ci = x->r.ci;
+	if (ci == NULL || !ci->can_hold || ci->run_deferred || x->svc_state != SVC_READY ||
+	    x->r.w->st == NULL || !request_writes(&x->rq))
+		return false;
+	ops_hold(ci, NET_HOLD_DEFER);
+	prep_stash(&x->r, &x->rq);
+	return true;
+}
+
+static void gate_skew(const struct req_ctx *x)
+{
+	if (!x->rq.h.has_time_stamp)
+		return;
+	int64_t d = x->rq.h.time_stamp - x->r.now;
+	if (d > OPS_SKEW_S || d < -OPS_SKEW_S)
+		log_warn("kmip: request Time Stamp from %s is %lld s off our clock",
+			 x->r.ci != NULL ? x->r.ci->peer : "?", (long long)d);
+}
+
+/* Who is asking: the certificate's principal, and the header's credential if any. */
+static MUST_USE cf_err gate_authenticate(struct req_ctx *x)
+{
+	struct ops_worker *w = x->r.w;
+	struct net_conn_info *ci = x->r.ci;
+	cf_err rc = authz_resolve(w->svc->cfg, w->st, ci != NULL ? ci->id : NULL, &x->r.who);
+	if (rc == CF_OK)
+		rc = authz_credential_check(w->st, &x->r.who, &x->rq.h);
+	if (rc != CF_OK)
+		log_warn("kmip: client not authorized from %s (%s)", ci != NULL ? ci->peer : "?",
+			 x->r.who.actor);
+	return rc;
+}
+
+/* Decode, then what is checked before any item runs: the version (the decoder's), deferral of
+ * a write, the service state, who is asking. false when the request is answered (or deferred)
+ * here: *rc says how. */
+static bool gate(struct req_ctx *x, const uint8_t *req, size_t n, cf_err *rc)
+{
+	struct ops_worker *w = x->r.w;
+	struct kmip_decode_error de;
+
+	*rc = kmip_decode_request(req, n, &w->svc->limits, &w->arena, &x->rq, &de);
+	if (*rc != CF_OK) {
+		*rc = answer_decode_error(x, &de);
+		return false;
+	}
+	x->r.ver = x->rq.h.version;
+	if (gate_defer(x)) {
+		*rc = CF_OK;
+		return false;
+	}
+	gate_skew(x);
+	/* service state: everything but READY answers Operation Failed */
+	if (x->svc_state != SVC_READY || w->st == NULL) {
+		*rc = refuse_all(x, KMIP_RESULT_REASON_GENERAL_FAILURE,
+				 x->svc_state != SVC_READY ? state_msg(x->svc_state)
+							   : "store unavailable");
+		return false;
+	}
+	if (gate_authenticate(x) != CF_OK) {
+		*rc = refuse_all(x, KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL,
+				 "client not authorized");
+		return false;
 	}
 	return true;
 }
 
-
-cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t *req,
-		  size_t n, uint8_t *resp, size_t cap, size_t *resp_len)
+/* The request's transaction. A request whose items only read runs in a read snapshot without
+ * the write lock; its audit records join the worker's next flush (one transaction for every
+ * read of the loop turn) and its answer waits for that flush. One that writes prepares its
+ * Creates, then opens its transaction (a savepoint in the loop turn's batch when deferred).
+ * false when it cannot begin: *rc says how it was answered. */
+static bool tx_open(struct req_ctx *x, cf_err *rc)
 {
-	struct ops_req r;
-	struct kmip_request rq;
-	struct kmip_decode_error de;
-	struct kmip_rsp_item *items = NULL;
-	struct ops_item *its = NULL;
-	size_t n_out = 0, limit;
-	uint32_t bec;
-	int svc_state;
-	bool undo = false, in_tx = false, ro = true;
-	uint64_t ticket = 0;
+	struct ops_worker *w = x->r.w;
+	struct net_conn_info *ci = x->r.ci;
 	void *p;
-	cf_err rc = CF_E_INTERNAL, arc;
-	uint32_t status, reason;
 
-	*resp_len = 0;
-	if (w == NULL || req == NULL || resp == NULL)
-		return CF_E_INVALID_ARG;
-	kmip_arena_reset(&w->arena);
-	w->keybuf_off = 0;
-	memset(&r, 0, sizeof r);
-	r.w = w;
-	r.ci = ci;
-	r.now = svc_now(w->svc);
-	r.ver = KMIP_V1_0;
-	r.supported = ops_list;
-	r.n_supported = OPS_N;
-	svc_state = atomic_load(&w->svc->state);
-
-	/* the actor for audit records even when the identity maps to nothing */
-	if (ci != NULL && ci->id != NULL)
-		snprintf(r.who.actor, sizeof r.who.actor, "sha256:%s", ci->id->fp_hex);
-	if (svc_state == SVC_READY || svc_state == SVC_SEALED || svc_state == SVC_ERROR)
-		if (ops_worker_store(w) != CF_OK) { /* best effort: audit needs it; READY checks again */
-		}
-
-	rc = kmip_decode_request(req, n, &w->svc->limits, &w->arena, &rq, &de);
-	if (rc != CF_OK) {
-		rc = answer_decode_error(&r, &de, resp, cap, resp_len);
-		goto out;
-	}
-	r.ver = rq.h.version;
-	/* A request that writes waits for the end of the loop turn, where the turn's writes run
-	 * in one transaction (ops_flush commits it): one commit instead of one per request */
-	if (ci != NULL && ci->can_hold && !ci->run_deferred && svc_state == SVC_READY &&
-	    w->st != NULL && request_writes(&rq)) {
-		ops_hold(ci, NET_HOLD_DEFER);
-		prep_stash(&r, &rq);
-		rc = CF_OK;
-		goto out;
-	}
-	if (rq.h.has_time_stamp) {
-		int64_t d = rq.h.time_stamp - r.now;
-		if (d > OPS_SKEW_S || d < -OPS_SKEW_S)
-			log_warn("kmip: request Time Stamp from %s is %lld s off our clock",
-				 ci != NULL ? ci->peer : "?", (long long)d);
-	}
-
-	/* service state: everything but READY answers Operation Failed */
-	if (svc_state != SVC_READY || w->st == NULL) {
-		const char *msg = svc_state != SVC_READY ? state_msg(svc_state) : "store unavailable";
-		for (size_t i = 0; i < rq.n_items; i++)
-			audit_best_effort(&r, rq.items[i].op, "", KMIP_RESULT_REASON_GENERAL_FAILURE, msg);
-		rc = answer_all(&r, &rq.h.pv, rq.items, rq.n_items, KMIP_RESULT_STATUS_OPERATION_FAILED,
-				KMIP_RESULT_REASON_GENERAL_FAILURE, msg, rq.h.client_corr, resp, cap,
-				resp_len);
-		goto out;
-	}
-
-	/* who is asking */
-	arc = authz_resolve(w->svc->cfg, w->st, ci != NULL ? ci->id : NULL, &r.who);
-	if (arc == CF_OK)
-		arc = authz_credential_check(w->st, &r.who, &rq.h);
-	if (arc != CF_OK) {
-		const char *msg = "client not authorized";
-		log_warn("kmip: %s from %s (%s)", msg, ci != NULL ? ci->peer : "?", r.who.actor);
-		for (size_t i = 0; i < rq.n_items; i++)
-			audit_best_effort(&r, rq.items[i].op, "",
-					  KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL, msg);
-		rc = answer_all(&r, &rq.h.pv, rq.items, rq.n_items, KMIP_RESULT_STATUS_OPERATION_FAILED,
-				KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL, msg,
-				rq.h.client_corr, resp, cap, resp_len);
-		goto out;
-	}
-
-	if ((rc = kmip_arena_alloc(&w->arena, rq.n_items, sizeof *items, &p)) != CF_OK)
-		goto out;
-	items = p;
-	if ((rc = kmip_arena_alloc(&w->arena, rq.n_items, sizeof *its, &p)) != CF_OK)
-		goto out;
-	its = p;
-	bec = rq.h.has_bec ? rq.h.bec : KMIP_BATCH_ERROR_CONTINUATION_OPTION_STOP;
-
-	/* A request whose items only read runs in a read snapshot without the write lock; its
-	 * audit records join the worker's next flush (one transaction for every read of the loop
-	 * turn) and its answer waits for that flush to be durable. */
-	for (size_t i = 0; i < rq.n_items && ro; i++) {
-		const struct ops_entry *e = ops_find(rq.items[i].op);
-		if (e != NULL && e->write)
-			ro = false;
-	}
-	if (ro) {
-		rc = store_read_tx_begin(w->st);
-		r.audit_queue = rc == CF_OK;
+	if ((*rc = kmip_arena_alloc(&w->arena, x->rq.n_items, sizeof *x->items, &p)) != CF_OK)
+		return false;
+	x->items = p;
+	if ((*rc = kmip_arena_alloc(&w->arena, x->rq.n_items, sizeof *x->its, &p)) != CF_OK)
+		return false;
+	x->its = p;
+	if (!request_writes(&x->rq)) {
+		*rc = store_read_tx_begin(w->st);
+		x->r.audit_queue = *rc == CF_OK;
 	} else {
-		/* Create's HSM work needs no store: done before taking the write lock, so the
-		 * other workers' transactions do not wait for the HSM */
-		for (size_t i = 0; i < rq.n_items; i++) {
-			const struct kmip_req_item *qi = &rq.items[i];
-			if (!create_preppable(&r, qi))
-				continue;
-			its[i].rq = qi;
-			if (ci == NULL || !ci->run_deferred || !prep_take(&r, i, &its[i]))
-				ops_create_prep(&r, &its[i]);
-		}
+		creates_prep(x);
 		if (ci != NULL && ci->run_deferred && !w->batch_open &&
 		    store_tx_begin(w->st) == CF_OK)
 			w->batch_open = true; /* the request's own level is a savepoint in it */
-		rc = store_tx_begin(w->st);
+		*rc = store_tx_begin(w->st);
 	}
+	if (*rc != CF_OK) {
+		log_err_r(*rc, "kmip: cannot begin a store transaction");
+		*rc = answer_failed(x, x->rq.n_items, KMIP_RESULT_REASON_GENERAL_FAILURE,
+				    "store busy");
+		return false;
+	}
+	x->in_tx = true;
+	return true;
+}
+
+/* Item i through the table: support, role, then its handler in its own savepoint with its
+ * audit record. */
+static MUST_USE cf_err item_run(struct req_ctx *x, size_t i)
+{
+	const struct kmip_req_item *qi = &x->rq.items[i];
+	const struct ops_entry *e = ops_find(qi->op);
+	struct ops_item *it = &x->its[i];
+	struct store *st = x->r.w->st;
+	cf_err rc;
+
+	it->rq = qi;
+	it->rs = &x->items[i];
+	memset(it->rs, 0, sizeof *it->rs);
+	if (e == NULL || (e->states & ST_READY) == 0 || !qi->pl.typed)
+		return ops_fail(it, CF_E_UNSUPPORTED_OP, KMIP_RESULT_REASON_OPERATION_NOT_SUPPORTED,
+				"operation not supported");
+	if (!ops_may_run(&x->r.who, e))
+		return ops_fail(it, CF_E_PERMISSION, KMIP_RESULT_REASON_PERMISSION_DENIED,
+				"role may not run this operation");
+	TRY(store_tx_begin(st));
+	it->rs->pl.op = qi->op;
+	it->rs->pl.typed = true;
+	rc = e->fn(&x->r, it);
+	if (rc == CF_OK)
+		rc = ops_audit(&x->r, qi->op, it->uid, 0, NULL);
+	if (rc == CF_OK)
+		rc = store_tx_commit(st);
 	if (rc != CF_OK) {
-		log_err_r(rc, "kmip: cannot begin a store transaction");
-		rc = answer_all(&r, &rq.h.pv, rq.items, rq.n_items, KMIP_RESULT_STATUS_OPERATION_FAILED,
-				KMIP_RESULT_REASON_GENERAL_FAILURE, "store busy", rq.h.client_corr,
-				resp, cap, resp_len);
-		goto out;
+		store_tx_rollback(st);
+		return rc;
 	}
-	in_tx = true;
+	it->rs->has_op = true;
+	it->rs->op = qi->op;
+	it->rs->id = qi->id;
+	it->rs->status = KMIP_RESULT_STATUS_SUCCESS;
+	it->rs->has_payload = true;
+	return CF_OK;
+}
 
-	for (size_t i = 0; i < rq.n_items; i++) {
-		const struct kmip_req_item *qi = &rq.items[i];
-		const struct ops_entry *e = ops_find(qi->op);
-		struct ops_item *it = &its[i];
-		cf_err irc;
+/* Item i failed with rc: its answer and its audit record. */
+static void item_failed(struct req_ctx *x, size_t i, cf_err rc)
+{
+	struct ops_item *it = &x->its[i];
+	uint32_t status, reason;
+	cf_err arc;
 
-		it->rq = qi;
-		it->rs = &items[i];
-		memset(it->rs, 0, sizeof *it->rs);
-		n_out = i + 1;
-		if (e == NULL || (e->states & (1u << SVC_READY)) == 0 || !qi->pl.typed) {
-			irc = ops_fail(it, CF_E_UNSUPPORTED_OP, KMIP_RESULT_REASON_OPERATION_NOT_SUPPORTED,
-				       "operation not supported");
-		} else if (!authz_op_allowed(r.who.role, qi->op) || (e->write && r.who.role != CONFIG_ROLE_USER)) {
-			irc = ops_fail(it, CF_E_PERMISSION, KMIP_RESULT_REASON_PERMISSION_DENIED,
-				       "role may not run this operation");
-		} else if ((irc = store_tx_begin(w->st)) == CF_OK) {
-			it->rs->pl.op = qi->op;
-			it->rs->pl.typed = true;
-			irc = e->fn(&r, it);
-			if (irc == CF_OK)
-				irc = ops_audit(&r, qi->op, it->uid, 0, NULL);
-			if (irc == CF_OK)
-				irc = store_tx_commit(w->st);
-			if (irc != CF_OK)
-				store_tx_rollback(w->st);
-		}
-		if (irc == CF_OK) {
-			it->rs->has_op = true;
-			it->rs->op = qi->op;
-			it->rs->id = qi->id;
-			it->rs->status = KMIP_RESULT_STATUS_SUCCESS;
-			it->rs->has_payload = true;
+	result_for(rc, x->r.ver, &status, &reason);
+	if (it->reason != 0)
+		reason = it->reason;
+	item_fail(it->rs, it->rq, status, reason, it->msg != NULL ? it->msg : cf_err_str(rc));
+	if ((arc = ops_audit(&x->r, it->rq->op, it->uid, (int64_t)reason, it->msg)) != CF_OK)
+		log_err_r(arc, "kmip: audit record failed");
+}
+
+/* The batch items in order, as the Batch Error Continuation Option says. true when a failure
+ * asks to undo the batch. */
+static bool items_run(struct req_ctx *x)
+{
+	uint32_t bec = x->rq.h.has_bec ? x->rq.h.bec : KMIP_BATCH_ERROR_CONTINUATION_OPTION_STOP;
+
+	for (size_t i = 0; i < x->rq.n_items; i++) {
+		x->n_out = i + 1;
+		cf_err rc = item_run(x, i);
+		if (rc == CF_OK)
 			continue;
-		}
-		result_for(irc, r.ver, &status, &reason);
-		if (it->reason != 0)
-			reason = it->reason;
-		item_fail(it->rs, qi, status, reason, it->msg != NULL ? it->msg : cf_err_str(irc));
-		if ((arc = ops_audit(&r, qi->op, it->uid, (int64_t)reason, it->msg)) != CF_OK)
-			log_err_r(arc, "kmip: audit record failed");
+		item_failed(x, i, rc);
 		if (bec == KMIP_BATCH_ERROR_CONTINUATION_OPTION_CONTINUE)
 			continue;
-		if (bec == KMIP_BATCH_ERROR_CONTINUATION_OPTION_UNDO)
-			undo = true;
-		break;
+		return bec == KMIP_BATCH_ERROR_CONTINUATION_OPTION_UNDO;
 	}
+	return false;
+}
 
-	if (undo) {
-		store_tx_rollback(w->st);
-		in_tx = false;
-		for (size_t i = 0; i + 1 < n_out; i++) {
-			item_fail(&items[i], &rq.items[i], KMIP_RESULT_STATUS_OPERATION_UNDONE, 0, NULL);
-			audit_best_effort(&r, rq.items[i].op, its[i].uid, -1, "undone");
-		}
-		audit_best_effort(&r, rq.items[n_out - 1].op, its[n_out - 1].uid,
-				  (int64_t)items[n_out - 1].reason, its[n_out - 1].msg);
-	}
+/* Undo: the request's transaction rolls back; the items before the failed one answer
+ * Operation Undone, and every item's audit record says what happened. */
+static void items_undo(struct req_ctx *x)
+{
+	size_t last = x->n_out - 1;
 
-	/* encode before committing: a response that does not fit changes nothing */
-	limit = cap;
-	if (rq.h.has_max_response_size && rq.h.max_response_size > 0 &&
-	    (size_t)rq.h.max_response_size < limit)
-		limit = (size_t)rq.h.max_response_size;
-	rc = encode(&rq.h.pv, r.ver, r.now, rq.h.client_corr, items, n_out, resp, limit, resp_len);
-	if (rc != CF_OK) {
-		bool too_large = rc == CF_E_NO_SPACE;
-		if (!too_large)
-			log_err_r(rc, "kmip: cannot encode the response");
-		if (in_tx) {
-			store_tx_rollback(w->st);
-			in_tx = false;
-		}
-		reason = too_large ? KMIP_RESULT_REASON_RESPONSE_TOO_LARGE
-				   : KMIP_RESULT_REASON_GENERAL_FAILURE;
-		for (size_t i = 0; i < n_out; i++)
-			audit_best_effort(&r, rq.items[i].op, its[i].uid, (int64_t)reason,
-					  too_large ? "response too large" : "encoding failed");
-		sec_wipe(resp, cap);
-		rc = answer_all(&r, &rq.h.pv, rq.items, n_out, KMIP_RESULT_STATUS_OPERATION_FAILED,
-				reason, too_large ? "response too large" : "internal error",
-				rq.h.client_corr, resp, cap, resp_len);
-		goto out;
+	store_tx_rollback(x->r.w->st);
+	x->in_tx = false;
+	for (size_t i = 0; i < last; i++) {
+		item_fail(&x->items[i], &x->rq.items[i], KMIP_RESULT_STATUS_OPERATION_UNDONE, 0, NULL);
+		audit_best_effort(&x->r, x->rq.items[i].op, x->its[i].uid, -1, "undone");
 	}
-	if (in_tx) {
-		in_tx = false;
-		rc = store_tx_commit_nowait(w->st, &ticket);
-		if (rc == CF_OK && r.audit_queue)
-			ticket = metadata_only(&rq) ? NET_HOLD_COMMIT : NET_HOLD_FLUSH;
-		if (rc == CF_OK && ticket != 0 && (ci == NULL || !ci->can_hold)) {
-			/* no one to hold the answer: wait here */
-			if (ticket == NET_HOLD_FLUSH || ticket == NET_HOLD_COMMIT)
-				rc = ops_flush(w, &ticket);
-			if (rc == CF_OK)
-				rc = store_ticket_wait(w->st, ticket);
-			ticket = 0;
-		}
-		if (rc != CF_OK) {
-			/* nothing was committed: nothing may be acknowledged */
-			log_err_r(rc, "kmip: commit failed");
-			sec_wipe(resp, cap);
-			*resp_len = 0;
-			rc = answer_all(&r, &rq.h.pv, rq.items, n_out, KMIP_RESULT_STATUS_OPERATION_FAILED,
-					KMIP_RESULT_REASON_GENERAL_FAILURE, "store commit failed",
-					rq.h.client_corr, resp, cap, resp_len);
-			goto out;
-		}
+	audit_best_effort(&x->r, x->rq.items[last].op, x->its[last].uid,
+			  (int64_t)x->items[last].reason, x->its[last].msg);
+}
+
+/* The answer did not encode (rc): nothing of the request commits, every item fails. */
+static MUST_USE cf_err answer_unencodable(struct req_ctx *x, cf_err rc)
+{
+	bool too_large = rc == CF_E_NO_SPACE;
+	uint32_t reason = too_large ? KMIP_RESULT_REASON_RESPONSE_TOO_LARGE
+				    : KMIP_RESULT_REASON_GENERAL_FAILURE;
+
+	if (!too_large)
+		log_err_r(rc, "kmip: cannot encode the response");
+	if (x->in_tx) {
+		store_tx_rollback(x->r.w->st);
+		x->in_tx = false;
 	}
-	if (ticket != 0) {
-		ops_hold(ci, ticket);
+	for (size_t i = 0; i < x->n_out; i++)
+		audit_best_effort(&x->r, x->rq.items[i].op, x->its[i].uid, (int64_t)reason,
+				  too_large ? "response too large" : "encoding failed");
+	sec_wipe(x->resp, x->cap);
+	return answer_failed(x, x->n_out, reason,
+			     too_large ? "response too large" : "internal error");
+}
+
+/* Commit the request's transaction; *ticket = what its answer waits for (0 = nothing). With no
+ * one to hold the answer (no ci or no can_hold), the wait happens here. */
+static MUST_USE cf_err tx_commit(struct req_ctx *x, uint64_t *ticket)
+{
+	struct ops_worker *w = x->r.w;
+	struct net_conn_info *ci = x->r.ci;
+
+	x->in_tx = false;
+	cf_err rc = store_tx_commit_nowait(w->st, ticket);
+	if (rc == CF_OK && x->r.audit_queue)
+		*ticket = metadata_only(&x->rq) ? NET_HOLD_COMMIT : NET_HOLD_FLUSH;
+	if (rc == CF_OK && *ticket != 0 && (ci == NULL || !ci->can_hold)) {
+		/* no one to hold the answer: wait here */
+		if (*ticket == NET_HOLD_FLUSH || *ticket == NET_HOLD_COMMIT)
+			rc = ops_flush(w, ticket);
+		if (rc == CF_OK)
+			rc = store_ticket_wait(w->st, *ticket);
+		*ticket = 0;
 	}
-	rc = CF_OK;
-out:
-	if (in_tx)
-		store_tx_rollback(w->st);
-	if (w->batch_open && rc == CF_OK && ci != NULL && ci->hold == 0 && *resp_len > 0) {
+	return rc;
+}
+
+/* Encode before committing (a response that does not fit changes nothing), then commit; the
+ * answer is held until what it answers for is durable. */
+static MUST_USE cf_err answer_commit(struct req_ctx *x)
+{
+	size_t limit = x->cap;
+	uint64_t ticket = 0;
+	cf_err rc;
+
+	if (x->rq.h.has_max_response_size && x->rq.h.max_response_size > 0 &&
+	    (size_t)x->rq.h.max_response_size < limit)
+		limit = (size_t)x->rq.h.max_response_size;
+	rc = encode(&x->rq.h.pv, x->r.ver, x->r.now, x->rq.h.client_corr, x->items, x->n_out,
+		    x->resp, limit, x->resp_len);
+	if (rc != CF_OK)
+		return answer_unencodable(x, rc);
+	if (x->in_tx && (rc = tx_commit(x, &ticket)) != CF_OK) {
+		/* nothing was committed: nothing may be acknowledged */
+		log_err_r(rc, "kmip: commit failed");
+		sec_wipe(x->resp, x->cap);
+		*x->resp_len = 0;
+		return answer_failed(x, x->n_out, KMIP_RESULT_REASON_GENERAL_FAILURE,
+				     "store commit failed");
+	}
+	if (ticket != 0)
+		ops_hold(x->r.ci, ticket);
+	return CF_OK;
+}
+
+/* The hold of an answer that no phase held: one given inside the loop turn's write batch, or
+ * with queued audit records, leaves once they commit. */
+static MUST_USE cf_err hold_policy(struct req_ctx *x, cf_err rc)
+{
+	struct ops_worker *w = x->r.w;
+	struct net_conn_info *ci = x->r.ci;
+
+	if (rc != CF_OK || ci == NULL)
+		return rc;
+	if (w->batch_open && ci->hold == 0 && *x->resp_len > 0) {
 		/* answered inside the turn's write transaction (audit records of an undo, an
 		 * error): sent once that commits */
 		ops_hold(ci, NET_HOLD_FLUSH);
 	}
-	if (r.audit_queue && rc == CF_OK && ci != NULL && ci->hold == 0) {
+	if (x->r.audit_queue && ci->hold == 0) {
 		/* an answer from an error path with queued records: they commit first */
 		if (ci->can_hold) {
 			ops_hold(ci, NET_HOLD_FLUSH);
@@ -596,10 +712,40 @@ out:
 				rc = store_ticket_wait(w->st, t);
 		}
 	}
+	return rc;
+}
+
+static MUST_USE cf_err req_end(struct req_ctx *x, cf_err rc)
+{
+	struct ops_worker *w = x->r.w;
+
+	if (x->in_tx)
+		store_tx_rollback(w->st);
+	rc = hold_policy(x, rc);
 	sec_wipe(w->keybuf, w->keybuf_off);
 	w->keybuf_off = 0;
 	kmip_arena_reset(&w->arena);
 	if (rc != CF_OK)
-		*resp_len = 0;
+		*x->resp_len = 0;
 	return rc;
+}
+
+cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t *req,
+		  size_t n, uint8_t *resp, size_t cap, size_t *resp_len)
+{
+	struct req_ctx x;
+	cf_err rc;
+
+	*resp_len = 0;
+	if (w == NULL || req == NULL || resp == NULL)
+		return CF_E_INVALID_ARG;
+	req_begin(&x, w, ci, resp, cap, resp_len);
+	if (!gate(&x, req, n, &rc))     /* decode, version, deferral, state, authentication */
+		return req_end(&x, rc);
+	if (!tx_open(&x, &rc))          /* read snapshot, or Creates prepared + write tx */
+		return req_end(&x, rc);
+	if (items_run(&x))              /* each item in its savepoint, with its audit record */
+		items_undo(&x);
+	rc = answer_commit(&x);         /* encode, commit, hold until durable */
+	return req_end(&x, rc);         /* hold policy of the other answers, wipe */
 }
