@@ -16,8 +16,8 @@
 
 #define ST_READY (1u << SVC_READY)
 #define ROLE(role) (1u << (role))
-#define USER ROLE(CONFIG_ROLE_USER)
-#define ANYONE (ROLE(CONFIG_ROLE_USER) | ROLE(CONFIG_ROLE_READONLY))
+#define BY_USER ROLE(CONFIG_ROLE_USER)
+#define BY_ANYONE (ROLE(CONFIG_ROLE_USER) | ROLE(CONFIG_ROLE_READONLY))
 
 /* What an operation does to the store, which decides its transaction and when its answer
  * may leave (docs/kmip-server.md "Durability and group commit", "Batched writes"). */
@@ -36,22 +36,22 @@ struct ops_entry {
 };
 
 static const struct ops_entry ops_table[] = {
-	{ KMIP_OPERATION_CREATE, ops_create, ST_READY, OPS_WRITE, USER },
-	{ KMIP_OPERATION_REGISTER, ops_register, ST_READY, OPS_WRITE, USER },
-	{ KMIP_OPERATION_LOCATE, ops_locate, ST_READY, OPS_READ_META, ANYONE },
-	{ KMIP_OPERATION_GET, ops_get, ST_READY, OPS_READ_KEYS, ANYONE },
-	{ KMIP_OPERATION_GET_ATTRIBUTES, ops_get_attributes, ST_READY, OPS_READ_META, ANYONE },
+	{ KMIP_OPERATION_CREATE, ops_create, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_REGISTER, ops_register, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_LOCATE, ops_locate, ST_READY, OPS_READ_META, BY_ANYONE },
+	{ KMIP_OPERATION_GET, ops_get, ST_READY, OPS_READ_KEYS, BY_ANYONE },
+	{ KMIP_OPERATION_GET_ATTRIBUTES, ops_get_attributes, ST_READY, OPS_READ_META, BY_ANYONE },
 	{ KMIP_OPERATION_GET_ATTRIBUTE_LIST, ops_get_attribute_list, ST_READY, OPS_READ_META,
-	  ANYONE },
-	{ KMIP_OPERATION_ADD_ATTRIBUTE, ops_add_attribute, ST_READY, OPS_WRITE, USER },
-	{ KMIP_OPERATION_MODIFY_ATTRIBUTE, ops_modify_attribute, ST_READY, OPS_WRITE, USER },
-	{ KMIP_OPERATION_DELETE_ATTRIBUTE, ops_delete_attribute, ST_READY, OPS_WRITE, USER },
-	{ KMIP_OPERATION_ACTIVATE, ops_activate, ST_READY, OPS_WRITE, USER },
-	{ KMIP_OPERATION_REVOKE, ops_revoke, ST_READY, OPS_WRITE, USER },
-	{ KMIP_OPERATION_DESTROY, ops_destroy, ST_READY, OPS_WRITE, USER },
-	{ KMIP_OPERATION_QUERY, ops_query, ST_READY, OPS_READ_META, ANYONE },
+	  BY_ANYONE },
+	{ KMIP_OPERATION_ADD_ATTRIBUTE, ops_add_attribute, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_MODIFY_ATTRIBUTE, ops_modify_attribute, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_DELETE_ATTRIBUTE, ops_delete_attribute, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_ACTIVATE, ops_activate, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_REVOKE, ops_revoke, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_DESTROY, ops_destroy, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_QUERY, ops_query, ST_READY, OPS_READ_META, BY_ANYONE },
 	{ KMIP_OPERATION_DISCOVER_VERSIONS, ops_discover_versions, ST_READY, OPS_READ_META,
-	  ANYONE },
+	  BY_ANYONE },
 };
 #define OPS_N (sizeof ops_table / sizeof ops_table[0])
 
@@ -609,7 +609,8 @@ static void items_undo(struct req_ctx *x)
 	store_tx_rollback(x->r.w->st);
 	x->in_tx = false;
 	for (size_t i = 0; i < last; i++) {
-		item_fail(&x->items[i], &x->rq.items[i], KMIP_RESULT_STATUS_OPERATION_UNDONE, 0, NULL);
+		item_fail(&x->items[i], &x->rq.items[i], KMIP_RESULT_STATUS_OPERATION_UNDONE, 0,
+			  NULL);
 		audit_best_effort(&x->r, x->rq.items[i].op, x->its[i].uid, -1, "undone");
 	}
 	audit_best_effort(&x->r, x->rq.items[last].op, x->its[last].uid,

@@ -96,7 +96,8 @@ struct ops_item {
 typedef MUST_USE cf_err (*ops_fn)(struct ops_req *r, struct ops_item *it);
 
 /* Failure with an explicit reason and message: returns rc. */
-static inline MUST_USE cf_err ops_fail(struct ops_item *it, cf_err rc, uint32_t reason, const char *msg)
+static inline MUST_USE cf_err ops_fail(struct ops_item *it, cf_err rc, uint32_t reason,
+				       const char *msg)
 {
 	it->reason = reason;
 	it->msg = msg;

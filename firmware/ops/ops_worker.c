@@ -194,7 +194,8 @@ static cf_err aq_push(struct ops_req *r, uint32_t op, const char *uid, int64_t r
 	e->detail = NULL;
 	if (detail != NULL && (e->detail = strdup(detail)) == NULL)
 		return CF_E_NOMEM;
-	snprintf(e->actor, sizeof e->actor, "%s", r->who.actor[0] != '\0' ? r->who.actor : "unknown");
+	snprintf(e->actor, sizeof e->actor, "%s",
+		 r->who.actor[0] != '\0' ? r->who.actor : "unknown");
 	snprintf(e->source, sizeof e->source, "%s", r->ci != NULL ? r->ci->peer : "");
 	snprintf(e->uid, sizeof e->uid, "%s", uid != NULL ? uid : "");
 	w->aq_n++;
