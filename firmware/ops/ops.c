@@ -2,8 +2,8 @@
  * request: decode -> service state -> authentication -> transaction -> batch items through
  * the table, each in its own savepoint with its audit record -> undo -> encode (Maximum
  * Response Size) -> commit -> hold the answer until it is durable. docs/kmip-server.md
- * describes the behaviour. The handlers call only the helpers (ops_util.c); the worker, the
- * audit records and the group commit are in ops_worker.c. */
+ * describes the behaviour. The handlers call only helpers (ops_util.c, ops_attr.c); the
+ * worker, the audit records and the group commit are in ops_worker.c. */
 #include "firmware/ops/ops.h"
 
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* Private to firmware/ops/: the worker, the per-request and per-item contexts, the handler
  * type, the helpers the operation families share (ops_util.c) and the worker's audit and
- * commit functions the dispatch uses (ops_worker.c). The handlers call the helpers only. */
+ * commit functions the dispatch uses (ops_worker.c). The handlers call helpers only (these and
+ * the attribute conversions of ops_attr.c), never the dispatch (ops.c). */
 #ifndef COFFRE_FIRMWARE_OPS_INT_H
 #define COFFRE_FIRMWARE_OPS_INT_H
 
