@@ -613,7 +613,7 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 		return;
 	if (w->prep == NULL && (w->prep = calloc(OPS_PREP_MAX, sizeof *w->prep)) == NULL)
 		return;
-	if (authz_resolve(w->svc->cfg, w->st, r->ci->id, &r->who) != CF_OK ||
+	if (authz_resolve(w->svc->authz, w->svc->cfg, w->st, r->ci->id, &r->who) != CF_OK ||
 	    authz_credential_check(w->st, &r->who, &rq->h) != CF_OK)
 		return;
 	for (size_t i = 0; i < rq->n_items && w->prep_n < OPS_PREP_MAX; i++) {
@@ -757,7 +757,7 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 	}
 
 	/* who is asking */
-	arc = authz_resolve(w->svc->cfg, w->st, ci != NULL ? ci->id : NULL, &r.who);
+	arc = authz_resolve(w->svc->authz, w->svc->cfg, w->st, ci != NULL ? ci->id : NULL, &r.who);
 	if (arc == CF_OK)
 		arc = authz_credential_check(w->st, &r.who, &rq.h);
 	if (arc != CF_OK) {
