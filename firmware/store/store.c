@@ -687,7 +687,7 @@ static void pending_drop_from(struct store *st, unsigned depth)
 static void pending_emit(struct store *st)
 {
 	for (size_t i = 0; i < st->n_pend; i++) {
-		commit_syslog_line(st->pend[i].line);
+		commit_syslog_line(st->cg, st->pend[i].line);
 		free(st->pend[i].line);
 	}
 	st->n_pend = 0;
