@@ -43,16 +43,16 @@ static cf_err principal_set(struct authz_principal *out, const char *tenant, enu
 /* ---- resolved-principal cache ----------------------------------------------------------
  *
  * authz_resolve runs for every request and reads the store's clients table once or twice
- * (SQLite). Each struct authz (one per service) holds its own cache. Successful resolutions are cached by (config, store handle,
- * certificate fingerprint, chain_ok): the fingerprint names the exact certificate, so its
- * subject and issuer are fixed too; the config's rules are matched again on every hit
- * (authz_cache_config_same), so the cache only saves the store reads. Only successes are
- * cached: a client added later (issue, trust) is seen at once. Every entry carries the
- * generation it was resolved under; the generation is read BEFORE the store is, and
- * authz_cache_invalidate (called by authz_trust_reload, which the console runs after every
- * trust/revoke and the service at every boot) bumps it, so a change committed before the bump
- * can never be served from an entry resolved before it: a revoked client is refused on its next
- * request. An entry also expires AUTHZ_CACHE_TTL_S after it was resolved, which bounds any
+ * (SQLite). Each struct authz (one per service) holds its own cache. Successful resolutions
+ * are cached by (config, store handle, certificate fingerprint, chain_ok): the fingerprint
+ * names the exact certificate, so its subject and issuer are fixed too; the config's rules
+ * are matched again on every hit (authz_cache_config_same), so the cache only saves the store
+ * reads. Only successes are cached: a client added later (issue, trust) is seen at once.
+ * Every entry carries the generation it was resolved under; the generation is read BEFORE
+ * the store is, and authz_cache_invalidate (called by authz_trust_reload, which the console
+ * runs after every trust/revoke and the service at every boot) bumps it, so a change
+ * committed before the bump can never be served from an entry resolved before it: a revoked
+ * client is refused on its next request. An entry also expires AUTHZ_CACHE_TTL_S after it was resolved, which bounds any
  * change made to the table without the console (none in the firmware).
  */
 #define AUTHZ_CACHE_SLOTS 256u /* power of two; direct-mapped by fingerprint */

@@ -211,7 +211,8 @@ static void test_cache_hit_then_revoked(void **state)
 
 	uint8_t fp[TLS_FP_LEN];
 	fp_of(P.cli_x, fp);
-	assert_int_equal(tls_trust_replace(P.trust, NULL, 0, (const uint8_t (*)[TLS_FP_LEN])fp, 1), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust,
+					   NULL, 0, (const uint8_t (*)[TLS_FP_LEN])fp, 1), CF_OK);
 	struct hs c = handshake(t, P.cli_crt, P.cli_key, false, NULL);
 	assert_false(c.ok);
 	assert_int_equal(c.verify, X509_V_ERR_CERT_REVOKED);
@@ -263,7 +264,8 @@ static void test_cache_pinned(void **state)
 	/* not trusted: refused, twice (nothing cached) */
 	assert_false(handshake(t, P.self_crt, P.self_key, false, NULL).ok);
 	assert_false(handshake(t, P.self_crt, P.self_key, false, NULL).ok);
-	assert_int_equal(tls_trust_replace(P.trust, (const uint8_t (*)[TLS_FP_LEN])fp, 1, NULL, 0), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust,
+					   (const uint8_t (*)[TLS_FP_LEN])fp, 1, NULL, 0), CF_OK);
 	for (int i = 0; i < 2; i++) {
 		struct hs a = handshake(t, P.self_crt, P.self_key, false, NULL);
 		assert_true(a.ok);
@@ -286,7 +288,8 @@ static void test_cache_pinned(void **state)
 	stats(t, &h, &m);
 	assert_int_equal(h, 1);
 	/* revoked beats the config pin, warm cache or not */
-	assert_int_equal(tls_trust_replace(P.trust, NULL, 0, (const uint8_t (*)[TLS_FP_LEN])fp, 1), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust,
+					   NULL, 0, (const uint8_t (*)[TLS_FP_LEN])fp, 1), CF_OK);
 	assert_false(handshake(t, P.self_crt, P.self_key, false, NULL).ok);
 	tls_ctx_free(t);
 }
