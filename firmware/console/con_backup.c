@@ -718,7 +718,7 @@ static cf_err bkc_import(struct con *c, int argc, char **argv)
 		if (rc != CF_OK)
 			goto refused;
 		/* the merged clients (pins, revocations) reach the TLS layer and authz now */
-		if ((rc = authz_trust_reload(con_store(c))) != CF_OK) {
+		if ((rc = authz_trust_reload(c->svc->authz, con_store(c))) != CF_OK) {
 			(void)snprintf(d.msg, sizeof d.msg, "restored, but the client table could not "
 				       "be reloaded (%s): restart the appliance", cf_err_str(rc));
 			goto refused;

@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "board/hex.h"
 #include "board/sec.h"
 #include "firmware/ops/authz.h"
 #include "firmware/pki/ca.h"
@@ -58,15 +59,14 @@ static bool pki_name_ok(const char *s, size_t max)
 /* "AB:CD:..." upper-case, colon-separated (what vCenter shows as the SSL thumbprint). */
 static void pki_hex_colon(const uint8_t *b, size_t n, char *out)
 {
-	static const char hx[] = "0123456789ABCDEF";
-
+	out[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		out[3 * i] = hx[b[i] >> 4];
-		out[3 * i + 1] = hx[b[i] & 15];
+		if (hex_encode(b + i, 1, HEX_UPPER, out + 3 * i, 3) != CF_OK) {
+			out[0] = '\0';
+			return;
+		}
 		out[3 * i + 2] = i + 1 < n ? ':' : '\0';
 	}
-	if (n == 0)
-		out[0] = '\0';
 }
 
 static bool pki_digest(X509 *x, const EVP_MD *md, uint8_t *out, unsigned want)
@@ -572,38 +572,43 @@ static bool pki_trust_check(struct con *c, X509 *x)
 	return true;
 }
 
-static cf_err cmd_client_trust(struct con *c, int argc, char **argv)
-{
-	const char *tenant = NULL, *want_fp, *name;
-	bool bad = false;
-	struct store *st;
-	char *pem = NULL;
-	size_t n = 0;
-	X509 *x = NULL;
-	struct identity id;
-	struct store_client old;
+/* What `client trust` was asked: NAME, the tenant and the optional --sha256. */
+struct trust_req {
+	const char *name, *tenant;
+	bool has_fp;
 	uint8_t want[TLS_FP_LEN];
-	bool readmit = false;
-	char q[160];
-	cf_err rc;
+};
 
-	want_fp = con_opt_take(&argc, argv, "sha256", &bad);
+static cf_err trust_args(struct con *c, int argc, char **argv, struct trust_req *r)
+{
+	bool bad = false;
+	const char *want_fp = con_opt_take(&argc, argv, "sha256", &bad);
+
 	if (bad) {
 		con_printf(c, "--sha256 needs a value\n");
 		return CF_E_INVALID_ARG;
 	}
-	if (!pki_opts(c, &argc, argv, false, &tenant, NULL) ||
+	if (!pki_opts(c, &argc, argv, false, &r->tenant, NULL) ||
 	    !pki_name_tenant(c, argc, argv, "client trust NAME [--tenant T] [--sha256 FINGERPRINT]",
-			     &name, &tenant))
+			     &r->name, &r->tenant))
 		return CF_E_INVALID_ARG;
-	if (want_fp != NULL && tls_fp_parse(want_fp, want) != CF_OK) {
+	r->has_fp = want_fp != NULL;
+	if (r->has_fp && tls_fp_parse(want_fp, r->want) != CF_OK) {
 		con_printf(c, "bad --sha256: 64 hex digits (':' separators allowed)\n");
 		return CF_E_INVALID_ARG;
 	}
-	if ((st = pki_store(c)) == NULL)
-		return CF_E_STATE;
-	if (!pki_name_free(c, st, name))
-		return CF_E_EXISTS;
+	return CF_OK;
+}
+
+/* Read the pasted certificate into *x and *id, show it and check it may be trusted (and is
+ * the one --sha256 named). The caller frees *x, also on error. */
+static cf_err trust_read_cert(struct con *c, const struct trust_req *r, X509 **x,
+			      struct identity *id)
+{
+	char *pem = NULL;
+	size_t n = 0;
+	cf_err rc;
+
 	con_printf(c, "Paste the client's certificate (PEM, from -----BEGIN CERTIFICATE----- to "
 		      "-----END CERTIFICATE-----):\n");
 	rc = con_read_paste(c, "", "-----BEGIN", "-----END ", CON_PASTE_MAX, &pem, &n);
@@ -614,85 +619,127 @@ static cf_err cmd_client_trust(struct con *c, int argc, char **argv)
 			con_printf(c, "no certificate read (%s); nothing recorded\n", cf_err_name(rc));
 		return rc;
 	}
-	if ((rc = ca_cert_from_pem(pem, n, &x)) != CF_OK) {
+	rc = ca_cert_from_pem(pem, n, x);
+	free(pem);
+	if (rc != CF_OK) {
 		con_printf(c, "not a PEM certificate (-----BEGIN CERTIFICATE-----); nothing "
 			      "recorded\n");
-		pki_audit_client(c, "client_trust", name, rc, NULL, tenant, "bad PEM");
-		goto out;
+		pki_audit_client(c, "client_trust", r->name, rc, NULL, r->tenant, "bad PEM");
+		return rc;
 	}
-	if ((rc = identity_from_cert(x, false, &id)) != CF_OK) {
+	if ((rc = identity_from_cert(*x, false, id)) != CF_OK) {
 		con_printf(c, "the certificate's names cannot be read (%s); nothing recorded\n",
 			   cf_err_name(rc));
-		goto out;
+		return rc;
 	}
 	con_printf(c, "Certificate:\n");
-	pki_print_info(c, x);
-	if (!pki_trust_check(c, x)) {
-		rc = CF_E_BAD_VALUE;
-		pki_audit_client(c, "client_trust", name, rc, &id, tenant, "refused");
-		goto out;
+	pki_print_info(c, *x);
+	if (!pki_trust_check(c, *x)) {
+		pki_audit_client(c, "client_trust", r->name, CF_E_BAD_VALUE, id, r->tenant, "refused");
+		return CF_E_BAD_VALUE;
 	}
-	if (want_fp != NULL && !ct_memeq(want, id.fp, TLS_FP_LEN)) {
+	if (r->has_fp && !ct_memeq(r->want, id->fp, TLS_FP_LEN)) {
 		con_printf(c, "the certificate's SHA-256 fingerprint is not the one given with "
 			      "--sha256; not trusted\n");
-		rc = CF_E_AUTH;
-		pki_audit_client(c, "client_trust", name, rc, &id, tenant, "fingerprint mismatch");
-		goto out;
+		pki_audit_client(c, "client_trust", r->name, CF_E_AUTH, id, r->tenant,
+				 "fingerprint mismatch");
+		return CF_E_AUTH;
 	}
-	{
-		char fpk[STORE_OWNER_MAX + 1];
-		snprintf(fpk, sizeof fpk, "sha256:%s", id.fp_hex);
-		rc = store_client_get(st, fpk, &old);
-	}
-	if (rc == CF_OK && strcmp(old.role, STORE_CLIENT_ROLE_REVOKED) != 0) {
+	return CF_OK;
+}
+
+/* The store's row for this certificate: none (*readmit false), or a revoked one that trusting
+ * re-admits (*readmit true, *old the row). A client that is not revoked is refused. */
+static cf_err trust_prior(struct con *c, struct store *st, const struct identity *id,
+			  struct store_client *old, bool *readmit)
+{
+	char fpk[STORE_OWNER_MAX + 1];
+	cf_err rc;
+
+	snprintf(fpk, sizeof fpk, "sha256:%s", id->fp_hex);
+	rc = store_client_get(st, fpk, old);
+	if (rc == CF_OK && strcmp(old->role, STORE_CLIENT_ROLE_REVOKED) != 0) {
 		con_printf(c, "this certificate is already a client (\"%s\", tenant %s); nothing "
-			      "recorded\n", old.name, old.tenant);
-		rc = CF_E_EXISTS;
-		goto out;
+			      "recorded\n", old->name, old->tenant);
+		return CF_E_EXISTS;
 	}
 	if (rc != CF_OK && rc != CF_E_NOT_FOUND) {
 		con_printf(c, "cannot read the clients table (%s)\n", cf_err_name(rc));
-		goto out;
+		return rc;
 	}
-	readmit = rc == CF_OK;
-	if (readmit)
+	*readmit = rc == CF_OK;
+	if (*readmit)
 		con_printf(c, "note: this certificate was revoked (as \"%s\"); trusting it admits it "
-			      "again\n", old.name);
-	snprintf(q, sizeof q, "Trust this certificate as client \"%s\" (tenant %s)?", name, tenant);
-	if (!con_confirm(c, q)) {
-		con_printf(c, "not trusted\n");
-		rc = CF_E_CANCELLED;
-		goto out;
-	}
-	if ((rc = pki_record(c, st, x, name, tenant, STORE_CLIENT_KIND_TRUSTED, &id)) != CF_OK) {
+			      "again\n", old->name);
+	return CF_OK;
+}
+
+/* Record the client and hand the new trust to the TLS layer; when the TLS layer does not take
+ * it, undo the row (and restore a re-admitted one), so store and handshake agree. */
+static cf_err trust_record(struct con *c, struct store *st, X509 *x, const struct trust_req *r,
+			   struct identity *id, const struct store_client *old, bool readmit)
+{
+	cf_err rc;
+
+	if ((rc = pki_record(c, st, x, r->name, r->tenant, STORE_CLIENT_KIND_TRUSTED, id)) !=
+	    CF_OK) {
 		con_printf(c, "cannot record the client (%s); not trusted\n", cf_err_name(rc));
-		pki_audit_client(c, "client_trust", name, rc, &id, tenant, NULL);
-		goto out;
+		pki_audit_client(c, "client_trust", r->name, rc, id, r->tenant, NULL);
+		return rc;
 	}
-	if ((rc = authz_trust_reload(st)) != CF_OK) {
+	if ((rc = authz_trust_reload(c->svc->authz, st)) != CF_OK) {
 		char fpk[STORE_OWNER_MAX + 1];
-		snprintf(fpk, sizeof fpk, "sha256:%s", id.fp_hex);
-		/* the TLS layer did not take it: undo, so store and handshake agree */
+		snprintf(fpk, sizeof fpk, "sha256:%s", id->fp_hex);
 		cf_err urc = store_client_delete(st, fpk);
 		if (urc == CF_OK && readmit)
-			urc = store_client_put(st, &old);
+			urc = store_client_put(st, old);
 		if (urc == CF_OK)
-			urc = authz_trust_reload(st);
+			urc = authz_trust_reload(c->svc->authz, st);
 		if (urc != CF_OK)
 			con_printf(c, "the undo failed too (%s): check `client list`\n",
 				   cf_err_name(urc));
 		con_printf(c, "the TLS layer could not be updated (%s); not trusted\n",
 			   cf_err_name(rc));
-		pki_audit_client(c, "client_trust", name, rc, &id, tenant, NULL);
-		goto out;
+		pki_audit_client(c, "client_trust", r->name, rc, id, r->tenant, NULL);
+		return rc;
 	}
-	pki_audit_client(c, "client_trust", name, CF_OK, &id, tenant,
+	pki_audit_client(c, "client_trust", r->name, CF_OK, id, r->tenant,
 			 readmit ? "re-admitted after revoke" : NULL);
 	con_printf(c, "Client \"%s\" trusted (tenant %s): sha256:%s\nIts next connection is "
-		      "accepted.\n", name, tenant, id.fp_hex);
+		      "accepted.\n", r->name, r->tenant, id->fp_hex);
+	return CF_OK;
+}
+
+static cf_err cmd_client_trust(struct con *c, int argc, char **argv)
+{
+	struct trust_req r = { 0 };
+	struct store *st;
+	X509 *x = NULL;
+	struct identity id;
+	struct store_client old;
+	bool readmit = false;
+	char q[160];
+	cf_err rc;
+
+	if ((rc = trust_args(c, argc, argv, &r)) != CF_OK)
+		return rc;
+	if ((st = pki_store(c)) == NULL)
+		return CF_E_STATE;
+	if (!pki_name_free(c, st, r.name))
+		return CF_E_EXISTS;
+	if ((rc = trust_read_cert(c, &r, &x, &id)) != CF_OK ||
+	    (rc = trust_prior(c, st, &id, &old, &readmit)) != CF_OK)
+		goto out;
+	snprintf(q, sizeof q, "Trust this certificate as client \"%s\" (tenant %s)?", r.name,
+		 r.tenant);
+	if (!con_confirm(c, q)) {
+		con_printf(c, "not trusted\n");
+		rc = CF_E_CANCELLED;
+		goto out;
+	}
+	rc = trust_record(c, st, x, &r, &id, &old, readmit);
 out:
 	X509_free(x);
-	free(pem);
 	return rc;
 }
 
@@ -776,7 +823,7 @@ static cf_err cmd_client_revoke(struct con *c, int argc, char **argv)
 		con_audit(c, "client_revoke", sc.name, rc, sc.fingerprint);
 		return rc;
 	}
-	rc = authz_trust_reload(st);
+	rc = authz_trust_reload(c->svc->authz, st);
 	con_audit(c, "client_revoke", sc.name, rc, sc.fingerprint);
 	if (rc != CF_OK) {
 		/* the row says revoked, so authz refuses every request; only the handshake

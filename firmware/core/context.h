@@ -35,6 +35,9 @@ struct svc {
 	int64_t (*now)(void *arg);  /* clock, seconds since the epoch (tests may fake it) */
 	void *now_arg;
 	struct kek_job *kekjob;     /* firmware/svc/kekjob.h: running while READY; NULL otherwise */
+	struct authz *authz;        /* firmware/ops/authz.h: principal cache and TLS run-time
+	                               trust, for the life of the service (NULL in tests that
+	                               need neither) */
 	uint16_t kmip_port;         /* the port KMIP will listen on ([kmip] port or --port; 0 =
 	                               any free port) */
 	/* the last power-up self-test run (boot, unseal, `selftest`); written under the control

@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "board/hex.h"
 #include "board/sec.h"
 #include "firmware/net/tls.h"
 
@@ -71,7 +72,6 @@ static void identity_cn(const X509_NAME *name, char *out, size_t cap)
 cf_err identity_from_cert(X509 *cert, bool chain_ok, struct identity *id)
 {
 	cf_err rc = CF_E_INTERNAL;
-	static const char hx[] = "0123456789abcdef";
 
 	if (id == NULL)
 		return CF_E_INVALID_ARG;
@@ -83,10 +83,9 @@ cf_err identity_from_cert(X509 *cert, bool chain_ok, struct identity *id)
 		rc = CF_E_BAD_VALUE;
 		goto out;
 	}
-	for (size_t i = 0; i < IDENTITY_FP_LEN; i++) {
-		id->fp_hex[2 * i] = hx[id->fp[i] >> 4];
-		id->fp_hex[2 * i + 1] = hx[id->fp[i] & 15];
-	}
+	if ((rc = hex_encode(id->fp, IDENTITY_FP_LEN, HEX_LOWER, id->fp_hex, sizeof id->fp_hex)) !=
+	    CF_OK)
+		goto out;
 	if ((rc = identity_dn(X509_get_subject_name(cert), id->subject, sizeof id->subject)) != CF_OK)
 		goto out;
 	if ((rc = identity_dn(X509_get_issuer_name(cert), id->issuer, sizeof id->issuer)) != CF_OK)

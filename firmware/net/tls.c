@@ -24,6 +24,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "board/hex.h"
 #include "board/log.h"
 #include "board/sec.h"
 
@@ -33,6 +34,8 @@ struct tls_ctx {
 	bool key_serial;          /* whole handshake steps serialized (tls_ctx_key_lock) */
 	EVP_PKEY *engine_pkey;    /* the engine's own key behind a wrapped EC key (tls_ec_wrap) */
 	EC_KEY *wrap_ec;          /* the wrapper's EC_KEY, freed with the context */
+	EC_KEY_METHOD *ec_meth;   /* the wrapper's method (tls_ec_wrap), freed after wrap_ec */
+	struct tls_trust *trust;  /* run-time trust (tls_config.trust, borrowed); NULL = none */
 	bool lock_init;
 	pthread_mutex_t key_lock;
 	size_t n_pinned;
@@ -49,7 +52,10 @@ struct tls_ctx {
 #define TLS_VERIFY_DEPTH 8
 
 /* Every libp11 call of the process that may run while handshakes do: the signatures of
- * wrapped engine EC keys (tls_ec_wrap), loading an engine key and freeing one. */
+ * wrapped engine EC keys (tls_ec_wrap), loading an engine key and freeing one. Process-wide,
+ * not a field of struct tls_ctx: libp11's sessions and the "pkcs11" ENGINE are state of the
+ * process, shared by every context (a context being freed while the next one loads its key,
+ * after a zeroize, calls into the same libp11). */
 static pthread_mutex_t tls_engine_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The last OpenSSL error as text, for logs (never carries secrets). Clears the queue. */
@@ -64,17 +70,6 @@ static const char *tls_errtext(char *buf, size_t n)
 	return buf;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 cf_err tls_fp_parse(const char *text, uint8_t fp[static TLS_FP_LEN])
 {
 	if (text == NULL)
@@ -87,8 +82,8 @@ cf_err tls_fp_parse(const char *text, uint8_t fp[static TLS_FP_LEN])
 			p++;
 			continue;
 		}
-		int hi = hexval((unsigned char)p[0]);
-		int lo = hi < 0 ? -1 : hexval((unsigned char)p[1]);
+		int hi = hex_digit((unsigned char)p[0]);
+		int lo = hi < 0 ? -1 : hex_digit((unsigned char)p[1]);
 		if (hi < 0 || lo < 0 || n >= TLS_FP_LEN)
 			return CF_E_BAD_HEX;
 		fp[n++] = (uint8_t)(hi << 4 | lo);
@@ -114,11 +109,46 @@ struct tls_fpset {
 	size_t n;
 };
 
-static pthread_rwlock_t tls_trust_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct tls_fpset tls_trusted, tls_revoked; /* under tls_trust_lock */
-/* Bumped by every tls_trust_replace (under the write lock, with the swap): a cached
- * verification result is used only under the generation it was computed in. */
-static _Atomic uint64_t tls_trust_gen = 1;
+struct tls_trust {
+	pthread_rwlock_t lock;
+	struct tls_fpset trusted, revoked; /* under lock */
+	/* Bumped by every tls_trust_replace (under the write lock, with the swap): a cached
+	 * verification result is used only under the generation it was computed in. */
+	_Atomic uint64_t gen;
+};
+
+cf_err tls_trust_new(struct tls_trust **out)
+{
+	if (out == NULL)
+		return CF_E_INVALID_ARG;
+	*out = NULL;
+	struct tls_trust *tr = calloc(1, sizeof *tr);
+	if (tr == NULL)
+		return CF_E_NOMEM;
+	if (pthread_rwlock_init(&tr->lock, NULL) != 0) {
+		free(tr);
+		return CF_E_NOMEM;
+	}
+	atomic_init(&tr->gen, 1);
+	*out = tr;
+	return CF_OK;
+}
+
+void tls_trust_free(struct tls_trust *tr)
+{
+	if (tr == NULL)
+		return;
+	pthread_rwlock_destroy(&tr->lock);
+	free(tr->trusted.fp);
+	free(tr->revoked.fp);
+	free(tr);
+}
+
+/* The generation of tr (0 without a snapshot: nothing ever bumps it). */
+static uint64_t tls_trust_gen(struct tls_trust *tr)
+{
+	return tr != NULL ? atomic_load(&tr->gen) : 0;
+}
 
 static int tls_fp_cmp(const void *a, const void *b)
 {
@@ -148,64 +178,67 @@ static cf_err tls_fpset_make(const uint8_t (*src)[TLS_FP_LEN], size_t n, struct 
 	return CF_OK;
 }
 
-cf_err tls_trust_replace(const uint8_t (*trusted)[TLS_FP_LEN], size_t n_trusted,
-			 const uint8_t (*revoked)[TLS_FP_LEN], size_t n_revoked)
+cf_err tls_trust_replace(struct tls_trust *tr, const uint8_t (*trusted)[TLS_FP_LEN],
+			 size_t n_trusted, const uint8_t (*revoked)[TLS_FP_LEN], size_t n_revoked)
 {
 	struct tls_fpset t, r, old_t, old_r;
 	cf_err rc;
 
+	if (tr == NULL)
+		return CF_E_INVALID_ARG;
 	if ((rc = tls_fpset_make(trusted, n_trusted, &t)) != CF_OK)
 		return rc;
 	if ((rc = tls_fpset_make(revoked, n_revoked, &r)) != CF_OK) {
 		free(t.fp);
 		return rc;
 	}
-	if (pthread_rwlock_wrlock(&tls_trust_lock) != 0) {
+	if (pthread_rwlock_wrlock(&tr->lock) != 0) {
 		free(t.fp);
 		free(r.fp);
 		return CF_E_INTERNAL;
 	}
-	old_t = tls_trusted;
-	old_r = tls_revoked;
-	tls_trusted = t;
-	tls_revoked = r;
-	atomic_fetch_add(&tls_trust_gen, 1);
-	pthread_rwlock_unlock(&tls_trust_lock);
+	old_t = tr->trusted;
+	old_r = tr->revoked;
+	tr->trusted = t;
+	tr->revoked = r;
+	atomic_fetch_add(&tr->gen, 1);
+	pthread_rwlock_unlock(&tr->lock);
 	free(old_t.fp);
 	free(old_r.fp);
 	return CF_OK;
 }
 
-static bool tls_fpset_has(const struct tls_fpset *set, const uint8_t fp[static TLS_FP_LEN])
+static bool tls_fpset_has(struct tls_trust *tr, bool revoked, const uint8_t fp[static TLS_FP_LEN])
 {
 	bool hit = false;
 	/* A failed read lock answers "not in the set": trusted then fails closed; for the
 	 * revoked set it cannot fail in practice (EAGAIN needs 2^31 concurrent readers). */
-	if (pthread_rwlock_rdlock(&tls_trust_lock) != 0)
+	if (pthread_rwlock_rdlock(&tr->lock) != 0)
 		return false;
+	const struct tls_fpset *set = revoked ? &tr->revoked : &tr->trusted;
 	if (set->n > 0)
 		hit = bsearch(fp, set->fp, set->n, TLS_FP_LEN, tls_fp_cmp) != NULL;
-	pthread_rwlock_unlock(&tls_trust_lock);
+	pthread_rwlock_unlock(&tr->lock);
 	return hit;
 }
 
-bool tls_trust_is_trusted(const uint8_t fp[static TLS_FP_LEN])
+bool tls_trust_is_trusted(struct tls_trust *tr, const uint8_t fp[static TLS_FP_LEN])
 {
-	return fp != NULL && tls_fpset_has(&tls_trusted, fp);
+	return tr != NULL && fp != NULL && tls_fpset_has(tr, false, fp);
 }
 
-bool tls_trust_is_revoked(const uint8_t fp[static TLS_FP_LEN])
+bool tls_trust_is_revoked(struct tls_trust *tr, const uint8_t fp[static TLS_FP_LEN])
 {
-	return fp != NULL && tls_fpset_has(&tls_revoked, fp);
+	return tr != NULL && fp != NULL && tls_fpset_has(tr, true, fp);
 }
 
-void tls_trust_counts(size_t *n_trusted, size_t *n_revoked)
+void tls_trust_counts(struct tls_trust *tr, size_t *n_trusted, size_t *n_revoked)
 {
 	size_t a = 0, b = 0;
-	if (pthread_rwlock_rdlock(&tls_trust_lock) == 0) {
-		a = tls_trusted.n;
-		b = tls_revoked.n;
-		pthread_rwlock_unlock(&tls_trust_lock);
+	if (tr != NULL && pthread_rwlock_rdlock(&tr->lock) == 0) {
+		a = tr->trusted.n;
+		b = tr->revoked.n;
+		pthread_rwlock_unlock(&tr->lock);
 	}
 	if (n_trusted != NULL)
 		*n_trusted = a;
@@ -214,7 +247,9 @@ void tls_trust_counts(size_t *n_trusted, size_t *n_revoked)
 }
 
 /* SHA-256 fetched once: EVP_sha256() is a legacy handle that OpenSSL 3 fetches again (a
- * locked method-store lookup) on every digest, several times per handshake. */
+ * locked method-store lookup) on every digest, several times per handshake. Process-wide:
+ * written once under pthread_once and immutable after, and identity.c digests certificates
+ * with it where no context exists (the console's `client trust`). */
 static pthread_once_t tls_sha256_once = PTHREAD_ONCE_INIT;
 static EVP_MD *tls_sha256_md; /* process lifetime */
 
@@ -252,17 +287,25 @@ static bool tls_time_error(int err)
  * refused (checked when OpenSSL reports the leaf itself, error or not). A chain error is
  * overridden only when the leaf is pinned (config or run-time snapshot), and never for a
  * time error. */
+static const struct tls_ctx *tls_ctx_of(X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	return ssl != NULL ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+}
+
 static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 {
 	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
 	uint8_t fp[TLS_FP_LEN];
+	const struct tls_ctx *t;
 
 	if (preverify_ok == 1) {
 		if (X509_STORE_CTX_get_error_depth(xs) != 0)
 			return 1;
 		if (!tls_cert_fp(leaf, fp))
 			return 0;
-		if (tls_trust_is_revoked(fp)) {
+		t = tls_ctx_of(xs);
+		if (t != NULL && tls_trust_is_revoked(t->trust, fp)) {
 			X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REVOKED);
 			return 0;
 		}
@@ -271,13 +314,10 @@ static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 	int err = X509_STORE_CTX_get_error(xs);
 	if (tls_time_error(err))
 		return 0;
-	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
-	if (ssl == NULL)
+	t = tls_ctx_of(xs);
+	if (t == NULL || !tls_cert_fp(leaf, fp) || tls_trust_is_revoked(t->trust, fp))
 		return 0;
-	const struct tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	if (t == NULL || !tls_cert_fp(leaf, fp) || tls_trust_is_revoked(fp))
-		return 0;
-	return tls_ctx_is_pinned(t, fp) || tls_trust_is_trusted(fp) ? 1 : 0;
+	return tls_ctx_is_pinned(t, fp) || tls_trust_is_trusted(t->trust, fp) ? 1 : 0;
 }
 
 /* ---- client chain verification cache (issue 5; docs/tls.md "Verification cache") --------
@@ -301,7 +341,7 @@ static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 struct tls_vcache_ent {
 	bool used;
 	uint8_t key[TLS_FP_LEN];  /* SHA-256 over the fingerprints of the sent certificates */
-	uint64_t gen;             /* tls_trust_gen when verified */
+	uint64_t gen;             /* the trust generation when verified (tls_trust_gen) */
 	int64_t not_before;       /* latest notBefore of the chain (Unix seconds) */
 	int64_t not_after;        /* earliest notAfter of the chain */
 	long result;              /* the final X509_STORE_CTX error: X509_V_OK or one a pin accepted */
@@ -316,8 +356,10 @@ struct tls_vcache_ent {
  * ticket after that. The count lives in the verification cache entry (reset with it). */
 #define TLS_PROBE_TICKETS 2u
 
+/* SSL ex_data index: non-NULL = ticket undecided. Process-wide like every ex_data index
+ * (OpenSSL registers them per process and never frees one): made once, read-only after. */
 static pthread_once_t tls_ssl_idx_once = PTHREAD_ONCE_INIT;
-static int tls_ssl_undecided_idx = -1; /* SSL ex_data: non-NULL = ticket undecided */
+static int tls_ssl_undecided_idx = -1;
 
 static void tls_ssl_idx_init(void)
 {
@@ -400,7 +442,7 @@ static int tls_cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	struct tls_ctx *t = arg;
 	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
 	uint8_t fp[TLS_FP_LEN], key[TLS_FP_LEN];
-	uint64_t gen = atomic_load(&tls_trust_gen); /* before any read of the trust */
+	uint64_t gen = tls_trust_gen(t != NULL ? t->trust : NULL); /* before any read of the trust */
 	int64_t now = (int64_t)time(NULL);
 	bool keyed = t != NULL && t->vc != NULL &&
 		     tls_vcache_key(X509_STORE_CTX_get0_untrusted(xs), leaf, fp, key);
@@ -416,8 +458,9 @@ static int tls_cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 		else
 			t->vc_misses++;
 		pthread_mutex_unlock(&t->vc_lock);
-		if (hit && !tls_trust_is_revoked(fp) &&
-		    (result == X509_V_OK || tls_ctx_is_pinned(t, fp) || tls_trust_is_trusted(fp))) {
+		if (hit && !tls_trust_is_revoked(t->trust, fp) &&
+		    (result == X509_V_OK || tls_ctx_is_pinned(t, fp) ||
+		     tls_trust_is_trusted(t->trust, fp))) {
 			X509_STORE_CTX_set_error(xs, (int)result);
 			tls_probe_ticket(t, xs, key, gen);
 			return 1;
@@ -427,7 +470,7 @@ static int tls_cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	int ok = X509_verify_cert(xs) == 1 ? 1 : 0;
 	int64_t nb, na;
 	if (ok != 1 || !keyed || !tls_chain_window(X509_STORE_CTX_get0_chain(xs), &nb, &na) ||
-	    gen != atomic_load(&tls_trust_gen) || pthread_mutex_lock(&t->vc_lock) != 0)
+	    gen != tls_trust_gen(t->trust) || pthread_mutex_lock(&t->vc_lock) != 0)
 		return ok;
 	struct tls_vcache_ent *e = tls_vcache_slot(t, key);
 	e->used = true;
@@ -539,9 +582,10 @@ out:
  * key types (RSA) keep the per-step lock.
  */
 
+/* EC_KEY ex_data index: the engine's EC_KEY (borrowed) behind a wrapper. Process-wide:
+ * OpenSSL registers ex_data indexes per process and never frees one, so it is made once. */
 static pthread_once_t tls_ec_once = PTHREAD_ONCE_INIT;
-static int tls_ec_idx = -1;              /* EC_KEY ex_data: the engine's EC_KEY (borrowed) */
-static EC_KEY_METHOD *tls_ec_meth;       /* process lifetime */
+static int tls_ec_idx = -1;
 
 static int tls_ec_wrap_sign(int type, const unsigned char *dgst, int dlen, unsigned char *sig,
 			    unsigned int *siglen, const BIGNUM *kinv, const BIGNUM *r, EC_KEY *ec)
@@ -570,11 +614,6 @@ static ECDSA_SIG *tls_ec_wrap_sign_sig(const unsigned char *dgst, int dlen, cons
 static void tls_ec_once_init(void)
 {
 	tls_ec_idx = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-	if (tls_ec_idx < 0)
-		return;
-	tls_ec_meth = EC_KEY_METHOD_new(EC_KEY_OpenSSL());
-	if (tls_ec_meth != NULL)
-		EC_KEY_METHOD_set_sign(tls_ec_meth, tls_ec_wrap_sign, NULL, tls_ec_wrap_sign_sig);
 }
 
 /* k (an engine EC key) -> *out, the wrapper; t keeps k (and so libp11's key) alive. CF_E_NOT_FOUND
@@ -584,15 +623,18 @@ static cf_err tls_ec_wrap(struct tls_ctx *t, EVP_PKEY *k, EVP_PKEY **out)
 	*out = NULL;
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC)
 		return CF_E_NOT_FOUND;
-	if (pthread_once(&tls_ec_once, tls_ec_once_init) != 0 || tls_ec_meth == NULL)
+	if (pthread_once(&tls_ec_once, tls_ec_once_init) != 0 || tls_ec_idx < 0)
 		return CF_E_INTERNAL;
+	if ((t->ec_meth = EC_KEY_METHOD_new(EC_KEY_OpenSSL())) == NULL)
+		return CF_E_NOMEM;
+	EC_KEY_METHOD_set_sign(t->ec_meth, tls_ec_wrap_sign, NULL, tls_ec_wrap_sign_sig);
 	const EC_KEY *inner = EVP_PKEY_get0_EC_KEY(k);
 	if (inner == NULL || EC_KEY_get0_group(inner) == NULL || EC_KEY_get0_public_key(inner) == NULL)
 		return CF_E_NOT_FOUND;
 	EC_KEY *ec = EC_KEY_new();
 	EVP_PKEY *w = EVP_PKEY_new();
 	/* the method first: EVP_PKEY_set1_EC_KEY decides then that the key is foreign */
-	if (ec == NULL || w == NULL || EC_KEY_set_method(ec, tls_ec_meth) != 1 ||
+	if (ec == NULL || w == NULL || EC_KEY_set_method(ec, t->ec_meth) != 1 ||
 	    EC_KEY_set_group(ec, EC_KEY_get0_group(inner)) != 1 ||
 	    EC_KEY_set_public_key(ec, EC_KEY_get0_public_key(inner)) != 1 ||
 	    EC_KEY_set_ex_data(ec, tls_ec_idx, (void *)inner) != 1 || EVP_PKEY_set1_EC_KEY(w, ec) != 1) {
@@ -727,9 +769,10 @@ static SSL_TICKET_RETURN tls_ticket_dec_cb(SSL *ssl, SSL_SESSION *sess, const un
 	    X509_cmp_current_time(X509_get0_notAfter(peer)) != 1)
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	uint8_t fp[TLS_FP_LEN];
-	if (!tls_cert_fp(peer, fp) || tls_trust_is_revoked(fp))
+	if (!tls_cert_fp(peer, fp) || tls_trust_is_revoked(t->trust, fp))
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
-	if (p[TLS_AUTH_TIME_LEN] != 0 && !tls_ctx_is_pinned(t, fp) && !tls_trust_is_trusted(fp))
+	if (p[TLS_AUTH_TIME_LEN] != 0 && !tls_ctx_is_pinned(t, fp) &&
+	    !tls_trust_is_trusted(t->trust, fp))
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
 						  : SSL_TICKET_RETURN_USE;
@@ -913,6 +956,7 @@ cf_err tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **out)
 		return CF_E_TLS;
 	if ((t = calloc(1, sizeof *t)) == NULL)
 		return CF_E_NOMEM;
+	t->trust = cfg->trust;
 	if (pthread_mutex_init(&t->key_lock, NULL) != 0)
 		goto out;
 	t->lock_init = true;
@@ -957,6 +1001,8 @@ void tls_ctx_free(struct tls_ctx *t)
 		return;
 	SSL_CTX_free(t->ssl); /* drops the key, which holds its own engine reference */
 	EC_KEY_free(t->wrap_ec);
+	if (t->ec_meth != NULL) /* OpenSSL 3.0's EC_KEY_METHOD_free does not take NULL */
+		EC_KEY_METHOD_free(t->ec_meth); /* after the last EC_KEY that uses it */
 	if (t->engine_pkey != NULL || t->engine != NULL) {
 		pthread_mutex_lock(&tls_engine_lock);
 		EVP_PKEY_free(t->engine_pkey); /* after the wrapper that borrows its EC_KEY */

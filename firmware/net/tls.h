@@ -8,9 +8,10 @@
  *   - otherwise the leaf is accepted when its SHA-256 fingerprint is pinned, whatever the
  *     chain error (self-signed, unknown issuer, wrong EKU), EXCEPT time errors: an expired or
  *     not-yet-valid certificate anywhere in the chain is refused even when pinned;
- *   - the same for a leaf whose fingerprint is trusted in the run-time snapshot (below);
- *   - a leaf whose fingerprint is revoked in the run-time snapshot is refused, whatever
- *     else would accept it;
+ *   - the same for a leaf whose fingerprint is trusted in the context's run-time trust
+ *     snapshot (struct tls_trust, below);
+ *   - a leaf whose fingerprint is revoked in that snapshot is refused, whatever else would
+ *     accept it;
  *   - no certificate: the handshake fails (SSL_VERIFY_FAIL_IF_NO_PEER_CERT). */
 #ifndef COFFRE_FIRMWARE_TLS_H
 #define COFFRE_FIRMWARE_TLS_H
@@ -23,6 +24,7 @@
 #include "board/err.h"
 
 struct ssl_ctx_st; /* OpenSSL SSL_CTX */
+struct tls_trust;  /* the run-time trust snapshot (below) */
 struct evp_md_st;  /* OpenSSL EVP_MD */
 
 #define TLS_FP_LEN 32 /* SHA-256 */
@@ -57,6 +59,8 @@ struct tls_config {
 	size_t n_pinned;
 	unsigned ticket_lifetime_s;  /* session tickets are refused this long after the full
 				      * handshake; 0 = TLS_TICKET_LIFETIME_MAX_S, above it CF_E_CONFIG */
+	struct tls_trust *trust;     /* run-time trust the verify rule consults (borrowed: it
+				      * outlives the context); NULL = none */
 };
 
 struct tls_ctx;
@@ -96,34 +100,41 @@ bool tls_ctx_is_pinned(const struct tls_ctx *t, const uint8_t fp[static TLS_FP_L
 
 /* ---- trust managed at run time (console `client trust` / `client revoke`) -------------
  *
- * Besides the config's [tls] pinned list, the verify rule consults one PROCESS-WIDE trust
- * snapshot, filled from the store's clients table (authz_trust_reload builds it):
+ * Besides the config's [tls] pinned list, the verify rule consults the trust snapshot of
+ * tls_config.trust, filled from the store's clients table (authz_trust_reload builds it; the
+ * service's struct authz owns the object):
  *   trusted   SHA-256 fingerprints accepted like config pins (kind "trusted": a pasted,
  *             typically self-signed client certificate);
  *   revoked   fingerprints refused at the handshake even when the certificate chains to the
  *             CA or is pinned in the config (role "revoked": `client revoke`).
- * A snapshot is immutable; tls_trust_replace swaps it under a write lock, and every verify
- * callback and ticket decryption reads it under the read lock, so a change is seen by the
- * next handshake or resumption of every worker thread. Every replacement also bumps the trust
- * generation, which empties each context's verification cache in effect (tls_cert_verify_cb:
- * cached chain results are used only under the generation they were computed in). Lookups are
- * binary searches over sorted arrays (fingerprints of certificates are public: no secret
- * depends on the timing).
+ * A snapshot is immutable; tls_trust_replace swaps it under the object's write lock, and every
+ * verify callback and ticket decryption reads it under the read lock, so a change is seen by
+ * the next handshake or resumption of every worker thread. Every replacement also bumps the
+ * object's generation, which empties in effect the verification cache of each context using
+ * it (tls_cert_verify_cb: cached chain results are used only under the generation they were
+ * computed in). Lookups are binary searches over sorted arrays (fingerprints of certificates
+ * are public: no secret depends on the timing).
  *
  * Session tickets record whether the full handshake accepted the certificate by chain or by
  * pin: a resumption is refused (full handshake instead) when the fingerprint has been
  * revoked since, or when it was accepted by pin and is pinned no longer. */
 #define TLS_TRUST_MAX 4096
 
+/* An empty snapshot. CF_E_NOMEM. */
+MUST_USE cf_err tls_trust_new(struct tls_trust **out);
+/* NULL is a no-op. Only after every context that uses it is freed. */
+void tls_trust_free(struct tls_trust *tr);
+
 /* Replace the snapshot with copies of the two lists (either may be empty; duplicates are
  * fine). CF_E_TOO_LARGE above TLS_TRUST_MAX per list (the previous snapshot stays),
- * CF_E_NOMEM. */
-MUST_USE cf_err tls_trust_replace(const uint8_t (*trusted)[TLS_FP_LEN], size_t n_trusted,
-				  const uint8_t (*revoked)[TLS_FP_LEN], size_t n_revoked);
-/* Lookups in the current snapshot. */
-bool tls_trust_is_trusted(const uint8_t fp[static TLS_FP_LEN]);
-bool tls_trust_is_revoked(const uint8_t fp[static TLS_FP_LEN]);
+ * CF_E_NOMEM, CF_E_INVALID_ARG for a NULL tr. */
+MUST_USE cf_err tls_trust_replace(struct tls_trust *tr, const uint8_t (*trusted)[TLS_FP_LEN],
+				  size_t n_trusted, const uint8_t (*revoked)[TLS_FP_LEN],
+				  size_t n_revoked);
+/* Lookups in the current snapshot (a NULL tr holds nothing). */
+bool tls_trust_is_trusted(struct tls_trust *tr, const uint8_t fp[static TLS_FP_LEN]);
+bool tls_trust_is_revoked(struct tls_trust *tr, const uint8_t fp[static TLS_FP_LEN]);
 /* Sizes of the current snapshot (status, tests). */
-void tls_trust_counts(size_t *n_trusted, size_t *n_revoked);
+void tls_trust_counts(struct tls_trust *tr, size_t *n_trusted, size_t *n_revoked);
 
 #endif

@@ -40,19 +40,19 @@ static cf_err principal_set(struct authz_principal *out, const char *tenant, enu
 	return CF_OK;
 }
 
-/* ---- resolved-principal cache (issue 5) ------------------------------------------------
+/* ---- resolved-principal cache ----------------------------------------------------------
  *
  * authz_resolve runs for every request and reads the store's clients table once or twice
- * (SQLite, ~4% of a Get). Successful resolutions are cached by (config, store handle,
- * certificate fingerprint, chain_ok): the fingerprint names the exact certificate, so its
- * subject and issuer are fixed too; the config's rules are matched again on every hit
- * (authz_cache_config_same), so the cache only saves the store reads. Only successes are
- * cached: a client added later (issue, trust) is seen at once. Every entry carries the
- * generation it was resolved under; the generation is read BEFORE the store is, and
- * authz_cache_invalidate (called by authz_trust_reload, which the console runs after every
- * trust/revoke and the service at every boot) bumps it, so a change committed before the bump
- * can never be served from an entry resolved before it: a revoked client is refused on its next
- * request. An entry also expires AUTHZ_CACHE_TTL_S after it was resolved, which bounds any
+ * (SQLite). Each struct authz (one per service) holds its own cache. Successful resolutions
+ * are cached by (config, store handle, certificate fingerprint, chain_ok): the fingerprint
+ * names the exact certificate, so its subject and issuer are fixed too; the config's rules
+ * are matched again on every hit (authz_cache_config_same), so the cache only saves the store
+ * reads. Only successes are cached: a client added later (issue, trust) is seen at once.
+ * Every entry carries the generation it was resolved under; the generation is read BEFORE
+ * the store is, and authz_cache_invalidate (called by authz_trust_reload, which the console
+ * runs after every trust/revoke and the service at every boot) bumps it, so a change
+ * committed before the bump can never be served from an entry resolved before it: a revoked
+ * client is refused on its next request. An entry also expires AUTHZ_CACHE_TTL_S after it was resolved, which bounds any
  * change made to the table without the console (none in the firmware).
  */
 #define AUTHZ_CACHE_SLOTS 256u /* power of two; direct-mapped by fingerprint */
@@ -71,13 +71,54 @@ struct authz_cache_ent {
 	char tenant[STORE_TENANT_MAX + 1];
 };
 
-static pthread_mutex_t authz_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct authz_cache_ent authz_cache[AUTHZ_CACHE_SLOTS]; /* under authz_cache_lock */
-static _Atomic uint64_t authz_cache_gen = 1;
+struct authz {
+	pthread_mutex_t cache_lock;
+	struct authz_cache_ent cache[AUTHZ_CACHE_SLOTS]; /* under cache_lock */
+	_Atomic uint64_t cache_gen;
+	struct tls_trust *trust;   /* owned; the TLS contexts borrow it */
+};
 
-void authz_cache_invalidate(void)
+cf_err authz_new(struct authz **out)
 {
-	atomic_fetch_add(&authz_cache_gen, 1);
+	cf_err rc;
+	if (out == NULL)
+		return CF_E_INVALID_ARG;
+	*out = NULL;
+	struct authz *a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return CF_E_NOMEM;
+	if (pthread_mutex_init(&a->cache_lock, NULL) != 0) {
+		free(a);
+		return CF_E_NOMEM;
+	}
+	if ((rc = tls_trust_new(&a->trust)) != CF_OK) {
+		pthread_mutex_destroy(&a->cache_lock);
+		free(a);
+		return rc;
+	}
+	atomic_init(&a->cache_gen, 1);
+	*out = a;
+	return CF_OK;
+}
+
+void authz_free(struct authz *a)
+{
+	if (a == NULL)
+		return;
+	tls_trust_free(a->trust);
+	pthread_mutex_destroy(&a->cache_lock);
+	free(a);
+}
+
+struct tls_trust *authz_tls_trust(struct authz *a)
+{
+	return a != NULL ? a->trust : NULL;
+}
+
+void authz_cache_invalidate(struct authz *a)
+{
+	if (a != NULL)
+		atomic_fetch_add(&a->cache_gen, 1);
 }
 
 static int64_t authz_mono_s(void)
@@ -89,22 +130,22 @@ static int64_t authz_mono_s(void)
 }
 
 /* by the fingerprint text (what the rules match; a SHA-256, so any bits spread well) */
-static struct authz_cache_ent *authz_cache_slot(const struct identity *id)
+static struct authz_cache_ent *authz_cache_slot(struct authz *a, const struct identity *id)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
 	for (const char *p = id->fp_hex; *p != '\0'; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	return &authz_cache[h & (AUTHZ_CACHE_SLOTS - 1)];
+	return &a->cache[h & (AUTHZ_CACHE_SLOTS - 1)];
 }
 
-static bool authz_cache_get(const struct config *cfg, const struct store *st,
+static bool authz_cache_get(struct authz *a, const struct config *cfg, const struct store *st,
 			    const struct identity *id, uint64_t gen, int64_t now,
 			    struct authz_principal *out)
 {
 	bool hit = false;
-	if (now < 0 || pthread_mutex_lock(&authz_cache_lock) != 0)
+	if (a == NULL || now < 0 || pthread_mutex_lock(&a->cache_lock) != 0)
 		return false;
-	const struct authz_cache_ent *e = authz_cache_slot(id);
+	const struct authz_cache_ent *e = authz_cache_slot(a, id);
 	if (e->used && e->gen == gen && e->cfg == cfg && e->st == st && e->chain_ok == id->chain_ok &&
 	    now >= e->at && now - e->at <= AUTHZ_CACHE_TTL_S &&
 	    strcmp(e->fp_hex, id->fp_hex) == 0) {
@@ -113,18 +154,18 @@ static bool authz_cache_get(const struct config *cfg, const struct store *st,
 		out->via = e->via;
 		hit = true;
 	}
-	pthread_mutex_unlock(&authz_cache_lock);
+	pthread_mutex_unlock(&a->cache_lock);
 	return hit;
 }
 
-static void authz_cache_put(const struct config *cfg, const struct store *st,
+static void authz_cache_put(struct authz *a, const struct config *cfg, const struct store *st,
 			    const struct identity *id, uint64_t gen, int64_t now,
 			    const struct authz_principal *p)
 {
-	if (now < 0 || gen != atomic_load(&authz_cache_gen) ||
-	    pthread_mutex_lock(&authz_cache_lock) != 0)
+	if (a == NULL || now < 0 || gen != atomic_load(&a->cache_gen) ||
+	    pthread_mutex_lock(&a->cache_lock) != 0)
 		return;
-	struct authz_cache_ent *e = authz_cache_slot(id);
+	struct authz_cache_ent *e = authz_cache_slot(a, id);
 	e->used = true;
 	e->chain_ok = id->chain_ok;
 	e->role = p->role;
@@ -136,7 +177,7 @@ static void authz_cache_put(const struct config *cfg, const struct store *st,
 	memcpy(e->fp_hex, id->fp_hex, sizeof e->fp_hex);
 	e->fp_hex[sizeof e->fp_hex - 1] = '\0';
 	memcpy(e->tenant, p->tenant, sizeof e->tenant);
-	pthread_mutex_unlock(&authz_cache_lock);
+	pthread_mutex_unlock(&a->cache_lock);
 }
 
 static cf_err authz_resolve_uncached(const struct config *cfg, struct store *st,
@@ -157,22 +198,23 @@ static bool authz_cache_config_same(const struct config *cfg, const struct ident
 	return cc != NULL && cc->role == hit->role && strcmp(cc->tenant, hit->tenant) == 0;
 }
 
-cf_err authz_resolve(const struct config *cfg, struct store *st, const struct identity *id,
-		     struct authz_principal *out)
+cf_err authz_resolve(struct authz *a, const struct config *cfg, struct store *st,
+		     const struct identity *id, struct authz_principal *out)
 {
 	memset(out, 0, sizeof *out);
 	if (id == NULL)
 		return CF_E_AUTH;
-	uint64_t gen = atomic_load(&authz_cache_gen); /* before any read of the store */
+	uint64_t gen = a != NULL ? atomic_load(&a->cache_gen) : 0; /* before any read of the store */
 	int64_t now = authz_mono_s();
-	if (authz_cache_get(cfg, st, id, gen, now, out) && authz_cache_config_same(cfg, id, out)) {
+	if (authz_cache_get(a, cfg, st, id, gen, now, out) &&
+	    authz_cache_config_same(cfg, id, out)) {
 		snprintf(out->actor, sizeof out->actor, "sha256:%s", id->fp_hex);
 		return CF_OK;
 	}
 	memset(out, 0, sizeof *out);
 	cf_err rc = authz_resolve_uncached(cfg, st, id, out);
 	if (rc == CF_OK)
-		authz_cache_put(cfg, st, id, gen, now, out);
+		authz_cache_put(a, cfg, st, id, gen, now, out);
 	return rc;
 }
 
@@ -219,7 +261,7 @@ static cf_err authz_resolve_uncached(const struct config *cfg, struct store *st,
 	return principal_set(out, sc.tenant, authz_role_from(sc.role), "store");
 }
 
-cf_err authz_trust_reload(struct store *st)
+cf_err authz_trust_reload(struct authz *a, struct store *st)
 {
 	struct store_client_list l = { 0 };
 	uint8_t (*tr)[TLS_FP_LEN] = NULL, (*rv)[TLS_FP_LEN] = NULL;
@@ -227,9 +269,9 @@ cf_err authz_trust_reload(struct store *st)
 	cf_err rc;
 
 	/* the clients table may have changed: no cached principal survives this call */
-	authz_cache_invalidate();
+	authz_cache_invalidate(a);
 	if (st == NULL)
-		return tls_trust_replace(NULL, 0, NULL, 0);
+		return a != NULL ? tls_trust_replace(a->trust, NULL, 0, NULL, 0) : CF_OK;
 	if ((rc = store_client_list(st, &l)) != CF_OK)
 		return rc;
 	if (l.n > 0 && ((tr = calloc(l.n, sizeof *tr)) == NULL || (rv = calloc(l.n, sizeof *rv)) == NULL)) {
@@ -257,7 +299,11 @@ cf_err authz_trust_reload(struct store *st)
 		else
 			nt++;
 	}
-	rc = tls_trust_replace((const uint8_t (*)[TLS_FP_LEN])tr, nt,
+	if (a == NULL) {
+		rc = CF_OK;
+		goto out;
+	}
+	rc = tls_trust_replace(a->trust, (const uint8_t (*)[TLS_FP_LEN])tr, nt,
 			       (const uint8_t (*)[TLS_FP_LEN])rv, nr);
 	if (rc == CF_OK)
 		log_info("authz: TLS trust from the store: %zu pinned, %zu revoked", nt, nr);

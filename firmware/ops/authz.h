@@ -40,6 +40,19 @@
 #define AUTHZ_HASH_LEN 32u
 #define AUTHZ_USER_MAX 128u
 
+/* The service's authorization state (one per struct svc, svc->authz): the resolved-principal
+ * cache of authz_resolve and the TLS layer's run-time trust snapshot that authz_trust_reload
+ * fills (struct tls_trust, firmware/net/tls.h; the KMIP server's TLS context borrows it). */
+struct authz;
+struct tls_trust;
+
+/* An empty cache and an empty trust snapshot. CF_E_NOMEM. */
+MUST_USE cf_err authz_new(struct authz **out);
+/* NULL is a no-op. Only after the TLS contexts that borrow its trust snapshot are freed. */
+void authz_free(struct authz *a);
+/* The trust snapshot, for tls_config.trust (NULL for a NULL a). */
+struct tls_trust *authz_tls_trust(struct authz *a);
+
 struct authz_principal {
 	char tenant[STORE_TENANT_MAX + 1];
 	enum config_role role;
@@ -48,10 +61,11 @@ struct authz_principal {
 };
 
 /* id -> *out. CF_E_AUTH when no rule maps the identity (out->actor is still filled, for the
- * audit record). st may be NULL (config only). Successes are cached per (cfg, st, certificate)
- * until authz_cache_invalidate / authz_trust_reload, at most a few seconds (authz.c). */
-MUST_USE cf_err authz_resolve(const struct config *cfg, struct store *st, const struct identity *id,
-			      struct authz_principal *out);
+ * audit record). st may be NULL (config only). Successes are cached in a, per (cfg, st,
+ * certificate) until authz_cache_invalidate / authz_trust_reload, at most a few seconds
+ * (authz.c); a NULL a caches nothing. */
+MUST_USE cf_err authz_resolve(struct authz *a, const struct config *cfg, struct store *st,
+			      const struct identity *id, struct authz_principal *out);
 
 /* Check every Username/Password credential of the header (other credential types:
  * CF_E_AUTH, we do not support them). No credential: CF_OK. */
@@ -63,17 +77,18 @@ MUST_USE cf_err authz_credential_check(struct store *st, const struct authz_prin
 MUST_USE cf_err authz_password_set(struct store *st, const char *user, const char *tenant,
 				   const uint8_t *pw, size_t n, store_rng_fn rng, void *rng_arg);
 
-/* Rebuild the TLS layer's run-time trust snapshot (tls_trust_replace) from the store's
- * clients table: fingerprints of rows of kind "trusted" that are not revoked are pinned,
- * fingerprints of revoked rows are refused at the handshake. Call it when the store opens
- * (before KMIP serves) and after every change of the clients table (the console). st NULL
- * empties the snapshot. */
-MUST_USE cf_err authz_trust_reload(struct store *st);
+/* Rebuild a's run-time trust snapshot (tls_trust_replace) from the store's clients table:
+ * fingerprints of rows of kind "trusted" that are not revoked are pinned, fingerprints of
+ * revoked rows are refused at the handshake. Call it when the store opens (before KMIP
+ * serves) and after every change of the clients table (the console). st NULL empties the
+ * snapshot. A NULL a (no service: console tests) only checks the table's fingerprints. */
+MUST_USE cf_err authz_trust_reload(struct authz *a, struct store *st);
 
-/* Drop every cached resolution (authz_resolve caches successes per certificate; see authz.c).
- * authz_trust_reload calls it; call it after any other change to the clients table or the
- * config that must take effect on the very next request. Thread-safe. */
-void authz_cache_invalidate(void);
+/* Drop every resolution a has cached (authz_resolve caches successes per certificate; see
+ * authz.c). authz_trust_reload calls it; call it after any other change to the clients table
+ * or the config that must take effect on the very next request. Thread-safe; NULL is a
+ * no-op. */
+void authz_cache_invalidate(struct authz *a);
 
 /* "user" / "readonly" -> role; 0 for anything else. */
 enum config_role authz_role_from(const char *s);

@@ -334,7 +334,7 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 		return;
 	if (w->prep == NULL && (w->prep = calloc(OPS_PREP_MAX, sizeof *w->prep)) == NULL)
 		return;
-	if (authz_resolve(w->svc->cfg, w->st, r->ci->id, &r->who) != CF_OK ||
+	if (authz_resolve(w->svc->authz, w->svc->cfg, w->st, r->ci->id, &r->who) != CF_OK ||
 	    authz_credential_check(w->st, &r->who, &rq->h) != CF_OK)
 		return;
 	for (size_t i = 0; i < rq->n_items && w->prep_n < OPS_PREP_MAX; i++) {
@@ -447,7 +447,8 @@ static MUST_USE cf_err gate_authenticate(struct req_ctx *x)
 {
 	struct ops_worker *w = x->r.w;
 	struct net_conn_info *ci = x->r.ci;
-	cf_err rc = authz_resolve(w->svc->cfg, w->st, ci != NULL ? ci->id : NULL, &x->r.who);
+	cf_err rc = authz_resolve(w->svc->authz, w->svc->cfg, w->st, ci != NULL ? ci->id : NULL,
+				  &x->r.who);
 	if (rc == CF_OK)
 		rc = authz_credential_check(w->st, &x->r.who, &x->rq.h);
 	if (rc != CF_OK)

@@ -1,5 +1,5 @@
-/* The audit log: a SHA-256 hash chain of records kept in the store (ARCHITECTURE "Data at
- * rest"; docs/store.md "audit"). Every KMIP operation and console command appends one record,
+/* The audit log: a SHA-256 hash chain of records kept in the store
+ * (docs/store.md "audit"). Every KMIP operation and console command appends one record,
  * inside the same transaction as the state change it records when one is open.
  *
  * A record has no field that could hold key material: identities, addresses, names, ids and

@@ -25,10 +25,10 @@ struct commit_line {
 };
 
 struct commit_group {
-	struct commit_group *next; /* registry */
+	struct commit_group *next; /* commit_proc.groups */
 	dev_t dev;
 	ino_t ino;
-	unsigned refs;             /* registry lock */
+	unsigned refs;             /* under commit_proc.mu */
 	char wal[PATH_MAX];
 
 	pthread_mutex_t wlock;     /* the write lock */
@@ -48,16 +48,29 @@ struct commit_group {
 	size_t n_lines, cap_lines;
 	int notify[COMMIT_NOTIFY_MAX];
 	size_t n_notify;
+
+	/* syslog of the group's audit lines (commit_syslog_line): whether /dev/log existed at
+	 * the last check, and when that was (CLOCK_MONOTONIC ms) */
+	_Atomic int64_t devlog_checked_ms;
+	_Atomic int devlog_present;
 };
 
-static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct commit_group *registry;
+/* The groups of the process, and the syslog gate. The one process-wide object of the store,
+ * and it has to be: a group stands for a database FILE, and every connection of the process
+ * on that file must find the same one (its write lock orders them, its tickets follow their
+ * commits in the WAL), whoever opened it: the KMIP workers, the console, the KEK job and the
+ * main thread open their connections independently from a path (store_open), and the file's
+ * identity (device, inode) is the only thing they share. The gate goes with openlog(3), whose
+ * connection is per process too (audit_syslog_open sets both). */
+static struct {
+	pthread_mutex_t mu;
+	struct commit_group *groups;  /* under mu */
+	_Atomic bool syslog_gate;
+} commit_proc = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- syslog ---------------------------------------------------------------------------- */
 
-static _Atomic int64_t devlog_checked_ms = -1000000;
-static _Atomic int devlog_present;
-static _Atomic bool devlog_gate;
+#define DEVLOG_NEVER (-1000000) /* devlog_checked_ms: check on the next line */
 
 static int64_t mono_ms(void)
 {
@@ -68,23 +81,26 @@ static int64_t mono_ms(void)
 
 void commit_syslog_gate(bool on)
 {
-	atomic_store(&devlog_gate, on);
-	atomic_store(&devlog_checked_ms, -1000000);
+	pthread_mutex_lock(&commit_proc.mu);
+	atomic_store(&commit_proc.syslog_gate, on);
+	for (struct commit_group *g = commit_proc.groups; g != NULL; g = g->next)
+		atomic_store(&g->devlog_checked_ms, DEVLOG_NEVER);
+	pthread_mutex_unlock(&commit_proc.mu);
 }
 
-void commit_syslog_line(const char *line)
+void commit_syslog_line(struct commit_group *g, const char *line)
 {
-	if (!atomic_load_explicit(&devlog_gate, memory_order_relaxed)) {
+	if (!atomic_load_explicit(&commit_proc.syslog_gate, memory_order_relaxed)) {
 		syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line);
 		return;
 	}
 	int64_t now = mono_ms();
-	if (now - atomic_load_explicit(&devlog_checked_ms, memory_order_relaxed) >= 1000) {
+	if (now - atomic_load_explicit(&g->devlog_checked_ms, memory_order_relaxed) >= 1000) {
 		struct stat sb;
-		atomic_store(&devlog_present, stat("/dev/log", &sb) == 0 && S_ISSOCK(sb.st_mode));
-		atomic_store(&devlog_checked_ms, now);
+		atomic_store(&g->devlog_present, stat("/dev/log", &sb) == 0 && S_ISSOCK(sb.st_mode));
+		atomic_store(&g->devlog_checked_ms, now);
 	}
-	if (atomic_load_explicit(&devlog_present, memory_order_relaxed))
+	if (atomic_load_explicit(&g->devlog_present, memory_order_relaxed))
 		syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line);
 }
 
@@ -160,7 +176,7 @@ static void sync_round(struct commit_group *g)
 	pthread_mutex_unlock(&g->mu);
 	for (size_t i = 0; i < k; i++) {
 		if (rc == CF_OK)
-			commit_syslog_line(out[i].line);
+			commit_syslog_line(g, out[i].line);
 		free(out[i].line);
 	}
 	free(out);
@@ -214,7 +230,7 @@ static cf_err committer_start(struct commit_group *g)
 	return CF_OK;
 }
 
-/* ---- registry -------------------------------------------------------------------------- */
+/* ---- the process's groups ---------------------------------------------------------------- */
 
 cf_err commit_group_get(const char *path, struct commit_group **out)
 {
@@ -222,23 +238,23 @@ cf_err commit_group_get(const char *path, struct commit_group **out)
 	*out = NULL;
 	if (stat(path, &sb) != 0)
 		return CF_E_IO;
-	pthread_mutex_lock(&registry_mu);
-	for (struct commit_group *g = registry; g != NULL; g = g->next) {
+	pthread_mutex_lock(&commit_proc.mu);
+	for (struct commit_group *g = commit_proc.groups; g != NULL; g = g->next) {
 		if (g->dev == sb.st_dev && g->ino == sb.st_ino) {
 			g->refs++;
-			pthread_mutex_unlock(&registry_mu);
+			pthread_mutex_unlock(&commit_proc.mu);
 			*out = g;
 			return CF_OK;
 		}
 	}
 	struct commit_group *g = calloc(1, sizeof *g);
 	if (g == NULL) {
-		pthread_mutex_unlock(&registry_mu);
+		pthread_mutex_unlock(&commit_proc.mu);
 		return CF_E_NOMEM;
 	}
 	int n = snprintf(g->wal, sizeof g->wal, "%s-wal", path);
 	if (n < 0 || (size_t)n >= sizeof g->wal) {
-		pthread_mutex_unlock(&registry_mu);
+		pthread_mutex_unlock(&commit_proc.mu);
 		free(g);
 		return CF_E_INVALID_ARG;
 	}
@@ -255,9 +271,11 @@ cf_err commit_group_get(const char *path, struct commit_group **out)
 	pthread_cond_init(&g->cv_work, &ca);
 	pthread_cond_init(&g->cv_done, &ca);
 	pthread_condattr_destroy(&ca);
-	g->next = registry;
-	registry = g;
-	pthread_mutex_unlock(&registry_mu);
+	atomic_init(&g->devlog_checked_ms, DEVLOG_NEVER);
+	atomic_init(&g->devlog_present, 0);
+	g->next = commit_proc.groups;
+	commit_proc.groups = g;
+	pthread_mutex_unlock(&commit_proc.mu);
 	*out = g;
 	return CF_OK;
 }
@@ -266,18 +284,18 @@ void commit_group_put(struct commit_group *g)
 {
 	if (g == NULL)
 		return;
-	pthread_mutex_lock(&registry_mu);
+	pthread_mutex_lock(&commit_proc.mu);
 	if (--g->refs > 0) {
-		pthread_mutex_unlock(&registry_mu);
+		pthread_mutex_unlock(&commit_proc.mu);
 		return;
 	}
-	for (struct commit_group **pp = &registry; *pp != NULL; pp = &(*pp)->next) {
+	for (struct commit_group **pp = &commit_proc.groups; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == g) {
 			*pp = g->next;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&registry_mu);
+	pthread_mutex_unlock(&commit_proc.mu);
 	pthread_mutex_lock(&g->mu);
 	g->stop = true;
 	pthread_cond_broadcast(&g->cv_work);

@@ -50,10 +50,10 @@ MUST_USE cf_err commit_wait(struct commit_group *g, uint64_t ticket);
 MUST_USE cf_err commit_notify_add(struct commit_group *g, int fd);
 void commit_notify_del(struct commit_group *g, int fd);
 
-/* Syslog for audit lines. With the gate on (audit_syslog_open turns it on), only when
- * /dev/log exists (checked at most once a second), so a system without a syslog daemon does
- * not pay a failed socket + connect per line. */
-void commit_syslog_line(const char *line);
+/* Syslog for an audit line of g's file. With the gate on (audit_syslog_open turns it on, for
+ * the process), only when /dev/log exists (checked at most once a second per group), so a
+ * system without a syslog daemon does not pay a failed socket + connect per line. */
+void commit_syslog_line(struct commit_group *g, const char *line);
 void commit_syslog_gate(bool on);
 
 /* Counters for tests and the bench: syncs done, tickets made durable. */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "board/hex.h"
 #include "board/log.h"
 #include "firmware/store/commit.h"
 #include "firmware/store/store_int.h"
@@ -686,7 +687,7 @@ static void pending_drop_from(struct store *st, unsigned depth)
 static void pending_emit(struct store *st)
 {
 	for (size_t i = 0; i < st->n_pend; i++) {
-		commit_syslog_line(st->pend[i].line);
+		commit_syslog_line(st->cg, st->pend[i].line);
 		free(st->pend[i].line);
 	}
 	st->n_pend = 0;
@@ -954,22 +955,18 @@ cf_err store_tx_syslog_on_commit(struct store *st, const char *line)
 
 cf_err store_uid_new(store_rng_fn rng, void *rng_arg, char out[static STORE_UUID_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	uint8_t b[16];
+	char h[2 * sizeof b + 1];
 	out[0] = '\0';
 	if (rng == NULL)
 		return CF_E_INVALID_ARG;
 	TRY(rng(rng_arg, b, sizeof b));
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
-	size_t o = 0;
-	for (size_t i = 0; i < sizeof b; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 0x0f];
-	}
-	out[o] = '\0';
+	TRY(hex_encode(b, sizeof b, HEX_LOWER, h, sizeof h));
+	/* 8-4-4-4-12 digits */
+	snprintf(out, STORE_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16,
+		 h + 20);
 	return CF_OK;
 }
 
@@ -1863,25 +1860,6 @@ cf_err store_meta_get(struct store *st, const char *key, char *out, size_t outsz
 
 /* ---- audit rows ------------------------------------------------------------------------ */
 
-static void hex_encode(const uint8_t *b, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 cf_err store_audit_head(struct store *st, uint64_t *seq, uint8_t hash[static STORE_HASH_LEN])
 {
 	sqlite3_stmt *s;
@@ -1926,14 +1904,8 @@ cf_err store_audit_anchor(struct store *st, uint64_t *seq, uint8_t hash[static S
 		return CF_E_STORE;
 	if ((rc = store_meta_get(st, "audit_head_hash", v, sizeof v)) != CF_OK)
 		return rc == CF_E_NOT_FOUND ? CF_E_STORE : rc;
-	if (strlen(v) != 2 * STORE_HASH_LEN)
+	if (hex_decode(v, strlen(v), hash, STORE_HASH_LEN) != CF_OK)
 		return CF_E_STORE;
-	for (size_t i = 0; i < STORE_HASH_LEN; i++) {
-		int hi = hex_val(v[2 * i]), lo = hex_val(v[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return CF_E_STORE;
-		hash[i] = (uint8_t)(hi << 4 | lo);
-	}
 	*seq = n;
 	return CF_OK;
 }
@@ -1963,7 +1935,7 @@ cf_err store_audit_insert(struct store *st, const struct store_audit_row *row)
 	}
 	TRY(st_stmt_run(st, s, "insert audit"));
 	snprintf(num, sizeof num, "%" PRIu64, row->seq);
-	hex_encode(row->hash, STORE_HASH_LEN, hx);
+	TRY(hex_encode(row->hash, STORE_HASH_LEN, HEX_LOWER, hx, sizeof hx));
 	TRY(meta_set_locked(st, "audit_head_seq", num));
 	return meta_set_locked(st, "audit_head_hash", hx);
 }

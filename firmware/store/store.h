@@ -1,9 +1,11 @@
 /* The object store: SQLite (WAL, synchronous=FULL) holding wrapped key blobs, attributes,
- * clients, the audit chain and appliance metadata (STYLE 2.10, ARCHITECTURE "Data at rest").
- * Schema and durability rules: docs/store.md.
+ * clients, the audit chain and appliance metadata. Schema and durability rules: docs/store.md.
  *
  * One struct store per connection and per thread (each KMIP worker owns one); a struct store
- * is never shared between threads. No SQL exists outside store.c: callers use the typed API.
+ * is never shared between threads. Only firmware/store/ runs SQL: store.c for objects,
+ * attributes, meta and audit rows, the store_*.c files for the rows of one area each
+ * (store_admin.c, store_clients.c, store_users.c, store_backup.c), all through store_int.h.
+ * Callers outside firmware/store/ use the typed API.
  * No plaintext key material ever reaches the store: `wrapped` is the blob hsm/ produced.
  *
  * Durability contract: every mutating function returns only after its COMMIT returned, unless

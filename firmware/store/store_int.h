@@ -45,11 +45,11 @@ struct store {
 
 /* SQLite result -> cf_err (logs the message; st may be NULL). BUSY/LOCKED = CF_E_AGAIN,
  * PRIMARY KEY / UNIQUE = CF_E_EXISTS. */
-cf_err st_map_sqlite(struct store *st, int rc, const char *what);
+MUST_USE cf_err st_map_sqlite(struct store *st, int rc, const char *what);
 /* Reset and clear bindings (NULL is a no-op). */
 void st_stmt_done(sqlite3_stmt *s);
 /* Step a statement that returns no row, then st_stmt_done. */
-cf_err st_stmt_run(struct store *st, sqlite3_stmt *s, const char *what);
+MUST_USE cf_err st_stmt_run(struct store *st, sqlite3_stmt *s, const char *what);
 /* Non-empty and at most max bytes / NULL or at most max bytes. */
 bool st_text_ok(const char *s, size_t max);
 bool st_text_opt_ok(const char *s, size_t max);
@@ -57,21 +57,21 @@ bool st_text_opt_ok(const char *s, size_t max);
 int st_bind_text(sqlite3_stmt *s, int i, const char *v);
 int st_bind_date(sqlite3_stmt *s, int i, int64_t v);
 /* Column readers: copy into out[outsz] (longer = CF_E_STORE), malloc'd copies. */
-cf_err st_col_text_copy(sqlite3_stmt *s, int col, char *out, size_t outsz);
-cf_err st_col_text_dup(sqlite3_stmt *s, int col, char **out);
-cf_err st_col_blob_dup(sqlite3_stmt *s, int col, uint8_t **out, size_t *n_out);
+MUST_USE cf_err st_col_text_copy(sqlite3_stmt *s, int col, char *out, size_t outsz);
+MUST_USE cf_err st_col_text_dup(sqlite3_stmt *s, int col, char **out);
+MUST_USE cf_err st_col_blob_dup(sqlite3_stmt *s, int col, uint8_t **out, size_t *n_out);
 /* Decode an objects row selected in OBJ_COLS order (store.c) into *out. Column 6 is the
  * wrapped blob (copied into out->wrapped), or, when has_blob is not NULL, "wrapped IS NOT
  * NULL" (the blob itself is not read). The caller frees *out with store_object_free on error
  * too. */
-cf_err st_object_row(sqlite3_stmt *s, struct store_object *out, bool *has_blob);
+MUST_USE cf_err st_object_row(sqlite3_stmt *s, struct store_object *out, bool *has_blob);
 /* sqlite3_exec of constant SQL (no parameters). */
-cf_err st_pragma_set(struct store *st, const char *sql);
+MUST_USE cf_err st_pragma_set(struct store *st, const char *sql);
 /* A read snapshot for multi-statement reads when no transaction is open. */
-cf_err st_read_begin(struct store *st, bool *opened);
+MUST_USE cf_err st_read_begin(struct store *st, bool *opened);
 void st_read_end(struct store *st, bool opened);
 /* Prepare constant SQL for one use (not cached): finalize with sqlite3_finalize. For the
  * non-hot-path files (console, administration, backup). */
-cf_err st_prepare(struct store *st, const char *sql, sqlite3_stmt **out);
+MUST_USE cf_err st_prepare(struct store *st, const char *sql, sqlite3_stmt **out);
 
 #endif

@@ -499,6 +499,7 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	tc.min_version = cfg->tls.min_version == CONFIG_TLS_1_3 ? TLS_V1_3 : TLS_V1_2;
 	tc.pinned = pins;
 	tc.n_pinned = cfg->tls.n_pinned;
+	tc.trust = authz_tls_trust(rt->svc.authz);
 	rc = tls_ctx_new(&tc, &rt->tls);
 	/* The engine keeps what it needs; our copy of the PIN goes now. */
 	svc_pin_wipe(rt);
@@ -509,7 +510,7 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	}
 	/* Clients pinned or revoked at the console (store clients table) reach the TLS
 	 * layer's trust snapshot before the first handshake. */
-	if ((rc = authz_trust_reload(rt->st)) != CF_OK) {
+	if ((rc = authz_trust_reload(rt->svc.authz, rt->st)) != CF_OK) {
 		svc_error_latch(rt, rc, "cannot load the trusted and revoked clients from the store");
 		return SVC_ERROR;
 	}
@@ -998,6 +999,8 @@ static void svc_teardown(struct svc_rt *rt)
 	rt->net = NULL;
 	tls_ctx_free(rt->tls);
 	rt->tls = NULL;
+	authz_free(rt->svc.authz); /* after the TLS context that borrows its trust */
+	rt->svc.authz = NULL;
 	store_close(rt->st);
 	rt->st = NULL;
 	svc_pin_wipe(rt);
@@ -1109,6 +1112,10 @@ int svc_run(const struct svc_run_opts *o)
 #endif
 	rt->svc.vendor_id = COFFRED_VENDOR;
 	atomic_store(&rt->svc.state, (int)SVC_UNINITIALIZED);
+	if ((rc = authz_new(&rt->svc.authz)) != CF_OK) {
+		fprintf(stderr, "coffred: out of memory\n");
+		goto out;
+	}
 
 	if ((rc = sec_harden_process()) != CF_OK) {
 		fprintf(stderr, "coffred: cannot disable core dumps: %s\n", cf_err_str(rc));

@@ -141,6 +141,8 @@ struct fx {
 };
 
 static struct fx *F;
+/* the service's run-time trust snapshot, which the console changes */
+#define TR authz_tls_trust(F->svc.authz)
 
 static const struct con_cmd *cmd(const char *name)
 {
@@ -304,11 +306,13 @@ static int group_setup(void **state)
 	f->svc.cfg = f->cfg;
 	f->svc.hsm = f->h;
 	f->con.svc = &f->svc;
+	if (authz_new(&f->svc.authz) != CF_OK)
+		return -1;
 	snprintf(path, sizeof path, "%s/store.db", f->dir);
 	if (store_open(path, &so, &f->con.st) != CF_OK)
 		return -1;
 	struct tls_config tc = { .cert_file = f->cfg->tls.cert, .key_file = f->srv_key,
-				 .ca_file = f->cfg->tls.ca };
+				 .ca_file = f->cfg->tls.ca, .trust = authz_tls_trust(f->svc.authz) };
 	if (tls_ctx_new(&tc, &f->tls) != CF_OK)
 		return -1;
 	F = f;
@@ -322,6 +326,7 @@ static int group_teardown(void **state)
 	if (f == NULL)
 		return 0;
 	tls_ctx_free(f->tls);
+	authz_free(f->svc.authz);
 	store_close(f->con.st);
 	X509_free(f->ca);
 	hsm_close(f->h);
@@ -376,7 +381,7 @@ static cf_err resolve(X509 *x, bool chain_ok, struct authz_principal *p)
 {
 	struct identity id;
 	assert_int_equal(identity_from_cert(x, chain_ok, &id), CF_OK);
-	return authz_resolve(F->cfg, F->con.st, &id, p);
+	return authz_resolve(F->svc.authz, F->cfg, F->con.st, &id, p);
 }
 
 /* ---- tests --------------------------------------------------------------------------------- */
@@ -568,7 +573,7 @@ static void test_trust_and_revoke(void **state)
 	assert_string_equal(sc.tenant, "vct");
 	uint8_t fpb[32];
 	assert_int_equal(tls_fp_parse(fp, fpb), CF_OK);
-	assert_true(tls_trust_is_trusted(fpb));
+	assert_true(tls_trust_is_trusted(TR, fpb));
 	/* authz maps it by fingerprint (chain_ok false) */
 	assert_int_equal(resolve(self, false, &p), CF_OK);
 	assert_string_equal(p.tenant, "vct");
@@ -590,12 +595,12 @@ static void test_trust_and_revoke(void **state)
 	CONFIRM = false;
 	assert_int_equal(run("client revoke", "vcs"), CF_E_CANCELLED);
 	CONFIRM = true;
-	assert_true(tls_trust_is_trusted(fpb));
+	assert_true(tls_trust_is_trusted(TR, fpb));
 	assert_int_equal(run("client revoke", "vcs"), CF_OK);
 	assert_string_equal(LAST_AUDIT_OP, "client_revoke");
-	assert_false(tls_trust_is_trusted(fpb));
-	assert_true(tls_trust_is_revoked(fpb));
-	tls_trust_counts(&nt, &nr);
+	assert_false(tls_trust_is_trusted(TR, fpb));
+	assert_true(tls_trust_is_revoked(TR, fpb));
+	tls_trust_counts(TR, &nt, &nr);
 	assert_int_equal(nt, 0);
 	assert_true(nr >= 1);
 	assert_int_equal(handshake(crt, key, sess, NULL), -1);
@@ -609,8 +614,8 @@ static void test_trust_and_revoke(void **state)
 	PASTE = pem;
 	assert_int_equal(run("client trust", "vcs"), CF_OK);
 	assert_non_null(strstr(OUT, "was revoked"));
-	assert_true(tls_trust_is_trusted(fpb));
-	assert_false(tls_trust_is_revoked(fpb));
+	assert_true(tls_trust_is_trusted(TR, fpb));
+	assert_false(tls_trust_is_revoked(TR, fpb));
 	assert_int_equal(handshake(crt, key, NULL, NULL), 0);
 	/* a pin removed without a revoke (row deleted) also stops resumption */
 	SSL_SESSION_free(sess);
@@ -618,8 +623,8 @@ static void test_trust_and_revoke(void **state)
 	assert_int_equal(handshake(crt, key, NULL, &sess), 0);
 	assert_int_equal(handshake(crt, key, sess, NULL), 1);
 	assert_int_equal(store_client_delete_name(F->con.st, "vcs"), CF_OK);
-	assert_int_equal(authz_trust_reload(F->con.st), CF_OK);
-	assert_false(tls_trust_is_trusted(fpb));
+	assert_int_equal(authz_trust_reload(F->svc.authz, F->con.st), CF_OK);
+	assert_false(tls_trust_is_trusted(TR, fpb));
 	assert_int_equal(handshake(crt, key, sess, NULL), -1);
 	SSL_SESSION_free(sess);
 	X509_free(self);
@@ -756,24 +761,24 @@ static void test_trust_snapshot(void **state)
 	a[2][0] = 3; /* duplicate */
 	memset(r, 0, sizeof r);
 	r[0][0] = 9;
-	assert_int_equal(tls_trust_replace((const uint8_t (*)[TLS_FP_LEN])a, 3,
+	assert_int_equal(tls_trust_replace(TR, (const uint8_t (*)[TLS_FP_LEN])a, 3,
 					   (const uint8_t (*)[TLS_FP_LEN])r, 1), CF_OK);
-	tls_trust_counts(&nt, &nr);
+	tls_trust_counts(TR, &nt, &nr);
 	assert_int_equal(nt, 2);
 	assert_int_equal(nr, 1);
 	memset(x, 0, sizeof x);
 	x[0] = 1;
-	assert_true(tls_trust_is_trusted(x));
+	assert_true(tls_trust_is_trusted(TR, x));
 	x[0] = 2;
-	assert_false(tls_trust_is_trusted(x));
+	assert_false(tls_trust_is_trusted(TR, x));
 	x[0] = 9;
-	assert_true(tls_trust_is_revoked(x));
-	assert_false(tls_trust_is_trusted(x));
-	assert_int_equal(tls_trust_replace(NULL, TLS_TRUST_MAX + 1, NULL, 0), CF_E_INVALID_ARG);
-	tls_trust_counts(&nt, &nr);
+	assert_true(tls_trust_is_revoked(TR, x));
+	assert_false(tls_trust_is_trusted(TR, x));
+	assert_int_equal(tls_trust_replace(TR, NULL, TLS_TRUST_MAX + 1, NULL, 0), CF_E_INVALID_ARG);
+	tls_trust_counts(TR, &nt, &nr);
 	assert_int_equal(nt, 2); /* unchanged */
 	/* back to the store's view */
-	assert_int_equal(authz_trust_reload(F->con.st), CF_OK);
+	assert_int_equal(authz_trust_reload(F->svc.authz, F->con.st), CF_OK);
 }
 
 int main(void)

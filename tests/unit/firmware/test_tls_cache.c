@@ -29,6 +29,7 @@ static struct {
 	char self_crt[128], self_key[128]; /* self-signed */
 	char short_crt[128];               /* chains to the CA, expires 2 s after setup */
 	X509 *cli_x, *self_x;
+	struct tls_trust *trust;           /* the run-time trust every server context reads */
 } P;
 
 static int write_pair(const char *crt, const char *key, X509 *x, EVP_PKEY *k)
@@ -40,7 +41,7 @@ static int write_pair(const char *crt, const char *key, X509 *x, EVP_PKEY *k)
 static int setup(void **state)
 {
 	(void)state;
-	if (tu_dir_new(P.dir) != 0)
+	if (tu_dir_new(P.dir) != 0 || tls_trust_new(&P.trust) != CF_OK)
 		return -1;
 	snprintf(P.ca, sizeof P.ca, "%s/ca.crt", P.dir);
 	snprintf(P.srv_crt, sizeof P.srv_crt, "%s/srv.crt", P.dir);
@@ -81,6 +82,7 @@ static int teardown(void **state)
 	(void)state;
 	X509_free(P.cli_x);
 	X509_free(P.self_x);
+	tls_trust_free(P.trust);
 	tu_dir_rm(P.dir);
 	return 0;
 }
@@ -89,7 +91,7 @@ static int teardown(void **state)
 static int trust_empty(void **state)
 {
 	(void)state;
-	return tls_trust_replace(NULL, 0, NULL, 0) == CF_OK ? 0 : -1;
+	return tls_trust_replace(P.trust, NULL, 0, NULL, 0) == CF_OK ? 0 : -1;
 }
 
 static void fp_of(X509 *x, uint8_t fp[TLS_FP_LEN])
@@ -103,7 +105,8 @@ static struct tls_ctx *server(const char *pin_hex)
 {
 	const char *pins[1] = { pin_hex };
 	struct tls_config tc = { .cert_file = P.srv_crt, .key_file = P.srv_key, .ca_file = P.ca,
-				 .pinned = pins, .n_pinned = pin_hex != NULL ? 1 : 0 };
+				 .pinned = pins, .n_pinned = pin_hex != NULL ? 1 : 0,
+				 .trust = P.trust };
 	struct tls_ctx *t = NULL;
 	assert_int_equal(tls_ctx_new(&tc, &t), CF_OK);
 	return t;
@@ -208,7 +211,8 @@ static void test_cache_hit_then_revoked(void **state)
 
 	uint8_t fp[TLS_FP_LEN];
 	fp_of(P.cli_x, fp);
-	assert_int_equal(tls_trust_replace(NULL, 0, (const uint8_t (*)[TLS_FP_LEN])fp, 1), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust,
+					   NULL, 0, (const uint8_t (*)[TLS_FP_LEN])fp, 1), CF_OK);
 	struct hs c = handshake(t, P.cli_crt, P.cli_key, false, NULL);
 	assert_false(c.ok);
 	assert_int_equal(c.verify, X509_V_ERR_CERT_REVOKED);
@@ -217,7 +221,7 @@ static void test_cache_hit_then_revoked(void **state)
 	/* and it stays refused (a refusal is never cached as a success) */
 	assert_false(handshake(t, P.cli_crt, P.cli_key, false, NULL).ok);
 	/* un-revoked: accepted again, verified in full first */
-	assert_int_equal(tls_trust_replace(NULL, 0, NULL, 0), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust, NULL, 0, NULL, 0), CF_OK);
 	assert_true(handshake(t, P.cli_crt, P.cli_key, false, NULL).ok);
 	tls_ctx_free(t);
 }
@@ -233,7 +237,7 @@ static void test_cache_dropped_on_reload(void **state)
 	stats(t, &h, &m);
 	assert_int_equal(h, 1);
 	assert_int_equal(m, 1);
-	assert_int_equal(tls_trust_replace(NULL, 0, NULL, 0), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust, NULL, 0, NULL, 0), CF_OK);
 	assert_true(handshake(t, P.cli_crt, P.cli_key, false, NULL).ok);
 	stats(t, &h, &m);
 	assert_int_equal(h, 1);
@@ -260,7 +264,8 @@ static void test_cache_pinned(void **state)
 	/* not trusted: refused, twice (nothing cached) */
 	assert_false(handshake(t, P.self_crt, P.self_key, false, NULL).ok);
 	assert_false(handshake(t, P.self_crt, P.self_key, false, NULL).ok);
-	assert_int_equal(tls_trust_replace((const uint8_t (*)[TLS_FP_LEN])fp, 1, NULL, 0), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust,
+					   (const uint8_t (*)[TLS_FP_LEN])fp, 1, NULL, 0), CF_OK);
 	for (int i = 0; i < 2; i++) {
 		struct hs a = handshake(t, P.self_crt, P.self_key, false, NULL);
 		assert_true(a.ok);
@@ -269,7 +274,7 @@ static void test_cache_pinned(void **state)
 	}
 	stats(t, &h, &m);
 	assert_int_equal(h, 1);
-	assert_int_equal(tls_trust_replace(NULL, 0, NULL, 0), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust, NULL, 0, NULL, 0), CF_OK);
 	assert_false(handshake(t, P.self_crt, P.self_key, false, NULL).ok);
 	tls_ctx_free(t);
 
@@ -283,7 +288,8 @@ static void test_cache_pinned(void **state)
 	stats(t, &h, &m);
 	assert_int_equal(h, 1);
 	/* revoked beats the config pin, warm cache or not */
-	assert_int_equal(tls_trust_replace(NULL, 0, (const uint8_t (*)[TLS_FP_LEN])fp, 1), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust,
+					   NULL, 0, (const uint8_t (*)[TLS_FP_LEN])fp, 1), CF_OK);
 	assert_false(handshake(t, P.self_crt, P.self_key, false, NULL).ok);
 	tls_ctx_free(t);
 }
@@ -326,7 +332,7 @@ static void test_tickets_only_when_asked(void **state)
 		assert_false(a.got_ticket);
 	}
 	/* a trust reload resets the count with the cache: at most two more */
-	assert_int_equal(tls_trust_replace(NULL, 0, NULL, 0), CF_OK);
+	assert_int_equal(tls_trust_replace(P.trust, NULL, 0, NULL, 0), CF_OK);
 	assert_true(handshake(t, P.cli_crt, P.cli_key, false, NULL).got_ticket);
 
 	struct hs b = handshake(t, P.cli_crt, P.cli_key, true, NULL);
