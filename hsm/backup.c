@@ -128,6 +128,7 @@ struct helper {
 	CK_SESSION_HANDLE sh;
 	CK_OBJECT_HANDLE wk;
 	int out;
+	struct hsm_bk_item it;    /* the item being wrapped */
 	uint8_t fr[BK_FRAME_MAX]; /* the item frame being sent */
 };
 
@@ -213,7 +214,7 @@ static bool kek_label(const char *lab, uint32_t *v)
 
 static cf_err h_wrap_everything(struct helper *hp)
 {
-	static struct hsm_bk_item it;
+	struct hsm_bk_item *it = &hp->it;
 	CK_OBJECT_HANDLE objs[HSM_BK_ITEMS_MAX];
 	size_t n = 0;
 	CK_BBOOL t = CK_TRUE;
@@ -222,16 +223,16 @@ static cf_err h_wrap_everything(struct helper *hp)
 	CK_ATTRIBUTE q[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_TOKEN, &t, 1 } };
 	TRY(h_find(hp, q, 2, objs, HSM_BK_ITEMS_MAX, &n));
 	for (size_t i = 0; i < n; i++) {
-		memset(&it, 0, sizeof it);
+		memset(it, 0, sizeof *it);
 		size_t ln = 0;
-		if (h_attr(hp, objs[i], CKA_LABEL, it.label, sizeof it.label - 1, &ln) != CF_OK)
+		if (h_attr(hp, objs[i], CKA_LABEL, it->label, sizeof it->label - 1, &ln) != CF_OK)
 			continue;
-		it.label[ln] = '\0';
-		if (!kek_label(it.label, &it.version))
+		it->label[ln] = '\0';
+		if (!kek_label(it->label, &it->version))
 			continue;
-		it.kind = HSM_BK_KEK;
-		TRY(h_wrap(hp, objs[i], &it));
-		TRY(h_send(hp, &it));
+		it->kind = HSM_BK_KEK;
+		TRY(h_wrap(hp, objs[i], it));
+		TRY(h_send(hp, it));
 	}
 	/* key pairs: every private key on the token, with its public half (same CKA_ID) */
 	CK_OBJECT_CLASS pk = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY;
@@ -240,33 +241,33 @@ static cf_err h_wrap_everything(struct helper *hp)
 	CK_OBJECT_HANDLE priv[HSM_BK_ITEMS_MAX];
 	memcpy(priv, objs, n * sizeof objs[0]);
 	for (size_t i = 0; i < n; i++) {
-		memset(&it, 0, sizeof it);
+		memset(it, 0, sizeof *it);
 		size_t ln = 0;
-		TRY(h_attr(hp, priv[i], CKA_LABEL, it.label, sizeof it.label - 1, &ln));
-		it.label[ln] = '\0';
-		TRY(h_attr(hp, priv[i], CKA_ID, it.id, sizeof it.id, &it.id_n));
+		TRY(h_attr(hp, priv[i], CKA_LABEL, it->label, sizeof it->label - 1, &ln));
+		it->label[ln] = '\0';
+		TRY(h_attr(hp, priv[i], CKA_ID, it->id, sizeof it->id, &it->id_n));
 		CK_ULONG kt = 0;
 		size_t kn = 0;
 		TRY(h_attr(hp, priv[i], CKA_KEY_TYPE, &kt, sizeof kt, &kn));
-		if (kn != sizeof kt || (kt != CKK_EC && kt != CKK_RSA) || it.id_n == 0)
+		if (kn != sizeof kt || (kt != CKK_EC && kt != CKK_RSA) || it->id_n == 0)
 			continue;
-		it.kind = HSM_BK_KEYPAIR;
-		it.key_type = kt;
+		it->kind = HSM_BK_KEYPAIR;
+		it->key_type = kt;
 		CK_ATTRIBUTE q3[] = { { CKA_CLASS, &pub, sizeof pub }, { CKA_TOKEN, &t, 1 },
-				      { CKA_ID, it.id, it.id_n } };
+				      { CKA_ID, it->id, it->id_n } };
 		CK_OBJECT_HANDLE ph;
 		size_t pn = 0;
 		TRY(h_find(hp, q3, 3, &ph, 1, &pn));
 		if (pn != 1)
 			return CF_E_HSM_NOT_FOUND;
-		TRY(h_attr(hp, ph, kt == CKK_EC ? CKA_EC_PARAMS : CKA_MODULUS, it.pub_a,
-			   sizeof it.pub_a, &it.pub_a_n));
-		TRY(h_attr(hp, ph, kt == CKK_EC ? CKA_EC_POINT : CKA_PUBLIC_EXPONENT, it.pub_b,
-			   sizeof it.pub_b, &it.pub_b_n));
-		TRY(h_wrap(hp, priv[i], &it));
-		TRY(h_send(hp, &it));
+		TRY(h_attr(hp, ph, kt == CKK_EC ? CKA_EC_PARAMS : CKA_MODULUS, it->pub_a,
+			   sizeof it->pub_a, &it->pub_a_n));
+		TRY(h_attr(hp, ph, kt == CKK_EC ? CKA_EC_POINT : CKA_PUBLIC_EXPONENT, it->pub_b,
+			   sizeof it->pub_b, &it->pub_b_n));
+		TRY(h_wrap(hp, priv[i], it));
+		TRY(h_send(hp, it));
 	}
-	sec_wipe(&it, sizeof it);
+	sec_wipe(it, sizeof *it);
 	return CF_OK;
 }
 
@@ -445,7 +446,7 @@ static cf_err parse_item(const uint8_t *p, size_t n, struct hsm_bk_item *it)
 
 /* The request to the helper into req[BK_REQ_MAX + 4]: length prefix, magic, module path, token
  * label, SO PIN, user PIN (the one held by h), wrap key. *o = bytes used. */
-static cf_err bk_request(hsm *h, const uint8_t *so_pin, size_t so_n,
+static MUST_USE cf_err bk_request(hsm *h, const uint8_t *so_pin, size_t so_n,
 			 const uint8_t wrap_key[HSM_BK_WRAP_KEY_LEN], uint8_t *req, size_t *o)
 {
 	size_t mn = strlen(h->module_path), ln = strlen(h->token_label);
@@ -479,7 +480,7 @@ struct bk_child {
 };
 
 /* Start the helper with its stdin and stdout on two pipes. */
-static cf_err bk_spawn(const char *helper, struct bk_child *c)
+static MUST_USE cf_err bk_spawn(const char *helper, struct bk_child *c)
 {
 	int in[2] = { -1, -1 }, res[2] = { -1, -1 };
 	*c = (struct bk_child){ .pid = -1, .to = -1, .from = -1 };
@@ -530,7 +531,7 @@ static void bk_child_end(struct bk_child *c, bool kill_it)
 /* Read the helper's frames into out until its end frame (*ended = true); returns the helper's
  * result, or the reason the frames could not be read (deadline, malformed frame, too many
  * items). */
-static cf_err bk_read_frames(int fd, int64_t deadline, struct hsm_bk_set *out, bool *ended)
+static MUST_USE cf_err bk_read_frames(int fd, int64_t deadline, struct hsm_bk_set *out, bool *ended)
 {
 	*ended = false;
 	uint8_t *fr = malloc(BK_FRAME_MAX);

@@ -11,7 +11,7 @@
 
 #define KEK_PREFIX_N (sizeof(HSM_KEK_LABEL_PREFIX) - 1)
 
-static cf_err kek_policy(struct hsm_exec *x, CK_OBJECT_HANDLE o, bool backup);
+static MUST_USE cf_err kek_policy(struct hsm_exec *x, CK_OBJECT_HANDLE o, bool backup);
 
 /* "coffre-kek-<n>": n decimal, 1..UINT32_MAX, no leading zero */
 static bool kek_label_parse(const uint8_t *p, size_t n, uint32_t *v)

@@ -15,7 +15,7 @@
 #include "hsm/hsm_int.h"
 
 /* log in (the PIN is in io->pin, HSM_CTL_PIN), then find the KEKs */
-static cf_err job_login_scan(struct hsm_exec *x)
+static MUST_USE cf_err job_login_scan(struct hsm_exec *x)
 {
 	TRY(hsm_job_login(x));
 	return hsm_kek_scan(x);
