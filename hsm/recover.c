@@ -41,9 +41,7 @@ static cf_err reinit_steps(struct hsm_exec *x)
 	h->gen++;
 	h->kek_n = 0; /* handles of the old generation are void: found again below */
 	pthread_mutex_unlock(&h->lock);
-	CK_RV rv = p11_module_initialize(h->f);
-	if (rv != CKR_OK)
-		return p11_fail(x, rv);
+	TRY(hsm_job_initialize(x));
 	TRY(hsm_job_select(x));
 	pthread_mutex_lock(&h->lock);
 	h->slot = x->io->slot;
