@@ -23,6 +23,7 @@ extern char **environ;
 #define BK_FRAME_ITEM 1u
 #define BK_FRAME_END 2u
 #define BK_REQ_MAX (4u + 2u + 4096u + 2u + 64u + 2u * (2u + HSM_PIN_MAX) + HSM_BK_WRAP_KEY_LEN)
+#define BK_FRAME_MAX (64u + 2u * HSM_BK_PUB_MAX + HSM_BK_WRAPPED_MAX + 128u)
 
 void hsm_bk_set_free(struct hsm_bk_set *s)
 {
@@ -127,6 +128,8 @@ struct helper {
 	CK_SESSION_HANDLE sh;
 	CK_OBJECT_HANDLE wk;
 	int out;
+	struct hsm_bk_item it;    /* the item being wrapped */
+	uint8_t fr[BK_FRAME_MAX]; /* the item frame being sent */
 };
 
 static cf_err h_find(struct helper *hp, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *objs,
@@ -179,7 +182,7 @@ static cf_err h_wrap(struct helper *hp, CK_OBJECT_HANDLE o, struct hsm_bk_item *
 
 static cf_err h_send(struct helper *hp, const struct hsm_bk_item *it)
 {
-	static uint8_t fr[64 + 2 * HSM_BK_PUB_MAX + HSM_BK_WRAPPED_MAX + 128];
+	uint8_t *fr = hp->fr;
 	size_t o = 0;
 	fr[o++] = BK_FRAME_ITEM;
 	fr[o++] = (uint8_t)it->kind;
@@ -211,7 +214,7 @@ static bool kek_label(const char *lab, uint32_t *v)
 
 static cf_err h_wrap_everything(struct helper *hp)
 {
-	static struct hsm_bk_item it;
+	struct hsm_bk_item *it = &hp->it;
 	CK_OBJECT_HANDLE objs[HSM_BK_ITEMS_MAX];
 	size_t n = 0;
 	CK_BBOOL t = CK_TRUE;
@@ -220,16 +223,16 @@ static cf_err h_wrap_everything(struct helper *hp)
 	CK_ATTRIBUTE q[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_TOKEN, &t, 1 } };
 	TRY(h_find(hp, q, 2, objs, HSM_BK_ITEMS_MAX, &n));
 	for (size_t i = 0; i < n; i++) {
-		memset(&it, 0, sizeof it);
+		memset(it, 0, sizeof *it);
 		size_t ln = 0;
-		if (h_attr(hp, objs[i], CKA_LABEL, it.label, sizeof it.label - 1, &ln) != CF_OK)
+		if (h_attr(hp, objs[i], CKA_LABEL, it->label, sizeof it->label - 1, &ln) != CF_OK)
 			continue;
-		it.label[ln] = '\0';
-		if (!kek_label(it.label, &it.version))
+		it->label[ln] = '\0';
+		if (!kek_label(it->label, &it->version))
 			continue;
-		it.kind = HSM_BK_KEK;
-		TRY(h_wrap(hp, objs[i], &it));
-		TRY(h_send(hp, &it));
+		it->kind = HSM_BK_KEK;
+		TRY(h_wrap(hp, objs[i], it));
+		TRY(h_send(hp, it));
 	}
 	/* key pairs: every private key on the token, with its public half (same CKA_ID) */
 	CK_OBJECT_CLASS pk = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY;
@@ -238,33 +241,33 @@ static cf_err h_wrap_everything(struct helper *hp)
 	CK_OBJECT_HANDLE priv[HSM_BK_ITEMS_MAX];
 	memcpy(priv, objs, n * sizeof objs[0]);
 	for (size_t i = 0; i < n; i++) {
-		memset(&it, 0, sizeof it);
+		memset(it, 0, sizeof *it);
 		size_t ln = 0;
-		TRY(h_attr(hp, priv[i], CKA_LABEL, it.label, sizeof it.label - 1, &ln));
-		it.label[ln] = '\0';
-		TRY(h_attr(hp, priv[i], CKA_ID, it.id, sizeof it.id, &it.id_n));
+		TRY(h_attr(hp, priv[i], CKA_LABEL, it->label, sizeof it->label - 1, &ln));
+		it->label[ln] = '\0';
+		TRY(h_attr(hp, priv[i], CKA_ID, it->id, sizeof it->id, &it->id_n));
 		CK_ULONG kt = 0;
 		size_t kn = 0;
 		TRY(h_attr(hp, priv[i], CKA_KEY_TYPE, &kt, sizeof kt, &kn));
-		if (kn != sizeof kt || (kt != CKK_EC && kt != CKK_RSA) || it.id_n == 0)
+		if (kn != sizeof kt || (kt != CKK_EC && kt != CKK_RSA) || it->id_n == 0)
 			continue;
-		it.kind = HSM_BK_KEYPAIR;
-		it.key_type = kt;
+		it->kind = HSM_BK_KEYPAIR;
+		it->key_type = kt;
 		CK_ATTRIBUTE q3[] = { { CKA_CLASS, &pub, sizeof pub }, { CKA_TOKEN, &t, 1 },
-				      { CKA_ID, it.id, it.id_n } };
+				      { CKA_ID, it->id, it->id_n } };
 		CK_OBJECT_HANDLE ph;
 		size_t pn = 0;
 		TRY(h_find(hp, q3, 3, &ph, 1, &pn));
 		if (pn != 1)
 			return CF_E_HSM_NOT_FOUND;
-		TRY(h_attr(hp, ph, kt == CKK_EC ? CKA_EC_PARAMS : CKA_MODULUS, it.pub_a,
-			   sizeof it.pub_a, &it.pub_a_n));
-		TRY(h_attr(hp, ph, kt == CKK_EC ? CKA_EC_POINT : CKA_PUBLIC_EXPONENT, it.pub_b,
-			   sizeof it.pub_b, &it.pub_b_n));
-		TRY(h_wrap(hp, priv[i], &it));
-		TRY(h_send(hp, &it));
+		TRY(h_attr(hp, ph, kt == CKK_EC ? CKA_EC_PARAMS : CKA_MODULUS, it->pub_a,
+			   sizeof it->pub_a, &it->pub_a_n));
+		TRY(h_attr(hp, ph, kt == CKK_EC ? CKA_EC_POINT : CKA_PUBLIC_EXPONENT, it->pub_b,
+			   sizeof it->pub_b, &it->pub_b_n));
+		TRY(h_wrap(hp, priv[i], it));
+		TRY(h_send(hp, it));
 	}
-	sec_wipe(&it, sizeof it);
+	sec_wipe(it, sizeof *it);
 	return CF_OK;
 }
 
@@ -441,6 +444,129 @@ static cf_err parse_item(const uint8_t *p, size_t n, struct hsm_bk_item *it)
 	return CF_OK;
 }
 
+/* The request to the helper into req[BK_REQ_MAX + 4]: length prefix, magic, module path, token
+ * label, SO PIN, user PIN (the one held by h), wrap key. *o = bytes used. */
+static MUST_USE cf_err bk_request(hsm *h, const uint8_t *so_pin, size_t so_n,
+			 const uint8_t wrap_key[HSM_BK_WRAP_KEY_LEN], uint8_t *req, size_t *o)
+{
+	size_t mn = strlen(h->module_path), ln = strlen(h->token_label);
+	if (mn > 4096 || ln > 64)
+		return CF_E_INVALID_ARG;
+	*o = 4;
+	memcpy(req + *o, BK_REQ_MAGIC, 4);
+	*o += 4;
+	putb(req, o, h->module_path, mn);
+	putb(req, o, h->token_label, ln);
+	putb(req, o, so_pin, so_n);
+	pthread_mutex_lock(&h->lock);
+	bool have = h->pin != NULL;
+	if (have)
+		putb(req, o, h->pin, h->pin_n);
+	pthread_mutex_unlock(&h->lock);
+	if (!have)
+		return CF_E_HSM_NOT_INIT;
+	memcpy(req + *o, wrap_key, HSM_BK_WRAP_KEY_LEN);
+	*o += HSM_BK_WRAP_KEY_LEN;
+	size_t lo = 0;
+	put32(req, &lo, (uint32_t)(*o - 4));
+	return CF_OK;
+}
+
+/* the helper process and the parent's ends of its pipes (-1 / closed) */
+struct bk_child {
+	pid_t pid;
+	int to;   /* its stdin */
+	int from; /* its stdout */
+};
+
+/* Start the helper with its stdin and stdout on two pipes. */
+static MUST_USE cf_err bk_spawn(const char *helper, struct bk_child *c)
+{
+	int in[2] = { -1, -1 }, res[2] = { -1, -1 };
+	*c = (struct bk_child){ .pid = -1, .to = -1, .from = -1 };
+	if (pipe2(in, O_CLOEXEC) != 0)
+		return CF_E_IO;
+	if (pipe2(res, O_CLOEXEC) != 0) {
+		close(in[0]);
+		close(in[1]);
+		return CF_E_IO;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, res[1], 1);
+	char *argv[] = { (char *)helper, (char *)"backup", (char *)"hsm-helper", NULL };
+	pid_t pid = -1;
+	int se = posix_spawn(&pid, helper, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	close(res[1]);
+	if (se != 0) {
+		log_err("hsm: backup helper %s cannot start: %s", helper, strerror(se));
+		close(in[1]);
+		close(res[0]);
+		return CF_E_IO;
+	}
+	*c = (struct bk_child){ .pid = pid, .to = in[1], .from = res[0] };
+	return CF_OK;
+}
+
+/* Close the pipes and reap the helper; kill it first unless it is known to be done. */
+static void bk_child_end(struct bk_child *c, bool kill_it)
+{
+	if (c->to >= 0)
+		close(c->to);
+	if (c->from >= 0)
+		close(c->from);
+	c->to = c->from = -1;
+	if (c->pid > 0) {
+		if (kill_it)
+			(void)kill(c->pid, SIGKILL);
+		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	c->pid = -1;
+}
+
+/* Read the helper's frames into out until its end frame (*ended = true); returns the helper's
+ * result, or the reason the frames could not be read (deadline, malformed frame, too many
+ * items). */
+static MUST_USE cf_err bk_read_frames(int fd, int64_t deadline, struct hsm_bk_set *out, bool *ended)
+{
+	*ended = false;
+	uint8_t *fr = malloc(BK_FRAME_MAX);
+	if (fr == NULL)
+		return CF_E_NOMEM;
+	cf_err rc = CF_E_INTERNAL;
+	for (;;) {
+		uint8_t len[4];
+		if ((rc = read_dl(fd, len, 4, deadline)) != CF_OK)
+			break;
+		size_t fn = ((size_t)len[0] << 24) | ((size_t)len[1] << 16) | ((size_t)len[2] << 8) | len[3];
+		if (fn == 0 || fn > BK_FRAME_MAX) {
+			rc = CF_E_HSM_OUTPUT;
+			break;
+		}
+		if ((rc = read_dl(fd, fr, fn, deadline)) != CF_OK)
+			break;
+		if (fr[0] == BK_FRAME_END && fn == 5) {
+			rc = (cf_err)(int32_t)(((uint32_t)fr[1] << 24) | ((uint32_t)fr[2] << 16) |
+					       ((uint32_t)fr[3] << 8) | fr[4]);
+			*ended = true;
+			break;
+		}
+		if (fr[0] != BK_FRAME_ITEM || out->n == HSM_BK_ITEMS_MAX) {
+			rc = CF_E_HSM_OUTPUT;
+			break;
+		}
+		if ((rc = parse_item(fr + 1, fn - 1, &out->items[out->n])) != CF_OK)
+			break;
+		out->n++;
+	}
+	free(fr);
+	return rc;
+}
+
 cf_err hsm_bk_wrap_all(hsm *h, const char *helper, const uint8_t *so_pin, size_t so_n,
 		       const uint8_t wrap_key[HSM_BK_WRAP_KEY_LEN], unsigned timeout_ms,
 		       struct hsm_bk_set *out)
@@ -452,112 +578,33 @@ cf_err hsm_bk_wrap_all(hsm *h, const char *helper, const uint8_t *so_pin, size_t
 	out->n = 0;
 	uint8_t *req = NULL;
 	TRY(sec_alloc(BK_REQ_MAX + 4, (void **)&req));
-	size_t o = 4;
-	cf_err rc = CF_E_HSM_NOT_INIT;
-	memcpy(req + o, BK_REQ_MAGIC, 4);
-	o += 4;
-	size_t mn = strlen(h->module_path), ln = strlen(h->token_label);
-	if (mn > 4096 || ln > 64) {
-		rc = CF_E_INVALID_ARG;
-		goto fail_req;
+	size_t o = 0;
+	struct bk_child c = { .pid = -1, .to = -1, .from = -1 };
+	cf_err rc = bk_request(h, so_pin, so_n, wrap_key, req, &o);
+	if (rc == CF_OK)
+		rc = sec_alloc(sizeof out->items[0] * HSM_BK_ITEMS_MAX, (void **)&out->items);
+	if (rc == CF_OK)
+		rc = bk_spawn(helper, &c);
+	if (rc == CF_OK) {
+		signal(SIGPIPE, SIG_IGN);
+		bool sent = write_all(c.to, req, o);
+		sec_wipe(req, BK_REQ_MAX + 4);
+		close(c.to);
+		c.to = -1;
+		rc = sent ? CF_OK : CF_E_IO;
 	}
-	putb(req, &o, h->module_path, mn);
-	putb(req, &o, h->token_label, ln);
-	putb(req, &o, so_pin, so_n);
-	pthread_mutex_lock(&h->lock);
-	bool have = h->pin != NULL;
-	if (have)
-		putb(req, &o, h->pin, h->pin_n);
-	pthread_mutex_unlock(&h->lock);
-	if (!have)
-		goto fail_req;
-	memcpy(req + o, wrap_key, HSM_BK_WRAP_KEY_LEN);
-	o += HSM_BK_WRAP_KEY_LEN;
-	size_t lo = 0;
-	put32(req, &lo, (uint32_t)(o - 4));
-
-	rc = sec_alloc(sizeof out->items[0] * HSM_BK_ITEMS_MAX, (void **)&out->items);
-	if (rc != CF_OK)
-		goto fail_req;
-	int in[2] = { -1, -1 }, res[2] = { -1, -1 };
-	pid_t pid = -1;
-	rc = CF_E_IO;
-	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(res, O_CLOEXEC) != 0)
-		goto fail;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, res[1], 1);
-	char *argv[] = { (char *)helper, (char *)"backup", (char *)"hsm-helper", NULL };
-	int se = posix_spawn(&pid, helper, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(res[1]);
-	in[0] = res[1] = -1;
-	if (se != 0) {
-		log_err("hsm: backup helper %s cannot start: %s", helper, strerror(se));
-		pid = -1;
-		goto fail;
+	bool ended = false;
+	if (rc == CF_OK) {
+		int64_t deadline = mono_ms() + (timeout_ms ? timeout_ms : 60000u);
+		rc = bk_read_frames(c.from, deadline, out, &ended);
 	}
-	signal(SIGPIPE, SIG_IGN);
-	bool sent = write_all(in[1], req, o);
-	sec_wipe(req, BK_REQ_MAX + 4);
-	close(in[1]);
-	in[1] = -1;
-	if (!sent)
-		goto fail;
-	int64_t deadline = mono_ms() + (timeout_ms ? timeout_ms : 60000u);
-	static uint8_t fr[64 + 2 * HSM_BK_PUB_MAX + HSM_BK_WRAPPED_MAX + 128];
-	for (;;) {
-		uint8_t len[4];
-		if ((rc = read_dl(res[0], len, 4, deadline)) != CF_OK)
-			goto fail;
-		size_t fn = ((size_t)len[0] << 24) | ((size_t)len[1] << 16) | ((size_t)len[2] << 8) | len[3];
-		if (fn == 0 || fn > sizeof fr) {
-			rc = CF_E_HSM_OUTPUT;
-			goto fail;
-		}
-		if ((rc = read_dl(res[0], fr, fn, deadline)) != CF_OK)
-			goto fail;
-		if (fr[0] == BK_FRAME_END && fn == 5) {
-			rc = (cf_err)(int32_t)(((uint32_t)fr[1] << 24) | ((uint32_t)fr[2] << 16) |
-					       ((uint32_t)fr[3] << 8) | fr[4]);
-			break;
-		}
-		if (fr[0] != BK_FRAME_ITEM || out->n == HSM_BK_ITEMS_MAX) {
-			rc = CF_E_HSM_OUTPUT;
-			goto fail;
-		}
-		if ((rc = parse_item(fr + 1, fn - 1, &out->items[out->n])) != CF_OK)
-			goto fail;
-		out->n++;
-	}
-	close(res[0]);
-	res[0] = -1;
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	pid = -1;
-	if (rc != CF_OK)
-		goto fail;
+	/* after its end frame the helper exits by itself; otherwise it is killed */
+	bk_child_end(&c, !ended);
 	sec_free(req, BK_REQ_MAX + 4);
-	return CF_OK;
-fail:
-	if (pid > 0) {
-		(void)kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+	if (rc != CF_OK) {
+		hsm_bk_set_free(out);
+		log_err_r(rc, "hsm: backup wrap failed");
 	}
-	for (int i = 0; i < 2; i++) {
-		if (in[i] >= 0)
-			close(in[i]);
-		if (res[i] >= 0)
-			close(res[i]);
-	}
-	hsm_bk_set_free(out);
-fail_req:
-	sec_free(req, BK_REQ_MAX + 4);
-	log_err_r(rc, "hsm: backup wrap failed");
 	return rc;
 }
 

@@ -1,5 +1,27 @@
 /* hsm/ private header: the client state, the session executors, the PKCS#11 call wrapper.
- * Only the hsm sources and hsm tests include this (it pulls in the PKCS#11 header). */
+ * Only the hsm sources and hsm tests include this (it pulls in the PKCS#11 header).
+ *
+ * Layers, bottom to top. A file calls only files of lower layers (tools/archcheck.py checks
+ * that the file-level call graph has no cycle):
+ *   1  p11_err.c der.c blob.c       CK_RV mapping, DER, blob header: no module calls
+ *   2  p11_load.c p11_object.c      module loading, token selection; object and attribute
+ *      wipe.c                       helpers used inside jobs; token zeroize
+ *   3  p11_exec.c                   executors, deadlines, the control executor (hsm_ctl_run),
+ *                                   the jobs on an executor's own session
+ *   4  p11_slot.c kek_scan.c        lifecycle (open, close, logout) and the login-session
+ *                                   jobs; the KEK table scan
+ *   5  recover.c                    the one recovery path: login + KEK scan, module re-init,
+ *                                   pool session repair (hsm_sess_ready, hsm_sess_run)
+ *   6  p11_session.c kek.c wrap.c   public operations on pool sessions (within the layer:
+ *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c)
+ *      backup.c
+ *
+ * Lock order: kek_lock -> ctl_lock -> mod_lock -> lock. kek_lock: one KEK creator
+ * (hsm_kek_create, held across its job). ctl_lock: one control job (hsm_ctl_run, held while
+ * the caller waits). mod_lock: taken by the thread that runs a job (the executor, or the
+ * caller with cfg.direct_calls), read for a job, write for an HSM_CTL_EXCL job. lock: short
+ * critical sections on the state below; never held across a module call or while waiting
+ * for a job (its condition waits release it). */
 #ifndef COFFRE_HSM_HSM_INT_H
 #define COFFRE_HSM_HSM_INT_H
 
@@ -20,7 +42,7 @@
  * detaches the executor (quarantine). A job reads and writes only executor-owned memory
  * (x->io, sec_alloc'd), never the caller's buffers, so a job that finishes late cannot write
  * into memory the caller has reused. Hand-off: an atomic state word, a short spin, then a
- * futex; see p11_session.c for the measured cost. */
+ * futex; see p11_exec.c. */
 enum hsm_ex_state {
 	HSM_EX_IDLE = 0,
 	HSM_EX_POSTED = 1,
@@ -222,46 +244,6 @@ void p11_field_trim(const unsigned char *fld, size_t n, char *out, size_t cap);
 MUST_USE cf_err p11_uri_pct(const uint8_t *p, size_t n, bool all, char *out, size_t cap,
 			    size_t *off);
 
-/* ---- p11_session.c -------------------------------------------------------------- */
-/* Join executor threads that have finished (see hsm->reap). */
-void hsm_exec_reap(struct hsm *h);
-MUST_USE cf_err hsm_exec_new(struct hsm *h, bool ctl, struct hsm_exec **out);
-/* Stop an idle executor, close its session (if its generation is current), free it. */
-void hsm_exec_free(struct hsm_exec *x);
-/* Run job on x, waiting until deadline (CLOCK_MONOTONIC). On timeout the executor is
- * abandoned (the caller must drop its pointer; *xp is set to NULL). */
-MUST_USE cf_err hsm_exec_run(struct hsm_exec **xp, hsm_job_fn job, const struct timespec *deadline);
-void hsm_deadline(struct timespec *d, unsigned ms);
-/* Make sure s has an executor with an open, logged-in session of the current generation,
- * repairing what is broken (reopen, re-init). */
-MUST_USE cf_err hsm_sess_ready(struct hsm_sess *s, const struct timespec *deadline);
-/* Run a job on a pool session: ready + run + fault bookkeeping. */
-MUST_USE cf_err hsm_sess_run(struct hsm_sess *s, hsm_job_fn job, const struct timespec *deadline);
-/* Run a job on the control executor (replaced if it times out), under h->ctl_lock.
- *   HSM_CTL_EXCL  the job needs the module to itself (C_Finalize + C_Initialize): the executor
- *                 takes mod_lock for writing before the job and releases it when the job
- *                 returns. A caller that times out gets CF_E_HSM_TIMEOUT, but the abandoned
- *                 job keeps the lock until its hung call returns and it finishes (PKCS#11 2.40
- *                 5.4: no call may run during C_Finalize); meanwhile h->mod_hung > 0 and
- *                 module users wait for it, bounded by their own deadline.
- *   HSM_CTL_PIN   stage the held PIN into the executor's io->pin for the job (wiped after). */
-#define HSM_CTL_EXCL 1u
-#define HSM_CTL_PIN 2u
-MUST_USE cf_err hsm_ctl_run(struct hsm *h, hsm_job_fn job, unsigned flags,
-			    const struct timespec *deadline);
-/* Wait until no abandoned exclusive job owns the module (h->lock held; bounded by deadline;
- * false = deadline passed, counted as a timeout). */
-MUST_USE bool hsm_mod_wait_free(struct hsm *h, const struct timespec *deadline);
-unsigned hsm_timeout_ms(const struct hsm *h);
-
-/* ---- p11_slot.c ----------------------------------------------------------------- */
-/* Re-initialise the module: one exclusive control job (HSM_CTL_EXCL) does C_Finalize +
- * C_Initialize, reselects the token, logs in and finds the KEKs; bumps h->gen. Does nothing
- * if h->need_reinit was cleared meanwhile (another thread did it). */
-MUST_USE cf_err hsm_module_reinit(struct hsm *h, const struct timespec *deadline);
-/* On the control executor: open the login session (if needed) and log in with h->pin. */
-MUST_USE cf_err hsm_ctl_login(struct hsm *h, const struct timespec *deadline);
-
 /* ---- p11_object.c --------------------------------------------------------------- */
 /* Find objects matching tmpl into x->io->objs (count checked against the array). */
 MUST_USE cf_err p11_find(struct hsm_exec *x, CK_ATTRIBUTE *tmpl, CK_ULONG n);
@@ -277,7 +259,48 @@ MUST_USE cf_err p11_get_bytes(struct hsm_exec *x, CK_OBJECT_HANDLE o, CK_ATTRIBU
  * fault or a lying length (CF_E_HSM_OUTPUT) and says nothing about the object. */
 MUST_USE cf_err p11_kek_policy_check(struct hsm_exec *x, CK_OBJECT_HANDLE o, bool backup);
 
-/* ---- kek.c ---------------------------------------------------------------------- */
+/* ---- p11_exec.c: executors and deadlines ------------------------------------------- */
+void hsm_deadline(struct timespec *d, unsigned ms);
+bool hsm_deadline_passed(const struct timespec *d);
+unsigned hsm_timeout_ms(const struct hsm *h);
+/* Join executor threads that have finished (see hsm->reap). */
+void hsm_exec_reap(struct hsm *h);
+MUST_USE cf_err hsm_exec_new(struct hsm *h, bool ctl, struct hsm_exec **out);
+/* Stop an idle executor, close its session (if its generation is current), free it. */
+void hsm_exec_free(struct hsm_exec *x);
+/* Run job on x, waiting until deadline (CLOCK_MONOTONIC). On timeout the executor is
+ * abandoned (the caller must drop its pointer; *xp is set to NULL). */
+MUST_USE cf_err hsm_exec_run(struct hsm_exec **xp, hsm_job_fn job, const struct timespec *deadline);
+/* Run a job on the control executor (replaced if it times out), under h->ctl_lock.
+ *   HSM_CTL_EXCL  the job needs the module to itself (C_Finalize + C_Initialize): the executor
+ *                 takes mod_lock for writing before the job and releases it when the job
+ *                 returns. A caller that times out gets CF_E_HSM_TIMEOUT, but the abandoned
+ *                 job keeps the lock until its hung call returns and it finishes (PKCS#11 2.40
+ *                 5.4: no call may run during C_Finalize); meanwhile h->mod_hung > 0 and
+ *                 module users wait for it, bounded by their own deadline.
+ *   HSM_CTL_PIN   stage the held PIN into the executor's io->pin for the job (wiped after). */
+#define HSM_CTL_EXCL 1u
+#define HSM_CTL_PIN 2u
+MUST_USE cf_err hsm_ctl_run(struct hsm *h, hsm_job_fn job, unsigned flags,
+			    const struct timespec *deadline);
+/* Wait until no abandoned exclusive job owns the module (h->lock held; bounded by deadline;
+ * false = deadline passed, counted as a timeout). */
+MUST_USE bool hsm_mod_wait_free(struct hsm *h, const struct timespec *deadline);
+/* jobs on the executor's own session: (re)open it, logged in, for the current generation;
+ * check that it is still open, on the selected slot and logged in */
+MUST_USE cf_err hsm_job_open_session(struct hsm_exec *x);
+MUST_USE cf_err hsm_job_session_info(struct hsm_exec *x);
+
+/* ---- p11_slot.c: lifecycle, token selection, login session --------------------------- */
+/* Free the held PIN (h->lock held, or h not shared yet). */
+void hsm_pin_wipe(struct hsm *h);
+/* control jobs: C_Initialize; find the configured token (into io->slot, io->label); open the
+ * login session if needed and C_Login with the PIN in io->pin (wiped after the call) */
+MUST_USE cf_err hsm_job_initialize(struct hsm_exec *x);
+MUST_USE cf_err hsm_job_select(struct hsm_exec *x);
+MUST_USE cf_err hsm_job_login(struct hsm_exec *x);
+
+/* ---- kek_scan.c: the KEK table ---------------------------------------------------- */
 /* On executor x: find every "coffre-kek-<n>" that passes the policy into h->keks
  * (h->lock taken inside to publish). All or nothing: on any error (fault, lying length) the
  * table and the current KEK are left as they were; the current KEK is dropped only by a
@@ -285,6 +308,20 @@ MUST_USE cf_err p11_kek_policy_check(struct hsm_exec *x, CK_OBJECT_HANDLE o, boo
 MUST_USE cf_err hsm_kek_scan(struct hsm_exec *x);
 /* Handle of KEK version v (under h->lock), 0 if unknown. */
 CK_OBJECT_HANDLE hsm_kek_handle(struct hsm *h, uint32_t v);
+
+/* ---- recover.c: login, re-init, pool session repair ---------------------------------- */
+/* Re-initialise the module: one exclusive control job (HSM_CTL_EXCL) does C_Finalize +
+ * C_Initialize, reselects the token, logs in and finds the KEKs; bumps h->gen. Does nothing
+ * if h->need_reinit was cleared meanwhile (another thread did it). */
+MUST_USE cf_err hsm_module_reinit(struct hsm *h, const struct timespec *deadline);
+/* Make sure s has an executor with an open, logged-in session of the current generation,
+ * repairing what is broken (reopen, re-init). */
+MUST_USE cf_err hsm_sess_ready(struct hsm_sess *s, const struct timespec *deadline);
+/* Run a job on a pool session: ready + run + fault bookkeeping, one retry after a repair. */
+MUST_USE cf_err hsm_sess_run(struct hsm_sess *s, hsm_job_fn job, const struct timespec *deadline);
+/* After a job on s failed with rc: a fault marks the session broken (and the module for a
+ * re-init when the fault says so). */
+void hsm_sess_note_fault(struct hsm_sess *s, cf_err rc);
 
 /* ---- wrap.c --------------------------------------------------------------------- */
 /* Build the blob header and AAD into x->io; used by wrap and the wrap KAT. */

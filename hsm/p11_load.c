@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "board/hex.h"
 #include "board/log.h"
 #include "hsm/hsm_int.h"
 
@@ -89,17 +90,6 @@ void p11_field_trim(const unsigned char *fld, size_t n, char *out, size_t cap)
 	out[len] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* percent-decode p[n] into out[cap] (NUL-terminated); no NUL bytes allowed */
 static cf_err pct_decode(const char *p, size_t n, char *out, size_t cap)
 {
@@ -109,7 +99,8 @@ static cf_err pct_decode(const char *p, size_t n, char *out, size_t cap)
 		if (c == '%') {
 			if (n - i < 3)
 				return CF_E_CONFIG;
-			int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+			int hi = hex_digit((unsigned char)p[i + 1]);
+			int lo = hex_digit((unsigned char)p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return CF_E_CONFIG;
 			c = hi * 16 + lo;
@@ -256,7 +247,6 @@ cf_err p11_slot_find(struct hsm_exec *x, const struct hsm_tok_sel *sel, CK_SLOT_
 
 cf_err p11_uri_pct(const uint8_t *p, size_t n, bool all, char *out, size_t cap, size_t *off)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = p[i];
 		bool plain = !all && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -269,8 +259,8 @@ cf_err p11_uri_pct(const uint8_t *p, size_t n, bool all, char *out, size_t cap, 
 			out[(*off)++] = (char)c;
 		} else {
 			out[(*off)++] = '%';
-			out[(*off)++] = hex[c >> 4];
-			out[(*off)++] = hex[c & 15];
+			TRY(hex_encode(&c, 1, HEX_UPPER, out + *off, cap - *off));
+			*off += 2;
 		}
 	}
 	out[*off] = '\0';

@@ -1,8 +1,9 @@
-/* Client lifecycle, token selection, login state and module re-initialisation
- * (STYLE 2.9 "slot login state is tracked in one place"; [p11] p11_slot.c).
+/* Client lifecycle (hsm_open, hsm_close, hsm_logout), token selection and the login session
+ * (STYLE 2.9 "slot login state is tracked in one place"), token initialisation.
  * The PIN lives in one sec_alloc block owned by struct hsm; it is wiped on logout, on a failed
  * login and when replaced. The control executor keeps one "login session" open so that the
- * login state survives while pool sessions come and go. */
+ * login state survives while pool sessions come and go. The control jobs here are the steps
+ * that recover.c composes into hsm_login and the module re-init. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,7 +12,7 @@
 #include "board/sec.h"
 #include "hsm/hsm_int.h"
 
-static void pin_wipe(struct hsm *h)
+void hsm_pin_wipe(struct hsm *h)
 {
 	if (h->pin != NULL)
 		sec_free(h->pin, HSM_PIN_MAX);
@@ -19,14 +20,14 @@ static void pin_wipe(struct hsm *h)
 	h->pin_n = 0;
 }
 
-/* ---- control jobs -------------------------------------------------------------------- */
+/* ---- control jobs (run on the control executor) ----------------------------------------- */
 
-static cf_err job_initialize(struct hsm_exec *x)
+cf_err hsm_job_initialize(struct hsm_exec *x)
 {
 	return p11_fail(x, p11_module_initialize(x->h->f));
 }
 
-static cf_err job_select(struct hsm_exec *x)
+cf_err hsm_job_select(struct hsm_exec *x)
 {
 	struct hsm *h = x->h;
 	CK_SLOT_ID slot = 0;
@@ -37,8 +38,7 @@ static cf_err job_select(struct hsm_exec *x)
 	return CF_OK;
 }
 
-/* open the login session if needed and log in with the PIN copied into x->io */
-static cf_err job_login(struct hsm_exec *x)
+cf_err hsm_job_login(struct hsm_exec *x)
 {
 	struct hsm *h = x->h;
 	CK_FUNCTION_LIST *f = h->f;
@@ -65,7 +65,7 @@ static cf_err job_login(struct hsm_exec *x)
 		rv = CKR_OK;
 	if (rv != CKR_OK)
 		return p11_fail(x, rv);
-	return hsm_kek_scan(x);
+	return CF_OK;
 }
 
 static cf_err job_logout(struct hsm_exec *x)
@@ -77,64 +77,6 @@ static cf_err job_logout(struct hsm_exec *x)
 		(void)x->h->f->C_CloseSession(x->sh);
 	x->sh_open = false;
 	return rv == CKR_OK || rv == CKR_USER_NOT_LOGGED_IN ? CF_OK : p11_fail(x, rv);
-}
-
-/* The whole re-initialisation, as ONE exclusive control job: its executor holds mod_lock for
- * writing from before C_Finalize until the login is done, even if its caller gives up
- * (hsm_ctl_run, HSM_CTL_EXCL), so no other call is ever in the module while C_Finalize /
- * C_Initialize run, and the state it publishes (generation, slot, KEK table, need_reinit) is
- * the module's even when it finishes late. The PIN is in io->pin (HSM_CTL_PIN). */
-static cf_err reinit_steps(struct hsm_exec *x)
-{
-	struct hsm *h = x->h;
-	pthread_mutex_lock(&h->lock);
-	bool need = h->need_reinit;
-	pthread_mutex_unlock(&h->lock);
-	if (!need)
-		return CF_OK; /* another thread re-initialised it meanwhile */
-	log_warn("hsm: re-initialising the module (C_Finalize + C_Initialize)");
-	(void)h->f->C_Finalize(NULL); /* every session and handle of the old generation dies */
-	x->sh_open = false;
-	pthread_mutex_lock(&h->lock);
-	h->gen++;
-	h->kek_n = 0; /* handles of the old generation are void: found again below */
-	pthread_mutex_unlock(&h->lock);
-	CK_RV rv = p11_module_initialize(h->f);
-	if (rv != CKR_OK)
-		return p11_fail(x, rv);
-	TRY(job_select(x));
-	pthread_mutex_lock(&h->lock);
-	h->slot = x->io->slot;
-	h->reinits++;
-	pthread_mutex_unlock(&h->lock);
-	TRY(job_login(x));
-	pthread_mutex_lock(&h->lock);
-	h->need_reinit = false;
-	unsigned n = h->kek_n;
-	pthread_mutex_unlock(&h->lock);
-	log_info("hsm: module re-initialised, logged in, %u KEK(s) found", n);
-	return CF_OK;
-}
-
-static cf_err job_reinit(struct hsm_exec *x)
-{
-	cf_err rc = reinit_steps(x);
-	sec_wipe(x->io->pin, sizeof x->io->pin);
-	x->io->pin_n = 0;
-	return rc;
-}
-
-cf_err hsm_ctl_login(struct hsm *h, const struct timespec *deadline)
-{
-	return hsm_ctl_run(h, job_login, HSM_CTL_PIN, deadline);
-}
-
-cf_err hsm_module_reinit(struct hsm *h, const struct timespec *deadline)
-{
-	cf_err rc = hsm_ctl_run(h, job_reinit, HSM_CTL_EXCL | HSM_CTL_PIN, deadline);
-	if (rc != CF_OK)
-		log_err_r(rc, "hsm: module re-initialisation failed");
-	return rc;
 }
 
 /* ---- public ---------------------------------------------------------------------------- */
@@ -190,11 +132,11 @@ cf_err hsm_open(const struct hsm_config *cfg, hsm **out)
 		goto out;
 	struct timespec dl;
 	hsm_deadline(&dl, h->cfg.timeout_ms);
-	if ((rc = hsm_ctl_run(h, job_initialize, 0, &dl)) != CF_OK) {
+	if ((rc = hsm_ctl_run(h, hsm_job_initialize, 0, &dl)) != CF_OK) {
 		log_err_r(rc, "hsm: C_Initialize failed");
 		goto out;
 	}
-	if ((rc = hsm_ctl_run(h, job_select, 0, &dl)) != CF_OK) {
+	if ((rc = hsm_ctl_run(h, hsm_job_select, 0, &dl)) != CF_OK) {
 		log_err_r(rc, "hsm: no token matches the configured label / URI");
 		goto out;
 	}
@@ -237,7 +179,7 @@ void hsm_close(hsm *h)
 	hsm_exec_free(h->ctl);
 	h->ctl = NULL;
 	pthread_mutex_lock(&h->lock);
-	pin_wipe(h);
+	hsm_pin_wipe(h);
 	h->logged_in = false;
 	while (h->exec_live > 0) {
 		if (pthread_cond_clockwait(&h->quar_cv, &h->lock, CLOCK_MONOTONIC, &dl) != 0)
@@ -267,36 +209,6 @@ void hsm_close(hsm *h)
 	free(h);
 }
 
-cf_err hsm_login(hsm *h, const uint8_t *pin, size_t n)
-{
-	if (h == NULL || pin == NULL || n == 0 || n > HSM_PIN_MAX)
-		return CF_E_INVALID_ARG;
-	void *p = NULL;
-	TRY(sec_alloc(HSM_PIN_MAX, &p));
-	memcpy(p, pin, n);
-	pthread_mutex_lock(&h->lock);
-	pin_wipe(h); /* replacement wipes the old copy */
-	h->pin = p;
-	h->pin_n = n;
-	pthread_mutex_unlock(&h->lock);
-	struct timespec dl;
-	hsm_deadline(&dl, hsm_timeout_ms(h));
-	cf_err rc = hsm_ctl_login(h, &dl);
-	pthread_mutex_lock(&h->lock);
-	if (rc == CF_OK) {
-		h->logged_in = true;
-		if (h->kek_current == 0 && h->kek_n > 0)
-			h->kek_current = h->keks[h->kek_n - 1].version;
-	} else {
-		pin_wipe(h);
-		h->logged_in = false;
-	}
-	pthread_mutex_unlock(&h->lock);
-	if (rc != CF_OK)
-		log_err_r(rc, "hsm: login failed");
-	return rc;
-}
-
 void hsm_logout(hsm *h)
 {
 	if (h == NULL)
@@ -323,7 +235,7 @@ void hsm_logout(hsm *h)
 			log_warn_r(lrc, "hsm_logout");
 	}
 	pthread_mutex_lock(&h->lock);
-	pin_wipe(h);
+	hsm_pin_wipe(h);
 	h->kek_n = 0;
 	h->kek_current = 0;
 	pthread_mutex_unlock(&h->lock);
