@@ -151,9 +151,8 @@ const struct kmip_attr_rule *kmip_attr_rule_custom(void);
 MUST_USE cf_err kmip_attr_client_may(const struct kmip_attr *a, uint32_t op, int version);
 /* Find the first attribute with this tag (index ignored); NULL if none. */
 const struct kmip_attr *kmip_attrs_find(const struct kmip_attrs *as, uint32_t tag);
-/* Value helpers: CF_E_BAD_ATTR when the type differs. */
-MUST_USE cf_err kmip_attr_get_u32(const struct kmip_attr *a, uint32_t *v);  /* Enum / Integer */
-MUST_USE cf_err kmip_attr_get_text(const struct kmip_attr *a, struct kmip_text *t);
+/* The value of an Enumeration or Integer attribute: CF_E_BAD_ATTR for any other type. */
+MUST_USE cf_err kmip_attr_get_u32(const struct kmip_attr *a, uint32_t *v);
 /* Build an attribute with a primitive value (the value bytes are written to buf[8]). */
 void kmip_attr_set_enum(struct kmip_attr *a, uint32_t tag, uint32_t v, uint8_t buf[static 8]);
 void kmip_attr_set_int(struct kmip_attr *a, uint32_t tag, int32_t v, uint8_t buf[static 8]);

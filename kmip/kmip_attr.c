@@ -195,16 +195,6 @@ cf_err kmip_attr_get_u32(const struct kmip_attr *a, uint32_t *v)
 	return CF_OK;
 }
 
-cf_err kmip_attr_get_text(const struct kmip_attr *a, struct kmip_text *t)
-{
-	*t = (struct kmip_text){ 0 };
-	if (a->type != TTLV_TEXT_STRING)
-		return CF_E_BAD_ATTR;
-	t->p = a->val.p != NULL ? (const char *)a->val.p : "";
-	t->n = a->val.n;
-	return CF_OK;
-}
-
 static void set_u32(struct kmip_attr *a, uint32_t tag, uint8_t type, uint32_t v, uint8_t buf[8])
 {
 	memset(a, 0, sizeof *a);

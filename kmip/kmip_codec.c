@@ -298,12 +298,12 @@ cf_err kd_struct(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, struct kmip_b
 	return CF_OK;
 }
 
-static cf_err items(struct kd *c, ttlv_rd *r, bool any, uint32_t tag, struct kmip_bytes *out)
+cf_err kd_items(struct kd *c, ttlv_rd *r, uint32_t tag, struct kmip_bytes *out)
 {
 	size_t start = r->off;
 
 	*out = (struct kmip_bytes){ 0 };
-	while (!ttlv_rd_done(r) && (any || ttlv_rd_next_is(r, tag))) {
+	while (!ttlv_rd_done(r) && ttlv_rd_next_is(r, tag)) {
 		size_t at = r->off;
 		struct ttlv_item it;
 		cf_err rc = ttlv_rd_peek(r, &it);
@@ -327,16 +327,6 @@ static cf_err items(struct kd *c, ttlv_rd *r, bool any, uint32_t tag, struct kmi
 		out->n = r->off - start;
 	}
 	return CF_OK;
-}
-
-cf_err kd_items(struct kd *c, ttlv_rd *r, uint32_t tag, struct kmip_bytes *out)
-{
-	return items(c, r, false, tag, out);
-}
-
-cf_err kd_rest(struct kd *c, ttlv_rd *r, struct kmip_bytes *out)
-{
-	return items(c, r, true, 0, out);
 }
 
 /* ---- encoder helpers ------------------------------------------------------------------ */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "board/hex.h"
 #include "kmip/kmip_tags.h"
 
 struct dump {
@@ -63,21 +64,21 @@ static void put_s(struct dump *d, const char *s)
 	put(d, s, strlen(s));
 }
 
+/* Lower-case hex, 64 bytes at a time. */
 static void put_hex(struct dump *d, const uint8_t *b, size_t n)
 {
-	static const char hx[] = "0123456789abcdef";
-	char tmp[128];
-	size_t k = 0;
+	char tmp[129];
 
-	for (size_t i = 0; i < n; i++) {
-		tmp[k++] = hx[b[i] >> 4];
-		tmp[k++] = hx[b[i] & 15u];
-		if (k == sizeof tmp) {
-			put(d, tmp, k);
-			k = 0;
+	while (n > 0) {
+		size_t k = n < 64 ? n : 64;
+		if (hex_encode(b, k, HEX_LOWER, tmp, sizeof tmp) != CF_OK) {
+			d->out_err = CF_E_INTERNAL;
+			return;
 		}
+		put(d, tmp, 2 * k);
+		b += k;
+		n -= k;
 	}
-	put(d, tmp, k);
 }
 
 /* Text: printable ASCII as is, valid UTF-8 sequences as is except C1 controls; the rest as

@@ -14,7 +14,7 @@ struct kd {
 };
 
 /* Record the failure position (the item header at reader offset `at`) once, return rc. */
-cf_err kd_fail(struct kd *c, const ttlv_rd *r, size_t at, cf_err rc);
+MUST_USE cf_err kd_fail(struct kd *c, const ttlv_rd *r, size_t at, cf_err rc);
 
 /* Generic validating walk over the rest of r: every tag known (or an extension tag) and
  * valid in c->ver, its type as the tag table says, enumerations / masks valid, structures
@@ -50,8 +50,6 @@ MUST_USE cf_err kd_struct(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, stru
 /* Consecutive items with this tag (any count, possibly 0), each validated as in kd_walk;
  * *out = their encoded bytes (headers included). */
 MUST_USE cf_err kd_items(struct kd *c, ttlv_rd *r, uint32_t tag, struct kmip_bytes *out);
-/* All remaining items, validated; *out = their encoded bytes. */
-MUST_USE cf_err kd_rest(struct kd *c, ttlv_rd *r, struct kmip_bytes *out);
 
 /* Attributes (kmip_attr.c). */
 MUST_USE cf_err kd_attr_v1(struct kd *c, ttlv_rd *r, struct kmip_attr *a);

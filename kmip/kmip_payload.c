@@ -109,6 +109,71 @@ static cf_err kd_query_rsp(struct kd *c, ttlv_rd *r, struct kmip_rsp_query *q)
 	return CF_OK;
 }
 
+/* Add Attribute, Modify Attribute: 1.x one Attribute, 2.0 [Current Attribute] New Attribute
+ * (Current Attribute in Modify only). */
+static MUST_USE cf_err kd_attr_change_req(struct kd *c, ttlv_rd *r, uint32_t op,
+					  struct kmip_req_attr_change *p)
+{
+	TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
+	p->has_new = true;
+	if (c->ver < KMIP_V2_0)
+		return kd_attr_v1(c, r, &p->attr);
+	if (op == KMIP_OPERATION_MODIFY_ATTRIBUTE && ttlv_rd_next_is(r, T(CURRENT_ATTRIBUTE))) {
+		p->has_current = true;
+		TRY(kd_attr_wrapped(c, r, T(CURRENT_ATTRIBUTE), &p->current));
+	}
+	return kd_attr_wrapped(c, r, T(NEW_ATTRIBUTE), &p->attr);
+}
+
+/* Delete Attribute: 1.x Attribute Name [Attribute Index >= 0], 2.0 [Current Attribute]
+ * [Attribute Reference]. */
+static MUST_USE cf_err kd_delete_attr_req(struct kd *c, ttlv_rd *r, struct kmip_req_attr_change *p)
+{
+	TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
+	if (c->ver < KMIP_V2_0) {
+		p->has_ref = true;
+		TRY(kd_ref(c, r, &p->ref));
+		size_t at = r->off;
+		TRY(kd_int(c, r, T(ATTRIBUTE_INDEX), false, &p->has_index, &p->index));
+		if (p->has_index && p->index < 0)
+			return kd_fail(c, r, at, CF_E_BAD_VALUE);
+		return CF_OK;
+	}
+	if (ttlv_rd_next_is(r, T(CURRENT_ATTRIBUTE))) {
+		p->has_current = true;
+		TRY(kd_attr_wrapped(c, r, T(CURRENT_ATTRIBUTE), &p->current));
+	}
+	if (ttlv_rd_next_is(r, T(ATTRIBUTE_REFERENCE))) {
+		p->has_ref = true;
+		TRY(kd_ref(c, r, &p->ref));
+	}
+	return CF_OK;
+}
+
+static MUST_USE cf_err kd_locate_req(struct kd *c, ttlv_rd *r, struct kmip_req_locate *p)
+{
+	TRY(kd_int(c, r, T(MAXIMUM_ITEMS), false, &p->has_max, &p->max_items));
+	if (c->ver >= KMIP_V1_3)
+		TRY(kd_int(c, r, T(OFFSET_ITEMS), false, &p->has_offset, &p->offset_items));
+	TRY(kd_int(c, r, T(STORAGE_STATUS_MASK), false, &p->has_ssm, &p->storage_status_mask));
+	if (c->ver >= KMIP_V1_1)
+		TRY(kd_enum(c, r, T(OBJECT_GROUP_MEMBER), false, &p->has_ogm,
+			    &p->object_group_member));
+	return kd_tmpl(c, r, 0, true, &p->t);
+}
+
+static MUST_USE cf_err kd_revoke_req(struct kd *c, ttlv_rd *r, struct kmip_req_revoke *p)
+{
+	ttlv_rd ch;
+	TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
+	TRY(kd_open(c, r, T(REVOCATION_REASON), &ch));
+	TRY(kd_enum(c, &ch, T(REVOCATION_REASON_CODE), true, NULL, &p->reason_code));
+	TRY(kd_text(c, &ch, T(REVOCATION_MESSAGE), false, &p->reason_msg));
+	TRY(kd_end(c, &ch));
+	return kd_datetime(c, r, T(COMPROMISE_OCCURRENCE_DATE), false, &p->has_cod,
+			   &p->compromise_date);
+}
+
 static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 {
 	bool v2 = c->ver >= KMIP_V2_0;
@@ -158,65 +223,14 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_DESTROY:
 		return kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &pl->u.uid_req.uid);
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
-	case KMIP_OPERATION_MODIFY_ATTRIBUTE: {
-		struct kmip_req_attr_change *p = &pl->u.attr_req;
-		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
-		p->has_new = true;
-		if (!v2)
-			return kd_attr_v1(c, r, &p->attr);
-		if (pl->op == KMIP_OPERATION_MODIFY_ATTRIBUTE &&
-		    ttlv_rd_next_is(r, T(CURRENT_ATTRIBUTE))) {
-			p->has_current = true;
-			TRY(kd_attr_wrapped(c, r, T(CURRENT_ATTRIBUTE), &p->current));
-		}
-		return kd_attr_wrapped(c, r, T(NEW_ATTRIBUTE), &p->attr);
-	}
-	case KMIP_OPERATION_DELETE_ATTRIBUTE: {
-		struct kmip_req_attr_change *p = &pl->u.attr_req;
-		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
-		if (!v2) {
-			size_t at = r->off;
-			p->has_ref = true;
-			TRY(kd_ref(c, r, &p->ref));
-			at = r->off;
-			TRY(kd_int(c, r, T(ATTRIBUTE_INDEX), false, &p->has_index, &p->index));
-			if (p->has_index && p->index < 0)
-				return kd_fail(c, r, at, CF_E_BAD_VALUE);
-			return CF_OK;
-		}
-		if (ttlv_rd_next_is(r, T(CURRENT_ATTRIBUTE))) {
-			p->has_current = true;
-			TRY(kd_attr_wrapped(c, r, T(CURRENT_ATTRIBUTE), &p->current));
-		}
-		if (ttlv_rd_next_is(r, T(ATTRIBUTE_REFERENCE))) {
-			p->has_ref = true;
-			TRY(kd_ref(c, r, &p->ref));
-		}
-		return CF_OK;
-	}
-	case KMIP_OPERATION_LOCATE: {
-		struct kmip_req_locate *p = &pl->u.locate_req;
-		TRY(kd_int(c, r, T(MAXIMUM_ITEMS), false, &p->has_max, &p->max_items));
-		if (c->ver >= KMIP_V1_3)
-			TRY(kd_int(c, r, T(OFFSET_ITEMS), false, &p->has_offset, &p->offset_items));
-		TRY(kd_int(c, r, T(STORAGE_STATUS_MASK), false, &p->has_ssm,
-			   &p->storage_status_mask));
-		if (c->ver >= KMIP_V1_1)
-			TRY(kd_enum(c, r, T(OBJECT_GROUP_MEMBER), false, &p->has_ogm,
-				    &p->object_group_member));
-		return kd_tmpl(c, r, 0, true, &p->t);
-	}
-	case KMIP_OPERATION_REVOKE: {
-		struct kmip_req_revoke *p = &pl->u.revoke_req;
-		ttlv_rd ch;
-		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
-		TRY(kd_open(c, r, T(REVOCATION_REASON), &ch));
-		TRY(kd_enum(c, &ch, T(REVOCATION_REASON_CODE), true, NULL, &p->reason_code));
-		TRY(kd_text(c, &ch, T(REVOCATION_MESSAGE), false, &p->reason_msg));
-		TRY(kd_end(c, &ch));
-		return kd_datetime(c, r, T(COMPROMISE_OCCURRENCE_DATE), false, &p->has_cod,
-				   &p->compromise_date);
-	}
+	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
+		return kd_attr_change_req(c, r, pl->op, &pl->u.attr_req);
+	case KMIP_OPERATION_DELETE_ATTRIBUTE:
+		return kd_delete_attr_req(c, r, &pl->u.attr_req);
+	case KMIP_OPERATION_LOCATE:
+		return kd_locate_req(c, r, &pl->u.locate_req);
+	case KMIP_OPERATION_REVOKE:
+		return kd_revoke_req(c, r, &pl->u.revoke_req);
 	default:
 		return CF_E_INTERNAL;
 	}

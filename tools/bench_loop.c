@@ -229,154 +229,171 @@ static void conn_complete(struct loop *l, struct conn *c)
 	conn_send(c, &run->req, now);
 }
 
+/* An SSL call returned r <= 0: wait for the socket it wants, or fail the connection with
+ * "<what>: <TLS error>". */
+static void conn_tls_wait(struct loop *l, struct conn *c, int r, const char *what)
+{
+	char t[384], m[448];
+
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		conn_want(l, c, EPOLLIN);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		conn_want(l, c, EPOLLOUT);
+		return;
+	default:
+		bench_tls_error(c->ssl, r, t, sizeof t);
+		snprintf(m, sizeof m, "%s: %s", what, t);
+		conn_fail(l, c, m);
+		return;
+	}
+}
+
+/* The steps of conn_drive, one per state: true = run the state machine again, false = wait
+ * for the socket (or the connection is closed or failed). */
+static bool step_connect(struct loop *l, struct conn *c)
+{
+	char m[448];
+	int err = 0;
+	socklen_t len = sizeof err;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return false;
+	if (err != 0) {
+		snprintf(m, sizeof m, "connect: %s", strerror(err));
+		conn_fail(l, c, m);
+		return false;
+	}
+	c->ssl = SSL_new(l->run->ctx);
+	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+		conn_fail(l, c, "SSL_new failed");
+		return false;
+	}
+	if (l->cfg->resume && c->sess != NULL)
+		(void)SSL_set_session(c->ssl, c->sess);
+	c->st = CONN_HANDSHAKE;
+	c->t_state = bench_now_ns();
+	return true;
+}
+
+static bool step_handshake(struct loop *l, struct conn *c)
+{
+	ERR_clear_error();
+	int r = SSL_connect(c->ssl);
+	if (r != 1) {
+		conn_tls_wait(l, c, r, "TLS handshake failed");
+		return false;
+	}
+	l->th->handshakes++;
+	if (SSL_session_reused(c->ssl))
+		l->th->resumed++;
+	if (l->vcenter)
+		conn_send(c, &l->run->dv, bench_now_ns());
+	else if (c == l->probe)
+		conn_send(c, &l->run->req, bench_now_ns());
+	else
+		c->st = CONN_IDLE;
+	return true;
+}
+
+static bool step_write(struct loop *l, struct conn *c)
+{
+	ERR_clear_error();
+	int r = SSL_write(c->ssl, c->msg->p, (int)c->msg->n);
+	if (r <= 0) {
+		conn_tls_wait(l, c, r, "send");
+		return false;
+	}
+	c->st = CONN_READ;
+	c->rhave = 0;
+	c->rneed = TTLV_HDR_LEN;
+	return true;
+}
+
+/* The response header is in c->rbuf: set c->rneed to the whole message, growing c->rbuf
+ * if needed. false when the connection failed. */
+static bool conn_frame(struct loop *l, struct conn *c)
+{
+	char m[448];
+	size_t total = 0;
+	cf_err rc = ttlv_msg_len(c->rbuf, TTLV_HDR_LEN, KMIP_TAG_RESPONSE_MESSAGE, &l->lim, &total);
+
+	if (rc != CF_OK) {
+		snprintf(m, sizeof m, "response framing: %s", cf_err_str(rc));
+		conn_fail(l, c, m);
+		return false;
+	}
+	if (total > c->rcap) {   /* rare: a big Locate answer */
+		uint8_t *nb = realloc(c->rbuf, total);
+		if (nb == NULL) {
+			conn_fail(l, c, "out of memory");
+			return false;
+		}
+		c->rbuf = nb;
+		c->rcap = total;
+	}
+	c->rneed = total;
+	return true;
+}
+
+static bool step_read(struct loop *l, struct conn *c)
+{
+	size_t want = c->rneed - c->rhave;
+
+	ERR_clear_error();
+	int r = SSL_read(c->ssl, c->rbuf + c->rhave, want > INT32_MAX ? INT32_MAX : (int)want);
+	if (r <= 0) {
+		conn_tls_wait(l, c, r, "receive");
+		return false;
+	}
+	c->rhave += (size_t)r;
+	if (c->rhave < c->rneed)
+		return true;
+	if (c->rneed == TTLV_HDR_LEN) {
+		if (!conn_frame(l, c))
+			return false;
+		if (c->rhave < c->rneed)
+			return true;
+	}
+	conn_complete(l, c);
+	if (c->st == CONN_OFF || c->st == CONN_DEAD || c->st == CONN_CONNECT)
+		return false;
+	return !atomic_load(&l->run->stop);
+}
+
 /* Run the connection's state machine until it has to wait for the socket. */
 static void conn_drive(struct loop *l, struct conn *c)
 {
-	char m[448];
-	int r;
+	bool again = true;
 
-	for (;;) {
+	while (again) {
 		switch (c->st) {
-		case CONN_CONNECT: {
-			int err = 0;
-			socklen_t len = sizeof err;
-			if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-				err = errno;
-			if (err == EINPROGRESS || err == EALREADY)
-				return;
-			if (err != 0) {
-				snprintf(m, sizeof m, "connect: %s", strerror(err));
-				conn_fail(l, c, m);
-				return;
-			}
-			c->ssl = SSL_new(l->run->ctx);
-			if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
-				conn_fail(l, c, "SSL_new failed");
-				return;
-			}
-			if (l->cfg->resume && c->sess != NULL)
-				(void)SSL_set_session(c->ssl, c->sess);
-			c->st = CONN_HANDSHAKE;
-			c->t_state = bench_now_ns();
+		case CONN_CONNECT:
+			again = step_connect(l, c);
 			break;
-		}
 		case CONN_HANDSHAKE:
-			ERR_clear_error();
-			r = SSL_connect(c->ssl);
-			if (r == 1) {
-				l->th->handshakes++;
-				if (SSL_session_reused(c->ssl))
-					l->th->resumed++;
-				if (l->vcenter)
-					conn_send(c, &l->run->dv, bench_now_ns());
-				else if (c == l->probe)
-					conn_send(c, &l->run->req, bench_now_ns());
-				else
-					c->st = CONN_IDLE;
-				break;
-			}
-			switch (SSL_get_error(c->ssl, r)) {
-			case SSL_ERROR_WANT_READ:
-				conn_want(l, c, EPOLLIN);
-				return;
-			case SSL_ERROR_WANT_WRITE:
-				conn_want(l, c, EPOLLOUT);
-				return;
-			default: {
-				char t[384];
-				bench_tls_error(c->ssl, r, t, sizeof t);
-				snprintf(m, sizeof m, "TLS handshake failed: %s", t);
-				conn_fail(l, c, m);
-				return;
-			}
-			}
+			again = step_handshake(l, c);
+			break;
 		case CONN_IDLE:
 			/* nothing to do until the start: edge-triggered, so a TLS 1.3 ticket
 			 * or a hang-up wakes us once instead of spinning */
 			conn_want(l, c, EPOLLIN | EPOLLET);
-			return;
+			again = false;
+			break;
 		case CONN_WRITE:
-			ERR_clear_error();
-			r = SSL_write(c->ssl, c->msg->p, (int)c->msg->n);
-			if (r > 0) {
-				c->st = CONN_READ;
-				c->rhave = 0;
-				c->rneed = TTLV_HDR_LEN;
-				break;
-			}
-			switch (SSL_get_error(c->ssl, r)) {
-			case SSL_ERROR_WANT_READ:
-				conn_want(l, c, EPOLLIN);
-				return;
-			case SSL_ERROR_WANT_WRITE:
-				conn_want(l, c, EPOLLOUT);
-				return;
-			default: {
-				char t[384];
-				bench_tls_error(c->ssl, r, t, sizeof t);
-				snprintf(m, sizeof m, "send: %s", t);
-				conn_fail(l, c, m);
-				return;
-			}
-			}
-		case CONN_READ: {
-			size_t want = c->rneed - c->rhave;
-			ERR_clear_error();
-			r = SSL_read(c->ssl, c->rbuf + c->rhave, want > INT32_MAX ? INT32_MAX : (int)want);
-			if (r > 0) {
-				c->rhave += (size_t)r;
-				if (c->rhave < c->rneed)
-					break;
-				if (c->rneed == TTLV_HDR_LEN) {
-					size_t total = 0;
-					cf_err rc = ttlv_msg_len(c->rbuf, TTLV_HDR_LEN,
-								 KMIP_TAG_RESPONSE_MESSAGE, &l->lim, &total);
-					if (rc != CF_OK) {
-						snprintf(m, sizeof m, "response framing: %s",
-							 cf_err_str(rc));
-						conn_fail(l, c, m);
-						return;
-					}
-					if (total > c->rcap) {   /* rare: a big Locate answer */
-						uint8_t *nb = realloc(c->rbuf, total);
-						if (nb == NULL) {
-							conn_fail(l, c, "out of memory");
-							return;
-						}
-						c->rbuf = nb;
-						c->rcap = total;
-					}
-					c->rneed = total;
-					if (c->rhave < c->rneed)
-						break;
-				}
-				conn_complete(l, c);
-				if (c->st == CONN_OFF || c->st == CONN_DEAD || c->st == CONN_CONNECT)
-					return;
-				if (atomic_load(&l->run->stop))
-					return;
-				break;
-			}
-			switch (SSL_get_error(c->ssl, r)) {
-			case SSL_ERROR_WANT_READ:
-				conn_want(l, c, EPOLLIN);
-				return;
-			case SSL_ERROR_WANT_WRITE:
-				conn_want(l, c, EPOLLOUT);
-				return;
-			default: {
-				char t[384];
-				bench_tls_error(c->ssl, r, t, sizeof t);
-				snprintf(m, sizeof m, "receive: %s", t);
-				conn_fail(l, c, m);
-				return;
-			}
-			}
-		}
+			again = step_write(l, c);
+			break;
+		case CONN_READ:
+			again = step_read(l, c);
+			break;
 		case CONN_OFF:
 		case CONN_DEAD:
 		default:
-			return;
+			again = false;
+			break;
 		}
 	}
 }

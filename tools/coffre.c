@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "board/err.h"
+#include "board/hex.h"
 #include "board/sec.h"
 #include "firmware/backup/backup.h"
 #include "hsm/hsm_backup.h"
@@ -62,20 +63,9 @@ static int cmd_help(int argc, char **argv)
 	return 0;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Hex text (whitespace anywhere) -> bytes in a fresh buffer *out of *n bytes. On bad hex,
  * *bad = offset of the offending character (or the text length for an odd digit count). */
-static cf_err hex_decode(const char *s, size_t len, uint8_t **out, size_t *n, size_t *bad)
+static cf_err hex_text_decode(const char *s, size_t len, uint8_t **out, size_t *n, size_t *bad)
 {
 	uint8_t *b;
 	size_t k = 0;
@@ -93,7 +83,7 @@ static cf_err hex_decode(const char *s, size_t len, uint8_t **out, size_t *n, si
 
 		if (isspace(c))
 			continue;
-		v = hexval(c);
+		v = hex_digit(c);
 		if (v < 0) {
 			*bad = i;
 			sec_freezero(b, len / 2 + 1);
@@ -191,9 +181,9 @@ static int ttlv_decode(int argc, char **argv)
 			fprintf(stderr, "coffre: ttlv decode: cannot read stdin: %s\n", cf_err_str(rc));
 			goto out;
 		}
-		rc = hex_decode(text, text_len, &msg, &n, &bad);
+		rc = hex_text_decode(text, text_len, &msg, &n, &bad);
 	} else {
-		rc = hex_decode(arg, strlen(arg), &msg, &n, &bad);
+		rc = hex_text_decode(arg, strlen(arg), &msg, &n, &bad);
 	}
 	if (rc == CF_E_BAD_HEX) {
 		fprintf(stderr, "coffre: ttlv decode: bad hex at character %zu\n", bad);

@@ -88,7 +88,9 @@ static const char *const client_keys[CK_COUNT] = { "subject", "issuer", "fingerp
 
 struct parse {
 	struct config *cfg;
-	FILE *f;
+	FILE *f;                           /* the source: a file (config_load) */
+	const unsigned char *mem;          /* or text in memory (config_load_mem) */
+	size_t mem_len, mem_pos;
 	int line;                          /* line the reader handed to inih last */
 	bool stop;
 	cf_err rc;                         /* first error */
@@ -478,24 +480,43 @@ static void on_section(struct parse *p, const char *hdr)
 	fail_at(p, CF_E_CONFIG, p->line, "unknown section [%s]", name);
 }
 
-/* fgets-style reader for inih: counts lines, refuses overlong ones, strips indentation (so an
- * indented line is never taken as a continuation), and checks section headers. */
+static int src_getc(struct parse *p)
+{
+	if (p->f != NULL)
+		return getc(p->f);
+	return p->mem_pos < p->mem_len ? p->mem[p->mem_pos++] : EOF;
+}
+
+/* fgets-style reader for inih: counts lines, refuses a NUL byte (which would cut the line
+ * short) and overlong lines, strips indentation (so an indented line is never taken as a
+ * continuation), and checks section headers. */
 static char *reader(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
+	size_t n = 0, max = (size_t)num - 1;
+	int c = EOF;
 	if (p->stop || num < 2)
 		return NULL;
-	if (fgets(str, num, p->f) == NULL)
-		return NULL;
-	p->line++;
-	size_t n = strlen(str);
-	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
-		int c = getc(p->f);
-		if (c != EOF) {
-			fail_at(p, CF_E_CONFIG, p->line, "line longer than %d characters", num - 3);
+	while (n < max && (c = src_getc(p)) != EOF) {
+		if (n == 0)
+			p->line++;
+		if (c == '\0') {
+			fail_at(p, CF_E_CONFIG, p->line, "line %d contains a NUL byte (column %zu)",
+				p->line, n + 1);
 			p->stop = true;
 			return NULL;
 		}
+		str[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	if (n == 0)
+		return NULL;
+	str[n] = '\0';
+	if (n == max && c != '\n' && src_getc(p) != EOF) {
+		fail_at(p, CF_E_CONFIG, p->line, "line longer than %d characters", num - 3);
+		p->stop = true;
+		return NULL;
 	}
 	size_t lead = strspn(str, " \t");
 	if (lead > 0)
@@ -578,13 +599,11 @@ static void validate(struct parse *p)
 	}
 }
 
-cf_err config_load(const char *path, struct config **out, struct config_diag *diag)
+/* A parse of path with fresh defaults; the public entry points' argument checks. */
+static cf_err parse_start(const char *path, struct config **out, struct config_diag *diag,
+			  struct parse **pp)
 {
-	cf_err rc = CF_E_INTERNAL;
-	struct parse *p = NULL;
-	struct config *cfg = NULL;
-	char *abs = NULL;
-
+	*pp = NULL;
 	if (diag != NULL)
 		memset(diag, 0, sizeof *diag);
 	if (out == NULL)
@@ -592,37 +611,39 @@ cf_err config_load(const char *path, struct config **out, struct config_diag *di
 	*out = NULL;
 	if (path == NULL || path[0] == '\0')
 		return CF_E_INVALID_ARG;
-	p = calloc(1, sizeof *p);
-	cfg = calloc(1, sizeof *cfg);
+	struct parse *p = calloc(1, sizeof *p);
+	struct config *cfg = calloc(1, sizeof *cfg);
 	if (p == NULL || cfg == NULL) {
-		rc = CF_E_NOMEM;
-		goto out;
+		free(p);
+		free(cfg);
+		return CF_E_NOMEM;
 	}
 	p->cfg = cfg;
 	snprintf(p->diag.file, sizeof p->diag.file, "%s", path);
-	abs = realpath(path, NULL);
-	if (abs == NULL || strlen(abs) >= sizeof cfg->path) {
-		fail_at(p, CF_E_IO, 0, "cannot open: %s", strerror(errno ? errno : ENAMETOOLONG));
-		rc = p->rc;
-		goto out;
-	}
-	memcpy(cfg->path, abs, strlen(abs) + 1);
-	memcpy(cfg->dir, abs, strlen(abs) + 1);
+	set_defaults(cfg);
+	*pp = p;
+	return CF_OK;
+}
+
+/* cfg->path = abs, cfg->dir = its directory; false when abs does not fit. */
+static bool set_paths(struct config *cfg, const char *abs)
+{
+	size_t n = strlen(abs);
+	if (n >= sizeof cfg->path)
+		return false;
+	memcpy(cfg->path, abs, n + 1);
+	memcpy(cfg->dir, abs, n + 1);
 	char *slash = strrchr(cfg->dir, '/');
 	if (slash == cfg->dir)
 		slash[1] = '\0';
 	else if (slash != NULL)
 		*slash = '\0';
-	set_defaults(cfg);
+	return true;
+}
 
-	int fd = open(abs, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || (p->f = fdopen(fd, "r")) == NULL) {
-		if (fd >= 0)
-			close(fd);
-		fail_at(p, CF_E_IO, 0, "cannot open: %s", strerror(errno));
-		rc = p->rc;
-		goto out;
-	}
+/* inih over p's source, then the checks across keys. */
+static void parse_run(struct parse *p)
+{
 	int r = ini_parse_stream(reader, p, on_key, p);
 	if (r == -2)
 		fail_at(p, CF_E_NOMEM, 0, "out of memory");
@@ -632,32 +653,73 @@ cf_err config_load(const char *path, struct config **out, struct config_diag *di
 	}
 	else if (r < 0)
 		fail_at(p, CF_E_IO, 0, "cannot read");
-	if (p->rc == CF_OK && ferror(p->f))
+	if (p->rc == CF_OK && p->f != NULL && ferror(p->f))
 		fail_at(p, CF_E_IO, 0, "read error");
 	if (p->rc == CF_OK)
 		validate(p);
-	rc = p->rc;
+}
+
+/* Hand the config over (success) or log and copy out the first error; free p. */
+static cf_err parse_finish(struct parse *p, struct config **out, struct config_diag *diag)
+{
+	cf_err rc = p->rc;
 	if (rc == CF_OK) {
-		*out = cfg;
-		cfg = NULL;
+		*out = p->cfg;
+		p->cfg = NULL;
+	} else {
+		if (p->diag.line > 0)
+			log_err("%s:%d: %s", p->diag.file, p->diag.line, p->diag.msg);
+		else
+			log_err("%s: %s", p->diag.file, p->diag.msg);
+		if (diag != NULL)
+			*diag = p->diag;
 	}
-out:
-	if (p != NULL) {
-		if (rc != CF_OK) {
-			if (p->diag.line > 0)
-				log_err("%s:%d: %s", p->diag.file, p->diag.line, p->diag.msg);
-			else
-				log_err("%s: %s", p->diag.file, p->diag.msg);
-			if (diag != NULL)
-				*diag = p->diag;
+	if (p->f != NULL)
+		fclose(p->f);
+	config_free(p->cfg);
+	free(p);
+	return rc;
+}
+
+cf_err config_load(const char *path, struct config **out, struct config_diag *diag)
+{
+	struct parse *p;
+	cf_err rc = parse_start(path, out, diag, &p);
+	if (rc != CF_OK)
+		return rc;
+	char *abs = realpath(path, NULL);
+	if (abs == NULL || !set_paths(p->cfg, abs)) {
+		fail_at(p, CF_E_IO, 0, "cannot open: %s", strerror(errno ? errno : ENAMETOOLONG));
+	} else {
+		int fd = open(abs, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || (p->f = fdopen(fd, "r")) == NULL) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			fail_at(p, CF_E_IO, 0, "cannot open: %s", strerror(e));
+		} else {
+			parse_run(p);
 		}
-		if (p->f != NULL)
-			fclose(p->f);
 	}
 	free(abs);
-	free(p);
-	config_free(cfg);
-	return rc;
+	return parse_finish(p, out, diag);
+}
+
+cf_err config_load_mem(const char *path, const void *text, size_t len, struct config **out,
+		       struct config_diag *diag)
+{
+	struct parse *p;
+	cf_err rc = parse_start(path, out, diag, &p);
+	if (rc != CF_OK)
+		return rc;
+	if (path[0] != '/' || !set_paths(p->cfg, path) || (text == NULL && len > 0)) {
+		fail_at(p, CF_E_INVALID_ARG, 0, "not an absolute path, or no text");
+	} else {
+		p->mem = text;
+		p->mem_len = len;
+		parse_run(p);
+	}
+	return parse_finish(p, out, diag);
 }
 
 void config_free(struct config *cfg)

@@ -1,8 +1,9 @@
 /* The service configuration: an INI file parsed with libinih (docs/config.md lists every key).
- * Unknown sections and keys, repeated single-valued keys, out-of-range numbers and malformed
- * values are errors reported as file:line. Relative paths are resolved against the directory
- * of the config file. The HSM PIN is never in the config: [hsm] pin_file names a file that
- * must be a regular file owned by the process user with mode 0600 (or 0400). */
+ * Unknown sections and keys, repeated single-valued keys, out-of-range numbers, malformed
+ * values and a NUL byte in a line are errors reported as file:line. Relative paths are
+ * resolved against the directory of the config file. The HSM PIN is never in the config:
+ * [hsm] pin_file names a file that must be a regular file owned by the process user with
+ * mode 0600 (or 0400). */
 #ifndef COFFRE_FIRMWARE_CONFIG_H
 #define COFFRE_FIRMWARE_CONFIG_H
 
@@ -121,6 +122,11 @@ struct config_diag {
  * owned by us with mode 0600/0400), CF_E_IO (cannot read the file), CF_E_NOMEM. diag may be
  * NULL; the error is also logged as "file:line: message". */
 MUST_USE cf_err config_load(const char *path, struct config **out, struct config_diag *diag);
+/* config_load on len bytes of text already in memory. path (absolute) stands for the file:
+ * it is the name in the diagnostics and its directory the base of relative paths, but it is
+ * not opened. Errors as config_load; CF_E_INVALID_ARG for a relative path or NULL text. */
+MUST_USE cf_err config_load_mem(const char *path, const void *text, size_t len,
+				struct config **out, struct config_diag *diag);
 /* NULL is a no-op. */
 void config_free(struct config *cfg);
 

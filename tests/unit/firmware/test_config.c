@@ -1,5 +1,6 @@
 /* firmware/config: a complete valid file with every key, the defaults, relative path
- * resolution, and each error with its line number; pin_file permission refusal. */
+ * resolution, and each error with its line number; a NUL byte refused with its line;
+ * config_load_mem; pin_file permission refusal. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -278,6 +279,84 @@ static void t_errors_with_line(void **s)
 	assert_int_equal(config_load(NULL, &c, &d), CF_E_INVALID_ARG);
 }
 
+/* A NUL byte anywhere in a line (inih would cut the line there) is refused, naming the line,
+ * from a file and from memory. */
+static void t_nul_byte(void **s)
+{
+	(void)s;
+	static const struct {
+		const char *text;
+		size_t len;
+		int line;
+		const char *msg;
+	} cases[] = {
+#define NUL_CASE(lit, line, msg) { lit, sizeof lit - 1, line, msg }
+		NUL_CASE("[kmip]\nport = 15\0" "696\n", 2, "line 2 contains a NUL byte (column 10)"),
+		NUL_CASE("; a comment\0 hiding [bogus]\n[kmip]\n", 1, "line 1 contains a NUL byte"),
+		NUL_CASE("[kmip]\nport = 1\n\0\n", 3, "line 3 contains a NUL byte (column 1)"),
+		NUL_CASE("[kmip]\nport = 1\n\0", 3, "line 3 contains a NUL byte"),
+		NUL_CASE("[hsm\0]\ntoken = t\n", 1, "line 1 contains a NUL byte"),
+#undef NUL_CASE
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char path[128];
+		struct config *c = (struct config *)1;
+		struct config_diag d;
+		snprintf(path, sizeof path, "%s/nul.conf", tmpdir);
+		FILE *f = fopen(path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(cases[i].text, 1, cases[i].len, f), cases[i].len);
+		assert_int_equal(fclose(f), 0);
+		for (int mem = 0; mem < 2; mem++) {
+			cf_err rc = mem ? config_load_mem(path, cases[i].text, cases[i].len, &c, &d)
+					: config_load(path, &c, &d);
+			if (rc != CF_E_CONFIG || d.line != cases[i].line ||
+			    strstr(d.msg, cases[i].msg) == NULL)
+				fail_msg("case %zu%s: rc %s line %d msg '%s'", i, mem ? " (mem)" : "",
+					 cf_err_name(rc), d.line, d.msg);
+			assert_null(c);
+			assert_string_equal(d.file, path);
+		}
+	}
+}
+
+/* config_load_mem: the same result as the file, relative paths against the named directory. */
+static void t_load_mem(void **s)
+{
+	(void)s;
+	char path[128], want[256];
+	struct config *c = NULL;
+	struct config_diag d;
+	snprintf(path, sizeof path, "%s/not-written.conf", tmpdir);
+	assert_int_equal(config_load_mem(path, full_conf, strlen(full_conf), &c, &d), CF_OK);
+	assert_non_null(c);
+	assert_string_equal(c->path, path);
+	assert_string_equal(c->dir, tmpdir);
+	snprintf(want, sizeof want, "%s/data", tmpdir);
+	assert_string_equal(c->service.data_dir, want);
+	assert_string_equal(c->hsm.pin_file, pinfile);
+	assert_int_equal(c->n_clients, 4);
+	config_free(c);
+	/* empty text: the defaults */
+	assert_int_equal(config_load_mem("/etc/coffre/coffred.conf", NULL, 0, &c, &d), CF_OK);
+	assert_string_equal(c->service.data_dir, "/etc/coffre/data");
+	assert_int_equal(c->kmip.port, CONFIG_DEFAULT_PORT);
+	config_free(c);
+	/* errors carry the given name and the line */
+	assert_int_equal(config_load_mem("/etc/coffre/coffred.conf", "[kmip]\nport = 0\n", 16, &c,
+					 &d), CF_E_CONFIG);
+	assert_null(c);
+	assert_string_equal(d.file, "/etc/coffre/coffred.conf");
+	assert_int_equal(d.line, 2);
+	/* a relative name, no name, no text */
+	c = (struct config *)1;
+	assert_int_equal(config_load_mem("coffred.conf", "", 0, &c, &d), CF_E_INVALID_ARG);
+	assert_null(c);
+	assert_int_equal(config_load_mem(NULL, "", 0, &c, &d), CF_E_INVALID_ARG);
+	assert_int_equal(config_load_mem("/c.conf", NULL, 1, &c, &d), CF_E_INVALID_ARG);
+	assert_int_equal(config_load_mem("/c.conf", "", 0, NULL, &d), CF_E_INVALID_ARG);
+}
+
 static void t_pin_file_permissions(void **s)
 {
 	(void)s;
@@ -329,6 +408,8 @@ int main(void)
 		cmocka_unit_test(t_full_file),
 		cmocka_unit_test(t_defaults),
 		cmocka_unit_test(t_errors_with_line),
+		cmocka_unit_test(t_nul_byte),
+		cmocka_unit_test(t_load_mem),
 		cmocka_unit_test(t_pin_file_permissions),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
