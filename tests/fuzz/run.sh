@@ -13,7 +13,6 @@ cd "$here"
 export ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${FUZZ_UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 min_eps=${FUZZ_MIN_EXEC_PER_SEC:-1000}
-dict=tests/fuzz/dict/kmip.dict
 failed=() slow=()
 summary=()
 for t in "$@"; do
@@ -23,6 +22,9 @@ for t in "$@"; do
 	logdir=$build/fuzz-logs
 	mkdir -p "$corpus" "$art" "$logdir"
 	log=$logdir/$t.$mode.log
+	# the target's own dictionary where it has one (config.dict), else the KMIP one
+	dict=tests/fuzz/dict/$t.dict
+	[[ -f $dict ]] || dict=tests/fuzz/dict/kmip.dict
 	dirs=()
 	if [[ $mode == short ]]; then
 		scratch=$build/fuzz-short/$t
