@@ -65,7 +65,7 @@ void acct_op_describe(const struct acct_op *op, char *out, size_t cap)
 }
 
 /* A short id that is not already pending. */
-static cf_err op_id(struct accounts *a, struct acct_op *op)
+static MUST_USE cf_err op_id(struct accounts *a, struct acct_op *op)
 {
 	for (int tries = 0; tries <= 8; tries++) {
 		uint8_t r[ACCT_DUAL_ID_LEN / 2];

@@ -14,7 +14,7 @@
 /* The parameters we write. A hash with other parameters is refused rather than verified. */
 static const char argon_prefix[] = "$argon2id$v=19$m=65536,t=3,p=1$";
 
-static cf_err argon_err(int r)
+static MUST_USE cf_err argon_err(int r)
 {
 	log_err("accounts: argon2id: %s", argon2_error_message(r));
 	return r == ARGON2_MEMORY_ALLOCATION_ERROR ? CF_E_NOMEM : CF_E_INTERNAL;

@@ -115,7 +115,7 @@ static bool gcm_update(EVP_CIPHER_CTX *x, bool enc, const uint8_t *hdr, size_t n
 }
 
 /* AES-256-GCM over in[n] with AAD = hdr | name; enc writes tag, !enc checks it. */
-static cf_err gcm(bool enc, const uint8_t key[32], const uint8_t *hdr, size_t n_hdr,
+static MUST_USE cf_err gcm(bool enc, const uint8_t key[32], const uint8_t *hdr, size_t n_hdr,
 		  const char *name, const uint8_t *in, size_t n, uint8_t *out, uint8_t tag[16])
 {
 	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();

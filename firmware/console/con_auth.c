@@ -59,7 +59,7 @@ struct secbuf {
 	size_t cap;
 };
 
-static cf_err sb_new(struct secbuf *b, size_t cap)
+static MUST_USE cf_err sb_new(struct secbuf *b, size_t cap)
 {
 	b->cap = cap;
 	b->p = NULL;
@@ -75,7 +75,7 @@ static void sb_free(struct secbuf *b)
 
 /* Read a new password twice, rules checked (and different from avoid when given); three
  * attempts. pw is a CON_SECRET_MAX sec_alloc buffer. */
-static cf_err read_new_password(struct con *c, const char *name, const char *prompt,
+static MUST_USE cf_err read_new_password(struct con *c, const char *name, const char *prompt,
 				const char *again_prompt, const char *avoid, size_t n_avoid,
 				char *pw, size_t *n)
 {
@@ -126,7 +126,7 @@ out:
 /* Enrolment: a new secret shown as URI, QR code and key, confirmed by one code (three
  * attempts). On success t->secret and t->last_step are set (the confirming step cannot be
  * used again to log in). */
-static cf_err totp_enrol(struct con *c, const char *name, struct acct_totp *t)
+static MUST_USE cf_err totp_enrol(struct con *c, const char *name, struct acct_totp *t)
 {
 	struct secbuf code = { 0 }, b32b = { 0 }, urib = { 0 };
 	char *qr = NULL;
@@ -191,7 +191,7 @@ static struct store *need_store(struct con *c)
 }
 
 /* A new password (and TOTP enrolment unless keep) for the logged-in person's own account. */
-static cf_err set_own_credentials(struct con *c, struct store *st, const char *name,
+static MUST_USE cf_err set_own_credentials(struct con *c, struct store *st, const char *name,
 				  const char *old, size_t n_old, struct acct_totp *keep)
 {
 	struct secbuf pw = { 0 };
@@ -231,7 +231,7 @@ struct login_secrets {
 	struct acct_totp *t;
 };
 
-static cf_err ls_new(struct login_secrets *s)
+static MUST_USE cf_err ls_new(struct login_secrets *s)
 {
 	memset(s, 0, sizeof *s);
 	TRY(sb_new(&s->pw, CON_SECRET_MAX));
@@ -250,7 +250,7 @@ static void ls_free(struct login_secrets *s)
 
 /* "Password: " and, when v->has_totp, "TOTP code: ". A line longer than any password or code
  * is a wrong one (v->bad_input), counted; a cancel before anything was checked is not. */
-static cf_err login_read(struct con *c, struct login_secrets *s, struct acct_verdict *v)
+static MUST_USE cf_err login_read(struct con *c, struct login_secrets *s, struct acct_verdict *v)
 {
 	cf_err rc = con_read_secret(c, "Password: ", s->pw.p, s->pw.cap, AUTH_PROMPT_TIMEOUT_S);
 	if (rc == CF_E_TOO_LARGE)
@@ -268,7 +268,7 @@ static cf_err login_read(struct con *c, struct login_secrets *s, struct acct_ver
 }
 
 /* A refused login: counted against the account (lockout), audited, "login incorrect". */
-static cf_err login_refused(struct con *c, struct store *st, struct store_user *u,
+static MUST_USE cf_err login_refused(struct con *c, struct store *st, struct store_user *u,
 			    const struct acct_verdict *v, int64_t now)
 {
 	char detail[160];
@@ -299,7 +299,7 @@ static cf_err login_refused(struct con *c, struct store *st, struct store_user *
 
 /* An accepted login: the TOTP step and the cleared failures recorded, the first-login
  * password change, then the session. */
-static cf_err login_accepted(struct con *c, struct store *st, struct store_user *u,
+static MUST_USE cf_err login_accepted(struct con *c, struct store *st, struct store_user *u,
 			     struct login_secrets *s, const struct acct_verdict *v)
 {
 	cf_err rc = acct_login_record(st, u, s->t, v);
@@ -345,14 +345,21 @@ cf_err con_login(struct con *c)
 	cf_err rc;
 
 	memset(&u, 0, sizeof u);
-	TRY(con_auth_new(c));
+	name[0] = '\0';
+	if ((rc = con_auth_new(c)) != CF_OK)
+		goto out;
 	/* no store (cannot happen in READY / ERROR): the shell says "login unavailable" */
-	if ((st = con_store(c)) == NULL)
-		return CF_E_STORE;
+	if ((st = con_store(c)) == NULL) {
+		rc = CF_E_STORE;
+		goto out;
+	}
 	dual_sweep(c);
-	TRY(con_readline(c, "login: ", name, sizeof name, 0));
-	if (name[0] == '\0')
-		return CF_E_CANCELLED;
+	if ((rc = con_readline(c, "login: ", name, sizeof name, 0)) != CF_OK)
+		goto out;
+	if (name[0] == '\0') {
+		rc = CF_E_CANCELLED;
+		goto out;
+	}
 	/* a store error: the shell says "login unavailable" with the reason */
 	if ((rc = ls_new(&s)) != CF_OK || (rc = acct_login_lookup(st, name, &u, &v.known)) != CF_OK)
 		goto out;
@@ -377,7 +384,7 @@ out:
 /* The logged-in administrator's current password again (before changing credentials). A
  * wrong one counts as a failed login. On success *u is their row, pw holds the password and,
  * when the account has TOTP, t its unsealed secret (*has_totp). */
-static cf_err reauth(struct con *c, struct store *st, struct store_user *u, char *pw, size_t *n,
+static MUST_USE cf_err reauth(struct con *c, struct store *st, struct store_user *u, char *pw, size_t *n,
 		     struct acct_totp *t, bool *has_totp)
 {
 	cf_err rc;
@@ -426,7 +433,7 @@ static void name_rules(struct con *c, const char *name)
 }
 
 /* The new account's name is free: CF_OK, else a printed reason. */
-static cf_err name_free(struct con *c, struct store *st, const char *name)
+static MUST_USE cf_err name_free(struct con *c, struct store *st, const char *name)
 {
 	struct store_user u;
 	cf_err rc = store_user_get(st, name, &u);
@@ -493,13 +500,13 @@ out:
 }
 
 /* `user add NAME` */
-static cf_err cmd_user_add(struct con *c, int argc, char **argv)
+static MUST_USE cf_err cmd_user_add(struct con *c, int argc, char **argv)
 {
 	return con_user_create_interactive(c, argv[0], false);
 }
 
 /* `user passwd` for one's own account: prove it is you, keep the TOTP secret, re-seal it. */
-static cf_err passwd_own(struct con *c, struct store *st, const char *name)
+static MUST_USE cf_err passwd_own(struct con *c, struct store *st, const char *name)
 {
 	struct store_user u;
 	struct secbuf pw = { 0 };
@@ -530,7 +537,7 @@ out:
 
 /* `user passwd NAME` for another administrator: a reset. Their TOTP secret is sealed under
  * the password nobody here knows, so it goes too: they enrol again at their next login. */
-static cf_err passwd_reset(struct con *c, struct store *st, const char *name)
+static MUST_USE cf_err passwd_reset(struct con *c, struct store *st, const char *name)
 {
 	struct store_user u;
 	struct secbuf pw = { 0 };
@@ -568,7 +575,7 @@ static cf_err passwd_reset(struct con *c, struct store *st, const char *name)
 }
 
 /* `user passwd [NAME]` */
-static cf_err cmd_user_passwd(struct con *c, int argc, char **argv)
+static MUST_USE cf_err cmd_user_passwd(struct con *c, int argc, char **argv)
 {
 	struct store *st;
 
@@ -585,7 +592,7 @@ static cf_err cmd_user_passwd(struct con *c, int argc, char **argv)
 }
 
 /* `user totp`: enrol a new TOTP secret for one's own account. */
-static cf_err cmd_user_totp(struct con *c, int argc, char **argv)
+static MUST_USE cf_err cmd_user_totp(struct con *c, int argc, char **argv)
 {
 	struct store *st;
 	struct store_user u;
@@ -631,7 +638,7 @@ out:
 }
 
 /* `user list` */
-static cf_err cmd_user_list(struct con *c, int argc, char **argv)
+static MUST_USE cf_err cmd_user_list(struct con *c, int argc, char **argv)
 {
 	struct store *st;
 	struct store_user *v = NULL;
@@ -721,7 +728,7 @@ cf_err con_dual_submit(struct con *c, const struct con_cmd *cmd, int argc, char 
 }
 
 /* `approve ID` */
-static cf_err cmd_approve(struct con *c, int argc, char **argv)
+static MUST_USE cf_err cmd_approve(struct con *c, int argc, char **argv)
 {
 	struct acct_op op;
 	char what[200], detail[300];
@@ -765,7 +772,7 @@ static cf_err cmd_approve(struct con *c, int argc, char **argv)
 }
 
 /* `pending` */
-static cf_err cmd_pending(struct con *c, int argc, char **argv)
+static MUST_USE cf_err cmd_pending(struct con *c, int argc, char **argv)
 {
 	TRY(con_auth_new(c));
 	dual_sweep(c);

