@@ -5,7 +5,7 @@
 # after it); FIRMWARE_ARCHIVES are their paths. A program or test that links them also links
 # FIRMWARE_LDLIBS.
 FIRMWARE_LDLIBS := -lsqlite3 -linih -lssl -lcrypto -ldl -lpthread -largon2 -lqrencode -lgfshare
-FIRMWARE_DIRS := console provision svc ops net backup pki store core
+FIRMWARE_DIRS := console provision svc ops net backup pki accounts store core
 
 # fw_module(folder, sources): $(BUILD)/libfw_<folder>.a
 define fw_module

@@ -4,10 +4,11 @@
  * the command up in the static command tables and runs its handler. This header is the
  * contract between the parts of the console:
  *
- *   con_io.c        line editor, prompts, secret entry, confirmations, paste blocks, output
- *   con_shell.c     the loop: prompt by state, login gate, tokenizer, dispatch, help, audit
- *   con_auth.c      accounts (Argon2id), TOTP, lockout, dual control; `user`,
- *                   `approve`, `pending`
+ *   con_io.c        line editor, prompts, secret entry, confirmations, paste blocks, output;
+ *                   the clock, store connection and audit every part shares
+ *   con_shell.c     the loop: prompt by state, login gate, tokenizer, dispatch, help
+ *   con_auth.c      the login, enrolment and dual-control dialogues over firmware/accounts;
+ *                   `user`, `approve`, `pending`
  *   con_sys.c       `init`, `unseal`, `status`, `selftest`, `zeroize` (with svc.c)
  *   con_pki.c       `cert show`, `client sign-csr|issue|trust|list|revoke`
  *   con_keys.c      `keys ...`, `kek ...`, `audit tail|verify`
@@ -35,7 +36,8 @@
 #define CON_SECRET_MAX 256       /* a PIN, password, passphrase or share line */
 #define CON_PASTE_MAX (1u << 20) /* a pasted block (PEM, CSR, armored backup) */
 
-struct con_auth;                 /* con_auth.c: lockout table, pending dual-control operations */
+struct accounts;                 /* firmware/accounts: lockout windows, pending dual-control
+                                    operations */
 
 /* One console. Fields are read by every part; each part writes only its own. */
 struct con {
@@ -58,7 +60,7 @@ struct con {
 	int64_t last_input;          /* svc->now() of the last complete line */
 	struct store *st;            /* the console's own store connection (con_store) */
 
-	struct con_auth *auth;       /* con_auth.c */
+	struct accounts *auth;       /* con_auth.c */
 };
 
 /* ---- output (con_io.c) ------------------------------------------------------------------ */
@@ -141,7 +143,7 @@ const char *con_opt_take(int *argc, char **argv, const char *name, bool *bad);
 /* Remove a flag "--NAME" (no value): true when it was there. */
 bool con_flag_take(int *argc, char **argv, const char *name);
 
-/* ---- shared services (con_shell.c) ------------------------------------------------------ */
+/* ---- shared services (con_io.c) --------------------------------------------------------- */
 
 /* The console's own store connection, opened on first use (NULL when there is no store
  * yet, e.g. before `init`). con_store_close drops it (zeroize, restore). */
@@ -180,12 +182,7 @@ MUST_USE cf_err con_user_create_interactive(struct con *c, const char *name, boo
  * administrator runs it within 15 minutes. */
 bool con_dual_required(const struct con *c, const struct con_cmd *cmd);
 MUST_USE cf_err con_dual_submit(struct con *c, const struct con_cmd *cmd, int argc, char **argv);
-/* Create or replace administrator name with this password (Argon2id), no TOTP, not locked;
- * must_change forces a new password (and TOTP enrolment) at the next login. Non-interactive:
- * used by `coffred provision --qa` (QA admin) and by tests. */
-MUST_USE cf_err con_user_set_password(struct store *st, const char *name, const char *pw, size_t n,
-				      bool must_change, int64_t now);
-cf_err con_auth_new(struct con *c);     /* allocate c->auth */
+MUST_USE cf_err con_auth_new(struct con *c); /* allocate c->auth */
 void con_auth_free(struct con *c);
 
 #endif

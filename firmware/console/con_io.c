@@ -12,7 +12,10 @@
  *
  * Waits are poll(2) on fd_in and, on the console thread, a wake-up descriptor (con_shell.c:
  * a notice to print, a state change, console_stop): c->fd_wake with c->on_wake. A zeroed
- * struct con (a test) has none. */
+ * struct con (a test) has none.
+ *
+ * The shared services at the end (con_now, con_store, con_audit) live here, below every
+ * command file and the shell, so that calls between the console files go one way. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -24,8 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "board/log.h"
 #include "board/sec.h"
 #include "firmware/console/con.h"
+#include "firmware/store/audit.h"
 
 /* How long one write may wait for the far end to read before output is dropped. */
 #define CON_OUT_WAIT_MS 5000
@@ -434,3 +439,54 @@ out:
 	}
 	return rc;
 }
+
+/* ---- shared services (con.h): the clock, the store connection, the audit --------------- */
+
+int64_t con_now(const struct con *c)
+{
+	if (c->svc != NULL && c->svc->now != NULL)
+		return c->svc->now(c->svc->now_arg);
+	return (int64_t)time(NULL);
+}
+
+struct store *con_store(struct con *c)
+{
+	const struct config *cfg;
+	struct store_opts so = { 0 };
+
+	if (c->st != NULL || c->svc == NULL || c->svc->store_path[0] == '\0')
+		return c->st;
+	if ((cfg = c->svc->cfg) != NULL) {
+		so.busy_timeout_ms = cfg->store.busy_timeout_ms;
+		so.audit_syslog = cfg->audit.syslog;
+	}
+	if (store_open(c->svc->store_path, &so, &c->st) != CF_OK) {
+		log_warn("console: cannot open the store");
+		c->st = NULL;
+	}
+	return c->st;
+}
+
+void con_store_close(struct con *c)
+{
+	store_close(c->st);
+	c->st = NULL;
+}
+
+void con_audit(struct con *c, const char *op, const char *uid, cf_err result, const char *detail)
+{
+	char actor[8 + CON_USER_MAX + 1];
+	struct store *st = con_store(c);
+	struct audit_record r = {
+		.time = con_now(c), .actor = actor, .source = "console", .operation = op,
+		.uid = uid, .result = result, .detail = detail,
+	};
+
+	if (st == NULL)
+		return;
+	(void)snprintf(actor, sizeof actor, c->user[0] != '\0' ? "console:%s" : "console", c->user);
+	if (audit_append(st, &r, NULL) != CF_OK)
+		log_warn("console: could not audit %s", op);
+}
+
+/* ---- options ------------------------------------------------------------------------------- */

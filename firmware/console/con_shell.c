@@ -49,57 +49,6 @@ static const struct con_cmd *const con_tables[] = {
 };
 #define CON_N_TABLES (sizeof con_tables / sizeof con_tables[0])
 
-/* ---- shared services ------------------------------------------------------------------- */
-
-int64_t con_now(const struct con *c)
-{
-	if (c->svc != NULL && c->svc->now != NULL)
-		return c->svc->now(c->svc->now_arg);
-	return (int64_t)time(NULL);
-}
-
-struct store *con_store(struct con *c)
-{
-	const struct config *cfg;
-	struct store_opts so = { 0 };
-
-	if (c->st != NULL || c->svc == NULL || c->svc->store_path[0] == '\0')
-		return c->st;
-	if ((cfg = c->svc->cfg) != NULL) {
-		so.busy_timeout_ms = cfg->store.busy_timeout_ms;
-		so.audit_syslog = cfg->audit.syslog;
-	}
-	if (store_open(c->svc->store_path, &so, &c->st) != CF_OK) {
-		log_warn("console: cannot open the store");
-		c->st = NULL;
-	}
-	return c->st;
-}
-
-void con_store_close(struct con *c)
-{
-	store_close(c->st);
-	c->st = NULL;
-}
-
-void con_audit(struct con *c, const char *op, const char *uid, cf_err result, const char *detail)
-{
-	char actor[8 + CON_USER_MAX + 1];
-	struct store *st = con_store(c);
-	struct audit_record r = {
-		.time = con_now(c), .actor = actor, .source = "console", .operation = op,
-		.uid = uid, .result = result, .detail = detail,
-	};
-
-	if (st == NULL)
-		return;
-	(void)snprintf(actor, sizeof actor, c->user[0] != '\0' ? "console:%s" : "console", c->user);
-	if (audit_append(st, &r, NULL) != CF_OK)
-		log_warn("console: could not audit %s", op);
-}
-
-/* ---- options ------------------------------------------------------------------------------- */
-
 static void con_argv_drop(int *argc, char **argv, int i, int k)
 {
 	memmove(argv + i, argv + i + k, (size_t)(*argc - i - k + 1) * sizeof *argv);

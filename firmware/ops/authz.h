@@ -14,14 +14,18 @@
  * No match: CF_E_AUTH (the request answers Authentication Not Successful). authz runs for
  * every request, so a revoke also stops the next request of an established connection.
  *
- * Passwords: a Username/Password credential in the request header is optional for a
- * certificate-authenticated client. When present it must verify against the record kept in
- * the store's meta table under "kmip_password:<username>":
- *     "pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>$<tenant>"
- * and the record's tenant must be the tenant the certificate maps to. A credential naming an
- * unknown user, a wrong password or another tenant is CF_E_AUTH. The password is a view into
- * the request buffer; only its PBKDF2 output is computed (on the stack, wiped) and compared in
- * constant time. */
+ * Passwords (authz_cred.c): a Username/Password credential in the request header is optional
+ * for a certificate-authenticated client. When present it must verify against the record kept
+ * in the store's meta table under "kmip_password:<username>":
+ *     "<Argon2id encoded hash>$<tenant>"
+ * where the hash is the console administrators' one (firmware/accounts/accounts.h,
+ * acct_pw_hash): "$argon2id$v=19$m=65536,t=3,p=1$<salt, base64>$<hash, base64>", 16-byte salt,
+ * 32-byte hash; the tenant is the text after the sixth '$' (it may hold any character). A hash
+ * with other parameters is refused (acct_pw_verify). The record's tenant must be the tenant the
+ * certificate maps to. A credential naming an unknown user (answered without running
+ * Argon2id: only certificate-authenticated clients get here), a wrong password or another
+ * tenant is CF_E_AUTH. The password is a view into the request buffer; Argon2id reads it in
+ * place and compares in constant time; the record read from the store is wiped. */
 #ifndef COFFRE_FIRMWARE_AUTHZ_H
 #define COFFRE_FIRMWARE_AUTHZ_H
 
@@ -35,9 +39,6 @@
 #include "firmware/store/store.h"
 #include "kmip/kmip.h"
 
-#define AUTHZ_PBKDF2_ITER 20000u
-#define AUTHZ_SALT_LEN 16u
-#define AUTHZ_HASH_LEN 32u
 #define AUTHZ_USER_MAX 128u
 
 /* The service's authorization state (one per struct svc, svc->authz): the resolved-principal
@@ -72,8 +73,8 @@ MUST_USE cf_err authz_resolve(struct authz *a, const struct config *cfg, struct 
 MUST_USE cf_err authz_credential_check(struct store *st, const struct authz_principal *p,
 				       const struct kmip_req_header *h);
 
-/* Create or replace the password record of user (for the console and tests). rng fills the
- * salt. */
+/* Create or replace the password record of user (format above) for tenant; rng fills the
+ * 16-byte salt. CF_E_INVALID_ARG for an empty or overlong user or tenant. */
 MUST_USE cf_err authz_password_set(struct store *st, const char *user, const char *tenant,
 				   const uint8_t *pw, size_t n, store_rng_fn rng, void *rng_arg);
 

@@ -1,63 +1,20 @@
-/* The optional KMIP Username/Password credential of a request (authz.h "Passwords"). */
+/* The optional KMIP Username/Password credential of a request (authz.h "Passwords"): the
+ * password record is the Argon2id encoded hash of the console administrators
+ * (firmware/accounts, acct_pw_hash / acct_pw_verify) followed by the tenant. */
 #include "firmware/ops/authz.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include "board/sec.h"
+#include "firmware/accounts/accounts.h"
 #include "firmware/store/store.h"
 
 #define META_PREFIX "kmip_password:"
-#define RECORD_MAX 512
+#define RECORD_MAX (ACCT_ENCODED_MAX + 1 + STORE_TENANT_MAX + 1)
+#define HASH_FIELDS 6 /* '$' characters up to the tenant: five in the hash, one after it */
 
-static void hex_enc(const uint8_t *b, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[b[i] >> 4];
-		out[2 * i + 1] = hx[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static cf_err hex_dec(const char *s, size_t sn, uint8_t *out, size_t n)
-{
-	if (sn != 2 * n)
-		return CF_E_BAD_HEX;
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_val(s[2 * i]), lo = hex_val(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return CF_E_BAD_HEX;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return CF_OK;
-}
-
-static cf_err pbkdf2(const uint8_t *pw, size_t n, const uint8_t *salt, unsigned iter,
-		     uint8_t out[AUTHZ_HASH_LEN])
-{
-	if (n > (size_t)INT32_MAX)
-		return CF_E_INVALID_ARG;
-	if (PKCS5_PBKDF2_HMAC((const char *)(n ? (const char *)pw : ""), (int)n, salt, AUTHZ_SALT_LEN,
-			      (int)iter, EVP_sha256(), AUTHZ_HASH_LEN, out) != 1)
-		return CF_E_INTERNAL;
-	return CF_OK;
-}
-
-static cf_err meta_key(const char *user, size_t un, char *key, size_t cap)
+static MUST_USE cf_err meta_key(const char *user, size_t un, char *key, size_t cap)
 {
 	if (un == 0 || un > AUTHZ_USER_MAX || memchr(user, '\0', un) != NULL)
 		return CF_E_AUTH;
@@ -72,44 +29,53 @@ static cf_err meta_key(const char *user, size_t un, char *key, size_t cap)
 cf_err authz_password_set(struct store *st, const char *user, const char *tenant,
 			  const uint8_t *pw, size_t n, store_rng_fn rng, void *rng_arg)
 {
-	uint8_t salt[AUTHZ_SALT_LEN], hash[AUTHZ_HASH_LEN];
+	uint8_t salt[ACCT_SALT_LEN];
 	char key[sizeof META_PREFIX + AUTHZ_USER_MAX + 1];
-	char salt_hex[2 * AUTHZ_SALT_LEN + 1], hash_hex[2 * AUTHZ_HASH_LEN + 1];
+	char hash[ACCT_ENCODED_MAX];
 	char rec[RECORD_MAX];
-	cf_err rc = CF_E_INTERNAL;
+	cf_err rc;
 
+	hash[0] = '\0';
+	rec[0] = '\0';
 	if (st == NULL || user == NULL || tenant == NULL || rng == NULL ||
 	    strlen(tenant) == 0 || strlen(tenant) > STORE_TENANT_MAX)
 		return CF_E_INVALID_ARG;
-	if ((rc = meta_key(user, strlen(user), key, sizeof key)) != CF_OK)
+	if (meta_key(user, strlen(user), key, sizeof key) != CF_OK)
 		return CF_E_INVALID_ARG;
-	if ((rc = rng(rng_arg, salt, sizeof salt)) != CF_OK)
+	if ((rc = rng(rng_arg, salt, sizeof salt)) != CF_OK ||
+	    (rc = acct_pw_hash_salt((const char *)pw, n, salt, hash)) != CF_OK)
 		goto out;
-	if ((rc = pbkdf2(pw, n, salt, AUTHZ_PBKDF2_ITER, hash)) != CF_OK)
-		goto out;
-	hex_enc(salt, sizeof salt, salt_hex);
-	hex_enc(hash, sizeof hash, hash_hex);
-	snprintf(rec, sizeof rec, "pbkdf2-sha256$%u$%s$%s$%s", AUTHZ_PBKDF2_ITER, salt_hex, hash_hex,
-		 tenant);
-	rc = store_meta_set(st, key, rec);
+	int r = snprintf(rec, sizeof rec, "%s$%s", hash, tenant);
+	rc = (r < 0 || (size_t)r >= sizeof rec) ? CF_E_NO_SPACE : store_meta_set(st, key, rec);
 out:
+	sec_wipe(salt, sizeof salt);
 	sec_wipe(hash, sizeof hash);
-	sec_wipe(hash_hex, sizeof hash_hex);
 	sec_wipe(rec, sizeof rec);
 	return rc;
 }
 
+/* Split rec at the '$' that ends the encoded hash: *tenant is the text after it. */
+static bool record_split(char *rec, const char **tenant)
+{
+	unsigned seen = 0;
+	for (char *p = rec; *p != '\0'; p++) {
+		if (*p == '$' && ++seen == HASH_FIELDS) {
+			*p = '\0';
+			*tenant = p + 1;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Verify one Username/Password credential. */
-static cf_err check_one(struct store *st, const struct authz_principal *p,
+static MUST_USE cf_err check_one(struct store *st, const struct authz_principal *p,
 			const struct kmip_credential *c)
 {
 	char key[sizeof META_PREFIX + AUTHZ_USER_MAX + 1];
 	char rec[RECORD_MAX];
-	uint8_t salt[AUTHZ_SALT_LEN], want[AUTHZ_HASH_LEN], got[AUTHZ_HASH_LEN];
-	char *f[5], *save = NULL, *s;
-	unsigned long iter;
-	cf_err rc = CF_E_AUTH;
-	bool ok;
+	const char *tenant = NULL;
+	cf_err rc;
 
 	if (c->type != KMIP_CREDENTIAL_TYPE_USERNAME_AND_PASSWORD || c->username.p == NULL ||
 	    c->password.p == NULL)
@@ -118,34 +84,16 @@ static cf_err check_one(struct store *st, const struct authz_principal *p,
 		return CF_E_AUTH;
 	rc = store_meta_get(st, key, rec, sizeof rec);
 	if (rc != CF_OK) {
+		rec[0] = '\0';
 		rc = (rc == CF_E_NOT_FOUND || rc == CF_E_NO_SPACE) ? CF_E_AUTH : rc;
 		goto out;
 	}
 	rc = CF_E_AUTH;
-	s = rec;
-	for (int i = 0; i < 4; i++) {
-		f[i] = strtok_r(s, "$", &save);
-		s = NULL;
-		if (f[i] == NULL)
-			goto out;
-	}
-	f[4] = save; /* the tenant: the rest, may be any text */
-	if (f[4] == NULL || strcmp(f[0], "pbkdf2-sha256") != 0)
+	if (!record_split(rec, &tenant))
 		goto out;
-	iter = strtoul(f[1], NULL, 10);
-	if (iter == 0 || iter > 10000000ul)
-		goto out;
-	if (hex_dec(f[2], strlen(f[2]), salt, sizeof salt) != CF_OK ||
-	    hex_dec(f[3], strlen(f[3]), want, sizeof want) != CF_OK)
-		goto out;
-	if ((rc = pbkdf2((const uint8_t *)c->password.p, c->password.n, salt, (unsigned)iter, got)) !=
-	    CF_OK)
-		goto out;
-	ok = ct_memeq(got, want, sizeof got);
-	rc = (ok && strcmp(f[4], p->tenant) == 0) ? CF_OK : CF_E_AUTH;
+	bool ok = acct_pw_verify(rec, c->password.p, c->password.n) == CF_OK;
+	rc = (ok && strcmp(tenant, p->tenant) == 0) ? CF_OK : CF_E_AUTH;
 out:
-	sec_wipe(got, sizeof got);
-	sec_wipe(want, sizeof want);
 	sec_wipe(rec, sizeof rec);
 	return rc;
 }
@@ -164,4 +112,3 @@ cf_err authz_credential_check(struct store *st, const struct authz_principal *p,
 	}
 	return CF_OK;
 }
-

@@ -44,9 +44,9 @@
 
 #include "board/log.h"
 #include "board/sec.h"
+#include "firmware/accounts/accounts.h"
 #include "firmware/pki/ca.h"
 #include "firmware/svc/coffred.h"
-#include "firmware/console/con.h"
 #include "firmware/store/store.h"
 #include "hsm/hsm.h"
 
@@ -314,8 +314,8 @@ static cf_err prov_admin(const char *dir)
 		fprintf(stderr, "coffred: provision: cannot create the store: %s\n", cf_err_str(rc));
 		goto out;
 	}
-	if ((rc = con_user_set_password(st, PROV_ADMIN, pw, PROV_ADMIN_PW_LEN, false,
-					(int64_t)time(NULL))) != CF_OK) {
+	if ((rc = acct_password_set(st, PROV_ADMIN, pw, PROV_ADMIN_PW_LEN, false,
+				    (int64_t)time(NULL))) != CF_OK) {
 		fprintf(stderr, "coffred: provision: cannot create administrator %s: %s\n", PROV_ADMIN,
 			cf_err_str(rc));
 		goto out;

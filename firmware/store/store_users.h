@@ -1,8 +1,8 @@
 /* Console administrators in the store (schema v2 `users` table; docs/console/accounts.md).
  *
  * Typed access only: firmware/store/store_users.c holds the SQL. The store never sees a password or
- * a TOTP secret: pw_hash is an Argon2id encoded string and totp the sealed blob the console
- * produced (firmware/console/con_auth.c). Every write commits before it returns (or joins the
+ * a TOTP secret: pw_hash is an Argon2id encoded string and totp the sealed blob that
+ * firmware/accounts/ produced. Every write commits before it returns (or joins the
  * caller's store_tx_begin()). */
 #ifndef COFFRE_FIRMWARE_STORE_USERS_H
 #define COFFRE_FIRMWARE_STORE_USERS_H
