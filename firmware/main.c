@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firmware/svc/coffred.h"
+#include "firmware/provision/provision.h"
+#include "firmware/svc/run.h"
 
 static int usage(FILE *f, int ret)
 {

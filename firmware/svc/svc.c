@@ -39,7 +39,8 @@
 #include "board/sec.h"
 #include "firmware/store/audit.h"
 #include "firmware/ops/authz.h"
-#include "firmware/svc/coffred.h"
+#include "firmware/pki/appliance.h"
+#include "firmware/svc/run.h"
 #include "firmware/console/console.h"
 #include "firmware/svc/kekjob.h"
 #include "firmware/net/net.h"
@@ -809,7 +810,7 @@ cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_in
 	const struct config *cfg = rt->svc.cfg;
 	char uri[HSM_URI_MAX] = "";
 	hsm_sess *sess = NULL;
-	struct prov_keys k;
+	struct appliance_keys k;
 	cf_err rc;
 
 	memset(out, 0, sizeof *out);
@@ -827,13 +828,13 @@ cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_in
 	}
 	memset(&k, 0, sizeof k);
 	k.rsa = false;
-	k.ca_cn = PROV_APPLIANCE_CA_CN;
+	k.ca_cn = APPLIANCE_CA_CN;
 	k.server_names = cfg->tls.server_names;
 	k.ca_path = cfg->tls.ca;
 	k.cert_path = cfg->tls.cert;
 	k.server_uri = uri;
 	k.uri_cap = sizeof uri;
-	rc = prov_appliance_keys(rt->svc.hsm, sess, &k);
+	rc = appliance_keys_create(rt->svc.hsm, sess, &k);
 	hsm_session_release(sess);
 	if (rc != CF_OK) {
 		svc_audit_state(rt, "init:keys", rc, NULL);
