@@ -42,6 +42,7 @@
 #include <openssl/x509.h>
 #include <time.h>
 
+#include "board/hex.h"
 #include "board/log.h"
 #include "board/sec.h"
 #include "firmware/pki/ca.h"
@@ -141,18 +142,14 @@ fail:
 /* A random PIN as hex text in pin[2*PROV_PIN_BYTES + 1]. */
 static cf_err prov_pin_new(char pin[static 2 * PROV_PIN_BYTES + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	uint8_t r[PROV_PIN_BYTES];
+	cf_err rc;
 
 	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
 		return CF_E_IO;
-	for (size_t i = 0; i < sizeof r; i++) {
-		pin[2 * i] = hex[r[i] >> 4];
-		pin[2 * i + 1] = hex[r[i] & 15];
-	}
-	pin[2 * PROV_PIN_BYTES] = '\0';
+	rc = hex_encode(r, sizeof r, HEX_LOWER, pin, 2 * PROV_PIN_BYTES + 1);
 	sec_wipe(r, sizeof r);
-	return CF_OK;
+	return rc;
 }
 
 static bool prov_exists(const char *dir, const char *name)
@@ -413,87 +410,110 @@ static int prov_fresh(const struct prov_opts *o, const char *dir)
 	return PROVISION_EXIT_OK;
 }
 
-int provision_main(int argc, char **argv)
+/* The command line (argv[0] is "provision"); false: usage. */
+static bool prov_args(int argc, char **argv, struct prov_opts *o)
 {
-	struct prov_opts o = { .dir = NULL, .port = 5696, .clients = 1, .rsa = false, .module = NULL };
-	static const char *const taken[] = { "coffred.conf", "softhsm2.conf", "tokens", "pki",
-					     "hsm.pin", "hsm-so.pin", "data", "admin.pw" };
-	char dir[PATH_MAX], path[PATH_MAX], text[PATH_MAX + 128];
-	char user_pin[2 * PROV_PIN_BYTES + 1] = "", so_pin[2 * PROV_PIN_BYTES + 1] = "";
-	char server_uri[HSM_URI_MAX] = "";
 	bool qa_only = false;
-	int ret = PROVISION_EXIT_FAIL;
-	struct stat sb;
-	cf_err rc;
-	int n;
 
 	for (int i = 1; i < argc; i += 2) { /* every option takes one value */
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if ((strcmp(a, "--qa") == 0 || strcmp(a, "--fresh") == 0) && v != NULL && o.dir == NULL) {
-			o.dir = v;
-			o.fresh = strcmp(a, "--fresh") == 0;
-		} else if (strcmp(a, "--port") == 0 && v != NULL && prov_uint(v, 1, 65535, &o.port)) {
+		if ((strcmp(a, "--qa") == 0 || strcmp(a, "--fresh") == 0) && v != NULL && o->dir == NULL) {
+			o->dir = v;
+			o->fresh = strcmp(a, "--fresh") == 0;
+		} else if (strcmp(a, "--port") == 0 && v != NULL && prov_uint(v, 1, 65535, &o->port)) {
 			;
 		} else if (strcmp(a, "--clients") == 0 && v != NULL &&
-			   prov_uint(v, 1, PROV_CLIENTS_MAX, &o.clients)) {
+			   prov_uint(v, 1, PROV_CLIENTS_MAX, &o->clients)) {
 			qa_only = true;
 		} else if (strcmp(a, "--server-key") == 0 && v != NULL &&
 			   (strcmp(v, "ec") == 0 || strcmp(v, "rsa") == 0)) {
-			o.rsa = strcmp(v, "rsa") == 0;
+			o->rsa = strcmp(v, "rsa") == 0;
 			qa_only = true;
 		} else if (strcmp(a, "--module") == 0 && v != NULL) {
-			o.module = v;
+			o->module = v;
 		} else {
-			return prov_usage();
+			return false;
 		}
 	}
-	if (o.dir == NULL || o.dir[0] == '\0' || (o.fresh && qa_only))
-		return prov_usage();
-	if (o.module == NULL && (o.module = prov_module_find()) == NULL) {
-		fprintf(stderr, "coffred: provision: SoftHSMv2 not found (apt-get install softhsm2), "
-				"or give --module\n");
-		return PROVISION_EXIT_FAIL;
-	}
+	return o->dir != NULL && o->dir[0] != '\0' && !(o->fresh && qa_only);
+}
 
-	if (mkdir(o.dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "coffred: provision: cannot create %s: %s\n", o.dir, strerror(errno));
-		return PROVISION_EXIT_FAIL;
+/* DIR created if need be and resolved into dir[PATH_MAX]; refused when it holds an instance;
+ * DIR/tokens (and DIR/pki for --qa) created. Errors are printed. */
+static cf_err prov_dir_prepare(const struct prov_opts *o, char *dir)
+{
+	static const char *const taken[] = { "coffred.conf", "softhsm2.conf", "tokens", "pki",
+					     "hsm.pin", "hsm-so.pin", "data", "admin.pw" };
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "coffred: provision: cannot create %s: %s\n", o->dir, strerror(errno));
+		return CF_E_IO;
 	}
-	if (realpath(o.dir, dir) == NULL || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-		fprintf(stderr, "coffred: provision: %s is not a directory\n", o.dir);
-		return PROVISION_EXIT_FAIL;
+	if (realpath(o->dir, dir) == NULL || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "coffred: provision: %s is not a directory\n", o->dir);
+		return CF_E_IO;
 	}
 	for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
 		if (prov_exists(dir, taken[i])) {
 			fprintf(stderr, "coffred: provision: %s already holds an instance (%s exists); "
 					"refusing to touch it\n", dir, taken[i]);
-			return PROVISION_EXIT_FAIL;
+			return CF_E_EXISTS;
 		}
 	}
 	if (prov_path(path, sizeof path, dir, "tokens") != CF_OK || mkdir(path, 0700) != 0 ||
-	    (!o.fresh && (prov_path(path, sizeof path, dir, "pki") != CF_OK || mkdir(path, 0755) != 0))) {
+	    (!o->fresh && (prov_path(path, sizeof path, dir, "pki") != CF_OK || mkdir(path, 0755) != 0))) {
 		fprintf(stderr, "coffred: provision: cannot create %s: %s\n", path, strerror(errno));
-		return PROVISION_EXIT_FAIL;
+		return CF_E_IO;
 	}
+	return CF_OK;
+}
 
-	n = snprintf(text, sizeof text,
-		     "# SoftHSMv2 token store of this instance (written by coffred provision)\n"
-		     "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
-		     "log.level = ERROR\nslots.removable = false\n", dir);
-	if (n < 0 || (size_t)n >= sizeof text ||
-	    prov_path(path, sizeof path, dir, "softhsm2.conf") != CF_OK ||
-	    prov_file_write(path, 0600, text, (size_t)n) != CF_OK)
-		goto out;
-	if (o.fresh) {
-		if (prov_fresh_config_write(&o, dir) != CF_OK)
-			goto out;
-		ret = prov_fresh(&o, dir);
-		goto out;
+/* DIR/softhsm2.conf: the instance's own token store; its path in path[PATH_MAX]. */
+static cf_err prov_softhsm_conf(const char *dir, char *path)
+{
+	char text[PATH_MAX + 128];
+	int n = snprintf(text, sizeof text,
+			 "# SoftHSMv2 token store of this instance (written by coffred provision)\n"
+			 "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+			 "log.level = ERROR\nslots.removable = false\n", dir);
+
+	if (n < 0 || (size_t)n >= sizeof text)
+		return CF_E_TOO_LARGE;
+	TRY(prov_path(path, PATH_MAX, dir, "softhsm2.conf"));
+	return prov_file_write(path, 0600, text, (size_t)n);
+}
+
+static void prov_qa_report(const struct prov_opts *o, const char *dir, const char *server_uri)
+{
+	printf("provisioned QA instance %s\n"
+	       "  config        %s/coffred.conf (KMIP 127.0.0.1:%u)\n"
+	       "  token         %s (SoftHSMv2, %s/softhsm2.conf), PINs in hsm.pin / hsm-so.pin\n"
+	       "  CA            %s/pki/ca.crt (key \"%s\" in the HSM)\n"
+	       "  server        %s/pki/server.crt (key %s)\n"
+	       "  console       administrator \"%s\", password in %s/admin.pw\n",
+	       dir, dir, o->port, PROV_TOKEN, dir, dir, APPLIANCE_CA_LABEL, dir, server_uri,
+	       PROV_ADMIN, dir);
+	for (unsigned i = 0; i < o->clients; i++) {
+		char name[16];
+
+		prov_client_name(i, name, sizeof name);
+		printf("  client        %s/pki/%s.crt + %s.key (tenant %s)\n", dir, name, name, name);
 	}
-	if (setenv("SOFTHSM2_CONF", path, 1) != 0)
-		goto out;
+	printf("start it with:  coffred -c %s/coffred.conf\n", dir);
+}
+
+/* --qa, once DIR and its softhsm2.conf (SOFTHSM2_CONF) are there: PINs, token, keys and
+ * certificates, coffred.conf, the administrator. */
+static int prov_qa(const struct prov_opts *o, const char *dir)
+{
+	char path[PATH_MAX], server_uri[HSM_URI_MAX] = "";
+	char user_pin[2 * PROV_PIN_BYTES + 1] = "", so_pin[2 * PROV_PIN_BYTES + 1] = "";
+	int ret = PROVISION_EXIT_FAIL;
+	cf_err rc;
 
 	if (prov_pin_new(user_pin) != CF_OK || prov_pin_new(so_pin) != CF_OK) {
 		fprintf(stderr, "coffred: provision: no random source\n");
@@ -504,38 +524,50 @@ int provision_main(int argc, char **argv)
 	    prov_path(path, sizeof path, dir, "hsm-so.pin") != CF_OK ||
 	    prov_file_write(path, 0600, so_pin, strlen(so_pin)) != CF_OK)
 		goto out;
-	rc = hsm_token_init(o.module, PROV_TOKEN, (const uint8_t *)so_pin, strlen(so_pin),
+	rc = hsm_token_init(o->module, PROV_TOKEN, (const uint8_t *)so_pin, strlen(so_pin),
 			    (const uint8_t *)user_pin, strlen(user_pin));
 	if (rc != CF_OK) {
 		fprintf(stderr, "coffred: provision: token initialisation failed: %s\n", cf_err_str(rc));
 		goto out;
 	}
-	if ((rc = prov_token(&o, dir, user_pin, server_uri, sizeof server_uri)) != CF_OK)
+	if (prov_token(o, dir, user_pin, server_uri, sizeof server_uri) != CF_OK ||
+	    prov_config_write(o, dir, server_uri) != CF_OK || prov_admin(dir) != CF_OK)
 		goto out;
-	if (prov_config_write(&o, dir, server_uri) != CF_OK)
-		goto out;
-	if (prov_admin(dir) != CF_OK)
-		goto out;
-
-	printf("provisioned QA instance %s\n"
-	       "  config        %s/coffred.conf (KMIP 127.0.0.1:%u)\n"
-	       "  token         %s (SoftHSMv2, %s/softhsm2.conf), PINs in hsm.pin / hsm-so.pin\n"
-	       "  CA            %s/pki/ca.crt (key \"%s\" in the HSM)\n"
-	       "  server        %s/pki/server.crt (key %s)\n"
-	       "  console       administrator \"%s\", password in %s/admin.pw\n",
-	       dir, dir, o.port, PROV_TOKEN, dir, dir, APPLIANCE_CA_LABEL, dir, server_uri, PROV_ADMIN, dir);
-	for (unsigned i = 0; i < o.clients; i++) {
-		char name[16];
-
-		prov_client_name(i, name, sizeof name);
-		printf("  client        %s/pki/%s.crt + %s.key (tenant %s)\n", dir, name, name, name);
-	}
-	printf("start it with:  coffred -c %s/coffred.conf\n", dir);
+	prov_qa_report(o, dir, server_uri);
 	ret = PROVISION_EXIT_OK;
+out:
+	sec_wipe(user_pin, sizeof user_pin);
+	sec_wipe(so_pin, sizeof so_pin);
+	return ret;
+}
+
+int provision_main(int argc, char **argv)
+{
+	struct prov_opts o = { .dir = NULL, .port = 5696, .clients = 1, .rsa = false, .module = NULL };
+	char dir[PATH_MAX], path[PATH_MAX];
+	int ret = PROVISION_EXIT_FAIL;
+
+	if (!prov_args(argc, argv, &o))
+		return prov_usage();
+	if (o.module == NULL && (o.module = prov_module_find()) == NULL) {
+		fprintf(stderr, "coffred: provision: SoftHSMv2 not found (apt-get install softhsm2), "
+				"or give --module\n");
+		return PROVISION_EXIT_FAIL;
+	}
+	if (prov_dir_prepare(&o, dir) != CF_OK)
+		return PROVISION_EXIT_FAIL;
+	if (prov_softhsm_conf(dir, path) != CF_OK)
+		goto out;
+	if (o.fresh) {
+		if (prov_fresh_config_write(&o, dir) == CF_OK)
+			ret = prov_fresh(&o, dir);
+		goto out;
+	}
+	if (setenv("SOFTHSM2_CONF", path, 1) != 0)
+		goto out;
+	ret = prov_qa(&o, dir);
 out:
 	if (ret != PROVISION_EXIT_OK)
 		fprintf(stderr, "coffred: provision: failed; remove %s before trying again\n", dir);
-	sec_wipe(user_pin, sizeof user_pin);
-	sec_wipe(so_pin, sizeof so_pin);
 	return ret;
 }
