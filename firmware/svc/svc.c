@@ -159,7 +159,7 @@ static void svc_state_set(struct svc_rt *rt, enum svc_state s)
 	svc_notify(rt, "coffre: state %s", svc_state_name(s));
 }
 
-/* Latch ERROR with a reason (no secrets): stderr, console, persistent error log. */
+/* Latch ERROR with a reason (no secrets): stderr, the notify hook, persistent error log. */
 static void svc_error_latch(struct svc_rt *rt, cf_err rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void svc_error_latch(struct svc_rt *rt, cf_err rc, const char *fmt, ...)
