@@ -137,6 +137,70 @@ static cf_err sys_init_admin(struct con *c)
 	return rc;
 }
 
+/* The PINs of `init` (the buffers are sys_secret_new's): the current SO PIN of a token to
+ * re-initialise, else a new one; a new user PIN, different from the SO PIN. */
+static cf_err sys_init_pins(struct con *c, bool reinit, char *so, char *so2, char *user,
+			    char *user2, struct svc_init_req *req)
+{
+	cf_err rc;
+
+	memset(req, 0, sizeof *req);
+	if (reinit) {
+		if ((rc = con_read_secret(c, "Current HSM SO PIN: ", so, CON_SECRET_MAX + 1, 0)) != CF_OK)
+			return rc;
+		if (strlen(so) == 0 || strlen(so) > HSM_PIN_MAX) {
+			con_printf(c, "init: no SO PIN given; nothing was changed\n");
+			return CF_E_CANCELLED;
+		}
+		req->cur_so_pin = (const uint8_t *)so;
+		req->cur_so_n = strlen(so);
+	} else if ((rc = con_pin_new(c, "HSM SO PIN", so, so2)) != CF_OK) {
+		return rc;
+	}
+	if ((rc = con_pin_new(c, "HSM user PIN", user, user2)) != CF_OK)
+		return rc;
+	if (!reinit && strlen(so) == strlen(user) && ct_memeq(so, user, strlen(so))) {
+		con_printf(c, "init: the user PIN must differ from the SO PIN; nothing was changed\n");
+		return CF_E_CANCELLED;
+	}
+	req->so_pin = (const uint8_t *)so;
+	req->so_n = strlen(so);
+	req->user_pin = (const uint8_t *)user;
+	req->user_n = strlen(user);
+	return CF_OK;
+}
+
+/* svc_init_token failed: say why. */
+static void sys_init_token_failed(struct con *c, bool reinit, cf_err rc)
+{
+	if (rc == CF_E_HSM_PIN && reinit)
+		con_printf(c, "init: the current SO PIN is wrong; the token was not changed\n");
+	else if (rc == CF_E_HSM_LOCKED)
+		con_printf(c, "init: the SO PIN is locked on the token; it must be reset with "
+			      "the HSM's own tools\n");
+	else
+		con_printf(c, "init: failed (%s); see the service log. Run init again.\n",
+			   cf_err_str(rc));
+}
+
+/* The appliance serves: where, and the fingerprints to compare; the audit record. */
+static void sys_init_ready(struct con *c, const struct svc_init_result *res)
+{
+	struct svc_stats ss;
+	char addr[96], detail[160];
+
+	svc_stats_get(c->svc, &ss);
+	sys_kmip_addr(c, ss.port, addr, sizeof addr);
+	con_printf(c, "\nThe appliance is READY and serves KMIP on %s.\n"
+		      "Server certificate SHA-256 fingerprint:\n  %s\n"
+		      "CA certificate SHA-256 fingerprint:\n  %s\n"
+		      "Compare them with what your KMIP clients show when they first connect.\n"
+		      "Next: log in, issue client certificates (`client issue`) and export a backup.\n",
+		   addr, res->server_fp, res->ca_fp);
+	(void)snprintf(detail, sizeof detail, "server sha256 %.95s", res->server_fp);
+	con_audit(c, "init", NULL, CF_OK, detail);
+}
+
 static cf_err sys_init(struct con *c, int argc, char **argv)
 {
 	struct svc *svc = c->svc;
@@ -144,9 +208,7 @@ static cf_err sys_init(struct con *c, int argc, char **argv)
 	char *so = NULL, *so2 = NULL, *user = NULL, *user2 = NULL;
 	struct svc_init_req req;
 	struct svc_init_result res;
-	struct svc_stats ss;
 	bool reinit = false;
-	char addr[96], detail[160];
 	cf_err rc;
 
 	(void)argc;
@@ -168,31 +230,8 @@ static cf_err sys_init(struct con *c, int argc, char **argv)
 		con_printf(c, "init: no locked memory for the PINs\n");
 		goto out;
 	}
-	memset(&req, 0, sizeof req);
-	if (reinit) {
-		if ((rc = con_read_secret(c, "Current HSM SO PIN: ", so, CON_SECRET_MAX + 1, 0)) != CF_OK)
-			goto out;
-		if (strlen(so) == 0 || strlen(so) > HSM_PIN_MAX) {
-			con_printf(c, "init: no SO PIN given; nothing was changed\n");
-			rc = CF_E_CANCELLED;
-			goto out;
-		}
-		req.cur_so_pin = (const uint8_t *)so;
-		req.cur_so_n = strlen(so);
-	} else if ((rc = con_pin_new(c, "HSM SO PIN", so, so2)) != CF_OK) {
+	if ((rc = sys_init_pins(c, reinit, so, so2, user, user2, &req)) != CF_OK)
 		goto out;
-	}
-	if ((rc = con_pin_new(c, "HSM user PIN", user, user2)) != CF_OK)
-		goto out;
-	if (!reinit && strlen(so) == strlen(user) && ct_memeq(so, user, strlen(so))) {
-		con_printf(c, "init: the user PIN must differ from the SO PIN; nothing was changed\n");
-		rc = CF_E_CANCELLED;
-		goto out;
-	}
-	req.so_pin = (const uint8_t *)so;
-	req.so_n = strlen(so);
-	req.user_pin = (const uint8_t *)user;
-	req.user_n = strlen(user);
 	if (!con_confirm(c, reinit ? "Wipe and re-initialise the HSM token and create the keys now?"
 				   : "Initialise the HSM token and create the keys now?")) {
 		con_printf(c, "init: cancelled; nothing was changed\n");
@@ -201,14 +240,7 @@ static cf_err sys_init(struct con *c, int argc, char **argv)
 	}
 	con_printf(c, "initialising the token and creating the keys (this takes a few seconds)...\n");
 	if ((rc = svc_init_token(svc, &req, &res)) != CF_OK) {
-		if (rc == CF_E_HSM_PIN && reinit)
-			con_printf(c, "init: the current SO PIN is wrong; the token was not changed\n");
-		else if (rc == CF_E_HSM_LOCKED)
-			con_printf(c, "init: the SO PIN is locked on the token; it must be reset with "
-				      "the HSM's own tools\n");
-		else
-			con_printf(c, "init: failed (%s); see the service log. Run init again.\n",
-				   cf_err_str(rc));
+		sys_init_token_failed(c, reinit, rc);
 		goto out;
 	}
 	con_printf(c, "token \"%s\" initialised; KEK %u, the CA key pair and the TLS server key "
@@ -227,16 +259,7 @@ static cf_err sys_init(struct con *c, int argc, char **argv)
 			   svc_state_name(sys_state(c)), svc->error[0] ? ": " : "", svc->error);
 		goto out;
 	}
-	svc_stats_get(svc, &ss);
-	sys_kmip_addr(c, ss.port, addr, sizeof addr);
-	con_printf(c, "\nThe appliance is READY and serves KMIP on %s.\n"
-		      "Server certificate SHA-256 fingerprint:\n  %s\n"
-		      "CA certificate SHA-256 fingerprint:\n  %s\n"
-		      "Compare them with what your KMIP clients show when they first connect.\n"
-		      "Next: log in, issue client certificates (`client issue`) and export a backup.\n",
-		   addr, res.server_fp, res.ca_fp);
-	(void)snprintf(detail, sizeof detail, "server sha256 %.95s", res.server_fp);
-	con_audit(c, "init", NULL, CF_OK, detail);
+	sys_init_ready(c, &res);
 	rc = CF_OK;
 out:
 	sys_secret_free(so);

@@ -1,10 +1,12 @@
-/* The console thread, as svc.c sees it (the parts' contract is firmware/console/con.h).
+/* The console thread, as firmware/main.c sees it (the parts' contract is
+ * firmware/console/con.h).
  *
- * svc.c opens the board's TTY (board_console_open) and hands its descriptors to
- * console_start; the thread owns them from then on (it does not close them: svc.c does,
+ * main.c opens the board's TTY (board_console_open) and hands its descriptors to
+ * console_start; the thread owns them from then on (it does not close them: main.c does,
  * after console_stop). State changes made elsewhere (READY, ERROR...) are announced with
- * console_notify: the text is printed on its own line and the current prompt repeated, so a
- * person typing is not confused and a QA script reading prompts is not either. */
+ * console_notify (main.c forwards the service's notify hook, svc/run.h, to it): the text is
+ * printed on its own line and the current prompt repeated, so a person typing is not
+ * confused and a QA script reading prompts is not either. */
 #ifndef COFFRE_FIRMWARE_CONSOLE_CONSOLE_H
 #define COFFRE_FIRMWARE_CONSOLE_CONSOLE_H
 

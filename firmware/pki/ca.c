@@ -96,6 +96,54 @@ static size_t der_len(size_t n, uint8_t b[static 4])
 	return 3;
 }
 
+/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, BIT STRING }, assembled from
+ * its DER parts and parsed back into *out. */
+static cf_err ca_cert_assemble(const uint8_t *tbs, size_t tbs_n, const uint8_t *algder,
+			       size_t alg_n, const uint8_t *sig, size_t sig_n, X509 **out)
+{
+	uint8_t lb[4], lb2[4];
+	size_t lb_n, lb2_n, body_n, cert_n, k = 0;
+	uint8_t *cert;
+	const uint8_t *p;
+
+	*out = NULL;
+	lb2_n = der_len(sig_n + 1, lb2);
+	body_n = tbs_n + alg_n + 1 + lb2_n + 1 + sig_n;
+	if (body_n > CA_DER_MAX)
+		return CF_E_INTERNAL;
+	lb_n = der_len(body_n, lb);
+	cert_n = 1 + lb_n + body_n;
+	if ((cert = malloc(cert_n)) == NULL)
+		return CF_E_NOMEM;
+	cert[k++] = 0x30;
+	memcpy(cert + k, lb, lb_n);
+	k += lb_n;
+	memcpy(cert + k, tbs, tbs_n);
+	k += tbs_n;
+	memcpy(cert + k, algder, alg_n);
+	k += alg_n;
+	cert[k++] = 0x03;
+	memcpy(cert + k, lb2, lb2_n);
+	k += lb2_n;
+	cert[k++] = 0x00; /* no unused bits */
+	memcpy(cert + k, sig, sig_n);
+	k += sig_n;
+	if (k != cert_n)
+		abort(); /* internal invariant */
+	p = cert;
+	*out = d2i_X509(NULL, &p, (long)cert_n);
+	if (*out != NULL && p != cert + cert_n) {
+		X509_free(*out);
+		*out = NULL;
+	}
+	free(cert);
+	if (*out == NULL) {
+		log_err("ca: assembled certificate does not parse");
+		return CF_E_INTERNAL;
+	}
+	return CF_OK;
+}
+
 /* Sign x's TBSCertificate with the HSM key `label` and replace x by the signed certificate.
  * The tbs signature AlgorithmIdentifier is set here too, so both copies agree. */
 static cf_err ca_x509_sign_hsm(hsm_sess *s, const char *label, X509 **x)
@@ -104,15 +152,12 @@ static cf_err ca_x509_sign_hsm(hsm_sess *s, const char *label, X509 **x)
 	struct hsm_kp_info info;
 	struct ca_sigalg alg;
 	X509_ALGOR *tbs_alg, *outer = NULL;
-	uint8_t *tbs = NULL, *algder = NULL, *cert = NULL;
+	uint8_t *tbs = NULL, *algder = NULL;
 	int tbs_n, alg_n;
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned md_n = 0;
 	uint8_t raw[HSM_SIG_MAX], sig[HSM_SIG_MAX + 16];
-	size_t raw_n = 0, sig_n = 0, body_n, cert_n, k = 0;
-	uint8_t lb[4], lb2[4];
-	size_t lb_n, lb2_n;
-	const uint8_t *p;
+	size_t raw_n = 0, sig_n = 0;
 	X509 *signed_x = NULL;
 
 	if ((rc = hsm_keypair_find(s, label, &info, NULL, 0, &sig_n)) != CF_OK &&
@@ -154,40 +199,9 @@ static cf_err ca_x509_sign_hsm(hsm_sess *s, const char *label, X509 **x)
 		memcpy(sig, raw, raw_n);
 		sig_n = raw_n;
 	}
-	rc = CF_E_INTERNAL;
-
-	/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, BIT STRING } */
-	lb2_n = der_len(sig_n + 1, lb2);
-	body_n = (size_t)tbs_n + (size_t)alg_n + 1 + lb2_n + 1 + sig_n;
-	if (body_n > CA_DER_MAX)
+	if ((rc = ca_cert_assemble(tbs, (size_t)tbs_n, algder, (size_t)alg_n, sig, sig_n,
+				   &signed_x)) != CF_OK)
 		goto out;
-	lb_n = der_len(body_n, lb);
-	cert_n = 1 + lb_n + body_n;
-	if ((cert = malloc(cert_n)) == NULL) {
-		rc = CF_E_NOMEM;
-		goto out;
-	}
-	cert[k++] = 0x30;
-	memcpy(cert + k, lb, lb_n);
-	k += lb_n;
-	memcpy(cert + k, tbs, (size_t)tbs_n);
-	k += (size_t)tbs_n;
-	memcpy(cert + k, algder, (size_t)alg_n);
-	k += (size_t)alg_n;
-	cert[k++] = 0x03;
-	memcpy(cert + k, lb2, lb2_n);
-	k += lb2_n;
-	cert[k++] = 0x00; /* no unused bits */
-	memcpy(cert + k, sig, sig_n);
-	k += sig_n;
-	if (k != cert_n)
-		abort(); /* internal invariant */
-	p = cert;
-	signed_x = d2i_X509(NULL, &p, (long)cert_n);
-	if (signed_x == NULL || p != cert + cert_n) {
-		log_err("ca: assembled certificate does not parse");
-		goto out;
-	}
 	X509_free(*x);
 	*x = signed_x;
 	signed_x = NULL;
@@ -197,7 +211,6 @@ out:
 	X509_ALGOR_free(outer);
 	OPENSSL_free(tbs);
 	OPENSSL_free(algder);
-	free(cert);
 	return rc;
 }
 

@@ -42,15 +42,18 @@
 #include <openssl/x509.h>
 #include <time.h>
 
+#include "board/hex.h"
 #include "board/log.h"
 #include "board/sec.h"
 #include "firmware/accounts/accounts.h"
 #include "firmware/pki/ca.h"
-#include "firmware/svc/coffred.h"
+#include "firmware/pki/appliance.h"
+#include "firmware/provision/provision.h"
 #include "firmware/store/store.h"
 #include "hsm/hsm.h"
 
 #define PROV_TOKEN "coffre-qa"
+#define PROV_FRESH_TOKEN "coffre"   /* token label of `provision --fresh` appliances */
 #define PROV_CA_CN "Coffre QA CA"
 #define PROV_ADMIN "admin"
 #define PROV_ADMIN_PW_LEN 20
@@ -78,7 +81,7 @@ static int prov_usage(void)
 	fprintf(stderr, "usage: coffred provision --qa DIR [--port PORT] [--clients N] "
 			"[--server-key ec|rsa] [--module PKCS11_SO]\n"
 			"       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO]\n");
-	return COFFRED_EXIT_USAGE;
+	return PROVISION_EXIT_USAGE;
 }
 
 static bool prov_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -139,18 +142,14 @@ fail:
 /* A random PIN as hex text in pin[2*PROV_PIN_BYTES + 1]. */
 static cf_err prov_pin_new(char pin[static 2 * PROV_PIN_BYTES + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	uint8_t r[PROV_PIN_BYTES];
+	cf_err rc;
 
 	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
 		return CF_E_IO;
-	for (size_t i = 0; i < sizeof r; i++) {
-		pin[2 * i] = hex[r[i] >> 4];
-		pin[2 * i + 1] = hex[r[i] & 15];
-	}
-	pin[2 * PROV_PIN_BYTES] = '\0';
+	rc = hex_encode(r, sizeof r, HEX_LOWER, pin, 2 * PROV_PIN_BYTES + 1);
 	sec_wipe(r, sizeof r);
-	return CF_OK;
+	return rc;
 }
 
 static bool prov_exists(const char *dir, const char *name)
@@ -217,7 +216,7 @@ static cf_err prov_config_write(const struct prov_opts *o, const char *dir, cons
 static cf_err prov_key_uri(const char *token, char *out, size_t cap)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	static const uint8_t srv_id[] = { PROV_SERVER_ID };
+	static const uint8_t srv_id[] = { APPLIANCE_SERVER_ID };
 	size_t off;
 	int n = snprintf(out, cap, "pkcs11:token=");
 
@@ -239,7 +238,7 @@ static cf_err prov_key_uri(const char *token, char *out, size_t cap)
 			out[off++] = hex[c & 15];
 		}
 	}
-	n = snprintf(out + off, cap - off, ";object=%s;id=", PROV_SERVER_LABEL);
+	n = snprintf(out + off, cap - off, ";object=%s;id=", APPLIANCE_SERVER_LABEL);
 	if (n < 0 || (size_t)n >= cap - off)
 		return CF_E_NO_SPACE;
 	off += (size_t)n;
@@ -329,164 +328,6 @@ out:
 	return rc;
 }
 
-/* Split [tls] server_names ("a.example, 10.0.0.5, ::1") into the request's SANs: IP literals
- * go to ip[], everything else to dns[]. names is modified (commas become NULs). Empty: this
- * host's name, localhost, 127.0.0.1 and ::1. */
-static cf_err prov_sans(char *names, char *host, size_t host_cap, struct ca_issue *is)
-{
-	char *save = NULL;
-	bool any = false;
-
-	for (char *tok = strtok_r(names, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		unsigned char bin[16];
-		size_t n;
-
-		while (*tok == ' ' || *tok == '\t')
-			tok++;
-		n = strlen(tok);
-		while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
-			tok[--n] = '\0';
-		if (n == 0)
-			continue;
-		any = true;
-		if (inet_pton(AF_INET, tok, bin) == 1 || inet_pton(AF_INET6, tok, bin) == 1) {
-			if (is->n_ip >= CA_SAN_MAX)
-				return CF_E_TOO_MANY;
-			is->ip[is->n_ip++] = tok;
-		} else {
-			if (is->n_dns >= CA_SAN_MAX)
-				return CF_E_TOO_MANY;
-			is->dns[is->n_dns++] = tok;
-		}
-	}
-	if (any)
-		return CF_OK;
-	is->dns[is->n_dns++] = "localhost";
-	if (gethostname(host, host_cap - 1) == 0 && host[0] != '\0' && strcmp(host, "localhost") != 0 &&
-	    strpbrk(host, ", \n") == NULL)
-		is->dns[is->n_dns++] = host;
-	is->ip[is->n_ip++] = "127.0.0.1";
-	is->ip[is->n_ip++] = "::1";
-	return CF_OK;
-}
-
-/* Write a certificate so that path holds either the old file or the complete new one: a
- * temporary file next to it, fsynced, renamed over it, the directory fsynced. */
-static cf_err prov_cert_write_atomic(const char *path, X509 *x)
-{
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	char *slash;
-	int dfd;
-	cf_err rc;
-
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp ||
-	    snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
-		return CF_E_TOO_LARGE;
-	slash = strrchr(dir, '/');
-	if (slash != NULL && slash != dir)
-		*slash = '\0';
-	else
-		(void)snprintf(dir, sizeof dir, "%s", slash == dir ? "/" : ".");
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "coffred: cannot create %s: %s\n", dir, strerror(errno));
-		return CF_E_IO;
-	}
-	(void)unlink(tmp);
-	if ((rc = ca_cert_write(tmp, x)) != CF_OK)
-		return rc;
-	if (rename(tmp, path) != 0) {
-		fprintf(stderr, "coffred: cannot rename %s: %s\n", tmp, strerror(errno));
-		(void)unlink(tmp);
-		return CF_E_IO;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	return CF_OK;
-}
-
-static void prov_fp(X509 *x, uint8_t out[32])
-{
-	unsigned int n = 32;
-
-	if (X509_digest(x, EVP_sha256(), out, &n) != 1 || n != 32)
-		memset(out, 0, 32);
-}
-
-cf_err prov_appliance_keys(hsm *h, hsm_sess *s, struct prov_keys *k)
-{
-	cf_err rc = CF_E_INTERNAL;
-	static const uint8_t ca_id[] = { PROV_CA_ID };
-	static const uint8_t srv_id[] = { PROV_SERVER_ID };
-	char ca_uri[HSM_URI_MAX];
-	char names[sizeof k->sans], host[256] = "";
-	X509 *ca = NULL, *srv = NULL;
-	EVP_PKEY *srv_pub = NULL;
-	struct ca_signer signer;
-	struct ca_issue is;
-
-	k->kek = 0;
-	k->sans[0] = '\0';
-	if ((rc = hsm_kek_create(s, &k->kek)) != CF_OK || (rc = hsm_kek_make_current(h, k->kek)) != CF_OK) {
-		fprintf(stderr, "coffred: KEK creation failed: %s\n", cf_err_str(rc));
-		goto out;
-	}
-	if ((rc = hsm_keypair_generate(s, HSM_KP_EC_P256, PROV_CA_LABEL, ca_id, sizeof ca_id, ca_uri,
-				       sizeof ca_uri)) != CF_OK ||
-	    (rc = hsm_keypair_generate(s, k->rsa ? HSM_KP_RSA_2048 : HSM_KP_EC_P256,
-				       PROV_SERVER_LABEL, srv_id, sizeof srv_id, k->server_uri,
-				       k->uri_cap)) != CF_OK) {
-		fprintf(stderr, "coffred: key pair generation failed: %s\n", cf_err_str(rc));
-		goto out;
-	}
-	if ((rc = ca_root_create(s, PROV_CA_LABEL, k->ca_cn, NULL, PROV_CA_DAYS, &ca)) != CF_OK) {
-		fprintf(stderr, "coffred: CA certificate failed: %s\n", cf_err_str(rc));
-		goto out;
-	}
-	signer = (struct ca_signer){ .sess = s, .key_label = PROV_CA_LABEL, .cert = ca };
-
-	if ((rc = ca_hsm_pubkey(s, PROV_SERVER_LABEL, &srv_pub)) != CF_OK)
-		goto out;
-	memset(&is, 0, sizeof is);
-	is.profile = CA_PROFILE_SERVER;
-	is.cn = "coffred";
-	is.pub = srv_pub;
-	(void)snprintf(names, sizeof names, "%s", k->server_names != NULL ? k->server_names : "");
-	if ((rc = prov_sans(names, host, sizeof host, &is)) != CF_OK) {
-		fprintf(stderr, "coffred: [tls] server_names has more than %d names or addresses\n",
-			CA_SAN_MAX);
-		goto out;
-	}
-	for (size_t i = 0; i < is.n_dns + is.n_ip; i++) {
-		const char *v = i < is.n_dns ? is.dns[i] : is.ip[i - is.n_dns];
-		size_t used = strlen(k->sans);
-
-		(void)snprintf(k->sans + used, sizeof k->sans - used, "%s%s", used ? ", " : "", v);
-	}
-	is.days = PROV_CERT_DAYS;
-	if ((rc = ca_cert_issue(&signer, &is, &srv)) != CF_OK) {
-		fprintf(stderr, "coffred: server certificate failed: %s\n", cf_err_str(rc));
-		goto out;
-	}
-	if ((rc = prov_cert_write_atomic(k->ca_path, ca)) != CF_OK ||
-	    (rc = prov_cert_write_atomic(k->cert_path, srv)) != CF_OK)
-		goto out;
-	prov_fp(ca, k->ca_fp);
-	prov_fp(srv, k->server_fp);
-	if (k->ca_out != NULL) {
-		*k->ca_out = ca;
-		ca = NULL;
-	}
-	rc = CF_OK;
-out:
-	X509_free(ca);
-	X509_free(srv);
-	EVP_PKEY_free(srv_pub);
-	return rc;
-}
-
 /* Everything that needs the token: KEK, key pairs, certificates. */
 static cf_err prov_token(const struct prov_opts *o, const char *dir, const char *pin,
 			 char *server_uri, size_t uri_cap)
@@ -501,7 +342,7 @@ static cf_err prov_token(const struct prov_opts *o, const char *dir, const char 
 	char path[PATH_MAX], ca_path[PATH_MAX], cert_path[PATH_MAX];
 	struct ca_signer signer;
 	struct ca_issue is;
-	struct prov_keys k = { .rsa = o->rsa, .ca_cn = PROV_CA_CN, .server_names = "",
+	struct appliance_keys k = { .rsa = o->rsa, .ca_cn = PROV_CA_CN, .server_names = "",
 			       .ca_path = ca_path, .cert_path = cert_path, .server_uri = server_uri,
 			       .uri_cap = uri_cap, .ca_out = &ca };
 
@@ -516,9 +357,9 @@ static cf_err prov_token(const struct prov_opts *o, const char *dir, const char 
 	}
 	if ((rc = prov_path(ca_path, sizeof ca_path, dir, "pki/ca.crt")) != CF_OK ||
 	    (rc = prov_path(cert_path, sizeof cert_path, dir, "pki/server.crt")) != CF_OK ||
-	    (rc = prov_appliance_keys(h, s, &k)) != CF_OK)
+	    (rc = appliance_keys_create(h, s, &k)) != CF_OK)
 		goto out;
-	signer = (struct ca_signer){ .sess = s, .key_label = PROV_CA_LABEL, .cert = ca };
+	signer = (struct ca_signer){ .sess = s, .key_label = APPLIANCE_CA_LABEL, .cert = ca };
 
 	for (unsigned i = 0; i < o->clients; i++) {
 		char name[16], file[32];
@@ -530,7 +371,7 @@ static cf_err prov_token(const struct prov_opts *o, const char *dir, const char 
 		is.profile = CA_PROFILE_CLIENT;
 		is.cn = name;
 		is.pub = cli_key;
-		is.days = PROV_CERT_DAYS;
+		is.days = APPLIANCE_CERT_DAYS;
 		if ((rc = ca_cert_issue(&signer, &is, &cli)) != CF_OK) {
 			fprintf(stderr, "coffred: provision: client certificate %s failed: %s\n", name,
 				cf_err_str(rc));
@@ -566,90 +407,113 @@ static int prov_fresh(const struct prov_opts *o, const char *dir)
 	       "  token         %s (SoftHSMv2, %s/softhsm2.conf): not initialised yet\n"
 	       "start it with:  coffred -c %s/coffred.conf --console pty   (then `init` at the console)\n",
 	       dir, dir, o->port, PROV_FRESH_TOKEN, dir, dir);
-	return COFFRED_EXIT_OK;
+	return PROVISION_EXIT_OK;
 }
 
-int provision_main(int argc, char **argv)
+/* The command line (argv[0] is "provision"); false: usage. */
+static bool prov_args(int argc, char **argv, struct prov_opts *o)
 {
-	struct prov_opts o = { .dir = NULL, .port = 5696, .clients = 1, .rsa = false, .module = NULL };
-	static const char *const taken[] = { "coffred.conf", "softhsm2.conf", "tokens", "pki",
-					     "hsm.pin", "hsm-so.pin", "data", "admin.pw" };
-	char dir[PATH_MAX], path[PATH_MAX], text[PATH_MAX + 128];
-	char user_pin[2 * PROV_PIN_BYTES + 1] = "", so_pin[2 * PROV_PIN_BYTES + 1] = "";
-	char server_uri[HSM_URI_MAX] = "";
 	bool qa_only = false;
-	int ret = COFFRED_EXIT_FAIL;
-	struct stat sb;
-	cf_err rc;
-	int n;
 
 	for (int i = 1; i < argc; i += 2) { /* every option takes one value */
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if ((strcmp(a, "--qa") == 0 || strcmp(a, "--fresh") == 0) && v != NULL && o.dir == NULL) {
-			o.dir = v;
-			o.fresh = strcmp(a, "--fresh") == 0;
-		} else if (strcmp(a, "--port") == 0 && v != NULL && prov_uint(v, 1, 65535, &o.port)) {
+		if ((strcmp(a, "--qa") == 0 || strcmp(a, "--fresh") == 0) && v != NULL && o->dir == NULL) {
+			o->dir = v;
+			o->fresh = strcmp(a, "--fresh") == 0;
+		} else if (strcmp(a, "--port") == 0 && v != NULL && prov_uint(v, 1, 65535, &o->port)) {
 			;
 		} else if (strcmp(a, "--clients") == 0 && v != NULL &&
-			   prov_uint(v, 1, PROV_CLIENTS_MAX, &o.clients)) {
+			   prov_uint(v, 1, PROV_CLIENTS_MAX, &o->clients)) {
 			qa_only = true;
 		} else if (strcmp(a, "--server-key") == 0 && v != NULL &&
 			   (strcmp(v, "ec") == 0 || strcmp(v, "rsa") == 0)) {
-			o.rsa = strcmp(v, "rsa") == 0;
+			o->rsa = strcmp(v, "rsa") == 0;
 			qa_only = true;
 		} else if (strcmp(a, "--module") == 0 && v != NULL) {
-			o.module = v;
+			o->module = v;
 		} else {
-			return prov_usage();
+			return false;
 		}
 	}
-	if (o.dir == NULL || o.dir[0] == '\0' || (o.fresh && qa_only))
-		return prov_usage();
-	if (o.module == NULL && (o.module = prov_module_find()) == NULL) {
-		fprintf(stderr, "coffred: provision: SoftHSMv2 not found (apt-get install softhsm2), "
-				"or give --module\n");
-		return COFFRED_EXIT_FAIL;
-	}
+	return o->dir != NULL && o->dir[0] != '\0' && !(o->fresh && qa_only);
+}
 
-	if (mkdir(o.dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "coffred: provision: cannot create %s: %s\n", o.dir, strerror(errno));
-		return COFFRED_EXIT_FAIL;
+/* DIR created if need be and resolved into dir[PATH_MAX]; refused when it holds an instance;
+ * DIR/tokens (and DIR/pki for --qa) created. Errors are printed. */
+static cf_err prov_dir_prepare(const struct prov_opts *o, char *dir)
+{
+	static const char *const taken[] = { "coffred.conf", "softhsm2.conf", "tokens", "pki",
+					     "hsm.pin", "hsm-so.pin", "data", "admin.pw" };
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "coffred: provision: cannot create %s: %s\n", o->dir, strerror(errno));
+		return CF_E_IO;
 	}
-	if (realpath(o.dir, dir) == NULL || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-		fprintf(stderr, "coffred: provision: %s is not a directory\n", o.dir);
-		return COFFRED_EXIT_FAIL;
+	if (realpath(o->dir, dir) == NULL || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "coffred: provision: %s is not a directory\n", o->dir);
+		return CF_E_IO;
 	}
 	for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
 		if (prov_exists(dir, taken[i])) {
 			fprintf(stderr, "coffred: provision: %s already holds an instance (%s exists); "
 					"refusing to touch it\n", dir, taken[i]);
-			return COFFRED_EXIT_FAIL;
+			return CF_E_EXISTS;
 		}
 	}
 	if (prov_path(path, sizeof path, dir, "tokens") != CF_OK || mkdir(path, 0700) != 0 ||
-	    (!o.fresh && (prov_path(path, sizeof path, dir, "pki") != CF_OK || mkdir(path, 0755) != 0))) {
+	    (!o->fresh && (prov_path(path, sizeof path, dir, "pki") != CF_OK || mkdir(path, 0755) != 0))) {
 		fprintf(stderr, "coffred: provision: cannot create %s: %s\n", path, strerror(errno));
-		return COFFRED_EXIT_FAIL;
+		return CF_E_IO;
 	}
+	return CF_OK;
+}
 
-	n = snprintf(text, sizeof text,
-		     "# SoftHSMv2 token store of this instance (written by coffred provision)\n"
-		     "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
-		     "log.level = ERROR\nslots.removable = false\n", dir);
-	if (n < 0 || (size_t)n >= sizeof text ||
-	    prov_path(path, sizeof path, dir, "softhsm2.conf") != CF_OK ||
-	    prov_file_write(path, 0600, text, (size_t)n) != CF_OK)
-		goto out;
-	if (o.fresh) {
-		if (prov_fresh_config_write(&o, dir) != CF_OK)
-			goto out;
-		ret = prov_fresh(&o, dir);
-		goto out;
+/* DIR/softhsm2.conf: the instance's own token store; its path in path[PATH_MAX]. */
+static cf_err prov_softhsm_conf(const char *dir, char *path)
+{
+	char text[PATH_MAX + 128];
+	int n = snprintf(text, sizeof text,
+			 "# SoftHSMv2 token store of this instance (written by coffred provision)\n"
+			 "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+			 "log.level = ERROR\nslots.removable = false\n", dir);
+
+	if (n < 0 || (size_t)n >= sizeof text)
+		return CF_E_TOO_LARGE;
+	TRY(prov_path(path, PATH_MAX, dir, "softhsm2.conf"));
+	return prov_file_write(path, 0600, text, (size_t)n);
+}
+
+static void prov_qa_report(const struct prov_opts *o, const char *dir, const char *server_uri)
+{
+	printf("provisioned QA instance %s\n"
+	       "  config        %s/coffred.conf (KMIP 127.0.0.1:%u)\n"
+	       "  token         %s (SoftHSMv2, %s/softhsm2.conf), PINs in hsm.pin / hsm-so.pin\n"
+	       "  CA            %s/pki/ca.crt (key \"%s\" in the HSM)\n"
+	       "  server        %s/pki/server.crt (key %s)\n"
+	       "  console       administrator \"%s\", password in %s/admin.pw\n",
+	       dir, dir, o->port, PROV_TOKEN, dir, dir, APPLIANCE_CA_LABEL, dir, server_uri,
+	       PROV_ADMIN, dir);
+	for (unsigned i = 0; i < o->clients; i++) {
+		char name[16];
+
+		prov_client_name(i, name, sizeof name);
+		printf("  client        %s/pki/%s.crt + %s.key (tenant %s)\n", dir, name, name, name);
 	}
-	if (setenv("SOFTHSM2_CONF", path, 1) != 0)
-		goto out;
+	printf("start it with:  coffred -c %s/coffred.conf\n", dir);
+}
+
+/* --qa, once DIR and its softhsm2.conf (SOFTHSM2_CONF) are there: PINs, token, keys and
+ * certificates, coffred.conf, the administrator. */
+static int prov_qa(const struct prov_opts *o, const char *dir)
+{
+	char path[PATH_MAX], server_uri[HSM_URI_MAX] = "";
+	char user_pin[2 * PROV_PIN_BYTES + 1] = "", so_pin[2 * PROV_PIN_BYTES + 1] = "";
+	int ret = PROVISION_EXIT_FAIL;
+	cf_err rc;
 
 	if (prov_pin_new(user_pin) != CF_OK || prov_pin_new(so_pin) != CF_OK) {
 		fprintf(stderr, "coffred: provision: no random source\n");
@@ -660,38 +524,50 @@ int provision_main(int argc, char **argv)
 	    prov_path(path, sizeof path, dir, "hsm-so.pin") != CF_OK ||
 	    prov_file_write(path, 0600, so_pin, strlen(so_pin)) != CF_OK)
 		goto out;
-	rc = hsm_token_init(o.module, PROV_TOKEN, (const uint8_t *)so_pin, strlen(so_pin),
+	rc = hsm_token_init(o->module, PROV_TOKEN, (const uint8_t *)so_pin, strlen(so_pin),
 			    (const uint8_t *)user_pin, strlen(user_pin));
 	if (rc != CF_OK) {
 		fprintf(stderr, "coffred: provision: token initialisation failed: %s\n", cf_err_str(rc));
 		goto out;
 	}
-	if ((rc = prov_token(&o, dir, user_pin, server_uri, sizeof server_uri)) != CF_OK)
+	if (prov_token(o, dir, user_pin, server_uri, sizeof server_uri) != CF_OK ||
+	    prov_config_write(o, dir, server_uri) != CF_OK || prov_admin(dir) != CF_OK)
 		goto out;
-	if (prov_config_write(&o, dir, server_uri) != CF_OK)
-		goto out;
-	if (prov_admin(dir) != CF_OK)
-		goto out;
-
-	printf("provisioned QA instance %s\n"
-	       "  config        %s/coffred.conf (KMIP 127.0.0.1:%u)\n"
-	       "  token         %s (SoftHSMv2, %s/softhsm2.conf), PINs in hsm.pin / hsm-so.pin\n"
-	       "  CA            %s/pki/ca.crt (key \"%s\" in the HSM)\n"
-	       "  server        %s/pki/server.crt (key %s)\n"
-	       "  console       administrator \"%s\", password in %s/admin.pw\n",
-	       dir, dir, o.port, PROV_TOKEN, dir, dir, PROV_CA_LABEL, dir, server_uri, PROV_ADMIN, dir);
-	for (unsigned i = 0; i < o.clients; i++) {
-		char name[16];
-
-		prov_client_name(i, name, sizeof name);
-		printf("  client        %s/pki/%s.crt + %s.key (tenant %s)\n", dir, name, name, name);
-	}
-	printf("start it with:  coffred -c %s/coffred.conf\n", dir);
-	ret = COFFRED_EXIT_OK;
+	prov_qa_report(o, dir, server_uri);
+	ret = PROVISION_EXIT_OK;
 out:
-	if (ret != COFFRED_EXIT_OK)
-		fprintf(stderr, "coffred: provision: failed; remove %s before trying again\n", dir);
 	sec_wipe(user_pin, sizeof user_pin);
 	sec_wipe(so_pin, sizeof so_pin);
+	return ret;
+}
+
+int provision_main(int argc, char **argv)
+{
+	struct prov_opts o = { .dir = NULL, .port = 5696, .clients = 1, .rsa = false, .module = NULL };
+	char dir[PATH_MAX], path[PATH_MAX];
+	int ret = PROVISION_EXIT_FAIL;
+
+	if (!prov_args(argc, argv, &o))
+		return prov_usage();
+	if (o.module == NULL && (o.module = prov_module_find()) == NULL) {
+		fprintf(stderr, "coffred: provision: SoftHSMv2 not found (apt-get install softhsm2), "
+				"or give --module\n");
+		return PROVISION_EXIT_FAIL;
+	}
+	if (prov_dir_prepare(&o, dir) != CF_OK)
+		return PROVISION_EXIT_FAIL;
+	if (prov_softhsm_conf(dir, path) != CF_OK)
+		goto out;
+	if (o.fresh) {
+		if (prov_fresh_config_write(&o, dir) == CF_OK)
+			ret = prov_fresh(&o, dir);
+		goto out;
+	}
+	if (setenv("SOFTHSM2_CONF", path, 1) != 0)
+		goto out;
+	ret = prov_qa(&o, dir);
+out:
+	if (ret != PROVISION_EXIT_OK)
+		fprintf(stderr, "coffred: provision: failed; remove %s before trying again\n", dir);
 	return ret;
 }

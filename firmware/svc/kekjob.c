@@ -189,115 +189,135 @@ out:
 	return rc;
 }
 
+/* The loop's own state between iterations. */
+struct job_pass {
+	char after[STORE_UID_MAX + 1]; /* the pass resumes after this uid */
+	unsigned backoff;              /* ms to wait before the next try (0 = none) */
+	uint64_t failed;               /* rows of this pass that could not be re-wrapped */
+	bool on;                       /* a pass is under way */
+};
+
+/* What an iteration leaves the loop to do. */
+enum job_next { JOB_GO, JOB_AGAIN, JOB_STOP };
+
+static unsigned backoff_next(unsigned ms)
+{
+	if (ms == 0)
+		return JOB_BACKOFF_MIN_MS;
+	return ms * 2 > JOB_BACKOFF_MAX_MS ? JOB_BACKOFF_MAX_MS : ms * 2;
+}
+
+static bool job_stopped(struct kek_job *j)
+{
+	pthread_mutex_lock(&j->mu);
+	bool stop = j->stop;
+	pthread_mutex_unlock(&j->mu);
+	return stop;
+}
+
+/* Between passes: count the rows under an old KEK. None: wait for a kick or the recheck
+ * period (JOB_AGAIN / JOB_STOP); some: start a pass (JOB_GO). */
+static enum job_next pass_begin(struct kek_job *j, struct job_pass *p, uint32_t cur)
+{
+	uint64_t rem = 0;
+	cf_err rc = cur == 0 ? CF_OK : store_admin_stale_count(j->store, cur, &rem);
+
+	if (rc != CF_OK) {
+		set_error(j, rc);
+		p->backoff = backoff_next(p->backoff);
+		return JOB_AGAIN;
+	}
+	pthread_mutex_lock(&j->mu);
+	j->st.current = cur;
+	j->st.remaining = rem;
+	j->st.running = rem > 0;
+	if (rem == 0) {
+		j->st.failed = 0;
+		p->backoff = 0;
+		bool go = wait_locked(j, j->o.recheck_s * 1000u);
+		pthread_mutex_unlock(&j->mu);
+		return go ? JOB_AGAIN : JOB_STOP;
+	}
+	pthread_mutex_unlock(&j->mu);
+	log_info("kekjob: re-wrapping %llu objects under KEK %u", (unsigned long long)rem, cur);
+	p->on = true;
+	p->after[0] = '\0';
+	p->failed = 0;
+	return JOB_GO;
+}
+
+/* A batch went through: count it; at the end of the pass record it, else pause a moment. */
+static enum job_next batch_done(struct kek_job *j, struct job_pass *p, uint32_t cur, bool end,
+				uint64_t done, uint64_t failed)
+{
+	p->failed += failed;
+	pthread_mutex_lock(&j->mu);
+	j->st.done += done;
+	j->st.remaining = j->st.remaining > done ? j->st.remaining - done : 0;
+	if (p->failed == 0) { /* recovered from a transient error, if there was one */
+		j->st.last_error = CF_OK;
+		j->st.last_error_at = 0;
+	} else if (failed > 0) {
+		j->st.last_error = CF_E_HSM_UNWRAP;
+		j->st.last_error_at = (int64_t)time(NULL);
+	}
+	if (end)
+		j->st.failed = p->failed;
+	pthread_mutex_unlock(&j->mu);
+	p->backoff = 0;
+	if (end) {
+		p->on = false;
+		if (p->failed == 0) {
+			log_info("kekjob: pass over, KEK %u", cur);
+			return JOB_AGAIN;
+		}
+		log_warn("kekjob: pass over: %llu objects could not be re-wrapped",
+			 (unsigned long long)p->failed);
+		/* no point in rereading them at once: the next pass after a pause */
+		return job_wait(j, JOB_BACKOFF_MAX_MS) ? JOB_AGAIN : JOB_STOP;
+	}
+	/* leave the write lock to the KMIP workers for a moment */
+	unsigned pause = j->o.pause_ms;
+#ifdef COFFRE_TEST_HOOKS
+	const char *d = getenv("COFFRE_TEST_REWRAP_DELAY_MS");
+	if (d != NULL && *d != '\0')
+		pause = (unsigned)strtoul(d, NULL, 10);
+#endif
+	return job_pause(j, pause) ? JOB_AGAIN : JOB_STOP;
+}
+
 static void *job_main(void *arg)
 {
 	struct kek_job *j = arg;
-	char after[STORE_UID_MAX + 1] = "";
-	unsigned backoff = 0;
-	uint64_t pass_failed = 0;
-	bool in_pass = false;
+	struct job_pass p = { .backoff = 0 };
+	enum job_next next;
 	cf_err rc;
 
-	for (;;) {
-		pthread_mutex_lock(&j->mu);
-		bool stop = j->stop;
-		pthread_mutex_unlock(&j->mu);
-		if (stop)
+	while (!job_stopped(j)) {
+		if (p.backoff != 0 && !job_wait(j, p.backoff))
 			break;
-		if (backoff != 0) {
-			if (!job_wait(j, backoff))
-				break;
-		}
-		if (j->store == NULL) {
-			struct store_opts so = { 0 };
-			if ((rc = store_open(j->store_path, &so, &j->store)) != CF_OK) {
-				log_warn_r(rc, "kekjob: cannot open the store; retrying");
-				set_error(j, rc);
-				backoff = backoff == 0 ? JOB_BACKOFF_MIN_MS
-						       : (backoff * 2 > JOB_BACKOFF_MAX_MS ? JOB_BACKOFF_MAX_MS
-											   : backoff * 2);
-				continue;
-			}
+		if (j->store == NULL && (rc = store_open(j->store_path, &(struct store_opts){ 0 },
+							 &j->store)) != CF_OK) {
+			log_warn_r(rc, "kekjob: cannot open the store; retrying");
+			set_error(j, rc);
+			p.backoff = backoff_next(p.backoff);
+			continue;
 		}
 		uint32_t cur = hsm_kek_current(j->h);
-		if (!in_pass) {
-			uint64_t rem = 0;
-			rc = cur == 0 ? CF_OK : store_admin_stale_count(j->store, cur, &rem);
-			if (rc != CF_OK) {
-				set_error(j, rc);
-				backoff = backoff == 0 ? JOB_BACKOFF_MIN_MS
-						       : (backoff * 2 > JOB_BACKOFF_MAX_MS ? JOB_BACKOFF_MAX_MS
-											   : backoff * 2);
-				continue;
-			}
-			pthread_mutex_lock(&j->mu);
-			j->st.current = cur;
-			j->st.remaining = rem;
-			j->st.running = rem > 0;
-			if (rem == 0) {
-				j->st.failed = 0;
-				backoff = 0;
-				bool go = wait_locked(j, j->o.recheck_s * 1000u);
-				pthread_mutex_unlock(&j->mu);
-				if (!go)
-					break;
-				continue;
-			}
-			pthread_mutex_unlock(&j->mu);
-			log_info("kekjob: re-wrapping %llu objects under KEK %u",
-				 (unsigned long long)rem, cur);
-			in_pass = true;
-			after[0] = '\0';
-			pass_failed = 0;
+		if (!p.on && (next = pass_begin(j, &p, cur)) != JOB_GO) {
+			if (next == JOB_STOP)
+				break;
+			continue;
 		}
 		bool end = false;
 		uint64_t done = 0, failed = 0;
-		rc = batch(j, cur, after, &end, &done, &failed);
-		if (rc != CF_OK) {
+		if ((rc = batch(j, cur, p.after, &end, &done, &failed)) != CF_OK) {
 			log_warn_r(rc, "kekjob: batch failed; retrying");
 			set_error(j, rc);
-			backoff = backoff == 0 ? JOB_BACKOFF_MIN_MS
-					       : (backoff * 2 > JOB_BACKOFF_MAX_MS ? JOB_BACKOFF_MAX_MS
-										   : backoff * 2);
+			p.backoff = backoff_next(p.backoff);
 			continue;
 		}
-		pass_failed += failed;
-		pthread_mutex_lock(&j->mu);
-		j->st.done += done;
-		j->st.remaining = j->st.remaining > done ? j->st.remaining - done : 0;
-		if (pass_failed == 0) { /* recovered from a transient error, if there was one */
-			j->st.last_error = CF_OK;
-			j->st.last_error_at = 0;
-		} else if (failed > 0) {
-			j->st.last_error = CF_E_HSM_UNWRAP;
-			j->st.last_error_at = (int64_t)time(NULL);
-		}
-		pthread_mutex_unlock(&j->mu);
-		backoff = 0;
-		if (end) {
-			in_pass = false;
-			pthread_mutex_lock(&j->mu);
-			j->st.failed = pass_failed;
-			pthread_mutex_unlock(&j->mu);
-			if (pass_failed > 0) {
-				log_warn("kekjob: pass over: %llu objects could not be re-wrapped",
-					 (unsigned long long)pass_failed);
-				/* no point in rereading them at once: the next pass after a pause */
-				if (!job_wait(j, JOB_BACKOFF_MAX_MS))
-					break;
-			} else {
-				log_info("kekjob: pass over, KEK %u", cur);
-			}
-			continue;
-		}
-		/* leave the write lock to the KMIP workers for a moment */
-		unsigned pause = j->o.pause_ms;
-#ifdef COFFRE_TEST_HOOKS
-		const char *d = getenv("COFFRE_TEST_REWRAP_DELAY_MS");
-		if (d != NULL && *d != '\0')
-			pause = (unsigned)strtoul(d, NULL, 10);
-#endif
-		if (!job_pause(j, pause))
+		if (batch_done(j, &p, cur, end, done, failed) == JOB_STOP)
 			break;
 	}
 	store_close(j->store);

@@ -1,31 +1,32 @@
 /* coffred's boot sequence and states (ARCHITECTURE "Process shape"; docs/console/ceremony.md).
  *
- *   sec_harden_process (no core dumps, before anything secret is read)
- *   -> config_load -> board_init(data_dir) -> console thread (optional)
- *   -> hsm_open: no initialised token with the configured label: UNINITIALIZED
+ *   (main.c: sec_harden_process, no core dumps, before anything secret is read; signals)
+ *   svc_open: config_load -> board_init(data_dir)
+ *   svc_boot: hsm_open: no initialised token with the configured label: UNINITIALIZED
  *   -> login with [hsm] pin_file; without one: SEALED (the console's `unseal` types the PIN),
  *      or UNINITIALIZED when the store says the appliance was zeroized / never initialised
  *   -> power-up self-tests on a pooled session (they need a logged-in session)
  *   -> store_open + store_check (PRAGMA quick_check)
  *   -> a current KEK? (none: UNINITIALIZED) -> TLS context + KMIP workers + KEK job -> READY
+ *   -> (main.c: the console thread, once the state is decided)
  *
  * UNINITIALIZED and SEALED are not errors: the console runs `init` (svc_init_token, then
  * svc_start_serving) or `unseal` (svc_unseal), which continue the same boot from the console
- * thread. `zeroize` (svc_zeroize) goes back to UNINITIALIZED. Those control calls and the boot
+ * thread. `zeroize` (svc_zeroize_as) goes back to UNINITIALIZED. Those control calls and the boot
  * itself hold rt->ctl, so state changes never interleave.
  *
  * A failure after the config is loaded latches ERROR: the reason goes to stderr, the console
- * and DIR/state/error.log, KMIP is not served, and the process waits for SIGTERM (exit 3).
- * A config that does not load is an immediate exit 1 (the loader printed FILE:LINE).
- * SIGTERM / SIGINT set one volatile sig_atomic_t flag; the main thread sleeps in ppoll with
- * the signals unblocked only there (worker threads inherit a mask that blocks them), then
- * stops the console, the KEK job and the KMIP workers and releases everything in reverse
- * order. */
+ * (through the notify hook) and DIR/state/error.log, KMIP is not served, and the process waits
+ * for SIGTERM (exit 3). A config that does not load is an immediate exit 1 (the loader printed
+ * FILE:LINE).
+ *
+ * The process around it is firmware/main.c's (svc/run.h): signals, the console thread, the
+ * wait for the stop signal and the restart after a zeroize. The service never calls the
+ * console: it announces its state changes through the hook main.c registers (svc_set_notify),
+ * always with rt->ctl held. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +40,9 @@
 #include "board/sec.h"
 #include "firmware/store/audit.h"
 #include "firmware/ops/authz.h"
-#include "firmware/svc/coffred.h"
-#include "firmware/console/console.h"
+#include "firmware/pki/appliance.h"
+#include "firmware/svc/run.h"
+#include "firmware/svc/svc.h"
 #include "firmware/svc/kekjob.h"
 #include "firmware/net/net.h"
 #include "firmware/ops/ops.h"
@@ -54,16 +56,10 @@
 #define SVC_META_STATE "appliance.state"
 #define SVC_META_INITIALIZED "appliance.initialized"
 
-/* The one mutable global STYLE 2.7 allows: the stop flag. 1 = SIGTERM / SIGINT (stop);
- * SVC_STOP_RESTART = a zeroize asks for a restart (a signal still wins: it overwrites it). */
-#define SVC_STOP_RESTART 2
-static volatile sig_atomic_t svc_stop_flag;
+#define SVC_VENDOR "Coffre KMIP appliance"
 
-static void svc_on_signal(int sig)
-{
-	(void)sig;
-	svc_stop_flag = 1;
-}
+/* A notice longer than this is cut (the console keeps 256 bytes of it anyway). */
+#define SVC_NOTE_MAX 320
 
 static int64_t svc_clock(void *arg)
 {
@@ -101,15 +97,13 @@ struct svc_rt {
 	pthread_mutex_t ctl;       /* boot steps, init, unseal, zeroize, self-tests, stats */
 	int64_t started;
 	bool board_ok;
-	struct board_console con;
-	bool con_ok;
-	struct console *console;   /* the console thread (NULL without --console) */
+	svc_notify_fn *notify;     /* state changes are announced here (main.c: the console) */
+	void *notify_arg;
 	struct store *st;          /* the main thread's own connection (audit of state changes) */
 	struct tls_ctx *tls;
 	struct net_server *net;
 	uint8_t *pin;              /* sec_alloc, pin_cap bytes */
 	size_t pin_cap, pin_n;
-	bool restart;              /* zeroize: start the program again (svc_restart) */
 };
 
 static struct svc_rt *svc_rt_of(struct svc *s)
@@ -141,16 +135,31 @@ static void svc_audit_state(struct svc_rt *rt, const char *what, cf_err result, 
 	svc_audit_as(rt, "coffred", what, result, detail);
 }
 
+/* Announce a state change through the notify hook (rt->ctl held). */
+static void svc_notify(struct svc_rt *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void svc_notify(struct svc_rt *rt, const char *fmt, ...)
+{
+	char line[SVC_NOTE_MAX];
+	va_list ap;
+
+	if (rt->notify == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	rt->notify(rt->notify_arg, line);
+}
+
 static void svc_state_set(struct svc_rt *rt, enum svc_state s)
 {
 	atomic_store(&rt->svc.state, (int)s);
 	if (s != SVC_ERROR)
 		rt->svc.error[0] = '\0';
 	log_info("svc: state %s", svc_state_name(s));
-	console_notify(rt->console, "coffre: state %s", svc_state_name(s));
+	svc_notify(rt, "coffre: state %s", svc_state_name(s));
 }
 
-/* Latch ERROR with a reason (no secrets): stderr, console, persistent error log. */
+/* Latch ERROR with a reason (no secrets): stderr, the notify hook, persistent error log. */
 static void svc_error_latch(struct svc_rt *rt, cf_err rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void svc_error_latch(struct svc_rt *rt, cf_err rc, const char *fmt, ...)
@@ -167,7 +176,7 @@ static void svc_error_latch(struct svc_rt *rt, cf_err rc, const char *fmt, ...)
 	atomic_store(&rt->svc.state, (int)SVC_ERROR);
 	fprintf(stderr, "coffred: ERROR: %s\n", rt->svc.error);
 	fflush(stderr);
-	console_notify(rt->console, "coffre: state ERROR: %s", rt->svc.error);
+	svc_notify(rt, "coffre: state ERROR: %s", rt->svc.error);
 	svc_audit_state(rt, "state:ERROR", rc, why);
 	if (cfg != NULL) {
 		const char *dir = cfg->service.state[0] != '\0' ? cfg->service.state : cfg->service.data_dir;
@@ -436,7 +445,7 @@ static void svc_kekjob_start(struct svc_rt *rt)
 	if ((rc = kek_job_start(&rt->svc, &rt->svc.kekjob)) != CF_OK) {
 		rt->svc.kekjob = NULL;
 		log_err_r(rc, "svc: the KEK re-wrap job could not start");
-		console_notify(rt->console, "coffre: WARNING: the KEK re-wrap job could not start (%s)",
+		svc_notify(rt, "coffre: WARNING: the KEK re-wrap job could not start (%s)",
 			       cf_err_str(rc));
 	}
 }
@@ -580,7 +589,7 @@ static enum svc_state svc_online(struct svc_rt *rt)
 }
 
 /* The whole boot from hsm_open (rt->ctl held). */
-static enum svc_state svc_boot(struct svc_rt *rt)
+static enum svc_state svc_boot_hsm(struct svc_rt *rt)
 {
 	const struct config *cfg = rt->svc.cfg;
 	cf_err rc;
@@ -810,7 +819,7 @@ cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_in
 	const struct config *cfg = rt->svc.cfg;
 	char uri[HSM_URI_MAX] = "";
 	hsm_sess *sess = NULL;
-	struct prov_keys k;
+	struct appliance_keys k;
 	cf_err rc;
 
 	memset(out, 0, sizeof *out);
@@ -828,13 +837,13 @@ cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_in
 	}
 	memset(&k, 0, sizeof k);
 	k.rsa = false;
-	k.ca_cn = PROV_APPLIANCE_CA_CN;
+	k.ca_cn = APPLIANCE_CA_CN;
 	k.server_names = cfg->tls.server_names;
 	k.ca_path = cfg->tls.ca;
 	k.cert_path = cfg->tls.cert;
 	k.server_uri = uri;
 	k.uri_cap = sizeof uri;
-	rc = prov_appliance_keys(rt->svc.hsm, sess, &k);
+	rc = appliance_keys_create(rt->svc.hsm, sess, &k);
 	hsm_session_release(sess);
 	if (rc != CF_OK) {
 		svc_audit_state(rt, "init:keys", rc, NULL);
@@ -955,18 +964,10 @@ cf_err svc_zeroize_as(struct svc *s, const char *actor)
 	/* Then the program starts again: nothing of the old appliance stays in this process
 	 * (libp11's engine keeps the PIN and sessions of the destroyed token, and cannot follow a
 	 * re-initialised token; OpenSSL and the module keep their own caches). */
-	if (rt->opts.argv != NULL && svc_stop_flag == 0) {
-		rt->restart = true;
-		atomic_store(&rt->svc.restarting, true);
-		svc_stop_flag = SVC_STOP_RESTART;
-	}
+	if (rt->opts.restart)
+		atomic_store(&rt->svc.restarting, true); /* main.c sees it and restarts */
 	pthread_mutex_unlock(&rt->ctl);
 	return frc;
-}
-
-cf_err svc_zeroize(struct svc *s)
-{
-	return svc_zeroize_as(s, "console");
 }
 
 void svc_stats_get(struct svc *s, struct svc_stats *out)
@@ -986,12 +987,10 @@ void svc_stats_get(struct svc *s, struct svc_stats *out)
 	pthread_mutex_unlock(&rt->ctl);
 }
 
-/* ---- run ------------------------------------------------------------------------------- */
+/* ---- the service's life (svc/run.h) ----------------------------------------------------- */
 
 static void svc_teardown(struct svc_rt *rt)
 {
-	console_stop(rt->console);
-	rt->console = NULL;
 	svc_kekjob_stop(rt);
 	if (rt->net != NULL)
 		net_server_stop(rt->net);
@@ -1006,9 +1005,6 @@ static void svc_teardown(struct svc_rt *rt)
 	svc_pin_wipe(rt);
 	hsm_close(rt->svc.hsm);
 	rt->svc.hsm = NULL;
-	if (rt->con_ok)
-		board_console_close(&rt->con);
-	rt->con_ok = false;
 	if (rt->board_ok)
 		board_free(&rt->svc.board);
 	rt->board_ok = false;
@@ -1016,92 +1012,9 @@ static void svc_teardown(struct svc_rt *rt)
 	rt->svc.cfg = NULL;
 }
 
-static cf_err svc_signals_setup(sigset_t *wait_mask)
+/* The service clock: time(2), or under COFFRE_TEST_HOOKS COFFRE_TEST_CLOCK's offset. */
+static void svc_clock_init(struct svc_rt *rt)
 {
-	struct sigaction sa;
-	sigset_t block;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = svc_on_signal;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
-		return CF_E_INTERNAL;
-	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGPIPE, &sa, NULL) != 0)
-		return CF_E_INTERNAL;
-	/* Block them everywhere (threads started later inherit this mask); the main thread
-	 * unblocks them only inside ppoll, so the flag cannot be missed. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	if (pthread_sigmask(SIG_BLOCK, &block, wait_mask) != 0)
-		return CF_E_INTERNAL;
-	sigdelset(wait_mask, SIGTERM);
-	sigdelset(wait_mask, SIGINT);
-	return CF_OK;
-}
-
-/* The console pty survives a restart: its descriptor is passed on (the person or the script
- * on the other side stays connected); a device path is simply opened again, stdio is
- * inherited. */
-#define SVC_ENV_CONSOLE_FD "COFFRED_RESTART_CONSOLE_FD"
-
-static bool svc_console_adopt(struct svc_rt *rt)
-{
-	const char *v = getenv(SVC_ENV_CONSOLE_FD);
-	char *end;
-	long fd;
-
-	if (v == NULL)
-		return false;
-	fd = strtol(v, &end, 10);
-	if (end == v || *end != ':' || fd <= STDERR_FILENO || fd > 1024 || !isatty((int)fd)) {
-		(void)unsetenv(SVC_ENV_CONSOLE_FD);
-		return false;
-	}
-	memset(&rt->con, 0, sizeof rt->con);
-	rt->con.fd = rt->con.fd_out = (int)fd;
-	rt->con.is_tty = true;
-	(void)snprintf(rt->con.path, sizeof rt->con.path, "%s", end + 1);
-	(void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-	(void)unsetenv(SVC_ENV_CONSOLE_FD);
-	return true;
-}
-
-/* After a zeroize (everything released but the console pty): the same program, same
- * arguments, same pid. Returns only on failure. */
-static void svc_restart(struct svc_rt *rt)
-{
-	char v[300];
-
-	if (rt->con_ok && rt->opts.console_kind == BOARD_CONSOLE_PTY) {
-		(void)snprintf(v, sizeof v, "%d:%s", rt->con.fd, rt->con.path);
-		if (fcntl(rt->con.fd, F_SETFD, 0) != 0 || setenv(SVC_ENV_CONSOLE_FD, v, 1) != 0)
-			log_warn("svc: restart: the console pty will be a new one");
-		rt->con_ok = false; /* kept open across exec */
-	}
-	svc_teardown(rt);
-	fprintf(stderr, "coffred: zeroized: restarting\n");
-	fflush(stderr);
-	execv("/proc/self/exe", rt->opts.argv);
-	fprintf(stderr, "coffred: restart failed: %s\n", strerror(errno));
-}
-
-int svc_run(const struct svc_run_opts *o)
-{
-	struct svc_rt *rt;
-	struct config_diag diag;
-	sigset_t wait_mask;
-	int ret = COFFRED_EXIT_FAIL;
-	cf_err rc;
-
-	rt = calloc(1, sizeof *rt);
-	if (rt == NULL) {
-		fprintf(stderr, "coffred: out of memory\n");
-		return COFFRED_EXIT_FAIL;
-	}
-	rt->opts = *o;
-	pthread_mutex_init(&rt->ctl, NULL);
 	rt->svc.now = svc_clock;
 #ifdef COFFRE_TEST_HOOKS
 	if (getenv("COFFRE_TEST_CLOCK") != NULL && getenv("COFFRE_TEST_CLOCK")[0] != '\0') {
@@ -1110,103 +1023,127 @@ int svc_run(const struct svc_run_opts *o)
 		log_warn("svc: test hook: clock offset from %s", (const char *)rt->svc.now_arg);
 	}
 #endif
-	rt->svc.vendor_id = COFFRED_VENDOR;
+}
+
+/* Load the config; what is wrong with it goes to stderr (FILE:LINE when known). */
+static cf_err svc_config_load(struct svc_rt *rt, const char *path)
+{
+	struct config_diag diag;
+	cf_err rc;
+
+	memset(&diag, 0, sizeof diag);
+	if ((rc = config_load(path, &rt->svc.cfg, &diag)) == CF_OK)
+		return CF_OK;
+	if (diag.line > 0)
+		fprintf(stderr, "coffred: %s:%d: %s\n", diag.file, diag.line, diag.msg);
+	else if (diag.msg[0] != '\0')
+		fprintf(stderr, "coffred: %s: %s\n", diag.file[0] ? diag.file : path, diag.msg);
+	else
+		fprintf(stderr, "coffred: %s: %s\n", path, cf_err_str(rc));
+	return rc;
+}
+
+/* Config, limits, store path, board. Errors are printed on stderr. */
+static cf_err svc_setup(struct svc_rt *rt, const struct svc_run_opts *o)
+{
+	const struct config *cfg;
+	cf_err rc;
+
+	if ((rc = svc_config_load(rt, o->config_path)) != CF_OK)
+		return rc;
+	cfg = rt->svc.cfg;
+	rt->svc.limits = KMIP_LIMITS_DEFAULT;
+	rt->svc.limits.max_message = cfg->kmip.max_message;
+	rt->svc.kmip_port = o->port_override ? o->port : cfg->kmip.port;
+	if (snprintf(rt->svc.store_path, sizeof rt->svc.store_path, "%s/store.db",
+		     cfg->service.data_dir) >= (int)sizeof rt->svc.store_path) {
+		fprintf(stderr, "coffred: data_dir path too long\n");
+		return CF_E_TOO_LARGE;
+	}
+	if ((rc = board_init(&rt->svc.board, cfg->service.data_dir)) != CF_OK) {
+		fprintf(stderr, "coffred: board init (data_dir %s) failed: %s\n",
+			cfg->service.data_dir, cf_err_str(rc));
+		return rc;
+	}
+	rt->board_ok = true;
+	if (cfg->audit.syslog)
+		audit_syslog_open();
+	rt->started = svc_time(rt);
+	return CF_OK;
+}
+
+cf_err svc_open(const struct svc_run_opts *o, struct svc **out)
+{
+	struct svc_rt *rt;
+	cf_err rc;
+
+	*out = NULL;
+	if ((rt = calloc(1, sizeof *rt)) == NULL) {
+		fprintf(stderr, "coffred: out of memory\n");
+		return CF_E_NOMEM;
+	}
+	rt->opts = *o;
+	pthread_mutex_init(&rt->ctl, NULL);
+	svc_clock_init(rt);
+	rt->svc.vendor_id = SVC_VENDOR;
 	atomic_store(&rt->svc.state, (int)SVC_UNINITIALIZED);
 	if ((rc = authz_new(&rt->svc.authz)) != CF_OK) {
 		fprintf(stderr, "coffred: out of memory\n");
-		goto out;
+		svc_close(&rt->svc);
+		return rc;
 	}
+	if ((rc = svc_setup(rt, o)) != CF_OK) {
+		svc_close(&rt->svc);
+		return rc;
+	}
+	*out = &rt->svc;
+	return CF_OK;
+}
 
-	if ((rc = sec_harden_process()) != CF_OK) {
-		fprintf(stderr, "coffred: cannot disable core dumps: %s\n", cf_err_str(rc));
-		goto out;
-	}
-	if ((rc = svc_signals_setup(&wait_mask)) != CF_OK) {
-		fprintf(stderr, "coffred: cannot install signal handlers\n");
-		goto out;
-	}
-	memset(&diag, 0, sizeof diag);
-	if ((rc = config_load(o->config_path, &rt->svc.cfg, &diag)) != CF_OK) {
-		if (diag.line > 0)
-			fprintf(stderr, "coffred: %s:%d: %s\n", diag.file, diag.line, diag.msg);
-		else if (diag.msg[0] != '\0')
-			fprintf(stderr, "coffred: %s: %s\n", diag.file[0] ? diag.file : o->config_path,
-				diag.msg);
-		else
-			fprintf(stderr, "coffred: %s: %s\n", o->config_path, cf_err_str(rc));
-		goto out;
-	}
-	rt->svc.limits = KMIP_LIMITS_DEFAULT;
-	rt->svc.limits.max_message = rt->svc.cfg->kmip.max_message;
-	rt->svc.kmip_port = o->port_override ? o->port : rt->svc.cfg->kmip.port;
-	if (snprintf(rt->svc.store_path, sizeof rt->svc.store_path, "%s/store.db",
-		     rt->svc.cfg->service.data_dir) >= (int)sizeof rt->svc.store_path) {
-		fprintf(stderr, "coffred: data_dir path too long\n");
-		goto out;
-	}
-	if ((rc = board_init(&rt->svc.board, rt->svc.cfg->service.data_dir)) != CF_OK) {
-		fprintf(stderr, "coffred: board init (data_dir %s) failed: %s\n",
-			rt->svc.cfg->service.data_dir, cf_err_str(rc));
-		goto out;
-	}
-	rt->board_ok = true;
-	if (rt->svc.cfg->audit.syslog)
-		audit_syslog_open();
-	rt->started = svc_time(rt);
+void svc_set_notify(struct svc *s, svc_notify_fn *fn, void *arg)
+{
+	struct svc_rt *rt = svc_rt_of(s);
 
-	if (o->console) {
-		if ((o->console_kind != BOARD_CONSOLE_PTY || !svc_console_adopt(rt)) &&
-		    (rc = board_console_open(&rt->svc.board, o->console_kind, o->console_path,
-					     &rt->con)) != CF_OK) {
-			fprintf(stderr, "coffred: cannot open the console: %s\n", cf_err_str(rc));
-			goto out;
-		}
-		rt->con_ok = true;
-		if (o->console_kind == BOARD_CONSOLE_PTY)
-			fprintf(stderr, "coffred: console pty=%s\n", rt->con.path);
-		fflush(stderr);
-	}
-	/* The console thread starts once the boot has decided the state: before that there is
-	 * no right prompt (a password typed for "login: " must never be taken for a command).
-	 * What is typed meanwhile waits in the TTY. */
 	pthread_mutex_lock(&rt->ctl);
-	(void)svc_boot(rt);
-	svc_pin_wipe(rt);
-	if (rt->con_ok &&
-	    (rc = console_start(&rt->svc, rt->con.fd, rt->con.fd_out, &rt->console)) != CF_OK) {
-		pthread_mutex_unlock(&rt->ctl);
-		fprintf(stderr, "coffred: cannot start the console: %s\n", cf_err_str(rc));
-		goto out;
-	}
+	rt->notify = fn;
+	rt->notify_arg = fn != NULL ? arg : NULL;
 	pthread_mutex_unlock(&rt->ctl);
-	fflush(stderr);
+}
 
-	while (!svc_stop_flag) {
-		struct timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
+cf_err svc_boot(struct svc *s, cf_err (*then)(void *arg), void *arg)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	cf_err rc = CF_OK;
 
-		(void)ppoll(NULL, 0, &ts, &wait_mask);
-		board_watchdog_kick(&rt->svc.board);
-	}
-	log_info("svc: stopping (state %s)", svc_state_name(svc_state_get(rt)));
-	/* the console first: no control call can start once it is joined */
-	console_stop(rt->console);
-	rt->console = NULL;
-	ret = svc_state_get(rt) == SVC_ERROR ? COFFRED_EXIT_ERROR_STATE : COFFRED_EXIT_OK;
+	pthread_mutex_lock(&rt->ctl);
+	(void)svc_boot_hsm(rt);
+	svc_pin_wipe(rt);
+	if (then != NULL)
+		rc = then(arg);
+	pthread_mutex_unlock(&rt->ctl);
+	return rc;
+}
+
+void svc_stop(struct svc *s)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+
 	svc_kekjob_stop(rt);
 	if (rt->net != NULL) {
 		net_server_stop(rt->net);
 		net_server_join(rt->net);
 		svc_audit_state(rt, "state:STOPPED", CF_OK, NULL);
 	}
-	if (rt->restart && svc_stop_flag == SVC_STOP_RESTART) {
-		svc_restart(rt);
-		ret = COFFRED_EXIT_FAIL;
-	}
-out:
+}
+
+void svc_close(struct svc *s)
+{
+	struct svc_rt *rt;
+
+	if (s == NULL)
+		return;
+	rt = svc_rt_of(s);
 	svc_teardown(rt);
 	pthread_mutex_destroy(&rt->ctl);
 	free(rt);
-	if (ret == COFFRED_EXIT_OK)
-		fprintf(stderr, "coffred: stopped\n");
-	return ret;
 }

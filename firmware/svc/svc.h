@@ -1,5 +1,6 @@
-/* The service's state changes (boot, unseal, init, zeroize, self-tests), called by main.c and
- * the console. The context they act on, struct svc, is firmware/core/context.h. */
+/* The service's state changes (unseal, init, zeroize, self-tests), called by the console; its
+ * life from open to close, driven by main.c, is svc/run.h. The context they act on, struct
+ * svc, is firmware/core/context.h. */
 #ifndef COFFRE_FIRMWARE_SVC_H
 #define COFFRE_FIRMWARE_SVC_H
 
@@ -24,10 +25,8 @@ MUST_USE cf_err svc_unseal(struct svc *s, const char *pin, size_t n);
 MUST_USE cf_err svc_start_serving(struct svc *s, const char *pin, size_t n);
 /* Stop KMIP and the KEK job, destroy every object on the token (KEKs, CA and server keys)
  * and the store (objects, clients, accounts; the audit chain restarts with one record of
- * the zeroize), and return to UNINITIALIZED. */
-MUST_USE cf_err svc_zeroize(struct svc *s);
-
-/* svc_zeroize with the person who asked for it ("console:alice") in its audit record. */
+ * the zeroize, made by actor, e.g. "console:alice"), and return to UNINITIALIZED. With
+ * svc_run_opts.restart, then set s->restarting: main.c starts the program again. */
 MUST_USE cf_err svc_zeroize_as(struct svc *s, const char *actor);
 
 /* ---- `init` (con_sys.c) --------------------------------------------------------------- */
