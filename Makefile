@@ -1,4 +1,4 @@
-# Coffre: one top-level Makefile (STYLE 2.15). Each module lists its sources in
+# Coffre: one top-level Makefile. Each module lists its sources in
 # <module>/module.mk; each test folder lists its tests in tests/<...>/tests.mk.
 #
 #   make            build/coffre (and later build/coffred, build/coffre-bench)

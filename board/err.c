@@ -1,4 +1,4 @@
-/* Error strings for enum cf_err (STYLE 2.3). */
+/* Error strings for enum cf_err. */
 #include "board/err.h"
 
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* One error enum for the whole firmware (STYLE 2.3).
+/* One error enum for the whole firmware.
  * 0 = OK, negative = failure, grouped by block:
  *   -1..-31 parse, -32..-63 I/O, -64..-95 HSM, -96..-127 store/policy, -128 internal. */
 #ifndef COFFRE_BOARD_ERR_H

@@ -1,4 +1,4 @@
-/* The log sink (STYLE 2.12). One process-wide sink, set once at start-up before any thread. */
+/* The log sink. One process-wide sink, set once at start-up before any thread. */
 #include "board/log.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* The log sink (STYLE 2.12). Never pass key bytes, PINs or passwords. */
+/* The log sink. Never pass key bytes, PINs or passwords. */
 #ifndef COFFRE_BOARD_LOG_H
 #define COFFRE_BOARD_LOG_H
 

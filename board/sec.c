@@ -1,4 +1,4 @@
-/* Secret-handling primitives (STYLE 2.6): wipe, locked allocation, constant-time compare.
+/* Secret-handling primitives: wipe, locked allocation, constant-time compare.
  *
  * sec_alloc keeps a small registry of live blocks so that a fatal path (or zeroize) can wipe
  * every one of them: [shsm] SecureMemoryRegistry. The registry is a fixed array guarded by a

@@ -1,4 +1,4 @@
-/* Secret-handling primitives shared by every module (STYLE 2.6). */
+/* Secret-handling primitives shared by every module. */
 #ifndef COFFRE_BOARD_SEC_H
 #define COFFRE_BOARD_SEC_H
 

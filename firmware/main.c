@@ -42,7 +42,7 @@ _Static_assert(PROVISION_EXIT_OK == COFFRED_EXIT_OK && PROVISION_EXIT_FAIL == CO
  * inherited. */
 #define MAIN_ENV_CONSOLE_FD "COFFRED_RESTART_CONSOLE_FD"
 
-/* The one mutable global STYLE 2.7 allows: the stop flag, set by SIGTERM / SIGINT. */
+/* The one mutable global of the process: the stop flag, set by SIGTERM / SIGINT. */
 static volatile sig_atomic_t main_stop_flag;
 
 struct main_opts {

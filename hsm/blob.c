@@ -1,7 +1,7 @@
 /* The wrapped-blob header: parsing and serialising, nothing else (no HSM, no allocation), so
  * that it can be fuzzed on its own (tests/fuzz/fuzz_hsm_blob.c). Blobs come back from SQLite:
  * untrusted input. Layout in wrap.c. Bounds: the length check subtracts from n, never adds to
- * dek_len (STYLE 2.4). */
+ * dek_len. */
 #include <string.h>
 
 #include "hsm/hsm.h"

@@ -1,4 +1,4 @@
-/* hsm/: the only code that talks PKCS#11 (STYLE 2.9, ARCHITECTURE "Terms", issue 3).
+/* hsm/: the only code that talks PKCS#11 (docs/architecture.md "Terms").
  *
  * Model
  *   hsm_open()        dlopen the module, C_GetFunctionList (version checked), C_Initialize
@@ -34,7 +34,7 @@
 typedef struct hsm hsm;           /* opaque client (one per process, in svc_ctx) */
 typedef struct hsm_sess hsm_sess; /* opaque pooled session */
 
-#define HSM_DEFAULT_TIMEOUT_MS 5000u   /* RELIABILITY: "HSM call 5 s then a clean error" */
+#define HSM_DEFAULT_TIMEOUT_MS 5000u   /* a module call past it ends in CF_E_HSM_TIMEOUT */
 #define HSM_DEFAULT_KEYGEN_TIMEOUT_MS 120000u
 #define HSM_DEFAULT_POOL 4u
 #define HSM_POOL_MAX 64u

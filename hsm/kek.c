@@ -1,4 +1,4 @@
-/* KEKs: AES-256 token keys labelled "coffre-kek-<version>" (ARCHITECTURE "Terms").
+/* KEKs: AES-256 token keys labelled "coffre-kek-<version>" (docs/architecture.md "Terms").
  * Created CKA_SENSITIVE, not extractable (or, with backups enabled, extractable only under a
  * CKA_TRUSTED wrapping key: CKA_WRAP_WITH_TRUSTED), CKA_PRIVATE, usable only for
  * encrypt/decrypt (the GCM blob wrap, see wrap.c); never CKA_WRAP/CKA_UNWRAP, so the KEK

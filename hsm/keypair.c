@@ -1,4 +1,4 @@
-/* Key pairs inside the HSM for the TLS server key and the appliance CA (ARCHITECTURE
+/* Key pairs inside the HSM for the TLS server key and the appliance CA (docs/architecture.md
  * "Security model": OpenSSL reaches them through libp11's pkcs11 engine). Each pair gets a
  * CKA_LABEL and a CKA_ID so that a PKCS#11 URI (RFC 7512) names it; the private half is
  * sensitive and never extractable in the clear (with backups enabled: only wrapped under a

@@ -1,4 +1,4 @@
-# hsm/: the PKCS#11 client (STYLE 2.9).
+# hsm/: the PKCS#11 client.
 #   libhsm.a     production build
 #   libhsm_th.a  the same sources with -DCOFFRE_TEST_HOOKS (hsm_test_selftest_corrupt,
 #                hsm_test_raw): unit tests link "hsm_th board" with $(HSM_CFLAGS) and

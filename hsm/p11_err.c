@@ -1,5 +1,5 @@
-/* CK_RV -> cf_err (STYLE 2.3: CK_RV never crosses the hsm/ boundary) and the fault class
- * that drives recovery (RELIABILITY "HSM failure patterns"). */
+/* CK_RV -> cf_err (CK_RV never crosses the hsm/ boundary) and the fault class
+ * that drives recovery (recover.c). */
 #include "hsm/hsm_int.h"
 
 cf_err p11_rv_to_err(CK_RV rv)

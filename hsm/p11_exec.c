@@ -1,5 +1,5 @@
-/* Executors and deadlines (STYLE 2.9 "bounded waits", RELIABILITY "HSM call 5 s then a
- * clean error", issue 3 "hangs give a clear error within a configurable timeout").
+/* Executors and deadlines: every module call has a bounded wait, and a call that hangs ends
+ * in a clear error (CF_E_HSM_TIMEOUT) within the configured timeout.
  *
  * Why executors. A PKCS#11 call that hangs cannot be interrupted safely (longjmp out of a
  * module that holds its own locks would wedge it), so the only way to give the caller an
@@ -212,8 +212,8 @@ static void *exec_main(void *arg)
 	unsigned spin = HSM_SPIN_EXEC;
 	/* Spinning for the next job pays only when jobs come back to back (bench-hsm). A KMIP
 	 * worker does TLS and SQL between two jobs, far longer than the spin: there the spin only
-	 * burnt a core the worker and the clients needed (profile, issue 5: 40% of a Create's CPU
-	 * in sched_yield). So after a spin that ended asleep anyway, the next waits do not spin,
+	 * burnt a core the worker and the clients needed (a profile of Create showed 40% of its
+	 * CPU in sched_yield). So after a spin that ended asleep anyway, the next waits do not spin,
 	 * and one in HSM_SPIN_RETRY tries again. */
 	bool spin_pays = true;
 	unsigned since_try = 0;

@@ -1,4 +1,4 @@
-/* Loading a PKCS#11 module and choosing its token (STYLE 2.9, [p11] p11_load.c).
+/* Loading a PKCS#11 module and choosing its token ([p11] p11_load.c).
  * dlopen -> C_GetFunctionList -> version check -> C_Initialize(CKF_OS_LOCKING_OK).
  * Token selection: a plain label, or an RFC 7512 URI ("pkcs11:token=...;serial=...").
  * Everything the module returns (slot counts, info fields) is untrusted. */

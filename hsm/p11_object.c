@@ -1,5 +1,5 @@
 /* Object search and attribute reads, with every module-returned length and count checked
- * (STYLE 2.9 "treat HSM output as untrusted input"; OpenSC GHSA-c758-vvqj-x96q). */
+ * (HSM output is untrusted input; OpenSC GHSA-c758-vvqj-x96q). */
 #include <string.h>
 
 #include "board/log.h"

@@ -1,5 +1,5 @@
 /* Client lifecycle (hsm_open, hsm_close, hsm_logout), token selection and the login session
- * (STYLE 2.9 "slot login state is tracked in one place"), token initialisation.
+ * (the slot's login state is tracked here only), token initialisation.
  * The PIN lives in one sec_alloc block owned by struct hsm; it is wiped on logout, on a failed
  * login and when replaced. The control executor keeps one "login session" open so that the
  * login state survives while pool sessions come and go. The control jobs here are the steps

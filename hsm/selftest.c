@@ -1,4 +1,4 @@
-/* Power-up self-tests (RELIABILITY "The bar" 1-2; issue 3): known-answer tests run inside the
+/* Power-up self-tests: known-answer tests run inside the
  * HSM for AES-256-GCM, SHA-256, HMAC-SHA-256 and the blob wrap format, a wrap/unwrap round trip
  * with a tamper check, and a repeated-block check of the generator. Keys are session objects
  * (CKA_TOKEN false) destroyed at the end. A failure names the test; the caller refuses to

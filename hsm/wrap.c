@@ -1,4 +1,4 @@
-/* DEK blobs: key material wrapped under the current KEK (ARCHITECTURE "Data at rest").
+/* DEK blobs: key material wrapped under the current KEK (docs/architecture.md "Data at rest").
  *
  * Mechanism: AES-256-GCM through C_Encrypt / C_Decrypt with the KEK, NOT C_WrapKey with
  * CKM_AES_KEY_WRAP_PAD (RFC 5649). Measured here, SoftHSMv2 2.6.1, one thread, 32-byte DEK:
@@ -83,7 +83,7 @@ cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_bind *b, u
 /* ---- jobs (run on the executor; arguments in x->io) ---------------------------------- */
 
 /* Warm KEKs. SoftHSMv2 re-reads a token object's file (open, fcntl lock, read, close) on every
- * use, which made C_DecryptInit most of a KMIP Get (profile, issue 5). A session-object copy of
+ * use, which made C_DecryptInit most of a KMIP Get (profile). A session-object copy of
  * the KEK (C_CopyObject with CKA_TOKEN false: every other attribute, CKA_SENSITIVE and
  * not-extractable included, is kept) lives in the executor's session and is used instead:
  * make bench-hsm's session-object figures. A copy is used only while the KEK table still maps

@@ -1,6 +1,6 @@
 /* KMIP message layer: typed requests and responses, payloads, attributes, managed objects.
  *
- * Decoding fills plain C structs in one pass (STYLE 2.4). Every string, byte string and
+ * Decoding fills plain C structs in one pass. Every string, byte string and
  * nested structure in a decoded struct is a VIEW into the caller's message buffer (STYLE
  * 2.5 rule 1): keep the buffer alive while the decoded struct is used. Arrays (batch items,
  * attributes, lists) come from a caller-provided arena (struct kmip_arena); every count is
@@ -41,7 +41,7 @@
 
 /* ---- arena ---------------------------------------------------------------------------- */
 
-/* A bump allocator over a caller-owned buffer (per-request state, STYLE 2.5 rule 4).
+/* A bump allocator over a caller-owned buffer (per-request state).
  * Allocations are zeroed and aligned to max_align_t; there is no per-object free. */
 struct kmip_arena {
 	uint8_t *p;
@@ -122,7 +122,7 @@ struct kmip_attr_refs {
 	size_t n;
 };
 
-/* Attribute policy (STYLE 2.7): one static const row per KMIP attribute. */
+/* Attribute policy: one static const row per KMIP attribute. */
 enum kmip_attr_flag {
 	KMIP_AF_MULTI = 1u << 0,       /* multiple instances permitted */
 	KMIP_AF_CLIENT_INIT = 1u << 1, /* client may set it in Create / Register templates */

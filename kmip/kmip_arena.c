@@ -1,4 +1,4 @@
-/* Per-request bump allocator over a caller-owned buffer (STYLE 2.5 rule 4). */
+/* Per-request bump allocator over a caller-owned buffer. */
 #include "kmip/kmip.h"
 
 #include <stdalign.h>

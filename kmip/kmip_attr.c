@@ -1,4 +1,4 @@
-/* Attributes: the policy table (STYLE 2.7), the 1.x Attribute{Name, Index, Value} form with
+/* Attributes: the policy table, the 1.x Attribute{Name, Index, Value} form with
  * custom x-/y- names of any type, and the 2.0 form (one tag per attribute inside Attributes,
  * vendor attributes as Attribute{Vendor Identification, Attribute Name, Attribute Value}).
  *

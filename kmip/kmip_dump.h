@@ -11,7 +11,7 @@
  * seconds, Boolean true/false, Interval seconds. Unknown tags print as "Unknown(0x42xxxx)",
  * extension tags as "Extension(0x54xxxx)"; neither is an error.
  *
- * Secrets (STYLE 2.6): string values under Key Material and the Password / One Time Password /
+ * Secrets: string values under Key Material and the Password / One Time Password /
  * Hashed Password tags print as "<N bytes redacted>" unless show_secrets is set.
  *
  * Structural errors (truncated, bad type, bad length, bad padding, invalid UTF-8, depth...)

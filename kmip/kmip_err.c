@@ -1,4 +1,4 @@
-/* cf_err -> KMIP Result Status / Result Reason (STYLE 2.3): internal detail never reaches
+/* cf_err -> KMIP Result Status / Result Reason: internal detail never reaches
  * the wire, only the reason the specification prescribes.
  *
  *= kmip-spec-v1.4 section 11.1 (General errors): message cannot be parsed, or a field

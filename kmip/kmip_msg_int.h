@@ -1,5 +1,5 @@
 /* Private helpers shared by kmip_msg.c, kmip_payload.c, kmip_attr.c and kmip_obj.c.
- * Not part of the public API (STYLE 2.1: <module>_int.h). */
+ * Not part of the public API (<module>_int.h). */
 #ifndef COFFRE_KMIP_KMIP_MSG_INT_H
 #define COFFRE_KMIP_KMIP_MSG_INT_H
 

@@ -1,4 +1,4 @@
-/* TTLV wire reader and writer: the only code that touches KMIP wire bytes (STYLE 2.4).
+/* TTLV wire reader and writer: the only code that touches KMIP wire bytes.
  *
  * Reader: a borrowed view {p, len, off, depth}; invariant off <= len. Every check subtracts
  * (len - off < need), never adds. Values returned are views into the caller's buffer.

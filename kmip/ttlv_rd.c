@@ -1,4 +1,4 @@
-/* TTLV reader (STYLE 2.4). Every bounds check subtracts from what remains; lengths are widened
+/* TTLV reader. Every bounds check subtracts from what remains; lengths are widened
  * to size_t before padding is added, so no 32-bit wrap is possible.
  *
  *= kmip-spec-v1.4 section 9.1.1 (TTLV encoding): Tag 3 bytes, Type 1 byte, Length 4 bytes,

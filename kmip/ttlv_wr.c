@@ -1,4 +1,4 @@
-/* TTLV writer (STYLE 2.4): a caller-owned fixed buffer; Structures are reserved with a zero
+/* TTLV writer: a caller-owned fixed buffer; Structures are reserved with a zero
  * length and back-patched. The first error poisons the writer: every later call returns it,
  * so a caller that checks only the last result still never emits a partial message. */
 #include "kmip/ttlv.h"

@@ -1,4 +1,4 @@
-/* coffre-bench: a KMIP load generator for any KMIP server (issue 5). Internal header shared
+/* coffre-bench: a KMIP load generator for any KMIP server. Internal header shared
  * by tools/coffre_bench.c (options, orchestration, report) and tools/bench_*.c.
  *
  * Model: T threads, each with its own epoll loop and conns/T non-blocking mutual-TLS

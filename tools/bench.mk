@@ -1,4 +1,4 @@
-# build/coffre-bench: the KMIP load generator (issue 5). Client side only: kmip/ as the
+# build/coffre-bench: the KMIP load generator. Client side only: kmip/ as the
 # codec, OpenSSL for TLS, one epoll loop per thread; never links firmware/.
 BENCH_SRCS := tools/coffre_bench.c tools/bench_loop.c tools/bench_req.c tools/bench_tls.c \
               tools/bench_hist.c

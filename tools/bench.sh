@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench` (issue 5): Coffre and PyKMIP side by side, the goal table, the HSM's own limit.
+# `make bench`: Coffre and PyKMIP side by side, the goal table, the HSM's own limit.
 #
 #   tools/bench.sh BUILD_DIR
 #

@@ -1,4 +1,4 @@
-/* coffre: operator / QA command line. Reuses kmip/ and board/ only (STYLE 2.1).
+/* coffre: operator / QA command line. Reuses kmip/, board/, hsm/ (backup helper) and the backup format.
  *
  *   coffre help
  *   coffre ttlv decode [--show-secrets] [HEX | -]

@@ -1,4 +1,4 @@
-/* coffre-bench: KMIP load generator for any KMIP server over mutual TLS (issue 5).
+/* coffre-bench: KMIP load generator for any KMIP server over mutual TLS.
  *
  *   coffre-bench --host H --port P --cert C --key K --ca CA --op OP [options]
  *

@@ -1,4 +1,4 @@
-/* The serial console (ARCHITECTURE "Process shape": console thread; STYLE 2.11; docs/console.md).
+/* The serial console (docs/architecture.md "Process shape": console thread; docs/console.md).
  *
  * One console thread serves the board's TTY: it reads bytes, edits one line at a time, looks
  * the command up in the static command tables and runs its handler. This header is the

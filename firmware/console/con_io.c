@@ -1,4 +1,4 @@
-/* The console's output and line editor (con.h "output" and "input"; STYLE 2.11;
+/* The console's output and line editor (con.h "output" and "input";
  * docs/console/shell.md).
  *
  * Input bytes are hostile. They arrive in c->rbuf and each one is wiped there as soon as it is

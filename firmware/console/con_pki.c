@@ -1,6 +1,5 @@
 /* Console PKI commands (con.h; docs/console/pki.md): `cert show` and `client sign-csr |
- * issue | trust | list | revoke`: how vCenter and the appliance come to trust each other
- * (VCENTER-KMIP.md 4.2, 4.3).
+ * issue | trust | list | revoke`: how vCenter and the appliance come to trust each other.
  *
  * Clients live in the store's clients table (store_clients.h). Certificates the appliance CA
  * issues (sign-csr, issue) chain to [tls] ca and are mapped by fingerprint; pasted

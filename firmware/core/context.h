@@ -1,4 +1,4 @@
-/* The service context (STYLE 2.7): one struct svc, created in main() and passed explicitly.
+/* The service context: one struct svc, created in main() and passed explicitly.
  * Per-worker state lives in struct ops_worker (firmware/ops/ops.h); per-connection state in the
  * net layer's connection; per-request state in an arena. */
 #ifndef COFFRE_FIRMWARE_CORE_CONTEXT_H
@@ -15,7 +15,7 @@
 #include "hsm/hsm.h"
 #include "kmip/ttlv.h"
 
-/* ARCHITECTURE "Process shape": the appliance states. */
+/* docs/architecture.md "Process shape": the appliance states. */
 enum svc_state {
 	SVC_UNINITIALIZED = 0, /* fresh appliance: console only, KMIP refused */
 	SVC_SEALED = 1,        /* initialised, HSM PIN not available: KMIP refused */

@@ -320,7 +320,7 @@ static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *xs)
 	return tls_ctx_is_pinned(t, fp) || tls_trust_is_trusted(t->trust, fp) ? 1 : 0;
 }
 
-/* ---- client chain verification cache (issue 5; docs/tls.md "Verification cache") --------
+/* ---- client chain verification cache (docs/tls.md "Verification cache") --------
  *
  * Most of a full handshake's verification is X509_verify_cert: building the chain and checking
  * the CA's signature on the client certificate (an ECDSA verification). vCenter reconnects with
@@ -574,7 +574,7 @@ out:
  * libp11 0.4.12 races in its session handling (docs/tls.md "Thread safety"), so its calls must
  * not run concurrently. Holding a lock around every SSL_do_handshake step (tls_ctx_key_lock)
  * serializes the whole handshake, certificate parsing and verification included: one core's
- * worth of handshakes (issue 5). For an EC key the only libp11 call a handshake makes is the
+ * worth of handshakes. For an EC key the only libp11 call a handshake makes is the
  * ECDSA signature, so the server uses a wrapper EC_KEY instead: same group and public key, an
  * EC_KEY_METHOD whose sign operations take tls_engine_lock (process-wide: libp11's state is)
  * and sign with the engine's EC_KEY. A non-default method makes OpenSSL treat the key as
@@ -854,7 +854,7 @@ static cf_err tls_set_protocol(struct tls_ctx *t, const struct tls_config *cfg)
 	/* No renegotiation (the client could make the server sign again mid-session), no
 	 * compression, the server's suite order. CLEANSE_PLAINTEXT: OpenSSL wipes its copy of
 	 * received application data (Register requests carry key material).
-	 * Session resumption (issue 5; docs/tls.md "Session resumption"): stateless tickets for
+	 * Session resumption (docs/tls.md "Session resumption"): stateless tickets for
 	 * TLS 1.3 and 1.2, no server-side cache, no early data. The ticket key is the one
 	 * OpenSSL draws at random in SSL_CTX_new: per process start, in memory only. A ticket
 	 * carries the verified client certificate and verify result (the identity), and the

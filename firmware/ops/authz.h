@@ -1,7 +1,7 @@
 /* Authorization: a verified TLS identity -> tenant + role, the optional KMIP Username/Password
  * credential. Which operations a role may run is the dispatch table's (firmware/ops/ops.c).
  *
- * Mapping order (first match wins; VCENTER-KMIP.md 4.3: certificate rotation within a tenant
+ * Mapping order (first match wins; vCenter's certificate rotation within a tenant
  * keeps access because rules name the subject + issuer or the tenant, not only one key):
  *   1. the config's client table (config_client_find): fingerprint first, then subject +
  *      issuer (DN rules only for certificates that chained to the CA: a pinned self-signed

@@ -1,4 +1,4 @@
-/* The appliance CA (ARCHITECTURE "Modules": internal CA): a self-signed CA certificate and the
+/* The appliance CA (the internal CA): a self-signed CA certificate and the
  * certificates it issues (server, client, CSR signing), every signature made by a key pair
  * that lives in the HSM.
  *
@@ -36,7 +36,8 @@ enum ca_profile {
 	CA_PROFILE_SERVER = 2, /* CA:FALSE, digitalSignature (+keyEncipherment for RSA),
 	                          EKU serverAuth + clientAuth, SANs */
 	CA_PROFILE_CLIENT = 3, /* CA:FALSE, digitalSignature (+keyEncipherment for RSA),
-	                          EKU clientAuth + serverAuth (VCENTER-KMIP.md 4.3) */
+	                          EKU clientAuth + serverAuth (what vCenter
+	                          expects of its client certificate) */
 };
 
 /* The CA: its key pair in the HSM (by CKA_LABEL) and, once it exists, its certificate. */

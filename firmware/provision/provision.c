@@ -1,4 +1,4 @@
-/* Provisioning (ARCHITECTURE "Contracts"), non-interactive:
+/* Provisioning (docs/architecture.md "Contracts"), non-interactive:
  *
  *   coffred provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa] [--module SO]
  *

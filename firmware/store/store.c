@@ -1,4 +1,4 @@
-/* The object store on SQLite (STYLE 2.10; schema and durability rules in docs/store.md).
+/* The object store on SQLite (schema and durability rules in docs/store.md).
  * The only file with SQL in the firmware. Every value reaches SQLite as a bound parameter. */
 #include "firmware/store/store.h"
 
@@ -561,7 +561,7 @@ cf_err store_open(const char *path, const struct store_opts *opts, struct store 
 							  : "PRAGMA synchronous=FULL")) != CF_OK)
 		goto out;
 	/* the KMIP workers' connections: an 8 MiB page cache (default 2 MiB) keeps the hot index
-	 * pages of a large store in memory instead of a pread per page (profile, issue 5) */
+	 * pages of a large store in memory instead of a pread per page (profile) */
 	if (st->opts.group_commit && (rc = st_pragma_set(st, "PRAGMA cache_size=-8192")) != CF_OK)
 		goto out;
 	/* secure_delete: SQLite overwrites deleted content and freed pages with zeros, so a

@@ -1,4 +1,4 @@
-/* KEK rotation's background re-wrap (ARCHITECTURE "Process shape": main thread jobs; the
+/* KEK rotation's background re-wrap (docs/architecture.md "Process shape": main thread jobs; the
  * console's `kek rotate`; docs/console.md "KEK rotation").
  *
  * After `kek rotate` makes a new KEK current, every object still wrapped under an older KEK

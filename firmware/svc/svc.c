@@ -1,4 +1,4 @@
-/* coffred's boot sequence and states (ARCHITECTURE "Process shape"; docs/console/ceremony.md).
+/* coffred's boot sequence and states (docs/architecture.md "Process shape"; docs/console/ceremony.md).
  *
  *   (main.c: sec_harden_process, no core dumps, before anything secret is read; signals)
  *   svc_open: config_load -> board_init(data_dir)
@@ -334,7 +334,7 @@ static void svc_test_hooks(hsm *h)
 #define SVC_HSM_SESSIONS_EXTRA 4u
 
 /* Every hsm the service opens: KEKs may be exported, but only under a trusted backup key
- * (issue 7: `backup export`). */
+ * (`backup export`). */
 static struct hsm_config svc_hsm_config(const struct config *cfg)
 {
 	unsigned pool = cfg->kmip.workers + SVC_HSM_SESSIONS_EXTRA;

@@ -1,5 +1,5 @@
 # make bench: Coffre (a QA coffred) and PyKMIP's server side by side under build/coffre-bench,
-# the goal table of issue 5, and bench-hsm's raw PKCS#11 figures (tools/bench.sh; <= 5 min).
+# the goal table, and bench-hsm's raw PKCS#11 figures (tools/bench.sh; <= 5 min).
 # Not part of make test: no timing is asserted anywhere, figures belong to the benchmark.
 #   BENCH_SECONDS=S   measured seconds per run (default 5)
 #   BENCH_FILL=N      keys in the store for the Locate row (default 1000000; fewer if the

@@ -1,5 +1,5 @@
-/* bench_fill: fill a coffred store with many keys for the Locate benchmark (issue 5,
- * `make bench`). Benchmark fixture only: links firmware's store, never part of coffred.
+/* bench_fill: fill a coffred store with many keys for the Locate benchmark
+ * (`make bench`). Benchmark fixture only: links firmware's store, never part of coffred.
  *
  *   bench_fill DB TENANT N ATTR PREFIX MAX_SECONDS
  *

@@ -1,4 +1,4 @@
-# tests/fuzz: libFuzzer targets (STYLE 2.14, RELIABILITY.md "fuzz speed", "fuzz in make test").
+# tests/fuzz: libFuzzer targets (a short run of each in make test).
 #
 #   make test-fuzz-short   (part of make test) builds the targets with SAN=fuzz in FUZZ_BUILD
 #                          (build/fuzz) and runs each on its seed corpus for FUZZ_SHORT_SECONDS

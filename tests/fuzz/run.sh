@@ -65,7 +65,7 @@ done
 echo "fuzz ($mode, ${secs}s per target):"
 for l in "${summary[@]}"; do echo "  $l"; done
 for t in "${slow[@]}"; do
-	echo "fuzz: WARNING $t below $min_eps exec/s (RELIABILITY.md fuzz speed; shared machine?)"
+	echo "fuzz: WARNING $t below $min_eps exec/s (shared machine?)"
 done
 if ((${#failed[@]} > 0)); then
 	echo "fuzz: FAILED: ${failed[*]}"

@@ -1,5 +1,5 @@
-/* p11shim: a fault-injecting PKCS#11 module for tests (issue 3 "Tests", RELIABILITY "HSM
- * failure patterns"). $(BUILD)/tests/libp11shim.so exports C_GetFunctionList and forwards
+/* p11shim: a fault-injecting PKCS#11 module for tests (the HSM
+ * failure patterns of docs/hsm.md). $(BUILD)/tests/libp11shim.so exports C_GetFunctionList and forwards
  * every function of the PKCS#11 2.40 function list to the real module named by the
  * environment variable COFFRE_SHIM_MODULE (default /usr/lib/softhsm/libsofthsm2.so), which it
  * dlopens on first use. Give the shim's path to the code under test as its module path.

@@ -115,7 +115,7 @@ static void t_err_strings(void **s)
 		assert_string_not_equal(cf_err_name(all[i]), "CF_E_UNKNOWN");
 		for (size_t j = 0; j < i; j++) /* codes are distinct */
 			assert_int_not_equal(all[i], all[j]);
-		/* blocks as STYLE 2.3 says */
+		/* blocks */
 		if (all[i] < 0)
 			assert_true(all[i] >= CF_E_INTERNAL);
 	}

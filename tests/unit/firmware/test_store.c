@@ -520,7 +520,7 @@ static void t_locate(void **s)
 	store_close(st);
 }
 
-/* Which index drives Locate (issue 5): the SQL store_locate_run prepares is captured with a
+/* Which index drives Locate: the SQL store_locate_run prepares is captured with a
  * trace installed on every connection this process opens (sqlite3_auto_extension), then
  * EXPLAIN QUERY PLAN runs on it through a second, read-only connection. No timing. */
 static char plan_sql[2048];

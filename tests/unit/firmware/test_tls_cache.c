@@ -1,4 +1,4 @@
-/* tls.c's handshake cost savings (issue 5; docs/tls.md "Verification cache", "Session
+/* tls.c's handshake cost savings (docs/tls.md "Verification cache", "Session
  * tickets"): the client chain verification cache must never accept what a full verification
  * would refuse (revoked, unpinned, expired, trust reloaded), session tickets go only to clients
  * that ask for them (and resumption still works for those), and the server chain built once

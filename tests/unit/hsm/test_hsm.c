@@ -1,4 +1,4 @@
-/* hsm/ against a real SoftHSMv2 token in a throw-away directory (issue 3 "Tests"). */
+/* hsm/ against a real SoftHSMv2 token in a throw-away directory . */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

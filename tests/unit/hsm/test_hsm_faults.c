@@ -1,4 +1,4 @@
-/* hsm/ under injected PKCS#11 faults (issue 3 "Faults", RELIABILITY "HSM failure patterns"):
+/* hsm/ under injected PKCS#11 faults (the HSM failure patterns of docs/hsm.md):
  * the layer's module is the fault-injecting shim (tests/shim/p11shim.h) in front of a real
  * SoftHSMv2 token in a throw-away directory.
  * For CKR_SESSION_HANDLE_INVALID, CKR_DEVICE_ERROR, CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT,

@@ -1,8 +1,8 @@
 /* Target: ttlv_rd_* ttlv_msg_len (kmip/ttlv_rd.c), kmip_decode_request (kmip/kmip_msg.c) on
  *         malformed input.
  *
- * RELIABILITY.md "malformed input": >= 200 deterministic negative cases, each asserting the
- * EXACT cf_err. The cases are generated from macro tables ([osc] simpletlv.c style, STYLE 2.13):
+ * Malformed input: >= 200 deterministic negative cases, each asserting the
+ * EXACT cf_err. The cases are generated from macro tables ([osc] simpletlv.c style):
  * every TTLV type x {length 0, short, long, past the end, over the cap, non-zero padding, wrong
  * type for the tag}, unknown type bytes, truncated headers, 2 GiB lengths, the message-length
  * check before the body, Boolean values, invalid UTF-8, Big Integer lengths, Structure lengths,
