@@ -297,12 +297,13 @@ class Tally:
         sys.exit(0 if self.failed == 0 else 1)
 
 
-def skip_if_unbuilt(build):
-    """Skip (exit 0, with a clear message) only when BUILD/coffred does not exist."""
+def require_built(build):
+    """Fail (exit 1, after a "0 passed, 1 failed" summary) when BUILD/coffred does not exist:
+    a test that cannot run is a failure, never a pass with no check."""
     if not os.path.exists(os.path.join(build, "coffred")):
-        print("SKIP: %s/coffred does not exist (build it: make BUILD=%s)" % (build, build))
-        print("0 passed, 0 failed")
-        sys.exit(0)
+        print("FAIL not built: %s/coffred (build it: make BUILD=%s)" % (build, build))
+        print("0 passed, 1 failed", flush=True)
+        sys.exit(1)
 
 
 class Instance:

@@ -215,7 +215,7 @@ def kek1_emptied(con, timeout=30):
 
 def main():
     build = rl.parse_build(sys.argv)
-    rl.skip_if_unbuilt(build)
+    rl.require_built(build)
     t = rl.Tally()
     rnd = rl.rng()
     r = Runner(t)

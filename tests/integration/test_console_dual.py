@@ -96,7 +96,7 @@ def paste(con, text):
 
 def main():
     build = rl.parse_build(sys.argv)
-    rl.skip_if_unbuilt(build)
+    rl.require_built(build)
     t = rl.Tally()
     t0 = time.monotonic()
     th = os.path.join(build, "tests", "coffred_th")

@@ -31,7 +31,7 @@ import robust_lib as rl      # noqa: E402
 import console_lib as cl     # noqa: E402
 
 build = rl.parse_build(sys.argv)
-rl.skip_if_unbuilt(build)
+rl.require_built(build)
 t = rl.Tally()
 
 # ---- the service clock (coffred_th + COFFRE_TEST_CLOCK) ------------------------------------

@@ -87,7 +87,7 @@ def wait_kek(con, pred, timeout=60):
 
 def main():
     build = rl.parse_build(sys.argv)
-    rl.skip_if_unbuilt(build)
+    rl.require_built(build)
     th = os.path.join(build, "tests", "coffred_keys_th")
     t = rl.Tally()
     rnd = rl.rng()

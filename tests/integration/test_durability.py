@@ -30,7 +30,7 @@ ap.add_argument("--clients", type=int, default=int(os.environ.get("ROBUST_CLIENT
 ap.add_argument("--sample", type=int, default=200, help="older keys re-checked per restart")
 ap.add_argument("--quick-check-every", type=int, default=5)
 args = ap.parse_args()
-rl.skip_if_unbuilt(args.build)
+rl.require_built(args.build)
 t = rl.Tally()
 r = rl.rng()
 

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import robust_lib as rl  # noqa: E402
 
 build = rl.parse_build(sys.argv)
-rl.skip_if_unbuilt(build)
+rl.require_built(build)
 t = rl.Tally()
 inst = rl.Instance(build, name="secrets")
 inst.start()

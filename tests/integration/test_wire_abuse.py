@@ -25,7 +25,7 @@ READ_TIMEOUT_S = 2        # lowered in this instance's config so incomplete mess
 RSS_JUMP_KB = 32 * 1024   # a 2 GiB announcement must not move RSS by this much
 
 build = rl.parse_build(sys.argv)
-rl.skip_if_unbuilt(build)
+rl.require_built(build)
 t = rl.Tally()
 inst = rl.Instance(build, kmip_extra={"read_timeout_s": READ_TIMEOUT_S}, name="wire")
 inst.start()
