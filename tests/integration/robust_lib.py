@@ -431,6 +431,17 @@ class Closed(Exception):
     """The server closed the connection (EOF, reset, TLS alert) before a full response."""
 
 
+def ssl_reason(e):
+    """The OpenSSL reason of a TLS failure (e.g. "TLSV1_ALERT_UNKNOWN_CA" for the server's
+    unknown-CA alert): e itself when it is an ssl.SSLError, else the SSLError it was raised
+    from (Closed keeps it); None for any other error."""
+    while e is not None:
+        if isinstance(e, ssl.SSLError):
+            return e.reason
+        e = e.__cause__
+    return None
+
+
 class Client:
     """One mutual-TLS KMIP connection."""
 
@@ -467,7 +478,7 @@ class Client:
             try:
                 chunk = self.s.recv(n - len(buf))
             except (ConnectionError, ssl.SSLError) as e:
-                raise Closed(str(e))
+                raise Closed(str(e)) from e
             if not chunk:
                 raise Closed("EOF after %d of %d bytes" % (len(buf), n))
             buf += chunk
