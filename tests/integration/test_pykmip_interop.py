@@ -23,12 +23,16 @@ def check(desc, cond):
         print("FAIL " + desc)
 
 
-def attempt(desc, fn, want_reason=None):
-    """fn() must fail with KmipOperationFailure (and want_reason when given)."""
+def attempt(desc, fn, want_reason, want_message):
+    """fn() must fail with KmipOperationFailure: Operation Failed, this Result Reason and this
+    Result Message."""
     try:
         fn()
     except KmipOperationFailure as e:
-        check("%s (%s)" % (desc, e.reason), want_reason is None or e.reason in want_reason)
+        got = (e.status, e.reason, e.message)
+        want = (enums.ResultStatus.OPERATION_FAILED, want_reason, want_message)
+        check("%s (%s: %r)" % (desc, e.reason, e.message) if got == want else
+              "%s: got %s %s %r, want %s %s %r" % ((desc,) + got + want), got == want)
         return
     except Exception as e:  # noqa: BLE001
         check("%s: unexpected %r" % (desc, e), False)
@@ -67,7 +71,8 @@ with client("qa") as c:
         names = step("get_attribute_list", lambda: c.get_attribute_list(uid))
         check("attribute list names State and Name", names is not None and "State" in names and "Name" in names)
         step("activate", lambda: c.activate(uid))
-        attempt("destroy of an Active key is refused", lambda: c.destroy(uid))
+        attempt("destroy of an Active key is refused", lambda: c.destroy(uid),
+                enums.ResultReason.PERMISSION_DENIED, "an Active object must be revoked first")
         found = step("locate by name", lambda: c.locate(attributes=[
             af.create_attribute(enums.AttributeType.NAME, "interop-key-1")]))
         check("locate by name finds exactly the key", found == [uid])
@@ -79,7 +84,8 @@ with client("qa") as c:
         check("maximum_items honoured", found is not None and len(found) == 1)
         step("revoke (key compromise)", lambda: c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid))
         step("destroy after revoke", lambda: c.destroy(uid))
-        attempt("get of a destroyed key fails", lambda: c.get(uid))
+        attempt("get of a destroyed key fails", lambda: c.get(uid),
+                enums.ResultReason.PERMISSION_DENIED, "object destroyed")
         if uid2:
             step("destroy the Pre-Active second key", lambda: c.destroy(uid2))
     secret = objects.SecretData(b"interop secret 0123456789abcdef", enums.SecretDataType.PASSWORD)
@@ -87,25 +93,28 @@ with client("qa") as c:
     if sid:
         got = step("get the secret back", lambda: c.get(sid))
         check("secret bytes round-trip", got is not None and got.value == b"interop secret 0123456789abcdef")
+    # another tenant's object is answered exactly as an unknown id
     attempt("get of an unknown id fails with Item Not Found", lambda: c.get("no-such-id"),
-            [enums.ResultReason.ITEM_NOT_FOUND])
-    attempt("activate of an unknown id fails", lambda: c.activate("no-such-id"))
+            enums.ResultReason.ITEM_NOT_FOUND, "not found")
+    attempt("activate of an unknown id fails", lambda: c.activate("no-such-id"),
+            enums.ResultReason.ITEM_NOT_FOUND, "not found")
     tenant_uid = step("qa creates a key for the tenant check",
                       lambda: c.create(enums.CryptographicAlgorithm.AES, 256, name="tenant-qa"))
 
 with client("qa2") as c2:
     if tenant_uid:
         attempt("qa2 cannot get qa's key", lambda: c2.get(tenant_uid),
-                [enums.ResultReason.ITEM_NOT_FOUND, enums.ResultReason.PERMISSION_DENIED])
+                enums.ResultReason.ITEM_NOT_FOUND, "not found")
         attempt("qa2 cannot destroy qa's key", lambda: c2.destroy(tenant_uid),
-                [enums.ResultReason.ITEM_NOT_FOUND, enums.ResultReason.PERMISSION_DENIED])
+                enums.ResultReason.ITEM_NOT_FOUND, "not found")
         found = step("qa2 locate by qa's name", lambda: c2.locate(attributes=[
             af.create_attribute(enums.AttributeType.NAME, "tenant-qa")]))
         check("qa2 does not see qa's objects in Locate", found == [])
     own = step("qa2 creates its own key", lambda: c2.create(enums.CryptographicAlgorithm.AES, 256))
 with client("qa") as c:
     if own:
-        attempt("qa cannot get qa2's key", lambda: c.get(own))
+        attempt("qa cannot get qa2's key", lambda: c.get(own),
+                enums.ResultReason.ITEM_NOT_FOUND, "not found")
     if tenant_uid:
         step("qa still reads its own key", lambda: c.get(tenant_uid))
 
