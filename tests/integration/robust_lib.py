@@ -47,7 +47,8 @@ REASON = {1: "Item Not Found", 2: "Response Too Large", 3: "Authentication Not S
           4: "Invalid Message", 5: "Operation Not Supported", 6: "Missing Data",
           7: "Invalid Field", 8: "Feature Not Supported", 0x0B: "Illegal Operation",
           0x0C: "Permission Denied", 0x100: "General Failure"}
-R_INVALID_MESSAGE, R_INVALID_FIELD = 4, 7
+R_ITEM_NOT_FOUND, R_INVALID_MESSAGE, R_INVALID_FIELD, R_PERMISSION_DENIED = 1, 4, 7, 0x0C
+ST_OPERATION_FAILED = 1
 
 
 def item(tag, typ, value, length=None, pad=None):
@@ -224,6 +225,10 @@ class Response:
 
     def first(self):
         return self.items[0] if self.items else (None, None, None, None, None)
+
+    def failed_with(self, reason, message):
+        """One batch item: Operation Failed with this Result Reason and Result Message."""
+        return len(self.items) == 1 and self.items[0][:3] == (ST_OPERATION_FAILED, reason, message)
 
     def describe(self):
         parts = []

@@ -97,12 +97,12 @@ def pk_view(c, uid, names):
     try:
         got = c.get(uid).value
     except KmipOperationFailure as e:
-        got = "refused: %s" % e.reason
+        got = "refused: %s %r" % (e.reason, e.message)
     try:
         _, attrs = c.get_attributes(uid, names)
         seen = sorted((a.attribute_name.value, repr(a.attribute_value)) for a in attrs)
     except KmipOperationFailure as e:
-        seen = "refused: %s" % e.reason
+        seen = "refused: %s %r" % (e.reason, e.message)
     return got, seen
 
 
@@ -291,7 +291,8 @@ def main():
     t.check("A: PyKMIP Get returns the registered key and secret bytes",
             view_a[pk["registered"]][0] == pk_key and view_a[pk["secret"]][0] == pk_secret)
     t.check("A: PyKMIP Get of the destroyed key is refused",
-            str(view_a[pk["destroyed"]][0]).startswith("refused"), str(view_a[pk["destroyed"]][0]))
+            view_a[pk["destroyed"]][0] == "refused: ResultReason.PERMISSION_DENIED 'object destroyed'",
+            str(view_a[pk["destroyed"]][0]))
     for cid, uid in zip(("1", "2"), vc_uids):
         seen = view_a[uid][1]
         t.check("A: PyKMIP reads vCenter key %s: Active, same bytes, its x- attributes" % cid,
@@ -487,10 +488,11 @@ def main():
                     t.bad("%s: Get %s: %s" % (who, uid, e))
             for uid in gone_uids:
                 rr = c.call(rl.uid_req(rl.OP_GET, uid))
-                gone += not rr.ok
+                gone += rr.failed_with(rl.R_PERMISSION_DENIED, "object destroyed")
         t.check("%s serves every live key of A with the same bytes (%d/%d), over A's client "
                 "certificate" % (who, ok_bytes, len(live)), ok_bytes == len(live))
-        t.check("%s: destroyed keys stay destroyed (%d/%d)" % (who, gone, len(gone_uids)),
+        t.check("%s: destroyed keys stay destroyed: Get answers Permission Denied 'object "
+                "destroyed' (%d/%d)" % (who, gone, len(gone_uids)),
                 gone == len(gone_uids))
         with pyclient(app, a) as c:
             view = {uid: pk_view(c, uid, names) for uid, names in pk_names.items()}
@@ -573,7 +575,8 @@ def main():
             and "would be refused" not in out and "nothing was changed" in out, out)
     with d.client() as c:
         rr = c.call(rl.uid_req(rl.OP_GET, qa_live[0]))
-    t.check("D: after the dry run A's keys are still unknown here", not rr.ok, rr.describe())
+    t.check("D: after the dry run A's keys are still unknown here (Item Not Found 'not found')",
+            rr.failed_with(rl.R_ITEM_NOT_FOUND, "not found"), rr.describe())
     out = merge(con, "k2.bk")
     t.check("D: merge adds KEK 2 and A's %d objects; KEK 2 is made current at once" % len(all_uids),
             "restored: 1 KEKs, 0 key pairs, 0 certificate files, %d objects" % len(all_uids) in out

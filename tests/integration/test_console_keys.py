@@ -296,7 +296,8 @@ def main():
     t.check("keys destroy after revoke", "destroyed" in out, out)
     with a.client() as c:
         r = c.call(rl.uid_req(rl.OP_GET, victim))
-    t.check("Get of the destroyed key fails", not r.ok, r.describe())
+    t.check("Get of the destroyed key fails with Permission Denied 'object destroyed'",
+            r.failed_with(rl.R_PERMISSION_DENIED, "object destroyed"), r.describe())
     out = con.cmd("keys show %s" % victim)
     t.check("keys show: Destroyed, no key material, revocation reason",
             "Destroyed" in out and "none (destroyed)" in out and "Cessation" in out, out)
