@@ -1,26 +1,34 @@
 """PyKMIP's client (python3-pykmip, ProxyKmipClient) against a real coffred.
 
-usage: test_pykmip_interop.py PORT PKI_DIR     (PKI_DIR holds ca.crt, qa.*, qa2.*)"""
+usage: test_pykmip_interop.py BUILD_DIR
+(provisions a QA instance with two clients in two tenants, qa and qa2, starts BUILD_DIR/coffred
+on port 0, runs PyKMIP's client against it, then checks that coffred is still running and stops
+cleanly). PyKMIP's log goes to a file of the instance, printed when a check failed."""
+import logging
+import os
 import sys
 
-from kmip import enums
-from kmip.core.factories import attributes as attr_factory
-from kmip.pie import objects
-from kmip.pie.client import ProxyKmipClient
-from kmip.pie.exceptions import KmipOperationFailure
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import robust_lib as rl  # noqa: E402
 
-port, pki = int(sys.argv[1]), sys.argv[2]
-passed = failed = 0
+from kmip import enums  # noqa: E402
+from kmip.core.factories import attributes as attr_factory  # noqa: E402
+from kmip.pie import objects  # noqa: E402
+from kmip.pie.client import ProxyKmipClient  # noqa: E402
+from kmip.pie.exceptions import KmipOperationFailure  # noqa: E402
+
+build = rl.parse_build(sys.argv)
+rl.require_built(build)
+t = rl.Tally()
+inst = rl.Instance(build, clients=2, name="pykmip")
+inst.start()
+port, pki = inst.port, os.path.join(inst.dir, "pki")
+pylog = os.path.join(inst.tmp, "pykmip.log")
+logging.basicConfig(filename=pylog, level=logging.INFO)
 
 
 def check(desc, cond):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   " + desc)
-    else:
-        failed += 1
-        print("FAIL " + desc)
+    t.check(desc, cond)
 
 
 def attempt(desc, fn, want_reason, want_message):
@@ -118,5 +126,11 @@ with client("qa") as c:
     if tenant_uid:
         step("qa still reads its own key", lambda: c.get(tenant_uid))
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(0 if failed == 0 else 1)
+check("coffred still running after the PyKMIP client", inst.alive())
+rc = inst.stop(5)
+check("clean stop (rc=%s)" % rc, rc == 0)
+if t.failed:
+    with open(pylog, errors="replace") as f:
+        print("\n".join("   py| " + line for line in f.read().splitlines()[-20:]))
+    print("\n".join("   srv| " + line for line in inst.stderr().splitlines()[-30:]))
+t.done()
