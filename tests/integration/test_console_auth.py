@@ -109,6 +109,7 @@ def login_raw(con, user, password, code=None):
 
 def main():
     build = rl.parse_build(sys.argv)
+    rl.require_built(build)
     t = rl.Tally()
     th = os.path.join(build, "tests", "coffred_th")
     if not os.access(th, os.X_OK):

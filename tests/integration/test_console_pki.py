@@ -20,7 +20,8 @@ import robust_lib as rl  # noqa: E402
 from kmip import enums  # noqa: E402
 from kmip.pie.client import ProxyKmipClient  # noqa: E402
 
-build = sys.argv[1]
+build = rl.parse_build(sys.argv)
+rl.require_built(build)
 t = rl.Tally()
 CERT_RE = re.compile(r"-----BEGIN CERTIFICATE-----\n.*?-----END CERTIFICATE-----", re.S)
 # the alert a revoked client meets: a CA-signed one is revoked, a pinned self-signed one is
