@@ -29,9 +29,11 @@ PROMPT_RE = re.compile(rb"coffre(\([A-Z]+\))?> $")
 READY_RE = re.compile(rb"^coffred: ready kmip=(\S+):(\d+)$", re.M)
 
 
-def has_line(out, line):
-    """The console output out (CR LF or LF line ends) holds this exact line."""
-    return line in out.replace("\r\n", "\n").split("\n")
+def has_line(out, text):
+    """The console output out (CR LF or LF line ends) holds this exact line, or these exact
+    consecutive lines when text has several ("\n" between them)."""
+    lines, want = out.replace("\r\n", "\n").split("\n"), text.split("\n")
+    return any(lines[i:i + len(want)] == want for i in range(len(lines) - len(want) + 1))
 
 
 class Timeout(Exception):
