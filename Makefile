@@ -86,7 +86,7 @@ include tools/module.mk
 
 # ---- top-level targets ----------------------------------------------------
 .PHONY: all deps deps-check test test-unit test-asan test-integration test-fuzz-short \
-        fuzz bench bench-hsm run lint clean image
+        fuzz bench bench-hsm run lint clean
 
 all: deps-check $(PROGRAMS)
 
@@ -100,6 +100,10 @@ build-tests: deps-check $(PROGRAMS) $(UNIT_TESTS) $(TEST_EXTRAS)
 
 test-unit: build-tests
 	@SCRIPT_TESTS="$(SCRIPT_TESTS)" bash tests/run-unit.sh $(BUILD) $(UNIT_TESTS)
+
+# the SCRIPT_TESTS alone (integration scripts, CLI and fuzz-replay scripts), no unit binary
+test-integration: deps-check $(PROGRAMS) $(TEST_EXTRAS)
+	@SCRIPT_TESTS="$(SCRIPT_TESTS)" bash tests/run-unit.sh $(BUILD)
 
 test-asan: deps-check
 	@$(MAKE) --no-print-directory SAN=asan OPT="-O1 -g" BUILD=$(ASAN_BUILD) test-unit

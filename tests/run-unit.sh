@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs every unit-test binary and test script; prints each one's result and a closing
 # "N passed, N failed" line (test cases, summed over cmocka binaries and scripts).
-#   tests/run-unit.sh BUILD_DIR [BINARY...]     SCRIPT_TESTS="a.sh b.sh" in the environment
+#   tests/run-unit.sh BUILD_DIR [BINARY...]     SCRIPT_TESTS="a.sh b.py" in the environment
+# A script X.sh runs as `bash X.sh BUILD_DIR`, a Python test X.py as
+# `bash tests/integration/run_py.sh BUILD_DIR X.py`. A binary or script that ran no test case
+# fails: a cmocka binary without a "[  PASSED  ]" / "[  FAILED  ]" count or with a count of 0,
+# a script whose output has no "N passed, M failed" line or whose line counts no check.
 set -uo pipefail
 build=$1; shift
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +31,9 @@ for t in "$@"; do
 	timeout -k 5 "$TEST_TIMEOUT" "$t" >"$log" 2>&1; rc=$?
 	secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')
 	read -r p f < <(count "$log")
+	if ((rc == 0)) && ((p + f == 0)); then
+		echo "$name ran no test case" >>"$log"; rc=1
+	fi
 	if ((rc != 0)) && ((f == 0)); then f=1; fi
 	passed=$((passed + p)); failed=$((failed + f))
 	if ((rc == 0)); then
@@ -41,10 +48,19 @@ done
 for s in ${SCRIPT_TESTS:-}; do
 	name=$(basename "$s")
 	log=$logdir/$name.log
-	timeout -k 5 "$TEST_TIMEOUT" bash "$s" "$build" >"$log" 2>&1; rc=$?
+	if [[ $s == *.py ]]; then
+		timeout -k 5 "$TEST_TIMEOUT" bash tests/integration/run_py.sh "$build" "$s" >"$log" 2>&1; rc=$?
+	else
+		timeout -k 5 "$TEST_TIMEOUT" bash "$s" "$build" >"$log" 2>&1; rc=$?
+	fi
 	line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
 	p=$(awk '{print $1}' <<<"${line:-0 passed, 0 failed}")
 	f=$(awk '{print $3}' <<<"${line:-0 passed, 0 failed}")
+	if ((rc == 0)) && [[ -z $line ]]; then
+		echo "$name printed no \"N passed, M failed\" line" >>"$log"; rc=1
+	elif ((rc == 0)) && ((p + f == 0)); then
+		echo "$name ran no check" >>"$log"; rc=1
+	fi
 	if ((rc != 0)) && ((f == 0)); then f=1; fi
 	passed=$((passed + p)); failed=$((failed + f))
 	if ((rc == 0)); then

@@ -42,7 +42,7 @@ if [[ -f $vectors ]]; then
 	done <"$vectors"
 	((n >= 100)) && ok || ko "only $n vector lines"
 else
-	echo "skip: $vectors not found"
+	ko "$vectors not found (the vCenter vectors are part of ../shared)"
 fi
 
 # 2. exact tree of the DiscoverVersions request; no argument = stdin

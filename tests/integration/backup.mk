@@ -1,2 +1,2 @@
 # Key backup export / restore between two appliances (tests/integration/test_backup.py).
-SCRIPT_TESTS += tests/integration/test_backup.sh
+SCRIPT_TESTS += tests/integration/test_backup.py

@@ -1,5 +1,5 @@
 # Console `keys` / `kek` / `audit` commands over a real pty (tests/integration/test_console_keys.py).
-SCRIPT_TESTS += tests/integration/test_console_keys.sh
+SCRIPT_TESTS += tests/integration/test_console_keys.py
 
 # $(BUILD)/tests/coffred_keys_th: coffred with the re-wrap job built with -DCOFFRE_TEST_HOOKS
 # (COFFRE_TEST_REWRAP_DELAY_MS slows each batch, so the test can restart coffred part-way

@@ -26,6 +26,14 @@ import time
 import robust_lib as rl
 
 PROMPT_RE = re.compile(rb"coffre(\([A-Z]+\))?> $")
+READY_RE = re.compile(rb"^coffred: ready kmip=(\S+):(\d+)$", re.M)
+
+
+def has_line(out, text):
+    """The console output out (CR LF or LF line ends) holds this exact line, or these exact
+    consecutive lines when text has several ("\n" between them)."""
+    lines, want = out.replace("\r\n", "\n").split("\n"), text.split("\n")
+    return any(lines[i:i + len(want)] == want for i in range(len(lines) - len(want) + 1))
 
 
 class Timeout(Exception):
@@ -203,14 +211,21 @@ class Appliance(rl.Instance):
             time.sleep(0.02)
         raise RuntimeError("coffred did not start (rc=%s):\n%s" % (self.proc.poll(), self.stderr()))
 
-    def wait_ready(self, timeout=30):
-        """After `init` / `unseal`: wait for the ready line of this run; return the port."""
+    def ready_count(self):
+        """How many ready lines this run has logged (a zeroize restarts the program in the
+        same process: each init after it adds one)."""
+        with open(self.errfile, "rb") as f:
+            return len(READY_RE.findall(f.read()))
+
+    def wait_ready(self, timeout=30, seen=0):
+        """After `init` / `unseal`: wait until this run has logged more than `seen` ready
+        lines; the port of the last one -> self.port (returned)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with open(self.errfile, "rb") as f:
-                m = re.search(rb"^coffred: ready kmip=(\S+):(\d+)$", f.read(), re.M)
-            if m:
-                self.host, self.port = m.group(1).decode(), int(m.group(2))
+                m = READY_RE.findall(f.read())
+            if len(m) > seen:
+                self.host, self.port = m[-1][0].decode(), int(m[-1][1])
                 return self.port
             time.sleep(0.05)
         raise RuntimeError("no ready line:\n%s" % self.stderr())
@@ -233,6 +248,7 @@ class Appliance(rl.Instance):
         self.admin_user = admin
         self.admin_password = password or "Adm1n-" + secrets.token_urlsafe(12)
         out = []
+        seen = self.ready_count()
         con.send("init")
         before = con.expect("HSM SO PIN: ")  # "Current HSM SO PIN: " or "New HSM SO PIN: "
         out.append(before)
@@ -262,7 +278,7 @@ class Appliance(rl.Instance):
         self.totp_secret = m.group(1)
         con.send(totp_now(self.totp_secret, clock()))
         out.append(con.expect("login: ", timeout=timeout))
-        self.wait_ready(timeout)
+        self.wait_ready(timeout, seen)
         return "".join(out).replace("\r\n", "\n")
 
     def login(self, user=None, password=None, totp=None):

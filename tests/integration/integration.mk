@@ -1,8 +1,8 @@
 # End-to-end tests: real coffred processes, SoftHSMv2 and clients on loopback (each script
 # provisions its own instance in a mktemp dir and binds port 0). Run by tests/run-unit.sh as
-# `bash SCRIPT BUILD_DIR`; they need $(BUILD)/coffred and $(BUILD)/coffre (PROGRAMS) and,
+# `bash SCRIPT.sh BUILD_DIR`, or `bash tests/integration/run_py.sh BUILD_DIR SCRIPT.py`; they need $(BUILD)/coffred and $(BUILD)/coffre (PROGRAMS) and,
 # for the self-test hook case, $(BUILD)/tests/coffred_th (TEST_EXTRAS, firmware/coffred.mk).
 SCRIPT_TESTS += tests/integration/test_boot.sh
 SCRIPT_TESTS += tests/integration/test_tls_misuse.sh
-SCRIPT_TESTS += tests/integration/test_vcenter_replay.sh
-SCRIPT_TESTS += tests/integration/test_pykmip_interop.sh
+SCRIPT_TESTS += tests/integration/test_vcenter_replay.py
+SCRIPT_TESTS += tests/integration/test_pykmip_interop.py

@@ -1,9 +1,9 @@
 # Robustness tests over real mutual TLS (issue 4 "Tests"): wire abuse, durability under SIGKILL,
-# secrets at rest. Each runs as `bash SCRIPT BUILD_DIR` from the repo root (tests/run-unit.sh),
-# against $(BUILD)/coffred, so `make test-asan` runs them on the ASan/UBSan build too.
-SCRIPT_TESTS += tests/integration/test_wire_abuse.sh
-SCRIPT_TESTS += tests/integration/test_durability.sh
-SCRIPT_TESTS += tests/integration/test_secrets.sh
+# secrets at rest. Each runs as `bash tests/integration/run_py.sh BUILD_DIR SCRIPT` (tests/
+# run-unit.sh), against $(BUILD)/coffred, so `make test-asan` runs them on the ASan/UBSan build too.
+SCRIPT_TESTS += tests/integration/test_wire_abuse.py
+SCRIPT_TESTS += tests/integration/test_durability.py
+SCRIPT_TESTS += tests/integration/test_secrets.py
 
 # `make soak`: the durability loop with SOAK_KILLS SIGKILLs (RELIABILITY.md: >= 1,000;
 # `make test` runs 20). Other soak stages can add themselves as prerequisites of `soak`.
@@ -11,4 +11,4 @@ SOAK_KILLS ?= 1000
 .PHONY: soak soak-durability
 soak: soak-durability
 soak-durability: deps-check $(BUILD)/coffred
-	bash tests/integration/test_durability.sh $(BUILD) --kills $(SOAK_KILLS) --sample 100
+	bash tests/integration/run_py.sh $(BUILD) tests/integration/test_durability.py --kills $(SOAK_KILLS) --sample 100

@@ -47,7 +47,8 @@ REASON = {1: "Item Not Found", 2: "Response Too Large", 3: "Authentication Not S
           4: "Invalid Message", 5: "Operation Not Supported", 6: "Missing Data",
           7: "Invalid Field", 8: "Feature Not Supported", 0x0B: "Illegal Operation",
           0x0C: "Permission Denied", 0x100: "General Failure"}
-R_INVALID_MESSAGE, R_INVALID_FIELD = 4, 7
+R_ITEM_NOT_FOUND, R_INVALID_MESSAGE, R_INVALID_FIELD, R_PERMISSION_DENIED = 1, 4, 7, 0x0C
+ST_OPERATION_FAILED = 1
 
 
 def item(tag, typ, value, length=None, pad=None):
@@ -225,6 +226,10 @@ class Response:
     def first(self):
         return self.items[0] if self.items else (None, None, None, None, None)
 
+    def failed_with(self, reason, message):
+        """One batch item: Operation Failed with this Result Reason and Result Message."""
+        return len(self.items) == 1 and self.items[0][:3] == (ST_OPERATION_FAILED, reason, message)
+
     def describe(self):
         parts = []
         for st, rr, rm, _, _ in self.items:
@@ -297,12 +302,13 @@ class Tally:
         sys.exit(0 if self.failed == 0 else 1)
 
 
-def skip_if_unbuilt(build):
-    """Skip (exit 0, with a clear message) only when BUILD/coffred does not exist."""
+def require_built(build):
+    """Fail (exit 1, after a "0 passed, 1 failed" summary) when BUILD/coffred does not exist:
+    a test that cannot run is a failure, never a pass with no check."""
     if not os.path.exists(os.path.join(build, "coffred")):
-        print("SKIP: %s/coffred does not exist (build it: make BUILD=%s)" % (build, build))
-        print("0 passed, 0 failed")
-        sys.exit(0)
+        print("FAIL not built: %s/coffred (build it: make BUILD=%s)" % (build, build))
+        print("0 passed, 1 failed", flush=True)
+        sys.exit(1)
 
 
 class Instance:
@@ -430,6 +436,17 @@ class Closed(Exception):
     """The server closed the connection (EOF, reset, TLS alert) before a full response."""
 
 
+def ssl_reason(e):
+    """The OpenSSL reason of a TLS failure (e.g. "TLSV1_ALERT_UNKNOWN_CA" for the server's
+    unknown-CA alert): e itself when it is an ssl.SSLError, else the SSLError it was raised
+    from (Closed keeps it); None for any other error."""
+    while e is not None:
+        if isinstance(e, ssl.SSLError):
+            return e.reason
+        e = e.__cause__
+    return None
+
+
 class Client:
     """One mutual-TLS KMIP connection."""
 
@@ -466,7 +483,7 @@ class Client:
             try:
                 chunk = self.s.recv(n - len(buf))
             except (ConnectionError, ssl.SSLError) as e:
-                raise Closed(str(e))
+                raise Closed(str(e)) from e
             if not chunk:
                 raise Closed("EOF after %d of %d bytes" % (len(buf), n))
             buf += chunk

@@ -97,12 +97,12 @@ def pk_view(c, uid, names):
     try:
         got = c.get(uid).value
     except KmipOperationFailure as e:
-        got = "refused: %s" % e.reason
+        got = "refused: %s %r" % (e.reason, e.message)
     try:
         _, attrs = c.get_attributes(uid, names)
         seen = sorted((a.attribute_name.value, repr(a.attribute_value)) for a in attrs)
     except KmipOperationFailure as e:
-        seen = "refused: %s" % e.reason
+        seen = "refused: %s %r" % (e.reason, e.message)
     return got, seen
 
 
@@ -215,7 +215,7 @@ def kek1_emptied(con, timeout=30):
 
 def main():
     build = rl.parse_build(sys.argv)
-    rl.skip_if_unbuilt(build)
+    rl.require_built(build)
     t = rl.Tally()
     rnd = rl.rng()
     r = Runner(t)
@@ -291,7 +291,8 @@ def main():
     t.check("A: PyKMIP Get returns the registered key and secret bytes",
             view_a[pk["registered"]][0] == pk_key and view_a[pk["secret"]][0] == pk_secret)
     t.check("A: PyKMIP Get of the destroyed key is refused",
-            str(view_a[pk["destroyed"]][0]).startswith("refused"), str(view_a[pk["destroyed"]][0]))
+            view_a[pk["destroyed"]][0] == "refused: ResultReason.PERMISSION_DENIED 'object destroyed'",
+            str(view_a[pk["destroyed"]][0]))
     for cid, uid in zip(("1", "2"), vc_uids):
         seen = view_a[uid][1]
         t.check("A: PyKMIP reads vCenter key %s: Active, same bytes, its x- attributes" % cid,
@@ -336,7 +337,8 @@ def main():
     out, _ = r.export(a, "--file pass.bk", [("New backup passphrase: ", "short"),
                                             ("New backup passphrase: ", PASS),
                                             ("Repeat the backup passphrase: ", PASS)])
-    t.check("export: a weak passphrase is refused and asked again", "too short" in out, out)
+    t.check("export: a weak passphrase is refused and asked again", cl.has_line(
+        out, "passphrase too short: at least 12 characters; try again"), out)
     t.check("export with a passphrase to [backup] dir/pass.bk",
             "read back and checked" in out and "backup exported (KEK 2 current)" in out
             and os.path.exists(os.path.join(bdir_a, "pass.bk")), out)
@@ -359,7 +361,9 @@ def main():
             "last export" in status and "(KEK 2)" in status and "WARNING: no backup" not in status,
             status)
     out = con.cmd("backup import --file pass.bk")
-    t.check("A (READY): import without --merge refused", "--merge" in out, out)
+    t.check("A (READY): import without --merge refused", cl.has_line(
+        out, "backup import: this appliance is READY: a backup is restored onto an UNINITIALIZED\n"
+        "appliance (zeroize first), or added to a READY one with --merge"), out)
     insp = rl_run([os.path.join(build, "coffre"), "backup", "inspect",
                    os.path.join(bdir_a, "pass.bk")])
     t.check("coffre backup inspect: header and counts",
@@ -395,45 +399,57 @@ def main():
     con = b.console
     con.prompt()
 
-    def refused(what, out, needle):
+    def refused(what, out, line):
+        """The import ends with exactly this line; the appliance stays UNINITIALIZED."""
         st = state_of(con)
-        t.check("B refuses %s (%s), stays UNINITIALIZED" % (what, needle),
-                needle in out and "nothing was changed" in out and st == "UNINITIALIZED",
-                out + "\nstate: %s" % st)
+        t.check("B refuses %s (%r), stays UNINITIALIZED" % (what, line),
+                cl.has_line(out, line) and st == "UNINITIALIZED", out + "\nstate: %s" % st)
 
     import_start(con, "--file pass.bk")
     con.expect("Backup passphrase: ")
     con.send("Wrong-Passphrase-123")
-    refused("a wrong passphrase", con.prompt(30), "wrong passphrase")
+    refused("a wrong passphrase", con.prompt(30), "backup import: refused: wrong passphrase (or "
+            "the backup header was altered); nothing was changed")
     out = con.cmd("backup import --file typo.bk")
-    refused("a mistyped armor line", out, "checksum mismatch")
+    refused("a mistyped armor line", out, "backup import: refused: armor line 3: checksum "
+            "mismatch (mistyped or damaged line); nothing was changed")
     import_start(con, "--file flip.bk")
     con.expect("Backup passphrase: ")
     con.send(PASS)
-    refused("a flipped bit", con.prompt(30), "authentication failed")
+    refused("a flipped bit", con.prompt(30), "backup import: refused: the backup is damaged or "
+            "was altered (authentication failed); nothing was changed")
     out = con.cmd("backup import --file trunc.bk")
-    refused("a truncated file", out, "truncated")
+    refused("a truncated file", out, "backup import: refused: no \"-----END COFFRE BACKUP-----\" "
+            "line: the armored backup is truncated; nothing was changed")
     out = con.cmd("backup import --file newer.bk")
-    refused("a newer format", out, "newer")
+    refused("a newer format", out, "backup import: refused: backup format 2 is newer than this "
+            "firmware reads (1): update first; nothing was changed")
     # shares: foreign, duplicated, mistyped -> each asked again; an empty line cancels
     import_start(con, "", armor)
     con.expect("Share 1 of 3: ", 20)
     con.send(shares2[0])
     out = con.expect("Share 1 of 3: ")
-    t.check("a share of another backup is named as such", "another backup" in out, out)
+    t.check("a share of another backup is named as such", re.search(
+        r"^share not accepted: it belongs to another backup \(set [0-9A-F]{8}, 3 of 5\)\r?$", out,
+        re.M) is not None, out)
     con.send(shares[0])
     con.expect("Share 2 of 3: ")
     con.send(shares[0].lower())
     out = con.expect("Share 2 of 3: ")
-    t.check("a duplicated share is refused", "given already" in out, out)
+    t.check("a duplicated share is refused", cl.has_line(
+        out, "share not accepted: share number 1 was given already"), out)
     typo = shares[1][:25] + ("A" if shares[1][25] != "A" else "B") + shares[1][26:]
     con.send(typo)
     out = con.expect("Share 2 of 3: ")
-    t.check("a mistyped share is caught by its checksum", "mistyped" in out, out)
+    t.check("a mistyped share is caught by its checksum", cl.has_line(
+        out, "share not accepted: share checksum mismatch: the share was mistyped"), out)
     con.send("")
-    refused("an import cancelled at the shares", con.prompt(), "cancelled")
+    refused("an import cancelled at the shares", con.prompt(),
+            "backup import: cancelled; nothing was changed")
     out = con.cmd("backup import --merge --file pass.bk")
-    t.check("--merge refused while UNINITIALIZED", "without --merge" in out, out)
+    t.check("--merge refused while UNINITIALIZED", cl.has_line(
+        out, "backup import: --merge adds a backup to a READY appliance; this one is "
+        "UNINITIALIZED: import without --merge"), out)
 
     import_start(con, "--dry-run --file pass.bk")
     con.expect("Backup passphrase: ")
@@ -487,10 +503,11 @@ def main():
                     t.bad("%s: Get %s: %s" % (who, uid, e))
             for uid in gone_uids:
                 rr = c.call(rl.uid_req(rl.OP_GET, uid))
-                gone += not rr.ok
+                gone += rr.failed_with(rl.R_PERMISSION_DENIED, "object destroyed")
         t.check("%s serves every live key of A with the same bytes (%d/%d), over A's client "
                 "certificate" % (who, ok_bytes, len(live)), ok_bytes == len(live))
-        t.check("%s: destroyed keys stay destroyed (%d/%d)" % (who, gone, len(gone_uids)),
+        t.check("%s: destroyed keys stay destroyed: Get answers Permission Denied 'object "
+                "destroyed' (%d/%d)" % (who, gone, len(gone_uids)),
                 gone == len(gone_uids))
         with pyclient(app, a) as c:
             view = {uid: pk_view(c, uid, names) for uid, names in pk_names.items()}
@@ -573,7 +590,8 @@ def main():
             and "would be refused" not in out and "nothing was changed" in out, out)
     with d.client() as c:
         rr = c.call(rl.uid_req(rl.OP_GET, qa_live[0]))
-    t.check("D: after the dry run A's keys are still unknown here", not rr.ok, rr.describe())
+    t.check("D: after the dry run A's keys are still unknown here (Item Not Found 'not found')",
+            rr.failed_with(rl.R_ITEM_NOT_FOUND, "not found"), rr.describe())
     out = merge(con, "k2.bk")
     t.check("D: merge adds KEK 2 and A's %d objects; KEK 2 is made current at once" % len(all_uids),
             "restored: 1 KEKs, 0 key pairs, 0 certificate files, %d objects" % len(all_uids) in out

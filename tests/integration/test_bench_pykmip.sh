@@ -116,15 +116,19 @@ check "unknown --uid: stderr gives the Result Reason (Item Not Found)" \
 timeout 60 "$BENCH" --port "$PORT" --cert "$PKI/client.crt" --key "$PKI/client.key" \
 	--ca "$PKI/badca.crt" --op get --conns 2 --seconds 1 >"$T/badca.out" 2>"$T/badca.err"
 RC=$?
-check "wrong --ca: exit non-zero" test "$RC" -ne 0
-check "wrong --ca: says the server certificate was rejected" \
-	grep -q "server certificate rejected" "$T/badca.err"
+check "wrong --ca: exit 1 (rc=$RC)" test "$RC" -eq 1
+check "wrong --ca: says the server certificate was rejected, and why" grep -qxF \
+	"coffre-bench: creating the key to read failed: TLS handshake with 127.0.0.1:$PORT failed: server certificate rejected: self-signed certificate in certificate chain (error:0A000086:SSL routines::certificate verify failed)" \
+	"$T/badca.err"
 timeout 60 "$BENCH" --port "$PORT" --cert "$PKI/client.crt" --key "$PKI/client.key" \
 	--ca "$PKI/badca.crt" --op get --uid "$UID_OK" --conns 2 --seconds 1 \
 	>"$T/badca2.out" 2>"$T/badca2.err"
 RC=$?
 check "wrong --ca during the run: exit 1 with errors > 0" \
-	bash -c "(( $RC == 1 )) && grep -qE 'errors=[1-9]' '$T/badca2.out' && grep -q 'certificate verify failed' '$T/badca2.err'"
+	bash -c "(( $RC == 1 )) && grep -qE 'errors=[1-9]' '$T/badca2.out'"
+check "wrong --ca during the run: the first error is the rejected server certificate" grep -qxF \
+	"coffre-bench: first error: connection to 127.0.0.1:$PORT: TLS handshake failed: server certificate rejected: self-signed certificate in certificate chain (error:0A000086:SSL routines::certificate verify failed)" \
+	"$T/badca2.err"
 
 # a client certificate from a CA the server does not trust
 timeout 60 "$BENCH" --port "$PORT" --cert "$PKI/badclient.crt" --key "$PKI/badclient.key" \
@@ -133,7 +137,10 @@ timeout 60 "$BENCH" --port "$PORT" --cert "$PKI/badclient.crt" --key "$PKI/badcl
 RC=$?
 sed 's/^/  [badclient] /' "$T/badcl.err"
 check "client certificate the server refuses: exit 1 with errors > 0" \
-	bash -c "(( $RC == 1 )) && grep -qE 'errors=[1-9]' '$T/badcl.out' && grep -q 'first error: connection to' '$T/badcl.err'"
+	bash -c "(( $RC == 1 )) && grep -qE 'errors=[1-9]' '$T/badcl.out'"
+check "client certificate the server refuses: the first error is the server's unknown-CA alert" grep -qxF \
+	"coffre-bench: first error: connection to 127.0.0.1:$PORT: TLS handshake failed: error:0A000418:SSL routines::tlsv1 alert unknown ca" \
+	"$T/badcl.err"
 
 # a missing certificate file: set-up error, clear message, no run
 timeout 60 "$BENCH" --port "$PORT" --cert "$T/missing.crt" --key "$PKI/client.key" \
@@ -147,6 +154,7 @@ timeout 10 "$BENCH" --port "$PORT" --cert "$PKI/client.crt" --key "$PKI/client.k
 	--ca "$PKI/ca.crt" --op bogus >/dev/null 2>"$T/usage.err"
 RC=$?
 check "unknown --op: usage error (exit 2)" test "$RC" -eq 2
+check "unknown --op: names it" grep -qxF "coffre-bench: unknown --op 'bogus'" "$T/usage.err"
 
 # nothing listening: a connection failure is an error, not a hang
 DEAD=$(it_free_port)

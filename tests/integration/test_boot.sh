@@ -8,6 +8,13 @@ cd "$(dirname "$0")/../.."
 source tests/integration/lib.sh
 it_init "$1"
 
+# refusal RC WANT_RC LINE FILE: the exit status is WANT_RC and LINE is a whole line of FILE
+refusal() {
+	(($1 == $2)) && grep -qxF -- "$3" "$4" && return 0
+	echo "   | rc=$1 (want $2), want the line: $3"; sed 's/^/   | /' "$4" | tail -n 4
+	return 1
+}
+
 D=$IT_TMP/qa
 check "provision --qa creates an instance" it_provision "$D"
 for f in coffred.conf softhsm2.conf hsm.pin hsm-so.pin pki/ca.crt pki/server.crt pki/qa.crt pki/qa.key; do
@@ -20,7 +27,9 @@ check "server and client certificates chain to the CA" \
 
 sum_before=$(sha256sum "$D/coffred.conf" "$D/hsm.pin")
 "$COFFRED" provision --qa "$D" >"$IT_TMP/reprov.log" 2>&1; rc=$?
-check "provisioning an existing instance is refused" test "$rc" -ne 0
+check "provisioning an existing instance is refused (exit 1, the reason on stderr)" refusal "$rc" 1 \
+	"coffred: provision: $D already holds an instance (coffred.conf exists); refusing to touch it" \
+	"$IT_TMP/reprov.log"
 check "... and leaves it untouched" test "$sum_before" = "$(sha256sum "$D/coffred.conf" "$D/hsm.pin")"
 check "coffre provision runs coffred provision" \
 	bash -c "'$COFFRE' provision --qa '$IT_TMP/qa-via-coffre' >/dev/null 2>&1 && test -f '$IT_TMP/qa-via-coffre/pki/qa.crt'"
@@ -76,18 +85,22 @@ fi
 # ---- config errors -----------------------------------------------------------------------
 printf '[service]\ndata_dir = data\n[kmip]\nport = not-a-port\n' >"$D/bad.conf"
 timeout 10 "$COFFRED" -c "$D/bad.conf" >/dev/null 2>"$IT_TMP/bad.err"; rc=$?
-check "a corrupt config exits non-zero (rc=$rc)" test "$rc" -ne 0 -a "$rc" -ne 124
-check "... with FILE:LINE in the message" grep -q 'bad.conf:4' "$IT_TMP/bad.err"
+check "a corrupt config exits 1 with FILE:LINE and the rule" refusal "$rc" 1 \
+	"coffred: $D/bad.conf:4: [kmip] port: expected an integer in 1..65535" "$IT_TMP/bad.err"
 printf '[kmip]\nport = 5696\n[nonsense]\n' >"$D/bad2.conf"
 timeout 10 "$COFFRED" -c "$D/bad2.conf" >/dev/null 2>"$IT_TMP/bad2.err"; rc=$?
-check "an unknown section exits non-zero with bad2.conf:3" \
-	bash -c "test $rc -ne 0 && grep -q 'bad2.conf:3' '$IT_TMP/bad2.err'"
+check "an unknown section exits 1 with bad2.conf:3" refusal "$rc" 1 \
+	"coffred: $D/bad2.conf:3: unknown section [nonsense]" "$IT_TMP/bad2.err"
 timeout 10 "$COFFRED" -c "$D/does-not-exist.conf" >/dev/null 2>"$IT_TMP/bad3.err"; rc=$?
-check "a missing config exits non-zero" test "$rc" -ne 0 -a "$rc" -ne 124
+check "a missing config exits 1" refusal "$rc" 1 \
+	"coffred: $D/does-not-exist.conf: cannot open: No such file or directory" "$IT_TMP/bad3.err"
 chmod 0644 "$D/hsm.pin"
 timeout 10 "$COFFRED" -c "$D/coffred.conf" --port 0 >/dev/null 2>"$IT_TMP/pinperm.err"; rc=$?
 chmod 0600 "$D/hsm.pin"
-check "a group/world-readable pin_file is refused (rc=$rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+pin_line=$(grep -n '^pin_file' "$D/coffred.conf" | cut -d: -f1)
+check "a group/world-readable pin_file is refused (exit 1, the rule)" refusal "$rc" 1 \
+	"coffred: $D/coffred.conf:$pin_line: [hsm] pin_file $D/hsm.pin must be a regular file owned by this user, mode 0600" \
+	"$IT_TMP/pinperm.err"
 
 # ---- failed self-test (test-hooks build) ---------------------------------------------------
 TH=$IT_BUILD/tests/coffred_th
@@ -109,7 +122,7 @@ if [[ -x $TH ]]; then
 		bad "a failed power-up self-test latches ERROR"; sed 's/^/   | /' "$IT_TMP/st.err"
 	fi
 else
-	echo "skip self-test hook: $TH not built (make build-tests)"
+	bad "the self-test hook case needs $TH (make build-tests)"
 fi
 
 it_done

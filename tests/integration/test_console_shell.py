@@ -129,7 +129,8 @@ def ready_checks(t, build):
 
 
 def main():
-    build = sys.argv[1] if len(sys.argv) > 1 else "build"
+    build = rl.parse_build(sys.argv)
+    rl.require_built(build)
     t = rl.Tally()
     for checks in (fresh_checks, ready_checks):
         try:

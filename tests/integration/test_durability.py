@@ -30,7 +30,7 @@ ap.add_argument("--clients", type=int, default=int(os.environ.get("ROBUST_CLIENT
 ap.add_argument("--sample", type=int, default=200, help="older keys re-checked per restart")
 ap.add_argument("--quick-check-every", type=int, default=5)
 args = ap.parse_args()
-rl.skip_if_unbuilt(args.build)
+rl.require_built(args.build)
 t = rl.Tally()
 r = rl.rng()
 
@@ -57,7 +57,9 @@ def load_thread(idx, stop, round_new, round_destroyed):
     mine = []   # uids this thread created this round, with known bytes (destroy candidates)
     try:
         c = inst.client(timeout=10)
-    except Exception:
+    except (OSError, rl.Closed) as e:
+        if not stop.is_set():   # no kill yet: the server must accept the connection
+            problem("connection refused under load", "", "%s: %s" % (type(e).__name__, e))
         return
     try:
         while not stop.is_set():
@@ -88,8 +90,11 @@ def load_thread(idx, stop, round_new, round_destroyed):
     except rl.KmipError as e:
         if not stop.is_set():
             problem("KMIP failure under load", "", str(e))
-    except Exception:
-        pass   # the kill: connection reset / EOF / TLS error
+    except (OSError, rl.Closed, rl.DecodeError) as e:
+        # the kill (stop is set before it): connection reset / EOF / TLS error; before it,
+        # the connection must not fail
+        if not stop.is_set():
+            problem("connection failed under load", "", "%s: %s" % (type(e).__name__, e))
     finally:
         c.close()
 
@@ -113,6 +118,12 @@ def get_many(c, uids):
     return out
 
 
+def is_destroyed(v):
+    """Get's answer for a destroyed key: Permission Denied 'object destroyed'."""
+    return isinstance(v, rl.KmipError) and (v.status, v.reason, v.message) == (
+        rl.ST_OPERATION_FAILED, rl.R_PERMISSION_DENIED, "object destroyed")
+
+
 def verify(uids_live, uids_destroyed, label):
     """Check live keys (same bytes) and destroyed keys (Get fails); resolve doubts."""
     with inst.client(timeout=30) as c:
@@ -122,7 +133,10 @@ def verify(uids_live, uids_destroyed, label):
         v = res[u]
         stats["checked"] += 1
         if u in doubt:
-            if isinstance(v, rl.KmipError):
+            if isinstance(v, rl.KmipError) and not is_destroyed(v):
+                problem("in-doubt key: Get failed, not as for a destroyed key (%s)" % label, u, str(v))
+                doubt.discard(u)
+            elif isinstance(v, rl.KmipError):
                 doubt.discard(u)
                 live.pop(u, None)
                 destroyed.add(u)
@@ -134,6 +148,9 @@ def verify(uids_live, uids_destroyed, label):
         elif u in destroyed:
             if not isinstance(v, rl.KmipError):
                 problem("destroyed key came back (%s)" % label, u)
+            elif not is_destroyed(v):
+                problem("destroyed key: Get failed, not with Permission Denied 'object destroyed' "
+                        "(%s)" % label, u, str(v))
         elif u in live:
             if isinstance(v, rl.KmipError):
                 problem("acknowledged key lost (%s)" % label, u, str(v))

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import robust_lib as rl  # noqa: E402
 
 build = rl.parse_build(sys.argv)
-rl.skip_if_unbuilt(build)
+rl.require_built(build)
 t = rl.Tally()
 inst = rl.Instance(build, name="secrets")
 inst.start()
@@ -49,25 +49,34 @@ try:
         t.check("a batch of 20 Gets answers the same bytes", resp.ok and [
             it[3].find(rl.TAG["KEY_MATERIAL"]).value for it in resp.items] == [keys[u] for u in uids],
             resp.describe()[:200])
-        # some failures and a destroy, so that error paths write their logs and audit rows
+        # some failures and a destroy, so that error paths write their logs and audit rows;
+        # each failure is checked to be the one intended, so the error path did run
+        refusals = []
         for u in uids[:3]:
             c.destroy(u)
-            try:
-                c.get(u)
-            except rl.KmipError:
-                pass
-        try:
-            c.get("no-such-id")
-        except rl.KmipError:
-            pass
+            refusals.append(c.call(rl.uid_req(rl.OP_GET, u)))
+        t.check("Get of the 3 destroyed keys: Permission Denied 'object destroyed'",
+                all(r.failed_with(rl.R_PERMISSION_DENIED, "object destroyed") for r in refusals),
+                "; ".join(r.describe() for r in refusals))
+        r = c.call(rl.uid_req(rl.OP_GET, "no-such-id"))
+        t.check("Get of an unknown id: Item Not Found 'not found'",
+                r.failed_with(rl.R_ITEM_NOT_FOUND, "not found"), r.describe())
         t.check("all 32-byte keys", len(keys) == 20 and all(len(k) == 32 for k in keys.values()))
     with inst.client() as c:   # a malformed request on its own connection
-        c.outcome(rl.discover_versions_req()[:-3] + b"\x99\x99\x99", timeout=5)
+        kind, v = c.outcome(rl.discover_versions_req()[:-3] + b"\x99\x99\x99", timeout=5)
+    t.check("a malformed request: Invalid Message 'request could not be decoded'",
+            kind == "response" and v.failed_with(rl.R_INVALID_MESSAGE, "request could not be decoded"),
+            v.describe() if kind == "response" else "%s %s" % (kind, v))
     # Register with a wrong length, an error carrying key bytes in the request
     bad_key = os.urandom(32)
     with inst.client() as c:
         req = rl.register_aes_req(bad_key)
-        c.outcome(req.replace(rl.I(rl.TAG["CRYPTO_LEN"], 256), rl.I(rl.TAG["CRYPTO_LEN"], 100)), timeout=5)
+        kind, v = c.outcome(req.replace(rl.I(rl.TAG["CRYPTO_LEN"], 256), rl.I(rl.TAG["CRYPTO_LEN"], 100)),
+                            timeout=5)
+    t.check("Register with a wrong length: Invalid Field 'Cryptographic Length does not match the key'",
+            kind == "response" and v.failed_with(rl.R_INVALID_FIELD,
+                                                 "Cryptographic Length does not match the key"),
+            v.describe() if kind == "response" else "%s %s" % (kind, v))
     keys["(refused register)"] = bad_key
 except Exception as e:
     t.bad("the workload ran: %s: %s" % (type(e).__name__, e))
