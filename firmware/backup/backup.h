@@ -4,8 +4,8 @@
  *   backup_fmt.c  pure format code, no HSM and no store (tools/coffre links it for
  *                 `coffre backup inspect|verify`): the header, the armor, the backup key
  *                 (Argon2id from a passphrase, or a random key split with Shamir's scheme
- *                 by libgfshare), the authenticated encryption of the body and the body's
- *                 record walker. Every parser here takes untrusted bytes (fuzzed by
+ *                 over GF(2^8), as libgfshare did), the authenticated encryption of the
+ *                 body and the body's record walker. Every parser here takes untrusted bytes (fuzzed by
  *                 tests/fuzz/fuzz_backup_import.c).
  *   backup.c      the appliance side: collect (HSM wraps, store dump, certificates), seal,
  *                 write; and restore (verify everything, then unwrap into the HSM, write the
@@ -56,7 +56,7 @@
 
 enum bk_scheme {
 	BK_SCHEME_PASSPHRASE = 1,    /* key = Argon2id(passphrase, salt) */
-	BK_SCHEME_SHARES = 2,        /* key = random; split M of N with libgfshare */
+	BK_SCHEME_SHARES = 2,        /* key = random; split M of N (Shamir) */
 };
 
 /* What the body holds; recorded in the header and checked against the body. */
@@ -135,7 +135,7 @@ enum bk_subkey { BK_SUB_FILE = 1, BK_SUB_WRAP = 2, BK_SUB_KCV = 3 };
 MUST_USE cf_err bk_subkey(const uint8_t key[BK_KEY_LEN], enum bk_subkey which, uint8_t *out,
 			  size_t n);
 
-/* Shamir M of N over the 32-byte key (libgfshare, random polynomial from getrandom). The
+/* Shamir M of N over the 32-byte key (GF(2^8) as libgfshare, random polynomial from getrandom). The
  * share text is "CFS1-<M>of<N>-<i>-<SETID hex>-<base32 of the share>-<check>", check = the
  * first 3 bytes of SHA-256 of the text before it (hex): a mistyped share is caught before it
  * is used. texts[i] must hold BK_SHARE_TEXT_MAX bytes. */
@@ -147,7 +147,10 @@ struct bk_share {
 	uint8_t set_id[BK_SETID_LEN];
 	uint8_t y[BK_KEY_LEN];
 };
-/* Parse one typed share (blanks ignored, any case). CF_E_BAD_VALUE with a message: malformed,
+/* The value of one base32 character of a share ('A'..'Z' 0..25, '2'..'7' 26..31; upper case
+ * only), or -1. Constant time: no branch or table lookup on c's value. */
+int bk_b32_value(int c);
+/* Parse one typed share (blanks ignored, any case; the base32 part decoded in constant time). CF_E_BAD_VALUE with a message: malformed,
  * or the check does not match (mistyped). */
 MUST_USE cf_err bk_share_parse(const char *text, struct bk_share *out, struct bk_diag *d);
 /* Combine M shares (checked: same set id as the header, the header's M, distinct indices)
