@@ -270,7 +270,7 @@ cf_err bk_export(const struct bk_export_in *in, struct bk_export_out *out, struc
 		goto out;
 	}
 	size_t tables_at = body.n;
-	if ((rc = store_backup_dump(in->st, &body)) != CF_OK) {
+	if ((rc = bk_tables_dump(in->st, &body)) != CF_OK) {
 		DIAG(d, "cannot read the store (%s)", cf_err_name(rc));
 		goto out;
 	}
@@ -532,7 +532,7 @@ cf_err bk_restore(hsm_sess *s, struct store *st, const struct config *cfg, const
 		goto out;
 	}
 	struct bk_counts rows;
-	if ((rc = store_backup_load(st, o->body, o->body_n, merge, &rows, d)) != CF_OK)
+	if ((rc = bk_tables_load(st, o->body, o->body_n, merge, &rows, d)) != CF_OK)
 		goto out;
 	loaded->objects = rows.objects;
 	loaded->attributes = rows.attributes;

@@ -314,6 +314,14 @@ MUST_USE cf_err bk_export_record(struct store *st, const struct bk_header *h);
 MUST_USE cf_err bk_restore(hsm_sess *s, struct store *st, const struct config *cfg,
 			   const struct bk_opened *o, bool merge, bool dry_run,
 			   struct bk_counts *loaded, struct bk_diag *d);
+/* The store's tables in a body (firmware/backup/backup_store.c): one BK_REC_TABLE record per
+ * table store_backup_dump hands out; and the tables of a verified body loaded in one
+ * transaction (all or nothing; merge: existing rows kept, else a row that exists fails with
+ * CF_E_EXISTS). A column this schema lacks, or a newer store schema: CF_E_BAD_VERSION.
+ * *loaded = rows inserted. */
+MUST_USE cf_err bk_tables_dump(struct store *st, struct bk_buf *b);
+MUST_USE cf_err bk_tables_load(struct store *st, const uint8_t *body, size_t n, bool merge,
+			       struct bk_counts *loaded, struct bk_diag *d);
 /* Write data to dir/name atomically (temp, fsync, rename, fsync dir), 0600, no symlinks. */
 MUST_USE cf_err bk_write_atomic(const char *dir, const char *name, const void *p, size_t n);
 #endif

@@ -1,5 +1,5 @@
-/* The backup format (firmware/backup/backup_fmt.c) and bk_verify (firmware/backup/backup.c): no HSM, no
- * store. Round trip, armor line checksums, truncation, a newer format, counts that do not
+/* The backup format (firmware/backup/backup_fmt.c), bk_verify (firmware/backup/backup.c) and the
+ * store's tables in a body (backup_store.c, over a temporary store); no HSM. Round trip, armor line checksums, truncation, a newer format, counts that do not
  * match, a wrong passphrase, Shamir shares (any 3 of 5, not 2, duplicates, mistypes, the same
  * shares as libgfshare), the constant-time base32 decoder over every byte, the buffer's limit. */
 #include <setjmp.h>
@@ -16,6 +16,7 @@
 #include <openssl/sha.h>
 
 #include "firmware/backup/backup.h"
+#include "firmware/store/store_backup.h"
 
 /* A body: one KEK record, one file, a table of 3 rows (objects). */
 static void body_make(struct bk_buf *b, struct bk_counts *c)
@@ -532,6 +533,115 @@ static void test_share_mistyped(void **state)
 	sealed_free(&s);
 }
 
+/* ---- the store's tables: bk_tables_dump / bk_tables_load (firmware/backup/backup_store.c) ---- */
+
+static struct store *store_new(char *dir, size_t cap)
+{
+	struct store *st = NULL;
+	char path[256];
+	snprintf(dir, cap, "/tmp/coffre_test_backup_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/store.db", dir);
+	assert_int_equal(store_open(path, NULL, &st), CF_OK);
+	return st;
+}
+
+static void store_gone(struct store *st, const char *dir)
+{
+	char cmd[300];
+	store_close(st);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void obj_add(struct store *st, const char *uid)
+{
+	static const uint8_t blob[40] = { 0xa6, 0x59, 0x59, 0xa6, 1, 2, 3, 4 };
+	struct store_object o;
+	struct store_attr a = { .name = "Name", .value_type = 7, .v_text = "key one" };
+	memset(&o, 0, sizeof o);
+	snprintf(o.uid, sizeof o.uid, "%s", uid);
+	snprintf(o.tenant, sizeof o.tenant, "t1");
+	snprintf(o.owner, sizeof o.owner, "alice");
+	o.object_type = 2;
+	o.state = 2;
+	o.kek_version = 1;
+	o.wrapped = (uint8_t *)blob;
+	o.wrapped_len = sizeof blob;
+	o.created = 1700000000;
+	assert_int_equal(store_object_insert(st, &o, &a, 1), CF_OK);
+}
+
+/* Rows dumped from one store load into another, as they were; a second full load finds them
+ * (refused, nothing added), a merge keeps them (nothing inserted), an unknown table or
+ * column is named. */
+static void test_tables_round_trip(void **state)
+{
+	(void)state;
+	char d1[64], d2[64], v[64];
+	struct store *a = store_new(d1, sizeof d1), *b = store_new(d2, sizeof d2);
+	struct bk_buf body = { 0 };
+	struct bk_counts n, walked;
+	struct bk_diag d = { { 0 } };
+	struct store_object o;
+	uint32_t schema = 0;
+	bool empty = false;
+	obj_add(a, "uid-1");
+	obj_add(a, "uid-2");
+	assert_int_equal(store_meta_set(a, "kmip.setting", "x1"), CF_OK);
+	assert_int_equal(store_meta_set(a, "backup.last", "123"), CF_OK); /* not copied */
+	bk_body_start(&body, (uint32_t)store_schema_version());
+	assert_int_equal(bk_tables_dump(a, &body), CF_OK);
+	bk_body_finish(&body);
+	assert_false(body.oom);
+	assert_int_equal(bk_body_walk(body.p, body.n, NULL, NULL, &walked, &schema, &d), CF_OK);
+	assert_int_equal(walked.objects, 2);
+	assert_int_equal(walked.attributes, 2);
+	assert_int_equal(schema, (uint32_t)store_schema_version());
+	assert_int_equal(store_backup_empty(b, &empty), CF_OK);
+	assert_true(empty);
+	assert_int_equal(bk_tables_load(b, body.p, body.n, false, &n, &d), CF_OK);
+	assert_int_equal(n.objects, 2);
+	assert_int_equal(n.attributes, 2);
+	assert_int_equal(n.meta, walked.meta);
+	assert_int_equal(store_object_get(b, "t1", "uid-2", &o), CF_OK);
+	assert_int_equal(o.wrapped_len, 40);
+	assert_int_equal(o.wrapped[0], 0xa6);
+	assert_string_equal(o.owner, "alice");
+	store_object_free(&o);
+	assert_int_equal(store_meta_get(b, "kmip.setting", v, sizeof v), CF_OK);
+	assert_string_equal(v, "x1");
+	assert_int_equal(store_meta_get(b, "backup.last", v, sizeof v), CF_E_NOT_FOUND);
+	assert_int_equal(store_backup_empty(b, &empty), CF_OK);
+	assert_false(empty);
+	/* again: a full load finds the rows (all rolled back), a merge inserts nothing */
+	memset(&d, 0, sizeof d);
+	assert_int_equal(bk_tables_load(b, body.p, body.n, false, &n, &d), CF_E_EXISTS);
+	assert_non_null(strstr(d.msg, "a row exists already"));
+	assert_int_equal(bk_tables_load(b, body.p, body.n, true, &n, &d), CF_OK);
+	assert_int_equal(n.objects + n.attributes + n.clients + n.users + n.meta, 0);
+	bk_buf_free(&body);
+	/* a table and a column this store does not have */
+	static const char *const bad[2][2] = { { "secrets", "uid" }, { "objects", "colour" } };
+	for (int i = 0; i < 2; i++) {
+		bk_body_start(&body, 1);
+		size_t at = bk_rec_begin(&body, BK_REC_TABLE);
+		bk_buf_str(&body, bad[i][0]);
+		bk_buf_u16(&body, 1);
+		bk_buf_str(&body, bad[i][1]);
+		bk_buf_u32(&body, 0);
+		bk_rec_end(&body, at);
+		bk_body_finish(&body);
+		memset(&d, 0, sizeof d);
+		assert_int_equal(bk_tables_load(b, body.p, body.n, true, &n, &d),
+				 i == 0 ? CF_E_BAD_MESSAGE : CF_E_BAD_VERSION);
+		assert_non_null(strstr(d.msg, i == 0 ? "unknown table \"secrets\"" : "objects.colour"));
+		bk_buf_free(&body);
+	}
+	store_gone(a, d1);
+	store_gone(b, d2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -551,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_shares_two_do_not),
 		cmocka_unit_test(test_share_duplicate_and_foreign),
 		cmocka_unit_test(test_share_mistyped),
+		cmocka_unit_test(test_tables_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
