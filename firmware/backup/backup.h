@@ -250,6 +250,7 @@ bool bk_counts_equal(const struct bk_counts *a, const struct bk_counts *b);
 /* ---- appliance side (firmware/backup/backup.c) ----------------------------------------------- */
 #ifndef COFFRE_BACKUP_FMT_ONLY
 #include "firmware/core/config.h"
+#include "firmware/core/context.h"
 #include "firmware/store/store.h"
 #include "hsm/hsm.h"
 
@@ -314,6 +315,43 @@ MUST_USE cf_err bk_export_record(struct store *st, const struct bk_header *h);
 MUST_USE cf_err bk_restore(hsm_sess *s, struct store *st, const struct config *cfg,
 			   const struct bk_opened *o, bool merge, bool dry_run,
 			   struct bk_counts *loaded, struct bk_diag *d);
+/* ---- import steps (firmware/backup/backup_import.c) ---- */
+
+/* Which import the appliance state allows: UNINITIALIZED restores (BK_IMPORT_FRESH, not with
+ * merge), READY merges (BK_IMPORT_MERGE, only with merge). CF_E_STATE with *kind saying why
+ * otherwise (BK_IMPORT_MERGE_UNINIT: merge asked on an UNINITIALIZED appliance). */
+enum bk_import_kind {
+	BK_IMPORT_REFUSED = 0,
+	BK_IMPORT_MERGE_UNINIT = 1,
+	BK_IMPORT_FRESH = 2,
+	BK_IMPORT_MERGE = 3,
+};
+MUST_USE cf_err bk_import_plan(enum svc_state state, bool merge, enum bk_import_kind *kind);
+/* Decode (armor or binary) and parse the header: a newer format, a truncated or damaged file
+ * is named before any secret is asked for. */
+MUST_USE cf_err bk_import_header(const uint8_t *text, size_t n, struct bk_header *h,
+				 struct bk_diag *d);
+/* Can a dry run try the unwraps: h is open and logged in (not yet on a fresh appliance)? */
+bool bk_import_can_unwrap(const hsm *h);
+/* Dry run: every unwrap tried in session objects of h and what would be restored counted in
+ * *would (bk_restore dry_run); nothing is written. CF_E_STATE when !bk_import_can_unwrap. */
+MUST_USE cf_err bk_import_dry_run(hsm *h, struct store *st, const struct config *cfg,
+				  const struct bk_opened *o, bool merge, struct bk_counts *would,
+				  struct bk_diag *d);
+/* READY: add the backup's KEKs and rows (bk_restore merge). */
+MUST_USE cf_err bk_import_merge(hsm *h, struct store *st, const struct config *cfg,
+				const struct bk_opened *o, struct bk_counts *loaded,
+				struct bk_diag *d);
+/* After a merge: the highest KEK version restored becomes the current KEK when it is above
+ * the current one (as the next start would make it); *made = that version, or 0. */
+MUST_USE cf_err bk_import_kek_current(hsm *h, const struct bk_counts *loaded, uint32_t *made);
+/* UNINITIALIZED, once the token is initialised and h logged in: restore everything into it
+ * (every unwrap tried in session objects first), then the backup's current KEK is made
+ * current. */
+MUST_USE cf_err bk_import_fresh(hsm *h, struct store *st, const struct config *cfg,
+				const struct bk_opened *o, struct bk_counts *loaded,
+				struct bk_diag *d);
+
 /* The store's tables in a body (firmware/backup/backup_store.c): one BK_REC_TABLE record per
  * table store_backup_dump hands out; and the tables of a verified body loaded in one
  * transaction (all or nothing; merge: existing rows kept, else a row that exists fails with
