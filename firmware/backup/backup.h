@@ -10,6 +10,9 @@
  *   backup.c      the appliance side: collect (HSM wraps, store dump, certificates), seal,
  *                 write; and restore (verify everything, then unwrap into the HSM, write the
  *                 certificates, load the store).
+ *   backup_import.c  the ordered steps of an import (state, header, dry run, merge, fresh
+ *                 restore, current KEK), between which the console calls the service.
+ *   backup_store.c   the store's typed rows (firmware/store/store_backup.h) as table records.
  *
  * File = header (BK_HDR_LEN bytes, big-endian, the AAD) || AES-256-GCM(body) || tag (16).
  * Nothing in the file is plaintext key material: KEKs and the appliance's private keys are

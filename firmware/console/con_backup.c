@@ -9,8 +9,9 @@
  *              everything, then set the HSM token up (new PINs), restore and serve (READY).
  *              READY: only with --merge (adds the backup's KEKs and rows to this appliance).
  *
- * The format, the key and the HSM ceremonies are firmware/backup/backup.c's; this file holds the
- * dialogue. Every secret (SO PIN, user PIN, passphrase, shares) is read with con_read_secret
+ * The format, the key, the HSM ceremonies and the import's ordered steps are firmware/backup/'s
+ * (backup.c, backup_import.c); this file holds the dialogue and the service calls between the
+ * steps (svc_token_init, svc_start_serving, the trust reload, the KEK job). Every secret (SO PIN, user PIN, passphrase, shares) is read with con_read_secret
  * into sec_alloc memory and wiped before the handler returns, whatever happened. A refusal
  * always says what was wrong and that nothing was changed. */
 #include <errno.h>
