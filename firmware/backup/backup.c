@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 
 #include "board/log.h"
 #include "board/sec.h"
@@ -172,15 +171,115 @@ static int item_order(const void *pa, const void *pb)
 	return strcmp(a->label, b->label);
 }
 
+/* The header's key fields and the backup key (passphrase: Argon2id; shares: random, split into
+ * out->shares). key: BK_KEY_LEN bytes. */
+static cf_err export_key(const struct bk_export_in *in, struct bk_export_out *out, uint8_t *key)
+{
+	struct bk_header *h = &out->hdr;
+	h->scheme = (uint8_t)in->scheme;
+	if (getrandom(h->set_id, sizeof h->set_id, 0) != (ssize_t)sizeof h->set_id)
+		return CF_E_INTERNAL;
+	if (in->scheme == BK_SCHEME_PASSPHRASE) {
+		h->t_cost = BK_ARGON2_T;
+		h->m_kib = BK_ARGON2_M_KIB;
+		h->lanes = BK_ARGON2_P;
+		memset(h->set_id, 0, sizeof h->set_id);
+		if (getrandom(h->salt, sizeof h->salt, 0) != (ssize_t)sizeof h->salt)
+			return CF_E_INTERNAL;
+		return bk_key_from_pass(h, in->pass, in->pass_n, key);
+	}
+	h->threshold = (uint8_t)in->m;
+	h->shares = (uint8_t)in->n;
+	if (getrandom(key, BK_KEY_LEN, 0) != (ssize_t)BK_KEY_LEN)
+		return CF_E_INTERNAL;
+	TRY(sec_alloc(sizeof out->shares[0] * BK_SHARES_MAX, (void **)&out->shares));
+	TRY(bk_shares_split(key, in->m, in->n, h->set_id, out->shares));
+	out->n_shares = in->n;
+	return CF_OK;
+}
+
+/* The HSM's items (KEKs by version, then the key pairs by label) as records. */
+static void export_items(struct bk_buf *body, struct hsm_bk_set *set, struct bk_counts *c)
+{
+	/* the token's find order is arbitrary, and a restore names the first KEK it cannot take */
+	if (set->n > 1)
+		qsort(set->items, set->n, sizeof set->items[0], item_order);
+	for (size_t i = 0; i < set->n; i++) {
+		const struct hsm_bk_item *it = &set->items[i];
+		size_t at;
+		if (it->kind == HSM_BK_KEK) {
+			at = bk_rec_begin(body, BK_REC_KEK);
+			bk_buf_u32(body, it->version);
+			bk_buf_bytes(body, it->wrapped, it->wrapped_n);
+			c->keks++;
+		} else {
+			at = bk_rec_begin(body, BK_REC_KEYPAIR);
+			bk_buf_str(body, it->label);
+			bk_buf_bytes(body, it->id, it->id_n);
+			bk_buf_u32(body, (uint32_t)it->key_type);
+			bk_buf_bytes(body, it->wrapped, it->wrapped_n);
+			bk_buf_bytes(body, it->pub_a, it->pub_a_n);
+			bk_buf_bytes(body, it->pub_b, it->pub_b_n);
+			c->keypairs++;
+		}
+		bk_rec_end(body, at);
+	}
+}
+
+/* The body: the HSM's items wrapped in the helper (SO ceremony) under wk, the certificates, the
+ * store's tables; the header's counts from what was written. */
+static cf_err export_body(const struct bk_export_in *in, const uint8_t *wk, struct bk_buf *body,
+			  struct bk_counts *c, struct bk_diag *d)
+{
+	struct hsm_bk_set set = { 0 };
+	cf_err rc = hsm_bk_wrap_all(in->h, in->helper, in->so_pin, in->so_n, wk, 60000u, &set);
+	if (rc != CF_OK) {
+		DIAG(d, rc == CF_E_HSM_PIN ? "the HSM refused the SO PIN"
+			: rc == CF_E_HSM_POLICY ? "a key on the HSM is not exportable: it was made "
+						  "before backups were enabled (rotate the KEK)"
+			: "the HSM wrap failed (%s)", cf_err_name(rc));
+		hsm_bk_set_free(&set);
+		return rc;
+	}
+	bk_body_start(body, (uint32_t)store_schema_version());
+	export_items(body, &set, c);
+	hsm_bk_set_free(&set);
+	if (c->keks == 0) {
+		DIAG(d, "no KEK found on the HSM");
+		return CF_E_HSM_NOT_FOUND;
+	}
+	if ((rc = add_file(body, FILE_CERT, in->cfg->tls.cert, c)) != CF_OK ||
+	    (rc = add_file(body, FILE_CA, in->cfg->tls.ca, c)) != CF_OK) {
+		DIAG(d, "cannot read the certificates (%s)", cf_err_name(rc));
+		return rc;
+	}
+	if ((rc = bk_tables_dump(in->st, body)) != CF_OK) {
+		DIAG(d, "cannot read the store (%s)", cf_err_name(rc));
+		return rc;
+	}
+	bk_body_finish(body);
+	if (body->oom)
+		return CF_E_NOMEM;
+	/* count the rows from what was written */
+	struct bk_counts all;
+	uint32_t schema;
+	TRY(bk_body_walk(body->p, body->n, NULL, NULL, &all, &schema, d));
+	c->objects = all.objects;
+	c->attributes = all.attributes;
+	c->clients = all.clients;
+	c->users = all.users;
+	c->meta = all.meta;
+	return CF_OK;
+}
+
 cf_err bk_export(const struct bk_export_in *in, struct bk_export_out *out, struct bk_diag *d)
 {
 	memset(out, 0, sizeof *out);
 	struct bk_header *h = &out->hdr;
 	struct bk_buf body = { 0 };
-	struct hsm_bk_set set = { 0 };
 	uint8_t *key = NULL, *wk = NULL, *file = NULL;
 	size_t file_n = 0;
-	cf_err rc = CF_E_INVALID_ARG;
+	cf_err rc;
 	if (in->scheme == BK_SCHEME_PASSPHRASE) {
 		if (!bk_pass_check(in->pass, in->pass_n, d))
 			return CF_E_BAD_VALUE;
@@ -192,109 +291,19 @@ cf_err bk_export(const struct bk_export_in *in, struct bk_export_out *out, struc
 	if ((rc = sec_alloc(BK_KEY_LEN, (void **)&key)) != CF_OK ||
 	    (rc = sec_alloc(HSM_BK_WRAP_KEY_LEN, (void **)&wk)) != CF_OK)
 		goto out;
-	h->scheme = (uint8_t)in->scheme;
 	h->created = in->now;
 	h->kek_version = hsm_kek_current(in->h);
 	if ((rc = appliance_id(in->st, h->appliance_id)) != CF_OK) {
 		DIAG(d, "cannot read the appliance id from the store");
 		goto out;
 	}
-	rc = CF_E_INTERNAL;
-	if (getrandom(h->set_id, sizeof h->set_id, 0) != (ssize_t)sizeof h->set_id)
-		goto out;
-	if (in->scheme == BK_SCHEME_PASSPHRASE) {
-		h->t_cost = BK_ARGON2_T;
-		h->m_kib = BK_ARGON2_M_KIB;
-		h->lanes = BK_ARGON2_P;
-		memset(h->set_id, 0, sizeof h->set_id);
-		if (getrandom(h->salt, sizeof h->salt, 0) != (ssize_t)sizeof h->salt)
-			goto out;
-		if ((rc = bk_key_from_pass(h, in->pass, in->pass_n, key)) != CF_OK)
-			goto out;
-	} else {
-		h->threshold = (uint8_t)in->m;
-		h->shares = (uint8_t)in->n;
-		if (getrandom(key, BK_KEY_LEN, 0) != (ssize_t)BK_KEY_LEN)
-			goto out;
-		if ((rc = sec_alloc(sizeof out->shares[0] * BK_SHARES_MAX, (void **)&out->shares)) != CF_OK)
-			goto out;
-		if ((rc = bk_shares_split(key, in->m, in->n, h->set_id, out->shares)) != CF_OK)
-			goto out;
-		out->n_shares = in->n;
-	}
-	if ((rc = bk_subkey(key, BK_SUB_WRAP, wk, HSM_BK_WRAP_KEY_LEN)) != CF_OK)
-		goto out;
-	/* the HSM part: KEKs and key pairs wrapped in the helper (SO ceremony) */
-	rc = hsm_bk_wrap_all(in->h, in->helper, in->so_pin, in->so_n, wk, 60000u, &set);
-	if (rc != CF_OK) {
-		DIAG(d, rc == CF_E_HSM_PIN ? "the HSM refused the SO PIN"
-			: rc == CF_E_HSM_POLICY ? "a key on the HSM is not exportable: it was made "
-						  "before backups were enabled (rotate the KEK)"
-			: "the HSM wrap failed (%s)", cf_err_name(rc));
-		goto out;
-	}
-	/* KEKs by version, then the key pairs by label: the token's find order is arbitrary, and a
-	 * restore names the first KEK it cannot take */
-	if (set.n > 1)
-		qsort(set.items, set.n, sizeof set.items[0], item_order);
-	bk_body_start(&body, (uint32_t)store_schema_version());
-	struct bk_counts *c = &h->counts;
-	for (size_t i = 0; i < set.n; i++) {
-		const struct hsm_bk_item *it = &set.items[i];
-		size_t at;
-		if (it->kind == HSM_BK_KEK) {
-			at = bk_rec_begin(&body, BK_REC_KEK);
-			bk_buf_u32(&body, it->version);
-			bk_buf_bytes(&body, it->wrapped, it->wrapped_n);
-			c->keks++;
-		} else {
-			at = bk_rec_begin(&body, BK_REC_KEYPAIR);
-			bk_buf_str(&body, it->label);
-			bk_buf_bytes(&body, it->id, it->id_n);
-			bk_buf_u32(&body, (uint32_t)it->key_type);
-			bk_buf_bytes(&body, it->wrapped, it->wrapped_n);
-			bk_buf_bytes(&body, it->pub_a, it->pub_a_n);
-			bk_buf_bytes(&body, it->pub_b, it->pub_b_n);
-			c->keypairs++;
-		}
-		bk_rec_end(&body, at);
-	}
-	if (c->keks == 0) {
-		DIAG(d, "no KEK found on the HSM");
-		rc = CF_E_HSM_NOT_FOUND;
-		goto out;
-	}
-	if ((rc = add_file(&body, FILE_CERT, in->cfg->tls.cert, c)) != CF_OK ||
-	    (rc = add_file(&body, FILE_CA, in->cfg->tls.ca, c)) != CF_OK) {
-		DIAG(d, "cannot read the certificates (%s)", cf_err_name(rc));
-		goto out;
-	}
-	size_t tables_at = body.n;
-	if ((rc = store_backup_dump(in->st, &body)) != CF_OK) {
-		DIAG(d, "cannot read the store (%s)", cf_err_name(rc));
-		goto out;
-	}
-	bk_body_finish(&body);
-	if (body.oom) {
-		rc = CF_E_NOMEM;
-		goto out;
-	}
-	/* count the rows from what was written */
-	struct bk_counts all;
-	uint32_t schema;
-	if ((rc = bk_body_walk(body.p, body.n, NULL, NULL, &all, &schema, d)) != CF_OK)
-		goto out;
-	(void)tables_at;
-	c->objects = all.objects;
-	c->attributes = all.attributes;
-	c->clients = all.clients;
-	c->users = all.users;
-	c->meta = all.meta;
-	if ((rc = bk_seal(h, key, body.p, body.n, &file, &file_n)) != CF_OK)
+	if ((rc = export_key(in, out, key)) != CF_OK ||
+	    (rc = bk_subkey(key, BK_SUB_WRAP, wk, HSM_BK_WRAP_KEY_LEN)) != CF_OK ||
+	    (rc = export_body(in, wk, &body, &h->counts, d)) != CF_OK ||
+	    (rc = bk_seal(h, key, body.p, body.n, &file, &file_n)) != CF_OK)
 		goto out;
 	rc = bk_armor_encode(file, file_n, &out->armor, &out->armor_n);
 out:
-	hsm_bk_set_free(&set);
 	bk_buf_free(&body);
 	bk_free(file, file_n);
 	if (key != NULL)
@@ -532,7 +541,7 @@ cf_err bk_restore(hsm_sess *s, struct store *st, const struct config *cfg, const
 		goto out;
 	}
 	struct bk_counts rows;
-	if ((rc = store_backup_load(st, o->body, o->body_n, merge, &rows, d)) != CF_OK)
+	if ((rc = bk_tables_load(st, o->body, o->body_n, merge, &rows, d)) != CF_OK)
 		goto out;
 	loaded->objects = rows.objects;
 	loaded->attributes = rows.attributes;

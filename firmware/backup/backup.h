@@ -4,12 +4,15 @@
  *   backup_fmt.c  pure format code, no HSM and no store (tools/coffre links it for
  *                 `coffre backup inspect|verify`): the header, the armor, the backup key
  *                 (Argon2id from a passphrase, or a random key split with Shamir's scheme
- *                 by libgfshare), the authenticated encryption of the body and the body's
- *                 record walker. Every parser here takes untrusted bytes (fuzzed by
+ *                 over GF(2^8), as libgfshare did), the authenticated encryption of the
+ *                 body and the body's record walker. Every parser here takes untrusted bytes (fuzzed by
  *                 tests/fuzz/fuzz_backup_import.c).
  *   backup.c      the appliance side: collect (HSM wraps, store dump, certificates), seal,
  *                 write; and restore (verify everything, then unwrap into the HSM, write the
  *                 certificates, load the store).
+ *   backup_import.c  the ordered steps of an import (state, header, dry run, merge, fresh
+ *                 restore, current KEK), between which the console calls the service.
+ *   backup_store.c   the store's typed rows (firmware/store/store_backup.h) as table records.
  *
  * File = header (BK_HDR_LEN bytes, big-endian, the AAD) || AES-256-GCM(body) || tag (16).
  * Nothing in the file is plaintext key material: KEKs and the appliance's private keys are
@@ -56,7 +59,7 @@
 
 enum bk_scheme {
 	BK_SCHEME_PASSPHRASE = 1,    /* key = Argon2id(passphrase, salt) */
-	BK_SCHEME_SHARES = 2,        /* key = random; split M of N with libgfshare */
+	BK_SCHEME_SHARES = 2,        /* key = random; split M of N (Shamir) */
 };
 
 /* What the body holds; recorded in the header and checked against the body. */
@@ -135,7 +138,7 @@ enum bk_subkey { BK_SUB_FILE = 1, BK_SUB_WRAP = 2, BK_SUB_KCV = 3 };
 MUST_USE cf_err bk_subkey(const uint8_t key[BK_KEY_LEN], enum bk_subkey which, uint8_t *out,
 			  size_t n);
 
-/* Shamir M of N over the 32-byte key (libgfshare, random polynomial from getrandom). The
+/* Shamir M of N over the 32-byte key (GF(2^8) as libgfshare, random polynomial from getrandom). The
  * share text is "CFS1-<M>of<N>-<i>-<SETID hex>-<base32 of the share>-<check>", check = the
  * first 3 bytes of SHA-256 of the text before it (hex): a mistyped share is caught before it
  * is used. texts[i] must hold BK_SHARE_TEXT_MAX bytes. */
@@ -147,7 +150,10 @@ struct bk_share {
 	uint8_t set_id[BK_SETID_LEN];
 	uint8_t y[BK_KEY_LEN];
 };
-/* Parse one typed share (blanks ignored, any case). CF_E_BAD_VALUE with a message: malformed,
+/* The value of one base32 character of a share ('A'..'Z' 0..25, '2'..'7' 26..31; upper case
+ * only), or -1. Constant time: no branch or table lookup on c's value. */
+int bk_b32_value(int c);
+/* Parse one typed share (blanks ignored, any case; the base32 part decoded in constant time). CF_E_BAD_VALUE with a message: malformed,
  * or the check does not match (mistyped). */
 MUST_USE cf_err bk_share_parse(const char *text, struct bk_share *out, struct bk_diag *d);
 /* Combine M shares (checked: same set id as the header, the header's M, distinct indices)
@@ -247,6 +253,7 @@ bool bk_counts_equal(const struct bk_counts *a, const struct bk_counts *b);
 /* ---- appliance side (firmware/backup/backup.c) ----------------------------------------------- */
 #ifndef COFFRE_BACKUP_FMT_ONLY
 #include "firmware/core/config.h"
+#include "firmware/core/context.h"
 #include "firmware/store/store.h"
 #include "hsm/hsm.h"
 
@@ -311,6 +318,51 @@ MUST_USE cf_err bk_export_record(struct store *st, const struct bk_header *h);
 MUST_USE cf_err bk_restore(hsm_sess *s, struct store *st, const struct config *cfg,
 			   const struct bk_opened *o, bool merge, bool dry_run,
 			   struct bk_counts *loaded, struct bk_diag *d);
+/* ---- import steps (firmware/backup/backup_import.c) ---- */
+
+/* Which import the appliance state allows: UNINITIALIZED restores (BK_IMPORT_FRESH, not with
+ * merge), READY merges (BK_IMPORT_MERGE, only with merge). CF_E_STATE with *kind saying why
+ * otherwise (BK_IMPORT_MERGE_UNINIT: merge asked on an UNINITIALIZED appliance). */
+enum bk_import_kind {
+	BK_IMPORT_REFUSED = 0,
+	BK_IMPORT_MERGE_UNINIT = 1,
+	BK_IMPORT_FRESH = 2,
+	BK_IMPORT_MERGE = 3,
+};
+MUST_USE cf_err bk_import_plan(enum svc_state state, bool merge, enum bk_import_kind *kind);
+/* Decode (armor or binary) and parse the header: a newer format, a truncated or damaged file
+ * is named before any secret is asked for. */
+MUST_USE cf_err bk_import_header(const uint8_t *text, size_t n, struct bk_header *h,
+				 struct bk_diag *d);
+/* Can a dry run try the unwraps: h is open and logged in (not yet on a fresh appliance)? */
+bool bk_import_can_unwrap(const hsm *h);
+/* Dry run: every unwrap tried in session objects of h and what would be restored counted in
+ * *would (bk_restore dry_run); nothing is written. CF_E_STATE when !bk_import_can_unwrap. */
+MUST_USE cf_err bk_import_dry_run(hsm *h, struct store *st, const struct config *cfg,
+				  const struct bk_opened *o, bool merge, struct bk_counts *would,
+				  struct bk_diag *d);
+/* READY: add the backup's KEKs and rows (bk_restore merge). */
+MUST_USE cf_err bk_import_merge(hsm *h, struct store *st, const struct config *cfg,
+				const struct bk_opened *o, struct bk_counts *loaded,
+				struct bk_diag *d);
+/* After a merge: the highest KEK version restored becomes the current KEK when it is above
+ * the current one (as the next start would make it); *made = that version, or 0. */
+MUST_USE cf_err bk_import_kek_current(hsm *h, const struct bk_counts *loaded, uint32_t *made);
+/* UNINITIALIZED, once the token is initialised and h logged in: restore everything into it
+ * (every unwrap tried in session objects first), then the backup's current KEK is made
+ * current. */
+MUST_USE cf_err bk_import_fresh(hsm *h, struct store *st, const struct config *cfg,
+				const struct bk_opened *o, struct bk_counts *loaded,
+				struct bk_diag *d);
+
+/* The store's tables in a body (firmware/backup/backup_store.c): one BK_REC_TABLE record per
+ * table store_backup_dump hands out; and the tables of a verified body loaded in one
+ * transaction (all or nothing; merge: existing rows kept, else a row that exists fails with
+ * CF_E_EXISTS). A column this schema lacks, or a newer store schema: CF_E_BAD_VERSION.
+ * *loaded = rows inserted. */
+MUST_USE cf_err bk_tables_dump(struct store *st, struct bk_buf *b);
+MUST_USE cf_err bk_tables_load(struct store *st, const uint8_t *body, size_t n, bool merge,
+			       struct bk_counts *loaded, struct bk_diag *d);
 /* Write data to dir/name atomically (temp, fsync, rename, fsync dir), 0600, no symlinks. */
 MUST_USE cf_err bk_write_atomic(const char *dir, const char *name, const void *p, size_t n);
 #endif

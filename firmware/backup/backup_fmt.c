@@ -1,6 +1,7 @@
 /* The backup format: header, armor, backup key (Argon2id / Shamir), sealing, body walker.
  * Pure code over untrusted bytes: no HSM, no store (see backup.h). */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,12 +9,12 @@
 #include <time.h>
 
 #include <argon2.h>
-#include <libgfshare.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/sha.h>
 
+#include "board/hex.h"
+#include "board/sec.h"
 #include "firmware/backup/backup.h"
 
 #define DIAG(d, ...) do { if ((d) != NULL) snprintf((d)->msg, sizeof (d)->msg, __VA_ARGS__); } while (0)
@@ -262,42 +263,113 @@ static bool b64_char(int c)
 	return isalnum(c) || c == '+' || c == '/' || c == '=';
 }
 
-cf_err bk_armor_decode(const char *text, size_t n, uint8_t **out, size_t *out_n, struct bk_diag *d)
+/* Just after the BEGIN line of text[0..end) (blanks before it allowed), or NULL. */
+static const char *armor_begin(const char *text, const char *end)
 {
-	*out = NULL;
-	*out_n = 0;
-	const char *end = text + n;
-	const char *s = text;
-	/* the BEGIN line */
 	size_t bl = strlen(BK_ARMOR_BEGIN);
-	for (;;) {
+
+	for (const char *s = text;;) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		const char *le = nl != NULL ? nl : end;
 		const char *a = s;
 		while (a < le && (*a == ' ' || *a == '\t'))
 			a++;
 		if ((size_t)(le - a) >= bl && memcmp(a, BK_ARMOR_BEGIN, bl) == 0)
-			break;
-		if (nl == NULL) {
-			DIAG(d, "no \"%s\" line: not an armored backup", BK_ARMOR_BEGIN);
-			return CF_E_BAD_MESSAGE;
-		}
+			return nl != NULL ? nl + 1 : end;
+		if (nl == NULL)
+			return NULL;
 		s = nl + 1;
 	}
-	s = memchr(s, '\n', (size_t)(end - s));
-	s = s != NULL ? s + 1 : end;
-	size_t cap = ((size_t)(end - s) / 4) * 3 + 64;
-	uint8_t *buf = malloc(cap);
-	if (buf == NULL)
+}
+
+/* The decoder's state between lines. */
+struct armor_rd {
+	uint8_t *buf;                /* decoded bytes so far */
+	size_t o;
+	unsigned long expect;        /* the next line number */
+	bool short_seen;             /* a line shorter than 64 characters ends the data */
+};
+
+/* One data line a[0..ln) "NNNNNN:BASE64:CCCC" (blanks trimmed): checksum, number, base64. */
+static cf_err armor_line(struct armor_rd *r, const char *a, size_t ln, struct bk_diag *d)
+{
+	unsigned long num = 0;
+	uint8_t cb[2];
+
+	if (ln < 7 + 1 + 5 || a[6] != ':' || a[ln - 5] != ':') {
+		DIAG(d, "armor line %lu is malformed (expected NNNNNN:BASE64:CCCC)", r->expect);
+		return CF_E_BAD_MESSAGE;
+	}
+	for (int i = 0; i < 6; i++) {
+		if (!isdigit((unsigned char)a[i])) {
+			DIAG(d, "armor line %lu is malformed (line number)", r->expect);
+			return CF_E_BAD_MESSAGE;
+		}
+		num = num * 10 + (unsigned long)(a[i] - '0');
+	}
+	if (hex_decode(a + ln - 4, 4, cb, sizeof cb) != CF_OK) {
+		DIAG(d, "armor line %lu is malformed (checksum)", num);
+		return CF_E_BAD_MESSAGE;
+	}
+	if (crc16(a, ln - 5) != (uint16_t)((cb[0] << 8) | cb[1])) {
+		DIAG(d, "armor line %lu: checksum mismatch (mistyped or damaged line)", num);
+		return CF_E_BAD_MESSAGE;
+	}
+	if (num != r->expect) {
+		if (num < r->expect)
+			DIAG(d, "armor line %lu appears twice or out of order", num);
+		else
+			DIAG(d, "armor line %lu is missing", r->expect);
+		return CF_E_BAD_MESSAGE;
+	}
+	if (r->short_seen) {
+		DIAG(d, "armor line %lu follows a short (last) line", num);
+		return CF_E_BAD_MESSAGE;
+	}
+	const char *q = a + 7;
+	size_t qn = ln - 7 - 5;
+	if (qn == 0 || qn % 4 != 0 || qn > 64) {
+		DIAG(d, "armor line %lu: bad base64 length", num);
+		return CF_E_BAD_MESSAGE;
+	}
+	for (size_t i = 0; i < qn; i++) {
+		if (!b64_char((unsigned char)q[i])) {
+			DIAG(d, "armor line %lu: not base64", num);
+			return CF_E_BAD_MESSAGE;
+		}
+	}
+	int w = EVP_DecodeBlock(r->buf + r->o, (const unsigned char *)q, (int)qn);
+	if (w < 0) {
+		DIAG(d, "armor line %lu: not base64", num);
+		return CF_E_BAD_MESSAGE;
+	}
+	size_t pad = (q[qn - 1] == '=') + (q[qn - 2] == '=');
+	r->o += (size_t)w - pad;
+	r->short_seen = qn < 64;
+	r->expect++;
+	return CF_OK;
+}
+
+cf_err bk_armor_decode(const char *text, size_t n, uint8_t **out, size_t *out_n, struct bk_diag *d)
+{
+	*out = NULL;
+	*out_n = 0;
+	const char *end = text + n;
+	const char *s = armor_begin(text, end);
+	if (s == NULL) {
+		DIAG(d, "no \"%s\" line: not an armored backup", BK_ARMOR_BEGIN);
+		return CF_E_BAD_MESSAGE;
+	}
+	struct armor_rd r = { .expect = 1 };
+	r.buf = malloc(((size_t)(end - s) / 4) * 3 + 64);
+	if (r.buf == NULL)
 		return CF_E_NOMEM;
-	size_t o = 0;
-	unsigned long expect = 1;
-	bool ended = false, short_seen = false;
-	cf_err rc = CF_E_BAD_MESSAGE;
-	while (s < end) {
+	bool ended = false;
+	cf_err rc = CF_OK;
+	size_t el = strlen(BK_ARMOR_END);
+	while (s < end && rc == CF_OK) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		const char *le = nl != NULL ? nl : end;
-		const char *a = s, *b = le;
+		const char *a = s, *b = nl != NULL ? nl : end;
 		s = nl != NULL ? nl + 1 : end;
 		while (a < b && isspace((unsigned char)*a))
 			a++;
@@ -305,88 +377,26 @@ cf_err bk_armor_decode(const char *text, size_t n, uint8_t **out, size_t *out_n,
 			b--;
 		if (a == b)
 			continue;
-		size_t ln = (size_t)(b - a);
-		if (ln >= strlen(BK_ARMOR_END) && memcmp(a, BK_ARMOR_END, strlen(BK_ARMOR_END)) == 0) {
+		if ((size_t)(b - a) >= el && memcmp(a, BK_ARMOR_END, el) == 0) {
 			ended = true;
 			break;
 		}
-		/* NNNNNN:BASE64:CCCC */
-		if (ln < 7 + 1 + 5 || a[6] != ':' || b[-5] != ':') {
-			DIAG(d, "armor line %lu is malformed (expected NNNNNN:BASE64:CCCC)", expect);
-			goto fail;
-		}
-		unsigned long num = 0;
-		for (int i = 0; i < 6; i++) {
-			if (!isdigit((unsigned char)a[i])) {
-				DIAG(d, "armor line %lu is malformed (line number)", expect);
-				goto fail;
-			}
-			num = num * 10 + (unsigned long)(a[i] - '0');
-		}
-		unsigned c = 0;
-		for (int i = 0; i < 4; i++) {
-			int h = tolower((unsigned char)b[-4 + i]);
-			int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
-			if (v < 0) {
-				DIAG(d, "armor line %lu is malformed (checksum)", num);
-				goto fail;
-			}
-			c = c * 16 + (unsigned)v;
-		}
-		if (crc16(a, ln - 5) != c) {
-			DIAG(d, "armor line %lu: checksum mismatch (mistyped or damaged line)", num);
-			goto fail;
-		}
-		if (num != expect) {
-			if (num < expect)
-				DIAG(d, "armor line %lu appears twice or out of order", num);
-			else
-				DIAG(d, "armor line %lu is missing", expect);
-			goto fail;
-		}
-		if (short_seen) {
-			DIAG(d, "armor line %lu follows a short (last) line", num);
-			goto fail;
-		}
-		const char *q = a + 7;
-		size_t qn = ln - 7 - 5;
-		if (qn == 0 || qn % 4 != 0 || qn > 64) {
-			DIAG(d, "armor line %lu: bad base64 length", num);
-			goto fail;
-		}
-		for (size_t i = 0; i < qn; i++) {
-			if (!b64_char((unsigned char)q[i])) {
-				DIAG(d, "armor line %lu: not base64", num);
-				goto fail;
-			}
-		}
-		int w = EVP_DecodeBlock(buf + o, (const unsigned char *)q, (int)qn);
-		if (w < 0) {
-			DIAG(d, "armor line %lu: not base64", num);
-			goto fail;
-		}
-		size_t pad = (q[qn - 1] == '=') + (q[qn - 2] == '=');
-		o += (size_t)w - pad;
-		if (qn < 64)
-			short_seen = true;
-		expect++;
+		rc = armor_line(&r, a, (size_t)(b - a), d);
 	}
-	if (!ended) {
-		DIAG(d, "no \"%s\" line: the armored backup is truncated", BK_ARMOR_END);
+	if (rc == CF_OK && (!ended || r.o == 0)) {
+		if (!ended)
+			DIAG(d, "no \"%s\" line: the armored backup is truncated", BK_ARMOR_END);
+		else
+			DIAG(d, "the armored backup is empty");
 		rc = CF_E_TRUNCATED;
-		goto fail;
 	}
-	if (o == 0) {
-		DIAG(d, "the armored backup is empty");
-		rc = CF_E_TRUNCATED;
-		goto fail;
+	if (rc != CF_OK) {
+		free(r.buf);
+		return rc;
 	}
-	*out = buf;
-	*out_n = o;
+	*out = r.buf;
+	*out_n = r.o;
 	return CF_OK;
-fail:
-	free(buf);
-	return rc;
 }
 
 cf_err bk_file_decode(const uint8_t *p, size_t n, uint8_t **out, size_t *out_n, struct bk_diag *d)
@@ -459,7 +469,7 @@ cf_err bk_key_from_pass(const struct bk_header *h, const char *pw, size_t n, uin
 	int r = argon2id_hash_raw(h->t_cost, h->m_kib, h->lanes, pw, n, h->salt, BK_SALT_LEN, key,
 				  BK_KEY_LEN);
 	if (r != ARGON2_OK) {
-		OPENSSL_cleanse(key, BK_KEY_LEN);
+		sec_wipe(key, BK_KEY_LEN);
 		return r == ARGON2_MEMORY_ALLOCATION_ERROR ? CF_E_NOMEM : CF_E_INTERNAL;
 	}
 	return CF_OK;
@@ -484,102 +494,211 @@ cf_err bk_subkey(const uint8_t key[BK_KEY_LEN], enum bk_subkey which, uint8_t *o
 		rc = CF_OK;
 	EVP_PKEY_CTX_free(c);
 	if (rc != CF_OK)
-		OPENSSL_cleanse(out, n);
+		sec_wipe(out, n);
 	return rc;
 }
 
 /* ---- shares -------------------------------------------------------------------------------- */
 
-static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/* Shamir's scheme over GF(2^8), byte by byte (the field and the share coordinates of libgfshare,
+ * which wrote the shares of earlier builds: reduction polynomial x^8+x^4+x^3+x^2+1 (0x11d),
+ * share i at x = i, the key at x = 0). Computed here rather than through libgfshare: its
+ * polynomial coefficients come from a process-wide hook (gfshare_fill_rand, NULL until a caller
+ * assigns it, with no way to report a failed draw), gfshare_ctx_free scrubs through that same
+ * hook, and its multiplications index log/exp tables with the secret bytes. These run in
+ * constant time (no table, no branch on a secret) and keep no state between calls. */
 
-static bool gf_rand_failed;
-static void gf_rand(unsigned char *p, unsigned int n)
+/* n bytes from the kernel's generator (a large request may come back short or be interrupted) */
+static bool rand_fill(void *p, size_t n)
 {
 	size_t o = 0;
+
 	while (o < n) {
-		ssize_t r = getrandom(p + o, n - o, 0);
-		if (r <= 0) {
-			gf_rand_failed = true;
-			return;
-		}
+		ssize_t r = getrandom((uint8_t *)p + o, n - o, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
 		o += (size_t)r;
 	}
+	return true;
+}
+
+/* a * b in GF(2^8) mod 0x11d */
+static uint8_t gf_mul(uint8_t a, uint8_t b)
+{
+	unsigned r = 0, x = a;
+
+	for (unsigned i = 0; i < 8; i++) {
+		r ^= x & (0u - ((unsigned)(b >> i) & 1u));
+		x = (x << 1) ^ (0x11du & (0u - ((x >> 7) & 1u)));
+	}
+	return (uint8_t)r;
+}
+
+/* 1 / a = a^254 (a != 0), a fixed sequence of squarings and products */
+static uint8_t gf_inv(uint8_t a)
+{
+	uint8_t r = 1, p = a;
+
+	for (unsigned i = 1; i < 8; i++) { /* 254 = 0b11111110 */
+		p = gf_mul(p, p);
+		r = gf_mul(r, p);
+	}
+	return r;
+}
+
+/* base32 (RFC 4648 alphabet) of a 5-bit value: 'A'..'Z' for 0..25, '2'..'7' for 26..31,
+ * without a table: 41 ('A' + 26 - '2') is taken off by mask above 25 */
+static char b32_char(unsigned v)
+{
+	unsigned above25 = ((25u - v) >> 8) & 0xffu;
+
+	return (char)('A' + v - (above25 & 41u));
+}
+
+int bk_b32_value(int c)
+{
+	int ret = -1;
+
+	if (c < 0 || c > 255)
+		return -1; /* a property of the argument's type, not of a character's value */
+	/* as hex_digit (board/hex.c): ((lo - 1 - c) & (c - hi - 1)) is negative exactly when
+	 * lo <= c <= hi, and >> 8 makes it an all-ones mask */
+	ret += (((0x40 - c) & (c - 0x5b)) >> 8) & (c - 64); /* 'A'..'Z' -> 1..26 */
+	ret += (((0x31 - c) & (c - 0x38)) >> 8) & (c - 23); /* '2'..'7' -> 27..32 */
+	return ret;
 }
 
 static void share_text(unsigned m, unsigned n, unsigned idx, const uint8_t set_id[BK_SETID_LEN],
 		       const uint8_t y[BK_KEY_LEN], char out[BK_SHARE_TEXT_MAX])
 {
-	size_t o = (size_t)snprintf(out, BK_SHARE_TEXT_MAX, "CFS1-%uOF%u-%u-%02X%02X%02X%02X-", m, n,
-				    idx, set_id[0], set_id[1], set_id[2], set_id[3]);
+	char sid[2 * BK_SETID_LEN + 1];
+
+	if (hex_encode(set_id, BK_SETID_LEN, HEX_UPPER, sid, sizeof sid) != CF_OK)
+		sid[0] = '\0';
+	size_t o = (size_t)snprintf(out, BK_SHARE_TEXT_MAX, "CFS1-%uOF%u-%u-%s-", m, n, idx, sid);
 	uint32_t acc = 0;
 	int bits = 0;
 	for (size_t i = 0; i < BK_KEY_LEN; i++) {
 		acc = (acc << 8) | y[i];
 		bits += 8;
 		while (bits >= 5) {
-			out[o++] = b32[(acc >> (bits - 5)) & 31];
+			out[o++] = b32_char((acc >> (bits - 5)) & 31);
 			bits -= 5;
 		}
 	}
 	if (bits > 0)
-		out[o++] = b32[(acc << (5 - bits)) & 31];
+		out[o++] = b32_char((acc << (5 - bits)) & 31);
 	uint8_t h[SHA256_DIGEST_LENGTH];
 	SHA256((const unsigned char *)out, o, h);
-	snprintf(out + o, BK_SHARE_TEXT_MAX - o, "-%02X%02X%02X", h[0], h[1], h[2]);
-	OPENSSL_cleanse(h, sizeof h);
+	out[o++] = '-';
+	if (hex_encode(h, 3, HEX_UPPER, out + o, BK_SHARE_TEXT_MAX - o) != CF_OK)
+		out[o] = '\0';
+	sec_wipe(h, sizeof h);
+	sec_wipe(&acc, sizeof acc);
 }
 
 cf_err bk_shares_split(const uint8_t key[BK_KEY_LEN], unsigned m, unsigned n,
 		       const uint8_t set_id[BK_SETID_LEN], char texts[][BK_SHARE_TEXT_MAX])
 {
+	/* coef[k - 1] = the x^k coefficients of the 32 polynomials (k = 1 .. m - 1) */
+	uint8_t coef[BK_SHARES_MAX - 1][BK_KEY_LEN], y[BK_KEY_LEN];
+
 	if (m < 2 || n < m || n > BK_SHARES_MAX)
 		return CF_E_INVALID_ARG;
-	unsigned char nrs[BK_SHARES_MAX];
-	for (unsigned i = 0; i < n; i++)
-		nrs[i] = (unsigned char)(i + 1);
-	/* libgfshare draws the polynomial's coefficients from gfshare_fill_rand: never random() */
-	gfshare_fill_rand = gf_rand;
-	gf_rand_failed = false;
-	uint8_t tmp[BK_KEY_LEN];
-	memcpy(tmp, key, BK_KEY_LEN);
-	gfshare_ctx *g = gfshare_ctx_init_enc(nrs, n, (unsigned char)m, BK_KEY_LEN);
-	if (g == NULL) {
-		OPENSSL_cleanse(tmp, sizeof tmp);
-		return CF_E_NOMEM;
-	}
-	gfshare_ctx_enc_setsecret(g, tmp);
-	OPENSSL_cleanse(tmp, sizeof tmp);
-	uint8_t y[BK_KEY_LEN];
-	for (unsigned i = 0; i < n; i++) {
-		gfshare_ctx_enc_getshare(g, (unsigned char)i, y);
-		share_text(m, n, i + 1, set_id, y, texts[i]);
-	}
-	OPENSSL_cleanse(y, sizeof y);
-	gfshare_ctx_free(g); /* wipes its buffers */
-	if (gf_rand_failed) {
-		for (unsigned i = 0; i < n; i++)
-			OPENSSL_cleanse(texts[i], BK_SHARE_TEXT_MAX);
+	if (!rand_fill(coef, sizeof coef[0] * (m - 1))) {
+		sec_wipe(coef, sizeof coef);
 		return CF_E_INTERNAL;
 	}
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t x = (uint8_t)(i + 1);
+
+		for (size_t b = 0; b < BK_KEY_LEN; b++) {
+			uint8_t v = coef[m - 2][b]; /* Horner, from the highest degree */
+
+			for (unsigned k = m - 1; k-- > 1;)
+				v = gf_mul(v, x) ^ coef[k - 1][b];
+			y[b] = gf_mul(v, x) ^ key[b];
+		}
+		share_text(m, n, i + 1, set_id, y, texts[i]);
+	}
+	sec_wipe(coef, sizeof coef);
+	sec_wipe(y, sizeof y);
 	return CF_OK;
+}
+
+/* Text without blanks, upper case, into t[cap]: no branch or table lookup on a character's
+ * value (the blank test and the case are masks; only the length decides). false: too long. */
+static bool share_compact(const char *text, char *t, size_t cap)
+{
+	size_t o = 0;
+
+	for (const char *p = text; *p != '\0'; p++) {
+		int c = (unsigned char)*p;
+		/* (c - v) ^ ... : zero exactly when c == v; blank = space, \t, \n, \v, \f, \r */
+		unsigned sp = (unsigned)((((c ^ ' ') - 1) >> 8) & 1);
+		unsigned ctl = (unsigned)((((0x08 - c) & (c - 0x0e)) >> 8) & 1); /* \t .. \r */
+		unsigned lower = (unsigned)((((0x60 - c) & (c - 0x7b)) >> 8) & 0x20);
+
+		if (o + 1 >= cap)
+			return false;
+		t[o] = (char)(c - (int)lower);
+		o += 1u - (sp | ctl);
+	}
+	t[o] = '\0';
+	return true;
+}
+
+/* The base32 part y[0..52) -> 32 bytes (the last 4 bits are padding): constant time in the
+ * characters' values. false: a character outside the alphabet. */
+static bool share_b32(const char *y, uint8_t out[BK_KEY_LEN])
+{
+	uint32_t acc = 0;
+	unsigned bad = 0;
+	int bits = 0;
+	size_t k = 0;
+
+	for (size_t i = 0; i < 52; i++) {
+		int v = bk_b32_value((unsigned char)y[i]);
+
+		bad |= (unsigned)v >> 31; /* -1 has its sign bit set */
+		acc = (acc << 5) | ((uint32_t)v & 31u);
+		bits += 5;
+		if (bits >= 8) {
+			if (k < BK_KEY_LEN)
+				out[k++] = (uint8_t)(acc >> (bits - 8));
+			bits -= 8;
+		}
+	}
+	sec_wipe(&acc, sizeof acc);
+	return bad == 0;
+}
+
+/* The check: the first 3 bytes of SHA-256 of t[0..n), in upper-case hex, equal chk[0..6). */
+static bool share_check_ok(const char *t, size_t n, const char *chk)
+{
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	char want[7];
+	bool ok;
+
+	SHA256((const unsigned char *)t, n, h);
+	ok = hex_encode(h, 3, HEX_UPPER, want, sizeof want) == CF_OK && ct_memeq(want, chk, 6);
+	sec_wipe(h, sizeof h);
+	sec_wipe(want, sizeof want);
+	return ok;
 }
 
 cf_err bk_share_parse(const char *text, struct bk_share *out, struct bk_diag *d)
 {
 	char t[BK_SHARE_TEXT_MAX];
-	size_t o = 0;
 	cf_err rc = CF_E_BAD_VALUE;
 	memset(out, 0, sizeof *out);
-	for (const char *p = text; *p != '\0'; p++) {
-		if (isspace((unsigned char)*p))
-			continue;
-		if (o + 1 >= sizeof t) {
-			DIAG(d, "share too long");
-			goto out;
-		}
-		t[o++] = (char)toupper((unsigned char)*p);
+	if (!share_compact(text, t, sizeof t)) {
+		DIAG(d, "share too long");
+		goto out;
 	}
-	t[o] = '\0';
 	unsigned m = 0, n = 0, idx = 0, s0, s1, s2, s3;
 	int pos = 0;
 	if (sscanf(t, "CFS1-%2uOF%2u-%2u-%2X%2X%2X%2X-%n", &m, &n, &idx, &s0, &s1, &s2, &s3, &pos) != 7 ||
@@ -593,11 +712,7 @@ cf_err bk_share_parse(const char *text, struct bk_share *out, struct bk_diag *d)
 		DIAG(d, "share malformed (length): check for a missing or extra character");
 		goto out;
 	}
-	uint8_t h[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)t, (size_t)(dash - t), h);
-	char chk[7];
-	snprintf(chk, sizeof chk, "%02X%02X%02X", h[0], h[1], h[2]);
-	if (memcmp(chk, dash + 1, 6) != 0) {
+	if (!share_check_ok(t, (size_t)(dash - t), dash + 1)) {
 		DIAG(d, "share checksum mismatch: the share was mistyped");
 		goto out;
 	}
@@ -605,22 +720,9 @@ cf_err bk_share_parse(const char *text, struct bk_share *out, struct bk_diag *d)
 		DIAG(d, "share numbers out of range");
 		goto out;
 	}
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t k = 0;
-	for (const char *p = y; p < dash; p++) {
-		const char *q = strchr(b32, *p);
-		if (q == NULL || *p == '\0') {
-			DIAG(d, "share malformed (not base32)");
-			goto out;
-		}
-		acc = (acc << 5) | (uint32_t)(q - b32);
-		bits += 5;
-		if (bits >= 8) {
-			if (k < BK_KEY_LEN)
-				out->y[k++] = (uint8_t)(acc >> (bits - 8));
-			bits -= 8;
-		}
+	if (!share_b32(y, out->y)) {
+		DIAG(d, "share malformed (not base32)");
+		goto out;
 	}
 	out->index = (uint8_t)idx;
 	out->m = (uint8_t)m;
@@ -631,14 +733,15 @@ cf_err bk_share_parse(const char *text, struct bk_share *out, struct bk_diag *d)
 	out->set_id[3] = (uint8_t)s3;
 	rc = CF_OK;
 out:
-	OPENSSL_cleanse(t, sizeof t);
+	sec_wipe(t, sizeof t);
 	if (rc != CF_OK)
-		OPENSSL_cleanse(out, sizeof *out);
+		sec_wipe(out, sizeof *out);
 	return rc;
 }
 
-cf_err bk_shares_combine(const struct bk_header *h, const struct bk_share *sh, size_t count,
-			 uint8_t key[BK_KEY_LEN], struct bk_diag *d)
+/* The shares' consistency with the header: same set, the header's M of N, distinct indices. */
+static cf_err shares_match(const struct bk_header *h, const struct bk_share *sh, size_t count,
+			   struct bk_diag *d)
 {
 	if (h->scheme != BK_SCHEME_SHARES) {
 		DIAG(d, "this backup is protected by a passphrase, not shares");
@@ -648,7 +751,6 @@ cf_err bk_shares_combine(const struct bk_header *h, const struct bk_share *sh, s
 		DIAG(d, "%zu shares given, %u needed", count, h->threshold);
 		return CF_E_MISSING;
 	}
-	unsigned char nrs[BK_SHARES_MAX];
 	for (size_t i = 0; i < count && i < BK_SHARES_MAX; i++) {
 		if (memcmp(sh[i].set_id, h->set_id, BK_SETID_LEN) != 0 || sh[i].m != h->threshold ||
 		    sh[i].n != h->shares) {
@@ -661,25 +763,34 @@ cf_err bk_shares_combine(const struct bk_header *h, const struct bk_share *sh, s
 				return CF_E_DUPLICATE;
 			}
 		}
-		nrs[i] = sh[i].index; /* the x coordinate: bk_shares_split gives share i the x i + 1 */
+		if (sh[i].index == 0)
+			return CF_E_BAD_VALUE; /* x = 0 is the key itself: bk_share_parse refuses it */
 	}
 	if (count > BK_SHARES_MAX)
 		return CF_E_TOO_MANY;
-	/* gfshare_ctx_free overwrites its buffers through gfshare_fill_rand, which this
-	 * libgfshare leaves NULL until someone sets it: a process that only restores (never
-	 * split) crashed there */
-	gfshare_fill_rand = gf_rand;
-	gfshare_ctx *g = gfshare_ctx_init_dec(nrs, (unsigned)count, BK_KEY_LEN);
-	if (g == NULL)
-		return CF_E_NOMEM;
-	uint8_t y[BK_KEY_LEN];
+	return CF_OK;
+}
+
+cf_err bk_shares_combine(const struct bk_header *h, const struct bk_share *sh, size_t count,
+			 uint8_t key[BK_KEY_LEN], struct bk_diag *d)
+{
+	TRY(shares_match(h, sh, count, d));
+	memset(key, 0, BK_KEY_LEN);
+	/* Lagrange at x = 0: key = sum of y_i * prod_{j != i} x_j / (x_j - x_i); in GF(2^8)
+	 * subtraction is xor. The x are the public share numbers. */
 	for (size_t i = 0; i < count; i++) {
-		memcpy(y, sh[i].y, BK_KEY_LEN);
-		gfshare_ctx_dec_giveshare(g, (unsigned char)i, y);
+		uint8_t num = 1, den = 1;
+
+		for (size_t j = 0; j < count; j++) {
+			if (j == i)
+				continue;
+			num = gf_mul(num, sh[j].index);
+			den = gf_mul(den, (uint8_t)(sh[j].index ^ sh[i].index));
+		}
+		uint8_t l = gf_mul(num, gf_inv(den));
+		for (size_t b = 0; b < BK_KEY_LEN; b++)
+			key[b] ^= gf_mul(sh[i].y[b], l);
 	}
-	OPENSSL_cleanse(y, sizeof y);
-	gfshare_ctx_dec_extract(g, key);
-	gfshare_ctx_free(g);
 	return CF_OK;
 }
 
@@ -687,10 +798,7 @@ cf_err bk_shares_combine(const struct bk_header *h, const struct bk_share *sh, s
 
 void bk_free(void *p, size_t n)
 {
-	if (p != NULL) {
-		OPENSSL_cleanse(p, n);
-		free(p);
-	}
+	sec_freezero(p, n);
 }
 
 static cf_err kcv_of(const uint8_t key[BK_KEY_LEN], uint8_t kcv[BK_KCV_LEN])
@@ -727,7 +835,7 @@ cf_err bk_seal(struct bk_header *h, const uint8_t key[BK_KEY_LEN], const uint8_t
 						f + BK_HDR_LEN + body_n) != 1))
 		rc = CF_E_INTERNAL;
 	EVP_CIPHER_CTX_free(c);
-	OPENSSL_cleanse(fk, sizeof fk);
+	sec_wipe(fk, sizeof fk);
 	if (rc != CF_OK) {
 		free(f);
 		return rc;
@@ -746,8 +854,8 @@ cf_err bk_open(const uint8_t *file, size_t n, const struct bk_header *h,
 		return CF_E_INVALID_ARG;
 	uint8_t kcv[BK_KCV_LEN];
 	TRY(kcv_of(key, kcv));
-	bool ok = CRYPTO_memcmp(kcv, h->kcv, BK_KCV_LEN) == 0;
-	OPENSSL_cleanse(kcv, sizeof kcv);
+	bool ok = ct_memeq(kcv, h->kcv, BK_KCV_LEN);
+	sec_wipe(kcv, sizeof kcv);
 	if (!ok) {
 		DIAG(d, h->scheme == BK_SCHEME_PASSPHRASE
 				? "wrong passphrase (or the backup header was altered)"
@@ -772,7 +880,7 @@ cf_err bk_open(const uint8_t *file, size_t n, const struct bk_header *h,
 		rc = CF_E_BAD_MESSAGE;
 	}
 	EVP_CIPHER_CTX_free(c);
-	OPENSSL_cleanse(fk, sizeof fk);
+	sec_wipe(fk, sizeof fk);
 	if (rc != CF_OK) {
 		bk_free(b, h->body_len + 1u);
 		return rc;
@@ -784,25 +892,33 @@ cf_err bk_open(const uint8_t *file, size_t n, const struct bk_header *h,
 
 /* ---- body ------------------------------------------------------------------------------------ */
 
+/* The largest buffer: a body of BK_BODY_MAX and its record framing. */
+#define BUF_MAX ((size_t)BK_BODY_MAX + 4096u)
+
 static void buf_grow(struct bk_buf *b, size_t more)
 {
 	if (b->oom)
 		return;
-	if (b->n + more <= b->cap)
+	/* b->n <= BUF_MAX always: compare by subtraction, never add first */
+	if (b->n > BUF_MAX || more > BUF_MAX - b->n) {
+		b->oom = true;
+		return;
+	}
+	if (more <= b->cap - b->n)
 		return;
 	size_t nc = b->cap ? b->cap : 4096;
-	while (nc < b->n + more)
+	while (nc < b->n + more) /* b->n + more <= BUF_MAX, nc < 2 * BUF_MAX */
 		nc *= 2;
+	if (nc > BUF_MAX)
+		nc = BUF_MAX;
 	uint8_t *p = malloc(nc);
-	if (p == NULL || nc > BK_BODY_MAX + 4096u) {
-		free(p);
+	if (p == NULL) {
 		b->oom = true;
 		return;
 	}
 	if (b->p != NULL) {
 		memcpy(p, b->p, b->n);
-		OPENSSL_cleanse(b->p, b->cap);
-		free(b->p);
+		sec_freezero(b->p, b->cap);
 	}
 	b->p = p;
 	b->cap = nc;
@@ -842,10 +958,7 @@ void bk_buf_str(struct bk_buf *b, const char *s)
 }
 void bk_buf_free(struct bk_buf *b)
 {
-	if (b->p != NULL) {
-		OPENSSL_cleanse(b->p, b->cap);
-		free(b->p);
-	}
+	sec_freezero(b->p, b->cap);
 	memset(b, 0, sizeof *b);
 }
 size_t bk_rec_begin(struct bk_buf *b, enum bk_rec tag)

@@ -9,8 +9,9 @@
  *              everything, then set the HSM token up (new PINs), restore and serve (READY).
  *              READY: only with --merge (adds the backup's KEKs and rows to this appliance).
  *
- * The format, the key and the HSM ceremonies are firmware/backup/backup.c's; this file holds the
- * dialogue. Every secret (SO PIN, user PIN, passphrase, shares) is read with con_read_secret
+ * The format, the key, the HSM ceremonies and the import's ordered steps are firmware/backup/'s
+ * (backup.c, backup_import.c); this file holds the dialogue and the service calls between the
+ * steps (svc_token_init, svc_start_serving, the trust reload, the KEK job). Every secret (SO PIN, user PIN, passphrase, shares) is read with con_read_secret
  * into sec_alloc memory and wiped before the handler returns, whatever happened. A refusal
  * always says what was wrong and that nothing was changed. */
 #include <errno.h>
@@ -264,23 +265,23 @@ static cf_err bkc_export_file(struct con *c, const char *path, const char *name,
 	return CF_OK;
 }
 
-static cf_err bkc_export(struct con *c, int argc, char **argv)
+/* What `backup export` was asked for. */
+struct bkc_exp {
+	const char *name;            /* --file NAME, or NULL: printed */
+	char path[PATH_MAX];         /* [backup] dir/NAME */
+	char helper[PATH_MAX];       /* the HSM helper program */
+	unsigned m, n;               /* shares: M of N; n == 0: passphrase */
+	struct store *st;
+};
+
+/* The options: usage, the shares' numbers, the file's path (each refusal printed). */
+static cf_err bkc_export_args(struct con *c, int argc, char **argv, struct bkc_exp *x)
 {
-	struct svc *svc = c->svc;
 	bool bad = false;
 	const char *n_s = con_opt_take(&argc, argv, "shares", &bad);
 	const char *m_s = con_opt_take(&argc, argv, "threshold", &bad);
-	const char *name = con_opt_take(&argc, argv, "file", &bad);
-	char path[PATH_MAX], helper[PATH_MAX], detail[160];
-	char *so = NULL, *pw = NULL, *pw2 = NULL;
-	struct bk_export_in in;
-	struct bk_export_out out;
-	struct bk_diag d = { { 0 } };
-	struct store *st;
-	unsigned m = 0, n = 0;
-	cf_err rc;
 
-	memset(&out, 0, sizeof out);
+	x->name = con_opt_take(&argc, argv, "file", &bad);
 	if (bad || argc != 0 || (n_s == NULL) != (m_s == NULL)) {
 		con_printf(c, "usage: backup export [--shares N --threshold M] [--file NAME]\n");
 		return CF_E_INVALID_ARG;
@@ -295,95 +296,129 @@ static cf_err bkc_export(struct con *c, int argc, char **argv)
 				   BK_SHARES_MAX);
 			return CF_E_INVALID_ARG;
 		}
-		n = (unsigned)nn;
-		m = (unsigned)mm;
+		x->n = (unsigned)nn;
+		x->m = (unsigned)mm;
 	}
-	if (name != NULL && (rc = bkc_file_path(c, "backup export", name, path, sizeof path)) != CF_OK)
-		return rc;
+	if (x->name != NULL)
+		return bkc_file_path(c, "backup export", x->name, x->path, sizeof x->path);
+	return CF_OK;
+}
+
+/* The HSM logged in with a KEK, the store, the helper program (each refusal printed). */
+static cf_err bkc_export_ready(struct con *c, struct bkc_exp *x)
+{
+	struct svc *svc = c->svc;
+	cf_err rc;
+
 	if (svc->hsm == NULL || !hsm_pin_held(svc->hsm) || hsm_kek_current(svc->hsm) == 0) {
 		con_printf(c, "backup export: the HSM is not logged in (state %s)\n",
 			   svc_state_name(bkc_state(c)));
 		return CF_E_STATE;
 	}
-	if ((st = con_store(c)) == NULL) {
+	if ((x->st = con_store(c)) == NULL) {
 		con_printf(c, "backup export: the store cannot be opened\n");
 		return CF_E_STORE;
 	}
-	if ((rc = bkc_helper_path(helper, sizeof helper)) != CF_OK) {
+	if ((rc = bkc_helper_path(x->helper, sizeof x->helper)) != CF_OK) {
 		con_printf(c, "backup export: the HSM helper program (coffre, next to coffred) is "
 			      "missing\n");
 		return rc;
 	}
+	return CF_OK;
+}
+
+/* The SO PIN, and the passphrase typed twice (passphrase scheme). CF_E_CANCELLED and the
+ * like: the caller says it was cancelled. */
+static cf_err bkc_export_secrets(struct con *c, const struct bkc_exp *x, char *so, char *pw,
+				 char *pw2)
+{
+	TRY(con_read_secret(c, "HSM SO PIN: ", so, CON_SECRET_MAX + 1, 0));
+	if (strlen(so) == 0 || strlen(so) > HSM_PIN_MAX)
+		return CF_E_CANCELLED;
+	if (x->n == 0)
+		return bkc_pass_new(c, pw, pw2);
+	return CF_OK;
+}
+
+/* Deliver the backup made (file, shares, or printed), then record and audit it. */
+static cf_err bkc_export_deliver(struct con *c, const struct bkc_exp *x,
+				 const struct bk_export_out *out)
+{
+	char detail[160];
+	cf_err rc;
+
+	bkc_counts(c, "exported: ", &out->hdr.counts);
+	if (x->name != NULL && (rc = bkc_export_file(c, x->path, x->name, out)) != CF_OK)
+		return rc;
+	if (x->n != 0 && (rc = bkc_show_shares(c, out)) != CF_OK) {
+		if (x->name != NULL)
+			(void)unlink(x->path); /* useless without all its shares shown */
+		con_printf(c, "backup export: cancelled before every share was shown%s; nothing was "
+			      "recorded\n", x->name != NULL ? " (the file was removed)" : "");
+		return rc;
+	}
+	if (x->name == NULL) {
+		con_printf(c, "Copy everything from the BEGIN line to the END line (each line carries "
+			      "its own\nchecksum):\n\n");
+		con_write(c, out->armor, out->armor_n);
+		con_printf(c, "\n");
+	}
+	if ((rc = bk_export_record(x->st, &out->hdr)) != CF_OK)
+		con_printf(c, "backup export: the backup is complete, but its date could not be "
+			      "recorded (%s)\n", cf_err_str(rc));
+	else
+		con_printf(c, "backup exported (KEK %u current). Keep it offline; rehearse a restore "
+			      "with `backup import --dry-run` or `coffre backup verify`.\n",
+			   out->hdr.kek_version);
+	(void)snprintf(detail, sizeof detail, "KEK %u, %u objects, %s%s%s", out->hdr.kek_version,
+		       out->hdr.counts.objects, x->n ? "shares" : "passphrase",
+		       x->name ? ", file " : "", x->name ? x->name : "");
+	con_audit(c, "backup:export", NULL, CF_OK, detail);
+	return CF_OK;
+}
+
+static cf_err bkc_export(struct con *c, int argc, char **argv)
+{
+	struct bkc_exp x;
+	char *so = NULL, *pw = NULL, *pw2 = NULL;
+	struct bk_export_out out;
+	struct bk_diag d = { { 0 } };
+	cf_err rc;
+
+	memset(&x, 0, sizeof x);
+	memset(&out, 0, sizeof out);
+	if ((rc = bkc_export_args(c, argc, argv, &x)) != CF_OK ||
+	    (rc = bkc_export_ready(c, &x)) != CF_OK)
+		return rc;
 	con_printf(c, "backup export: every KEK version and the CA and TLS server key pairs, "
 		      "wrapped in the\nHSM under a one-time trusted key (this needs the HSM SO PIN), "
 		      "the certificates,\nand every object, client, console account and setting. "
 		      "Protection: %s.\nCtrl-C cancels.\n",
-		   n ? "shares" : "a passphrase");
+		   x.n ? "shares" : "a passphrase");
 	if ((rc = bkc_secret_new(&so)) != CF_OK || (rc = bkc_secret_new(&pw)) != CF_OK ||
 	    (rc = bkc_secret_new(&pw2)) != CF_OK) {
 		con_printf(c, "backup export: no locked memory for the secrets\n");
 		goto out;
 	}
-	if ((rc = con_read_secret(c, "HSM SO PIN: ", so, CON_SECRET_MAX + 1, 0)) != CF_OK)
-		goto cancelled;
-	if (strlen(so) == 0 || strlen(so) > HSM_PIN_MAX) {
-		rc = CF_E_CANCELLED;
-		goto cancelled;
+	if ((rc = bkc_export_secrets(c, &x, so, pw, pw2)) != CF_OK) {
+		con_printf(c, "backup export: cancelled; nothing was exported\n");
+		goto out;
 	}
-	if (n == 0 && (rc = bkc_pass_new(c, pw, pw2)) != CF_OK)
-		goto cancelled;
-	memset(&in, 0, sizeof in);
-	in.h = svc->hsm;
-	in.st = st;
-	in.cfg = svc->cfg;
-	in.helper = helper;
-	in.so_pin = (const uint8_t *)so;
-	in.so_n = strlen(so);
-	in.scheme = n ? BK_SCHEME_SHARES : BK_SCHEME_PASSPHRASE;
-	in.pass = pw;
-	in.pass_n = strlen(pw);
-	in.m = m;
-	in.n = n;
-	in.now = con_now(c);
+	struct bk_export_in in = {
+		.h = c->svc->hsm, .st = x.st, .cfg = c->svc->cfg, .helper = x.helper,
+		.so_pin = (const uint8_t *)so, .so_n = strlen(so),
+		.scheme = x.n ? BK_SCHEME_SHARES : BK_SCHEME_PASSPHRASE,
+		.pass = pw, .pass_n = strlen(pw), .m = x.m, .n = x.n, .now = con_now(c),
+	};
 	con_printf(c, "exporting (the HSM wraps the keys%s)...\n",
-		   n ? "" : "; the passphrase is stretched with Argon2id");
+		   x.n ? "" : "; the passphrase is stretched with Argon2id");
 	if ((rc = bk_export(&in, &out, &d)) != CF_OK) {
 		con_printf(c, "backup export: %s; nothing was recorded\n", d.msg);
 		goto out;
 	}
 	sec_wipe(so, CON_SECRET_MAX + 1);
 	sec_wipe(pw, CON_SECRET_MAX + 1);
-	bkc_counts(c, "exported: ", &out.hdr.counts);
-	if (name != NULL && (rc = bkc_export_file(c, path, name, &out)) != CF_OK)
-		goto out;
-	if (n != 0 && (rc = bkc_show_shares(c, &out)) != CF_OK) {
-		if (name != NULL)
-			(void)unlink(path); /* useless without all its shares shown */
-		con_printf(c, "backup export: cancelled before every share was shown%s; nothing was "
-			      "recorded\n", name != NULL ? " (the file was removed)" : "");
-		goto out;
-	}
-	if (name == NULL) {
-		con_printf(c, "Copy everything from the BEGIN line to the END line (each line carries "
-			      "its own\nchecksum):\n\n");
-		con_write(c, out.armor, out.armor_n);
-		con_printf(c, "\n");
-	}
-	if ((rc = bk_export_record(st, &out.hdr)) != CF_OK)
-		con_printf(c, "backup export: the backup is complete, but its date could not be "
-			      "recorded (%s)\n", cf_err_str(rc));
-	else
-		con_printf(c, "backup exported (KEK %u current). Keep it offline; rehearse a restore "
-			      "with `backup import --dry-run` or `coffre backup verify`.\n",
-			   out.hdr.kek_version);
-	(void)snprintf(detail, sizeof detail, "KEK %u, %u objects, %s%s%s", out.hdr.kek_version,
-		       out.hdr.counts.objects, n ? "shares" : "passphrase", name ? ", file " : "",
-		       name ? name : "");
-	con_audit(c, "backup:export", NULL, CF_OK, detail);
-	rc = CF_OK;
-	goto out;
-cancelled:
-	con_printf(c, "backup export: cancelled; nothing was exported\n");
+	rc = bkc_export_deliver(c, &x, &out);
 out:
 	bk_export_out_free(&out);
 	bkc_secret_free(so);
@@ -460,20 +495,260 @@ out:
 	return rc;
 }
 
-/* UNINITIALIZED: set the token up with new PINs, restore into it, serve. The backup is
- * verified already; bk_restore unwraps everything into session objects before it creates
- * anything on the token or in the store. */
-static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct bk_counts *loaded,
-				struct bk_diag *d)
+/* How an import ended, for its last line. */
+enum bkc_end {
+	BKC_END_QUIET = 0,           /* done, or the step printed why already */
+	BKC_END_REFUSED,             /* "refused: <d.msg>; nothing was changed" */
+	BKC_END_CANCELLED,           /* "cancelled; nothing was changed" */
+};
+
+/* One `backup import`: what was read, the secret, the verified backup, the outcome. */
+struct bkc_imp {
+	enum svc_state state;
+	enum bk_import_kind kind;
+	bool dry, merge;
+	uint8_t *text;
+	size_t text_n;
+	char *pw;                    /* sec_alloc'd: the passphrase */
+	struct bk_share *sh;         /* sec_alloc'd BK_SHARES_MAX: the shares */
+	struct bk_header h;
+	struct bk_secret sec;
+	struct bk_opened o;
+	struct bk_counts loaded;
+	struct bk_diag d;
+	enum bkc_end end;
+};
+
+/* The options and the state (each refusal printed). */
+static cf_err bkc_import_args(struct con *c, int argc, char **argv, struct bkc_imp *x,
+			      const char **name)
+{
+	bool bad = false;
+
+	*name = con_opt_take(&argc, argv, "file", &bad);
+	x->dry = con_flag_take(&argc, argv, "dry-run");
+	x->merge = con_flag_take(&argc, argv, "merge");
+	if (bad || argc != 0) {
+		con_printf(c, "usage: backup import [--file NAME] [--dry-run] [--merge]\n");
+		return CF_E_INVALID_ARG;
+	}
+	x->state = bkc_state(c);
+	if (bk_import_plan(x->state, x->merge, &x->kind) == CF_OK)
+		return CF_OK;
+	if (x->kind == BK_IMPORT_MERGE_UNINIT)
+		con_printf(c, "backup import: --merge adds a backup to a READY appliance; this one is "
+			      "UNINITIALIZED: import without --merge\n");
+	else
+		con_printf(c, "backup import: this appliance is %s: a backup is restored onto an "
+			      "UNINITIALIZED\nappliance (zeroize first), or added to a READY one with "
+			      "--merge\n", svc_state_name(x->state));
+	return CF_E_STATE;
+}
+
+/* The backup's text: [backup] dir/NAME, or pasted (each failure printed). */
+static cf_err bkc_import_text(struct con *c, const char *name, struct bkc_imp *x)
+{
+	char path[PATH_MAX], *t = NULL;
+	cf_err rc;
+
+	if (name != NULL) {
+		if ((rc = bkc_file_path(c, "backup import", name, path, sizeof path)) != CF_OK)
+			return rc;
+		if ((rc = bkc_read_file(path, BKC_FILE_MAX, &x->text, &x->text_n)) != CF_OK)
+			con_printf(c, "backup import: cannot read %s (%s)\n", path, cf_err_str(rc));
+		return rc;
+	}
+	con_printf(c, "Paste the backup, from its \"%s\" line to its \"%s\" line\n"
+		      "(Ctrl-C cancels):\n", BK_ARMOR_BEGIN, BK_ARMOR_END);
+	rc = con_read_paste(c, "", BK_ARMOR_BEGIN, BK_ARMOR_END, CON_PASTE_MAX, &t, &x->text_n);
+	if (rc != CF_OK) {
+		con_printf(c, "backup import: %s; nothing was changed\n",
+			   rc == CF_E_TOO_LARGE ? "the paste is too large" : "no backup read");
+		return rc;
+	}
+	x->text = (uint8_t *)t;
+	return CF_OK;
+}
+
+/* The passphrase or the M shares the header asks for. */
+static cf_err bkc_import_secret(struct con *c, struct bkc_imp *x)
+{
+	size_t n_sh = 0;
+	cf_err rc;
+
+	if (x->h.scheme == BK_SCHEME_PASSPHRASE) {
+		TRY(bkc_secret_new(&x->pw));
+		if ((rc = con_read_secret(c, "Backup passphrase: ", x->pw, CON_SECRET_MAX + 1, 0)) !=
+			    CF_OK || x->pw[0] == '\0') {
+			x->end = BKC_END_CANCELLED;
+			return CF_E_CANCELLED;
+		}
+		x->sec.pass = x->pw;
+		x->sec.pass_n = strlen(x->pw);
+		return CF_OK;
+	}
+	TRY(sec_alloc(sizeof *x->sh * BK_SHARES_MAX, (void **)&x->sh));
+	if ((rc = bkc_read_shares(c, &x->h, x->sh, &n_sh)) != CF_OK) {
+		if (rc == CF_E_CANCELLED || rc == CF_E_CLOSED || rc == CF_E_TIMEOUT) {
+			x->end = BKC_END_CANCELLED;
+			return rc;
+		}
+		(void)snprintf(x->d.msg, sizeof x->d.msg, "too many shares were not accepted");
+		x->end = BKC_END_REFUSED;
+		return rc;
+	}
+	x->sec.shares = x->sh;
+	x->sec.n_shares = n_sh;
+	return CF_OK;
+}
+
+/* The header first (a newer format, a truncated or damaged armor is named before any secret
+ * is asked for), then the secret, then everything verified. */
+static cf_err bkc_import_open(struct con *c, struct bkc_imp *x)
+{
+	cf_err rc;
+
+	if ((rc = bk_import_header(x->text, x->text_n, &x->h, &x->d)) != CF_OK) {
+		x->end = BKC_END_REFUSED;
+		return rc;
+	}
+	con_printf(c, "backup:\n");
+	bk_header_describe(&x->h, bkc_emit, c);
+	TRY(bkc_import_secret(c, x));
+	con_printf(c, "verifying (key, authentication, contents)...\n");
+	if ((rc = bk_verify(x->text, x->text_n, &x->sec, &x->o, &x->d)) != CF_OK) {
+		x->end = BKC_END_REFUSED;
+		return rc;
+	}
+	bkc_counts(c, "verified: ", &x->o.hdr.counts);
+	return CF_OK;
+}
+
+static cf_err bkc_import_dry(struct con *c, struct bkc_imp *x)
 {
 	struct svc *svc = c->svc;
-	const struct config *cfg = svc->cfg;
+	cf_err rc;
+
+	if (!bk_import_can_unwrap(svc->hsm)) {
+		con_printf(c, "dry run: the backup and its secret are good. The HSM unwraps are "
+			      "not tried:\nthis appliance's token is not set up yet (a real "
+			      "import tries them all\nbefore it writes anything). Nothing was "
+			      "changed.\n");
+		return CF_OK;
+	}
+	rc = bk_import_dry_run(svc->hsm, con_store(c), svc->cfg, &x->o, x->merge, &x->loaded,
+			       &x->d);
+	if (rc != CF_OK) {
+		x->end = BKC_END_REFUSED;
+		return rc;
+	}
+	bkc_counts(c, "dry run: every key unwraps in this HSM; would restore: ", &x->loaded);
+	if (x->merge && x->loaded.kek_present > 0)
+		con_printf(c, "dry run: but the merge itself would be refused: %s (%u of the "
+			      "backup's KEK versions are on this HSM; a merge adds only KEK "
+			      "versions this appliance does not have)\n", x->d.msg,
+			   (unsigned)x->loaded.kek_present);
+	con_printf(c, "dry run: nothing was changed\n");
+	return CF_OK;
+}
+
+/* READY --merge: confirm, add, reload the clients, make the highest KEK current, kick the
+ * re-wrap job. *made_current: the KEK made current, or 0. */
+static cf_err bkc_import_merge(struct con *c, struct bkc_imp *x, uint32_t *made_current)
+{
+	struct svc *svc = c->svc;
+	cf_err rc;
+
+	if (!con_confirm(c, "Add this backup's KEKs, objects, clients and accounts to this "
+			    "appliance?")) {
+		x->end = BKC_END_CANCELLED;
+		return CF_E_CANCELLED;
+	}
+	x->end = BKC_END_REFUSED;
+	TRY(bk_import_merge(svc->hsm, con_store(c), svc->cfg, &x->o, &x->loaded, &x->d));
+	/* the merged clients (pins, revocations) reach the TLS layer and authz now */
+	if ((rc = authz_trust_reload(c->svc->authz, con_store(c))) != CF_OK) {
+		(void)snprintf(x->d.msg, sizeof x->d.msg, "restored, but the client table could not "
+			       "be reloaded (%s): restart the appliance", cf_err_str(rc));
+		return rc;
+	}
+	x->end = BKC_END_QUIET;
+	bkc_counts(c, "restored: ", &x->loaded);
+	if (bk_import_kek_current(svc->hsm, &x->loaded, made_current) == CF_OK && *made_current)
+		con_printf(c, "KEK %u from the backup is now the current KEK (the highest "
+			      "version on the HSM is current); `kek rotate` makes a new one\n",
+			   (unsigned)*made_current);
+	kek_job_kick(svc->kekjob); /* the added objects move under the current KEK */
+	return CF_OK;
+}
+
+/* The token's PINs for a fresh restore: its current SO PIN (exists) or a new one, a new user
+ * PIN, and the operator's go-ahead. */
+static cf_err bkc_fresh_pins(struct con *c, bool exists, char *so, char *so2, char *user,
+			     char *user2)
+{
+	if (exists) {
+		TRY(con_read_secret(c, "Current HSM SO PIN: ", so, CON_SECRET_MAX + 1, 0));
+		if (strlen(so) == 0 || strlen(so) > HSM_PIN_MAX)
+			return CF_E_CANCELLED;
+	} else {
+		TRY(con_pin_new(c, "HSM SO PIN", so, so2));
+	}
+	TRY(con_pin_new(c, "HSM user PIN", user, user2));
+	if (!exists && strlen(so) == strlen(user) && ct_memeq(so, user, strlen(so))) {
+		con_printf(c, "the user PIN must differ from the SO PIN\n");
+		return CF_E_CANCELLED;
+	}
+	if (!con_confirm(c, exists ? "Wipe and re-initialise the HSM token and restore the backup?"
+				   : "Initialise the HSM token and restore the backup?"))
+		return CF_E_CANCELLED;
+	return CF_OK;
+}
+
+/* svc_token_init (under the service's control lock: meta appliance.state = uninitialized,
+ * the token (re-)initialised, svc->hsm opened and logged in), the restore, then serving. */
+static cf_err bkc_fresh_run(struct con *c, bool exists, const char *so, const char *user,
+			    struct bkc_imp *x)
+{
+	struct svc *svc = c->svc;
+	struct svc_init_req req;
+	cf_err rc;
+
+	con_printf(c, "initialising the token...\n");
+	memset(&req, 0, sizeof req);
+	req.so_pin = (const uint8_t *)so;
+	req.so_n = strlen(so);
+	if (exists) {
+		req.cur_so_pin = (const uint8_t *)so;
+		req.cur_so_n = strlen(so);
+	}
+	req.user_pin = (const uint8_t *)user;
+	req.user_n = strlen(user);
+	if ((rc = svc_token_init(svc, &req)) != CF_OK) {
+		(void)snprintf(x->d.msg, sizeof x->d.msg, "%s",
+			       rc == CF_E_HSM_PIN ? "the current SO PIN is wrong; the token was not "
+						    "changed"
+			       : rc == CF_E_HSM_LOCKED ? "the SO PIN is locked on the token"
+						       : "the token could not be initialised");
+		return rc;
+	}
+	con_printf(c, "restoring (every key is unwrapped once in session objects first)...\n");
+	TRY(bk_import_fresh(svc->hsm, con_store(c), svc->cfg, &x->o, &x->loaded, &x->d));
+	if ((rc = svc_start_serving(svc, user, strlen(user))) != CF_OK)
+		(void)snprintf(x->d.msg, sizeof x->d.msg, "restored, but the appliance did not start "
+			       "serving (state %s%s%.100s)", svc_state_name(bkc_state(c)),
+			       svc->error[0] ? ": " : "", svc->error);
+	return rc;
+}
+
+/* UNINITIALIZED: set the token up with new PINs, restore into it, serve. The backup is
+ * verified already; the restore unwraps everything into session objects before it creates
+ * anything on the token or in the store. */
+static cf_err bkc_restore_fresh(struct con *c, struct bkc_imp *x)
+{
+	const struct config *cfg = c->svc->cfg;
 	char label[HSM_LABEL_MAX + 1];
 	char *so = NULL, *so2 = NULL, *user = NULL, *user2 = NULL;
-	struct svc_init_req req;
-	hsm *h = NULL;
-	hsm_sess *s = NULL;
-	struct store *st;
 	bool exists = false;
 	cf_err rc;
 
@@ -482,12 +757,12 @@ static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct
 			      "token=\n");
 		return rc;
 	}
-	if ((rc = svc_token_probe(svc, &exists)) != CF_OK) {
+	if ((rc = svc_token_probe(c->svc, &exists)) != CF_OK) {
 		con_printf(c, "backup import: the HSM (module %s) cannot be used: %s\n", cfg->hsm.module,
 			   cf_err_str(rc));
 		return rc;
 	}
-	if ((st = con_store(c)) == NULL) {
+	if (con_store(c) == NULL) {
 		con_printf(c, "backup import: the store cannot be opened\n");
 		return CF_E_STORE;
 	}
@@ -500,75 +775,11 @@ static cf_err bkc_restore_fresh(struct con *c, const struct bk_opened *o, struct
 		      "%u\ncharacters), then the backup is restored into it.\n", label,
 		   exists ? "RE-INITIALISED (wiped; its current SO PIN stays the SO PIN)"
 			  : "initialised", CON_PIN_MIN);
-	if (exists) {
-		if ((rc = con_read_secret(c, "Current HSM SO PIN: ", so, CON_SECRET_MAX + 1, 0)) != CF_OK)
-			goto out;
-		if (strlen(so) == 0 || strlen(so) > HSM_PIN_MAX) {
-			rc = CF_E_CANCELLED;
-			goto out;
-		}
-	} else if ((rc = con_pin_new(c, "HSM SO PIN", so, so2)) != CF_OK) {
-		goto out;
-	}
-	if ((rc = con_pin_new(c, "HSM user PIN", user, user2)) != CF_OK)
-		goto out;
-	if (!exists && strlen(so) == strlen(user) && ct_memeq(so, user, strlen(so))) {
-		con_printf(c, "the user PIN must differ from the SO PIN\n");
-		rc = CF_E_CANCELLED;
-		goto out;
-	}
-	if (!con_confirm(c, exists ? "Wipe and re-initialise the HSM token and restore the backup?"
-				   : "Initialise the HSM token and restore the backup?")) {
-		rc = CF_E_CANCELLED;
-		goto out;
-	}
-	/* svc_token_init: under the service's control lock, meta appliance.state =
-	 * uninitialized, the token (re-)initialised, svc->hsm opened and logged in. */
-	con_printf(c, "initialising the token...\n");
-	memset(&req, 0, sizeof req);
-	req.so_pin = (const uint8_t *)so;
-	req.so_n = strlen(so);
-	if (exists) {
-		req.cur_so_pin = (const uint8_t *)so;
-		req.cur_so_n = strlen(so);
-	}
-	req.user_pin = (const uint8_t *)user;
-	req.user_n = strlen(user);
-	if ((rc = svc_token_init(svc, &req)) != CF_OK) {
-		(void)snprintf(d->msg, sizeof d->msg, "%s",
-			       rc == CF_E_HSM_PIN ? "the current SO PIN is wrong; the token was not "
-						    "changed"
-			       : rc == CF_E_HSM_LOCKED ? "the SO PIN is locked on the token"
-						       : "the token could not be initialised");
-		goto out;
-	}
-	h = svc->hsm;
-	if ((rc = hsm_session_acquire(h, 5000, &s)) != CF_OK) {
-		(void)snprintf(d->msg, sizeof d->msg, "the new token cannot be used (%s)",
-			       cf_err_str(rc));
-		goto out;
-	}
-	con_printf(c, "restoring (every key is unwrapped once in session objects first)...\n");
-	rc = bk_restore(s, st, cfg, o, false, false, loaded, d);
-	hsm_session_release(s);
-	s = NULL;
-	if (rc != CF_OK)
-		goto out;
-	if ((rc = hsm_kek_make_current(h, o->hdr.kek_version)) != CF_OK) {
-		(void)snprintf(d->msg, sizeof d->msg, "KEK %u (current in the backup) is not on the "
-			       "token after the restore", o->hdr.kek_version);
-		goto out;
-	}
-	if ((rc = svc_start_serving(svc, user, strlen(user))) != CF_OK) {
-		(void)snprintf(d->msg, sizeof d->msg, "restored, but the appliance did not start "
-			       "serving (state %s%s%.100s)", svc_state_name(bkc_state(c)),
-			       svc->error[0] ? ": " : "", svc->error);
-		goto out;
-	}
-	rc = CF_OK;
+	if ((rc = bkc_fresh_pins(c, exists, so, so2, user, user2)) == CF_OK)
+		rc = bkc_fresh_run(c, exists, so, user, x);
 out:
-	if (rc == CF_E_CANCELLED && d->msg[0] == '\0')
-		(void)snprintf(d->msg, sizeof d->msg, "cancelled");
+	if (rc == CF_E_CANCELLED && x->d.msg[0] == '\0')
+		(void)snprintf(x->d.msg, sizeof x->d.msg, "cancelled");
 	bkc_secret_free(so);
 	bkc_secret_free(so2);
 	bkc_secret_free(user);
@@ -576,191 +787,58 @@ out:
 	return rc;
 }
 
-static cf_err bkc_import(struct con *c, int argc, char **argv)
+/* The audit record of a completed import. */
+static void bkc_import_audit(struct con *c, const struct bkc_imp *x, uint32_t made_current)
 {
-	struct svc *svc = c->svc;
-	enum svc_state state = bkc_state(c);
-	bool bad = false;
-	const char *name = con_opt_take(&argc, argv, "file", &bad);
-	bool dry = con_flag_take(&argc, argv, "dry-run");
-	bool merge = con_flag_take(&argc, argv, "merge");
-	char path[PATH_MAX], detail[160];
-	uint8_t *text = NULL, *bin = NULL;
-	size_t text_n = 0, bin_n = 0, n_sh = 0;
-	struct bk_share *sh = NULL;
-	char *pw = NULL;
-	struct bk_header h;
-	struct bk_secret sec;
-	struct bk_opened o;
-	struct bk_counts loaded;
-	struct bk_diag d = { { 0 } };
-	cf_err rc;
+	char detail[160];
 
-	memset(&o, 0, sizeof o);
-	if (bad || argc != 0) {
-		con_printf(c, "usage: backup import [--file NAME] [--dry-run] [--merge]\n");
-		return CF_E_INVALID_ARG;
-	}
-	if (state == SVC_UNINITIALIZED && merge) {
-		con_printf(c, "backup import: --merge adds a backup to a READY appliance; this one is "
-			      "UNINITIALIZED: import without --merge\n");
-		return CF_E_STATE;
-	}
-	if (state != SVC_UNINITIALIZED && (state != SVC_READY || !merge)) {
-		con_printf(c, "backup import: this appliance is %s: a backup is restored onto an "
-			      "UNINITIALIZED\nappliance (zeroize first), or added to a READY one with "
-			      "--merge\n", svc_state_name(state));
-		return CF_E_STATE;
-	}
-	if (name != NULL) {
-		if ((rc = bkc_file_path(c, "backup import", name, path, sizeof path)) != CF_OK)
-			return rc;
-		if ((rc = bkc_read_file(path, BKC_FILE_MAX, &text, &text_n)) != CF_OK) {
-			con_printf(c, "backup import: cannot read %s (%s)\n", path, cf_err_str(rc));
-			return rc;
-		}
-	} else {
-		char *t = NULL;
-
-		con_printf(c, "Paste the backup, from its \"%s\" line to its \"%s\" line\n"
-			      "(Ctrl-C cancels):\n", BK_ARMOR_BEGIN, BK_ARMOR_END);
-		rc = con_read_paste(c, "", BK_ARMOR_BEGIN, BK_ARMOR_END, CON_PASTE_MAX, &t, &text_n);
-		if (rc != CF_OK) {
-			con_printf(c, "backup import: %s; nothing was changed\n",
-				   rc == CF_E_TOO_LARGE ? "the paste is too large" : "no backup read");
-			return rc;
-		}
-		text = (uint8_t *)t;
-	}
-	/* the header first: a newer format, a truncated or damaged armor is named before any
-	 * secret is asked for */
-	if ((rc = bk_file_decode(text, text_n, &bin, &bin_n, &d)) != CF_OK ||
-	    (rc = bk_header_parse(bin, bin_n, &h, &d)) != CF_OK)
-		goto refused;
-	con_printf(c, "backup:\n");
-	bk_header_describe(&h, bkc_emit, c);
-	memset(&sec, 0, sizeof sec);
-	if (h.scheme == BK_SCHEME_PASSPHRASE) {
-		if ((rc = bkc_secret_new(&pw)) != CF_OK)
-			goto out;
-		if ((rc = con_read_secret(c, "Backup passphrase: ", pw, CON_SECRET_MAX + 1, 0)) != CF_OK ||
-		    pw[0] == '\0') {
-			rc = CF_E_CANCELLED;
-			goto cancelled;
-		}
-		sec.pass = pw;
-		sec.pass_n = strlen(pw);
-	} else {
-		if ((rc = sec_alloc(sizeof *sh * BK_SHARES_MAX, (void **)&sh)) != CF_OK)
-			goto out;
-		if ((rc = bkc_read_shares(c, &h, sh, &n_sh)) != CF_OK) {
-			if (rc == CF_E_CANCELLED || rc == CF_E_CLOSED || rc == CF_E_TIMEOUT)
-				goto cancelled;
-			(void)snprintf(d.msg, sizeof d.msg, "too many shares were not accepted");
-			goto refused;
-		}
-		sec.shares = sh;
-		sec.n_shares = n_sh;
-	}
-	con_printf(c, "verifying (key, authentication, contents)...\n");
-	if ((rc = bk_verify(text, text_n, &sec, &o, &d)) != CF_OK)
-		goto refused;
-	bkc_counts(c, "verified: ", &o.hdr.counts);
-	if (dry) {
-		hsm_sess *s = NULL;
-
-		if (svc->hsm == NULL || !hsm_pin_held(svc->hsm)) {
-			con_printf(c, "dry run: the backup and its secret are good. The HSM unwraps are "
-				      "not tried:\nthis appliance's token is not set up yet (a real "
-				      "import tries them all\nbefore it writes anything). Nothing was "
-				      "changed.\n");
-			rc = CF_OK;
-			goto out;
-		}
-		if ((rc = hsm_session_acquire(svc->hsm, 5000, &s)) != CF_OK) {
-			(void)snprintf(d.msg, sizeof d.msg, "no HSM session (%s)", cf_err_str(rc));
-			goto refused;
-		}
-		rc = bk_restore(s, con_store(c), svc->cfg, &o, merge, true, &loaded, &d);
-		hsm_session_release(s);
-		if (rc != CF_OK)
-			goto refused;
-		bkc_counts(c, "dry run: every key unwraps in this HSM; would restore: ", &loaded);
-		if (merge && loaded.kek_present > 0)
-			con_printf(c, "dry run: but the merge itself would be refused: %s (%u of the "
-				      "backup's KEK versions are on this HSM; a merge adds only KEK "
-				      "versions this appliance does not have)\n", d.msg,
-				   (unsigned)loaded.kek_present);
-		con_printf(c, "dry run: nothing was changed\n");
-		goto out;
-	}
-	if (state == SVC_UNINITIALIZED) {
-		rc = bkc_restore_fresh(c, &o, &loaded, &d);
-		if (rc != CF_OK) {
-			con_printf(c, "backup import: %s; the appliance stays %s\n",
-				   d.msg[0] ? d.msg : cf_err_str(rc), svc_state_name(bkc_state(c)));
-			goto out;
-		}
-	} else {
-		hsm_sess *s = NULL;
-
-		if (!con_confirm(c, "Add this backup's KEKs, objects, clients and accounts to this "
-				    "appliance?")) {
-			rc = CF_E_CANCELLED;
-			goto cancelled;
-		}
-		if ((rc = hsm_session_acquire(svc->hsm, 5000, &s)) != CF_OK) {
-			(void)snprintf(d.msg, sizeof d.msg, "no HSM session (%s)", cf_err_str(rc));
-			goto refused;
-		}
-		rc = bk_restore(s, con_store(c), svc->cfg, &o, true, false, &loaded, &d);
-		hsm_session_release(s);
-		if (rc != CF_OK)
-			goto refused;
-		/* the merged clients (pins, revocations) reach the TLS layer and authz now */
-		if ((rc = authz_trust_reload(c->svc->authz, con_store(c))) != CF_OK) {
-			(void)snprintf(d.msg, sizeof d.msg, "restored, but the client table could not "
-				       "be reloaded (%s): restart the appliance", cf_err_str(rc));
-			goto refused;
-		}
-	}
-	bkc_counts(c, "restored: ", &loaded);
-	uint32_t made_current = 0;
-	if (state == SVC_READY && loaded.kek_max > hsm_kek_current(svc->hsm)) {
-		/* the highest version on the token is the current KEK at every start: make it so
-		 * now, rather than have a restart change it */
-		if (hsm_kek_make_current(svc->hsm, loaded.kek_max) == CF_OK &&
-		    (made_current = loaded.kek_max) != 0)
-			con_printf(c, "KEK %u from the backup is now the current KEK (the highest "
-				      "version on the HSM is current); `kek rotate` makes a new one\n",
-				   (unsigned)loaded.kek_max);
-	}
-	if (state == SVC_READY)
-		kek_job_kick(svc->kekjob); /* the added objects move under the current KEK */
-	if (state == SVC_UNINITIALIZED)
-		con_printf(c, "The appliance is READY and serves KMIP with the backup's certificate "
-			      "and keys.\nLog in with an account from the backup.\n");
 	(void)snprintf(detail, sizeof detail, "appliance %.36s, KEK %u, %u objects%s",
-		       o.hdr.appliance_id, o.hdr.kek_version, loaded.objects, merge ? ", merge" : "");
+		       x->o.hdr.appliance_id, x->o.hdr.kek_version, x->loaded.objects,
+		       x->merge ? ", merge" : "");
 	if (made_current != 0) /* the audit says when a merge changed the current KEK */
 		(void)snprintf(detail + strlen(detail), sizeof detail - strlen(detail),
 			       ", KEK %u current", (unsigned)made_current);
 	con_audit(c, "backup:import", NULL, CF_OK, detail);
-	rc = CF_OK;
-	goto out;
-refused:
-	con_printf(c, "backup import: refused: %s; nothing was changed\n",
-		   d.msg[0] ? d.msg : cf_err_str(rc));
-	goto out;
-cancelled:
-	con_printf(c, "backup import: cancelled; nothing was changed\n");
-out:
-	bk_opened_free(&o);
-	bk_free(bin, bin_n);
-	bk_free(text, text_n);
-	if (sh != NULL)
-		sec_free(sh, sizeof *sh * BK_SHARES_MAX);
-	bkc_secret_free(pw);
+}
+
+static cf_err bkc_import(struct con *c, int argc, char **argv)
+{
+	struct bkc_imp x;
+	const char *name = NULL;
+	uint32_t made_current = 0;
+	cf_err rc;
+
+	memset(&x, 0, sizeof x);
+	if ((rc = bkc_import_args(c, argc, argv, &x, &name)) != CF_OK ||
+	    (rc = bkc_import_text(c, name, &x)) != CF_OK)
+		return rc;
+	rc = bkc_import_open(c, &x);
+	if (rc == CF_OK && x.dry) {
+		rc = bkc_import_dry(c, &x);
+	} else if (rc == CF_OK && x.kind == BK_IMPORT_FRESH) {
+		if ((rc = bkc_restore_fresh(c, &x)) != CF_OK) {
+			con_printf(c, "backup import: %s; the appliance stays %s\n",
+				   x.d.msg[0] ? x.d.msg : cf_err_str(rc), svc_state_name(bkc_state(c)));
+		} else {
+			bkc_counts(c, "restored: ", &x.loaded);
+			con_printf(c, "The appliance is READY and serves KMIP with the backup's "
+				      "certificate and keys.\nLog in with an account from the backup.\n");
+		}
+	} else if (rc == CF_OK) {
+		rc = bkc_import_merge(c, &x, &made_current);
+	}
+	if (rc == CF_OK && !x.dry)
+		bkc_import_audit(c, &x, made_current);
+	if (x.end == BKC_END_REFUSED)
+		con_printf(c, "backup import: refused: %s; nothing was changed\n",
+			   x.d.msg[0] ? x.d.msg : cf_err_str(rc));
+	else if (x.end == BKC_END_CANCELLED)
+		con_printf(c, "backup import: cancelled; nothing was changed\n");
+	bk_opened_free(&x.o);
+	bk_free(x.text, x.text_n);
+	if (x.sh != NULL)
+		sec_free(x.sh, sizeof *x.sh * BK_SHARES_MAX);
+	bkc_secret_free(x.pw);
 	return rc;
 }
 

@@ -10,7 +10,7 @@
 # tests/fuzz/corpus/backup_import in test-unit.
 FUZZ_BACKUP_IMPORT_OBJ := $(BUILD)/tobj/tests/fuzz/fuzz_backup_import.o
 FUZZ_BACKUP_IMPORT_DEPS := $(BUILD)/obj/firmware/backup/backup_fmt.o $(BUILD)/libboard.a
-FUZZ_BACKUP_IMPORT_LDLIBS := -lcrypto -largon2 -lgfshare -lpthread
+FUZZ_BACKUP_IMPORT_LDLIBS := -lcrypto -largon2 -lpthread
 $(FUZZ_BACKUP_IMPORT_OBJ): tests/fuzz/fuzz_backup_import.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@

@@ -1,6 +1,7 @@
-/* The backup format (firmware/backup/backup_fmt.c) and bk_verify (firmware/backup/backup.c): no HSM, no
- * store. Round trip, armor line checksums, truncation, a newer format, counts that do not
- * match, a wrong passphrase, Shamir shares (any 3 of 5, not 2, duplicates, mistypes). */
+/* The backup format (firmware/backup/backup_fmt.c), bk_verify (firmware/backup/backup.c) and the
+ * store's tables in a body (backup_store.c, over a temporary store); no HSM. Round trip, armor line checksums, truncation, a newer format, counts that do not
+ * match, a wrong passphrase, Shamir shares (any 3 of 5, not 2, duplicates, mistypes, the same
+ * shares as libgfshare), the constant-time base32 decoder over every byte, the buffer's limit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +13,10 @@
 
 #include <cmocka.h>
 #include <libgfshare.h>
+#include <openssl/sha.h>
 
 #include "firmware/backup/backup.h"
+#include "firmware/store/store_backup.h"
 
 /* A body: one KEK record, one file, a table of 3 rows (objects). */
 static void body_make(struct bk_buf *b, struct bk_counts *c)
@@ -310,8 +313,6 @@ static void test_shares_any_three(void **state)
 	const int idx[5] = { 0, 1, 2, 3, 4 };
 	seal(&s, false, NULL, 0);
 	parse_shares(&s, idx, 5, all);
-	/* as in a process that restores without ever splitting: libgfshare's default */
-	gfshare_fill_rand = NULL;
 	unsigned combos = 0;
 	for (int a = 0; a < 5; a++)
 		for (int b = 0; b < 5; b++)
@@ -333,6 +334,122 @@ static void test_shares_any_three(void **state)
 	assert_int_equal(bk_shares_combine(&s.h, all, 2, key, &d), CF_E_MISSING);
 	assert_non_null(strstr(d.msg, "3 needed"));
 	sealed_free(&s);
+}
+
+static void gf_rand(unsigned char *p, unsigned int n)
+{
+	assert_int_equal(getrandom(p, n, 0), (ssize_t)n);
+}
+
+/* Shares written by earlier builds (libgfshare's split, share i at x = i) combine here, and
+ * this build's shares combine in libgfshare: the same field and coordinates. */
+static void test_shares_libgfshare(void **state)
+{
+	(void)state;
+	uint8_t key[BK_KEY_LEN], got[BK_KEY_LEN], y[BK_KEY_LEN], tmp[BK_KEY_LEN];
+	unsigned char nrs[5] = { 1, 2, 3, 4, 5 };
+	struct bk_header h;
+	struct bk_share sh[5];
+	struct bk_diag d = { { 0 } };
+	char texts[5][BK_SHARE_TEXT_MAX];
+	memset(&h, 0, sizeof h);
+	h.scheme = BK_SCHEME_SHARES;
+	h.threshold = 3;
+	h.shares = 5;
+	gfshare_fill_rand = gf_rand;
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(getrandom(key, sizeof key, 0), (ssize_t)sizeof key);
+		memcpy(tmp, key, sizeof tmp);
+		gfshare_ctx *g = gfshare_ctx_init_enc(nrs, 5, 3, BK_KEY_LEN);
+		assert_non_null(g);
+		gfshare_ctx_enc_setsecret(g, tmp);
+		for (int i = 0; i < 5; i++) {
+			memset(&sh[i], 0, sizeof sh[i]);
+			gfshare_ctx_enc_getshare(g, (unsigned char)i, sh[i].y);
+			sh[i].index = (uint8_t)(i + 1);
+			sh[i].m = 3;
+			sh[i].n = 5;
+		}
+		gfshare_ctx_free(g);
+		const struct bk_share pick[3] = { sh[4], sh[1], sh[2] };
+		assert_int_equal(bk_shares_combine(&h, pick, 3, got, &d), CF_OK);
+		assert_memory_equal(got, key, BK_KEY_LEN);
+		/* the other way round */
+		assert_int_equal(bk_shares_split(key, 3, 5, h.set_id, texts), CF_OK);
+		unsigned char use[3] = { 2, 4, 5 };
+		g = gfshare_ctx_init_dec(use, 3, BK_KEY_LEN);
+		assert_non_null(g);
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(bk_share_parse(texts[use[i] - 1], &sh[0], &d), CF_OK);
+			memcpy(y, sh[0].y, sizeof y);
+			gfshare_ctx_dec_giveshare(g, (unsigned char)i, y);
+		}
+		gfshare_ctx_dec_extract(g, got);
+		gfshare_ctx_free(g);
+		assert_memory_equal(got, key, BK_KEY_LEN);
+	}
+}
+
+/* bk_b32_value over every byte value against the alphabet. */
+static void test_b32_all_bytes(void **state)
+{
+	(void)state;
+	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	for (int c = 0; c < 256; c++) {
+		const char *q = c != 0 ? strchr(alpha, c) : NULL;
+		assert_int_equal(bk_b32_value(c), q != NULL ? (int)(q - alpha) : -1);
+	}
+	assert_int_equal(bk_b32_value(-1), -1);
+	assert_int_equal(bk_b32_value(256), -1);
+}
+
+/* A share with any one base32 character replaced by any byte outside the alphabet (its
+ * check recomputed, so that only the decoder can refuse it) is refused as not base32. */
+static void test_share_not_base32(void **state)
+{
+	(void)state;
+	struct sealed s;
+	struct bk_share sh;
+	struct bk_diag d = { { 0 } };
+	seal(&s, false, NULL, 0);
+	const char *y = strchr(s.shares[0] + 5, '-'); /* after CFS1- */
+	y = strchr(y + 1, '-');
+	y = strchr(y + 1, '-') + 1; /* the base32 part */
+	size_t at = (size_t)(y - s.shares[0]) + 7;
+	for (int c = 1; c < 256; c++) {
+		if (bk_b32_value(c) >= 0 || (c >= 'a' && c <= 'z') || c == ' ' ||
+		    (c >= '\t' && c <= '\r') || c == '-')
+			continue;
+		char t[BK_SHARE_TEXT_MAX];
+		snprintf(t, sizeof t, "%s", s.shares[0]);
+		t[at] = (char)c;
+		char *dash = strrchr(t, '-');
+		uint8_t h[32];
+		SHA256((const unsigned char *)t, (size_t)(dash - t), h);
+		snprintf(dash + 1, 7, "%02X%02X%02X", h[0], h[1], h[2]);
+		memset(&d, 0, sizeof d);
+		assert_int_equal(bk_share_parse(t, &sh, &d), CF_E_BAD_VALUE);
+		assert_non_null(strstr(d.msg, "not base32"));
+	}
+	sealed_free(&s);
+}
+
+/* A put larger than what is left up to the limit is refused before any size is added. */
+static void test_buf_limit(void **state)
+{
+	(void)state;
+	struct bk_buf b = { 0 };
+	uint8_t x = 1;
+	bk_buf_put(&b, &x, 1);
+	assert_false(b.oom);
+	bk_buf_put(&b, &x, SIZE_MAX); /* 1 + SIZE_MAX wraps to 0 */
+	assert_true(b.oom);
+	assert_int_equal(b.n, 1);
+	bk_buf_free(&b);
+	bk_buf_put(&b, &x, (size_t)BK_BODY_MAX + 8192u);
+	assert_true(b.oom);
+	assert_null(b.p);
+	bk_buf_free(&b);
 }
 
 static void test_shares_two_do_not(void **state)
@@ -416,6 +533,115 @@ static void test_share_mistyped(void **state)
 	sealed_free(&s);
 }
 
+/* ---- the store's tables: bk_tables_dump / bk_tables_load (firmware/backup/backup_store.c) ---- */
+
+static struct store *store_new(char *dir, size_t cap)
+{
+	struct store *st = NULL;
+	char path[256];
+	snprintf(dir, cap, "/tmp/coffre_test_backup_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/store.db", dir);
+	assert_int_equal(store_open(path, NULL, &st), CF_OK);
+	return st;
+}
+
+static void store_gone(struct store *st, const char *dir)
+{
+	char cmd[300];
+	store_close(st);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void obj_add(struct store *st, const char *uid)
+{
+	static const uint8_t blob[40] = { 0xa6, 0x59, 0x59, 0xa6, 1, 2, 3, 4 };
+	struct store_object o;
+	struct store_attr a = { .name = "Name", .value_type = 7, .v_text = "key one" };
+	memset(&o, 0, sizeof o);
+	snprintf(o.uid, sizeof o.uid, "%s", uid);
+	snprintf(o.tenant, sizeof o.tenant, "t1");
+	snprintf(o.owner, sizeof o.owner, "alice");
+	o.object_type = 2;
+	o.state = 2;
+	o.kek_version = 1;
+	o.wrapped = (uint8_t *)blob;
+	o.wrapped_len = sizeof blob;
+	o.created = 1700000000;
+	assert_int_equal(store_object_insert(st, &o, &a, 1), CF_OK);
+}
+
+/* Rows dumped from one store load into another, as they were; a second full load finds them
+ * (refused, nothing added), a merge keeps them (nothing inserted), an unknown table or
+ * column is named. */
+static void test_tables_round_trip(void **state)
+{
+	(void)state;
+	char d1[64], d2[64], v[64];
+	struct store *a = store_new(d1, sizeof d1), *b = store_new(d2, sizeof d2);
+	struct bk_buf body = { 0 };
+	struct bk_counts n, walked;
+	struct bk_diag d = { { 0 } };
+	struct store_object o;
+	uint32_t schema = 0;
+	bool empty = false;
+	obj_add(a, "uid-1");
+	obj_add(a, "uid-2");
+	assert_int_equal(store_meta_set(a, "kmip.setting", "x1"), CF_OK);
+	assert_int_equal(store_meta_set(a, "backup.last", "123"), CF_OK); /* not copied */
+	bk_body_start(&body, (uint32_t)store_schema_version());
+	assert_int_equal(bk_tables_dump(a, &body), CF_OK);
+	bk_body_finish(&body);
+	assert_false(body.oom);
+	assert_int_equal(bk_body_walk(body.p, body.n, NULL, NULL, &walked, &schema, &d), CF_OK);
+	assert_int_equal(walked.objects, 2);
+	assert_int_equal(walked.attributes, 2);
+	assert_int_equal(schema, (uint32_t)store_schema_version());
+	assert_int_equal(store_backup_empty(b, &empty), CF_OK);
+	assert_true(empty);
+	assert_int_equal(bk_tables_load(b, body.p, body.n, false, &n, &d), CF_OK);
+	assert_int_equal(n.objects, 2);
+	assert_int_equal(n.attributes, 2);
+	assert_int_equal(n.meta, walked.meta);
+	assert_int_equal(store_object_get(b, "t1", "uid-2", &o), CF_OK);
+	assert_int_equal(o.wrapped_len, 40);
+	assert_int_equal(o.wrapped[0], 0xa6);
+	assert_string_equal(o.owner, "alice");
+	store_object_free(&o);
+	assert_int_equal(store_meta_get(b, "kmip.setting", v, sizeof v), CF_OK);
+	assert_string_equal(v, "x1");
+	assert_int_equal(store_meta_get(b, "backup.last", v, sizeof v), CF_E_NOT_FOUND);
+	assert_int_equal(store_backup_empty(b, &empty), CF_OK);
+	assert_false(empty);
+	/* again: a full load finds the rows (all rolled back), a merge inserts nothing */
+	memset(&d, 0, sizeof d);
+	assert_int_equal(bk_tables_load(b, body.p, body.n, false, &n, &d), CF_E_EXISTS);
+	assert_non_null(strstr(d.msg, "a row exists already"));
+	assert_int_equal(bk_tables_load(b, body.p, body.n, true, &n, &d), CF_OK);
+	assert_int_equal(n.objects + n.attributes + n.clients + n.users + n.meta, 0);
+	bk_buf_free(&body);
+	/* a table and a column this store does not have */
+	static const char *const bad[2][2] = { { "secrets", "uid" }, { "objects", "colour" } };
+	for (int i = 0; i < 2; i++) {
+		bk_body_start(&body, 1);
+		size_t at = bk_rec_begin(&body, BK_REC_TABLE);
+		bk_buf_str(&body, bad[i][0]);
+		bk_buf_u16(&body, 1);
+		bk_buf_str(&body, bad[i][1]);
+		bk_buf_u32(&body, 0);
+		bk_rec_end(&body, at);
+		bk_body_finish(&body);
+		memset(&d, 0, sizeof d);
+		assert_int_equal(bk_tables_load(b, body.p, body.n, true, &n, &d),
+				 i == 0 ? CF_E_BAD_MESSAGE : CF_E_BAD_VERSION);
+		assert_non_null(strstr(d.msg, i == 0 ? "unknown table \"secrets\"" : "objects.colour"));
+		bk_buf_free(&body);
+	}
+	store_gone(a, d1);
+	store_gone(b, d2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,9 +654,14 @@ int main(void)
 		cmocka_unit_test(test_wrong_passphrase),
 		cmocka_unit_test(test_pass_strength),
 		cmocka_unit_test(test_shares_any_three),
+		cmocka_unit_test(test_shares_libgfshare),
+		cmocka_unit_test(test_b32_all_bytes),
+		cmocka_unit_test(test_share_not_base32),
+		cmocka_unit_test(test_buf_limit),
 		cmocka_unit_test(test_shares_two_do_not),
 		cmocka_unit_test(test_share_duplicate_and_foreign),
 		cmocka_unit_test(test_share_mistyped),
+		cmocka_unit_test(test_tables_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
