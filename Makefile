@@ -39,6 +39,7 @@ LDFLAGS_BASE := -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 P11_CFLAGS := -I/usr/include/p11-kit-1
 
 BOARD ?= host
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # where `make test` puts its ASan/UBSan build (build/asan by default)
 ASAN_BUILD ?= $(BUILD)/asan
 
@@ -106,9 +107,12 @@ test-integration: deps-check $(PROGRAMS) $(TEST_EXTRAS)
 	@SCRIPT_TESTS="$(SCRIPT_TESTS)" bash tests/run-unit.sh $(BUILD)
 
 test-asan: deps-check
+	@$(MAKE) --no-print-directory -j$(JOBS) SAN=asan OPT="-O1 -g" BUILD=$(ASAN_BUILD) build-tests
 	@$(MAKE) --no-print-directory SAN=asan OPT="-O1 -g" BUILD=$(ASAN_BUILD) test-unit
 
+# builds run on every core (JOBS); the tests themselves run one at a time
 test: deps-check
+	@$(MAKE) --no-print-directory -j$(JOBS) build-tests
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-fuzz-short
@@ -117,8 +121,9 @@ test: deps-check
 	  echo "make test: all stages passed (unit + integration, ASan/UBSan, fuzz smoke, lint)"; \
 	  echo "$$((p1 + p2)) passed, $$((f1 + f2)) failed"
 
-lint: deps-check
-	@bash tools/lint.sh
+# cppcheck, then the architecture check (docs/architecture.md) on the built objects
+lint: deps-check $(PROGRAMS)
+	@bash tools/lint.sh $(BUILD)
 
 clean:
 	rm -rf build

@@ -1,4 +1,4 @@
-/* Key backup: export, verify and restore of the appliance's keys (docs/backup.md, issue 7).
+/* Key backup: export, verify and restore of the appliance's keys (docs/backup.md).
  *
  * Two layers:
  *   backup_fmt.c  pure format code, no HSM and no store (tools/coffre links it for

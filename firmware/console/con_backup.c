@@ -1,4 +1,4 @@
-/* The console's backup commands (firmware/console/con.h; docs/backup.md, issue 7):
+/* The console's backup commands (firmware/console/con.h; docs/backup.md):
  *
  *   backup export [--shares N --threshold M] [--file NAME]
  *              the HSM SO PIN (the trusted wrapping key of the ceremony), then a passphrase

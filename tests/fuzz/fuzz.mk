@@ -53,7 +53,7 @@ fuzz-bins: $(FUZZ_BINS) $(FUZZ_REPLAY)
 
 # Build in FUZZ_BUILD with SAN=fuzz, seed $(BUILD)/fuzz-corpus, then run every target.
 define fuzz_run
-	@$(MAKE) --no-print-directory SAN=fuzz CC=clang BUILD=$(FUZZ_BUILD) fuzz-bins
+	@$(MAKE) --no-print-directory -j$(JOBS) SAN=fuzz CC=clang BUILD=$(FUZZ_BUILD) fuzz-bins
 	@bash tests/fuzz/seed.sh $(BUILD)/fuzz-corpus $(FUZZ_TARGETS)
 	@bash tests/fuzz/run.sh $(1) $(FUZZ_BUILD) $(BUILD) $(2) $(FUZZ_TARGETS)
 endef

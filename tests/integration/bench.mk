@@ -1,2 +1,2 @@
-# coffre-bench (the KMIP load tool) against PyKMIP's server on loopback (issue 5).
+# coffre-bench (the KMIP load tool) against PyKMIP's server on loopback.
 SCRIPT_TESTS += tests/integration/test_bench_pykmip.sh

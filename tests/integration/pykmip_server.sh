@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # PyKMIP's server (Debian python3-pykmip) on loopback, with its own throwaway PKI: the
-# reference server coffre-bench is compared against (issue 5), usable by any test.
+# reference server coffre-bench is compared against, usable by any test.
 #
 #   pykmip_server.sh certs DIR [ec|rsa]   make DIR/pki/{ca,server,client,badca,badclient}.{crt,key}
 #   pykmip_server.sh start DIR [ec|rsa]   certs (if missing) + DIR/server.conf + start the

@@ -1,4 +1,4 @@
-"""Key backup export / restore between two appliances over real ptys (docs/backup.md, issue 7).
+"""Key backup export / restore between two appliances over real ptys (docs/backup.md).
 
   A (QA instance): keys from a real KMIP client (known bytes), an attribute added, some
   revoked, some destroyed; the two keys vCenter 7.0.3 creates (its captured sessions replayed,

@@ -1,4 +1,4 @@
-"""The appliance's life from the console (issue 6), over a real pty:
+"""The appliance's life from the console, over a real pty:
 
   provision --fresh -> power on UNINITIALIZED (not ERROR, KMIP closed) -> `init` refused
   input and a declined confirmation change nothing -> the init ceremony -> READY: the ready

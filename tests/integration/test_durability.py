@@ -1,4 +1,4 @@
-"""Durability under SIGKILL (issue 4 "Tests"; RELIABILITY.md "kill -9"): several client
+"""Durability under SIGKILL ("kill -9"): several client
 connections stream Creates (each followed by a Get that records the key's 32 bytes) and
 Destroys; coffred is killed with SIGKILL at a random point, restarted, and then
   - every key whose Create was acknowledged is there, with the bytes its first Get returned;

@@ -1,4 +1,4 @@
-"""Secrets at rest (issue 4 "Tests"; RELIABILITY.md "zeroise", "secrets never logged"): after a
+"""Secrets at rest ("zeroise", "secrets never logged"): after a
 run of Creates, Registers, Gets, Destroys and some failing requests, no file of the instance
 (store.db, -wal, -shm, logs, tokens, config) nor coffred's captured stderr nor any row of the
 store (audit log included, read through sqlite3) holds any key's 32 bytes (raw, hex lower/upper,

@@ -1,4 +1,4 @@
-"""Wire abuse over real mutual TLS (issue 4 "Tests"; RELIABILITY.md "malformed input",
+"""Wire abuse over real mutual TLS ("malformed input",
 "limits", "slow clients"): malformed TTLV, a 2 GiB length, depth 33, Batch Count against the
 items, stalled handshakes and half-sent messages, 200 byte-flipped vCenter requests.
 Each case runs on its own connection; after each, a good client must get Discover Versions

@@ -26,7 +26,7 @@ VECTORS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__
                                         "..", "shared", "vectors", "vcenter-7.0.3",
                                         "requests.txt"))
 
-# What vCenter set on each key (Add Attribute), from the capture (VCENTER-KMIP.md): key "1" is
+# What vCenter set on each key (Add Attribute), from the capture (../shared/vectors): key "1" is
 # the VM key, key "2" the host key.
 EXPECT = {
     "1": {"x-Product_Version": "7.0.3 build-19480866", "x-Vendor": "VMware, Inc.",
