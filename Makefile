@@ -43,9 +43,6 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # where `make test` puts its ASan/UBSan build (build/asan by default)
 ASAN_BUILD ?= $(BUILD)/asan
 
-# A link's inputs: $^'s objects, then its archives in one group (linked in any order).
-LINK_INPUTS = $(filter-out %.a,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group
-
 # ---- modules --------------------------------------------------------------
 # module_lib(name, sources, extra cflags): $(BUILD)/lib<name>.a
 define module_lib
@@ -68,7 +65,7 @@ $$($(1)_TOBJS): $(BUILD)/tobj/%.o: %.c
 	$$(CC) $$(CFLAGS_BASE) -Wno-unused-function -DCOFFRE_TEST_HOOKS $(4) -MMD -MP -c $$< -o $$@
 $(BUILD)/tests/$(1): $$($(1)_TOBJS) $$(foreach l,$(3),$(BUILD)/lib$$(l).a)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS_BASE) -o $$@ $$(LINK_INPUTS) -lcmocka $(5)
+	$$(CC) $$(LDFLAGS_BASE) -o $$@ $$^ -lcmocka $(5)
 UNIT_TESTS += $(BUILD)/tests/$(1)
 ALL_OBJS += $$($(1)_TOBJS)
 endef

@@ -11,7 +11,7 @@ $(BUILD)/obj/firmware/main.o: firmware/main.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@
 $(BUILD)/coffred: $(COFFRED_OBJS) $(FIRMWARE_ARCHIVES) $(BUILD)/libhsm.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(COFFRED_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(COFFRED_LDLIBS)
 ALL_OBJS += $(COFFRED_OBJS)
 PROGRAMS += $(BUILD)/coffred
 
@@ -21,6 +21,6 @@ $(COFFRED_TH_OBJS): $(BUILD)/thobj/%.o: %.c
 	$(CC) $(CFLAGS_BASE) -DCOFFRE_TEST_HOOKS -MMD -MP -c $< -o $@
 $(BUILD)/tests/coffred_th: $(COFFRED_OBJS) $(COFFRED_TH_OBJS) $(FIRMWARE_ARCHIVES) $(BUILD)/libhsm_th.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(COFFRED_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(COFFRED_LDLIBS)
 ALL_OBJS += $(COFFRED_TH_OBJS)
 TEST_EXTRAS += $(BUILD)/tests/coffred_th

@@ -7,6 +7,6 @@ $(BENCH_OBJS): $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -pthread -MMD -MP -c $< -o $@
 $(BUILD)/coffre-bench: $(BENCH_OBJS) $(BUILD)/libkmip.a $(BUILD)/libboard.a
-	$(CC) $(LDFLAGS_BASE) -pthread -o $@ $(LINK_INPUTS) -lssl -lcrypto -lpthread
+	$(CC) $(LDFLAGS_BASE) -pthread -o $@ $^ -lssl -lcrypto -lpthread
 ALL_OBJS += $(BENCH_OBJS)
 PROGRAMS += $(BUILD)/coffre-bench

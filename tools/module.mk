@@ -8,7 +8,7 @@ $(COFFRE_OBJS): $(BUILD)/obj/%.o: %.c
 # export ceremony's HSM helper (`coffre backup hsm-helper`, hsm/backup.c) needs libhsm
 $(BUILD)/coffre: $(COFFRE_OBJS) $(BUILD)/obj/firmware/backup/backup_fmt.o $(BUILD)/libhsm.a \
                  $(BUILD)/libkmip.a $(BUILD)/libboard.a
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) -lcrypto -largon2 $(HSM_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ -lcrypto -largon2 $(HSM_LDLIBS)
 ALL_OBJS += $(COFFRE_OBJS)
 PROGRAMS += $(BUILD)/coffre
 include tools/bench.mk

@@ -5,7 +5,7 @@ $(BENCH_HSM_OBJS): $(BUILD)/bobj/%.o: %.c
 	$(CC) $(CFLAGS_BASE) $(HSM_CFLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/bench_hsm: $(BENCH_HSM_OBJS) $(BUILD)/libhsm.a $(BUILD)/libboard.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(HSM_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(HSM_LDLIBS)
 ALL_OBJS += $(BENCH_HSM_OBJS)
 
 bench-hsm: deps-check $(BUILD)/bench_hsm

@@ -12,7 +12,7 @@ $(BENCH_FILL_OBJS): $(BUILD)/bobj/%.o: %.c
 	$(CC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@
 $(BUILD)/bench_fill: $(BENCH_FILL_OBJS) $(FIRMWARE_ARCHIVES) $(BUILD)/libhsm.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(FIRMWARE_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(FIRMWARE_LDLIBS)
 ALL_OBJS += $(BENCH_FILL_OBJS)
 
 bench: deps-check $(PROGRAMS) $(BUILD)/bench_hsm $(BUILD)/bench_fill

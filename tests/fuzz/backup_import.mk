@@ -20,7 +20,7 @@ FUZZ_TARGETS += backup_import
 ifeq ($(SAN),fuzz)
 $(BUILD)/fuzz/fuzz_backup_import: $(FUZZ_BACKUP_IMPORT_OBJ) $(FUZZ_BACKUP_IMPORT_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS) $(FUZZ_BACKUP_IMPORT_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FUZZ_BACKUP_IMPORT_LDLIBS)
 fuzz-bins: $(BUILD)/fuzz/fuzz_backup_import
 endif
 
@@ -28,7 +28,7 @@ ifneq ($(wildcard tests/fuzz/replay.c),)
 $(BUILD)/fuzz/replay_backup_import: $(FUZZ_BACKUP_IMPORT_OBJ) $(BUILD)/tobj/tests/fuzz/replay.o \
                                     $(FUZZ_BACKUP_IMPORT_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(FUZZ_BACKUP_IMPORT_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(FUZZ_BACKUP_IMPORT_LDLIBS)
 TEST_EXTRAS += $(BUILD)/fuzz/replay_backup_import
 fuzz-bins: $(BUILD)/fuzz/replay_backup_import
 endif

@@ -19,7 +19,7 @@ FUZZ_TARGETS += backup_share
 ifeq ($(SAN),fuzz)
 $(BUILD)/fuzz/fuzz_backup_share: $(FUZZ_BACKUP_SHARE_OBJ) $(FUZZ_BACKUP_SHARE_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS) $(FUZZ_BACKUP_SHARE_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FUZZ_BACKUP_SHARE_LDLIBS)
 fuzz-bins: $(BUILD)/fuzz/fuzz_backup_share
 endif
 
@@ -27,7 +27,7 @@ ifneq ($(wildcard tests/fuzz/replay.c),)
 $(BUILD)/fuzz/replay_backup_share: $(FUZZ_BACKUP_SHARE_OBJ) $(BUILD)/tobj/tests/fuzz/replay.o \
                                    $(FUZZ_BACKUP_SHARE_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(FUZZ_BACKUP_SHARE_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(FUZZ_BACKUP_SHARE_LDLIBS)
 TEST_EXTRAS += $(BUILD)/fuzz/replay_backup_share
 fuzz-bins: $(BUILD)/fuzz/replay_backup_share
 endif

@@ -19,14 +19,14 @@ FUZZ_TARGETS += config
 ifeq ($(SAN),fuzz)
 $(BUILD)/fuzz/fuzz_config: $(FUZZ_CONFIG_OBJ) $(FUZZ_CONFIG_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS) $(FUZZ_CONFIG_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FUZZ_CONFIG_LDLIBS)
 fuzz-bins: $(BUILD)/fuzz/fuzz_config
 endif
 
 ifneq ($(wildcard tests/fuzz/replay.c),)
 $(BUILD)/fuzz/replay_config: $(FUZZ_CONFIG_OBJ) $(BUILD)/tobj/tests/fuzz/replay.o $(FUZZ_CONFIG_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(FUZZ_CONFIG_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(FUZZ_CONFIG_LDLIBS)
 TEST_EXTRAS += $(BUILD)/fuzz/replay_config
 fuzz-bins: $(BUILD)/fuzz/replay_config
 endif

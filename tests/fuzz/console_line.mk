@@ -18,7 +18,7 @@ FUZZ_TARGETS += console_line
 ifeq ($(SAN),fuzz)
 $(BUILD)/fuzz/fuzz_console_line: $(FUZZ_CONSOLE_LINE_OBJ) $(FUZZ_CONSOLE_LINE_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS) $(FIRMWARE_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FIRMWARE_LDLIBS)
 fuzz-bins: $(BUILD)/fuzz/fuzz_console_line
 endif
 
@@ -26,7 +26,7 @@ ifneq ($(wildcard tests/fuzz/replay.c),)
 $(BUILD)/fuzz/replay_console_line: $(FUZZ_CONSOLE_LINE_OBJ) $(BUILD)/tobj/tests/fuzz/replay.o \
                                    $(FUZZ_CONSOLE_LINE_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(FIRMWARE_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(FIRMWARE_LDLIBS)
 TEST_EXTRAS += $(BUILD)/fuzz/replay_console_line
 fuzz-bins: $(BUILD)/fuzz/replay_console_line
 endif

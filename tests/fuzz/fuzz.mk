@@ -35,7 +35,7 @@ FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz/replay_%,$(FUZZ_TARGETS))
 $(FUZZ_REPLAY): $(BUILD)/fuzz/replay_%: $(BUILD)/tobj/tests/fuzz/fuzz_%.o \
                 $(BUILD)/tobj/tests/fuzz/replay.o $(FUZZ_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^
 TEST_EXTRAS += $(FUZZ_REPLAY)
 SCRIPT_TESTS += tests/fuzz/replay.sh
 
@@ -44,7 +44,7 @@ ifeq ($(SAN),fuzz)
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 $(FUZZ_BINS): $(BUILD)/fuzz/fuzz_%: $(BUILD)/tobj/tests/fuzz/fuzz_%.o $(FUZZ_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^
 endif
 
 .PHONY: fuzz-bins

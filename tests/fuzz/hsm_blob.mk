@@ -16,7 +16,7 @@ FUZZ_TARGETS += hsm_blob
 ifeq ($(SAN),fuzz)
 $(BUILD)/fuzz/fuzz_hsm_blob: $(FUZZ_HSM_BLOB_OBJ) $(BUILD)/libhsm.a $(BUILD)/libboard.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS) $(HSM_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^ $(HSM_LDLIBS)
 fuzz-bins: $(BUILD)/fuzz/fuzz_hsm_blob
 endif
 
@@ -25,7 +25,7 @@ ifneq ($(wildcard tests/fuzz/replay.c),)
 $(BUILD)/fuzz/replay_hsm_blob: $(FUZZ_HSM_BLOB_OBJ) $(BUILD)/tobj/tests/fuzz/replay.o \
                                $(BUILD)/libhsm.a $(BUILD)/libboard.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(HSM_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(HSM_LDLIBS)
 TEST_EXTRAS += $(BUILD)/fuzz/replay_hsm_blob
 fuzz-bins: $(BUILD)/fuzz/replay_hsm_blob
 endif

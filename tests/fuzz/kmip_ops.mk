@@ -21,7 +21,7 @@ FUZZ_TARGETS += kmip_ops
 ifeq ($(SAN),fuzz)
 $(BUILD)/fuzz/fuzz_kmip_ops: $(FUZZ_KMIP_OPS_OBJ) $(FUZZ_KMIP_OPS_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $(LINK_INPUTS) $(FUZZ_KMIP_OPS_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FUZZ_KMIP_OPS_LDLIBS)
 fuzz-bins: $(BUILD)/fuzz/fuzz_kmip_ops
 endif
 
@@ -30,7 +30,7 @@ ifneq ($(wildcard tests/fuzz/replay.c),)
 $(BUILD)/fuzz/replay_kmip_ops: $(FUZZ_KMIP_OPS_OBJ) $(BUILD)/tobj/tests/fuzz/replay.o \
                                $(FUZZ_KMIP_OPS_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(FUZZ_KMIP_OPS_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(FUZZ_KMIP_OPS_LDLIBS)
 TEST_EXTRAS += $(BUILD)/fuzz/replay_kmip_ops
 fuzz-bins: $(BUILD)/fuzz/replay_kmip_ops
 endif

@@ -11,6 +11,6 @@ $(KEYS_TH_OBJS): $(BUILD)/thobj-keys/%.o: %.c
 	$(CC) $(CFLAGS_BASE) -DCOFFRE_TEST_HOOKS -MMD -MP -c $< -o $@
 $(BUILD)/tests/coffred_keys_th: $(COFFRED_OBJS) $(KEYS_TH_OBJS) $(FIRMWARE_ARCHIVES) $(BUILD)/libhsm.a $(BUILD)/libkmip.a $(BUILD)/libboard.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(LINK_INPUTS) $(COFFRED_LDLIBS)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(COFFRED_LDLIBS)
 ALL_OBJS += $(KEYS_TH_OBJS)
 TEST_EXTRAS += $(BUILD)/tests/coffred_keys_th

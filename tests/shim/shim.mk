@@ -14,6 +14,6 @@ $(P11SHIM_OBJ): tests/shim/p11shim.c
 	$(CC) $(P11SHIM_CFLAGS) -MMD -MP -c $< -o $@
 $(P11SHIM_SO): $(P11SHIM_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-z,relro,-z,now -Wl,--no-undefined-version -o $@ $(LINK_INPUTS) -ldl -lpthread
+	$(CC) -shared -Wl,-z,relro,-z,now -Wl,--no-undefined-version -o $@ $^ -ldl -lpthread
 ALL_OBJS += $(P11SHIM_OBJ)
 TEST_EXTRAS += $(P11SHIM_SO)
