@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -164,5 +165,22 @@ cf_err sec_harden_process(void)
 		return CF_E_INTERNAL;
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
 		return CF_E_INTERNAL;
+	return CF_OK;
+}
+
+cf_err sec_random(void *buf, size_t n)
+{
+	uint8_t *p = buf;
+
+	while (n > 0) {
+		ssize_t r = getrandom(p, n, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return CF_E_IO;
+		p += r;
+		n -= (size_t)r;
+	}
 	return CF_OK;
 }

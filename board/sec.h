@@ -20,6 +20,10 @@ void sec_wipe_all(void);
 /* Bytes currently held in sec_alloc blocks (for tests and status). */
 size_t sec_in_use(void);
 
+/* n bytes from the kernel's generator (getrandom(2), retried when short or interrupted): the
+ * one way the tree draws random bytes outside the HSM. CF_E_IO when the kernel refuses. */
+MUST_USE cf_err sec_random(void *buf, size_t n);
+
 /* wipe + free for ordinary heap buffers that held secrets */
 void sec_freezero(void *p, size_t n);
 

@@ -2,13 +2,13 @@
  * getrandom(2); LEDs are state only (reported by status); tamper is a file's existence;
  * the watchdog is a no-op unless /dev/watchdog is explicitly configured by a board variant. */
 #include "board/board.h"
+#include "board/sec.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -146,18 +146,7 @@ void board_console_close(struct board_console *c)
 cf_err board_entropy(struct board *b, void *buf, size_t n)
 {
 	(void)b;
-	uint8_t *p = buf;
-	while (n > 0) {
-		ssize_t r = getrandom(p, n, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return CF_E_IO;
-		}
-		p += r;
-		n -= (size_t)r;
-	}
-	return CF_OK;
+	return sec_random(buf, n);
 }
 
 void board_led_set(struct board *b, enum board_led led, enum board_led_state st)

@@ -119,7 +119,7 @@ static cf_err read_small(const char *path, uint8_t **out, size_t *n)
 static void uuid4(char out[BK_ID_LEN + 1])
 {
 	uint8_t r[16] = { 0 };
-	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+	if (sec_random(r, sizeof r) != CF_OK)
 		memset(r, 0x5a, sizeof r);
 	r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
 	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
@@ -177,20 +177,20 @@ static cf_err export_key(const struct bk_export_in *in, struct bk_export_out *ou
 {
 	struct bk_header *h = &out->hdr;
 	h->scheme = (uint8_t)in->scheme;
-	if (getrandom(h->set_id, sizeof h->set_id, 0) != (ssize_t)sizeof h->set_id)
+	if (sec_random(h->set_id, sizeof h->set_id) != CF_OK)
 		return CF_E_INTERNAL;
 	if (in->scheme == BK_SCHEME_PASSPHRASE) {
 		h->t_cost = BK_ARGON2_T;
 		h->m_kib = BK_ARGON2_M_KIB;
 		h->lanes = BK_ARGON2_P;
 		memset(h->set_id, 0, sizeof h->set_id);
-		if (getrandom(h->salt, sizeof h->salt, 0) != (ssize_t)sizeof h->salt)
+		if (sec_random(h->salt, sizeof h->salt) != CF_OK)
 			return CF_E_INTERNAL;
 		return bk_key_from_pass(h, in->pass, in->pass_n, key);
 	}
 	h->threshold = (uint8_t)in->m;
 	h->shares = (uint8_t)in->n;
-	if (getrandom(key, BK_KEY_LEN, 0) != (ssize_t)BK_KEY_LEN)
+	if (sec_random(key, BK_KEY_LEN) != CF_OK)
 		return CF_E_INTERNAL;
 	TRY(sec_alloc(sizeof out->shares[0] * BK_SHARES_MAX, (void **)&out->shares));
 	TRY(bk_shares_split(key, in->m, in->n, h->set_id, out->shares));

@@ -508,22 +508,6 @@ cf_err bk_subkey(const uint8_t key[BK_KEY_LEN], enum bk_subkey which, uint8_t *o
  * hook, and its multiplications index log/exp tables with the secret bytes. These run in
  * constant time (no table, no branch on a secret) and keep no state between calls. */
 
-/* n bytes from the kernel's generator (a large request may come back short or be interrupted) */
-static bool rand_fill(void *p, size_t n)
-{
-	size_t o = 0;
-
-	while (o < n) {
-		ssize_t r = getrandom((uint8_t *)p + o, n - o, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		o += (size_t)r;
-	}
-	return true;
-}
 
 /* a * b in GF(2^8) mod 0x11d */
 static uint8_t gf_mul(uint8_t a, uint8_t b)
@@ -608,7 +592,7 @@ cf_err bk_shares_split(const uint8_t key[BK_KEY_LEN], unsigned m, unsigned n,
 
 	if (m < 2 || n < m || n > BK_SHARES_MAX)
 		return CF_E_INVALID_ARG;
-	if (!rand_fill(coef, sizeof coef[0] * (m - 1))) {
+	if (sec_random(coef, sizeof coef[0] * (m - 1)) != CF_OK) {
 		sec_wipe(coef, sizeof coef);
 		return CF_E_INTERNAL;
 	}
@@ -816,7 +800,7 @@ cf_err bk_seal(struct bk_header *h, const uint8_t key[BK_KEY_LEN], const uint8_t
 	h->format = BK_FORMAT;
 	h->body_len = (uint32_t)body_n;
 	TRY(kcv_of(key, h->kcv));
-	if (getrandom(h->nonce, sizeof h->nonce, 0) != (ssize_t)sizeof h->nonce)
+	if (sec_random(h->nonce, sizeof h->nonce) != CF_OK)
 		return CF_E_INTERNAL;
 	size_t total = BK_HDR_LEN + body_n + BK_TAG_LEN;
 	uint8_t *f = malloc(total);

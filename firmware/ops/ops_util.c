@@ -3,8 +3,8 @@
  * Identifiers, operation names. They call nothing in the dispatch (ops.c). */
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "board/sec.h"
 #include "firmware/ops/ops_int.h"
 
 cf_err ops_dup(struct ops_req *r, const void *p, size_t n, void **out)
@@ -87,18 +87,7 @@ cf_err ops_sess(struct ops_req *r, hsm_sess **out)
 cf_err ops_rng(void *arg, void *buf, size_t n)
 {
 	(void)arg;
-	uint8_t *p = buf;
-	while (n > 0) {
-		ssize_t r = getrandom(p, n, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return CF_E_IO;
-		}
-		p += r;
-		n -= (size_t)r;
-	}
-	return CF_OK;
+	return sec_random(buf, n);
 }
 
 cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out)

@@ -145,7 +145,7 @@ static cf_err prov_pin_new(char pin[static 2 * PROV_PIN_BYTES + 1])
 	uint8_t r[PROV_PIN_BYTES];
 	cf_err rc;
 
-	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+	if (sec_random(r, sizeof r) != CF_OK)
 		return CF_E_IO;
 	rc = hex_encode(r, sizeof r, HEX_LOWER, pin, 2 * PROV_PIN_BYTES + 1);
 	sec_wipe(r, sizeof r);
@@ -296,7 +296,7 @@ static cf_err prov_admin(const char *dir)
 	struct store *st = NULL;
 	cf_err rc;
 
-	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+	if (sec_random(r, sizeof r) != CF_OK)
 		return CF_E_IO;
 	for (size_t i = 0; i < sizeof r; i++)
 		pw[i] = alnum[r[i] % (sizeof alnum - 1)]; /* 256 % 57: bias irrelevant for QA */

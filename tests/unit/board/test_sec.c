@@ -16,6 +16,20 @@
 #include "board/log.h"
 #include "board/sec.h"
 
+/* sec_random: fills every byte (two 4 KiB draws differ, none is all zero), n = 0 succeeds */
+static void t_random(void **s)
+{
+	static uint8_t a[4096], b[4096], zero[4096];
+
+	(void)s;
+	assert_int_equal(sec_random(a, 0), CF_OK);
+	assert_int_equal(sec_random(a, sizeof a), CF_OK);
+	assert_int_equal(sec_random(b, sizeof b), CF_OK);
+	assert_memory_not_equal(a, b, sizeof a);
+	assert_memory_not_equal(a, zero, sizeof a);
+	assert_memory_not_equal(a + sizeof a - 32, zero, 32); /* the tail was filled too */
+}
+
 static void t_wipe_zeroes(void **s)
 {
 	(void)s;
@@ -180,6 +194,7 @@ int main(void)
 		cmocka_unit_test(t_err_strings),
 		cmocka_unit_test(t_log_sink),
 		cmocka_unit_test(t_harden),
+		cmocka_unit_test(t_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
