@@ -610,7 +610,7 @@ cf_err ca_key_to_pem(EVP_PKEY *k, char **out, size_t *cap)
 	/* the BIO's buffer held the key: wipe it before it is freed */
 	n = BIO_get_mem_data(b, &p);
 	if (n > 0 && p != NULL)
-		OPENSSL_cleanse(p, (size_t)n);
+		sec_wipe(p, (size_t)n);
 	BIO_free(b);
 	return rc;
 }
