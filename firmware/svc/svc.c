@@ -838,7 +838,7 @@ cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_in
 	memset(&k, 0, sizeof k);
 	k.rsa = false;
 	k.ca_cn = APPLIANCE_CA_CN;
-	k.server_names = cfg->tls.server_names;
+	k.server_names = r->server_names != NULL ? r->server_names : cfg->tls.server_names;
 	k.ca_path = cfg->tls.ca;
 	k.cert_path = cfg->tls.cert;
 	k.server_uri = uri;
