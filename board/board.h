@@ -75,9 +75,10 @@ MUST_USE cf_err board_path(const struct board *b, const char *name, char *out, s
 
 /* ---- network settings (board/netconf.c) ------------------------------------------------- */
 
-/* DATA_DIR/network.conf, written by the console (`net ...`), read by the appliance's init at
- * boot. Lines "key=value": mode=dhcp|static, address=ADDR/PREFIX, gateway=GW, dns=D1 D2,
- * hostname=NAME; "#" starts a comment line. */
+/* DIR/network.conf, where DIR is the appliance's directory (the one holding coffred.conf:
+ * the data disk's root on the appliance, docs/appliance.md), written by the console (`net
+ * ...`), read by the appliance's init at boot. Lines "key=value": mode=dhcp|static,
+ * address=ADDR/PREFIX, gateway=GW, dns=D1 D2, hostname=NAME; "#" starts a comment line. */
 #define BOARD_NET_FILE "network.conf"
 #define BOARD_IP_MAX 46          /* an address as text, NUL included (INET6_ADDRSTRLEN) */
 #define BOARD_HOSTNAME_MAX 63    /* characters of a hostname */
@@ -113,10 +114,10 @@ MUST_USE cf_err board_net_check(const struct board_net *n, const char **why);
 /* The file's text (at most cap bytes with its NUL) and back. */
 MUST_USE cf_err board_net_format(const struct board_net *n, char *out, size_t cap);
 MUST_USE cf_err board_net_parse(const char *text, struct board_net *out, const char **why);
-/* Load DATA_DIR/network.conf (CF_E_NOT_FOUND, *out = the defaults, when there is none;
+/* Load DIR/network.conf (CF_E_NOT_FOUND, *out = the defaults, when there is none;
  * CF_E_BAD_VALUE with *why when it is malformed) / save it atomically (0600). */
-MUST_USE cf_err board_net_load(const struct board *b, struct board_net *out, const char **why);
-MUST_USE cf_err board_net_save(const struct board *b, const struct board_net *n);
+MUST_USE cf_err board_net_load(const char *dir, struct board_net *out, const char **why);
+MUST_USE cf_err board_net_save(const char *dir, const struct board_net *n);
 
 /* ---- time -------------------------------------------------------------------------------- */
 
@@ -134,10 +135,11 @@ MUST_USE cf_err board_clock_set(struct board *b, int64_t t);
 
 /* ---- restarts and power ------------------------------------------------------------------ */
 
-/* DATA_DIR/restarts: how many times init restarted coffred after it died (a decimal written
- * by init). false when the board keeps no counter (no such file). */
+/* DIR/restarts (DIR as for network.conf): how many times init restarted coffred after it
+ * exited or died (a decimal and a newline, written by init). false when there is no counter
+ * (no such file, or not a decimal). */
 #define BOARD_RESTARTS_FILE "restarts"
-bool board_restarts(const struct board *b, uint64_t *out);
+bool board_restarts(const char *dir, uint64_t *out);
 
 /* A request to power off or reboot: the console records it, the main thread sees it, stops
  * cleanly and exits with the status init turns into the power action (firmware/main.c). */

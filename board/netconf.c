@@ -15,6 +15,18 @@
 #include <unistd.h>
 
 #define NET_FILE_MAX 4096        /* network.conf is a few lines */
+#define NET_PATH_MAX 600
+
+/* dir + "/" + name. */
+static cf_err net_path(const char *dir, const char *name, char out[NET_PATH_MAX])
+{
+	int n;
+
+	if (dir == NULL || dir[0] == '\0')
+		return CF_E_INVALID_ARG;
+	n = snprintf(out, NET_PATH_MAX, "%s/%s", dir, name);
+	return n > 0 && n < NET_PATH_MAX ? CF_OK : CF_E_INVALID_ARG;
+}
 
 void board_net_default(struct board_net *n)
 {
@@ -394,16 +406,16 @@ cf_err board_net_parse(const char *text, struct board_net *out, const char **why
 	return board_net_check(out, why);
 }
 
-cf_err board_net_load(const struct board *b, struct board_net *out, const char **why)
+cf_err board_net_load(const char *dir, struct board_net *out, const char **why)
 {
-	char path[600], text[NET_FILE_MAX + 2];
+	char path[NET_PATH_MAX], text[NET_FILE_MAX + 2];
 	size_t n = 0;
 	ssize_t r;
 	int fd;
 
 	*why = NULL;
 	board_net_default(out);
-	TRY(board_path(b, BOARD_NET_FILE, path, sizeof path));
+	TRY(net_path(dir, BOARD_NET_FILE, path));
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return errno == ENOENT ? CF_E_NOT_FOUND : CF_E_IO;
 	while (n < sizeof text - 1 && (r = read(fd, text + n, sizeof text - 1 - n)) != 0) {
@@ -444,9 +456,9 @@ static cf_err net_write_all(int fd, const char *s, size_t n)
 	return CF_OK;
 }
 
-cf_err board_net_save(const struct board *b, const struct board_net *n)
+cf_err board_net_save(const char *dir, const struct board_net *n)
 {
-	char path[600], tmp[620], text[NET_FILE_MAX];
+	char path[NET_PATH_MAX], tmp[NET_PATH_MAX + 8], text[NET_FILE_MAX];
 	const char *why;
 	cf_err rc;
 	int fd;
@@ -454,7 +466,7 @@ cf_err board_net_save(const struct board *b, const struct board_net *n)
 	if (board_net_check(n, &why) != CF_OK)
 		return CF_E_BAD_VALUE;
 	TRY(board_net_format(n, text, sizeof text));
-	TRY(board_path(b, BOARD_NET_FILE, path, sizeof path));
+	TRY(net_path(dir, BOARD_NET_FILE, path));
 	(void)snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	(void)unlink(tmp);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
@@ -471,7 +483,7 @@ cf_err board_net_save(const struct board *b, const struct board_net *n)
 		return rc;
 	}
 	/* the rename itself reaches the disk with the directory */
-	if ((fd = open(b->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		(void)fsync(fd);
 		close(fd);
 	}
@@ -540,15 +552,15 @@ void board_time_format(int64_t t, char out[BOARD_TIME_TEXT])
 
 /* ---- restarts and power ---------------------------------------------------------------- */
 
-bool board_restarts(const struct board *b, uint64_t *out)
+bool board_restarts(const char *dir, uint64_t *out)
 {
-	char path[600], text[32];
+	char path[NET_PATH_MAX], text[32];
 	char *end;
 	size_t n;
 	FILE *f;
 
 	*out = 0;
-	if (board_path(b, BOARD_RESTARTS_FILE, path, sizeof path) != CF_OK ||
+	if (net_path(dir, BOARD_RESTARTS_FILE, path) != CF_OK ||
 	    (f = fopen(path, "re")) == NULL)
 		return false;
 	n = fread(text, 1, sizeof text - 1, f);

@@ -1,8 +1,8 @@
 /* The console's board commands (firmware/console/con.h; docs/console/appliance.md):
  *
  *   net show | set ADDR/PREFIX [gateway GW] [dns DNS...] | dhcp | hostname NAME
- *              the network settings in the data dir (board/netconf.c), applied by the
- *              appliance's init at the next boot
+ *              the network settings: network.conf beside coffred.conf (board/netconf.c),
+ *              applied by the appliance's init at the next boot
  *   time show | set YYYY-MM-DDTHH:MM:SSZ
  *              the board's clock (the development host's clock is not ours to set)
  *   reboot, shutdown
@@ -59,15 +59,15 @@ static void net_detail(const struct board_net *n, char *out, size_t cap)
 static void net_load(struct con *c, const char *cmd, struct board_net *n, bool *saved)
 {
 	const char *why = NULL;
-	cf_err rc = board_net_load(&c->svc->board, n, &why);
+	cf_err rc = board_net_load(c->svc->cfg->dir, n, &why);
 
 	*saved = rc == CF_OK;
 	if (rc == CF_E_BAD_VALUE)
 		con_printf(c, "%s: %s/%s is damaged (%s); the defaults stand in for it\n", cmd,
-			   c->svc->board.data_dir, BOARD_NET_FILE, why != NULL ? why : "?");
+			   c->svc->cfg->dir, BOARD_NET_FILE, why != NULL ? why : "?");
 	else if (rc != CF_OK && rc != CF_E_NOT_FOUND)
 		con_printf(c, "%s: %s/%s cannot be read (%s); the defaults stand in for it\n", cmd,
-			   c->svc->board.data_dir, BOARD_NET_FILE, cf_err_str(rc));
+			   c->svc->cfg->dir, BOARD_NET_FILE, cf_err_str(rc));
 }
 
 static cf_err net_show(struct con *c, int argc, char **argv)
@@ -111,7 +111,7 @@ static cf_err net_commit(struct con *c, const char *cmd, const char *op,
 		}
 	}
 	net_detail(n, detail, sizeof detail);
-	if ((rc = board_net_save(&c->svc->board, n)) != CF_OK) {
+	if ((rc = board_net_save(c->svc->cfg->dir, n)) != CF_OK) {
 		con_printf(c, "%s: the settings could not be saved (%s); nothing was changed\n", cmd,
 			   cf_err_str(rc));
 		con_audit(c, op, NULL, rc, detail);
@@ -121,7 +121,7 @@ static cf_err net_commit(struct con *c, const char *cmd, const char *op,
 	if (strcmp(board_name(), "appliance") == 0)
 		con_printf(c, "saved; they apply from the next boot (reboot)\n");
 	else
-		con_printf(c, "saved in %s/%s (board %s: nothing is applied)\n", c->svc->board.data_dir,
+		con_printf(c, "saved in %s/%s (board %s: nothing is applied)\n", c->svc->cfg->dir,
 			   BOARD_NET_FILE, board_name());
 	return CF_OK;
 }

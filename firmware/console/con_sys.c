@@ -92,7 +92,7 @@ static bool sys_init_names(struct con *c, char *out, size_t cap)
 
 	out[0] = '\0';
 	if (c->svc->cfg->tls.server_names[0] != '\0' ||
-	    board_net_load(&c->svc->board, &n, &why) != CF_OK)
+	    board_net_load(c->svc->cfg->dir, &n, &why) != CF_OK)
 		return false;
 	if (n.hostname[0] != '\0')
 		(void)snprintf(out, cap, "%s", n.hostname);
@@ -455,7 +455,7 @@ static cf_err sys_status(struct con *c, int argc, char **argv)
 	svc_stats_get(svc, &ss);
 	sys_time_text(ss.started, when, sizeof when);
 	con_printf(c, "started: %s (up %lld s)\n", when, (long long)(con_now(c) - ss.started));
-	if (board_restarts(&svc->board, &restarts))
+	if (board_restarts(svc->cfg->dir, &restarts))
 		con_printf(c, "restarts: %llu (coffred restarted by init after it stopped)\n",
 			   (unsigned long long)restarts);
 	if (st_time == 0) {

@@ -22,13 +22,6 @@ EXIT_POWEROFF = 10
 EXIT_REBOOT = 11
 
 
-def data_dir(a):
-    with open(a.conf) as f:
-        m = re.search(r"^data_dir\s*=\s*(\S+)\s*$", f.read(), re.M)
-    d = m.group(1)
-    return d if os.path.isabs(d) else os.path.join(os.path.dirname(a.conf), d)
-
-
 def read(path):
     try:
         with open(path) as f:
@@ -182,7 +175,7 @@ def fresh_checks(t, build):
     a.start()
     con = a.console
     con.expect(UNINIT)
-    ddir = data_dir(a)
+    ddir = os.path.dirname(a.conf)     # the appliance's directory, beside coffred.conf
     conf_path = os.path.join(ddir, "network.conf")
     out = con.cmd("help")
     t.check("help lists the board commands while UNINITIALIZED", "  net show\n" in out and
@@ -232,11 +225,17 @@ def ready_checks(t, build):
             "coffred: stopped for reboot" in a.stderr(), "rc=%r\n%s" % (rc, a.stderr()))
     a.console.close()
     a.console = None
+    with open(os.path.join(os.path.dirname(a.conf), "restarts"), "w") as f:
+        f.write("2\n")              # what the appliance's init keeps
     a.start()
     a.login()
     out = a.console.cmd("audit tail 8")
     t.check("audit: the reboot, then the service stopped and started again", re.search(
         r"power:reboot\s.*ok\n.*console:reboot\s.*ok\n.*\n.*state:STOPPED", out), out)
+    t.check("audit: the restart counter with READY", re.search(
+        r"state:READY\s.*ok\n.*coffred\s+local\s+board:restarts\s", out), out)
+    out = a.console.cmd("status")
+    t.check("status: the restart counter", "\nrestarts: 2 " in out, out)
     a.console.send("shutdown")
     a.console.expect("[y/N] ")
     a.console.send("y")

@@ -260,40 +260,40 @@ static void t_file_round_trip(void **s)
 	(void)s;
 	snprintf(dir, sizeof dir, "%s/data", tmpl);
 	assert_int_equal(board_init(&b, dir), CF_OK);
-	assert_int_equal(board_net_load(&b, &m, &why), CF_E_NOT_FOUND);
+	assert_int_equal(board_net_load(dir, &m, &why), CF_E_NOT_FOUND);
 	assert_true(m.dhcp);
 	net_static(&n);
-	assert_int_equal(board_net_save(&b, &n), CF_OK);
-	assert_int_equal(board_net_load(&b, &m, &why), CF_OK);
+	assert_int_equal(board_net_save(dir, &n), CF_OK);
+	assert_int_equal(board_net_load(dir, &m, &why), CF_OK);
 	assert_memory_equal(&n, &m, sizeof n);
 	snprintf(path, sizeof path, "%s/%s", dir, BOARD_NET_FILE);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	/* a second save replaces the file; no temporary file is left */
 	board_net_default(&n);
-	assert_int_equal(board_net_save(&b, &n), CF_OK);
-	assert_int_equal(board_net_load(&b, &m, &why), CF_OK);
+	assert_int_equal(board_net_save(dir, &n), CF_OK);
+	assert_int_equal(board_net_load(dir, &m, &why), CF_OK);
 	assert_true(m.dhcp);
 	snprintf(path, sizeof path, "%s/%s.tmp", dir, BOARD_NET_FILE);
 	assert_int_not_equal(access(path, F_OK), 0);
 	/* settings that do not check are not saved */
 	n.prefix = 24;
-	assert_int_equal(board_net_save(&b, &n), CF_E_BAD_VALUE);
-	assert_int_equal(board_net_load(&b, &m, &why), CF_OK);
+	assert_int_equal(board_net_save(dir, &n), CF_E_BAD_VALUE);
+	assert_int_equal(board_net_load(dir, &m, &why), CF_OK);
 	/* a damaged file: said, and the defaults */
 	snprintf(path, sizeof path, "%s/%s", dir, BOARD_NET_FILE);
 	assert_non_null(f = fopen(path, "w"));
 	fputs("mode=static\naddress=192.0.2.10/24\nfrob\n", f);
 	fclose(f);
 	why = NULL;
-	assert_int_equal(board_net_load(&b, &m, &why), CF_E_BAD_VALUE);
+	assert_int_equal(board_net_load(dir, &m, &why), CF_E_BAD_VALUE);
 	assert_non_null(why);
 	assert_true(m.dhcp);
 	assert_string_equal(m.address, "");
 	assert_non_null(f = fopen(path, "w"));
 	fwrite("mode=dhcp\n\0x\n", 1, 13, f);
 	fclose(f);
-	assert_int_equal(board_net_load(&b, &m, &why), CF_E_BAD_VALUE);
+	assert_int_equal(board_net_load(dir, &m, &why), CF_E_BAD_VALUE);
 	board_free(&b);
 }
 
@@ -342,7 +342,7 @@ static void t_restarts_power(void **s)
 	(void)s;
 	snprintf(dir, sizeof dir, "%s/r", tmpl);
 	assert_int_equal(board_init(&b, dir), CF_OK);
-	assert_false(board_restarts(&b, &n));
+	assert_false(board_restarts(dir, &n));
 	assert_int_equal(n, 0);
 	snprintf(path, sizeof path, "%s/%s", dir, BOARD_RESTARTS_FILE);
 	const char *vals[] = { "3\n", "0", "18446744073709551615\n", "", "x", "-1\n", "3 4\n",
@@ -353,7 +353,7 @@ static void t_restarts_power(void **s)
 		assert_non_null(f = fopen(path, "w"));
 		fputs(vals[i], f);
 		fclose(f);
-		assert_int_equal(board_restarts(&b, &n), ok[i]);
+		assert_int_equal(board_restarts(dir, &n), ok[i]);
 		if (ok[i])
 			assert_int_equal(n, want[i]);
 	}
