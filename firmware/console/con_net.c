@@ -1,4 +1,4 @@
-/* The console's board commands (firmware/console/con.h; docs/console/appliance.md):
+/* The console's board commands (firmware/console/con.h; docs/console/board.md):
  *
  *   net show | set ADDR/PREFIX [gateway GW] [dns DNS...] | dhcp | hostname NAME
  *              the network settings: network.conf beside coffred.conf (board/netconf.c),
@@ -19,7 +19,7 @@
 
 #define NET_DETAIL_MAX 200
 
-/* The settings as lines; prefix starts each line. */
+/* The settings, one "key: value" line each. */
 static void net_print(struct con *c, const struct board_net *n)
 {
 	con_printf(c, "mode: %s\n", n->dhcp ? "dhcp" : "static");

@@ -456,8 +456,8 @@ static cf_err sys_status(struct con *c, int argc, char **argv)
 	sys_time_text(ss.started, when, sizeof when);
 	con_printf(c, "started: %s (up %lld s)\n", when, (long long)(con_now(c) - ss.started));
 	if (board_restarts(svc->cfg->dir, &restarts))
-		con_printf(c, "restarts: %llu (coffred restarted by init after it stopped)\n",
-			   (unsigned long long)restarts);
+		con_printf(c, "restarts: %llu (coffred restarted by init after a crash or an "
+			      "unexpected exit)\n", (unsigned long long)restarts);
 	if (st_time == 0) {
 		con_printf(c, "selftest: not run\n");
 	} else {

@@ -187,6 +187,7 @@ def fresh_checks(t, build):
     t.check("shutdown: [y/N] no: still running", "shutdown: cancelled" in out and a.alive(), out)
     fresh_init(t, a, con)
     a.stop()
+    t.check("fresh: no sanitizer report", not a.sanitizer_errors(), rl.sanitizer_digest(a))
 
 
 def ready_checks(t, build):
@@ -247,6 +248,8 @@ def ready_checks(t, build):
     t.check("shutdown: a clean stop, exit status 10", rc == EXIT_POWEROFF and
             "coffred: stopped for power-off" in a.stderr(), "rc=%r\n%s" % (rc, a.stderr()))
     a.stop()
+    t.check("READY: no sanitizer report in any run", not a.sanitizer_errors(),
+            rl.sanitizer_digest(a))
 
 
 def main():
