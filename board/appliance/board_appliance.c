@@ -1,9 +1,9 @@
 /* board/appliance: the virtual appliance booted by image/ (qemu: ttyS0 console, virtio-rng,
  * i6300esb watchdog, a virtio data disk mounted as the data dir). What it shares with the
  * development host is in board/posix.c and board/netconf.c; here:
- *   - board_init mixes bytes of the hardware RNG (/dev/hwrng) into the kernel's pool
- *     (RNDADDENTROPY, which needs CAP_SYS_ADMIN: an unprivileged coffred logs that it could
- *     not, and relies on init having done it at boot);
+ *   - board_init credits bytes of the hardware RNG (/dev/hwrng) to the kernel's pool
+ *     (RNDADDENTROPY, which needs CAP_SYS_ADMIN, and /dev/hwrng readable: an unprivileged
+ *     coffred logs that it could not, and relies on init having mixed them in at boot);
  *   - the watchdog is /dev/watchdog (the i6300esb), kicked by the main thread;
  *   - the clock is the appliance's own: `time set` sets it (CAP_SYS_TIME) and the RTC. */
 #include "board/board.h"
@@ -63,8 +63,8 @@ static void appliance_entropy_mix(void)
 
 	memset(&req, 0, sizeof req);
 	if (appliance_hwrng_read(req.buf, sizeof req.buf) != CF_OK) {
-		log_warn("board: no hardware RNG (%s): the kernel pool gets no entropy from it",
-			 APPLIANCE_HWRNG);
+		log_info("board: %s not read (%s): init mixes it into the kernel pool at boot",
+			 APPLIANCE_HWRNG, strerror(errno));
 		return;
 	}
 	req.info.entropy_count = (int)(8 * sizeof req.buf);
