@@ -1,10 +1,14 @@
 /* The board: everything that differs between a development host and the appliance.
- * One implementation per board folder (board/host, later board/qemu), chosen by the build. */
+ * One implementation per board folder (board/host, board/appliance), chosen by the build
+ * (BOARD= in board/module.mk). What every board shares is in board/posix.c (console TTY,
+ * storage paths, entropy from the kernel, LEDs, tamper) and board/netconf.c (the network
+ * settings file, the time text, the restart counter, power requests). */
 #ifndef COFFRE_BOARD_H
 #define COFFRE_BOARD_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <termios.h>
 #include "err.h"
@@ -29,10 +33,18 @@ struct board {
 	enum board_led_state leds[BOARD_LED_COUNT];
 	bool tamper_latched;
 	char tamper_path[512];     /* host: a file whose existence means "tamper" ("" = none) */
+	_Atomic int power;         /* enum board_power: a power-off / reboot request */
 };
 
-/* Set up the board with data_dir as storage root (created 0700 if absent). */
+/* The board's name: "host" or "appliance". */
+const char *board_name(void);
+
+/* Set up the board with data_dir as storage root (created 0700 if absent). The appliance
+ * board also mixes bytes of its hardware RNG into the kernel's pool (when it may). */
 MUST_USE cf_err board_init(struct board *b, const char *data_dir);
+/* The part of board_init every board shares (board/posix.c): *b zeroed, data_dir checked or
+ * created 0700, the power LED on. */
+MUST_USE cf_err board_setup_dir(struct board *b, const char *data_dir);
 void board_free(struct board *b);
 
 /* Console TTY: pty (new pseudo-terminal), a device path, or stdio. Raw 8N1 at 115200 for devices. */
@@ -40,7 +52,8 @@ MUST_USE cf_err board_console_open(struct board *b, enum board_console_kind kind
 				   const char *path, struct board_console *out);
 void board_console_close(struct board_console *c);
 
-/* Entropy from the board's hardware source (host: getrandom). Fills all n bytes or fails. */
+/* Entropy from the kernel (getrandom; on the appliance its pool is fed by the hardware RNG).
+ * Fills all n bytes or fails. */
 MUST_USE cf_err board_entropy(struct board *b, void *buf, size_t n);
 
 void board_led_set(struct board *b, enum board_led led, enum board_led_state st);
@@ -49,12 +62,89 @@ void board_led_set(struct board *b, enum board_led led, enum board_led_state st)
 bool board_tamper_poll(struct board *b);
 void board_tamper_clear(struct board *b);
 
-/* Watchdog: open with a timeout in seconds (host: no device, a no-op that succeeds); kick periodically. */
+/* Watchdog: open with a timeout in seconds (host: no device, a no-op that succeeds; appliance:
+ * /dev/watchdog, CF_E_IO when it cannot be opened); kick periodically (the main thread does);
+ * close disarms it (magic close). A process that dies without closing it leaves it armed:
+ * the board resets unless a new coffred opens it within the timeout. */
 MUST_USE cf_err board_watchdog_open(struct board *b, unsigned timeout_s);
 void board_watchdog_kick(struct board *b);
 void board_watchdog_close(struct board *b);
 
 /* Storage path under the data dir: out = data_dir + "/" + name; fails on truncation or ".." . */
 MUST_USE cf_err board_path(const struct board *b, const char *name, char *out, size_t outsz);
+
+/* ---- network settings (board/netconf.c) ------------------------------------------------- */
+
+/* DIR/network.conf, where DIR is the appliance's directory (the one holding coffred.conf:
+ * the data disk's root on the appliance, docs/appliance.md), written by the console (`net
+ * ...`), read by the appliance's init at boot. Lines "key=value": mode=dhcp|static,
+ * address=ADDR/PREFIX, gateway=GW, dns=D1 D2, hostname=NAME; "#" starts a comment line. */
+#define BOARD_NET_FILE "network.conf"
+#define BOARD_IP_MAX 46          /* an address as text, NUL included (INET6_ADDRSTRLEN) */
+#define BOARD_HOSTNAME_MAX 63    /* characters of a hostname */
+#define BOARD_DNS_MAX 3          /* name servers (what a resolv.conf uses) */
+
+struct board_net {
+	bool dhcp;                              /* mode=dhcp; else static */
+	char address[BOARD_IP_MAX];             /* static: the interface address (canonical) */
+	unsigned prefix;                        /* static: its prefix length */
+	char gateway[BOARD_IP_MAX];             /* static: "" = none */
+	char dns[BOARD_DNS_MAX][BOARD_IP_MAX];
+	unsigned n_dns;
+	char hostname[BOARD_HOSTNAME_MAX + 1];  /* "" = not set */
+};
+
+/* The settings of a board that has none saved: DHCP, no hostname. */
+void board_net_default(struct board_net *n);
+/* One unicast address (IPv4 in dotted-quad form exactly, or IPv6): its canonical text in out,
+ * its family (AF_INET / AF_INET6) in *family. CF_E_BAD_VALUE with *why (a static text). */
+MUST_USE cf_err board_ip_parse(const char *s, char out[BOARD_IP_MAX], int *family,
+			       const char **why);
+/* "ADDR/PREFIX": a host address of its own subnet (IPv4: prefix 1..32, not the subnet's
+ * network or broadcast address below /31; IPv6: prefix 1..128, not link-local). */
+MUST_USE cf_err board_cidr_parse(const char *s, char addr[BOARD_IP_MAX], unsigned *prefix,
+				 int *family, const char **why);
+/* A hostname: 1..63 characters, dot-separated labels of letters, digits and '-' (not first or
+ * last), the last label not all digits. Stored lowercase (out may be s). */
+MUST_USE cf_err board_hostname_parse(const char *s, char out[BOARD_HOSTNAME_MAX + 1],
+				     const char **why);
+/* Every field of n checked together (the gateway inside the static address's subnet, or
+ * IPv6 link-local; the same family as the address). */
+MUST_USE cf_err board_net_check(const struct board_net *n, const char **why);
+/* The file's text (at most cap bytes with its NUL) and back. */
+MUST_USE cf_err board_net_format(const struct board_net *n, char *out, size_t cap);
+MUST_USE cf_err board_net_parse(const char *text, struct board_net *out, const char **why);
+/* Load DIR/network.conf (CF_E_NOT_FOUND, *out = the defaults, when there is none;
+ * CF_E_BAD_VALUE with *why when it is malformed) / save it atomically (0600). */
+MUST_USE cf_err board_net_load(const char *dir, struct board_net *out, const char **why);
+MUST_USE cf_err board_net_save(const char *dir, const struct board_net *n);
+
+/* ---- time -------------------------------------------------------------------------------- */
+
+#define BOARD_TIME_TEXT 21       /* "YYYY-MM-DDTHH:MM:SSZ" with its NUL */
+/* "YYYY-MM-DDTHH:MM:SSZ" exactly (UTC, years 2000..2099, a real date, no leap second) ->
+ * seconds since the epoch. */
+MUST_USE cf_err board_time_parse(const char *s, int64_t *out, const char **why);
+void board_time_format(int64_t t, char out[BOARD_TIME_TEXT]);
+/* Whether this board's clock is the appliance's own (host: false, the development host's
+ * clock is not ours to set). */
+bool board_clock_settable(const struct board *b);
+/* Set the system clock (and the RTC where there is one). Host: CF_E_PERMISSION, nothing done.
+ * Appliance: CF_E_PERMISSION when the process may not set the clock (CAP_SYS_TIME). */
+MUST_USE cf_err board_clock_set(struct board *b, int64_t t);
+
+/* ---- restarts and power ------------------------------------------------------------------ */
+
+/* DIR/restarts (DIR as for network.conf): how many times init restarted coffred after it
+ * exited or died (a decimal and a newline, written by init). false when there is no counter
+ * (no such file, or not a decimal). */
+#define BOARD_RESTARTS_FILE "restarts"
+bool board_restarts(const char *dir, uint64_t *out);
+
+/* A request to power off or reboot: the console records it, the main thread sees it, stops
+ * cleanly and exits with the status init turns into the power action (firmware/main.c). */
+enum board_power { BOARD_POWER_NONE = 0, BOARD_POWER_OFF = 1, BOARD_POWER_REBOOT = 2 };
+void board_power_request(struct board *b, enum board_power p);
+enum board_power board_power_requested(struct board *b);
 
 #endif

@@ -8,9 +8,12 @@
  *
  * The process wiring: the service (firmware/svc, svc/run.h) is opened and booted; the console
  * thread (firmware/console) starts once the boot has decided the state and hears of later
- * state changes through the service's notify hook; the main thread waits for SIGTERM /
- * SIGINT, or for a zeroize's request to start the program again, then stops the console
- * first, the service next, and releases everything in reverse order. */
+ * state changes through the service's notify hook; the main thread kicks the board's
+ * watchdog and waits for SIGTERM / SIGINT, a zeroize's request to start the program again,
+ * or a power request from the console (`shutdown`, `reboot`), then stops the console first,
+ * the service next, and releases everything in reverse order. A power request ends the
+ * process with COFFRED_EXIT_POWEROFF / COFFRED_EXIT_REBOOT, which the appliance's init turns
+ * into the power action (docs/appliance.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -33,6 +36,11 @@
 #define COFFRED_EXIT_FAIL 1        /* could not start: config, HSM, store, TLS */
 #define COFFRED_EXIT_USAGE 64
 #define COFFRED_EXIT_ERROR_STATE 3 /* stopped while latched in ERROR */
+#define COFFRED_EXIT_POWEROFF 10   /* stopped cleanly for `shutdown`: init powers off */
+#define COFFRED_EXIT_REBOOT 11     /* stopped cleanly for `reboot`: init reboots */
+
+/* The board's watchdog timeout: the main thread kicks it every second. */
+#define MAIN_WATCHDOG_S 30
 
 _Static_assert(PROVISION_EXIT_OK == COFFRED_EXIT_OK && PROVISION_EXIT_FAIL == COFFRED_EXIT_FAIL &&
 	       PROVISION_EXIT_USAGE == COFFRED_EXIT_USAGE, "one set of exit statuses");
@@ -202,10 +210,16 @@ static void main_restart(struct main_wiring *w)
 	fprintf(stderr, "coffred: restart failed: %s\n", strerror(errno));
 }
 
-/* Sleep until SIGTERM / SIGINT or a zeroize's restart request, kicking the watchdog. */
+/* Sleep until SIGTERM / SIGINT, a zeroize's restart request or a power request, kicking the
+ * watchdog. */
 static void main_wait(struct main_wiring *w, const sigset_t *wait_mask)
 {
-	while (!main_stop_flag && !atomic_load(&w->svc->restarting)) {
+	cf_err rc = board_watchdog_open(&w->svc->board, MAIN_WATCHDOG_S);
+
+	if (rc != CF_OK)
+		log_warn_r(rc, "board: no watchdog: a hung coffred is not noticed");
+	while (!main_stop_flag && !atomic_load(&w->svc->restarting) &&
+	       board_power_requested(&w->svc->board) == BOARD_POWER_NONE) {
 		struct timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
 
 		(void)ppoll(NULL, 0, &ts, wait_mask);
@@ -217,6 +231,7 @@ static void main_wait(struct main_wiring *w, const sigset_t *wait_mask)
 static int main_serve(const struct main_opts *o)
 {
 	struct main_wiring w = { .o = o };
+	enum board_power power;
 	sigset_t wait_mask;
 	int ret;
 	cf_err rc;
@@ -241,15 +256,21 @@ static int main_serve(const struct main_opts *o)
 	main_wait(&w, &wait_mask);
 	log_info("svc: stopping (state %s)", svc_state_name((enum svc_state)atomic_load(&w.svc->state)));
 	main_console_stop(&w);
-	ret = atomic_load(&w.svc->state) == SVC_ERROR ? COFFRED_EXIT_ERROR_STATE : COFFRED_EXIT_OK;
+	power = board_power_requested(&w.svc->board);
+	ret = power == BOARD_POWER_OFF ? COFFRED_EXIT_POWEROFF
+	      : power == BOARD_POWER_REBOOT ? COFFRED_EXIT_REBOOT
+	      : atomic_load(&w.svc->state) == SVC_ERROR ? COFFRED_EXIT_ERROR_STATE : COFFRED_EXIT_OK;
 	svc_stop(w.svc);
-	if (atomic_load(&w.svc->restarting) && main_stop_flag == 0) {
+	if (atomic_load(&w.svc->restarting) && main_stop_flag == 0 && power == BOARD_POWER_NONE) {
 		main_restart(&w); /* returns only on failure */
 		return COFFRED_EXIT_FAIL;
 	}
 	main_release(&w);
 	if (ret == COFFRED_EXIT_OK)
 		fprintf(stderr, "coffred: stopped\n");
+	else if (power != BOARD_POWER_NONE)
+		fprintf(stderr, "coffred: stopped for %s\n", power == BOARD_POWER_OFF ? "power-off"
+										  : "reboot");
 	return ret;
 fail:
 	main_release(&w);

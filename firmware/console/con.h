@@ -13,6 +13,7 @@
  *   con_pki.c       `cert show`, `client sign-csr|issue|trust|list|revoke`
  *   con_keys.c      `keys ...`, `kek ...`, `audit tail|verify`
  *   con_backup.c    `backup export|import`
+ *   con_net.c       `net ...`, `time ...`, `reboot`, `shutdown` (the board's settings)
  *
  * Everything a handler prints goes through con_printf (LF becomes CR LF for the TTY). A
  * handler reads further input only through con_readline / con_read_secret / con_confirm /
@@ -135,6 +136,7 @@ extern const struct con_cmd con_cmds_sys[];    /* init, unseal, status, selftest
 extern const struct con_cmd con_cmds_pki[];    /* cert show, client ... */
 extern const struct con_cmd con_cmds_keys[];   /* keys ..., kek ..., audit ... */
 extern const struct con_cmd con_cmds_backup[]; /* backup export, backup import */
+extern const struct con_cmd con_cmds_net[];    /* net ..., time ..., reboot, shutdown */
 
 /* Find "NAME" in an argument vector: returns the value after "--NAME" (and removes both
  * words from argv / *argc), NULL when absent. *bad is set when the option is present

@@ -46,6 +46,7 @@ struct console {
 
 static const struct con_cmd *const con_tables[] = {
 	con_cmds_shell, con_cmds_auth, con_cmds_sys, con_cmds_pki, con_cmds_keys, con_cmds_backup,
+	con_cmds_net,
 };
 #define CON_N_TABLES (sizeof con_tables / sizeof con_tables[0])
 
@@ -417,6 +418,8 @@ static void con_session(struct console *k)
 			con_printf(c, "restarting...\n");
 			break;
 		}
+		if (board_power_requested(&c->svc->board) != BOARD_POWER_NONE)
+			break; /* shutdown / reboot: the main thread stops everything */
 	}
 	con_end_session(c, atomic_load(&k->stop) ? "stop" : "hang-up");
 }
@@ -480,7 +483,9 @@ static void *console_main(void *arg)
 	c->fd_wake = k->wake;
 	c->on_wake = console_woken;
 	while (!atomic_load(&k->stop)) {
-		if (atomic_load(&k->svc->restarting) || (tty && console_peer_gone(k))) {
+		if (atomic_load(&k->svc->restarting) ||
+		    board_power_requested(&k->svc->board) != BOARD_POWER_NONE ||
+		    (tty && console_peer_gone(k))) {
 			console_nap(k, CONSOLE_PEER_POLL_MS);
 			continue;
 		}

@@ -3,7 +3,8 @@
  *   init       UNINITIALIZED: the init ceremony (HSM PINs, keys, certificates, first
  *              administrator) and then serving KMIP
  *   unseal     SEALED: the HSM user PIN, then the rest of the boot
- *   status     state, self-tests, HSM, KEKs, objects, clients, connections, backups
+ *   status     state, self-tests, HSM, KEKs, objects, clients, connections, backups, and
+ *              the restart counter of boards that keep one
  *   selftest   the power-up self-tests, now
  *   zeroize    destroy every key and the store, back to UNINITIALIZED
  *
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "board/board.h"
 #include "board/sec.h"
 #include "firmware/console/con.h"
 #include "firmware/svc/kekjob.h"
@@ -81,7 +83,40 @@ static void sys_kmip_addr(const struct con *c, uint16_t port, char *out, size_t 
 
 /* ---- init ------------------------------------------------------------------------------ */
 
-static void sys_init_explain(struct con *c, bool reinit, const char *label)
+/* Without [tls] server_names: the saved hostname and static address (`net hostname`, `net
+ * set`) as server_names text. false when there is nothing to propose. */
+static bool sys_init_names(struct con *c, char *out, size_t cap)
+{
+	struct board_net n;
+	const char *why;
+
+	out[0] = '\0';
+	if (c->svc->cfg->tls.server_names[0] != '\0' ||
+	    board_net_load(c->svc->cfg->dir, &n, &why) != CF_OK)
+		return false;
+	if (n.hostname[0] != '\0')
+		(void)snprintf(out, cap, "%s", n.hostname);
+	if (!n.dhcp)
+		(void)snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? ", " : "",
+			       n.address);
+	return out[0] != '\0';
+}
+
+/* The proposal of sys_init_names, accepted or not: names stays the proposal or becomes "". */
+static void sys_init_names_ask(struct con *c, char *names)
+{
+	char q[300];
+
+	(void)snprintf(q, sizeof q, "Name the server certificate %s (the saved hostname and "
+		       "address: net show)?", names);
+	if (con_confirm(c, q))
+		return;
+	con_printf(c, "the server certificate names localhost, this host's name, 127.0.0.1 and "
+		      "::1 instead\n");
+	names[0] = '\0';
+}
+
+static void sys_init_explain(struct con *c, bool reinit, const char *label, const char *names)
 {
 	const struct config *cfg = c->svc->cfg;
 	char port[24] = " (any free port)";
@@ -98,7 +133,7 @@ static void sys_init_explain(struct con *c, bool reinit, const char *label)
 		   "  4. create the first console administrator: you (password and TOTP)\n"
 		   "  5. serve KMIP on %s%s\n",
 		   reinit ? "RE-INITIALISE (wipe)" : "initialise", label, cfg->tls.ca, cfg->tls.cert,
-		   cfg->tls.server_names[0] != '\0' ? cfg->tls.server_names
+		   names[0] != '\0' ? names : cfg->tls.server_names[0] != '\0' ? cfg->tls.server_names
 						    : "localhost, this host's name, 127.0.0.1 and ::1",
 		   cfg->kmip.address, port);
 	if (reinit)
@@ -208,7 +243,8 @@ static cf_err sys_init(struct con *c, int argc, char **argv)
 	char *so = NULL, *so2 = NULL, *user = NULL, *user2 = NULL;
 	struct svc_init_req req;
 	struct svc_init_result res;
-	bool reinit = false;
+	char names[2 * BOARD_IP_MAX + BOARD_HOSTNAME_MAX];
+	bool reinit = false, proposed;
 	cf_err rc;
 
 	(void)argc;
@@ -224,7 +260,10 @@ static cf_err sys_init(struct con *c, int argc, char **argv)
 			   cf_err_str(rc));
 		return rc;
 	}
-	sys_init_explain(c, reinit, label);
+	proposed = sys_init_names(c, names, sizeof names);
+	sys_init_explain(c, reinit, label, names);
+	if (proposed)
+		sys_init_names_ask(c, names);
 	if ((rc = sys_secret_new(&so)) != CF_OK || (rc = sys_secret_new(&so2)) != CF_OK ||
 	    (rc = sys_secret_new(&user)) != CF_OK || (rc = sys_secret_new(&user2)) != CF_OK) {
 		con_printf(c, "init: no locked memory for the PINs\n");
@@ -232,6 +271,7 @@ static cf_err sys_init(struct con *c, int argc, char **argv)
 	}
 	if ((rc = sys_init_pins(c, reinit, so, so2, user, user2, &req)) != CF_OK)
 		goto out;
+	req.server_names = names[0] != '\0' ? names : NULL;
 	if (!con_confirm(c, reinit ? "Wipe and re-initialise the HSM token and create the keys now?"
 				   : "Initialise the HSM token and create the keys now?")) {
 		con_printf(c, "init: cancelled; nothing was changed\n");
@@ -404,6 +444,7 @@ static cf_err sys_status(struct con *c, int argc, char **argv)
 	struct svc_stats ss;
 	int64_t st_time = atomic_load(&svc->selftest_time);
 	uint32_t kek_current = 0;
+	uint64_t restarts;
 	char when[40], addr[96];
 
 	(void)argc;
@@ -414,6 +455,9 @@ static cf_err sys_status(struct con *c, int argc, char **argv)
 	svc_stats_get(svc, &ss);
 	sys_time_text(ss.started, when, sizeof when);
 	con_printf(c, "started: %s (up %lld s)\n", when, (long long)(con_now(c) - ss.started));
+	if (board_restarts(svc->cfg->dir, &restarts))
+		con_printf(c, "restarts: %llu (coffred restarted by init after a crash or an "
+			      "unexpected exit)\n", (unsigned long long)restarts);
 	if (st_time == 0) {
 		con_printf(c, "selftest: not run\n");
 	} else {

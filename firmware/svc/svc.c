@@ -135,6 +135,19 @@ static void svc_audit_state(struct svc_rt *rt, const char *what, cf_err result, 
 	svc_audit_as(rt, "coffred", what, result, detail);
 }
 
+/* The appliance's restart counter (board_restarts: kept by its init) with each READY, when
+ * there is one and it is not 0. */
+static void svc_audit_restarts(struct svc_rt *rt)
+{
+	uint64_t n;
+	char detail[32];
+
+	if (!board_restarts(rt->svc.cfg->dir, &n) || n == 0)
+		return;
+	(void)snprintf(detail, sizeof detail, "restarts %llu", (unsigned long long)n);
+	svc_audit_state(rt, "board:restarts", CF_OK, detail);
+}
+
 /* Announce a state change through the notify hook (rt->ctl held). */
 static void svc_notify(struct svc_rt *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void svc_notify(struct svc_rt *rt, const char *fmt, ...)
@@ -546,6 +559,7 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	v6 = strchr(cfg->kmip.address, ':') != NULL;
 	svc_state_set(rt, SVC_READY);
 	svc_audit_state(rt, "state:READY", CF_OK, NULL);
+	svc_audit_restarts(rt);
 	svc_kekjob_start(rt);
 	fprintf(stderr, "coffred: ready kmip=%s%s%s:%u\n", v6 ? "[" : "", cfg->kmip.address,
 		v6 ? "]" : "", (unsigned)net_server_port(rt->net));
@@ -838,7 +852,7 @@ cf_err svc_init_token(struct svc *s, const struct svc_init_req *r, struct svc_in
 	memset(&k, 0, sizeof k);
 	k.rsa = false;
 	k.ca_cn = APPLIANCE_CA_CN;
-	k.server_names = cfg->tls.server_names;
+	k.server_names = r->server_names != NULL ? r->server_names : cfg->tls.server_names;
 	k.ca_path = cfg->tls.ca;
 	k.cert_path = cfg->tls.cert;
 	k.server_uri = uri;

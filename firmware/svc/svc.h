@@ -44,6 +44,8 @@ struct svc_init_req {
 	size_t cur_so_n;
 	const uint8_t *user_pin;      /* the new user PIN */
 	size_t user_n;
+	const char *server_names;     /* the server certificate's names as [tls] server_names
+	                                 writes them; NULL = [tls] server_names */
 };
 struct svc_init_result {
 	uint32_t kek;                 /* the KEK version created (1) */

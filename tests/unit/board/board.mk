@@ -1,3 +1,7 @@
 $(eval $(call unit_test,test_board_sec,tests/unit/board/test_sec.c,board,,))
-$(eval $(call unit_test,test_board_host,tests/unit/board/test_board_host.c,board,,))
 $(eval $(call unit_test,test_board_hex,tests/unit/board/test_hex.c,board,,))
+$(eval $(call unit_test,test_board_netconf,tests/unit/board/test_netconf.c,board,,))
+# the host board's own behaviour (no watchdog device, the clock refused)
+ifeq ($(BOARD),host)
+$(eval $(call unit_test,test_board_host,tests/unit/board/test_board_host.c,board,,))
+endif

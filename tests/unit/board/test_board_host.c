@@ -1,4 +1,5 @@
-/* board/host: data dir, paths, entropy, console (a real pty), LEDs, tamper, watchdog. */
+/* board/host: data dir, paths, entropy, console (a real pty), LEDs, tamper, watchdog, and a
+ * clock that is not the appliance's (time set refused). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,6 +135,19 @@ static void t_leds_tamper_watchdog(void **s)
 	board_free(&b);
 }
 
+static void t_clock_refused(void **s)
+{
+	(void)s;
+	struct board b;
+	char dir[128];
+	snprintf(dir, sizeof dir, "%s/clock", tmpl);
+	assert_int_equal(board_init(&b, dir), CF_OK);
+	assert_string_equal(board_name(), "host");
+	assert_false(board_clock_settable(&b));
+	assert_int_equal(board_clock_set(&b, 946684800), CF_E_PERMISSION);
+	board_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +156,7 @@ int main(void)
 		cmocka_unit_test(t_entropy),
 		cmocka_unit_test(t_console_pty),
 		cmocka_unit_test(t_leds_tamper_watchdog),
+		cmocka_unit_test(t_clock_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

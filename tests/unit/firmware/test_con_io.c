@@ -70,6 +70,8 @@ __attribute__((weak)) const struct con_cmd con_cmds_backup[] = { { 0 } };
 
 static int dual_submits;
 
+__attribute__((weak)) const struct con_cmd con_cmds_net[] = { { 0 } };
+
 __attribute__((weak)) bool con_dual_required(const struct con *c, const struct con_cmd *cmd)
 {
 	return strcmp(cmd->name, "zeroize") == 0;
