@@ -7,7 +7,7 @@
 
 CONTAINER_TAR := $(BUILD)/image/coffre-qa.oci.tar
 CONTAINER_DEPS := image/container/build.sh image/container/oci.py image/container/entrypoint.sh \
-                  $(wildcard image/rootfs.sh image/lib.sh image/openssl.cnf)
+                  image/rootfs.sh image/lib.sh image/openssl.cnf
 
 .PHONY: container test-container deps-container
 

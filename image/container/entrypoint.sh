@@ -24,7 +24,7 @@ case $PORT in
 '' | *[!0-9]*) say "COFFRE_PORT=$PORT is not a port number"; exit 64 ;;
 esac
 
-if [ "$(id -u)" = 0 ] && [ "${COFFRE_AS_ROOT:-0}" != 1 ]; then
+if [ "$(id -u)" = 0 ]; then
 	if [ "$(stat -c %u "$DIR")" != "$(id -u $QA_USER)" ]; then
 		say "giving $DIR to $QA_USER"
 		chown -R $QA_USER:$QA_USER "$DIR"
