@@ -5,7 +5,10 @@ usage: oci.py ROOTFS ENTRYPOINT OUT.tar EPOCH
 
   ROOTFS      the staged root filesystem (image/rootfs.sh)
   ENTRYPOINT  the entrypoint script, added as /usr/sbin/coffre-entrypoint
-  OUT.tar     the archive: oci-layout, index.json, blobs/sha256/{manifest, config, layer}
+  OUT.tar     the archive: oci-layout, index.json, blobs/sha256/{manifest, config, layer},
+              and manifest.json, the same image described in Docker's `docker save` format, so
+              that `docker load -i` reads the archive also on engines that do not read OCI
+              layouts (Docker 20.10)
   EPOCH       the mtime of every entry and the image's "created" time (seconds)
 
 One layer: a gzip'd tar of ROOTFS plus the entrypoint, entries sorted by path, owners 0:0
@@ -119,11 +122,19 @@ def image_config(diff_id, epoch):
     }
 
 
-def write_archive(out, blobs, index, epoch):
-    """The layout as a tar: oci-layout, index.json, then the blobs, sorted, fixed metadata."""
-    files = {"oci-layout": jbytes({"imageLayoutVersion": "1.0.0"}), "index.json": jbytes(index)}
+def blob_path(data):
+    return "blobs/sha256/" + hashlib.sha256(data).hexdigest()
+
+
+def write_archive(out, config, layer_gz, manifest, index, epoch):
+    """The layout as a tar: oci-layout, index.json, manifest.json (Docker's loader: the config
+    and the layer by their paths in blobs/), then the blobs; sorted, fixed metadata."""
+    docker = [{"Config": blob_path(config), "RepoTags": [REF], "Layers": [blob_path(layer_gz)]}]
+    files = {"oci-layout": jbytes({"imageLayoutVersion": "1.0.0"}), "index.json": jbytes(index),
+             "manifest.json": jbytes(docker)}
+    blobs = (manifest, config, layer_gz)
     for data in blobs:
-        files["blobs/sha256/" + digest(data)[len("sha256:"):]] = data
+        files[blob_path(data)] = data
     tmp = out + ".tmp"
     with tarfile.open(tmp, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for d in ("blobs", "blobs/sha256"):
@@ -159,7 +170,7 @@ def main(argv):
                             "io.containerd.image.name": "docker.io/library/" + REF},
         }],
     }
-    write_archive(out, [manifest, config, layer_gz], index, epoch)
+    write_archive(out, config, layer_gz, manifest, index, epoch)
     print("container: %s %.1f MiB (layer %.1f MiB, %.1f MiB unpacked), image %s" % (
         out, os.path.getsize(out) / 2**20, len(layer_gz) / 2**20, len(layer) / 2**20,
         digest(manifest)))

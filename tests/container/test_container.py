@@ -4,8 +4,9 @@ usage: test_container.py ARCHIVE      (build/image/coffre-qa.oci.tar, from make 
 
 1. skopeo inspect: one gzip'd layer, the config's Entrypoint, ExposedPorts, Volumes and Env;
    the archive is written again from the same staged root filesystem with the same bytes.
-2. The archive is loaded into the engine (docker load -i; skopeo copy to a docker-archive when
-   the engine does not load OCI archives) under a tag of this run.
+2. The archive is loaded into the engine as it is (docker load -i: it carries Docker's
+   manifest.json beside the OCI layout) and through skopeo copy to a docker-archive (the way
+   for engines that read neither); both give the same image id. Tags of this run.
 3. Container A (its own named volume, -p 127.0.0.1:<any>:5696): the first start provisions,
    coffred is pid 1 and runs as uid 100, the console banner is on stdout, the log on stderr;
    qa.crt / qa.key / ca.crt are copied out (docker cp); the vCenter replay
@@ -40,7 +41,9 @@ from kmip.pie.client import ProxyKmipClient  # noqa: E402
 
 READY = "coffred: ready"
 RUN = "coffre-qa-test-%d" % os.getpid()
+NAME = "coffre-qa:latest"                      # the name the archive gives its image
 TAG = "coffre-qa-test:%d" % os.getpid()
+TAG_SKOPEO = "coffre-qa-test:%d-skopeo" % os.getpid()
 PKI_IN = "/var/lib/coffre/pki"
 CERTS = ("ca.crt", "qa.crt", "qa.key")
 START_TIMEOUT = 90
@@ -122,29 +125,53 @@ def digest_file(path):
     return h.hexdigest()
 
 
-def load(archive, tmp):
-    """The archive into the engine under TAG; -> True when loaded."""
-    before = set(sh("docker", "images", "-q", "--no-trunc").stdout.split())
+def image_id(ref):
+    return sh("docker", "image", "inspect", "-f", "{{.Id}}", ref).stdout.strip()
+
+
+def load_direct(archive):
+    """docker load -i of the archive as it is (it carries Docker's manifest.json beside the OCI
+    layout), then tagged TAG; the name the archive gives (coffre-qa:latest) is put back as it
+    was before. -> the image id, or None."""
+    prev = image_id(NAME)
     r = sh("docker", "load", "-i", archive)
-    m = re.search(r"Loaded image(?: ID)?: (\S+)", r.stdout)
-    if r.returncode == 0 and m:
-        ref = m.group(1)
-        sh("docker", "tag", ref, TAG, check=True)
-        created["images"].append(TAG)
-        if not ref.startswith("sha256:") and sh("docker", "images", "-q", "--no-trunc", ref).stdout.strip() not in before:
-            sh("docker", "rmi", ref)   # only the name this run added; the image stays as TAG
-        t.ok("docker load -i reads the OCI archive (%s)" % ref)
-        return True
-    print("   | docker load -i: %s; converting with skopeo" % (r.stderr.strip() or r.stdout.strip()))
+    m = re.search(r"Loaded image: (\S+)", r.stdout)
+    if not t.check("docker load -i reads the archive as it is (%s)" % (m.group(1) if m else "?"),
+                   r.returncode == 0 and m is not None and m.group(1) == NAME,
+                   (r.stderr or r.stdout).strip()):
+        return None
+    sh("docker", "tag", NAME, TAG, check=True)
+    created["images"].append(TAG)
+    if prev:
+        sh("docker", "tag", prev, NAME)
+    else:
+        sh("docker", "rmi", NAME)   # untags: the image stays as TAG
+    return image_id(TAG)
+
+
+def load_skopeo(archive, tmp):
+    """skopeo copy oci-archive: -> docker-archive: (for engines that read neither), then
+    docker load, as TAG_SKOPEO. -> the image id, or None."""
     darchive = os.path.join(tmp, "docker-archive.tar")
-    r = sh("skopeo", "copy", "-q", "oci-archive:" + archive, "docker-archive:%s:%s" % (darchive, TAG))
+    r = sh("skopeo", "copy", "-q", "oci-archive:" + archive,
+           "docker-archive:%s:%s" % (darchive, TAG_SKOPEO))
     if not t.check("skopeo copy oci-archive: -> docker-archive:", r.returncode == 0, r.stderr.strip()):
-        return False
+        return None
     r = sh("docker", "load", "-i", darchive)
-    ok = r.returncode == 0 and TAG in r.stdout
-    if ok:
-        created["images"].append(TAG)
-    return t.check("docker load of the converted archive (%s)" % TAG, ok, r.stderr.strip())
+    if r.returncode == 0:
+        created["images"].append(TAG_SKOPEO)
+    if not t.check("docker load of skopeo's docker-archive", r.returncode == 0, r.stderr.strip()):
+        return None
+    return image_id(TAG_SKOPEO)
+
+
+def load(archive, tmp):
+    """Both ways into the engine; -> the tag to run (None: neither loaded)."""
+    direct, converted = load_direct(archive), load_skopeo(archive, tmp)
+    if direct and converted:
+        t.check("both ways give the same image id (%s)" % direct[:19], direct == converted,
+                "%s != %s" % (direct, converted))
+    return TAG if direct else TAG_SKOPEO if converted else None
 
 
 # ---- containers -------------------------------------------------------------------------------
@@ -152,7 +179,8 @@ def load(archive, tmp):
 class Box:
     """One container of the image with its own named volume, KMIP published on 127.0.0.1."""
 
-    def __init__(self, tag, tmp):
+    def __init__(self, tag, tmp, image):
+        self.image = image
         self.name = "%s-%s" % (RUN, tag)
         self.volume = self.name
         self.dir = os.path.join(tmp, tag)
@@ -163,7 +191,7 @@ class Box:
         created["volumes"].append(self.volume)
         created["containers"].append(self.name)
         sh("docker", "run", "-d", "--name", self.name, "-p", "127.0.0.1::5696",
-           "-v", "%s:/var/lib/coffre" % self.volume, TAG, check=True)
+           "-v", "%s:/var/lib/coffre" % self.volume, self.image, check=True)
 
     def logs(self):
         r = sh("docker", "logs", self.name)
@@ -337,8 +365,9 @@ def main():
     try:
         config = inspect(archive)
         reproducible(archive, config, tmp)
-        if load(archive, tmp):
-            a, b = Box("a", tmp), Box("b", tmp)
+        image = load(archive, tmp)
+        if image:
+            a, b = Box("a", tmp, image), Box("b", tmp, image)
             if first_start(a):
                 keys = replay(a)
                 keys.update(pykmip_keys(a))
@@ -350,7 +379,8 @@ def main():
     left = sh("docker", "ps", "-a", "-q", "--filter", "name=" + RUN).stdout.split()
     t.check("containers, volumes and the image tag of this run removed", not left and
             not sh("docker", "volume", "ls", "-q", "--filter", "name=" + RUN).stdout.split() and
-            not sh("docker", "images", "-q", TAG).stdout.split())
+            not sh("docker", "images", "-q", TAG).stdout.split() and
+            not sh("docker", "images", "-q", TAG_SKOPEO).stdout.split())
     print("test_container: %.1f s" % (time.time() - t0))
     t.done()
 
