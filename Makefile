@@ -80,6 +80,9 @@ include tools/module.mk
 -include tests/fuzz/fuzz.mk
 -include $(filter-out tests/fuzz/fuzz.mk,$(sort $(wildcard tests/unit/*/*.mk tests/*/*.mk)))
 
+# the QA container (make container, make test-container): not part of make test
+-include image/container.mk
+
 -include $(ALL_OBJS:.o=.d)
 
 # ---- top-level targets ----------------------------------------------------

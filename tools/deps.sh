@@ -3,6 +3,8 @@
 #   tools/deps.sh ensure   install only if something is missing (called by every make target)
 #   tools/deps.sh install  same, and says so when all are present (make deps)
 #   tools/deps.sh list     print the list
+# An optional group name after the mode adds its packages: `tools/deps.sh ensure container`
+# (the QA container: make container / test-container). Without one, only PKGS.
 set -euo pipefail
 
 PKGS=(
@@ -13,7 +15,18 @@ PKGS=(
 	python3 python3-pykmip
 )
 
+# the QA container (image/container/): busybox for its root filesystem, skopeo to inspect the
+# OCI archive and convert it for Docker engines that do not load OCI archives
+PKGS_CONTAINER=(
+	busybox-static skopeo
+)
+
 mode=${1:-ensure}
+case ${2:-} in
+'') ;;
+container) PKGS+=("${PKGS_CONTAINER[@]}") ;;
+*) echo "deps: unknown group ${2}" >&2; exit 64 ;;
+esac
 if [[ $mode == list ]]; then
 	printf '%s\n' "${PKGS[@]}"
 	exit 0
