@@ -3,6 +3,8 @@
 #   tools/deps.sh ensure   install only if something is missing (called by every make target)
 #   tools/deps.sh install  same, and says so when all are present (make deps)
 #   tools/deps.sh list     print the list
+# An optional group name after the mode adds its packages: `tools/deps.sh ensure image` (the
+# bootable image: make image / run-image / test-image). Without one, only PKGS.
 set -euo pipefail
 
 PKGS=(
@@ -13,7 +15,17 @@ PKGS=(
 	python3 python3-pykmip
 )
 
+# the bootable image (image/): kernel, busybox, cpio, e2fsprogs and kmod for the initramfs, qemu
+PKGS_IMAGE=(
+	linux-image-amd64 busybox-static cpio e2fsprogs kmod gzip qemu-system-x86
+)
+
 mode=${1:-ensure}
+case ${2:-} in
+'') ;;
+image) PKGS+=("${PKGS_IMAGE[@]}") ;;
+*) echo "deps: unknown group ${2}" >&2; exit 64 ;;
+esac
 if [[ $mode == list ]]; then
 	printf '%s\n' "${PKGS[@]}"
 	exit 0
