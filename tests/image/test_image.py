@@ -11,7 +11,9 @@
    shows SEALED, `unseal`, the 20 keys are there;
 3. the plug pulled (`kill -9` of qemu, the pid run-qemu exec'd) during a stream of Creates;
    boot again: SEALED, `unseal`, every acknowledged key is there with the same bytes;
-   the ACPI power button powers it off.
+   the ACPI power button powers it off;
+4. data disk faults: a disk that is neither blank nor ext4 stops the boot with a clear
+   message and no reboot loop (the power button still powers off); a full disk says so.
 Figures printed: seconds from qemu's start to the first prompt, initramfs size, run time.
 """
 import json
@@ -100,10 +102,15 @@ class VM:
         return r
 
     def wait_exit(self, timeout):
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        """Wait for qemu to exit, reading the console meanwhile (its last lines stay in
+        console.log); -> its exit status, None on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if self.console is not None:
+                self.console.buf += self.console.drain(0.2).encode()
+            else:
+                time.sleep(0.2)
+        return self.proc.poll()
 
     def kill(self):
         if self.proc.poll() is None:
@@ -254,6 +261,54 @@ def creates_until_killed(guest, acked, stop):
         pass
 
 
+def full_disk(tmp):
+    """An ext4 data disk (32 MiB) with less than 1 MiB free: mke2fs -d with a filler file."""
+    img, d = os.path.join(tmp, "full.img"), os.path.join(tmp, "full.d")
+    os.makedirs(d, exist_ok=True)
+    mk = ["mke2fs", "-q", "-F", "-t", "ext4", "-L", "coffre-data", "-m", "0", "-d", d, img, "32M"]
+    subprocess.run(mk, check=True, stdout=subprocess.DEVNULL)
+    out = subprocess.run(["dumpe2fs", "-h", img], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, check=True).stdout.decode()
+    free = int(re.search(r"^Free blocks:\s+(\d+)", out, re.M).group(1))
+    bsize = int(re.search(r"^Block size:\s+(\d+)", out, re.M).group(1))
+    with open(os.path.join(d, "filler"), "wb") as f:
+        f.write(os.urandom(free * bsize - (640 << 10)))
+    subprocess.run(mk, check=True, stdout=subprocess.DEVNULL)
+    return img
+
+
+def disk_faults(t, image, tmp, port):
+    bad = os.path.join(tmp, "unknown.img")
+    with open(bad, "wb") as f:
+        f.write(os.urandom(1 << 20))
+        f.truncate(64 << 20)
+    vm = VM(image, tmp, bad, port, 4)
+    try:
+        vm.console.expect("DATA DISK UNKNOWN", timeout=BOOT_TIMEOUT)
+        time.sleep(10)
+        log = vm.console.log.decode(errors="replace") + vm.console.drain(1)
+        t.check("a disk neither blank nor ext4: a clear console message, no shell, no reboot loop",
+                log.count("DATA DISK UNKNOWN") == 1 and "coffre(" not in log and
+                vm.proc.poll() is None and "the appliance is stopped" in log, log[-600:])
+        vm.qmp("system_powerdown")
+        t.check("... the power button powers it off", vm.wait_exit(30) is not None)
+    except cl.Timeout as e:
+        t.bad("a disk neither blank nor ext4: %s" % e)
+    vm.kill()
+
+    vm = VM(image, tmp, full_disk(tmp), port, 5)
+    try:
+        # a first boot on it: provisioning fails for want of space, or coffred starts
+        first_prompt(vm, re.compile(rb"coffre\(UNINITIALIZED\)> |the appliance is stopped"))
+        time.sleep(5)
+        log = vm.console.log.decode(errors="replace") + vm.console.drain(1)
+        t.check("a full data disk: 'DATA DISK FULL' on the console, no restart loop",
+                "DATA DISK FULL" in log and "coffred exited" not in log, log[-600:])
+    except cl.Timeout as e:
+        t.bad("a full data disk: %s" % e)
+    vm.kill()
+
+
 def main():
     build = rl.parse_build(sys.argv)
     image = os.path.join(build, "image")
@@ -351,7 +406,8 @@ def main():
     vm = VM(image, tmp, disk, port, 3)
     out, secs = first_prompt(vm, "coffre(SEALED)> ")
     con = vm.console
-    t.ok("boot after the plug was pulled: coffre(SEALED)> after %.1f s" % secs)
+    t.ok("boot after the plug was pulled: coffre(SEALED)> after %.1f s (%s)" %
+         (secs, ", ".join(re.findall(r"data disk checked: [^\r\n]*", con.log.decode(errors="replace")))))
     out = op.unseal(con)
     t.check("unseal: READY", "unsealed: READY" in out, out)
     guest.wait_serving()
@@ -362,8 +418,15 @@ def main():
     t0 = time.monotonic()
     rc = vm.wait_exit(60)
     t.check("the ACPI power button (QMP system_powerdown): qemu exits within 30 s (%.1f s)" %
-            (time.monotonic() - t0), rc is not None and time.monotonic() - t0 <= 30, con.drain(1))
+            (time.monotonic() - t0), rc is not None and time.monotonic() - t0 <= 30)
+    log = con.log.decode(errors="replace")
+    t.check("... coffred stopped cleanly first, then the power-off",
+            "power button: stopping coffred" in log and "coffre: powering off" in log and
+            "coffred exited" not in log, log[-600:])
     vm.kill()
+
+    # ---- 4. data disk faults -----------------------------------------------------------
+    disk_faults(t, image, tmp, port)
     print("test-image: %.0f s in all" % (time.monotonic() - started), flush=True)
     t.done()
 
