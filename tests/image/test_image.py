@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import robust_lib as rl      # noqa: E402
 import console_lib as cl     # noqa: E402
+import vcenter_lib as vl     # noqa: E402
 
 BOOT_TIMEOUT = 240           # TCG on a loaded 2-core machine
 CMD_TIMEOUT = 120
@@ -358,6 +359,11 @@ def main():
     keys = create_get(guest, 20)
     t.check("KMIP through 127.0.0.1:%d: Create + Get 20 keys" % port,
             len(keys) == 20 and all(len(k) == 32 for k in keys.values()))
+    pki = os.path.join(tmp, "pki")
+    r = vl.replay(port, os.path.join(pki, "ca.crt"), os.path.join(pki, "c1.crt"),
+                  os.path.join(pki, "c1.key"), timeout=300)
+    t.check("the vCenter replay through the forwarded port: %d requests, all Success (%.1f s)" %
+            (r.n_requests, r.elapsed or 0), r.ok, r.describe())
     out = con.cmd("status", timeout=CMD_TIMEOUT)
     t.check("status: READY", "state: READY" in out, out)
 
