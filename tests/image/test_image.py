@@ -13,7 +13,9 @@
    boot again: SEALED, `unseal`, every acknowledged key is there with the same bytes;
    the ACPI power button powers it off;
 4. data disk faults: a disk that is neither blank nor ext4 stops the boot with a clear
-   message and no reboot loop (the power button still powers off); a full disk says so.
+   message and no reboot loop (the power button still powers off); a full disk says so;
+   a coffred that cannot start (a damaged coffred.conf) is restarted with a counter and its
+   log lines on the console.
 Figures printed: seconds from qemu's start to the first prompt, initramfs size, run time.
 """
 import json
@@ -278,6 +280,17 @@ def full_disk(tmp):
     return img
 
 
+def bad_config_disk(tmp):
+    """An ext4 data disk whose coffred.conf does not parse."""
+    img, d = os.path.join(tmp, "badconf.img"), os.path.join(tmp, "badconf.d")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "coffred.conf"), "w") as f:
+        f.write("not a configuration\n")
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "coffre-data", "-d", d, img, "64M"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return img
+
+
 def disk_faults(t, image, tmp, port):
     bad = os.path.join(tmp, "unknown.img")
     with open(bad, "wb") as f:
@@ -295,6 +308,19 @@ def disk_faults(t, image, tmp, port):
         t.check("... the power button powers it off", vm.wait_exit(30) is not None)
     except cl.Timeout as e:
         t.bad("a disk neither blank nor ext4: %s" % e)
+    vm.kill()
+
+    vm = VM(image, tmp, bad_config_disk(tmp), port, 6)
+    try:
+        vm.console.expect("coffred exited (status 1), restart 1", timeout=BOOT_TIMEOUT)
+        vm.console.expect("coffred exited (status 1), restart 2", timeout=60)
+        log = vm.console.log.decode(errors="replace")
+        t.check("a coffred that cannot start: restarted with a counter, its log on the console",
+                "syntax error" in log and "coffre(" not in log, log[-600:])
+        vm.qmp("system_powerdown")
+        t.check("... the power button powers it off", vm.wait_exit(30) is not None)
+    except cl.Timeout as e:
+        t.bad("a coffred that cannot start: %s" % e)
     vm.kill()
 
     vm = VM(image, tmp, full_disk(tmp), port, 5)
