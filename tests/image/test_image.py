@@ -23,7 +23,6 @@ import os
 import re
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
