@@ -75,6 +75,7 @@ include kmip/module.mk
 -include hsm/module.mk
 include firmware/module.mk
 include tools/module.mk
+include image/module.mk
 # test fragments: one .mk per test group, each listing its sources explicitly. fuzz.mk comes
 # first: it starts FUZZ_TARGETS, which each target's own fragment extends.
 -include tests/fuzz/fuzz.mk
@@ -87,7 +88,7 @@ include tools/module.mk
 
 # ---- top-level targets ----------------------------------------------------
 .PHONY: all deps deps-check test test-unit test-asan test-integration test-fuzz-short \
-        fuzz bench bench-hsm run lint clean
+        fuzz bench bench-hsm run lint clean image run-image test-image
 
 all: deps-check $(PROGRAMS)
 

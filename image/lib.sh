@@ -16,6 +16,7 @@ stage_file() {
 	local root=$1 src=$2 dst
 	dst=$(stage_path "$root" "${3:-$2}")
 	mkdir -p "$(dirname "$dst")"
+	rm -f "$dst"
 	cp -L --no-preserve=all "$src" "$dst"
 	if [[ -x $src ]]; then chmod 0755 "$dst"; else chmod 0644 "$dst"; fi
 }

@@ -3,8 +3,9 @@
 #   tools/deps.sh ensure   install only if something is missing (called by every make target)
 #   tools/deps.sh install  same, and says so when all are present (make deps)
 #   tools/deps.sh list     print the list
-# An optional group name after the mode adds its packages: `tools/deps.sh ensure container`
-# (the QA container: make container / test-container). Without one, only PKGS.
+# An optional group name after the mode adds its packages: `tools/deps.sh ensure image` (the
+# bootable image: make image / run-image / test-image) or `tools/deps.sh ensure container` (the
+# QA container: make container / test-container). Without one, only PKGS.
 set -euo pipefail
 
 PKGS=(
@@ -21,10 +22,16 @@ PKGS_CONTAINER=(
 	busybox-static skopeo
 )
 
+# the bootable image (image/): kernel, busybox, cpio, e2fsprogs and kmod for the initramfs, qemu
+PKGS_IMAGE=(
+	linux-image-amd64 busybox-static cpio e2fsprogs kmod gzip qemu-system-x86
+)
+
 mode=${1:-ensure}
 case ${2:-} in
 '') ;;
 container) PKGS+=("${PKGS_CONTAINER[@]}") ;;
+image) PKGS+=("${PKGS_IMAGE[@]}") ;;
 *) echo "deps: unknown group ${2}" >&2; exit 64 ;;
 esac
 if [[ $mode == list ]]; then

@@ -1,0 +1,466 @@
+"""The appliance image under qemu, driven over its serial console as an operator would
+(docs/appliance.md). Run by `make test-image`, never by `make test`:
+
+    /usr/bin/python3 tests/image/test_image.py BUILD_DIR      (uses BUILD_DIR/image)
+
+1. first boot on an empty disk: `coffre(UNINITIALIZED)> `; `init` over the serial line;
+   `cert show` gives the CA, `client issue` a certificate and key; Create + Get 20 keys
+   through the forwarded port;
+2. a clean stop: the console's `shutdown` (the ACPI power button through QMP when this build
+   has no `shutdown`): qemu exits by itself within 30 s; the next boot needs no disk repair,
+   shows SEALED, `unseal`, the 20 keys are there;
+3. the plug pulled (`kill -9` of qemu, the pid run-qemu exec'd) during a stream of Creates;
+   boot again: SEALED, `unseal`, every acknowledged key is there with the same bytes;
+   the ACPI power button powers it off;
+4. data disk faults: a disk that is neither blank nor ext4 stops the boot with a clear
+   message and no reboot loop (the power button still powers off); a full disk says so;
+   a coffred that cannot start (a damaged coffred.conf) is restarted with a counter and its
+   log lines on the console.
+Figures printed: seconds from qemu's start to the first prompt, initramfs size, run time.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tty
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import robust_lib as rl      # noqa: E402
+import console_lib as cl     # noqa: E402
+import vcenter_lib as vl     # noqa: E402
+
+BOOT_TIMEOUT = 240           # TCG on a loaded 2-core machine
+CMD_TIMEOUT = 120
+PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+PEM_KEY = re.compile(r"-----BEGIN (EC |)PRIVATE KEY-----.*?-----END (EC |)PRIVATE KEY-----", re.S)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class VM:
+    """One boot: build/image/run-qemu --serial pty, its console and its QMP socket."""
+
+    def __init__(self, image, tmp, disk, port, n):
+        self.qmp_path = os.path.join(tmp, "qmp.%d" % n)
+        self.errpath = os.path.join(tmp, "qemu.%d.err" % n)
+        self.t0 = time.monotonic()
+        with open(self.errpath, "wb") as ef:
+            self.proc = subprocess.Popen(
+                [os.path.join(image, "run-qemu"), "--disk", disk, "--kmip-port", str(port),
+                 "--serial", "pty", "--memory", "512", "--qmp", self.qmp_path],
+                stdin=subprocess.DEVNULL, stdout=ef, stderr=ef)
+        rl._PROCS.append(self.proc)
+        self.console = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.console is None:
+            m = re.search(r"^run-qemu: console pty=(\S+)$", self.stderr(), re.M)
+            if m:
+                self.console = cl.Console(m.group(1), timeout=CMD_TIMEOUT)
+                tty.setraw(self.console.fd)
+            elif self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        if self.console is None:
+            raise RuntimeError("no console pty line (rc=%s):\n%s" % (self.proc.poll(), self.stderr()))
+
+    def stderr(self):
+        with open(self.errpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def comm(self):
+        try:
+            with open("/proc/%d/comm" % self.proc.pid) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    def qmp(self, command):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(self.qmp_path)
+        f = s.makefile("rw")
+        f.readline()                                  # the greeting
+        for cmd in ("qmp_capabilities", command):
+            f.write(json.dumps({"execute": cmd}) + "\n")
+            f.flush()
+            while True:
+                r = json.loads(f.readline())
+                if "return" in r or "error" in r:
+                    break
+        s.close()
+        return r
+
+    def wait_exit(self, timeout):
+        """Wait for qemu to exit, reading the console meanwhile (its last lines stay in
+        console.log); -> its exit status, None on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if self.console is not None:
+                self.console.buf += self.console.drain(0.2).encode()
+            else:
+                time.sleep(0.2)
+        return self.proc.poll()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+        if self.console is not None:
+            self.console.close()
+            self.console = None
+
+
+class Guest:
+    """What a KMIP client needs (robust_lib.Client): the forwarded port and pki/ files."""
+
+    def __init__(self, tmp, port):
+        self.dir = tmp
+        self.host = "127.0.0.1"
+        self.port = port
+        os.makedirs(os.path.join(tmp, "pki"), exist_ok=True)
+
+    ssl_context = rl.Instance.ssl_context
+
+    def client(self, who="c1", timeout=30.0):
+        return rl.Client(self, who, timeout)
+
+    def write(self, name, text, mode=0o644):
+        path = os.path.join(self.dir, "pki", name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+
+    def wait_serving(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                with self.client() as c:
+                    c.discover_versions()
+                return True
+            except Exception as e:     # the forwarder accepts, the guest may not listen yet
+                last = e
+                time.sleep(1)
+        raise RuntimeError("KMIP not served through the forwarded port: %s" % last)
+
+
+class Operator:
+    """The person at the console: the ceremony's secrets and the TOTP steps used."""
+
+    def __init__(self):
+        import secrets
+        self.so_pin = "so-" + secrets.token_hex(8)
+        self.user_pin = "pin-" + secrets.token_hex(8)
+        self.admin = "admin"
+        self.password = "Adm1n-" + secrets.token_urlsafe(12)
+        self.totp_secret = None
+        self.last_step = None
+
+    def init_ceremony(self, con):
+        con.send("init")
+        con.expect("New HSM SO PIN: ")
+        con.send(self.so_pin)
+        con.expect("Repeat the HSM SO PIN: ")
+        con.send(self.so_pin)
+        con.expect("New HSM user PIN: ")
+        con.send(self.user_pin)
+        con.expect("Repeat the HSM user PIN: ")
+        con.send(self.user_pin)
+        con.expect("[y/N] ")
+        con.send("y")
+        # a board that proposes the saved names for the server certificate asks once more
+        out = con.expect(re.compile(rb"Administrator name: |\[y/N\] "), timeout=CMD_TIMEOUT)
+        if "Name the server certificate" in out:
+            con.send("n")
+            con.expect("Administrator name: ", timeout=CMD_TIMEOUT)
+        con.send(self.admin)
+        con.expect("New password: ")
+        con.send(self.password)
+        con.expect("Repeat new password: ")
+        con.send(self.password)
+        enrol = con.expect("TOTP code: ", timeout=CMD_TIMEOUT)
+        m = re.search(r"otpauth://totp/[^\s]*[?&]secret=([A-Z2-7]+)", enrol)
+        if not m:
+            raise RuntimeError("no otpauth URI in the enrolment:\n" + enrol)
+        self.totp_secret = m.group(1)
+        self.last_step = int(time.time() // 30)
+        con.send(cl.totp_now(self.totp_secret))
+        return con.expect("login: ", timeout=CMD_TIMEOUT)
+
+    def login(self, con):
+        while self.last_step is not None and int(time.time() // 30) <= self.last_step:
+            time.sleep(0.5)
+        self.last_step = int(time.time() // 30)
+        con.send("")
+        con.expect("login: ")
+        con.send(self.admin)
+        con.expect("Password: ")
+        con.send(self.password)
+        out = con.expect(re.compile(rb"TOTP code: |coffre(\([A-Z]+\))?> $"), timeout=CMD_TIMEOUT)
+        con.send(cl.totp_now(self.totp_secret))
+        return out + con.prompt(CMD_TIMEOUT)
+
+    def unseal(self, con):
+        con.send("unseal")
+        con.expect("HSM user PIN: ")
+        con.send(self.user_pin)
+        return con.expect("login: ", timeout=CMD_TIMEOUT)
+
+
+def first_prompt(vm, want):
+    """Wait for the prompt `want` after a boot; -> (console output before it, seconds)."""
+    try:
+        out = vm.console.expect(want, timeout=BOOT_TIMEOUT)
+    except cl.Timeout:
+        vm.console.send("")       # the prompt may have been printed before the pty was opened
+        out = vm.console.expect(want, timeout=30)
+    return out, time.monotonic() - vm.t0
+
+
+def create_get(guest, n):
+    """n Create + Get: -> {uid: key bytes}."""
+    keys = {}
+    with guest.client() as c:
+        for _ in range(n):
+            uid = c.create_aes()
+            keys[uid] = c.get(uid)
+    return keys
+
+
+def all_there(guest, keys):
+    bad = []
+    with guest.client() as c:
+        for uid, key in keys.items():
+            try:
+                if c.get(uid) != key:
+                    bad.append(uid + " (other bytes)")
+            except Exception as e:
+                bad.append("%s (%s)" % (uid, e))
+    return bad
+
+
+def creates_until_killed(guest, acked, stop):
+    """Create + Get in a loop; each acknowledged key recorded before the next request."""
+    try:
+        with guest.client() as c:
+            while not stop.is_set():
+                uid = c.create_aes()
+                acked[uid] = c.get(uid)
+    except Exception:
+        pass
+
+
+def full_disk(tmp):
+    """An ext4 data disk (32 MiB) with less than 1 MiB free: mke2fs -d with a filler file."""
+    img, d = os.path.join(tmp, "full.img"), os.path.join(tmp, "full.d")
+    os.makedirs(d, exist_ok=True)
+    mk = ["mke2fs", "-q", "-F", "-t", "ext4", "-L", "coffre-data", "-m", "0", "-d", d, img, "32M"]
+    subprocess.run(mk, check=True, stdout=subprocess.DEVNULL)
+    out = subprocess.run(["dumpe2fs", "-h", img], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, check=True).stdout.decode()
+    free = int(re.search(r"^Free blocks:\s+(\d+)", out, re.M).group(1))
+    bsize = int(re.search(r"^Block size:\s+(\d+)", out, re.M).group(1))
+    with open(os.path.join(d, "filler"), "wb") as f:
+        f.write(os.urandom(free * bsize - (640 << 10)))
+    subprocess.run(mk, check=True, stdout=subprocess.DEVNULL)
+    return img
+
+
+def bad_config_disk(tmp):
+    """An ext4 data disk whose coffred.conf does not parse."""
+    img, d = os.path.join(tmp, "badconf.img"), os.path.join(tmp, "badconf.d")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "coffred.conf"), "w") as f:
+        f.write("not a configuration\n")
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "coffre-data", "-d", d, img, "64M"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return img
+
+
+def disk_faults(t, image, tmp, port):
+    bad = os.path.join(tmp, "unknown.img")
+    with open(bad, "wb") as f:
+        f.write(os.urandom(1 << 20))
+        f.truncate(64 << 20)
+    vm = VM(image, tmp, bad, port, 4)
+    try:
+        vm.console.expect("DATA DISK UNKNOWN", timeout=BOOT_TIMEOUT)
+        time.sleep(10)
+        log = vm.console.log.decode(errors="replace") + vm.console.drain(1)
+        t.check("a disk neither blank nor ext4: a clear console message, no shell, no reboot loop",
+                log.count("DATA DISK UNKNOWN") == 1 and "coffre(" not in log and
+                vm.proc.poll() is None and "the appliance is stopped" in log, log[-600:])
+        vm.qmp("system_powerdown")
+        t.check("... the power button powers it off", vm.wait_exit(30) is not None)
+    except cl.Timeout as e:
+        t.bad("a disk neither blank nor ext4: %s" % e)
+    vm.kill()
+
+    vm = VM(image, tmp, bad_config_disk(tmp), port, 6)
+    try:
+        vm.console.expect("coffred exited (status 1), restart 1", timeout=BOOT_TIMEOUT)
+        vm.console.expect("coffred exited (status 1), restart 2", timeout=60)
+        log = vm.console.log.decode(errors="replace")
+        t.check("a coffred that cannot start: restarted with a counter, its log on the console",
+                "syntax error" in log and "coffre(" not in log, log[-600:])
+        vm.qmp("system_powerdown")
+        t.check("... the power button powers it off", vm.wait_exit(30) is not None)
+    except cl.Timeout as e:
+        t.bad("a coffred that cannot start: %s" % e)
+    vm.kill()
+
+    vm = VM(image, tmp, full_disk(tmp), port, 5)
+    try:
+        # a first boot on it: provisioning fails for want of space, or coffred starts
+        first_prompt(vm, re.compile(rb"coffre\(UNINITIALIZED\)> |the appliance is stopped"))
+        time.sleep(5)
+        log = vm.console.log.decode(errors="replace") + vm.console.drain(1)
+        t.check("a full data disk: 'DATA DISK FULL' on the console, no restart loop",
+                "DATA DISK FULL" in log and "coffred exited" not in log, log[-600:])
+    except cl.Timeout as e:
+        t.bad("a full data disk: %s" % e)
+    vm.kill()
+
+
+def main():
+    build = rl.parse_build(sys.argv)
+    image = os.path.join(build, "image")
+    t = rl.Tally()
+    started = time.monotonic()
+    for f in ("vmlinuz", "initramfs.img", "run-qemu"):
+        if not os.path.exists(os.path.join(image, f)):
+            t.bad("not built: %s/%s (make image)" % (image, f))
+            t.done()
+    tmp = tempfile.mkdtemp(prefix="coffre-image.")
+    rl._TMPDIRS.append(tmp)
+    disk = os.path.join(tmp, "data.img")
+    port = free_port()
+    guest = Guest(tmp, port)
+    op = Operator()
+    size = os.path.getsize(os.path.join(image, "initramfs.img"))
+    t.check("initramfs.img is under 64 MiB (%d bytes, %.1f MiB)" % (size, size / 1048576.0),
+            size < 64 << 20)
+
+    # ---- 1. first boot -----------------------------------------------------------------
+    vm = VM(image, tmp, disk, port, 1)
+    t.check("run-qemu execs qemu: its pid is qemu's (%s)" % vm.comm(),
+            (vm.comm() or "").startswith("qemu-system"))
+    t.check("the data disk is created at 1 GiB", os.path.getsize(disk) == 1 << 30)
+    out, secs = first_prompt(vm, "coffre(UNINITIALIZED)> ")
+    t.ok("first boot: coffre(UNINITIALIZED)> after %.1f s from qemu's start" % secs)
+    con = vm.console
+    log = con.log.decode(errors="replace")
+    t.check("... the init formatted the new data disk", "formatting the data disk" in log, log[-800:])
+    out = op.init_ceremony(con)
+    t.ok("init ceremony over the serial line")
+    out = op.login(con)
+    t.check("the administrator logs in (password + TOTP)", "login incorrect" not in out, out)
+    out = con.cmd("cert show", timeout=CMD_TIMEOUT)
+    certs = PEM_CERT.findall(out)
+    t.check("cert show prints the server and CA certificates", len(certs) >= 2, out[-400:])
+    out = con.cmd("client issue c1", timeout=CMD_TIMEOUT)
+    crt, key = PEM_CERT.search(out), PEM_KEY.search(out)
+    if not t.check("client issue prints a certificate and its key", crt and key and certs,
+                   out[-400:]):
+        vm.kill()
+        t.done()
+    guest.write("ca.crt", certs[-1])
+    guest.write("c1.crt", crt.group(0))
+    guest.write("c1.key", key.group(0), 0o600)
+    guest.wait_serving()
+    keys = create_get(guest, 20)
+    t.check("KMIP through 127.0.0.1:%d: Create + Get 20 keys" % port,
+            len(keys) == 20 and all(len(k) == 32 for k in keys.values()))
+    pki = os.path.join(tmp, "pki")
+    r = vl.replay(port, os.path.join(pki, "ca.crt"), os.path.join(pki, "c1.crt"),
+                  os.path.join(pki, "c1.key"), timeout=300)
+    t.check("the vCenter replay through the forwarded port: %d requests, all Success (%.1f s)" %
+            (r.n_requests, r.elapsed or 0), r.ok, r.describe())
+    out = con.cmd("status", timeout=CMD_TIMEOUT)
+    t.check("status: READY", "state: READY" in out, out)
+
+    # ---- 2. a clean stop ---------------------------------------------------------------
+    con.send("shutdown")
+    out = con.expect(re.compile(rb"\[y/N\] |coffre(\([A-Z]+\))?> $"), timeout=CMD_TIMEOUT)
+    how = "the console's shutdown"
+    if "power" not in out:
+        how = "the ACPI power button (QMP system_powerdown; this build has no shutdown)"
+        vm.qmp("system_powerdown")
+    else:
+        con.send("y")
+    t0 = time.monotonic()
+    rc = vm.wait_exit(60)
+    t.check("%s: qemu exits by itself within 30 s (%.1f s, rc=%s)" %
+            (how, time.monotonic() - t0, rc), rc is not None and time.monotonic() - t0 <= 30,
+            con.drain(1))
+    vm.kill()
+
+    vm = VM(image, tmp, disk, port, 2)
+    out, secs = first_prompt(vm, "coffre(SEALED)> ")
+    con = vm.console
+    log = con.log.decode(errors="replace")
+    t.ok("second boot: coffre(SEALED)> after %.1f s" % secs)
+    t.check("... the data disk needed no repair", "data disk checked: clean" in log, log[-800:])
+    out = op.unseal(con)
+    t.check("unseal: READY", "unsealed: READY" in out, out)
+    guest.wait_serving()
+    bad = all_there(guest, keys)
+    t.check("... the 20 keys are there with the same bytes", not bad, ", ".join(bad[:5]))
+
+    # ---- 3. the plug pulled during Creates ---------------------------------------------
+    acked, stop = {}, threading.Event()
+    th = threading.Thread(target=creates_until_killed, args=(guest, acked, stop))
+    th.start()
+    deadline = time.monotonic() + 60
+    while len(acked) < 30 and th.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(vm.proc.pid, signal.SIGKILL)
+    stop.set()
+    th.join(30)
+    vm.kill()
+    t.check("kill -9 of qemu during a stream of Creates (%d acknowledged)" % len(acked),
+            len(acked) > 0)
+
+    vm = VM(image, tmp, disk, port, 3)
+    out, secs = first_prompt(vm, "coffre(SEALED)> ")
+    con = vm.console
+    t.ok("boot after the plug was pulled: coffre(SEALED)> after %.1f s (%s)" %
+         (secs, ", ".join(re.findall(r"data disk checked: [^\r\n]*", con.log.decode(errors="replace")))))
+    out = op.unseal(con)
+    t.check("unseal: READY", "unsealed: READY" in out, out)
+    guest.wait_serving()
+    bad = all_there(guest, dict(keys, **acked))
+    t.check("every acknowledged key is there with the same bytes (%d)" % (len(keys) + len(acked)),
+            not bad, ", ".join(bad[:5]))
+    vm.qmp("system_powerdown")
+    t0 = time.monotonic()
+    rc = vm.wait_exit(60)
+    t.check("the ACPI power button (QMP system_powerdown): qemu exits within 30 s (%.1f s)" %
+            (time.monotonic() - t0), rc is not None and time.monotonic() - t0 <= 30)
+    log = con.log.decode(errors="replace")
+    t.check("... coffred stopped cleanly first, then the power-off",
+            "power button: stopping coffred" in log and "coffre: powering off" in log and
+            "coffred exited" not in log, log[-600:])
+    vm.kill()
+
+    # ---- 4. data disk faults -----------------------------------------------------------
+    disk_faults(t, image, tmp, port)
+    print("test-image: %.0f s in all" % (time.monotonic() - started), flush=True)
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
