@@ -454,6 +454,9 @@ def main():
     t.check("... coffred stopped cleanly first, then the power-off",
             "power button: stopping coffred" in log and "coffre: powering off" in log and
             "coffred exited" not in log, log[-600:])
+    m = re.search(r"stopping coffred \(VmRSS (\d+) kB\)", log)
+    print("figure: coffred VmRSS in the guest with %d keys: %s kB" %
+          (len(keys) + len(acked) + 2, m.group(1) if m else "?"), flush=True)
     vm.kill()
 
     # ---- 4. data disk faults -----------------------------------------------------------
