@@ -223,6 +223,10 @@ static void main_wait(struct main_wiring *w, const sigset_t *wait_mask)
 		struct timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
 
 		(void)ppoll(NULL, 0, &ts, wait_mask);
+#ifdef COFFRE_IMAGE_TEST_HOOKS
+		if (atomic_load(&w->svc->test_hang))
+			continue;
+#endif
 		board_watchdog_kick(&w->svc->board);
 	}
 }

@@ -11,12 +11,16 @@
  * The state changes themselves are svc.c's (svc_init_token, svc_start_serving, svc_unseal,
  * svc_zeroize_as): this file holds the dialogue. PINs are read into sec_alloc buffers with
  * con_read_secret and wiped before the handler returns, whatever happened. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "board/board.h"
 #include "board/sec.h"
@@ -587,6 +591,77 @@ static cf_err sys_zeroize(struct con *c, int argc, char **argv)
 	return rc;
 }
 
+#ifdef COFFRE_IMAGE_TEST_HOOKS
+/* Test builds only (make image IMAGE_TEST_HOOKS=1): faults for tests/image/test_image.py. */
+static cf_err sys_test_hang(struct con *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	atomic_store(&c->svc->test_hang, true);
+	con_printf(c, "test hang: the watchdog is no longer kicked\n");
+	return CF_OK;
+}
+
+#define SYS_TEST_FILLER "test-filler"
+
+/* Fill the data directory's filesystem: a file written until ENOSPC, then fsync'd. */
+static cf_err sys_test_fill(struct con *c, int argc, char **argv)
+{
+	static const char chunk[65536];
+	char path[600];
+	long long n = 0;
+	int fd;
+
+	(void)argc;
+	(void)argv;
+	(void)snprintf(path, sizeof path, "%s/%s", c->svc->board.data_dir, SYS_TEST_FILLER);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
+		con_printf(c, "test fill: %s: %s\n", path, strerror(errno));
+		return CF_E_IO;
+	}
+	for (;;) {
+		ssize_t w = write(fd, chunk, sizeof chunk);
+
+		if (w <= 0)
+			break;
+		n += w;
+	}
+	(void)fsync(fd);
+	(void)close(fd);
+	con_printf(c, "test fill: %lld bytes written to %s\n", n, path);
+	return CF_OK;
+}
+
+static cf_err sys_test_unfill(struct con *c, int argc, char **argv)
+{
+	char path[600];
+
+	(void)argc;
+	(void)argv;
+	(void)snprintf(path, sizeof path, "%s/%s", c->svc->board.data_dir, SYS_TEST_FILLER);
+	(void)unlink(path);
+	con_printf(c, "test unfill: %s removed\n", path);
+	return CF_OK;
+}
+
+static cf_err sys_test_rss(struct con *c, int argc, char **argv)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
+
+	(void)argc;
+	(void)argv;
+	if (f == NULL)
+		return CF_E_IO;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			con_printf(c, "test rss: %s", line);
+	}
+	(void)fclose(f);
+	return CF_OK;
+}
+#endif
+
 /* ---- the table ------------------------------------------------------------------------- */
 
 const struct con_cmd con_cmds_sys[] = {
@@ -616,5 +691,15 @@ const struct con_cmd con_cmds_sys[] = {
 	  "UNINITIALIZED; one audit record of the zeroize is kept. May need a second\n"
 	  "administrator ([console] dual_control).",
 	  sys_zeroize },
+#ifdef COFFRE_IMAGE_TEST_HOOKS
+	{ "test hang", 0, 0, CON_F_AUTH, "test hang", "Test builds only: stop kicking the watchdog.",
+	  sys_test_hang },
+	{ "test fill", 0, 0, CON_F_AUTH, "test fill", "Test builds only: fill the data disk.",
+	  sys_test_fill },
+	{ "test unfill", 0, 0, CON_F_AUTH, "test unfill", "Test builds only: free the data disk.",
+	  sys_test_unfill },
+	{ "test rss", 0, 0, CON_F_UNINIT | CON_F_SEALED | CON_F_AUTH, "test rss",
+	  "Test builds only: coffred's VmRSS.", sys_test_rss },
+#endif
 	{ 0 },
 };

@@ -48,6 +48,11 @@ struct svc {
 	/* a zeroize asked the program to start again: from then on the console shows no prompt
 	 * of this program (the next prompt on the TTY is the new program's) */
 	_Atomic bool restarting;
+#ifdef COFFRE_IMAGE_TEST_HOOKS
+	/* the console's `test hang` (test builds only): the main loop stops kicking the
+	 * watchdog, as a hung main loop would */
+	_Atomic bool test_hang;
+#endif
 };
 
 const char *svc_state_name(enum svc_state s);

@@ -15,8 +15,14 @@
 4. data disk faults: a disk that is neither blank nor ext4 stops the boot with a clear
    message and no reboot loop (the power button still powers off); a full disk says so;
    a coffred that cannot start (a damaged coffred.conf) is restarted with a counter and its
-   log lines on the console.
-Figures printed: seconds from qemu's start to the first prompt, initramfs size, run time.
+   log lines on the console;
+5. the test build (BUILD_DIR/image-th, `make image IMAGE_TEST_HOOKS=1`) on the disk of 1-3:
+   coffred's VmRSS (console `test rss`) SEALED, after unseal, after 1,000 Creates; `test fill`
+   fills the data disk while serving: Creates until one fails (the connection closed
+   unanswered, or Operation Failed), no hang; `test unfill`, the keys are intact; `test hang` stops the watchdog kicks: the i6300esb resets the guest
+   (QMP WATCHDOG event), it boots again, SEALED, unseal, every acknowledged key is there.
+Figures printed: seconds from qemu's start to the first prompt, initramfs size, coffred's
+VmRSS, seconds from the hang to the prompt again, run time.
 """
 import json
 import os
@@ -241,11 +247,13 @@ def create_get(guest, n):
 
 
 def all_there(guest, keys):
+    """Every key Gets (with the same bytes when they are known: not None)."""
     bad = []
     with guest.client() as c:
         for uid, key in keys.items():
             try:
-                if c.get(uid) != key:
+                got = c.get(uid)
+                if key is not None and got != key:
                     bad.append(uid + " (other bytes)")
             except Exception as e:
                 bad.append("%s (%s)" % (uid, e))
@@ -288,6 +296,130 @@ def bad_config_disk(tmp):
     subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "coffre-data", "-d", d, img, "64M"],
                    check=True, stdout=subprocess.DEVNULL)
     return img
+
+
+def qmp_wait_event(vm, name, timeout):
+    """Listen on the QMP socket until the event `name`; -> seconds waited, None on timeout."""
+    t0 = time.monotonic()
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(vm.qmp_path)
+    f = s.makefile("rw")
+    f.readline()
+    f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n")
+    f.flush()
+    try:
+        while time.monotonic() - t0 < timeout:
+            s.settimeout(max(0.1, timeout - (time.monotonic() - t0)))
+            line = f.readline()
+            if not line:
+                return None
+            if json.loads(line).get("event") == name:
+                return time.monotonic() - t0
+    except (socket.timeout, OSError, ValueError):
+        return None
+    finally:
+        s.close()
+    return None
+
+
+def guest_rss(con):
+    """coffred's VmRSS through the test build's console command `test rss`."""
+    out = con.cmd("test rss", timeout=CMD_TIMEOUT)
+    m = re.search(r"VmRSS:\s*(\d+) kB", out)
+    return m.group(1) if m else "? (%s)" % out.strip()[-200:]
+
+
+def test_hooks(t, image_th, tmp, disk, port, guest, op, keys):
+    """The test build (make image IMAGE_TEST_HOOKS=1) on the disk of parts 1-3: coffred's
+    memory, a data disk that fills while serving, a main loop that stops kicking the watchdog.
+    """
+    vm = VM(image_th, tmp, disk, port, 7)
+    try:
+        first_prompt(vm, "coffre(SEALED)> ")
+        con = vm.console
+        rss0 = guest_rss(con)
+        out = op.unseal(con)
+        t.check("test build: unseal: READY", "unsealed: READY" in out, out)
+        op.login(con)
+        guest.wait_serving()
+        rss1 = guest_rss(con)
+        print("figure: coffred VmRSS in the guest, SEALED: %s kB; right after unseal with %d keys: %s kB"
+              % (rss0, len(keys), rss1), flush=True)
+        t0 = time.monotonic()
+        n = 0
+        with guest.client() as c:
+            while n < 1000:
+                c.create_aes()
+                n += 1
+        secs = time.monotonic() - t0
+        print("figure: coffred VmRSS in the guest after %d more Creates (%.1f s, %.0f/s): %s kB"
+              % (n, secs, n / secs, guest_rss(con)), flush=True)
+
+        # ---- a data disk that fills while serving ----
+        more = create_get(guest, 5)
+        out = con.cmd("test fill", timeout=CMD_TIMEOUT)
+        t.check("test fill: the data disk is full", "bytes written" in out, out)
+        # a commit may still fit in the write-ahead log's space: Creates until one fails
+        full_acked, first_fail, t1, el = {}, None, time.monotonic(), 0.0
+        with guest.client() as c:
+            while first_fail is None and len(full_acked) < 3000:
+                t2 = time.monotonic()
+                kind, r = c.outcome(rl.create_aes_req(), timeout=60)
+                el = max(el, time.monotonic() - t2)
+                if kind != "response" or not r.ok:
+                    first_fail = r.describe() if kind == "response" else "%s %s" % (kind, r)
+                    break
+                uid = r.items[0][3].find(rl.TAG["UNIQUE_IDENTIFIER"]).value
+                full_acked[uid] = None      # acknowledged: it must Get later
+                # a Get writes its audit record: it may be the request that fails
+                kind, r = c.outcome(rl.uid_req(rl.OP_GET, uid), timeout=60)
+                if kind != "response" or not r.ok:
+                    first_fail = "(a Get) " + (r.describe() if kind == "response" else
+                                               "%s %s" % (kind, r))
+                    break
+                km = r.items[0][3].find(rl.TAG["KEY_MATERIAL"])
+                full_acked[uid] = km.value if km is not None else None
+        # a commit that fails is never acknowledged (docs/kmip-server.md): the server closes
+        # the connection unanswered; a request that fails before its commit answers
+        # Operation Failed
+        t.check("a full disk while serving: after %d acknowledged Creates (%.1f s) one fails "
+                "(Operation Failed, or the connection closed unanswered), no hang (slowest "
+                "answer %.1f s): %s" % (len(full_acked), time.monotonic() - t1, el, first_fail),
+                first_fail is not None and
+                re.match(r"(\(a Get\) )?(status=1 |closed)", first_fail), first_fail)
+        time.sleep(1)
+        log = con.drain(1)
+        print("note: console after the failed Create: %r" % log.strip()[-300:], flush=True)
+        more.update(full_acked)
+        out = con.cmd("test unfill", timeout=CMD_TIMEOUT)
+        bad = all_there(guest, dict(keys, **more))
+        t.check("... space freed: the earlier keys Get with the same bytes (%d)" %
+                (len(keys) + len(more)), not bad, ", ".join(bad[:5]))
+        again = create_get(guest, 5)
+        more.update(again)
+        t.check("... and Create works again", len(again) == 5)
+
+        # ---- the watchdog: the main loop stops kicking ----
+        out = con.cmd("test hang", timeout=CMD_TIMEOUT)
+        t_hang = time.monotonic()
+        waited = qmp_wait_event(vm, "WATCHDOG", 90)
+        t.check("test hang: the i6300esb fires (QMP WATCHDOG event) %.1f s later" % (waited or -1),
+                waited is not None and 20 <= waited <= 45)
+        first_prompt(vm, "coffre(SEALED)> ")
+        secs = time.monotonic() - t_hang
+        t.check("... the appliance boots again (same qemu, pid %d): coffre(SEALED)> %.1f s after "
+                "the hang" % (vm.proc.pid, secs), vm.proc.poll() is None)
+        print("figure: from the hang to coffre(SEALED)> again: %.1f s" % secs, flush=True)
+        out = op.unseal(con)
+        t.check("... unseal: READY", "unsealed: READY" in out, out)
+        guest.wait_serving()
+        bad = all_there(guest, dict(keys, **more))
+        t.check("... every acknowledged key is there with the same bytes (%d)" %
+                (len(keys) + len(more)), not bad, ", ".join(bad[:5]))
+    except (cl.Timeout, RuntimeError, OSError, rl.KmipError) as e:
+        t.bad("test build: %s" % e)
+    vm.kill()
 
 
 def disk_faults(t, image, tmp, port):
@@ -461,6 +593,13 @@ def main():
 
     # ---- 4. data disk faults -----------------------------------------------------------
     disk_faults(t, image, tmp, port)
+
+    # ---- 5. the test build: memory, a disk that fills while serving, the watchdog -----
+    image_th = os.path.join(build, "image-th")
+    if os.path.exists(os.path.join(image_th, "initramfs.img")):
+        test_hooks(t, image_th, tmp, disk, port, guest, op, dict(keys, **acked))
+    else:
+        t.bad("not built: %s (make image IMAGE_TEST_HOOKS=1)" % image_th)
     print("test-image: %.0f s in all" % (time.monotonic() - started), flush=True)
     t.done()
 
