@@ -4,6 +4,7 @@
     tools/archcheck.py [BUILD_DIR]
 
 Reads the table of allowed edges from docs/architecture.md ("## Allowed edges") and checks:
+  0. the table itself has no cycle;
   1. includes: every #include "X/..." in the product sources goes along an allowed edge;
   2. calls: every symbol an object of BUILD_DIR/obj uses and another unit defines goes along
      an allowed edge (objects are those of the product sources; BUILD_DIR defaults to build);
@@ -126,6 +127,11 @@ def main(argv):
         to = {t.strip() for t in re.split(r'[ ,]+', cells[1]) if t.strip() and t.strip() != '-'}
         allowed[frm] = to
     units = set(allowed)
+    # the table itself must run one way: a cycle in it would allow a cycle in the code
+    table_graph = {u: {v for v in vs if v != u} for u, vs in allowed.items()}
+    cyc = find_cycle(table_graph)
+    if cyc:
+        errors.append(f'{DOC}: the edge table has a cycle: ' + ' -> '.join(cyc))
 
     def ok(a, b):
         return a == b or b in allowed.get(a, ())
