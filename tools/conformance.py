@@ -2,7 +2,7 @@
 """The OASIS KMIP 1.4 profile test cases against a fresh QA coffred (make conformance).
 
     tools/conformance.py [--build DIR] [--vectors DIR] [--only NAME[,NAME...]]
-                         [--strict[=PROFILE,...]] [-v]
+                         [--strict[=PROFILE,...]] [-v] [--all]
 
 For each test case of VECTORS/{mandatory,optional}/*.xml (default
 ../shared/vectors/oasis/kmip-1.4-xml): copies a QA instance provisioned once for the run
@@ -17,7 +17,9 @@ Prints one line per case, `PASS NAME`, `FAIL NAME: step N (OPERATION): PATH: dif
 Exit status: 0 when it ran; with --strict, 1 if a case failed (--strict=LIST: a case of the
 profiles or a case named in LIST, separated by commas or spaces; an empty LIST requires
 nothing); 2 when it could not run (no server, unreadable test case).
--v prints the response that differed, as XML-like lines, after its FAIL line.
+-v prints the response that differed, as XML-like lines, before its FAIL line. --all goes on
+after a difference and prints the first difference of every later step too, as "  also ..."
+lines after the FAIL line.
 """
 import argparse
 import glob
@@ -120,6 +122,7 @@ class Server:
             raise
 
     def stop(self):
+        """SIGTERM, then the exit status (124 when it had to be killed)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -127,6 +130,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                return 124
+        return self.proc.returncode
 
 
 def read_exact(s, n):
@@ -165,12 +170,14 @@ def dump(tables, item, depth=0, attr_table=None):
     return out + [pad + "</%s>" % name]
 
 
-def run_case(tables, server, case, ctx, verbose):
-    """-> None (pass) or the first difference as text."""
+def run_case(tables, server, case, ctx, verbose, keep_going=False):
+    """-> [] (pass) or the differences as text: the first one, or with keep_going the first
+    one of every step (later steps are still sent)."""
+    diffs = []
     try:
         sock = server.connect()
     except (OSError, ssl.SSLError) as e:
-        return "connect: %s" % e
+        return ["connect: %s" % e]
     try:
         for k, (req, exp) in enumerate(case.steps):
             where = "step %d (%s)" % (k + 1, kc.op_names(tables, req))
@@ -178,20 +185,52 @@ def run_case(tables, server, case, ctx, verbose):
                 sent = ctx.resolve(req)
                 got = exchange(sock, kx.encode(sent))
             except kc.Diff as d:
-                return "%s: %s" % (where, d)
+                diffs.append("%s: %s" % (where, d))
+                if keep_going:
+                    continue
+                return diffs
             except (OSError, EOFError, ssl.SSLError, kx.DecodeError) as e:
                 dead = "" if server.proc.poll() is None else "; coffred exited (rc=%s): %s" % (
                     server.proc.returncode, server.stderr_tail())
-                return "%s: no response: %s%s" % (where, e, dead)
+                return diffs + ["%s: no response: %s%s" % (where, e, dead)]
             try:
                 ctx.message(exp, got, sent)
             except kc.Diff as d:
                 if verbose:
                     print("\n".join(["  response of %s:" % where] + dump(tables, got)))
-                return "%s: %s" % (where, d)
-        return None
+                diffs.append("%s: %s" % (where, d))
+                if not keep_going:
+                    return diffs
+                ctx.bind_loose(exp, got)
+        return diffs
     finally:
         sock.close()
+
+
+def run_group(args, tables, paths, run, live, template, workdir):
+    """Runs the cases of one plan entry on one server -> {name: ((status, detail), [more])}.
+    A server that crashed, reported a sanitizer error or did not stop cleanly fails the
+    cases that passed on it."""
+    out = {n: (("N/A", not_applicable(n)), []) for n in run if n not in live}
+    if not live:
+        return out
+    server = Server(args.build, template, workdir)
+    ctx = kc.Context(tables)
+    try:
+        for n in live:
+            case = kx.load_case(tables, paths[n])
+            ctx.client_bytes |= kc.request_bytes(tables, case.steps)
+            diffs = run_case(tables, server, case, ctx, args.verbose, args.all)
+            out[n] = (("FAIL", diffs[0]) if diffs else ("PASS", None), diffs[1:])
+    finally:
+        rc = server.stop()
+        bad = rc != 0 or "Sanitizer" in server.stderr_tail(10**6) or "runtime error" in server.stderr_tail(10**6)
+        why = "coffred exited with rc=%s or reported an error: %s" % (rc, server.stderr_tail()) if bad else ""
+        shutil.rmtree(server.dir, ignore_errors=True)
+    for n in live:
+        if why and out[n][0][0] == "PASS":
+            out[n] = (("FAIL", why), [])
+    return out
 
 
 def plan(names):
@@ -227,6 +266,8 @@ def parse_args(argv):
     ap.add_argument("--strict", nargs="?", const="ALL", default=None,
                     help="exit 1 when a case fails (only those of these profiles / cases)")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--all", action="store_true",
+                    help="after a difference, go on with the next steps; print each step's")
     return ap.parse_args(argv)
 
 
@@ -248,27 +289,15 @@ def main(argv):
         template = None
         for i, run in enumerate(plan(names)):
             live = [n for n in run if not not_applicable(n)]
-            server = ctx = None
             if live:
                 template = template or provision(args.build, tmp)
-                server = Server(args.build, template, os.path.join(tmp, "run%d" % i))
                 servers += 1
-            try:
-                for n in run:
-                    if n in live:
-                        case = kx.load_case(tables, paths[n])
-                        ctx = ctx or kc.Context(tables)
-                        ctx.client_bytes |= kc.request_bytes(tables, case.steps)
-                        diff = run_case(tables, server, case, ctx, args.verbose)
-                        results[n] = ("PASS", None) if diff is None else ("FAIL", diff)
-                    else:
-                        results[n] = ("N/A", not_applicable(n))
-                    if n in names:
-                        print_result(n, results[n])
-            finally:
-                if server is not None:
-                    server.stop()
-                    shutil.rmtree(server.dir, ignore_errors=True)
+            got = run_group(args, tables, paths, run, live, template, os.path.join(tmp, "run%d" % i))
+            for n in run:
+                results[n] = got[n][0]
+                if n in names:
+                    print_result(n, results[n])
+                    print_also(got[n][1])
     shown = {n: results[n] for n in names}
     npass = sum(1 for r in shown.values() if r[0] == "PASS")
     nfail = sum(1 for r in shown.values() if r[0] == "FAIL")
@@ -284,6 +313,16 @@ def main(argv):
     if bad:
         print("conformance: required cases failed: %s" % " ".join(bad), file=sys.stderr)
     return 1 if bad else 0
+
+
+def print_also(diffs):
+    """--all: the later steps' differences; those that could not be sent, counted."""
+    unsent = [d for d in diffs if "is used before a response gave its value" in d]
+    for d in diffs:
+        if d not in unsent:
+            print("  also " + d)
+    if unsent:
+        print("  also %d later step(s) not sent: they use an identifier no response gave" % len(unsent))
 
 
 def print_result(name, result):

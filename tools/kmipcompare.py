@@ -43,7 +43,7 @@ class Context:
             "ResponseHeader", "BatchItem", "Operation", "ResultStatus", "ResultReason",
             "ResultMessage", "ResponsePayload", "RequestPayload", "Attribute", "AttributeName",
             "AttributeValue", "UniqueIdentifier", "ObjectType", "VendorIdentification",
-            "ServerInformation", "TimeStamp", "KeyFormatType", "LocatedItems")}
+            "ServerInformation", "TimeStamp", "KeyFormatType", "LocatedItems", "AttributeIndex")}
 
     # ---- requests ----------------------------------------------------------------------
     def resolve(self, item):
@@ -57,6 +57,19 @@ class Context:
         if val.text not in self.bind:
             raise Diff("request", "%s is used before a response gave its value" % val.text)
         return Item(tag, typ, self.bind[val.text])
+
+    def bind_loose(self, exp, act):
+        """After a difference (--all): bind the placeholders still unbound to the items at the
+        same place in the response, so that the next steps can still be sent."""
+        if exp.typ == STRUCT and act.typ == STRUCT:
+            seen = {}
+            for e in exp.value:
+                k = seen[e.tag] = seen.get(e.tag, 0) + 1
+                same = [a for a in act.value if a.tag == e.tag]
+                if len(same) >= k:
+                    self.bind_loose(e, same[k - 1])
+        elif isinstance(exp.value, Placeholder) and not exp.value.is_now and exp.typ == act.typ:
+            self.bind.setdefault(exp.value.text, act.value)
 
     # ---- helpers -----------------------------------------------------------------------
     def name(self, tag):
@@ -147,6 +160,9 @@ class Context:
         return "%s/%s[%d]" % (path, n, index + 1) if count > 1 else "%s/%s" % (path, n)
 
     def children(self, path, exp, act):
+        ai = self.T["AttributeIndex"]
+        if not any(e.tag == ai for e in exp):     # an omitted Attribute Index means 0
+            act = [a for a in act if not (a.tag == ai and a.value == 0)]
         attr_table, any_value = None, False
         counts = {}
         for i, e in enumerate(exp):
@@ -249,19 +265,21 @@ class Context:
         value; anything else as expected, in any order."""
         have = {(c.tag, c.value) for c in act.value if c.typ != STRUCT}
         have_tags = {c.tag for c in act.value}
+        missing = []       # (path, text), all reported at once
         for e in exp.value:
+            p = "%s/%s" % (path, self.name(e.tag))
             if e.tag in (self.T["VendorIdentification"], self.T["ServerInformation"]):
                 if e.tag not in have_tags:
-                    raise Diff("%s/%s" % (path, self.name(e.tag)), "missing")
+                    missing.append((p, self.name(e.tag)))
+            elif e.tag == self.T["ObjectType"] and self.show(e) in QUERY_OPTIONAL_OBJECTS:
                 continue
-            if e.tag == self.T["ObjectType"] and self.show(e) in QUERY_OPTIONAL_OBJECTS:
-                continue
-            if e.typ == STRUCT:
+            elif e.typ == STRUCT:
                 if not any(self._matches(path, e, a) for a in act.value if a.tag == e.tag):
-                    raise Diff("%s/%s" % (path, self.name(e.tag)), "no match for %s" % self.brief(e))
-                continue
-            if (e.tag, e.value) not in have:
-                raise Diff("%s/%s" % (path, self.name(e.tag)), "%s not listed" % self.show(e))
+                    missing.append((p, self.brief(e)))
+            elif (e.tag, e.value) not in have:
+                missing.append((p, "%s %s" % (self.name(e.tag), self.show(e))))
+        if missing:
+            raise Diff(missing[0][0], "not listed: %s" % ", ".join(m[1] for m in missing))
 
     def _matches(self, path, e, a):
         snap = self.snapshot()
@@ -289,11 +307,17 @@ class Context:
         aa, ao = self._split_attrs(act)
         self.children(path, eo, ao)
         named = req is not None and any(c.tag == self.T["AttributeName"] for c in req.value)
+        missing = [n for n in ea if n not in aa]
+        if missing:
+            raise Diff("%s/Attribute[%s]" % (path, missing[0]), "missing" if len(missing) == 1 else
+                       "missing (and %s)" % ", ".join(missing[1:]))
+        extra = [n for n in aa if n not in ea and (named or is_custom(n))]
+        if extra:
+            raise Diff("%s/Attribute[%s]" % (path, extra[0]), "unexpected attribute" + (
+                " (and %s)" % ", ".join(extra[1:]) if len(extra) > 1 else ""))
         for name, insts in ea.items():
             p = "%s/Attribute[%s]" % (path, name)
             got = list(aa.get(name, []))
-            if not got:
-                raise Diff(p, "missing")
             if len(got) != len(insts):
                 raise Diff(p, "expected %d instances, got %d" % (len(insts), len(got)))
             for e in insts:
@@ -303,9 +327,6 @@ class Context:
                         break
                 else:
                     self.item(p, e, got[0])     # raises the difference with the first one
-        for name in aa:
-            if name not in ea and (named or is_custom(name)):
-                raise Diff("%s/Attribute[%s]" % (path, name), "unexpected attribute")
 
     def get_attribute_list(self, path, exp, act, req):
         """Attribute names as a set: every expected name listed; extra standard names allowed,

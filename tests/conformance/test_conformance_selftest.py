@@ -271,7 +271,7 @@ def check_locate_and_query():
         c.tag == T.tag("Operation") and c.value == 0x08)]))
     r = compare(steps, [less]) or ""
     check("compare: Query without an operation of the test case is reported (%s)" % r,
-          "Operation: Locate not listed" in r)
+          "Operation: not listed: Operation Locate" in r)
     uid = T.tag("UniqueIdentifier")
     loc_exp = kx.Item(T.tag("ResponseMessage"), kx.STRUCT, [])   # built by hand below
     header = good.value[0]
