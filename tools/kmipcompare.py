@@ -8,8 +8,8 @@
 import re
 import time
 
-from kmipxml import (BYTES, DATE, ENUM, STRUCT, TEXT, Item, Placeholder, format_datetime,
-                     norm, show_value)
+from kmipxml import (BYTES, DATE, ENUM, STRUCT, TEXT, XML_BY_TYPE, Item, Placeholder,
+                     format_datetime, norm, show_value)
 
 NOW_SLACK = 5            # seconds around the case's time window for $NOW values
 # Byte strings a server makes up (key generation, digests of generated keys): compared by
@@ -114,7 +114,6 @@ class Context:
 
     @staticmethod
     def t_name(typ):
-        from kmipxml import XML_BY_TYPE
         return XML_BY_TYPE.get(typ, str(typ))
 
     def _placeholder(self, path, ph, act):

@@ -5,13 +5,15 @@ usage: test_conformance_run.py BUILD_DIR
 Every case of CONFORMANCE_REQUIRED (environment, exported by tests/conformance/conformance.mk;
 when unset, the default written there) is one check that must PASS; the other cases are
 printed as information, since the server work they need is in progress. Also checks that the
-run covered every test case file once and ended with its summary line.
+run covered every test case file once and ended with its summary line, and that a planted
+difference is reported and fails the run exactly when its profile is required (--strict).
 """
 import glob
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,5 +73,28 @@ for name in sorted(results):
         check("required: " + line, status == "PASS")
     else:
         print("info " + line)
+
+# --strict against a planted difference: a copy of SKFF-M-1-14 whose Create answer expects a
+# Secret Data must FAIL at step 1 with that path, and fail the run only when SKFF is required.
+with tempfile.TemporaryDirectory(prefix="coffre-conf-plant.") as vec:
+    os.mkdir(os.path.join(vec, "mandatory"))
+    with open(os.path.join(VECTORS, "mandatory", "SKFF-M-1-14.xml")) as f:
+        text = f.read()
+    resp = text.index("<ResponseMessage>")
+    text = text[:resp] + text[resp:].replace('value="SymmetricKey"', 'value="SecretData"', 1)
+    with open(os.path.join(vec, "mandatory", "SKFF-M-1-14.xml"), "w") as f:
+        f.write(text)
+    base = ["/usr/bin/python3", os.path.join(ROOT, "tools", "conformance.py"), "--build", build, "--vectors", vec]
+    rcs = {}
+    for flag in ("", "--strict=SKLC", "--strict=SKFF", "--strict"):
+        p = subprocess.run(base + ([flag] if flag else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        rcs[flag] = (p.returncode, p.stdout.decode(errors="replace").splitlines())
+    lines = rcs[""][1]
+    check("planted difference reported: %s" % (lines[0] if lines else "no output"), bool(lines) and lines[0] ==
+          "FAIL SKFF-M-1-14: step 1 (Create): ResponseMessage/BatchItem/ResponsePayload/ObjectType: "
+          "expected SecretData, got SymmetricKey")
+    check("exit status 0 without --strict and with --strict=SKLC, 1 with --strict=SKFF and --strict",
+          [rcs[k][0] for k in ("", "--strict=SKLC", "--strict=SKFF", "--strict")] == [0, 0, 1, 1],
+          str({k: v[0] for k, v in rcs.items()}))
 print("%d passed, %d failed" % (passed, failed), flush=True)
 sys.exit(0 if failed == 0 else 1)
