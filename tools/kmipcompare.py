@@ -5,6 +5,7 @@
     req = ctx.resolve(request_item)         # placeholders of a request -> values
     ctx.compare(step, expected_item, actual_item, request_item)   # raises Diff
 """
+import hashlib
 import re
 import time
 
@@ -374,7 +375,8 @@ class Context:
 
 
 def request_bytes(tables, steps):
-    """Every Byte String a test case's requests carry (the client's values)."""
+    """Every Byte String a test case's requests carry (the client's values), and the SHA-256
+    of each (the Digest of registered material)."""
     out = set()
 
     def walk(it):
@@ -383,6 +385,7 @@ def request_bytes(tables, steps):
                 walk(c)
         elif it.typ == BYTES and not isinstance(it.value, Placeholder):
             out.add(it.value)
+            out.add(hashlib.sha256(it.value).digest())
     for req, _ in steps:
         walk(req)
     return out
