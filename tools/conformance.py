@@ -233,11 +233,14 @@ def run_group(args, tables, paths, run, live, template, workdir):
     return out
 
 
-def plan(names):
-    """Names in run order, grouped: a chained case runs on its predecessor's server."""
+def plan(names, available):
+    """Names in run order, grouped: a chained case runs on its predecessor's server (the
+    predecessor runs too when it was not asked for, but is not reported)."""
     runs, by_first = [], {}
     for n in names:
         pred = CHAINED.get(n)
+        if pred not in available:
+            pred = None
         if pred is not None and pred in by_first:
             by_first[pred].append(n)
             continue
@@ -287,7 +290,7 @@ def main(argv):
     servers = 0
     with tempfile.TemporaryDirectory(prefix="coffre-conformance.") as tmp:
         template = None
-        for i, run in enumerate(plan(names)):
+        for i, run in enumerate(plan(names, paths)):
             live = [n for n in run if not not_applicable(n)]
             if live:
                 template = template or provision(args.build, tmp)
