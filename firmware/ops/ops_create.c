@@ -123,7 +123,8 @@ static cf_err add_row_int(struct tmpl_out *t, const char *name, uint8_t type, in
 
 /* Insert the object with the wrapped blob; answer the uid. */
 static cf_err insert(struct ops_req *r, struct ops_item *it, const char *uid, uint32_t type,
-		     const struct tmpl_out *t, uint8_t *blob, size_t blob_n, struct kmip_text *uid_out)
+		     const struct tmpl_out *t, uint8_t *blob, size_t blob_n, const uint8_t *digest,
+		     uint32_t srv_flags, struct kmip_text *uid_out)
 {
 	struct store_object o;
 	struct hsm_blob_info bi;
@@ -146,6 +147,11 @@ static cf_err insert(struct ops_req *r, struct ops_item *it, const char *uid, ui
 	o.activation = t->activation;
 	o.deactivation = t->deactivation;
 	o.last_change = r->now;
+	o.srv_flags = srv_flags;
+	if (digest != NULL) {
+		memcpy(o.digest, digest, sizeof o.digest);
+		o.has_digest = true;
+	}
 	TRY(store_object_insert(r->w->st, &o, t->rows, t->n_rows));
 	memcpy(r->placeholder, uid, strlen(uid) + 1);
 	memcpy(it->uid, uid, strlen(uid) + 1);
@@ -162,13 +168,27 @@ static cf_err create_check(struct ops_req *r, struct ops_item *it, struct tmpl_o
 	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 0, t));
 	if (!t->has_alg)
 		return bad(it, "Cryptographic Algorithm required");
-	if (t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES)
-		return bad(it, "only AES keys can be created");
+	if (t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES && t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES)
+		return bad(it, "only AES and 3DES keys can be created");
 	if (!t->has_len)
 		return bad(it, "Cryptographic Length required");
-	if (t->len != 128 && t->len != 192 && t->len != 256)
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_AES && t->len != 128 && t->len != 192 &&
+	    t->len != 256)
 		return bad(it, "AES length must be 128, 192 or 256");
+	/* 3DES: three-key (168 bits of key, 24 bytes with parity; 192 names the same bytes) or
+	 * two-key (112 bits, 16 bytes); NIST SP 800-67 */
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && t->len != 112 && t->len != 168 &&
+	    t->len != 192)
+		return bad(it, "3DES length must be 112, 168 or 192");
 	return CF_OK;
+}
+
+/* Bytes of key material for the checked template. */
+static size_t create_bytes(const struct tmpl_out *t)
+{
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES)
+		return t->len == 112 ? 16 : 24;
+	return (size_t)t->len / 8;
 }
 
 void ops_create_prep(struct ops_req *r, struct ops_item *it)
@@ -186,7 +206,8 @@ void ops_create_prep(struct ops_req *r, struct ops_item *it)
 		goto out;
 	b = (struct hsm_bind){ (const uint8_t *)it->prep_uid, strlen(it->prep_uid),
 			       KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if (hsm_dek_generate(sess, (size_t)t.len / 8, &b, blob, sizeof blob, &blob_n) != CF_OK ||
+	if (hsm_dek_make(sess, NULL, create_bytes(&t), ops_srvattr_make_flags(t.alg), &b, blob,
+			 sizeof blob, &blob_n, it->prep_digest) != CF_OK ||
 	    ops_dup(r, blob, blob_n, &p) != CF_OK)
 		goto out;
 	it->prep_blob = p;
@@ -203,7 +224,7 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_create *q = &it->rq->pl.u.create_req;
 	struct kmip_rsp_create *s = &it->rs->pl.u.create_rsp;
-	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD], digest[32];
 	char uid[STORE_UUID_LEN + 1];
 	struct tmpl_out t;
 	struct hsm_bind b;
@@ -214,7 +235,7 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	TRY(create_check(r, it, &t));
 	if (it->prepped) {
 		rc = insert(r, it, it->prep_uid, q->object_type, &t, it->prep_blob,
-			    it->prep_blob_n, &s->uid);
+			    it->prep_blob_n, it->prep_digest, STORE_SF_GENERATED, &s->uid);
 		if (rc == CF_OK)
 			s->object_type = q->object_type;
 		return rc;
@@ -222,9 +243,11 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if ((rc = hsm_dek_generate(sess, (size_t)t.len / 8, &b, blob, sizeof blob, &blob_n)) != CF_OK)
+	if ((rc = hsm_dek_make(sess, NULL, create_bytes(&t), ops_srvattr_make_flags(t.alg), &b,
+			       blob, sizeof blob, &blob_n, digest)) != CF_OK)
 		goto out;
-	if ((rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid)) != CF_OK)
+	if ((rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, digest, STORE_SF_GENERATED,
+			 &s->uid)) != CF_OK)
 		goto out;
 	s->object_type = q->object_type;
 	rc = CF_OK;
@@ -238,7 +261,7 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 	const struct kmip_req_register *q = &it->rq->pl.u.register_req;
 	struct kmip_rsp_register *s = &it->rs->pl.u.register_rsp;
 	const struct kmip_key_block *kb = &q->obj.kb;
-	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD], digest[32];
 	char uid[STORE_UUID_LEN + 1];
 	struct tmpl_out t;
 	struct hsm_bind b;
@@ -313,9 +336,10 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), q->object_type };
-	if ((rc = hsm_dek_wrap(sess, mat, mat_n, &b, blob, sizeof blob, &blob_n)) != CF_OK)
+	if ((rc = hsm_dek_make(sess, mat, mat_n, HSM_DEK_DIGEST, &b, blob, sizeof blob, &blob_n,
+			       digest)) != CF_OK)
 		goto out;
-	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid);
+	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, digest, 0, &s->uid);
 out:
 	sec_wipe(blob, sizeof blob);
 	return rc;

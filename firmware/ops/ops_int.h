@@ -32,6 +32,7 @@ struct ops_aq_ent {
 	char actor[STORE_OWNER_MAX + 1];
 	char source[NET_PEER_MAX];
 	char uid[STORE_UID_MAX + 1];
+	bool stale;                      /* the Get returned uid's material: Fresh ends */
 };
 #define OPS_AQ_MAX 256u
 
@@ -41,6 +42,7 @@ struct ops_prep_ent {
 	char uid[STORE_UUID_LEN + 1];
 	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
 	size_t blob_n;
+	uint8_t digest[32];               /* the key's Digest Value (ops_srvattr.c) */
 };
 #define OPS_PREP_MAX 128u
 
@@ -75,6 +77,8 @@ struct ops_req {
 	int64_t now;
 	char placeholder[STORE_UID_MAX + 1]; /* ID Placeholder: uid of the last Create/Register */
 	bool audit_queue;                 /* read-only request: audit records go to w->aq */
+	bool stale;                       /* this item returned a Fresh object's material: its
+					   * audit record ends Fresh (ops_srvattr.c) */
 	const uint32_t *supported;        /* the dispatch table's operations, for Query */
 	size_t n_supported;
 };
@@ -92,6 +96,7 @@ struct ops_item {
 	char prep_uid[STORE_UUID_LEN + 1];
 	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it) */
 	size_t prep_blob_n;
+	uint8_t prep_digest[32];      /* SHA-256 of the key material, by the HSM */
 };
 
 typedef MUST_USE cf_err (*ops_fn)(struct ops_req *r, struct ops_item *it);
@@ -104,6 +109,24 @@ static inline MUST_USE cf_err ops_fail(struct ops_item *it, cf_err rc, uint32_t 
 	it->msg = msg;
 	return rc;
 }
+
+/* ---- server-kept attributes (ops_srvattr.c) ------------------------------------------- */
+
+/* How many ops_srvattr_add can append at most; whether name is one of them. */
+size_t ops_srvattr_max(void);
+bool ops_srvattr_is(const char *name);
+/* hsm_dek_make flags for a key of this Cryptographic Algorithm (digest; DES parity). */
+unsigned ops_srvattr_make_flags(uint32_t alg);
+/* A Get returned o's key material: its audit record ends Fresh (ops_audit). */
+void ops_srvattr_got(struct ops_req *r, const struct store_object *o);
+/* Append o's server-kept attributes (name NULL = all, else that one) to v[cap], leaving out
+ * names present in rows (a client-set value wins; rows may be NULL). */
+MUST_USE cf_err ops_srvattr_add(struct ops_req *r, const struct store_object *o, const char *name,
+				const struct store_attr_list *rows, struct kmip_attr *v, size_t cap,
+				size_t *n);
+/* The tags of o's server-kept attributes in this version. */
+MUST_USE cf_err ops_srvattr_names(struct ops_req *r, const struct store_object *o, uint32_t *tags,
+				  size_t cap, size_t *n);
 
 /* ---- helpers (ops_util.c) ------------------------------------------------------------ */
 

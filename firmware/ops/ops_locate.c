@@ -72,6 +72,13 @@ static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
 			return bad(it, "Cryptographic Length");
 		f->crypto_len = (int32_t)u;
 		return CF_OK;
+	case KMIP_TAG_UNIQUE_IDENTIFIER:
+		/* the objects primary key: one row at most (none once another tenant's) */
+		if (a->type != TTLV_TEXT_STRING || a->val.n == 0 || a->val.n > STORE_UID_MAX)
+			return bad(it, "Unique Identifier");
+		TRY(ops_cstr(r, (const char *)a->val.p, a->val.n, &c));
+		f->uid = c;
+		return CF_OK;
 	case KMIP_TAG_NAME:
 		return filter_name(r, it, a, f);
 	case KMIP_TAG_OBJECT_GROUP:
@@ -134,6 +141,9 @@ cf_err ops_locate(struct ops_req *r, struct ops_item *it)
 		return bad(it, "Offset Items");
 	for (size_t i = 0; i < q->t.a.n; i++)
 		TRY(filter_attr(r, it, &q->t.a.v[i], &f, match));
+	/* a destroyed object is found only by asking for its State (1.4 profiles, SKFF-M-5..7:
+	 * a Locate by Unique Identifier after Destroy answers nothing) */
+	f.live = f.state == 0;
 	/* every match, then the window: Located Items counts them all */
 	rc = store_locate_run(r->w->st, &f, &l);
 	if (rc == CF_OK)
