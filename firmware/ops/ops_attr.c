@@ -152,6 +152,10 @@ cf_err ops_attr_to_store(struct ops_req *r, const struct kmip_attr *a, const cha
 			TRY(ops_cstr(r, nv.p, nv.n, &t));
 			sa->v_text = t;
 		}
+		if (a->type == TTLV_STRUCTURE && a->tag == KMIP_TAG_APPLICATION_SPECIFIC_INFORMATION) {
+			TRY(ops_asi_key(r, &a->val, &t)); /* Locate's key (ops_locate.c) */
+			sa->v_text = t;
+		}
 		return CF_OK;
 	default:
 		return CF_E_BAD_ATTR;

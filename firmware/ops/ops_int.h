@@ -110,6 +110,10 @@ static inline MUST_USE cf_err ops_fail(struct ops_item *it, cf_err rc, uint32_t 
 	return rc;
 }
 
+/* The searchable text of an Application Specific Information value (its encoded contents),
+ * kept in the attribute row's text so that Locate finds it by index (ops_locate.c). */
+MUST_USE cf_err ops_asi_key(struct ops_req *r, const struct kmip_bytes *contents, char **out);
+
 /* ---- server-kept attributes (ops_srvattr.c) ------------------------------------------- */
 
 /* How many ops_srvattr_add can append at most; whether name is one of them. */

@@ -1,5 +1,6 @@
 /* Locate: filters on object type, state, algorithm, length, Name, Object Group and custom
  * attributes; Maximum Items and Offset Items; Located Items (1.3+) counts every match. */
+#include <stdio.h>
 #include <string.h>
 
 #include "firmware/ops/ops_int.h"
@@ -7,6 +8,58 @@
 static cf_err bad(struct ops_item *it, const char *msg)
 {
 	return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_INVALID_FIELD, msg);
+}
+
+cf_err ops_asi_key(struct ops_req *r, const struct kmip_bytes *contents, char **out)
+{
+	struct kmip_limits lim = KMIP_LIMITS_DEFAULT;
+	const char *ns = NULL, *data = NULL;
+	size_t ns_n = 0, data_n = 0;
+	ttlv_rd rd;
+	void *p;
+
+	*out = NULL;
+	if (contents->p == NULL)
+		return CF_E_BAD_ATTR;
+	ttlv_rd_init(&rd, contents->p, contents->n, &lim);
+	if (ttlv_rd_text(&rd, KMIP_TAG_APPLICATION_NAMESPACE, &ns, &ns_n) != CF_OK)
+		return CF_E_BAD_ATTR;
+	if (ttlv_rd_next_is(&rd, KMIP_TAG_APPLICATION_DATA) &&
+	    ttlv_rd_text(&rd, KMIP_TAG_APPLICATION_DATA, &data, &data_n) != CF_OK)
+		return CF_E_BAD_ATTR;
+	/* "<namespace length>:" namespace data: unambiguous, and no NUL (valid text items) */
+	if (ns_n > STORE_TEXT_MAX || data_n > STORE_TEXT_MAX - ns_n - 24)
+		return CF_E_TOO_LARGE;
+	size_t cap = 24 + ns_n + data_n;
+	TRY(kmip_arena_alloc(&r->w->arena, cap, 1, &p));
+	char *k = p;
+	int h = snprintf(k, cap, "%zu:", ns_n);
+	if (h < 0 || (size_t)h >= 24)
+		return CF_E_INTERNAL;
+	if (ns_n > 0)
+		memcpy(k + h, ns, ns_n);
+	if (data_n > 0)
+		memcpy(k + h + ns_n, data, data_n);
+	k[(size_t)h + ns_n + data_n] = '\0';
+	*out = k;
+	return CF_OK;
+}
+
+/* An Application Specific Information filter: its key (ops_asi_key) against the attribute
+ * rows' text, through the attributes_text index. */
+static MUST_USE cf_err filter_asi(struct ops_req *r, struct ops_item *it,
+				  const struct kmip_attr *a, struct store_locate *f,
+				  struct store_match *match)
+{
+	char *k;
+	if (f->n_match >= STORE_LOCATE_MAX_MATCH)
+		return bad(it, "too many attribute filters");
+	if (a->type != TTLV_STRUCTURE || ops_asi_key(r, &a->val, &k) != CF_OK)
+		return bad(it, "Application Specific Information");
+	match[f->n_match++] = (struct store_match){
+		.name = kmip_tag_name(KMIP_TAG_APPLICATION_SPECIFIC_INFORMATION), .v_text = k
+	};
+	return CF_OK;
 }
 
 /* A Name filter: a Text String, or a Name structure's Name Value. */
@@ -87,6 +140,8 @@ static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
 		TRY(ops_cstr(r, (const char *)a->val.p, a->val.n, &c));
 		f->object_group = c;
 		return CF_OK;
+	case KMIP_TAG_APPLICATION_SPECIFIC_INFORMATION:
+		return filter_asi(r, it, a, f, match);
 	case 0:
 		return filter_custom(r, it, a, f, match);
 	default:
