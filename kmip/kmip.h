@@ -263,6 +263,15 @@ struct kmip_rsp_get_attrs {
 	struct kmip_tmpl t;                 /* 1.x Attribute*, 2.0 Attributes */
 };
 
+/* Check (1.4 section 4.10): request and response share the shape; the response names only
+ * the values the server refused (none on success). */
+struct kmip_check {
+	struct kmip_text uid;
+	bool has_usage; int64_t usage_limits_count;
+	bool has_mask; int32_t usage_mask;
+	bool has_lease; uint32_t lease_time;
+};
+
 struct kmip_uid_only { struct kmip_text uid; };  /* Activate, Destroy, Get Attribute List
 						  * request; most responses in 2.0 */
 
@@ -329,6 +338,7 @@ struct kmip_payload {
 		struct kmip_rsp_locate locate_rsp;
 		struct kmip_req_revoke revoke_req;
 		struct kmip_uid_only uid_rsp;             /* Activate, Revoke, Destroy */
+		struct kmip_check check;                  /* Check request and response */
 	} u;
 };
 

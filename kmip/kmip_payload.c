@@ -25,6 +25,7 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
+	case KMIP_OPERATION_CHECK:
 		return true;
 	default:
 		return false;
@@ -174,6 +175,30 @@ static MUST_USE cf_err kd_revoke_req(struct kd *c, ttlv_rd *r, struct kmip_req_r
 			   &p->compromise_date);
 }
 
+/* Check request / response payload (the same fields; the response's Unique Identifier is
+ * required unless the item failed, which the caller does not decode). */
+static cf_err kd_check(struct kd *c, ttlv_rd *r, bool rsp, struct kmip_check *p)
+{
+	TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), rsp, &p->uid));
+	TRY(kd_long(c, r, T(USAGE_LIMITS_COUNT), false, &p->has_usage, &p->usage_limits_count));
+	TRY(kd_int(c, r, T(CRYPTOGRAPHIC_USAGE_MASK), false, &p->has_mask, &p->usage_mask));
+	return kd_interval(c, r, T(LEASE_TIME), false, &p->has_lease, &p->lease_time);
+}
+
+static cf_err ke_check(ttlv_wr *w, const struct kmip_check *p, bool rsp)
+{
+	if (rsp && p->uid.p == NULL)
+		return CF_E_MISSING;
+	TRY(ke_text(w, T(UNIQUE_IDENTIFIER), p->uid));
+	if (p->has_usage)
+		TRY(ttlv_wr_long(w, T(USAGE_LIMITS_COUNT), p->usage_limits_count));
+	if (p->has_mask)
+		TRY(ttlv_wr_int(w, T(CRYPTOGRAPHIC_USAGE_MASK), p->usage_mask));
+	if (p->has_lease)
+		TRY(ttlv_wr_interval(w, T(LEASE_TIME), p->lease_time));
+	return CF_OK;
+}
+
 static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 {
 	bool v2 = c->ver >= KMIP_V2_0;
@@ -231,6 +256,8 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 		return kd_locate_req(c, r, &pl->u.locate_req);
 	case KMIP_OPERATION_REVOKE:
 		return kd_revoke_req(c, r, &pl->u.revoke_req);
+	case KMIP_OPERATION_CHECK:
+		return kd_check(c, r, false, &pl->u.check);
 	default:
 		return CF_E_INTERNAL;
 	}
@@ -296,6 +323,8 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
 		return kd_text(c, r, T(UNIQUE_IDENTIFIER), true, &pl->u.uid_rsp.uid);
+	case KMIP_OPERATION_CHECK:
+		return kd_check(c, r, true, &pl->u.check);
 	default:
 		return CF_E_INTERNAL;
 	}
@@ -451,6 +480,8 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 		}
 		return ke_tmpl(w, 0, &p->t, ver);
 	}
+	case KMIP_OPERATION_CHECK:
+		return ke_check(w, &pl->u.check, false);
 	case KMIP_OPERATION_REVOKE: {
 		const struct kmip_req_revoke *p = &pl->u.revoke_req;
 		size_t m;
@@ -541,6 +572,8 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
 		return ke_uid_rsp(w, pl->u.uid_rsp.uid);
+	case KMIP_OPERATION_CHECK:
+		return ke_check(w, &pl->u.check, true);
 	default:
 		return CF_E_INTERNAL;
 	}

@@ -116,6 +116,10 @@ MUST_USE cf_err ops_asi_key(struct ops_req *r, const struct kmip_bytes *contents
 
 /* ---- server-kept attributes (ops_srvattr.c) ------------------------------------------- */
 
+/* Our lease policy (1.4 section 3.15, Lease Time; Check): a client may use key material for
+ * an hour without checking back. Advisory: coffred keeps no client-side lease state. */
+#define OPS_LEASE_SECONDS 3600u
+
 /* How many ops_srvattr_add can append at most; whether name is one of them. */
 size_t ops_srvattr_max(void);
 bool ops_srvattr_is(const char *name);
@@ -201,6 +205,7 @@ MUST_USE cf_err ops_name_value(const struct kmip_bytes *contents, struct kmip_te
 /* ---- handlers ------------------------------------------------------------------------ */
 MUST_USE cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_query(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_check(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_create(struct ops_req *r, struct ops_item *it);
 /* Generate the key of a Create item ahead of its transaction; any failure leaves the item
  * unprepared (ops_create then does it all and reports the error). */

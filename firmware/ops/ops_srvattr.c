@@ -7,10 +7,6 @@
 
 #include "firmware/ops/ops_int.h"
 
-/* Our lease policy (1.4 section 3.15): a client may use key material for an hour without
- * checking back. Advisory: coffred keeps no client-side state to enforce it. */
-#define OPS_LEASE_SECONDS 3600u
-
 static const uint32_t srv_tags[] = {
 	KMIP_TAG_DIGEST,          KMIP_TAG_ORIGINAL_CREATION_DATE, KMIP_TAG_RANDOM_NUMBER_GENERATOR,
 	KMIP_TAG_SENSITIVE,       KMIP_TAG_ALWAYS_SENSITIVE,       KMIP_TAG_EXTRACTABLE,

@@ -794,7 +794,7 @@ static void test_versions(void **state)
 	pl->u.query_req = (struct kmip_req_query){ fns, 3 };
 	r = send_rq(f, C_A, &q);
 	assert_ok(&r->items[0]);
-	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 14);
+	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 15); /* the 14 of 1.0 and Check */
 	assert_int_equal(r->items[0].pl.u.query_rsp.n_types, 3);
 	assert_int_equal(r->items[0].pl.u.query_rsp.vendor.n, strlen("Coffre test"));
 
@@ -1510,6 +1510,36 @@ static void test_server_attrs(void **state)
 	assert_int_equal(locate(f, C_A, &ua, -1, -1, found, NULL), 1);
 }
 
+static const struct kmip_rsp_item *check(struct fx *f, const char *uid, int32_t mask, int64_t lease)
+{
+	struct rq q;
+	rq_init(&q, 1, 4);
+	struct kmip_payload *pl = rq_add(&q, KMIP_OPERATION_CHECK, NULL);
+	pl->u.check.uid = (struct kmip_text){ uid, strlen(uid) };
+	pl->u.check.has_mask = mask >= 0;
+	pl->u.check.usage_mask = mask;
+	pl->u.check.has_lease = lease >= 0;
+	pl->u.check.lease_time = (uint32_t)lease;
+	struct kmip_response *r = send_rq(f, C_A, &q);
+	assert_int_equal(r->n_items, 1);
+	return &r->items[0];
+}
+
+static void test_check(void **state)
+{
+	struct fx *f = *state;
+	char uid[65];
+	create_key(f, C_A, 4, 256, NULL, uid); /* usage mask 12: Encrypt | Decrypt */
+	const struct kmip_rsp_item *it = check(f, uid, KMIP_CRYPTOGRAPHIC_USAGE_MASK_ENCRYPT, 60);
+	assert_ok(it);
+	assert_int_equal(it->pl.u.check.uid.n, strlen(uid));
+	assert_memory_equal(it->pl.u.check.uid.p, uid, strlen(uid));
+	assert_fail(check(f, uid, KMIP_CRYPTOGRAPHIC_USAGE_MASK_SIGN, -1),
+		    KMIP_RESULT_REASON_PERMISSION_DENIED);
+	assert_fail(check(f, uid, -1, 7200), KMIP_RESULT_REASON_PERMISSION_DENIED);
+	assert_fail(check(f, "no-such-object", -1, -1), KMIP_RESULT_REASON_ITEM_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1526,6 +1556,7 @@ int main(void)
 		cmocka_unit_test(test_max_response_size),
 		cmocka_unit_test(test_no_key_bytes_at_rest),
 		cmocka_unit_test(test_server_attrs),
+		cmocka_unit_test(test_check),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
