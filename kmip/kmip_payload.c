@@ -480,8 +480,6 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 		}
 		return ke_tmpl(w, 0, &p->t, ver);
 	}
-	case KMIP_OPERATION_CHECK:
-		return ke_check(w, &pl->u.check, false);
 	case KMIP_OPERATION_REVOKE: {
 		const struct kmip_req_revoke *p = &pl->u.revoke_req;
 		size_t m;
@@ -572,8 +570,6 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
 		return ke_uid_rsp(w, pl->u.uid_rsp.uid);
-	case KMIP_OPERATION_CHECK:
-		return ke_check(w, &pl->u.check, true);
 	default:
 		return CF_E_INTERNAL;
 	}
@@ -589,6 +585,8 @@ cf_err kmip_payload_encode(ttlv_wr *w, const struct kmip_payload *pl, bool respo
 	TRY(ttlv_wr_begin(w, response ? T(RESPONSE_PAYLOAD) : T(REQUEST_PAYLOAD), &m));
 	if (!pl->typed)
 		rc = ke_items(w, pl->raw);
+	else if (pl->op == KMIP_OPERATION_CHECK) /* one shape both ways */
+		rc = ke_check(w, &pl->u.check, response);
 	else
 		rc = response ? ke_rsp(w, pl, version) : ke_req(w, pl, version);
 	if (rc != CF_OK)
