@@ -253,9 +253,9 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 	switch (q->object_type) {
 	case KMIP_OBJECT_TYPE_SYMMETRIC_KEY:
 	case KMIP_OBJECT_TYPE_SECRET_DATA:
-		if (!kb->has_value || kb->value_wrapped || kb->wrapping.p != NULL)
+		if (!kb->has_value)
 			return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
-					"wrapped key material is not accepted");
+					"Key Value required");
 		if (kb->has_compression)
 			return ops_fail(it, CF_E_BAD_OBJECT,
 					KMIP_RESULT_REASON_KEY_COMPRESSION_TYPE_NOT_SUPPORTED,
@@ -271,8 +271,8 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 					KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
 					"secret data: byte string key material");
 		}
-		mat = kb->material.p;
-		mat_n = kb->material.n;
+		mat = kb->wrapping.p != NULL ? kb->wrapped_value.p : kb->material.p;
+		mat_n = kb->wrapping.p != NULL ? kb->wrapped_value.n : kb->material.n;
 		if (kb->has_alg) {
 			if (t.has_alg && t.alg != kb->alg)
 				return bad(it, "Cryptographic Algorithm differs from the key block");
@@ -285,7 +285,9 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 			t.has_len = true;
 			t.len = kb->len;
 		}
-		if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
+		if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY && kb->wrapping.p != NULL) {
+			/* wrapped: the length is checked once unwrapped */
+		} else if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
 			if (!t.has_len) {
 				t.has_len = true;
 				t.len = (int32_t)(mat_n * 8);
@@ -313,8 +315,22 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), q->object_type };
-	if ((rc = hsm_dek_wrap(sess, mat, mat_n, &b, blob, sizeof blob, &blob_n)) != CF_OK)
+	if (kb->wrapping.p != NULL && q->object_type != KMIP_OBJECT_TYPE_OPAQUE_OBJECT) {
+		/* Key Wrapping Data: unwrapped in the HSM, sealed under the KEK (ops_wrap.c) */
+		size_t dn = 0;
+		if ((rc = ops_wrap_register(r, it, kb, &b, blob, sizeof blob, &blob_n, &dn)) != CF_OK)
+			goto out;
+		if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
+			if (t.has_len && (size_t)t.len != dn * 8) {
+				rc = bad(it, "Cryptographic Length does not match the key");
+				goto out;
+			}
+			t.has_len = true;
+			t.len = (int32_t)(dn * 8);
+		}
+	} else if ((rc = hsm_dek_wrap(sess, mat, mat_n, &b, blob, sizeof blob, &blob_n)) != CF_OK) {
 		goto out;
+	}
 	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid);
 out:
 	sec_wipe(blob, sizeof blob);

@@ -1,0 +1,362 @@
+/* KMIP key wrapping inside the HSM: a managed key answered wrapped under another managed AES
+ * key (Get with a Key Wrapping Specification), and wrapped key material registered (Register
+ * of a Key Block with Key Wrapping Data). docs/hsm.md "Key wrapping for KMIP".
+ *
+ * Both keys are managed objects, i.e. blobs sealed with AES-256-GCM under a KEK (wrap.c). The
+ * wrapping itself is C_WrapKey / C_UnwrapKey with CKM_AES_KEY_WRAP (RFC 3394) or
+ * CKM_AES_KEY_WRAP_PAD (RFC 5649) on session objects (CKA_TOKEN false) that exist only for
+ * the duration of one job and are destroyed before it returns.
+ *
+ * Where the plaintext goes. The ideal is C_UnwrapKey(CKM_AES_GCM, KEK, blob) straight into a
+ * session object. That is not possible here, for two reasons:
+ *  - our KEKs have CKA_UNWRAP = false by policy (kek.c, docs/hsm.md): a KEK can only seal and
+ *    open blobs through C_Encrypt / C_Decrypt, so no client request can make it unwrap
+ *    anything into an object;
+ *  - SoftHSMv2 (2.6.1) offers CKM_AES_GCM for C_Encrypt / C_Decrypt only; C_UnwrapKey
+ *    accepts the AES key wrap mechanisms, AES-CBC(-PAD) and RSA, and answers
+ *    CKR_MECHANISM_INVALID for GCM (checked by tests/unit/hsm/test_hsm_keywrap.c).
+ * So the narrowest fallback: in one job on the executor, C_Decrypt opens the blob into the
+ * executor's locked scratch (x->io, sec_alloc: mlock'd, MADV_DONTDUMP), C_CreateObject makes
+ * the session object from it, and the scratch is wiped at once. The plaintext never reaches
+ * the caller's memory (ops/, the request arena, the response). For Register the unwrapped
+ * value has to be read back (C_GetAttributeValue(CKA_VALUE) of a non-sensitive session
+ * object) to be sealed under the KEK with GCM, again only in the executor's scratch, for
+ * the same two reasons. */
+#include <string.h>
+
+#include "board/sec.h"
+#include "hsm/hsm_int.h"
+
+#define NONCE_N 12u
+#define TAG_N 16u
+#define SEALED_MAX (HSM_DEK_MAX + TAG_N)
+
+/* The job's arguments in io->in (locked), at fixed offsets:
+ *   [0, SEALED_MAX)            the wrapping key's sealed DEK (ciphertext || tag), its nonce in
+ *                              io->nonce, its AAD in io->aad
+ *   [OFF_K, OFF_K+SEALED_MAX)  wrap: the wrapped key's sealed DEK; unwrap: the wrapped bytes
+ *   [OFF_KN, +12)              the wrapped key's nonce (wrap)
+ *   [OFF_KA, +HSM_AAD_MAX)     the wrapped key's AAD (wrap)
+ * io->ul: [0] wrapping key's KEK version, [1] its sealed length, [2] second KEK version,
+ * [3] second length, [4] mechanism, [5] AAD length of the second key. */
+#define OFF_K SEALED_MAX
+#define OFF_KN (2u * SEALED_MAX)
+#define OFF_KA (OFF_KN + NONCE_N)
+_Static_assert(OFF_KA + HSM_AAD_MAX <= HSM_IO_IN, "keywrap arguments fit io->in");
+
+static CK_MECHANISM_TYPE kw_mech(CK_ULONG m)
+{
+	return m == HSM_KW_AES_PAD ? CKM_AES_KEY_WRAP_PAD : CKM_AES_KEY_WRAP;
+}
+
+/* Open a sealed DEK with KEK `kv` into io->out (locked); *n = plaintext length. */
+static cf_err kw_open(struct hsm_exec *x, CK_ULONG kv, const uint8_t *nonce, uint8_t *aad,
+		      size_t aad_n, uint8_t *ct, size_t ct_n, size_t *n)
+{
+	struct hsm_io *io = x->io;
+	CK_OBJECT_HANDLE kek = hsm_kek_handle(x->h, (uint32_t)kv);
+	*n = 0;
+	if (kek == CK_INVALID_HANDLE)
+		return CF_E_HSM_WRONG_KEK;
+	if (ct_n < TAG_N || ct_n > SEALED_MAX)
+		return CF_E_HSM_BLOB;
+	CK_GCM_PARAMS gp = { (CK_BYTE_PTR)nonce, NONCE_N, NONCE_N * 8u, aad, aad_n, TAG_N * 8u };
+	CK_MECHANISM m = { CKM_AES_GCM, &gp, sizeof gp };
+	CK_RV rv = x->h->f->C_DecryptInit(x->sh, &m, kek);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	CK_ULONG on = sizeof io->out;
+	rv = x->h->f->C_Decrypt(x->sh, ct, ct_n, io->out, &on);
+	if (rv != CKR_OK) {
+		if (p11_rv_fault(rv) == HSM_FAULT_NONE || rv == CKR_GENERAL_ERROR)
+			return CF_E_HSM_UNWRAP;
+		return p11_fail(x, rv);
+	}
+	if (on != ct_n - TAG_N) { /* untrusted length */
+		sec_wipe(io->out, sizeof io->out);
+		return CF_E_HSM_OUTPUT;
+	}
+	*n = on;
+	return CF_OK;
+}
+
+/* Make a session secret key from io->out[n] (then wiped). aes: CKK_AES usable for `use`
+ * (CKA_WRAP or CKA_UNWRAP) only, sensitive, not extractable; else (use ignored)
+ * CKK_GENERIC_SECRET, sensitive and extractable: the key C_WrapKey wraps. */
+static cf_err kw_object(struct hsm_exec *x, size_t n, bool aes, CK_ATTRIBUTE_TYPE use,
+			CK_OBJECT_HANDLE *o)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = aes ? CKK_AES : CKK_GENERIC_SECRET;
+	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+	CK_ATTRIBUTE tm[] = {
+		{ CKA_CLASS, &cls, sizeof cls },
+		{ CKA_KEY_TYPE, &kt, sizeof kt },
+		{ CKA_TOKEN, &f, sizeof f },
+		{ CKA_PRIVATE, &t, sizeof t },
+		{ CKA_SENSITIVE, &t, sizeof t },
+		{ CKA_EXTRACTABLE, aes ? &f : &t, sizeof t },
+		{ CKA_ENCRYPT, &f, sizeof f },
+		{ CKA_DECRYPT, &f, sizeof f },
+		{ CKA_VALUE, x->io->out, n },
+		{ use, &t, sizeof t }, /* last: left out for the generic key */
+	};
+	CK_ULONG tn = sizeof tm / sizeof tm[0] - (aes ? 0u : 1u);
+	*o = CK_INVALID_HANDLE;
+	CK_RV rv = x->h->f->C_CreateObject(x->sh, tm, tn, o);
+	sec_wipe(x->io->out, sizeof x->io->out);
+	if (rv == CKR_OK && *o == CK_INVALID_HANDLE)
+		return CF_E_HSM_OUTPUT;
+	if (rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT)
+		return CF_E_HSM_MECH; /* e.g. an AES key of a length AES does not have */
+	return rv == CKR_OK ? CF_OK : p11_fail(x, rv);
+}
+
+/* The wrapping key (sealed at io->in[0]) as a session AES key allowed to `use`. */
+static cf_err kw_wrapping_key(struct hsm_exec *x, CK_ATTRIBUTE_TYPE use, CK_OBJECT_HANDLE *o)
+{
+	struct hsm_io *io = x->io;
+	size_t n;
+	TRY(kw_open(x, io->ul[0], io->nonce, io->aad, io->aad_n, io->in, io->ul[1], &n));
+	return kw_object(x, n, true, use, o);
+}
+
+static void kw_destroy(struct hsm_exec *x, CK_OBJECT_HANDLE o)
+{
+	if (o != CK_INVALID_HANDLE)
+		(void)x->h->f->C_DestroyObject(x->sh, o);
+}
+
+/* Expected C_WrapKey output length for a key of n bytes. */
+static size_t kw_out_len(CK_ULONG mech, size_t n)
+{
+	if (mech == HSM_KW_AES_PAD)
+		return ((n + 7u) / 8u) * 8u + 8u;
+	return n + 8u;
+}
+
+static cf_err job_kw_wrap(struct hsm_exec *x)
+{
+	struct hsm_io *io = x->io;
+	CK_OBJECT_HANDLE w = CK_INVALID_HANDLE, k = CK_INVALID_HANDLE;
+	size_t kn = 0;
+	cf_err rc;
+
+	io->out_n = 0;
+	if ((rc = kw_wrapping_key(x, CKA_WRAP, &w)) != CF_OK)
+		goto out;
+	if ((rc = kw_open(x, io->ul[2], io->in + OFF_KN, io->in + OFF_KA, io->ul[5],
+			  io->in + OFF_K, io->ul[3], &kn)) != CF_OK)
+		goto out;
+	if ((rc = kw_object(x, kn, false, 0, &k)) != CF_OK)
+		goto out;
+	CK_MECHANISM m = { kw_mech(io->ul[4]), NULL, 0 };
+	CK_ULONG on = sizeof io->out;
+	CK_RV rv = x->h->f->C_WrapKey(x->sh, &m, w, k, io->out, &on);
+	if (rv == CKR_MECHANISM_INVALID || rv == CKR_KEY_SIZE_RANGE || rv == CKR_DATA_LEN_RANGE ||
+	    rv == CKR_KEY_NOT_WRAPPABLE) {
+		rc = CF_E_HSM_MECH;
+		goto out;
+	}
+	if (rv != CKR_OK) {
+		rc = p11_fail(x, rv);
+		goto out;
+	}
+	if (on != kw_out_len(io->ul[4], kn)) { /* untrusted length */
+		rc = CF_E_HSM_OUTPUT;
+		goto out;
+	}
+	io->out_n = on;
+	rc = CF_OK;
+out:
+	kw_destroy(x, k);
+	kw_destroy(x, w);
+	if (rc != CF_OK)
+		sec_wipe(io->out, sizeof io->out);
+	return rc;
+}
+
+/* Unwrap io->in[OFF_K] (ul[3] bytes) into a non-sensitive session object and read its value
+ * into io->out (locked); the object is destroyed before the job returns. */
+static cf_err job_kw_unwrap(struct hsm_exec *x)
+{
+	struct hsm_io *io = x->io;
+	CK_OBJECT_HANDLE w = CK_INVALID_HANDLE, k = CK_INVALID_HANDLE;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+	CK_ATTRIBUTE tm[] = {
+		{ CKA_CLASS, &cls, sizeof cls },   { CKA_KEY_TYPE, &kt, sizeof kt },
+		{ CKA_TOKEN, &f, sizeof f },       { CKA_PRIVATE, &t, sizeof t },
+		{ CKA_SENSITIVE, &f, sizeof f },   { CKA_EXTRACTABLE, &t, sizeof t },
+	};
+	cf_err rc;
+
+	io->out_n = 0;
+	if ((rc = kw_wrapping_key(x, CKA_UNWRAP, &w)) != CF_OK)
+		goto out;
+	CK_MECHANISM m = { kw_mech(io->ul[4]), NULL, 0 };
+	CK_RV rv = x->h->f->C_UnwrapKey(x->sh, &m, w, io->in + OFF_K, io->ul[3], tm,
+					 sizeof tm / sizeof tm[0], &k);
+	if (rv != CKR_OK) {
+		/* an integrity check failure (wrong key, tampered bytes) is not a fault */
+		rc = p11_rv_fault(rv) == HSM_FAULT_NONE || rv == CKR_GENERAL_ERROR
+			     ? CF_E_HSM_UNWRAP : p11_fail(x, rv);
+		k = CK_INVALID_HANDLE;
+		goto out;
+	}
+	size_t n = 0;
+	if ((rc = p11_get_bytes(x, k, CKA_VALUE, io->out, HSM_DEK_MAX, &n)) != CF_OK)
+		goto out;
+	if (n == 0) {
+		rc = CF_E_HSM_UNWRAP;
+		goto out;
+	}
+	io->out_n = n;
+	rc = CF_OK;
+out:
+	kw_destroy(x, k);
+	kw_destroy(x, w);
+	if (rc != CF_OK)
+		sec_wipe(io->out, sizeof io->out);
+	return rc;
+}
+
+/* Seal io->in[in_n] under KEK ul[0] with a fresh nonce, AAD in io->aad -> io->out. */
+static cf_err job_kw_seal(struct hsm_exec *x)
+{
+	struct hsm_io *io = x->io;
+	if ((io->key = hsm_kek_handle(x->h, (uint32_t)io->ul[0])) == CK_INVALID_HANDLE)
+		return CF_E_HSM_NOT_FOUND;
+	CK_RV rv = x->h->f->C_GenerateRandom(x->sh, io->nonce, NONCE_N);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	return hsm_job_gcm_encrypt(x);
+}
+
+/* ---- public -------------------------------------------------------------------------- */
+
+/* Parse a managed key's blob and stage its sealed part: ciphertext at io->in + off, nonce
+ * and AAD where given. *kv = its KEK version, *ct_n = sealed length. */
+static cf_err kw_stage(hsm_sess *s, const struct hsm_kw_key *key, size_t off, uint8_t *nonce,
+		       uint8_t *aad, size_t *aad_n, CK_ULONG *kv, CK_ULONG *ct_n)
+{
+	struct hsm_blob_info bi;
+	struct hsm_io *io = s->x->io;
+	if (key == NULL || key->blob == NULL)
+		return CF_E_INVALID_ARG;
+	TRY(hsm_blob_info_get(key->blob, key->n, &bi));
+	if (hsm_kek_handle(s->h, bi.kek_version) == CK_INVALID_HANDLE)
+		return CF_E_HSM_WRONG_KEK;
+	TRY(hsm_blob_aad(key->blob, &key->bind, aad, HSM_AAD_MAX, aad_n));
+	memcpy(nonce, key->blob + HSM_BLOB_HDR, NONCE_N);
+	memcpy(io->in + off, key->blob + HSM_BLOB_HDR + NONCE_N, bi.dek_len + TAG_N);
+	*kv = bi.kek_version;
+	*ct_n = bi.dek_len + TAG_N;
+	return CF_OK;
+}
+
+static bool kw_mech_ok(enum hsm_kw_mech m)
+{
+	return m == HSM_KW_AES || m == HSM_KW_AES_PAD;
+}
+
+cf_err hsm_kw_wrap(hsm_sess *s, enum hsm_kw_mech mech, const struct hsm_kw_key *wkey,
+		   const struct hsm_kw_key *key, uint8_t *out, size_t cap, size_t *out_n)
+{
+	struct timespec dl;
+	cf_err rc;
+
+	if (out_n != NULL)
+		*out_n = 0;
+	if (s == NULL || out == NULL || out_n == NULL || !kw_mech_ok(mech))
+		return CF_E_INVALID_ARG;
+	hsm_deadline(&dl, hsm_timeout_ms(s->h));
+	TRY(hsm_sess_ready(s, &dl));
+	struct hsm_io *io = s->x->io;
+	size_t aad_n = 0;
+	if ((rc = kw_stage(s, wkey, 0, io->nonce, io->aad, &io->aad_n, &io->ul[0], &io->ul[1])) ==
+		    CF_OK &&
+	    (rc = kw_stage(s, key, OFF_K, io->in + OFF_KN, io->in + OFF_KA, &aad_n, &io->ul[2],
+			   &io->ul[3])) == CF_OK) {
+		io->ul[4] = mech;
+		io->ul[5] = aad_n;
+		rc = hsm_sess_run(s, job_kw_wrap, &dl);
+	}
+	if (s->x == NULL)
+		return rc;
+	io = s->x->io;
+	if (rc == CF_OK && io->out_n > cap)
+		rc = CF_E_NO_SPACE;
+	if (rc == CF_OK) {
+		memcpy(out, io->out, io->out_n); /* wrapped: no longer secret */
+		*out_n = io->out_n;
+	}
+	sec_wipe(io->in, sizeof io->in);
+	sec_wipe(io->out, sizeof io->out);
+	return rc;
+}
+
+cf_err hsm_kw_unwrap(hsm_sess *s, enum hsm_kw_mech mech, const struct hsm_kw_key *wkey,
+		     const uint8_t *wrapped, size_t n, const struct hsm_bind *b, uint8_t *blob,
+		     size_t cap, size_t *blob_n, size_t *dek_n)
+{
+	struct timespec dl;
+	uint8_t hdr[HSM_BLOB_HDR];
+	cf_err rc;
+
+	if (blob_n != NULL)
+		*blob_n = 0;
+	if (dek_n != NULL)
+		*dek_n = 0;
+	if (s == NULL || blob == NULL || blob_n == NULL || dek_n == NULL || wrapped == NULL ||
+	    !kw_mech_ok(mech))
+		return CF_E_INVALID_ARG;
+	if (n < 16u || n > SEALED_MAX || n % 8u != 0)
+		return CF_E_HSM_UNWRAP; /* no AES key wrap output has this length */
+	hsm_deadline(&dl, hsm_timeout_ms(s->h));
+	TRY(hsm_sess_ready(s, &dl));
+	struct hsm_io *io = s->x->io;
+	if ((rc = kw_stage(s, wkey, 0, io->nonce, io->aad, &io->aad_n, &io->ul[0], &io->ul[1])) ==
+	    CF_OK) {
+		memcpy(io->in + OFF_K, wrapped, n);
+		io->ul[3] = n;
+		io->ul[4] = mech;
+		rc = hsm_sess_run(s, job_kw_unwrap, &dl);
+	}
+	/* seal the value (in the executor's scratch) under the current KEK, bound to b */
+	uint32_t kv = hsm_kek_current(s->h);
+	if (rc == CF_OK && s->x != NULL && kv == 0)
+		rc = CF_E_HSM_NOT_FOUND;
+	if (rc == CF_OK && s->x != NULL) {
+		io = s->x->io;
+		size_t dn = io->out_n;
+		if (cap < hsm_blob_size(dn))
+			rc = CF_E_NO_SPACE;
+		hsm_blob_header(hdr, kv, (uint32_t)dn);
+		if (rc == CF_OK)
+			rc = hsm_blob_aad(hdr, b, io->aad, sizeof io->aad, &io->aad_n);
+		if (rc == CF_OK) {
+			memcpy(io->in, io->out, dn); /* both in the executor's locked scratch */
+			sec_wipe(io->out, sizeof io->out);
+			io->in_n = dn;
+			io->ul[0] = kv;
+			rc = hsm_sess_run(s, job_kw_seal, &dl);
+		}
+		if (rc == CF_OK && s->x != NULL) {
+			io = s->x->io;
+			memcpy(blob, hdr, HSM_BLOB_HDR);
+			memcpy(blob + HSM_BLOB_HDR, io->nonce, NONCE_N);
+			memcpy(blob + HSM_BLOB_HDR + NONCE_N, io->out, io->out_n);
+			*blob_n = HSM_BLOB_HDR + NONCE_N + io->out_n;
+			*dek_n = dn;
+		}
+	}
+	if (s->x != NULL) {
+		sec_wipe(s->x->io->in, sizeof s->x->io->in);
+		sec_wipe(s->x->io->out, sizeof s->x->io->out);
+	}
+	if (rc != CF_OK)
+		sec_wipe(blob, cap);
+	return rc;
+}
