@@ -248,7 +248,8 @@ struct hsm_kw_key {
 /* Wrap `key`'s DEK with the AES key `wkey` (16/24/32 bytes): out[cap] receives the wrapped
  * bytes (not secret), *out_n their length. Errors: CF_E_HSM_MECH (the mechanism refuses
  * these lengths, e.g. RFC 3394 with a key that is not a multiple of 8 bytes, or a wrapping
- * key that is not an AES key length), CF_E_HSM_UNWRAP / CF_E_HSM_BLOB / CF_E_HSM_WRONG_KEK
+ * key that is not an AES key length; or RFC 5649 of a length that is not a multiple of 8,
+ * whose output the module gets wrong: checked by unwrapping it again, see keywrap.c), CF_E_HSM_UNWRAP / CF_E_HSM_BLOB / CF_E_HSM_WRONG_KEK
  * (a blob as hsm_dek_unwrap), CF_E_NO_SPACE, CF_E_HSM_*. */
 MUST_USE cf_err hsm_kw_wrap(hsm_sess *s, enum hsm_kw_mech mech, const struct hsm_kw_key *wkey,
 			    const struct hsm_kw_key *key, uint8_t *out, size_t cap, size_t *out_n);

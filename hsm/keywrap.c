@@ -80,11 +80,10 @@ static cf_err kw_open(struct hsm_exec *x, CK_ULONG kv, const uint8_t *nonce, uin
 	return CF_OK;
 }
 
-/* Make a session secret key from io->out[n] (then wiped). aes: CKK_AES usable for `use`
- * (CKA_WRAP or CKA_UNWRAP) only, sensitive, not extractable; else (use ignored)
- * CKK_GENERIC_SECRET, sensitive and extractable: the key C_WrapKey wraps. */
-static cf_err kw_object(struct hsm_exec *x, size_t n, bool aes, CK_ATTRIBUTE_TYPE use,
-			CK_OBJECT_HANDLE *o)
+/* Make a session secret key from io->out[n] (then wiped). aes: the wrapping key, CKK_AES
+ * usable only to wrap and unwrap, sensitive, not extractable; else CKK_GENERIC_SECRET,
+ * sensitive and extractable: the key C_WrapKey wraps. */
+static cf_err kw_object(struct hsm_exec *x, size_t n, bool aes, CK_OBJECT_HANDLE *o)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = aes ? CKK_AES : CKK_GENERIC_SECRET;
@@ -99,9 +98,10 @@ static cf_err kw_object(struct hsm_exec *x, size_t n, bool aes, CK_ATTRIBUTE_TYP
 		{ CKA_ENCRYPT, &f, sizeof f },
 		{ CKA_DECRYPT, &f, sizeof f },
 		{ CKA_VALUE, x->io->out, n },
-		{ use, &t, sizeof t }, /* last: left out for the generic key */
+		{ CKA_WRAP, &t, sizeof t },   /* last two: left out for the generic key */
+		{ CKA_UNWRAP, &t, sizeof t },
 	};
-	CK_ULONG tn = sizeof tm / sizeof tm[0] - (aes ? 0u : 1u);
+	CK_ULONG tn = sizeof tm / sizeof tm[0] - (aes ? 0u : 2u);
 	*o = CK_INVALID_HANDLE;
 	CK_RV rv = x->h->f->C_CreateObject(x->sh, tm, tn, o);
 	sec_wipe(x->io->out, sizeof x->io->out);
@@ -112,13 +112,13 @@ static cf_err kw_object(struct hsm_exec *x, size_t n, bool aes, CK_ATTRIBUTE_TYP
 	return rv == CKR_OK ? CF_OK : p11_fail(x, rv);
 }
 
-/* The wrapping key (sealed at io->in[0]) as a session AES key allowed to `use`. */
-static cf_err kw_wrapping_key(struct hsm_exec *x, CK_ATTRIBUTE_TYPE use, CK_OBJECT_HANDLE *o)
+/* The wrapping key (sealed at io->in[0]) as a session AES key. */
+static cf_err kw_wrapping_key(struct hsm_exec *x, CK_OBJECT_HANDLE *o)
 {
 	struct hsm_io *io = x->io;
 	size_t n;
 	TRY(kw_open(x, io->ul[0], io->nonce, io->aad, io->aad_n, io->in, io->ul[1], &n));
-	return kw_object(x, n, true, use, o);
+	return kw_object(x, n, true, o);
 }
 
 static void kw_destroy(struct hsm_exec *x, CK_OBJECT_HANDLE o)
@@ -135,6 +135,34 @@ static size_t kw_out_len(CK_ULONG mech, size_t n)
 	return n + 8u;
 }
 
+/* RFC 5649 of a key whose length is not a multiple of 8: unwrap io->out[on] again and check
+ * the length the Message Length Indicator gives back. SoftHSMv2 2.6.1 zero-pads such a key to
+ * a multiple of 8 before wrapping (its output unwraps to the key plus zero bytes: checked by
+ * tests/unit/hsm/test_hsm_keywrap.c), which a client would take for the key: refused with
+ * CF_E_HSM_MECH rather than answered. */
+static cf_err kwp_check(struct hsm_exec *x, CK_OBJECT_HANDLE w, CK_ULONG on, size_t kn)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+	CK_ATTRIBUTE tm[] = {
+		{ CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+		{ CKA_TOKEN, &f, sizeof f },     { CKA_SENSITIVE, &t, sizeof t },
+		{ CKA_EXTRACTABLE, &f, sizeof f },
+	};
+	CK_MECHANISM m = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_OBJECT_HANDLE u = CK_INVALID_HANDLE;
+	CK_ULONG len = 0;
+	CK_RV rv = x->h->f->C_UnwrapKey(x->sh, &m, w, x->io->out, on, tm, 5, &u);
+	if (rv != CKR_OK)
+		return p11_rv_fault(rv) == HSM_FAULT_NONE ? CF_E_HSM_MECH : p11_fail(x, rv);
+	cf_err rc = p11_get_ulong(x, u, CKA_VALUE_LEN, &len);
+	kw_destroy(x, u);
+	if (rc == CF_OK && len != kn)
+		rc = CF_E_HSM_MECH;
+	return rc;
+}
+
 static cf_err job_kw_wrap(struct hsm_exec *x)
 {
 	struct hsm_io *io = x->io;
@@ -143,12 +171,12 @@ static cf_err job_kw_wrap(struct hsm_exec *x)
 	cf_err rc;
 
 	io->out_n = 0;
-	if ((rc = kw_wrapping_key(x, CKA_WRAP, &w)) != CF_OK)
+	if ((rc = kw_wrapping_key(x, &w)) != CF_OK)
 		goto out;
 	if ((rc = kw_open(x, io->ul[2], io->in + OFF_KN, io->in + OFF_KA, io->ul[5],
 			  io->in + OFF_K, io->ul[3], &kn)) != CF_OK)
 		goto out;
-	if ((rc = kw_object(x, kn, false, 0, &k)) != CF_OK)
+	if ((rc = kw_object(x, kn, false, &k)) != CF_OK)
 		goto out;
 	CK_MECHANISM m = { kw_mech(io->ul[4]), NULL, 0 };
 	CK_ULONG on = sizeof io->out;
@@ -166,6 +194,9 @@ static cf_err job_kw_wrap(struct hsm_exec *x)
 		rc = CF_E_HSM_OUTPUT;
 		goto out;
 	}
+	if (io->ul[4] == HSM_KW_AES_PAD && kn % 8u != 0 &&
+	    (rc = kwp_check(x, w, on, kn)) != CF_OK)
+		goto out;
 	io->out_n = on;
 	rc = CF_OK;
 out:
@@ -193,7 +224,7 @@ static cf_err job_kw_unwrap(struct hsm_exec *x)
 	cf_err rc;
 
 	io->out_n = 0;
-	if ((rc = kw_wrapping_key(x, CKA_UNWRAP, &w)) != CF_OK)
+	if ((rc = kw_wrapping_key(x, &w)) != CF_OK)
 		goto out;
 	CK_MECHANISM m = { kw_mech(io->ul[4]), NULL, 0 };
 	CK_RV rv = x->h->f->C_UnwrapKey(x->sh, &m, w, io->in + OFF_K, io->ul[3], tm,
@@ -279,9 +310,15 @@ cf_err hsm_kw_wrap(hsm_sess *s, enum hsm_kw_mech mech, const struct hsm_kw_key *
 		    CF_OK &&
 	    (rc = kw_stage(s, key, OFF_K, io->in + OFF_KN, io->in + OFF_KA, &aad_n, &io->ul[2],
 			   &io->ul[3])) == CF_OK) {
+		size_t kn = io->ul[3] - TAG_N;
 		io->ul[4] = mech;
 		io->ul[5] = aad_n;
-		rc = hsm_sess_run(s, job_kw_wrap, &dl);
+		/* RFC 3394 is defined for n >= 2 blocks of 8 bytes only (SoftHSMv2 2.6.1 would
+		 * zero-pad anything else and answer a longer key) */
+		if (mech == HSM_KW_AES && (kn % 8u != 0 || kn < 16u))
+			rc = CF_E_HSM_MECH;
+		else
+			rc = hsm_sess_run(s, job_kw_wrap, &dl);
 	}
 	if (s->x == NULL)
 		return rc;

@@ -271,8 +271,8 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 					KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
 					"secret data: byte string key material");
 		}
-		mat = kb->wrapping.p != NULL ? kb->wrapped_value.p : kb->material.p;
-		mat_n = kb->wrapping.p != NULL ? kb->wrapped_value.n : kb->material.n;
+		mat = kb->value_wrapped ? kb->wrapped_value.p : kb->material.p;
+		mat_n = kb->value_wrapped ? kb->wrapped_value.n : kb->material.n;
 		if (kb->has_alg) {
 			if (t.has_alg && t.alg != kb->alg)
 				return bad(it, "Cryptographic Algorithm differs from the key block");

@@ -157,8 +157,13 @@ static cf_err wrapping_check(struct ops_req *r, struct ops_item *it, const struc
 	return CF_OK;
 }
 
-static cf_err hsm_refused(struct ops_req *r, struct ops_item *it, cf_err rc)
+static cf_err hsm_refused(struct ops_req *r, struct ops_item *it, enum hsm_kw_mech mech,
+			  cf_err rc)
 {
+	if (rc == CF_E_HSM_MECH && mech == HSM_KW_AES_PAD)
+		return ops_fail(it, rc, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+				"the HSM's AESKeyWrapPadding is wrong for this key length "
+				"(not a multiple of 8 bytes)");
 	if (rc == CF_E_HSM_MECH)
 		return ops_fail(it, rc, why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
 					    KMIP_RESULT_REASON_BAD_CRYPTOGRAPHIC_PARAMETERS),
@@ -204,7 +209,7 @@ cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_o
 	struct hsm_kw_key k = { o->wrapped, o->wrapped_len,
 				{ (const uint8_t *)o->uid, strlen(o->uid), o->object_type } };
 	if ((rc = hsm_kw_wrap(sess, mech, &wk, &k, out, HSM_KW_OUT_MAX, &out_n)) != CF_OK) {
-		rc = hsm_refused(r, it, rc);
+		rc = hsm_refused(r, it, mech, rc);
 		goto out;
 	}
 	if ((rc = kmip_wrapping_data_encode(&w, r->ver, &r->w->arena, &kb->wrapping)) != CF_OK)
@@ -241,9 +246,12 @@ cf_err ops_wrap_register(struct ops_req *r, struct ops_item *it, const struct km
 		return ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_INVALID_FIELD,
 				"Key Wrapping Data");
 	TRY(wrapping_check(r, it, &w));
-	if (!kb->value_wrapped)
+	/* the spec's form is a Byte String Key Value; PyKMIP sends a Key Value structure whose
+	 * Key Material holds the wrapped bytes (as its server answers): both are accepted */
+	struct kmip_bytes wv = kb->value_wrapped ? kb->wrapped_value : kb->material;
+	if (!kb->value_wrapped && (kb->material_type != TTLV_BYTE_STRING || kb->attrs.a.n > 0))
 		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
-				"wrapped Key Value must be a Byte String");
+				"wrapped Key Value: a Byte String");
 	if ((rc = wrapping_key(r, it, &w.enc, KMIP_CRYPTOGRAPHIC_USAGE_MASK_UNWRAP_KEY, &wo, &mech,
 			       &used)) != CF_OK)
 		goto out;
@@ -251,7 +259,7 @@ cf_err ops_wrap_register(struct ops_req *r, struct ops_item *it, const struct km
 		goto out;
 	struct hsm_kw_key wk = { wo.wrapped, wo.wrapped_len,
 				 { (const uint8_t *)wo.uid, strlen(wo.uid), wo.object_type } };
-	rc = hsm_kw_unwrap(sess, mech, &wk, kb->wrapped_value.p, kb->wrapped_value.n, b, blob, cap,
+	rc = hsm_kw_unwrap(sess, mech, &wk, wv.p, wv.n, b, blob, cap,
 			   blob_n, dek_n);
 	if (rc == CF_E_HSM_UNWRAP)
 		rc = ops_fail(it, rc, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
