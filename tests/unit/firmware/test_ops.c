@@ -793,7 +793,7 @@ static void test_versions(void **state)
 	pl->u.query_req = (struct kmip_req_query){ fns, 3 };
 	r = send_rq(f, C_A, &q);
 	assert_ok(&r->items[0]);
-	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 14);
+	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 15);
 	assert_int_equal(r->items[0].pl.u.query_rsp.n_types, 3);
 	assert_int_equal(r->items[0].pl.u.query_rsp.vendor.n, strlen("Coffre test"));
 
@@ -1016,7 +1016,7 @@ static void test_bad_requests(void **state)
 
 	/* an operation we do not serve */
 	rq_init(&q, 1, 4);
-	rq_add(&q, KMIP_OPERATION_RE_KEY, "x");
+	rq_add(&q, KMIP_OPERATION_CANCEL, "x");
 	q.items[0].pl.typed = false;
 	q.items[0].pl.raw = (struct kmip_bytes){ (const uint8_t *)"", 0 };
 	r = send_rq(f, C_A, &q);
