@@ -387,6 +387,16 @@ static cf_err ke_uid_rsp(ttlv_wr *w, struct kmip_text uid)
 	return ke_text(w, T(UNIQUE_IDENTIFIER), uid);
 }
 
+static cf_err ke_rekey_req(ttlv_wr *w, const struct kmip_req_rekey *p, int ver)
+{
+	TRY(ke_uid_req(w, p->uid));
+	if (p->has_offset)
+		TRY(ttlv_wr_interval(w, T(OFFSET), p->offset));
+	if (p->t.present)
+		TRY(ke_tmpl(w, T(TEMPLATE_ATTRIBUTE), &p->t, ver));
+	return ver >= KMIP_V2_0 ? ke_struct(w, T(PROTECTION_STORAGE_MASKS), p->psm) : CF_OK;
+}
+
 static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 {
 	bool v2 = ver >= KMIP_V2_0;
@@ -407,15 +417,6 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 		TRY(ke_enum(w, T(OBJECT_TYPE), p->object_type, ver));
 		TRY(ke_tmpl(w, T(TEMPLATE_ATTRIBUTE), &p->t, ver));
 		TRY(ke_object(w, &p->obj, ver));
-		return v2 ? ke_struct(w, T(PROTECTION_STORAGE_MASKS), p->psm) : CF_OK;
-	}
-	case KMIP_OPERATION_RE_KEY: {
-		const struct kmip_req_rekey *p = &pl->u.rekey_req;
-		TRY(ke_uid_req(w, p->uid));
-		if (p->has_offset)
-			TRY(ttlv_wr_interval(w, T(OFFSET), p->offset));
-		if (p->t.present)
-			TRY(ke_tmpl(w, T(TEMPLATE_ATTRIBUTE), &p->t, ver));
 		return v2 ? ke_struct(w, T(PROTECTION_STORAGE_MASKS), p->psm) : CF_OK;
 	}
 	case KMIP_OPERATION_GET: {
@@ -587,6 +588,8 @@ cf_err kmip_payload_encode(ttlv_wr *w, const struct kmip_payload *pl, bool respo
 	TRY(ttlv_wr_begin(w, response ? T(RESPONSE_PAYLOAD) : T(REQUEST_PAYLOAD), &m));
 	if (!pl->typed)
 		rc = ke_items(w, pl->raw);
+	else if (!response && pl->op == KMIP_OPERATION_RE_KEY)
+		rc = ke_rekey_req(w, &pl->u.rekey_req, version);
 	else
 		rc = response ? ke_rsp(w, pl, version) : ke_req(w, pl, version);
 	if (rc != CF_OK)

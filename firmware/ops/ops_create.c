@@ -233,6 +233,23 @@ out:
 	return rc;
 }
 
+/* Key Wrapping Data: unwrapped in the HSM, sealed under the KEK bound to b (ops_wrap.c); a
+ * symmetric key's Cryptographic Length, if given, must match the unwrapped key, else is set. */
+static cf_err register_wrapped(struct ops_req *r, struct ops_item *it, uint32_t type,
+			       const struct kmip_key_block *kb, struct tmpl_out *t,
+			       const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n)
+{
+	size_t dn = 0;
+	TRY(ops_wrap_register(r, it, kb, b, blob, cap, blob_n, &dn));
+	if (type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
+		return CF_OK;
+	if (t->has_len && (size_t)t->len != dn * 8)
+		return bad(it, "Cryptographic Length does not match the key");
+	t->has_len = true;
+	t->len = (int32_t)(dn * 8);
+	return CF_OK;
+}
+
 cf_err ops_register(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_register *q = &it->rq->pl.u.register_req;
@@ -315,22 +332,12 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), q->object_type };
-	if (kb->wrapping.p != NULL && q->object_type != KMIP_OBJECT_TYPE_OPAQUE_OBJECT) {
-		/* Key Wrapping Data: unwrapped in the HSM, sealed under the KEK (ops_wrap.c) */
-		size_t dn = 0;
-		if ((rc = ops_wrap_register(r, it, kb, &b, blob, sizeof blob, &blob_n, &dn)) != CF_OK)
-			goto out;
-		if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
-			if (t.has_len && (size_t)t.len != dn * 8) {
-				rc = bad(it, "Cryptographic Length does not match the key");
-				goto out;
-			}
-			t.has_len = true;
-			t.len = (int32_t)(dn * 8);
-		}
-	} else if ((rc = hsm_dek_wrap(sess, mat, mat_n, &b, blob, sizeof blob, &blob_n)) != CF_OK) {
+	if (kb->wrapping.p != NULL && q->object_type != KMIP_OBJECT_TYPE_OPAQUE_OBJECT)
+		rc = register_wrapped(r, it, q->object_type, kb, &t, &b, blob, sizeof blob, &blob_n);
+	else
+		rc = hsm_dek_wrap(sess, mat, mat_n, &b, blob, sizeof blob, &blob_n);
+	if (rc != CF_OK)
 		goto out;
-	}
 	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid);
 out:
 	sec_wipe(blob, sizeof blob);
