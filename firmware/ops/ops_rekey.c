@@ -10,6 +10,8 @@
  *# Identifier: new; Name: set to the name(s) of the existing key, all name attributes are
  *# removed from the existing key; State: from the dates; Link: to the existing key as the
  *# replaced key; Last Change Date: current time.
+ * The replacement's state follows its dates: Pre-Active before its Activation Date, Active,
+ * Deactivated once its Deactivation Date has passed.
  * The existing key's state and dates do not change (the spec asks nothing of them); only its
  * Names go, its Replacement Object Link comes and its Last Change Date is now. */
 #include <string.h>
@@ -212,8 +214,9 @@ cf_err ops_rekey(struct ops_req *r, struct ops_item *it)
 	n.kek_version = bi.kek_version;
 	n.wrapped = blob;
 	n.wrapped_len = blob_n;
-	n.state = n.activation != 0 && n.activation <= r->now ? STORE_STATE_ACTIVE
-							     : STORE_STATE_PRE_ACTIVE;
+	n.state = n.activation == 0 || n.activation > r->now ? STORE_STATE_PRE_ACTIVE
+	: n.deactivation != 0 && n.deactivation <= r->now ? STORE_STATE_DEACTIVATED
+							   : STORE_STATE_ACTIVE;
 	n.created = n.last_change = r->now;
 	n.destroyed = n.compromise = n.compromise_occurrence = 0;
 	n.revocation_reason = 0;
