@@ -253,6 +253,15 @@ struct hsm_kw_key {
  * (a blob as hsm_dek_unwrap), CF_E_NO_SPACE, CF_E_HSM_*. */
 MUST_USE cf_err hsm_kw_wrap(hsm_sess *s, enum hsm_kw_mech mech, const struct hsm_kw_key *wkey,
 			    const struct hsm_kw_key *key, uint8_t *out, size_t cap, size_t *out_n);
+/* Wrap `key`'s DEK with an RSA public key given as its SubjectPublicKeyInfo DER (RSA
+ * 2048..4096; the managed Public Key's material): RSA-OAEP with SHA-1 and MGF1-SHA-1, empty
+ * label (CKM_RSA_PKCS_OAEP). out[cap] receives the modulus-length ciphertext. Errors:
+ * CF_E_HSM_MECH (not an RSA key, a size we do not take, or a key too long for OAEP with this
+ * modulus), CF_E_INVALID_ARG (malformed DER), the blob errors, CF_E_NO_SPACE, CF_E_HSM_*. */
+#define HSM_KW_RSA_OUT_MAX 512u
+MUST_USE cf_err hsm_kw_wrap_rsa(hsm_sess *s, const uint8_t *spki, size_t spki_n,
+				const struct hsm_kw_key *key, uint8_t *out, size_t cap,
+				size_t *out_n);
 /* Unwrap wrapped[n] with the AES key `wkey` and seal the result under the current KEK bound
  * to b into blob[cap] (*blob_n; *dek_n = the unwrapped key's length, <= HSM_DEK_MAX).
  * Errors: CF_E_HSM_UNWRAP (the integrity check failed: wrong wrapping key, wrong mechanism,

@@ -397,3 +397,177 @@ cf_err hsm_kw_unwrap(hsm_sess *s, enum hsm_kw_mech mech, const struct hsm_kw_key
 		sec_wipe(blob, cap);
 	return rc;
 }
+
+/* ---- RSA-OAEP with a public key ---------------------------------------------------------
+ * The wrapping key is public: its SubjectPublicKeyInfo (the managed Public Key's material) is
+ * parsed here and made a session public key object; the key to wrap is opened from its blob
+ * as above. PKCS#1 v2 OAEP with SHA-1 and MGF1-SHA-1 (the KMIP default Hashing Algorithm, and
+ * the only one SoftHSMv2 2.6.1 takes for OAEP). */
+
+#define RSA_MOD_MAX 512u  /* RSA-4096 */
+#define RSA_EXP_MAX 8u
+
+/* One DER TLV at *p (n bytes left): tag must be `tag`; *v / *vn = its contents, *p and *n
+ * advance past it. Definite lengths of up to 2 length bytes (no SPKI needs more). */
+static bool der_take(const uint8_t **p, size_t *n, uint8_t tag, const uint8_t **v, size_t *vn)
+{
+	size_t len, hl = 2;
+	if (*n < 2 || (*p)[0] != tag)
+		return false;
+	len = (*p)[1];
+	if (len == 0x81 || len == 0x82) {
+		size_t k = len & 0x7fu;
+		if (*n < 2 + k)
+			return false;
+		len = k == 1 ? (*p)[2] : ((size_t)(*p)[2] << 8 | (*p)[3]);
+		if (len < (k == 1 ? 0x80u : 0x100u)) /* not the shortest form */
+			return false;
+		hl += k;
+	} else if (len >= 0x80) {
+		return false;
+	}
+	if (*n - hl < len)
+		return false;
+	*v = *p + hl;
+	*vn = len;
+	*p += hl + len;
+	*n -= hl + len;
+	return true;
+}
+
+/* A positive INTEGER's magnitude (leading zero octet dropped). */
+static bool der_uint(const uint8_t **p, size_t *n, const uint8_t **v, size_t *vn)
+{
+	if (!der_take(p, n, 0x02, v, vn) || *vn == 0 || ((*v)[0] & 0x80u) != 0)
+		return false;
+	if (*vn > 1 && (*v)[0] == 0) {
+		if (((*v)[1] & 0x80u) == 0)
+			return false; /* not minimal */
+		(*v)++;
+		(*vn)--;
+	}
+	return true;
+}
+
+/* SubjectPublicKeyInfo { { rsaEncryption, NULL }, BIT STRING { RSAPublicKey { n, e } } }. */
+static cf_err spki_rsa(const uint8_t *der, size_t n, const uint8_t **mod, size_t *mod_n,
+		       const uint8_t **e, size_t *e_n)
+{
+	static const uint8_t alg[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+				       0x01, 0x05, 0x00 };
+	const uint8_t *spki, *ai, *bits, *rpk;
+	size_t spki_n, ai_n, bits_n, rpk_n;
+	if (!der_take(&der, &n, 0x30, &spki, &spki_n) || n != 0 ||
+	    !der_take(&spki, &spki_n, 0x30, &ai, &ai_n) || ai_n != sizeof alg ||
+	    memcmp(ai, alg, sizeof alg) != 0)
+		return CF_E_HSM_MECH; /* not an RSA public key */
+	if (!der_take(&spki, &spki_n, 0x03, &bits, &bits_n) || spki_n != 0 || bits_n < 1 ||
+	    bits[0] != 0)
+		return CF_E_INVALID_ARG;
+	bits++;
+	bits_n--;
+	if (!der_take(&bits, &bits_n, 0x30, &rpk, &rpk_n) || bits_n != 0 ||
+	    !der_uint(&rpk, &rpk_n, mod, mod_n) || !der_uint(&rpk, &rpk_n, e, e_n) || rpk_n != 0)
+		return CF_E_INVALID_ARG;
+	if (*mod_n < 256u || *mod_n > RSA_MOD_MAX || *e_n > RSA_EXP_MAX)
+		return CF_E_HSM_MECH; /* RSA 2048..4096 */
+	return CF_OK;
+}
+
+static cf_err job_kw_wrap_rsa(struct hsm_exec *x)
+{
+	struct hsm_io *io = x->io;
+	CK_OBJECT_HANDLE w = CK_INVALID_HANDLE, k = CK_INVALID_HANDLE;
+	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE kt = CKK_RSA;
+	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+	CK_ATTRIBUTE tm[] = {
+		{ CKA_CLASS, &cls, sizeof cls },       { CKA_KEY_TYPE, &kt, sizeof kt },
+		{ CKA_TOKEN, &f, sizeof f },           { CKA_WRAP, &t, sizeof t },
+		{ CKA_ENCRYPT, &f, sizeof f },         { CKA_VERIFY, &f, sizeof f },
+		{ CKA_MODULUS, io->in, io->ul[0] },
+		{ CKA_PUBLIC_EXPONENT, io->in + RSA_MOD_MAX, io->ul[1] },
+	};
+	CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0 };
+	CK_MECHANISM m = { CKM_RSA_PKCS_OAEP, &op, sizeof op };
+	size_t kn = 0;
+	cf_err rc;
+
+	io->out_n = 0;
+	CK_RV rv = x->h->f->C_CreateObject(x->sh, tm, sizeof tm / sizeof tm[0], &w);
+	if (rv != CKR_OK) {
+		w = CK_INVALID_HANDLE;
+		rc = rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT
+			     ? CF_E_HSM_MECH : p11_fail(x, rv);
+		goto out;
+	}
+	if ((rc = kw_open(x, io->ul[2], io->in + OFF_KN, io->in + OFF_KA, io->ul[5],
+			  io->in + OFF_K, io->ul[3], &kn)) != CF_OK ||
+	    (rc = kw_object(x, kn, false, &k)) != CF_OK)
+		goto out;
+	CK_ULONG on = sizeof io->out;
+	rv = x->h->f->C_WrapKey(x->sh, &m, w, k, io->out, &on);
+	if (rv == CKR_KEY_SIZE_RANGE || rv == CKR_DATA_LEN_RANGE || rv == CKR_MECHANISM_INVALID) {
+		rc = CF_E_HSM_MECH; /* e.g. a key too long for OAEP with this modulus */
+		goto out;
+	}
+	if (rv != CKR_OK) {
+		rc = p11_fail(x, rv);
+		goto out;
+	}
+	if (on != io->ul[0]) { /* an RSA ciphertext is the modulus length */
+		rc = CF_E_HSM_OUTPUT;
+		goto out;
+	}
+	io->out_n = on;
+	rc = CF_OK;
+out:
+	kw_destroy(x, k);
+	kw_destroy(x, w);
+	return rc;
+}
+
+cf_err hsm_kw_wrap_rsa(hsm_sess *s, const uint8_t *spki, size_t spki_n,
+		       const struct hsm_kw_key *key, uint8_t *out, size_t cap, size_t *out_n)
+{
+	const uint8_t *mod = NULL, *e = NULL;
+	size_t mod_n = 0, e_n = 0, aad_n = 0;
+	struct timespec dl;
+	cf_err rc;
+
+	if (out_n != NULL)
+		*out_n = 0;
+	if (s == NULL || spki == NULL || out == NULL || out_n == NULL)
+		return CF_E_INVALID_ARG;
+	if (key == NULL || key->blob == NULL)
+		return CF_E_INVALID_ARG;
+	TRY(spki_rsa(spki, spki_n, &mod, &mod_n, &e, &e_n));
+	hsm_deadline(&dl, hsm_timeout_ms(s->h));
+	TRY(hsm_sess_ready(s, &dl));
+	struct hsm_io *io = s->x->io;
+	memcpy(io->in, mod, mod_n);
+	memcpy(io->in + RSA_MOD_MAX, e, e_n);
+	io->ul[0] = mod_n;
+	io->ul[1] = e_n;
+	rc = kw_stage(s, key, OFF_K, io->in + OFF_KN, io->in + OFF_KA, &aad_n, &io->ul[2],
+		      &io->ul[3]);
+	/* OAEP with SHA-1 carries at most k - 2 * 20 - 2 bytes */
+	if (rc == CF_OK && io->ul[3] - TAG_N > mod_n - 42u)
+		rc = CF_E_HSM_MECH;
+	if (rc == CF_OK) {
+		io->ul[5] = aad_n;
+		rc = hsm_sess_run(s, job_kw_wrap_rsa, &dl);
+	}
+	if (s->x == NULL)
+		return rc;
+	io = s->x->io;
+	if (rc == CF_OK && io->out_n > cap)
+		rc = CF_E_NO_SPACE;
+	if (rc == CF_OK) {
+		memcpy(out, io->out, io->out_n);
+		*out_n = io->out_n;
+	}
+	sec_wipe(io->in, sizeof io->in);
+	sec_wipe(io->out, sizeof io->out);
+	return rc;
+}

@@ -9,6 +9,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
 #include "board/hex.h"
 #include "board/sec.h"
 #include "hsm/hsm_int.h"
@@ -220,12 +225,55 @@ static void t_no_gcm_unwrap(void **st)
 	assert_int_equal(fl->C_DestroyObject(sh, k), CKR_OK);
 }
 
+/* RSA-OAEP (SHA-1) under a public key given as SPKI DER, opened with OpenSSL's private key */
+static void t_wrap_rsa(void **st)
+{
+	struct fx *f = *st;
+	struct mk k;
+	uint8_t out[HSM_KW_RSA_OUT_MAX], spki[1024], want[64], got[512];
+	size_t n = 0, gn = sizeof got;
+
+	EVP_PKEY *pk = EVP_RSA_gen(2048);
+	assert_non_null(pk);
+	uint8_t *sp = spki;
+	int sn = i2d_PUBKEY(pk, &sp);
+	assert_true(sn > 0 && (size_t)sn < sizeof spki);
+	mk_make(f, &k, "key-rsa", KW_KEY);
+	CK_ULONG objs = session_objects(f);
+	assert_int_equal(hsm_kw_wrap_rsa(f->s, spki, (size_t)sn, &k.k, out, sizeof out, &n), CF_OK);
+	assert_int_equal(n, 256);
+	assert_int_equal(session_objects(f), objs);
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pk, NULL);
+	assert_non_null(c);
+	assert_int_equal(EVP_PKEY_decrypt_init(c), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING), 1);
+	assert_int_equal(EVP_PKEY_decrypt(c, got, &gn, out, n), 1);
+	assert_int_equal(gn, unhex(KW_KEY, want, sizeof want));
+	assert_memory_equal(got, want, gn);
+	EVP_PKEY_CTX_free(c);
+
+	/* malformed DER, and a public key that is not RSA */
+	spki[1] ^= 0x01;
+	assert_int_equal(hsm_kw_wrap_rsa(f->s, spki, (size_t)sn, &k.k, out, sizeof out, &n),
+			 CF_E_HSM_MECH);
+	EVP_PKEY_free(pk);
+	pk = EVP_EC_gen("P-256");
+	assert_non_null(pk);
+	sp = spki;
+	sn = i2d_PUBKEY(pk, &sp);
+	assert_true(sn > 0);
+	assert_int_equal(hsm_kw_wrap_rsa(f->s, spki, (size_t)sn, &k.k, out, sizeof out, &n),
+			 CF_E_HSM_MECH);
+	EVP_PKEY_free(pk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(t_wrap_vectors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(t_unwrap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(t_no_gcm_unwrap, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(t_wrap_rsa, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
