@@ -14,6 +14,7 @@
 #include "kmip/kmip_wrap.h"
 
 #define ROW_CRYPTO_PARAMS "Cryptographic Parameters"
+#define WRAP_RSA_OAEP 100 /* beside enum hsm_kw_mech: hsm_kw_wrap_rsa */
 
 /* The Result Reason for the request's version: 1.x value, 2.0 value. */
 static uint32_t why(const struct ops_req *r, uint32_t v1, uint32_t v2)
@@ -72,9 +73,10 @@ static cf_err params_choose(struct ops_req *r, struct ops_item *it, const char *
 }
 
 /* Load the wrapping key named by ki and check that it may wrap (need = Wrap Key) or unwrap
- * (Unwrap Key); *mech from its Cryptographic Parameters, *used = those parameters. */
+ * (Unwrap Key); *mech (enum hsm_kw_mech, or WRAP_RSA_OAEP for an RSA Public Key, which only
+ * wraps) from its Cryptographic Parameters, *used = those parameters. */
 static cf_err wrapping_key(struct ops_req *r, struct ops_item *it, const struct kmip_key_info *ki,
-			   uint32_t need, struct store_object *wo, enum hsm_kw_mech *mech,
+			   uint32_t need, struct store_object *wo, int *mech,
 			   struct kmip_crypto_params *used)
 {
 	char wuid[STORE_UID_MAX + 1];
@@ -101,11 +103,16 @@ static cf_err wrapping_key(struct ops_req *r, struct ops_item *it, const struct 
 		return ops_fail(it, CF_E_NOT_FOUND, why(r, KMIP_RESULT_REASON_ITEM_NOT_FOUND,
 							KMIP_RESULT_REASON_WRAPPING_OBJECT_DESTROYED),
 				"wrapping key destroyed");
-	if (wo->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY ||
-	    wo->crypto_alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES)
+	bool rsa = need == KMIP_CRYPTOGRAPHIC_USAGE_MASK_WRAP_KEY &&
+		   wo->object_type == KMIP_OBJECT_TYPE_PUBLIC_KEY &&
+		   wo->crypto_alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_RSA;
+	if (!rsa && (wo->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY ||
+		     wo->crypto_alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES))
 		return ops_fail(it, CF_E_BAD_OBJECT, why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
 							 KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
-				"wrapping key is not an AES symmetric key");
+				need == KMIP_CRYPTOGRAPHIC_USAGE_MASK_WRAP_KEY
+					? "wrapping key is not an AES key nor an RSA public key"
+					: "unwrapping key is not an AES symmetric key");
 	if ((wo->usage_mask & need) == 0)
 		return ops_fail(it, CF_E_PERMISSION,
 				why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
@@ -120,7 +127,16 @@ static cf_err wrapping_key(struct ops_req *r, struct ops_item *it, const struct 
 						    KMIP_RESULT_REASON_WRONG_KEY_LIFECYCLE_STATE),
 				"wrapping key is not Active");
 	TRY(params_choose(r, it, wuid, ki, used));
-	if (used->has_mode && used->mode == KMIP_BLOCK_CIPHER_MODE_NISTKEYWRAP)
+	if (rsa && (!used->has_padding || used->padding == KMIP_PADDING_METHOD_OAEP) &&
+	    (!used->has_hash || used->hash == KMIP_HASHING_ALGORITHM_SHA_1) && !used->other &&
+	    !used->has_mode)
+		*mech = WRAP_RSA_OAEP;
+	else if (rsa)
+		return ops_fail(it, CF_E_BAD_VALUE,
+				why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+				    KMIP_RESULT_REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS),
+				"RSA wrapping: Padding Method OAEP with SHA-1 only");
+	else if (used->has_mode && used->mode == KMIP_BLOCK_CIPHER_MODE_NISTKEYWRAP)
 		*mech = HSM_KW_AES;
 	else if (used->has_mode && used->mode == KMIP_BLOCK_CIPHER_MODE_AESKEYWRAPPADDING)
 		*mech = HSM_KW_AES_PAD;
@@ -157,9 +173,13 @@ static cf_err wrapping_check(struct ops_req *r, struct ops_item *it, const struc
 	return CF_OK;
 }
 
-static cf_err hsm_refused(struct ops_req *r, struct ops_item *it, enum hsm_kw_mech mech,
-			  cf_err rc)
+static cf_err hsm_refused(struct ops_req *r, struct ops_item *it, int mech, cf_err rc)
 {
+	if (rc == CF_E_HSM_MECH && mech == WRAP_RSA_OAEP)
+		return ops_fail(it, rc, why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+					    KMIP_RESULT_REASON_BAD_CRYPTOGRAPHIC_PARAMETERS),
+				"RSA public key not usable (RSA 2048-4096), or the key is too long "
+				"for OAEP with it");
 	if (rc == CF_E_HSM_MECH && mech == HSM_KW_AES_PAD)
 		return ops_fail(it, rc, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
 				"the HSM's AESKeyWrapPadding is wrong for this key length "
@@ -172,6 +192,18 @@ static cf_err hsm_refused(struct ops_req *r, struct ops_item *it, enum hsm_kw_me
 	return rc;
 }
 
+/* RSA-OAEP under a managed Public Key: its material (SubjectPublicKeyInfo DER, public) is
+ * opened from its blob, then the HSM wraps (hsm_kw_wrap_rsa). */
+static cf_err wrap_rsa(struct ops_req *r, hsm_sess *sess, const struct hsm_kw_key *wk,
+		       const struct hsm_kw_key *k, uint8_t *out, size_t cap, size_t *out_n)
+{
+	uint8_t *spki;
+	size_t n = 0;
+	TRY(ops_keybuf(r, HSM_DEK_MAX, &spki));
+	TRY(hsm_dek_unwrap(sess, wk->blob, wk->n, &wk->bind, spki, HSM_DEK_MAX, &n));
+	return hsm_kw_wrap_rsa(sess, spki, n, k, out, cap, out_n);
+}
+
 cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_object *o,
 		    uint32_t format, struct kmip_rsp_get *s)
 {
@@ -179,7 +211,7 @@ cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_o
 	struct kmip_key_block *kb = &s->obj.kb;
 	struct store_object wo = { 0 };
 	struct kmip_wrapping w;
-	enum hsm_kw_mech mech = HSM_KW_AES;
+	int mech = HSM_KW_AES;
 	hsm_sess *sess;
 	size_t out_n = 0;
 	void *out;
@@ -208,7 +240,11 @@ cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_o
 				 { (const uint8_t *)wo.uid, strlen(wo.uid), wo.object_type } };
 	struct hsm_kw_key k = { o->wrapped, o->wrapped_len,
 				{ (const uint8_t *)o->uid, strlen(o->uid), o->object_type } };
-	if ((rc = hsm_kw_wrap(sess, mech, &wk, &k, out, HSM_KW_OUT_MAX, &out_n)) != CF_OK) {
+	if (mech == WRAP_RSA_OAEP)
+		rc = wrap_rsa(r, sess, &wk, &k, out, HSM_KW_OUT_MAX, &out_n);
+	else
+		rc = hsm_kw_wrap(sess, (enum hsm_kw_mech)mech, &wk, &k, out, HSM_KW_OUT_MAX, &out_n);
+	if (rc != CF_OK) {
 		rc = hsm_refused(r, it, mech, rc);
 		goto out;
 	}
@@ -237,7 +273,7 @@ cf_err ops_wrap_register(struct ops_req *r, struct ops_item *it, const struct km
 {
 	struct store_object wo = { 0 };
 	struct kmip_wrapping w;
-	enum hsm_kw_mech mech = HSM_KW_AES;
+	int mech = HSM_KW_AES;
 	struct kmip_crypto_params used;
 	hsm_sess *sess;
 	cf_err rc;
@@ -259,7 +295,7 @@ cf_err ops_wrap_register(struct ops_req *r, struct ops_item *it, const struct km
 		goto out;
 	struct hsm_kw_key wk = { wo.wrapped, wo.wrapped_len,
 				 { (const uint8_t *)wo.uid, strlen(wo.uid), wo.object_type } };
-	rc = hsm_kw_unwrap(sess, mech, &wk, wv.p, wv.n, b, blob, cap,
+	rc = hsm_kw_unwrap(sess, (enum hsm_kw_mech)mech, &wk, wv.p, wv.n, b, blob, cap,
 			   blob_n, dek_n);
 	if (rc == CF_E_HSM_UNWRAP)
 		rc = ops_fail(it, rc, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
