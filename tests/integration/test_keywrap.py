@@ -206,6 +206,11 @@ def run_get_wrapped(v):
     v.refused("KWS with Attribute Names", OP_GET,
               v.kws_payload(tk, k1, NIST_KW, extra=[(kw.T_ATTR_NAME, TEXT, "Name")]),
               R_FEATURE, R_FEATURE)
+    p = v.ok("Get with Key Wrap Type Not Wrapped", OP_GET, [(kw.T_UID, TEXT, tk), (0x4200F8, ENUM, 1)])
+    t.check("%s Key Wrap Type Not Wrapped answers the plain key" % v.name,
+            kw.find(p or [], kw.T_KEY_MATERIAL) == key_t)
+    v.refused("Get with Key Wrap Type As Registered", OP_GET,
+              [(kw.T_UID, TEXT, tk), (0x4200F8, ENUM, 2)], R_FEATURE, 0x32)
     v.refused("KWS parameters that K1 does not have", OP_GET, v.kws_payload(tk, k1, KWP),
               R_ILLEGAL, R_BAD_PARAMS)
     v.refused("Register wrapped, altered bytes", OP_REGISTER,
