@@ -283,7 +283,7 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 				return ops_fail(it, CF_E_BAD_OBJECT,
 						KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
 						"symmetric keys: Raw or Transparent Symmetric Key");
-		} else if (kb->material_type != TTLV_BYTE_STRING) {
+		} else if (!kb->value_wrapped && kb->material_type != TTLV_BYTE_STRING) {
 			return ops_fail(it, CF_E_BAD_OBJECT,
 					KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
 					"secret data: byte string key material");

@@ -188,6 +188,17 @@ def run_get_wrapped(v):
     t.check("%s Get of the KWP-registered key gives the original" % v.name,
             ruid is not None and v.get(ruid) == secret24)
 
+    # Secret Data of 13 bytes registered wrapped with RFC 5649 (unwrapping is right for any length)
+    secret13 = b"13-byte-secre"
+    kb = [(T_KEY_FORMAT, ENUM, 2), (T_KEY_VALUE, BYTES, keywrap.aes_key_wrap_with_padding(key_2, secret13)),
+          (T_KWD, STRUCT, [(T_WMETHOD, ENUM, ENCRYPT_M), v.eki(k2, KWP)])]
+    p = v.ok("Register wrapped Secret Data (RFC 5649, 13 bytes)", OP_REGISTER,
+             [(T_OBJECT_TYPE, ENUM, 7), v.tmpl([v.attr("Cryptographic Usage Mask", T_MASK, INT, 0x0C)]),
+              (0x420085, STRUCT, [(0x420086, ENUM, 1), (T_KEY_BLOCK, STRUCT, kb)])])
+    sd = kw.find(p, kw.T_UID) if p else None
+    t.check("%s Get of the wrapped-registered Secret Data gives the original" % v.name,
+            sd is not None and v.get(sd) == secret13)
+
     # refusals
     v.refused("KWS naming an unknown key", OP_GET, v.kws_payload(tk, "no-such-key", NIST_KW),
               R_ITEM_NOT_FOUND, R_WRAP_NOT_FOUND)
