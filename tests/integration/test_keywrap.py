@@ -54,6 +54,7 @@ def conn():
 
 
 C = conn()
+SECRETS = []   # plaintext key material registered wrapped: must never be found at rest
 
 
 class V:
@@ -176,12 +177,14 @@ def run_get_wrapped(v):
 
     # Register of wrapped material: unwrapped in the HSM, then Get gives the original
     secret = os.urandom(32)
+    SECRETS.append(secret)
     p = v.ok("Register wrapped (RFC 3394 under K1)", OP_REGISTER,
              v.register_wrapped(keywrap.aes_key_wrap(key_1, secret), k1, NIST_KW, 256))
     ruid = kw.find(p, kw.T_UID) if p else None
     t.check("%s Get of the registered wrapped key gives the original" % v.name,
             ruid is not None and v.get(ruid) == secret)
     secret24 = os.urandom(24)
+    SECRETS.append(secret24)
     p = v.ok("Register wrapped (RFC 5649 under K2, 192 bits)", OP_REGISTER,
              v.register_wrapped(keywrap.aes_key_wrap_with_padding(key_2, secret24), k2, KWP, 192))
     ruid = kw.find(p, kw.T_UID) if p else None
@@ -290,6 +293,15 @@ def run_rekey(v):
             v.attr_of(a2, "State", T_STATE) == [PRE_ACTIVE] and
             abs(act - (int(time.time()) + 3600)) < 60, repr(a2))
 
+    p = v.ok("Re-key with a usage mask in the request", OP_REKEY,
+             [(kw.T_UID, TEXT, n2),
+              v.tmpl([v.attr("Cryptographic Usage Mask", T_MASK, INT, M_WRAP_UNWRAP)])])
+    n3 = kw.find(p, kw.T_UID) if p else None
+    t.check("%s the request's Cryptographic Usage Mask overrides the copy" % v.name,
+            n3 is not None and v.attr_of(v.attrs(n3), "Cryptographic Usage Mask", T_MASK) == [M_WRAP_UNWRAP])
+    v.refused("Re-key changing the Cryptographic Length", OP_REKEY,
+              [(kw.T_UID, TEXT, n3 or "x"), v.tmpl([v.attr("Cryptographic Length", T_LEN, INT, 128)])],
+              7, 7)
     v.refused("Re-key of an unknown uid", OP_REKEY, [(kw.T_UID, TEXT, "no-such-key")],
               R_ITEM_NOT_FOUND, R_ITEM_NOT_FOUND)
     gone = v.create(M_ENC_DEC, active=False)
@@ -334,6 +346,7 @@ with pc:
                                              enums.CryptographicUsageMask.UNWRAP_KEY])
     pc.activate(wk)
     secret = os.urandom(32)
+    SECRETS.append(secret)
     wrapped = keywrap.aes_key_wrap(pc.get(wk).value, secret)
     obj = objects.SymmetricKey(
         enums.CryptographicAlgorithm.AES, 256, wrapped,
@@ -350,4 +363,15 @@ with pc:
             pc.get(ruid).value == secret)
 
 t.check("coffred still running", inst.alive())
+inst.stop()
+# secrets scan: no key registered wrapped is anywhere in the instance in plaintext (store, WAL,
+# logs, the token directory)
+hits = []
+for root, _, files in os.walk(inst.tmp):
+    for fn in files:
+        with open(os.path.join(root, fn), "rb") as fh:
+            data = fh.read()
+        hits += [fn for sec in SECRETS if sec in data]
+t.check("no unwrapped key material at rest or in the logs (%d keys, %s)" % (len(SECRETS), hits or "0 hits"),
+        len(SECRETS) == 5 and not hits)
 t.done()
