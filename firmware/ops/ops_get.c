@@ -48,15 +48,8 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 			      "object destroyed");
 		goto out;
 	}
-	/* keys are kept unwrapped (in KMIP's sense): Not Wrapped is what Get answers anyway */
-	if (q->has_wrap_type && (q->wrap_type != KMIP_KEY_WRAP_TYPE_NOT_WRAPPED ||
-				 q->wrap_spec.p != NULL)) {
-		rc = ops_fail(it, CF_E_BAD_VALUE, r->ver >= KMIP_V2_0 ?
-			      KMIP_RESULT_REASON_KEY_WRAP_TYPE_NOT_SUPPORTED :
-			      KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
-			      "Key Wrap Type: only Not Wrapped, without a Key Wrapping Specification");
+	if ((rc = ops_wrap_type_check(r, it, q)) != CF_OK)
 		goto out;
-	}
 	if (q->has_compression) {
 		rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_KEY_COMPRESSION_TYPE_NOT_SUPPORTED,
 			      "key compression not supported");

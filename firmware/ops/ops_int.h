@@ -192,6 +192,10 @@ MUST_USE cf_err ops_destroy(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_rekey(struct ops_req *r, struct ops_item *it);
 
 /* ---- wrapped keys (ops_wrap.c) ------------------------------------------------------- */
+/* Get's Key Wrap Type: Not Wrapped (without a Key Wrapping Specification) passes; anything else
+ * is refused (Key Wrap Type Not Supported in 2.0). */
+MUST_USE cf_err ops_wrap_type_check(struct ops_req *r, struct ops_item *it,
+				    const struct kmip_req_get *q);
 /* Get with a Key Wrapping Specification: answer o (in `format`) wrapped in the HSM under the
  * managed key the specification names; fills s. Refusals carry their Result Reason. */
 MUST_USE cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_object *o,

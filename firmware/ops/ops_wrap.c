@@ -204,6 +204,17 @@ static cf_err wrap_rsa(struct ops_req *r, hsm_sess *sess, const struct hsm_kw_ke
 	return hsm_kw_wrap_rsa(sess, spki, n, k, out, cap, out_n);
 }
 
+cf_err ops_wrap_type_check(struct ops_req *r, struct ops_item *it, const struct kmip_req_get *q)
+{
+	/* keys are kept unwrapped (in KMIP's sense): Not Wrapped is what Get answers anyway */
+	if (q->has_wrap_type && (q->wrap_type != KMIP_KEY_WRAP_TYPE_NOT_WRAPPED ||
+				 q->wrap_spec.p != NULL))
+		return ops_fail(it, CF_E_BAD_VALUE, why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+							KMIP_RESULT_REASON_KEY_WRAP_TYPE_NOT_SUPPORTED),
+				"Key Wrap Type: only Not Wrapped, without a Key Wrapping Specification");
+	return CF_OK;
+}
+
 cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_object *o,
 		    uint32_t format, struct kmip_rsp_get *s)
 {
