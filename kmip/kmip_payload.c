@@ -21,6 +21,8 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
 	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
 	case KMIP_OPERATION_DELETE_ATTRIBUTE:
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE:
 	case KMIP_OPERATION_LOCATE:
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
@@ -150,6 +152,32 @@ static MUST_USE cf_err kd_delete_attr_req(struct kd *c, ttlv_rd *r, struct kmip_
 	return CF_OK;
 }
 
+/* Adjust Attribute (2.0): [Unique Identifier] Attribute Reference, Adjustment Type,
+ * [Adjustment Value] of any numeric type. */
+static MUST_USE cf_err kd_adjust_attr_req(struct kd *c, ttlv_rd *r, struct kmip_req_attr_change *p)
+{
+	struct ttlv_item it;
+	size_t at;
+	cf_err rc;
+
+	TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
+	p->has_ref = true;
+	TRY(kd_ref(c, r, &p->ref));
+	TRY(kd_enum(c, r, T(ADJUSTMENT_TYPE), true, NULL, &p->adjust_type));
+	if (!ttlv_rd_next_is(r, T(ADJUSTMENT_VALUE)))
+		return CF_OK;
+	at = r->off;
+	if ((rc = ttlv_rd_next(r, &it)) != CF_OK || (rc = kd_check_item(c, it.tag, &it)) != CF_OK)
+		return kd_fail(c, r, at, rc);
+	if (it.type == TTLV_STRUCTURE)
+		return kd_fail(c, r, at, CF_E_BAD_TYPE);
+	p->has_adjust_value = true;
+	p->adjust_vtype = it.type;
+	p->adjust_value = (struct kmip_bytes){ it.val != NULL ? it.val : (const uint8_t *)"",
+					       it.len };
+	return CF_OK;
+}
+
 static MUST_USE cf_err kd_locate_req(struct kd *c, ttlv_rd *r, struct kmip_req_locate *p)
 {
 	TRY(kd_int(c, r, T(MAXIMUM_ITEMS), false, &p->has_max, &p->max_items));
@@ -227,6 +255,12 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 		return kd_attr_change_req(c, r, pl->op, &pl->u.attr_req);
 	case KMIP_OPERATION_DELETE_ATTRIBUTE:
 		return kd_delete_attr_req(c, r, &pl->u.attr_req);
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &pl->u.attr_req.uid));
+		pl->u.attr_req.has_new = true;
+		return kd_attr_wrapped(c, r, T(NEW_ATTRIBUTE), &pl->u.attr_req.attr);
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE:
+		return kd_adjust_attr_req(c, r, &pl->u.attr_req);
 	case KMIP_OPERATION_LOCATE:
 		return kd_locate_req(c, r, &pl->u.locate_req);
 	case KMIP_OPERATION_REVOKE:
@@ -278,7 +312,9 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	}
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
 	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
-	case KMIP_OPERATION_DELETE_ATTRIBUTE: {
+	case KMIP_OPERATION_DELETE_ATTRIBUTE:
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE: {
 		struct kmip_rsp_attr_change *p = &pl->u.attr_rsp;
 		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), true, &p->uid));
 		if (v2)
@@ -306,7 +342,8 @@ cf_err kd_payload(struct kd *c, ttlv_rd *r, uint32_t op, bool response, struct k
 	memset(pl, 0, sizeof *pl);
 	pl->op = op;
 	pl->raw = (struct kmip_bytes){ r->p != NULL ? r->p : (const uint8_t *)"", r->len };
-	if (!kmip_op_typed(op))
+	bool v2_only = op == KMIP_OPERATION_SET_ATTRIBUTE || op == KMIP_OPERATION_ADJUST_ATTRIBUTE;
+	if (!kmip_op_typed(op) || (v2_only && c->ver < KMIP_V2_0))
 		return kd_walk(c, r);
 	pl->typed = true;
 	TRY(response ? kd_rsp(c, r, pl) : kd_req(c, r, pl));
@@ -435,6 +472,24 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 			TRY(ke_attr_wrapped(w, T(CURRENT_ATTRIBUTE), &p->current, ver));
 		return p->has_ref ? ke_ref(w, &p->ref, ver) : CF_OK;
 	}
+	case KMIP_OPERATION_SET_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		if (!v2 || !p->has_new)
+			return !v2 ? CF_E_BAD_VALUE : CF_E_MISSING;
+		TRY(ke_uid_req(w, p->uid));
+		return ke_attr_wrapped(w, T(NEW_ATTRIBUTE), &p->attr, ver);
+	}
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		if (!v2 || !p->has_ref)
+			return !v2 ? CF_E_BAD_VALUE : CF_E_MISSING;
+		TRY(ke_uid_req(w, p->uid));
+		TRY(ke_ref(w, &p->ref, ver));
+		TRY(ke_enum(w, T(ADJUSTMENT_TYPE), p->adjust_type, ver));
+		return p->has_adjust_value ? ttlv_wr_raw(w, T(ADJUSTMENT_VALUE), p->adjust_vtype,
+							 p->adjust_value.p, p->adjust_value.n)
+					   : CF_OK;
+	}
 	case KMIP_OPERATION_LOCATE: {
 		const struct kmip_req_locate *p = &pl->u.locate_req;
 		if (p->has_max)
@@ -520,7 +575,9 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	}
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
 	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
-	case KMIP_OPERATION_DELETE_ATTRIBUTE: {
+	case KMIP_OPERATION_DELETE_ATTRIBUTE:
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE: {
 		const struct kmip_rsp_attr_change *p = &pl->u.attr_rsp;
 		TRY(ke_uid_rsp(w, p->uid));
 		if (v2)

@@ -177,6 +177,8 @@ MUST_USE cf_err ops_get_attribute_list(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_add_attribute(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_modify_attribute(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_delete_attribute(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_set_attribute(struct ops_req *r, struct ops_item *it);    /* ops_attr_set.c */
+MUST_USE cf_err ops_adjust_attribute(struct ops_req *r, struct ops_item *it); /* ops_attr_set.c */
 MUST_USE cf_err ops_locate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_activate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_revoke(struct ops_req *r, struct ops_item *it);
