@@ -61,7 +61,10 @@ static cf_err add_or_modify(struct ops_req *r, struct ops_item *it, const struct
 	sub.rq = &rq;
 	rc = index == INSTANCE_NONE ? ops_add_attribute(r, &sub) : ops_modify_attribute(r, &sub);
 	it->msg = sub.msg;
-	it->reason = sub.reason;
+	/* Set and Adjust name it Read Only Attribute (2.0 Tables 157, 298), Modify Attribute
+	 * Read Only */
+	it->reason = sub.reason == KMIP_RESULT_REASON_ATTRIBUTE_READ_ONLY
+			     ? KMIP_RESULT_REASON_READ_ONLY_ATTRIBUTE : sub.reason;
 	memcpy(it->uid, sub.uid, sizeof it->uid);
 	return rc;
 }
@@ -147,6 +150,10 @@ static cf_err adjust_value(struct ops_item *it, const struct kmip_req_attr_chang
 	if (q->adjust_type < KMIP_ADJUSTMENT_TYPE_INCREMENT || q->adjust_type > KMIP_ADJUSTMENT_TYPE_NEGATE ||
 	    !adjust_step(q, &step))
 		return ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_INVALID_FIELD, "adjustment");
+	if (a->type != TTLV_INTEGER && a->type != TTLV_INTERVAL && a->type != TTLV_LONG_INTEGER &&
+	    a->type != TTLV_DATE_TIME && a->type != TTLV_BOOLEAN)
+		return ops_fail(it, CF_E_BAD_TYPE, KMIP_RESULT_REASON_INVALID_DATA_TYPE,
+				"attribute type cannot be adjusted");
 	if (a->val.n != n)
 		return ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_INVALID_FIELD, "attribute value");
 	switch (a->type) {

@@ -1176,6 +1176,27 @@ static void test_password(void **state)
 		else
 			assert_fail(&r->items[0], KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL);
 	}
+	/* an empty credential (PyKMIP with username = password = ""): ignored for t2, which has
+	 * no password; refused for t1, which has one; an empty username with a password, or a
+	 * user that is not configured, refused for both */
+	for (int k = 0; k < 5; k++) {
+		static const char *const pw[5] = { "", "", "", "x", "x" };
+		static const int who[5] = { C_B, C_A, C_B, C_B, C_B };
+		static const char *const user[5] = { "", "", "", "", "nobody" };
+		rq_init(&q, 1, 4);
+		q.m.h.has_auth = true;
+		q.m.h.n_creds = 1;
+		q.m.h.creds[0].type = KMIP_CREDENTIAL_TYPE_USERNAME_AND_PASSWORD;
+		q.m.h.creds[0].username = (struct kmip_text){ user[k], strlen(user[k]) };
+		if (k != 2) /* k == 2: no Password at all */
+			q.m.h.creds[0].password = (struct kmip_text){ pw[k], strlen(pw[k]) };
+		rq_add(&q, KMIP_OPERATION_DISCOVER_VERSIONS, NULL);
+		struct kmip_response *r = send_rq(f, who[k], &q);
+		if (k == 0 || k == 2)
+			assert_ok(&r->items[0]);
+		else
+			assert_fail(&r->items[0], KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL);
+	}
 }
 
 static void test_bad_requests(void **state)
