@@ -11,7 +11,7 @@
 #include "firmware/store/store.h"
 
 #define META_PREFIX "kmip_password:"
-#define TENANT_PREFIX "kmip_password_tenant:" /* "1": the tenant has a password record */
+#define TENANT_PREFIX "kmip_password_tenant:" /* "1": the tenant has a password (required) */
 #define RECORD_MAX (ACCT_ENCODED_MAX + 1 + STORE_TENANT_MAX + 1)
 #define HASH_FIELDS 6 /* '$' characters up to the tenant: five in the hash, one after it */
 
@@ -112,19 +112,17 @@ static bool cred_empty(const struct kmip_credential *c)
 	       c->password.n == 0;
 }
 
-/* Does p's tenant have a password record (authz_password_set)? */
-static MUST_USE cf_err tenant_has_password(struct store *st, const struct authz_principal *p,
-					   bool *out)
+cf_err authz_tenant_password(struct store *st, const char *tenant, bool *out)
 {
 	char key[sizeof TENANT_PREFIX + STORE_TENANT_MAX + 1];
 	char v[8];
-	int r = snprintf(key, sizeof key, "%s%s", TENANT_PREFIX, p->tenant);
+	int r = snprintf(key, sizeof key, "%s%s", TENANT_PREFIX, tenant != NULL ? tenant : "");
 
-	*out = true; /* on any doubt, the credential is checked */
-	if (r < 0 || (size_t)r >= sizeof key)
+	*out = true; /* on any doubt, a password is required */
+	if (st == NULL || tenant == NULL || r < 0 || (size_t)r >= sizeof key)
 		return CF_E_AUTH;
 	cf_err rc = store_meta_get(st, key, v, sizeof v);
-	if (rc == CF_E_NOT_FOUND) {
+	if (rc == CF_E_NOT_FOUND || (rc == CF_OK && strcmp(v, "1") != 0)) {
 		*out = false;
 		return CF_OK;
 	}
@@ -134,25 +132,26 @@ static MUST_USE cf_err tenant_has_password(struct store *st, const struct authz_
 cf_err authz_credential_check(struct store *st, const struct authz_principal *p,
 			      const struct kmip_req_header *h)
 {
-	if (h == NULL || !h->has_auth || h->n_creds == 0)
-		return CF_OK;
+	size_t n = h != NULL && h->has_auth ? h->n_creds : 0;
+	bool verified = false;
+
+	if (n == 0)
+		return p->password_required ? CF_E_AUTH : CF_OK;
 	if (st == NULL)
 		return CF_E_AUTH;
-	for (size_t i = 0; i < h->n_creds && i < KMIP_MAX_CREDENTIALS; i++) {
+	for (size_t i = 0; i < n && i < KMIP_MAX_CREDENTIALS; i++) {
 		const struct kmip_credential *c = &h->creds[i];
-		cf_err rc;
 		if (cred_empty(c)) {
-			/* ignored for a tenant without passwords (interoperability: PyKMIP sends
-			 * one), refused for a tenant with one (docs/kmip-server.md) */
-			bool has;
-			if ((rc = tenant_has_password(st, p, &has)) != CF_OK)
-				return rc;
-			if (has)
+			/* what PyKMIP sends with an empty username and password: ignored where the
+			 * tenant has no password, refused where it has one */
+			if (p->password_required)
 				return CF_E_AUTH;
 			continue;
 		}
-		if ((rc = check_one(st, p, c)) != CF_OK)
+		cf_err rc = check_one(st, p, c);
+		if (rc != CF_OK)
 			return rc;
+		verified = true;
 	}
-	return CF_OK;
+	return p->password_required && !verified ? CF_E_AUTH : CF_OK;
 }

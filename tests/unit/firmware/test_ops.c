@@ -1197,6 +1197,16 @@ static void test_password(void **state)
 		else
 			assert_fail(&r->items[0], KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL);
 	}
+	/* t1 has a password: a request without a credential is refused, t2 still serves */
+	rq_init(&q, 1, 4);
+	rq_add(&q, KMIP_OPERATION_DISCOVER_VERSIONS, NULL);
+	assert_fail(&send_rq(f, C_A, &q)->items[0], KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL);
+	assert_ok(&send_rq(f, C_B, &q)->items[0]);
+	/* the tenant's marker withdrawn (the next tests run t1 without a credential) */
+	assert_int_equal(store_open(f->svc.store_path, NULL, &st), CF_OK);
+	assert_int_equal(store_meta_set(st, "kmip_password_tenant:t1", "0"), CF_OK);
+	store_close(st);
+	assert_ok(&send_rq(f, C_A, &q)->items[0]);
 }
 
 static void test_bad_requests(void **state)
