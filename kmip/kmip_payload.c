@@ -403,6 +403,61 @@ static cf_err ke_uid_rsp(ttlv_wr *w, struct kmip_text uid)
 	return ke_text(w, T(UNIQUE_IDENTIFIER), uid);
 }
 
+/* The attribute operations' requests: Add, Modify, Delete (1.x and 2.0 forms), Set, Adjust
+ * (2.0). */
+static cf_err ke_attr_change_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
+{
+	bool v2 = ver >= KMIP_V2_0;
+
+	switch (pl->op) {
+	case KMIP_OPERATION_ADD_ATTRIBUTE:
+	case KMIP_OPERATION_MODIFY_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		TRY(ke_uid_req(w, p->uid));
+		if (!p->has_new)
+			return CF_E_MISSING;
+		if (!v2)
+			return ke_attr_v1(w, &p->attr, ver);
+		if (pl->op == KMIP_OPERATION_MODIFY_ATTRIBUTE && p->has_current)
+			TRY(ke_attr_wrapped(w, T(CURRENT_ATTRIBUTE), &p->current, ver));
+		return ke_attr_wrapped(w, T(NEW_ATTRIBUTE), &p->attr, ver);
+	}
+	case KMIP_OPERATION_DELETE_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		TRY(ke_uid_req(w, p->uid));
+		if (!v2) {
+			if (!p->has_ref)
+				return CF_E_MISSING;
+			TRY(ke_ref(w, &p->ref, ver));
+			return p->has_index ? ttlv_wr_int(w, T(ATTRIBUTE_INDEX), p->index) : CF_OK;
+		}
+		if (p->has_current)
+			TRY(ke_attr_wrapped(w, T(CURRENT_ATTRIBUTE), &p->current, ver));
+		return p->has_ref ? ke_ref(w, &p->ref, ver) : CF_OK;
+	}
+	case KMIP_OPERATION_SET_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		if (!v2 || !p->has_new)
+			return !v2 ? CF_E_BAD_VALUE : CF_E_MISSING;
+		TRY(ke_uid_req(w, p->uid));
+		return ke_attr_wrapped(w, T(NEW_ATTRIBUTE), &p->attr, ver);
+	}
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		if (!v2 || !p->has_ref)
+			return !v2 ? CF_E_BAD_VALUE : CF_E_MISSING;
+		TRY(ke_uid_req(w, p->uid));
+		TRY(ke_ref(w, &p->ref, ver));
+		TRY(ke_enum(w, T(ADJUSTMENT_TYPE), p->adjust_type, ver));
+		return p->has_adjust_value ? ttlv_wr_raw(w, T(ADJUSTMENT_VALUE), p->adjust_vtype,
+							 p->adjust_value.p, p->adjust_value.n)
+					   : CF_OK;
+	}
+	default:
+		return CF_E_INTERNAL;
+	}
+}
+
 static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 {
 	bool v2 = ver >= KMIP_V2_0;
@@ -448,48 +503,11 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_DESTROY:
 		return ke_uid_req(w, pl->u.uid_req.uid);
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
-	case KMIP_OPERATION_MODIFY_ATTRIBUTE: {
-		const struct kmip_req_attr_change *p = &pl->u.attr_req;
-		TRY(ke_uid_req(w, p->uid));
-		if (!p->has_new)
-			return CF_E_MISSING;
-		if (!v2)
-			return ke_attr_v1(w, &p->attr, ver);
-		if (pl->op == KMIP_OPERATION_MODIFY_ATTRIBUTE && p->has_current)
-			TRY(ke_attr_wrapped(w, T(CURRENT_ATTRIBUTE), &p->current, ver));
-		return ke_attr_wrapped(w, T(NEW_ATTRIBUTE), &p->attr, ver);
-	}
-	case KMIP_OPERATION_DELETE_ATTRIBUTE: {
-		const struct kmip_req_attr_change *p = &pl->u.attr_req;
-		TRY(ke_uid_req(w, p->uid));
-		if (!v2) {
-			if (!p->has_ref)
-				return CF_E_MISSING;
-			TRY(ke_ref(w, &p->ref, ver));
-			return p->has_index ? ttlv_wr_int(w, T(ATTRIBUTE_INDEX), p->index) : CF_OK;
-		}
-		if (p->has_current)
-			TRY(ke_attr_wrapped(w, T(CURRENT_ATTRIBUTE), &p->current, ver));
-		return p->has_ref ? ke_ref(w, &p->ref, ver) : CF_OK;
-	}
-	case KMIP_OPERATION_SET_ATTRIBUTE: {
-		const struct kmip_req_attr_change *p = &pl->u.attr_req;
-		if (!v2 || !p->has_new)
-			return !v2 ? CF_E_BAD_VALUE : CF_E_MISSING;
-		TRY(ke_uid_req(w, p->uid));
-		return ke_attr_wrapped(w, T(NEW_ATTRIBUTE), &p->attr, ver);
-	}
-	case KMIP_OPERATION_ADJUST_ATTRIBUTE: {
-		const struct kmip_req_attr_change *p = &pl->u.attr_req;
-		if (!v2 || !p->has_ref)
-			return !v2 ? CF_E_BAD_VALUE : CF_E_MISSING;
-		TRY(ke_uid_req(w, p->uid));
-		TRY(ke_ref(w, &p->ref, ver));
-		TRY(ke_enum(w, T(ADJUSTMENT_TYPE), p->adjust_type, ver));
-		return p->has_adjust_value ? ttlv_wr_raw(w, T(ADJUSTMENT_VALUE), p->adjust_vtype,
-							 p->adjust_value.p, p->adjust_value.n)
-					   : CF_OK;
-	}
+	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
+	case KMIP_OPERATION_DELETE_ATTRIBUTE:
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE:
+		return ke_attr_change_req(w, pl, ver);
 	case KMIP_OPERATION_LOCATE: {
 		const struct kmip_req_locate *p = &pl->u.locate_req;
 		if (p->has_max)
