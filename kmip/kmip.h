@@ -309,6 +309,15 @@ struct kmip_req_revoke {
 	bool has_cod; int64_t compromise_date;        /* Compromise Occurrence Date */
 };
 
+/* Check (1.x and 2.0 alike): the request's values to check; the answer names the values
+ * refused (none on success). */
+struct kmip_check {
+	struct kmip_text uid;
+	bool has_count; int64_t usage_limits_count;   /* Usage Limits Count */
+	bool has_mask; int32_t usage_mask;            /* Cryptographic Usage Mask */
+	bool has_lease; uint32_t lease_time;          /* Lease Time (an Interval) */
+};
+
 struct kmip_payload {
 	uint32_t op;               /* Operation of the batch item */
 	bool typed;                /* false: only `raw` is meaningful, re-encoded verbatim */
@@ -334,6 +343,8 @@ struct kmip_payload {
 		struct kmip_rsp_locate locate_rsp;
 		struct kmip_req_revoke revoke_req;
 		struct kmip_uid_only uid_rsp;             /* Activate, Revoke, Destroy */
+		struct kmip_check check_req;
+		struct kmip_check check_rsp;
 	} u;
 };
 

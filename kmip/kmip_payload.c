@@ -23,6 +23,7 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_DELETE_ATTRIBUTE:
 	case KMIP_OPERATION_SET_ATTRIBUTE:
 	case KMIP_OPERATION_ADJUST_ATTRIBUTE:
+	case KMIP_OPERATION_CHECK:
 	case KMIP_OPERATION_LOCATE:
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
@@ -178,6 +179,27 @@ static MUST_USE cf_err kd_adjust_attr_req(struct kd *c, ttlv_rd *r, struct kmip_
 	return CF_OK;
 }
 
+/* Check request and response: [Unique Identifier] [Usage Limits Count] [Cryptographic Usage
+ * Mask] [Lease Time], the same fields both ways. */
+static MUST_USE cf_err kd_check(struct kd *c, ttlv_rd *r, struct kmip_check *p)
+{
+	TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
+	TRY(kd_long(c, r, T(USAGE_LIMITS_COUNT), false, &p->has_count, &p->usage_limits_count));
+	TRY(kd_int(c, r, T(CRYPTOGRAPHIC_USAGE_MASK), false, &p->has_mask, &p->usage_mask));
+	return kd_interval(c, r, T(LEASE_TIME), false, &p->has_lease, &p->lease_time);
+}
+
+static cf_err ke_check(ttlv_wr *w, const struct kmip_check *p)
+{
+	if (p->uid.p != NULL)
+		TRY(ke_text(w, T(UNIQUE_IDENTIFIER), p->uid));
+	if (p->has_count)
+		TRY(ttlv_wr_long(w, T(USAGE_LIMITS_COUNT), p->usage_limits_count));
+	if (p->has_mask)
+		TRY(ttlv_wr_int(w, T(CRYPTOGRAPHIC_USAGE_MASK), p->usage_mask));
+	return p->has_lease ? ttlv_wr_interval(w, T(LEASE_TIME), p->lease_time) : CF_OK;
+}
+
 static MUST_USE cf_err kd_locate_req(struct kd *c, ttlv_rd *r, struct kmip_req_locate *p)
 {
 	TRY(kd_int(c, r, T(MAXIMUM_ITEMS), false, &p->has_max, &p->max_items));
@@ -261,6 +283,8 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 		return kd_attr_wrapped(c, r, T(NEW_ATTRIBUTE), &pl->u.attr_req.attr);
 	case KMIP_OPERATION_ADJUST_ATTRIBUTE:
 		return kd_adjust_attr_req(c, r, &pl->u.attr_req);
+	case KMIP_OPERATION_CHECK:
+		return kd_check(c, r, &pl->u.check_req);
 	case KMIP_OPERATION_LOCATE:
 		return kd_locate_req(c, r, &pl->u.locate_req);
 	case KMIP_OPERATION_REVOKE:
@@ -275,6 +299,8 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	bool v2 = c->ver >= KMIP_V2_0;
 
 	switch (pl->op) {
+	case KMIP_OPERATION_CHECK:
+		return kd_check(c, r, &pl->u.check_rsp);
 	case KMIP_OPERATION_DISCOVER_VERSIONS:
 		return kd_versions(c, r, &pl->u.discover_rsp.v, &pl->u.discover_rsp.n);
 	case KMIP_OPERATION_QUERY:
@@ -463,6 +489,8 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	bool v2 = ver >= KMIP_V2_0;
 
 	switch (pl->op) {
+	case KMIP_OPERATION_CHECK:
+		return ke_check(w, &pl->u.check_req);
 	case KMIP_OPERATION_DISCOVER_VERSIONS:
 		return ke_versions(w, pl->u.discover_req.v, pl->u.discover_req.n);
 	case KMIP_OPERATION_QUERY:
@@ -545,6 +573,8 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	bool v2 = ver >= KMIP_V2_0;
 
 	switch (pl->op) {
+	case KMIP_OPERATION_CHECK:
+		return ke_check(w, &pl->u.check_rsp);
 	case KMIP_OPERATION_DISCOVER_VERSIONS:
 		return ke_versions(w, pl->u.discover_rsp.v, pl->u.discover_rsp.n);
 	case KMIP_OPERATION_QUERY: {

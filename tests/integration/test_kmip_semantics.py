@@ -1,7 +1,7 @@
 """The semantics a KMIP client relies on, over real mutual TLS, in 1.4 and 2.0 (issue 14):
 destroyed objects, the life-cycle diagram (KMIP 1.4 section 3.22), the 2.0 attribute
 operations (Modify / Delete with Current Attribute, New Attribute, Attribute Reference; Set;
-Adjust) beside their 1.x forms, and an empty Username/Password credential (PyKMIP's
+Adjust) beside their 1.x forms, Check, and an empty Username/Password credential (PyKMIP's
 ProxyKmipClient with username = password = "" in its configuration file).
 
 usage: test_kmip_semantics.py BUILD_DIR
@@ -246,6 +246,58 @@ expect("2.0 Adjust Attribute State (read-only)",
 expect("2.0 Adjust Attribute of an unknown object",
        call(OP_ADJUST, [(T_UID, TEXT, "no-such"), ref20("Counter", "x"), (T_ADJ_TYPE, ENUM, INCREMENT)], V20),
        R_NOT_FOUND)
+
+# ---- Check (1.4 section 4.10) --------------------------------------------------------------
+OP_CHECK, T_ULC, T_ULT, T_ULU, T_LEASE = 0x09, 0x420096, 0x420097, 0x420098, 0x420049
+ENC, DEC, SIGN = 4, 8, 1
+
+
+def check(uid, ver, mask=None, count=None, lease=None):
+    pl = [(T_UID, TEXT, uid)]
+    if count is not None:
+        pl.append((T_ULC, kw.LONG, count))
+    if mask is not None:
+        pl.append((T_MASK, INT, mask))
+    if lease is not None:
+        pl.append((T_LEASE, kw.INTERVAL, lease))
+    return call(OP_CHECK, pl, ver)
+
+
+CHECKS = [  # (state, mask, 1.4 reason, 2.0 reason)
+    (ACTIVE, ENC, None, None),
+    (ACTIVE, ENC | DEC, None, None),
+    (ACTIVE, SIGN, R_PERMISSION, 0x29),           # not in the key's mask (12)
+    (PRE_ACTIVE, ENC, R_PERMISSION, R_WKLS),      # may not be used before activation
+    (DEACTIVATED, DEC, None, None),                # processing protected data only
+    (DEACTIVATED, ENC, R_PERMISSION, R_WKLS),
+    (COMPROMISED, DEC, None, None),
+    (COMPROMISED, ENC, R_PERMISSION, R_WKLS),
+    (DESTROYED, DEC, R_NOT_FOUND, R_OBJECT_DESTROYED),
+]
+for st_, mask, r14, r20 in CHECKS:
+    for ver, want in ((V14, r14), (V20, r20)):
+        uid = create(st_)
+        got = check(uid, ver, mask=mask)
+        expect("Check mask 0x%x of a %s key in %d.%d" % (mask, S[st_], ver[0], ver[1]), got, want)
+        if want is None:
+            t.check("Check answers the Unique Identifier", kw.find(got[3], T_UID) == uid)
+        elif want != R_NOT_FOUND and want != R_OBJECT_DESTROYED:
+            t.check("the refusal's payload holds the refused mask, no Unique Identifier",
+                    kw.find(got[3], T_MASK) == mask and kw.find(got[3], T_UID) is None)
+uid = create(ACTIVE)
+expect("Check with nothing to check", check(uid, V14), None)
+expect("Check of a Lease Time (no lease policy: granted)", check(uid, V20, lease=86400), None)
+expect("Check of a Usage Limits Count on a key without limits", check(uid, V14, count=10**9), None)
+ul = [(T_ULT, kw.LONG, 100), (T_ULC, kw.LONG, 10), (T_ULU, ENUM, 2)]
+expect("Add Attribute Usage Limits (100 total, 10 left)",
+       call(OP_ADD, [(T_UID, TEXT, uid), (kw.T_ATTRIBUTE, STRUCT, [(kw.T_ATTR_NAME, TEXT, "Usage Limits"),
+                                                                  (kw.T_ATTR_VALUE, STRUCT, ul)])], V14), None)
+for ver, want in ((V14, R_PERMISSION), (V20, 0x1A)):
+    expect("Check of 10 units within the limit in %d.%d" % ver, check(uid, ver, count=10), None)
+    got = check(uid, ver, count=11)
+    expect("Check of 11 units over the limit in %d.%d" % ver, got, want)
+    t.check("the refusal's payload holds the refused count", kw.find(got[3], T_ULC) == 11)
+expect("Check of an unknown object", check("no-such", V14, mask=ENC), R_NOT_FOUND)
 conn.close()
 
 
@@ -297,6 +349,18 @@ with pyclient(conf) as c:
                 st[1][0].attribute_value.value == enums.State.COMPROMISED)
         py_ok("destroy the Compromised key", lambda: c.destroy(u))
         py_fail("PyKMIP 1.x get of a destroyed key", lambda: c.get(u), enums.ResultReason.ITEM_NOT_FOUND)
+    u = py_ok("PyKMIP create for check", lambda: c.create(
+        enums.CryptographicAlgorithm.AES, 128,
+        cryptographic_usage_mask=[enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT]))
+    if u:
+        py_ok("PyKMIP activate", lambda: c.activate(u))
+        got = py_ok("PyKMIP check (Encrypt, 5 units, a day's lease)",
+                    lambda: c.check(u, usage_limits_count=5, cryptographic_usage_mask=[
+                        enums.CryptographicUsageMask.ENCRYPT], lease_time=86400))
+        t.check("PyKMIP check answers the key's id", got == u)
+        py_fail("PyKMIP check (Sign) of an Encrypt/Decrypt key",
+                lambda: c.check(u, cryptographic_usage_mask=[enums.CryptographicUsageMask.SIGN]),
+                enums.ResultReason.PERMISSION_DENIED)
 with pyclient(username="alice", password="secret") as c:
     py_fail("a credential that is not configured is refused",
             lambda: c.create(enums.CryptographicAlgorithm.AES, 128),

@@ -933,6 +933,47 @@ static void test_state_table(void **state)
 	f->now = 1700000000;
 }
 
+/* Check: a refusal empties the ID Placeholder (1.4 section 4.10), so the Get that follows in
+ * the batch has no object; a successful one leaves it. */
+static void test_check_placeholder(void **state)
+{
+	struct fx *f = *state;
+	struct rq q;
+	struct abuf a = { .n = 0 };
+
+	for (int denied = 0; denied < 2; denied++) {
+		rq_init(&q, 1, 4);
+		q.m.h.has_bec = true;
+		q.m.h.bec = KMIP_BATCH_ERROR_CONTINUATION_OPTION_CONTINUE;
+		struct kmip_payload *pl = rq_add(&q, KMIP_OPERATION_CREATE, "1");
+		a.n = 0;
+		ab_enum(&a, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM, KMIP_CRYPTOGRAPHIC_ALGORITHM_AES);
+		ab_int(&a, KMIP_TAG_CRYPTOGRAPHIC_LENGTH, 128);
+		ab_int(&a, KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK, 12);
+		pl->u.create_req.object_type = KMIP_OBJECT_TYPE_SYMMETRIC_KEY;
+		pl->u.create_req.t = (struct kmip_tmpl){ .present = true, .a = { a.v, a.n } };
+		pl = rq_add(&q, KMIP_OPERATION_CHECK, "2");
+		pl->u.check_req.has_mask = denied; /* a Pre-Active key: no use at all */
+		pl->u.check_req.usage_mask = 1;     /* Sign */
+		rq_add(&q, KMIP_OPERATION_GET, "3");
+		struct kmip_response *r = send_rq(f, C_A, &q);
+		assert_int_equal(r->n_items, 3);
+		assert_ok(&r->items[0]);
+		if (denied) {
+			/* Pre-Active: no use at all; the payload names the refused mask */
+			assert_fail(&r->items[1], KMIP_RESULT_REASON_PERMISSION_DENIED);
+			assert_true(r->items[1].has_payload);
+			assert_true(r->items[1].pl.u.check_rsp.has_mask);
+			assert_int_equal(r->items[1].pl.u.check_rsp.usage_mask, 1);
+			assert_null(r->items[1].pl.u.check_rsp.uid.p);
+			assert_fail(&r->items[2], KMIP_RESULT_REASON_MISSING_DATA);
+		} else {
+			assert_ok(&r->items[1]);
+			assert_ok(&r->items[2]);
+		}
+	}
+}
+
 /* Create in 2.0 and 1.1: header version echoed, 2.0 attributes form. */
 static void test_versions(void **state)
 {
@@ -964,7 +1005,7 @@ static void test_versions(void **state)
 	pl->u.query_req = (struct kmip_req_query){ fns, 3 };
 	r = send_rq(f, C_A, &q);
 	assert_ok(&r->items[0]);
-	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 14);
+	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 15);
 	assert_int_equal(r->items[0].pl.u.query_rsp.n_types, 3);
 	assert_int_equal(r->items[0].pl.u.query_rsp.vendor.n, strlen("Coffre test"));
 
@@ -1598,6 +1639,7 @@ int main(void)
 		cmocka_unit_test(test_vcenter_replay),
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_state_table),
+		cmocka_unit_test(test_check_placeholder),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_register),
 		cmocka_unit_test(test_tenants_and_roles),
