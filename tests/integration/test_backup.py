@@ -291,7 +291,7 @@ def main():
     t.check("A: PyKMIP Get returns the registered key and secret bytes",
             view_a[pk["registered"]][0] == pk_key and view_a[pk["secret"]][0] == pk_secret)
     t.check("A: PyKMIP Get of the destroyed key is refused",
-            view_a[pk["destroyed"]][0] == "refused: ResultReason.PERMISSION_DENIED 'object destroyed'",
+            view_a[pk["destroyed"]][0] == "refused: ResultReason.ITEM_NOT_FOUND 'object destroyed'",
             str(view_a[pk["destroyed"]][0]))
     for cid, uid in zip(("1", "2"), vc_uids):
         seen = view_a[uid][1]
@@ -503,10 +503,10 @@ def main():
                     t.bad("%s: Get %s: %s" % (who, uid, e))
             for uid in gone_uids:
                 rr = c.call(rl.uid_req(rl.OP_GET, uid))
-                gone += rr.failed_with(rl.R_PERMISSION_DENIED, "object destroyed")
+                gone += rr.failed_with(rl.R_ITEM_NOT_FOUND, "object destroyed")
         t.check("%s serves every live key of A with the same bytes (%d/%d), over A's client "
                 "certificate" % (who, ok_bytes, len(live)), ok_bytes == len(live))
-        t.check("%s: destroyed keys stay destroyed: Get answers Permission Denied 'object "
+        t.check("%s: destroyed keys stay destroyed: Get answers Item Not Found 'object "
                 "destroyed' (%d/%d)" % (who, gone, len(gone_uids)),
                 gone == len(gone_uids))
         with pyclient(app, a) as c:
