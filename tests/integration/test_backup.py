@@ -243,6 +243,9 @@ def main():
         for i, uid in enumerate(uids[:3]):
             rr = c.call(add_attr_req(uid, "x-Name", "vm-%d" % i))
             t.check("Add Attribute x-Name on A", rr.ok, rr.describe())
+        for uid in uids[3:7]:   # revoked for cessation below: only an Active key can be
+            rr = c.call(rl.uid_req(rl.OP_ACTIVATE, uid))
+            t.check("Activate on A", rr.ok, rr.describe())
 
     # vCenter 7.0.3's captured sessions: two Active keys with its x- attributes
     vc = vl.replay_instance(a)
