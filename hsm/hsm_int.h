@@ -13,8 +13,8 @@
  *   5  recover.c                    the one recovery path: login + KEK scan, module re-init,
  *                                   pool session repair (hsm_sess_ready, hsm_sess_run)
  *   6  p11_session.c kek.c wrap.c   public operations on pool sessions (within the layer:
- *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c)
- *      backup.c
+ *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c, keywrap.c -> wrap.c)
+ *      backup.c keywrap.c
  *
  * Lock order: kek_lock -> ctl_lock -> mod_lock -> lock. kek_lock: one KEK creator
  * (hsm_kek_create, held across its job). ctl_lock: one control job (hsm_ctl_run, held while

@@ -15,7 +15,7 @@
  * error (CF_E_BAD_ENUM).
  *
  * Supported typed payloads (request and response, both directions): Discover Versions,
- * Query, Create, Register, Get, Get Attributes, Get Attribute List, Add Attribute, Modify
+ * Query, Create, Register, Re-key, Get, Get Attributes, Get Attribute List, Add Attribute, Modify
  * Attribute, Delete Attribute, Locate, Activate, Revoke, Destroy. Any other operation's
  * payload is validated by a generic walk (known tags valid in the version, types as the
  * tag table says, enumerations valid) and kept as a raw view re-encoded verbatim.
@@ -241,6 +241,14 @@ struct kmip_rsp_register {
 	struct kmip_tmpl t;                 /* 1.x optional */
 };
 
+/* Re-key (the response has Register's fields: u.rekey_rsp). */
+struct kmip_req_rekey {
+	struct kmip_text uid;
+	bool has_offset; uint32_t offset;   /* Offset (Interval, seconds) */
+	struct kmip_tmpl t;                 /* 1.x Template-Attribute, 2.0 Attributes (optional) */
+	struct kmip_bytes psm;              /* 2.0 */
+};
+
 struct kmip_req_get {
 	struct kmip_text uid;
 	bool has_format; uint32_t format;           /* Key Format Type */
@@ -263,15 +271,6 @@ struct kmip_rsp_get_attrs {
 	struct kmip_tmpl t;                 /* 1.x Attribute*, 2.0 Attributes */
 };
 
-/* Check (1.4 section 4.10): request and response share the shape; the response names only
- * the values the server refused (none on success). */
-struct kmip_check {
-	struct kmip_text uid;
-	bool has_usage; int64_t usage_limits_count;
-	bool has_mask; int32_t usage_mask;
-	bool has_lease; uint32_t lease_time;
-};
-
 struct kmip_uid_only { struct kmip_text uid; };  /* Activate, Destroy, Get Attribute List
 						  * request; most responses in 2.0 */
 
@@ -281,13 +280,18 @@ struct kmip_rsp_get_attr_list {
 };
 
 /* Add / Modify / Delete Attribute. 1.x: the Attribute (Delete: name + index in `ref`,
- * attr.has_index); 2.0: New Attribute / Current Attribute / Attribute Reference. */
+ * attr.has_index); 2.0: New Attribute / Current Attribute / Attribute Reference. 2.0 Set
+ * Attribute: New Attribute; 2.0 Adjust Attribute: Attribute Reference, Adjustment Type,
+ * optional Adjustment Value (any numeric type, kept as sent). */
 struct kmip_req_attr_change {
 	struct kmip_text uid;
 	bool has_current; struct kmip_attr current;   /* 2.0 Modify/Delete */
 	bool has_new; struct kmip_attr attr;          /* 1.x Attribute, 2.0 New Attribute */
 	bool has_ref; struct kmip_attr_ref ref;       /* Delete: 1.x name, 2.0 reference */
 	bool has_index; int32_t index;                /* Delete 1.x Attribute Index */
+	uint32_t adjust_type;                         /* Adjust: Adjustment Type */
+	bool has_adjust_value; uint8_t adjust_vtype;  /* Adjust: Adjustment Value, its type */
+	struct kmip_bytes adjust_value;
 };
 struct kmip_rsp_attr_change {
 	struct kmip_text uid;
@@ -313,6 +317,15 @@ struct kmip_req_revoke {
 	bool has_cod; int64_t compromise_date;        /* Compromise Occurrence Date */
 };
 
+/* Check (1.x and 2.0 alike): the request's values to check; the answer names the values
+ * refused (none on success). */
+struct kmip_check {
+	struct kmip_text uid;
+	bool has_count; int64_t usage_limits_count;   /* Usage Limits Count */
+	bool has_mask; int32_t usage_mask;            /* Cryptographic Usage Mask */
+	bool has_lease; uint32_t lease_time;          /* Lease Time (an Interval) */
+};
+
 struct kmip_payload {
 	uint32_t op;               /* Operation of the batch item */
 	bool typed;                /* false: only `raw` is meaningful, re-encoded verbatim */
@@ -326,19 +339,22 @@ struct kmip_payload {
 		struct kmip_rsp_create create_rsp;
 		struct kmip_req_register register_req;
 		struct kmip_rsp_register register_rsp;
+		struct kmip_req_rekey rekey_req;
+		struct kmip_rsp_register rekey_rsp;       /* same fields as Register's */
 		struct kmip_req_get get_req;
 		struct kmip_rsp_get get_rsp;
 		struct kmip_req_get_attrs get_attrs_req;
 		struct kmip_rsp_get_attrs get_attrs_rsp;
 		struct kmip_uid_only uid_req;             /* Get Attribute List, Activate, Destroy */
 		struct kmip_rsp_get_attr_list get_attr_list_rsp;
-		struct kmip_req_attr_change attr_req;     /* Add / Modify / Delete Attribute */
+		struct kmip_req_attr_change attr_req;     /* Add / Modify / Delete / Set / Adjust */
 		struct kmip_rsp_attr_change attr_rsp;
 		struct kmip_req_locate locate_req;
 		struct kmip_rsp_locate locate_rsp;
 		struct kmip_req_revoke revoke_req;
 		struct kmip_uid_only uid_rsp;             /* Activate, Revoke, Destroy */
-		struct kmip_check check;                  /* Check request and response */
+		struct kmip_check check_req;
+		struct kmip_check check_rsp;
 	} u;
 };
 

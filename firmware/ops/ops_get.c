@@ -44,15 +44,17 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 	if ((rc = ops_object_load(r, uid, &o)) != CF_OK)
 		goto out;
 	if (destroyed(&o)) {
-		rc = ops_fail(it, CF_E_STATE, r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_OBJECT_DESTROYED : 0,
+		/* its key material no longer exists: 1.x has no reason for that but Item Not
+		 * Found (what a 1.x client expects); 2.0 says Object Destroyed. Its attributes stay
+		 * readable (Get Attributes). */
+		rc = ops_fail(it, CF_E_NOT_FOUND,
+			      r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_OBJECT_DESTROYED
+						  : KMIP_RESULT_REASON_ITEM_NOT_FOUND,
 			      "object destroyed");
 		goto out;
 	}
-	if (q->wrap_spec.p != NULL || q->has_wrap_type) {
-		rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
-			      "key wrapping not supported");
+	if ((rc = ops_wrap_type_check(r, it, q)) != CF_OK)
 		goto out;
-	}
 	if (q->has_compression) {
 		rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_KEY_COMPRESSION_TYPE_NOT_SUPPORTED,
 			      "key compression not supported");
@@ -89,6 +91,10 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 			      "object type not served");
 		goto out;
 	}
+	if (q->wrap_spec.p != NULL) { /* Key Wrapping Specification: wrapped in the HSM */
+		rc = ops_wrap_get(r, it, &o, format, s);
+		goto out;
+	}
 	if ((rc = ops_sess(r, &sess)) != CF_OK)
 		goto out;
 	if ((rc = ops_keybuf(r, HSM_DEK_MAX, &k)) != CF_OK) {
@@ -99,10 +105,9 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 	b = (struct hsm_bind){ (const uint8_t *)o.uid, strlen(o.uid), o.object_type };
 	if ((rc = hsm_dek_unwrap(sess, o.wrapped, o.wrapped_len, &b, k, HSM_DEK_MAX, &kn)) != CF_OK)
 		goto out;
-	s->object_type = o.object_type;
+	s->object_type = s->obj.type = o.object_type;
 	if ((rc = ops_text(r, uid, &s->uid)) != CF_OK)
 		goto out;
-	s->obj.type = o.object_type;
 	if (o.object_type == KMIP_OBJECT_TYPE_OPAQUE_OBJECT) {
 		s->obj.opaque = (struct kmip_bytes){ k, kn };
 	} else {
@@ -116,9 +121,8 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 		kb->has_len = o.crypto_len != 0;
 		kb->len = o.crypto_len;
 	}
-	ops_srvattr_got(r, &o);
-	rc = CF_OK;
-out:
+out: /* (rc is CF_OK here unless a step failed) */
+	ops_srvattr_got(r, &o, rc); /* the material was returned (wrapped or not) */
 	store_object_free(&o);
 	return rc;
 }

@@ -90,6 +90,8 @@ struct ops_item {
 	char uid[STORE_UID_MAX + 1];  /* for the audit record ("" = none) */
 	const char *msg;              /* Result Message on failure (static text, no secrets) */
 	uint32_t reason;              /* explicit Result Reason on failure, 0 = from the cf_err */
+	bool fail_payload;            /* the failure keeps the handler's payload (Check: the
+				       * values refused, 1.4 section 4.10) */
 	/* Create prepared before the write transaction (ops_create_prep): the HSM work, which
 	 * needs nothing from the store, done without the write lock */
 	bool prepped;
@@ -125,8 +127,9 @@ size_t ops_srvattr_max(void);
 bool ops_srvattr_is(const char *name);
 /* hsm_dek_make flags for a key of this Cryptographic Algorithm (digest; DES parity). */
 unsigned ops_srvattr_make_flags(uint32_t alg);
-/* A Get returned o's key material: its audit record ends Fresh (ops_audit). */
-void ops_srvattr_got(struct ops_req *r, const struct store_object *o);
+/* A Get of o ended with rc: if it returned the key material, its audit record ends Fresh
+ * (ops_audit). */
+void ops_srvattr_got(struct ops_req *r, const struct store_object *o, cf_err rc);
 /* Append o's server-kept attributes (name NULL = all, else that one) to v[cap], leaving out
  * names present in rows (a client-set value wins; rows may be NULL). */
 MUST_USE cf_err ops_srvattr_add(struct ops_req *r, const struct store_object *o, const char *name,
@@ -217,9 +220,28 @@ MUST_USE cf_err ops_get_attribute_list(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_add_attribute(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_modify_attribute(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_delete_attribute(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_set_attribute(struct ops_req *r, struct ops_item *it);    /* ops_attr_set.c */
+MUST_USE cf_err ops_adjust_attribute(struct ops_req *r, struct ops_item *it); /* ops_attr_set.c */
+MUST_USE cf_err ops_check(struct ops_req *r, struct ops_item *it);            /* ops_check.c */
 MUST_USE cf_err ops_locate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_activate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_revoke(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_destroy(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_rekey(struct ops_req *r, struct ops_item *it);
+
+/* ---- wrapped keys (ops_wrap.c) ------------------------------------------------------- */
+/* Get's Key Wrap Type: Not Wrapped (without a Key Wrapping Specification) passes; anything else
+ * is refused (Key Wrap Type Not Supported in 2.0). */
+MUST_USE cf_err ops_wrap_type_check(struct ops_req *r, struct ops_item *it,
+				    const struct kmip_req_get *q);
+/* Get with a Key Wrapping Specification: answer o (in `format`) wrapped in the HSM under the
+ * managed key the specification names; fills s. Refusals carry their Result Reason. */
+MUST_USE cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_object *o,
+			     uint32_t format, struct kmip_rsp_get *s);
+/* Register of a Key Block with Key Wrapping Data: unwrap it in the HSM and seal it under the
+ * current KEK bound to b into blob[cap]; *dek_n = the key's length in bytes. */
+MUST_USE cf_err ops_wrap_register(struct ops_req *r, struct ops_item *it,
+				  const struct kmip_key_block *kb, const struct hsm_bind *b,
+				  uint8_t *blob, size_t cap, size_t *blob_n, size_t *dek_n);
 
 #endif

@@ -37,9 +37,9 @@ unsigned ops_srvattr_make_flags(uint32_t alg)
 	return f;
 }
 
-void ops_srvattr_got(struct ops_req *r, const struct store_object *o)
+void ops_srvattr_got(struct ops_req *r, const struct store_object *o, cf_err rc)
 {
-	r->stale = (o->srv_flags & STORE_SF_FRESH) != 0;
+	r->stale = rc == CF_OK && (o->srv_flags & STORE_SF_FRESH) != 0;
 }
 
 /* A primitive value of n bytes (4 or 8), big-endian, in the arena. */
