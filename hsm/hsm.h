@@ -42,7 +42,7 @@ typedef struct hsm_sess hsm_sess; /* opaque pooled session */
 #define HSM_LABEL_MAX 32u              /* PKCS#11 token label field */
 #define HSM_KEK_LABEL_PREFIX "coffre-kek-"
 #define HSM_KEK_MAX 64u                /* KEK versions tracked */
-#define HSM_DEK_MAX 512u               /* largest DEK / secret we wrap (bytes) */
+#define HSM_DEK_MAX 8192u              /* largest DEK / secret (an RSA-4096 PKCS#8, a cert) */
 #define HSM_UID_MAX 256u               /* largest unique id bound into a blob */
 #define HSM_URI_MAX 512u               /* a key pair URI returned by hsm_keypair_generate */
 

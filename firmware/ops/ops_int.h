@@ -17,7 +17,9 @@
 #include "kmip/kmip.h"
 
 #define OPS_ARENA_SIZE (4u << 20)         /* decoded request + response structures */
-#define OPS_KEYBUF_SIZE (64u * HSM_DEK_MAX) /* unwrapped key material of one response */
+#define OPS_KEYBUF_SIZE (256u << 10)      /* unwrapped key material of one response */
+#define OPS_SYM_MAX 64u                   /* largest symmetric key Create generates (bytes) */
+#define OPS_SYM_BLOB_MAX (OPS_SYM_MAX + HSM_BLOB_OVERHEAD)
 #define OPS_HSM_WAIT_MS 2000u
 #define OPS_SKEW_S 120                    /* request Time Stamp skew that is logged */
 #define OPS_VENDOR_DEFAULT "Coffre KMIP server"
@@ -39,7 +41,7 @@ struct ops_prep_ent {
 	uint64_t conn_id;
 	size_t item;
 	char uid[STORE_UUID_LEN + 1];
-	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	uint8_t blob[OPS_SYM_BLOB_MAX];
 	size_t blob_n;
 };
 #define OPS_PREP_MAX 128u
@@ -122,6 +124,8 @@ MUST_USE cf_err ops_sess(struct ops_req *r, hsm_sess **out);
 MUST_USE cf_err ops_rng(void *arg, void *buf, size_t n);
 /* n bytes of the worker's locked key buffer, wiped after the response is encoded. */
 MUST_USE cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out);
+/* Give back the unused tail of the last ops_keybuf block p (asked bytes, used kept). */
+void ops_keybuf_trim(struct ops_req *r, const uint8_t *p, size_t asked, size_t used);
 /* The operation's KMIP name (audit records, logs); "Unknown" for a value KMIP does not
  * name. */
 const char *ops_op_name(uint32_t op);
@@ -162,6 +166,36 @@ MUST_USE cf_err ops_attr_columns(struct ops_req *r, const struct store_object *o
 bool ops_attr_is_column(const char *name);
 /* Name Value from a Name structure's contents. */
 MUST_USE cf_err ops_name_value(const struct kmip_bytes *contents, struct kmip_text *out);
+
+/* ---- key formats and certificates (ops_keyfmt.c, OpenSSL 3) -------------------------- */
+
+/* What a registered key or certificate is, learned from its DER. */
+struct ops_keyinfo {
+	uint32_t alg;      /* KMIP Cryptographic Algorithm, 0 = unknown */
+	int32_t len;       /* Cryptographic Length in bits, 0 = unknown */
+	uint32_t format;   /* the registered Key Format Type */
+};
+/* A Public or Private Key's Key Block (any supported Key Format Type) -> its canonical DER
+ * (SubjectPublicKeyInfo / PKCS#8 PrivateKeyInfo) in out[cap] (locked memory); refusals carry
+ * their Result Reason (Key Format Type Not Supported, Invalid Field). */
+MUST_USE cf_err ops_keyfmt_import(struct ops_req *r, struct ops_item *it, uint32_t type,
+				  const struct kmip_key_block *kb, uint8_t *out, size_t cap,
+				  size_t *out_n, struct ops_keyinfo *ki);
+/* The canonical DER der[n] of a Public or Private Key -> kb->material (and material_type) in
+ * `format`, converted in the worker's key buffer; Key Format Type Not Supported when this key
+ * has no such form. kb->material may point into der. */
+MUST_USE cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32_t type,
+				  const uint8_t *der, size_t n, uint32_t format,
+				  struct kmip_key_block *kb);
+/* Check an X.509 certificate's DER and append the attributes the server keeps for it
+ * (Certificate Type / Length, X.509 and 1.x Certificate Identifier / Subject / Issuer,
+ * Digital Signature Algorithm, Digest) to rows[*n_rows..cap); its public key in *ki. */
+MUST_USE cf_err ops_cert_rows(struct ops_req *r, struct ops_item *it, const uint8_t *der,
+			      size_t n, struct store_attr *rows, size_t cap, size_t *n_rows,
+			      struct ops_keyinfo *ki);
+/* The Digest attribute row: SHA-256 of data[n] (with its Key Format Type unless 0). */
+MUST_USE cf_err ops_digest_row(struct ops_req *r, const uint8_t *data, size_t n,
+			       uint32_t format, struct store_attr *sa);
 
 /* ---- handlers ------------------------------------------------------------------------ */
 MUST_USE cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it);

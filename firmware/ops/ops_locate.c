@@ -1,5 +1,5 @@
-/* Locate: filters on object type, state, algorithm, length, Name, Object Group and custom
- * attributes; Maximum Items and Offset Items; Located Items (1.3+) counts every match. */
+/* Locate: filters on object type, state, algorithm, length, Name, Object Group, custom
+ * attributes and the primitive attributes kept as rows (Certificate Type, ...); Maximum Items and Offset Items; Located Items (1.3+) counts every match. */
 #include <string.h>
 
 #include "firmware/ops/ops_int.h"
@@ -33,7 +33,7 @@ static MUST_USE cf_err filter_custom(struct ops_req *r, struct ops_item *it,
 	char name[STORE_NAME_MAX + 1], *nm;
 	struct store_attr sa;
 	if (f->n_match >= STORE_LOCATE_MAX_MATCH)
-		return bad(it, "too many custom attribute filters");
+		return bad(it, "too many attribute filters");
 	if (ops_attr_name(a, name) != CF_OK)
 		return bad(it, "attribute name");
 	TRY(ops_cstr(r, name, strlen(name), &nm));
@@ -83,9 +83,16 @@ static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
 	case 0:
 		return filter_custom(r, it, a, f, match);
 	default:
-		return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
-				"Locate does not filter on this attribute");
+		break;
 	}
+	/* an attribute kept as a row (Certificate Type, Digital Signature Algorithm, Certificate
+	 * Length, Opaque Data Type, Key Format Type, ...) with a text or integer value: matched
+	 * like a custom attribute, through the same index */
+	if (kmip_attr_rule_for(a->tag, r->ver) != NULL && a->type != TTLV_STRUCTURE &&
+	    kmip_tag_name(a->tag) != NULL && !ops_attr_is_column(kmip_tag_name(a->tag)))
+		return filter_custom(r, it, a, f, match);
+	return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+			"Locate does not filter on this attribute");
 }
 
 /* The window of the matches l (Offset Items, Maximum Items) as the answer; Located Items
