@@ -273,7 +273,7 @@ out:
 /* DER of the whole input (trailing bytes refused) in the client's format. */
 static EVP_PKEY *key_in(uint32_t type, const struct kmip_key_block *kb)
 {
-	const unsigned char *p = kb->material.p, *end = p + kb->material.n;
+	const unsigned char *p = kb->material.p, *end;
 	long n = (long)kb->material.n;
 	bool priv = type == KMIP_OBJECT_TYPE_PRIVATE_KEY;
 	EVP_PKEY *k = NULL;
@@ -294,6 +294,7 @@ static EVP_PKEY *key_in(uint32_t type, const struct kmip_key_block *kb)
 	}
 	if (p == NULL || n <= 0)
 		return NULL;
+	end = p + kb->material.n;
 	if (priv && kb->format == KMIP_KEY_FORMAT_TYPE_PKCS_8) {
 		PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, n);
 		if (p8 != NULL)
