@@ -329,6 +329,8 @@ static cf_err reg_asym(struct ops_req *r, struct ops_item *it, const struct kmip
 				"too many keys in one request");
 	}
 	TRY(ops_keyfmt_import(r, it, obj->type, &kb, m->locked, m->locked_cap, &m->n, &ki));
+	ops_keybuf_trim(r, m->locked, m->locked_cap, m->n); /* import wiped the rest */
+	m->locked_cap = m->n;
 	m->p = m->locked;
 	t->has_alg = ki.alg != 0;
 	t->alg = ki.alg;
@@ -337,10 +339,7 @@ static cf_err reg_asym(struct ops_req *r, struct ops_item *it, const struct kmip
 	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION, ki.format));
 	if (t->n_rows >= t->cap_rows)
 		return CF_E_INTERNAL;
-	TRY(ops_digest_row(r, m->p, m->n, obj->type == KMIP_OBJECT_TYPE_PRIVATE_KEY
-						  ? KMIP_KEY_FORMAT_TYPE_PKCS_8
-						  : KMIP_KEY_FORMAT_TYPE_X_509,
-			   &t->rows[t->n_rows]));
+	TRY(ops_keyfmt_digest(r, obj->type, m->p, m->n, &t->rows[t->n_rows]));
 	t->n_rows++;
 	return CF_OK;
 }

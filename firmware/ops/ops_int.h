@@ -181,9 +181,10 @@ struct ops_keyinfo {
 MUST_USE cf_err ops_keyfmt_import(struct ops_req *r, struct ops_item *it, uint32_t type,
 				  const struct kmip_key_block *kb, uint8_t *out, size_t cap,
 				  size_t *out_n, struct ops_keyinfo *ki);
-/* The canonical DER der[n] of a Public or Private Key -> kb->material (and material_type) in
- * `format`, converted in the worker's key buffer; Key Format Type Not Supported when this key
- * has no such form. kb->material may point into der. */
+/* The canonical DER der[n] of a Public or Private Key -> kb->format, kb->material (and
+ * material_type) in `format` (0: PKCS#1 for RSA, else PKCS#8 / X.509), converted in the
+ * worker's key buffer; Key Format Type Not Supported when this key has no such form.
+ * kb->material may point into der. */
 MUST_USE cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32_t type,
 				  const uint8_t *der, size_t n, uint32_t format,
 				  struct kmip_key_block *kb);
@@ -193,6 +194,11 @@ MUST_USE cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32
 MUST_USE cf_err ops_cert_rows(struct ops_req *r, struct ops_item *it, const uint8_t *der,
 			      size_t n, struct store_attr *rows, size_t cap, size_t *n_rows,
 			      struct ops_keyinfo *ki);
+/* The Digest row of a Public or Private Key from its canonical DER: SHA-256 of the PKCS#1 form
+ * for RSA (Key Format Type PKCS#1, as the profiles' test cases show), of the canonical DER
+ * otherwise (PKCS#8 / X.509). */
+MUST_USE cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der,
+				  size_t n, struct store_attr *sa);
 /* The Digest attribute row: SHA-256 of data[n] (with its Key Format Type unless 0). */
 MUST_USE cf_err ops_digest_row(struct ops_req *r, const uint8_t *data, size_t n,
 			       uint32_t format, struct store_attr *sa);

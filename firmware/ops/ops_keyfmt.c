@@ -491,7 +491,11 @@ cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32_t type,
 	if ((k = canon_in(type, der, n)) == NULL)
 		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_GENERAL_FAILURE,
 				"stored key does not parse");
-	kb->alg = 0;
+	if (format == 0) /* no registered format (a generated pair): RSA as PKCS#1 */
+		format = key_kind(k) == K_RSA ? KMIP_KEY_FORMAT_TYPE_PKCS_1
+		       : type == KMIP_OBJECT_TYPE_PRIVATE_KEY ? KMIP_KEY_FORMAT_TYPE_PKCS_8
+							    : KMIP_KEY_FORMAT_TYPE_X_509;
+	kb->format = format;
 	if (!format_out_ok(type, key_kind(k), format)) {
 		EVP_PKEY_free(k);
 		return no_format(it, "this key cannot be given in that Key Format Type");
@@ -548,6 +552,37 @@ cf_err ops_digest_row(struct ops_req *r, const uint8_t *data, size_t n, uint32_t
 	sa->v_blob = buf;
 	sa->v_blob_len = ttlv_wr_len(&w);
 	return CF_OK;
+}
+
+cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der, size_t n,
+			 struct store_attr *sa)
+{
+	EVP_PKEY *k = canon_in(type, der, n);
+	uint8_t *buf = NULL;
+	unsigned char *p;
+	int len;
+	cf_err rc;
+
+	if (k == NULL)
+		return CF_E_BAD_OBJECT;
+	if (key_kind(k) != K_RSA) {
+		EVP_PKEY_free(k);
+		return ops_digest_row(r, der, n, type == KMIP_OBJECT_TYPE_PRIVATE_KEY
+						    ? KMIP_KEY_FORMAT_TYPE_PKCS_8
+						    : KMIP_KEY_FORMAT_TYPE_X_509, sa);
+	}
+	/* RSA: the digest of the PKCS#1 form, as the profiles' test cases show it */
+	len = type == KMIP_OBJECT_TYPE_PRIVATE_KEY ? i2d_PrivateKey(k, NULL) : i2d_PublicKey(k, NULL);
+	rc = len > 0 ? ops_keybuf(r, (size_t)len, &buf) : CF_E_BAD_OBJECT;
+	if (rc == CF_OK) {
+		p = buf;
+		len = type == KMIP_OBJECT_TYPE_PRIVATE_KEY ? i2d_PrivateKey(k, &p) : i2d_PublicKey(k, &p);
+		rc = len > 0 ? ops_digest_row(r, buf, (size_t)len, KMIP_KEY_FORMAT_TYPE_PKCS_1, sa)
+			     : CF_E_BAD_OBJECT;
+		sec_wipe(buf, (size_t)(p - buf));
+	}
+	EVP_PKEY_free(k);
+	return rc;
 }
 
 /* Rows being built for a certificate. */

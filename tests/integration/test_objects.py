@@ -327,6 +327,48 @@ with inst.client() as c:
               dv is not None and dv.value == hashlib.sha256(cert_der).digest())
         ok, d = refused(c, get_req(u, 0x04), R_KFTNS)
         check("get a certificate with a Key Format Type: Key Format Type Not Supported", ok, d)
+    # the Digest of an RSA key is of its PKCS#1 form (as the profiles' test cases show it)
+    u = uids.get("rsa private")
+    if u:
+        r = c.call(rl.request([(0x0B, [rl.Tx(T["UNIQUE_IDENTIFIER"], u), rl.Tx(T["ATTRIBUTE_NAME"], "Digest")])]))
+        dg = r.first()[3].find(0x420035) if r.ok else None
+        kf = r.first()[3].find(T_KEY_FORMAT) if r.ok else None
+        check("RSA private key Digest: SHA-256 of the PKCS#1 DER, Key Format Type PKCS#1",
+              dg is not None and dg.value == hashlib.sha256(rsa_pkcs1).digest() and
+              kf is not None and kf.value == 3, r.describe())
+    # RSA-4096 as PKCS#8: the largest key the store takes
+    big_key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    big8 = big_key.private_bytes(DER, serialization.PrivateFormat.PKCS8, NOENC)
+    r = c.call(key_req(4, T_PRIVATE_KEY, 4, rl.B(T_KEY_MATERIAL, big8)))
+    bu = r.first()[3].find(T["UNIQUE_IDENTIFIER"]).value if r.ok else None
+    check("register an RSA-4096 private key (%d bytes of PKCS#8)" % len(big8), bu is not None, r.describe())
+    if bu:
+        r = c.call(get_req(bu))
+        km = r.first()[3].find(T_KEY_MATERIAL) if r.ok else None
+        check("... and get it back whole", km is not None and km.value == big8, r.describe())
+        r = c.call(get_req(bu, 0x0A))
+        km = r.first()[3].find(T_KEY_MATERIAL) if r.ok else None
+        mod = km.find(T_MODULUS) if km is not None else None
+        check("... and as Transparent RSA Private Key (4096-bit modulus)",
+              mod is not None and int.from_bytes(mod.value, "big") == big_key.private_numbers().public_numbers.n,
+              r.describe())
+    # KMIP 2.0: Register with Attributes, the Key Format Type attribute in Get Attributes
+    T_ATTRIBUTES, T_ATTR_REF = 0x420125, 0x42013B
+    r = c.call(rl.request([(OP_REGISTER, [rl.E(T_OBJECT_TYPE, 3), rl.S(T_ATTRIBUTES),
+                                          rl.S(T_PUBLIC_KEY, rl.S(T_KEY_BLOCK, rl.E(T_KEY_FORMAT, 3),
+                                                                  rl.S(T_KEY_VALUE, rl.B(T_KEY_MATERIAL, rsa_pub_pkcs1))))])],
+                          major=2, minor=0))
+    pu = r.first()[3].find(T["UNIQUE_IDENTIFIER"]).value if r.ok else None
+    check("2.0: register an RSA public key as PKCS#1", pu is not None, r.describe())
+    if pu:
+        r = c.call(rl.request([(0x0B, [rl.Tx(T["UNIQUE_IDENTIFIER"], pu),
+                                       rl.E(T_ATTR_REF, T_KEY_FORMAT)])], major=2, minor=0))
+        kf = r.first()[3].find(T_KEY_FORMAT) if r.ok else None
+        check("2.0: Get Attributes shows Key Format Type PKCS#1", kf is not None and kf.value == 3, r.describe())
+        r = c.call(rl.request([(OP_GET, [rl.Tx(T["UNIQUE_IDENTIFIER"], pu), rl.E(T_KEY_FORMAT, 5)])],
+                              major=2, minor=0))
+        km = r.first()[3].find(T_KEY_MATERIAL) if r.ok else None
+        check("2.0: get it as X.509", km is not None and km.value == rsa_spki, r.describe())
     # register Transparent RSA Private and EC Public keys, get them as PKCS#8 / X.509
     nums = rsa_key.private_numbers()
     mat = rl.S(T_KEY_MATERIAL, big(T_MODULUS, nums.public_numbers.n), big(T_PRIV_EXP, nums.d),
