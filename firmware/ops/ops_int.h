@@ -141,6 +141,14 @@ MUST_USE cf_err ops_audit(struct ops_req *r, uint32_t op, const char *uid, int64
 /* Commit the queued read audit records (one transaction) and the loop turn's write batch;
  * *ticket = what to wait for. */
 MUST_USE cf_err ops_flush(struct ops_worker *w, uint64_t *ticket);
+/* The held answer held[n] (an encoded Response Message of this worker) will never be
+ * acknowledged: write in out[cap] the same message with every item Operation Failed, General
+ * Failure, "store commit failed" (net.h struct net_hold_ops .failed). */
+MUST_USE cf_err ops_answer_unacknowledged(struct ops_worker *w, const uint8_t *held, size_t n,
+					  uint8_t *out, size_t cap, size_t *out_len);
+/* After a store write or commit returned rc: a full data disk sets svc->disk_full, a write
+ * that commits clears it (the console says both, once). */
+void ops_disk_note(struct ops_worker *w, cf_err rc);
 /* Hold ci's answer until ticket (a group commit ticket or NET_HOLD_*) through the worker's
  * hold ops. */
 void ops_hold(struct net_conn_info *ci, uint64_t ticket);
