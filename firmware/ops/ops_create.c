@@ -1,6 +1,7 @@
 /* Create (symmetric keys generated in the HSM) and Register (every object type but templates,
  * its canonical form wrapped under the current KEK: docs/kmip-server.md "Object types").
- * Key material never reaches the store unwrapped; the object is Pre-Active unless an Activation Date <= now makes it Active. */
+ * Key material never reaches the store unwrapped; the object is Pre-Active unless an
+ * Activation Date <= now makes it Active. */
 #include <string.h>
 
 #include "board/sec.h"
@@ -162,13 +163,25 @@ static cf_err create_check(struct ops_req *r, struct ops_item *it, struct tmpl_o
 	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 0, t));
 	if (!t->has_alg)
 		return bad(it, "Cryptographic Algorithm required");
-	if (t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES)
-		return bad(it, "only AES keys can be created");
+	if (t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES && t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES)
+		return bad(it, "only AES and Triple DES keys can be created");
 	if (!t->has_len)
 		return bad(it, "Cryptographic Length required");
-	if (t->len != 128 && t->len != 192 && t->len != 256)
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_AES && t->len != 128 && t->len != 192 &&
+	    t->len != 256)
 		return bad(it, "AES length must be 128, 192 or 256");
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && t->len != 112 && t->len != 168)
+		return bad(it, "Triple DES length must be 112 or 168");
 	return CF_OK;
+}
+
+/* Bytes of key material for the checked template: Triple DES keys carry a parity bit per
+ * byte (168 bits -> 24 bytes, 112 -> 16), the HSM's random bytes as they are. */
+static size_t key_bytes(const struct tmpl_out *t)
+{
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES)
+		return t->len == 168 ? 24u : 16u;
+	return (size_t)t->len / 8;
 }
 
 void ops_create_prep(struct ops_req *r, struct ops_item *it)
@@ -186,7 +199,7 @@ void ops_create_prep(struct ops_req *r, struct ops_item *it)
 		goto out;
 	b = (struct hsm_bind){ (const uint8_t *)it->prep_uid, strlen(it->prep_uid),
 			       KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if (hsm_dek_generate(sess, (size_t)t.len / 8, &b, blob, sizeof blob, &blob_n) != CF_OK ||
+	if (hsm_dek_generate(sess, key_bytes(&t), &b, blob, sizeof blob, &blob_n) != CF_OK ||
 	    ops_dup(r, blob, blob_n, &p) != CF_OK)
 		goto out;
 	it->prep_blob = p;
@@ -222,7 +235,7 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if ((rc = hsm_dek_generate(sess, (size_t)t.len / 8, &b, blob, sizeof blob, &blob_n)) != CF_OK)
+	if ((rc = hsm_dek_generate(sess, key_bytes(&t), &b, blob, sizeof blob, &blob_n)) != CF_OK)
 		goto out;
 	if ((rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid)) != CF_OK)
 		goto out;
@@ -299,8 +312,11 @@ static cf_err reg_symmetric(struct ops_req *r, struct ops_item *it, const struct
 	if (!t->has_len) {
 		t->has_len = true;
 		t->len = (int32_t)(m->n * 8);
+		if (t->has_alg && t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && m->n % 8 == 0)
+			t->len = (int32_t)(m->n * 7); /* parity bits do not count */
 	}
-	if ((size_t)t->len != m->n * 8)
+	if ((size_t)t->len != m->n * 8 &&
+	    !(t->has_alg && t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && (size_t)t->len == m->n * 7))
 		return bad(it, "Cryptographic Length does not match the key");
 	return CF_OK;
 }

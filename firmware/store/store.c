@@ -1593,6 +1593,7 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 	out->n = 0;
 	if (st == NULL || q == NULL || !st_text_ok(q->tenant, STORE_TENANT_MAX) ||
 	    (q->match == NULL && q->n_match != 0) || !st_text_opt_ok(q->name, STORE_TEXT_MAX) ||
+	    !st_text_opt_ok(q->uid, STORE_UID_MAX) ||
 	    !st_text_opt_ok(q->object_group, STORE_TEXT_MAX))
 		return CF_E_INVALID_ARG;
 	if (q->n_match > STORE_LOCATE_MAX_MATCH)
@@ -1614,14 +1615,19 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 	 * planner has no statistics: no ANALYZE). The query is then driven by the attribute
 	 * index (attributes_text / attributes_int) and the objects primary key; without one,
 	 * objects_tenant stays the best index (docs/store.md "Locate"). */
-	bool by_attr = q->name != NULL || q->object_group != NULL || q->n_match != 0;
+	bool by_attr = q->name != NULL || q->object_group != NULL || q->n_match != 0 ||
+		       q->uid != NULL; /* a uid: driven by the primary key */
 	bool ok = sql_cat(sql, sizeof sql, &len,
 			  by_attr ? "SELECT o.uid FROM objects o WHERE +o.tenant=?"
 				  : "SELECT o.uid FROM objects o WHERE o.tenant=?");
+	if (q->uid)
+		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.uid=?");
 	if (q->object_type)
 		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.object_type=?");
 	if (q->state)
 		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.state=?");
+	else if (q->not_destroyed)
+		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.state NOT IN (5, 6)");
 	if (q->crypto_alg)
 		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.crypto_alg=?");
 	if (q->crypto_len)
@@ -1642,6 +1648,7 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 		goto out;
 	}
 	r = st_bind_text(s, p++, q->tenant);
+	if (r == SQLITE_OK && q->uid) r = st_bind_text(s, p++, q->uid);
 	if (r == SQLITE_OK && q->object_type) r = sqlite3_bind_int64(s, p++, q->object_type);
 	if (r == SQLITE_OK && q->state) r = sqlite3_bind_int64(s, p++, q->state);
 	if (r == SQLITE_OK && q->crypto_alg) r = sqlite3_bind_int64(s, p++, q->crypto_alg);

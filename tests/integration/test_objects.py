@@ -401,6 +401,43 @@ with inst.client() as c:
                     rl.R_INVALID_FIELD)
     check("register an EC point not on the curve: Invalid Field", ok, d)
 
+# ---- Locate: Unique Identifier, a structure attribute, Triple DES ----------------------------
+OP_LOCATE, OP_CREATE = 0x08, 0x01
+T_ASI, T_NS, T_AD = 0x420004, 0x420003, 0x420002
+with inst.client() as c:
+    asi = rl.S(rl.TAG["ATTRIBUTE_VALUE"], rl.Tx(T_NS, "ssl"), rl.Tx(T_AD, "www.example.com"))
+    asi_attr = rl.S(rl.TAG["ATTRIBUTE"], rl.Tx(rl.TAG["ATTRIBUTE_NAME"], "Application Specific Information"), asi)
+    r = c.call(rl.request([(OP_REGISTER, [rl.E(T_OBJECT_TYPE, 7), rl.S(T_TEMPLATE, asi_attr),
+                                          rl.S(0x420085, rl.E(0x420086, 2),
+                                               rl.S(T_KEY_BLOCK, rl.E(T_KEY_FORMAT, 2),
+                                                    rl.S(T_KEY_VALUE, rl.B(T_KEY_MATERIAL, b"asi-secret-0123"))))])]))
+    au = r.first()[3].find(T["UNIQUE_IDENTIFIER"]).value if r.ok else None
+    check("register secret data with Application Specific Information", au is not None, r.describe())
+
+    def located(*attrs):
+        r = c.call(rl.request([(OP_LOCATE, list(attrs))]))
+        return [n.value for n in r.first()[3].children(T["UNIQUE_IDENTIFIER"])] if r.ok else r.describe()
+
+    check("locate by Application Specific Information finds it", located(asi_attr) == [au])
+    other = rl.S(rl.TAG["ATTRIBUTE"], rl.Tx(rl.TAG["ATTRIBUTE_NAME"], "Application Specific Information"),
+                 rl.S(rl.TAG["ATTRIBUTE_VALUE"], rl.Tx(T_NS, "ssl"), rl.Tx(T_AD, "other.example.com")))
+    check("locate by another Application Specific Information finds nothing", located(other) == [])
+    check("locate by Unique Identifier finds it", located(rl.attr("Unique Identifier", rl.Tx, au)) == [au])
+    r = c.call(rl.request([(OP_CREATE, [rl.E(T_OBJECT_TYPE, 2), rl.S(T_TEMPLATE,
+                                        rl.attr("Cryptographic Algorithm", rl.E, 2),
+                                        rl.attr("Cryptographic Length", rl.I, 168))])]))
+    du = r.first()[3].find(T["UNIQUE_IDENTIFIER"]).value if r.ok else None
+    check("create a Triple DES 168-bit key", du is not None, r.describe())
+    if du:
+        r = c.call(get_req(du))
+        km = r.first()[3].find(T_KEY_MATERIAL) if r.ok else None
+        check("... Get answers 24 bytes", km is not None and len(km.value) == 24, r.describe())
+    c.destroy(au)
+    check("a destroyed object is not located by its Unique Identifier",
+          located(rl.attr("Unique Identifier", rl.Tx, au)) == [])
+    check("... unless the State asks for Destroyed",
+          located(rl.attr("Unique Identifier", rl.Tx, au), rl.attr("State", rl.E, 5)) == [au])
+
 # ---- Destroy -------------------------------------------------------------------------------
 with client("qa") as c:
     for label, u in sorted(uids.items()):
