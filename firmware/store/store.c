@@ -1579,6 +1579,23 @@ static bool sql_cat(char *buf, size_t cap, size_t *len, const char *s)
 	return true;
 }
 
+/* The filters' texts and counts within their bounds. */
+static cf_err locate_args(const struct store_locate *q)
+{
+	if (!st_text_ok(q->tenant, STORE_TENANT_MAX) || (q->match == NULL && q->n_match != 0) ||
+	    !st_text_opt_ok(q->name, STORE_TEXT_MAX) || !st_text_opt_ok(q->uid, STORE_UID_MAX) ||
+	    !st_text_opt_ok(q->object_group, STORE_TEXT_MAX))
+		return CF_E_INVALID_ARG;
+	if (q->n_match > STORE_LOCATE_MAX_MATCH)
+		return CF_E_TOO_MANY;
+	for (size_t i = 0; i < q->n_match; i++)
+		if (!st_text_ok(q->match[i].name, STORE_NAME_MAX) ||
+		    (!q->match[i].is_int && !st_text_opt_ok(q->match[i].v_text, STORE_TEXT_MAX)) ||
+		    (!q->match[i].is_int && q->match[i].v_text == NULL))
+			return CF_E_INVALID_ARG;
+	return CF_OK;
+}
+
 cf_err store_locate_run(struct store *st, const struct store_locate *q, struct store_str_list *out)
 {
 	cf_err rc = CF_E_INTERNAL;
@@ -1591,18 +1608,9 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 		return CF_E_INVALID_ARG;
 	out->s = NULL;
 	out->n = 0;
-	if (st == NULL || q == NULL || !st_text_ok(q->tenant, STORE_TENANT_MAX) ||
-	    (q->match == NULL && q->n_match != 0) || !st_text_opt_ok(q->name, STORE_TEXT_MAX) ||
-	    !st_text_opt_ok(q->uid, STORE_UID_MAX) ||
-	    !st_text_opt_ok(q->object_group, STORE_TEXT_MAX))
+	if (st == NULL || q == NULL)
 		return CF_E_INVALID_ARG;
-	if (q->n_match > STORE_LOCATE_MAX_MATCH)
-		return CF_E_TOO_MANY;
-	for (size_t i = 0; i < q->n_match; i++)
-		if (!st_text_ok(q->match[i].name, STORE_NAME_MAX) ||
-		    (!q->match[i].is_int && !st_text_opt_ok(q->match[i].v_text, STORE_TEXT_MAX)) ||
-		    (!q->match[i].is_int && q->match[i].v_text == NULL))
-			return CF_E_INVALID_ARG;
+	TRY(locate_args(q));
 
 	/* The SQL has a fixed shape per filter combination; values are always bound. */
 	static const char attr_text[] =
