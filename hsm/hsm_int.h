@@ -84,6 +84,7 @@ struct hsm_io {
 	uint8_t id[64];
 	size_t id_n;
 	int kind;                 /* job-specific selector */
+	uint8_t digest[32];       /* SHA-256 of a generated DEK (hsm_dek_generate_sha256) */
 	CK_TOKEN_INFO tinfo;
 	CK_SLOT_ID slot;
 	/* transparent recovery (hsm_sess_run): attempt = 0 on the first run of a job, 1 on the

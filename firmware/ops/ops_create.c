@@ -160,7 +160,7 @@ static cf_err create_check(struct ops_req *r, struct ops_item *it, struct tmpl_o
 	if (q->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
 		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
 				"only symmetric keys can be created");
-	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 0, t));
+	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 1, t)); /* + Digest */
 	if (!t->has_alg)
 		return bad(it, "Cryptographic Algorithm required");
 	if (t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES && t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES)
@@ -199,8 +199,13 @@ void ops_create_prep(struct ops_req *r, struct ops_item *it)
 		goto out;
 	b = (struct hsm_bind){ (const uint8_t *)it->prep_uid, strlen(it->prep_uid),
 			       KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if (hsm_dek_generate(sess, key_bytes(&t), &b, blob, sizeof blob, &blob_n) != CF_OK ||
-	    ops_dup(r, blob, blob_n, &p) != CF_OK)
+	/* blob || SHA-256: both cross the deferral in prep_blob */
+	if (hsm_dek_generate_sha256(sess, key_bytes(&t), &b, blob, sizeof blob - HSM_SHA256_LEN,
+				    &blob_n, blob + sizeof blob - HSM_SHA256_LEN) != CF_OK)
+		goto out;
+	memmove(blob + blob_n, blob + sizeof blob - HSM_SHA256_LEN, HSM_SHA256_LEN);
+	blob_n += HSM_SHA256_LEN;
+	if (ops_dup(r, blob, blob_n, &p) != CF_OK)
 		goto out;
 	it->prep_blob = p;
 	it->prep_blob_n = blob_n;
@@ -216,7 +221,7 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_create *q = &it->rq->pl.u.create_req;
 	struct kmip_rsp_create *s = &it->rs->pl.u.create_rsp;
-	uint8_t blob[OPS_SYM_BLOB_MAX];
+	uint8_t blob[OPS_SYM_BLOB_MAX], md[HSM_SHA256_LEN];
 	char uid[STORE_UUID_LEN + 1];
 	struct tmpl_out t;
 	struct hsm_bind b;
@@ -225,9 +230,11 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	cf_err rc = CF_E_INTERNAL;
 
 	TRY(create_check(r, it, &t));
-	if (it->prepped) {
-		rc = insert(r, it, it->prep_uid, q->object_type, &t, it->prep_blob,
-			    it->prep_blob_n, &s->uid);
+	if (it->prepped && it->prep_blob_n > HSM_SHA256_LEN) {
+		size_t bn = it->prep_blob_n - HSM_SHA256_LEN;
+		TRY(ops_digest_row_sha256(r, it->prep_blob + bn, KMIP_KEY_FORMAT_TYPE_RAW,
+					  &t.rows[t.n_rows++]));
+		rc = insert(r, it, it->prep_uid, q->object_type, &t, it->prep_blob, bn, &s->uid);
 		if (rc == CF_OK)
 			s->object_type = q->object_type;
 		return rc;
@@ -235,7 +242,9 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if ((rc = hsm_dek_generate(sess, key_bytes(&t), &b, blob, sizeof blob, &blob_n)) != CF_OK)
+	if ((rc = hsm_dek_generate_sha256(sess, key_bytes(&t), &b, blob, sizeof blob, &blob_n,
+					  md)) != CF_OK ||
+	    (rc = ops_digest_row_sha256(r, md, KMIP_KEY_FORMAT_TYPE_RAW, &t.rows[t.n_rows++])) != CF_OK)
 		goto out;
 	if ((rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid)) != CF_OK)
 		goto out;
@@ -318,7 +327,9 @@ static cf_err reg_symmetric(struct ops_req *r, struct ops_item *it, const struct
 	if ((size_t)t->len != m->n * 8 &&
 	    !(t->has_alg && t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && (size_t)t->len == m->n * 7))
 		return bad(it, "Cryptographic Length does not match the key");
-	return CF_OK;
+	if (t->n_rows >= t->cap_rows || m->n == 0)
+		return t->n_rows >= t->cap_rows ? CF_E_INTERNAL : CF_OK;
+	return ops_digest_row(r, m->p, m->n, KMIP_KEY_FORMAT_TYPE_RAW, &t->rows[t->n_rows++]);
 }
 
 /* Public / Private Key: converted to its canonical DER (ops_keyfmt.c), registered format

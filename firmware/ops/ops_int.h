@@ -19,7 +19,7 @@
 #define OPS_ARENA_SIZE (4u << 20)         /* decoded request + response structures */
 #define OPS_KEYBUF_SIZE (256u << 10)      /* unwrapped key material of one response */
 #define OPS_SYM_MAX 64u                   /* largest symmetric key Create generates (bytes) */
-#define OPS_SYM_BLOB_MAX (OPS_SYM_MAX + HSM_BLOB_OVERHEAD)
+#define OPS_SYM_BLOB_MAX (OPS_SYM_MAX + HSM_BLOB_OVERHEAD + HSM_SHA256_LEN) /* + its Digest */
 #define OPS_HSM_WAIT_MS 2000u
 #define OPS_SKEW_S 120                    /* request Time Stamp skew that is logged */
 #define OPS_VENDOR_DEFAULT "Coffre KMIP server"
@@ -92,7 +92,8 @@ struct ops_item {
 	 * needs nothing from the store, done without the write lock */
 	bool prepped;
 	char prep_uid[STORE_UUID_LEN + 1];
-	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it) */
+	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it), followed by
+				       * the key's SHA-256 (HSM_SHA256_LEN bytes, in prep_blob_n) */
 	size_t prep_blob_n;
 };
 
@@ -210,6 +211,9 @@ MUST_USE cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_
 /* The Digest attribute row: SHA-256 of data[n] (with its Key Format Type unless 0). */
 MUST_USE cf_err ops_digest_row(struct ops_req *r, const uint8_t *data, size_t n,
 			       uint32_t format, struct store_attr *sa);
+/* The same with the SHA-256 already computed (by the HSM for a created key). */
+MUST_USE cf_err ops_digest_row_sha256(struct ops_req *r, const uint8_t md[static 32],
+				      uint32_t format, struct store_attr *sa);
 
 /* ---- handlers ------------------------------------------------------------------------ */
 MUST_USE cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it);

@@ -532,18 +532,26 @@ cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32_t type,
 cf_err ops_digest_row(struct ops_req *r, const uint8_t *data, size_t n, uint32_t format,
 		      struct store_attr *sa)
 {
-	uint8_t md[32], *buf;
+	uint8_t md[32];
 	unsigned int mdn = 0;
-	ttlv_wr w;
-	void *p;
 
 	if (EVP_Digest(data, n, md, &mdn, EVP_sha256(), NULL) != 1 || mdn != sizeof md)
 		return CF_E_INTERNAL;
+	return ops_digest_row_sha256(r, md, format, sa);
+}
+
+cf_err ops_digest_row_sha256(struct ops_req *r, const uint8_t md[static 32], uint32_t format,
+			     struct store_attr *sa)
+{
+	uint8_t *buf;
+	ttlv_wr w;
+	void *p;
+
 	TRY(kmip_arena_alloc(&r->w->arena, 96, 1, &p)); /* 16 + 8 + 32 + 16 bytes */
 	buf = p;
 	ttlv_wr_init(&w, buf, 96);
 	TRY(ttlv_wr_enum(&w, KMIP_TAG_HASHING_ALGORITHM, KMIP_HASHING_ALGORITHM_SHA_256));
-	TRY(ttlv_wr_bytes(&w, KMIP_TAG_DIGEST_VALUE, md, sizeof md));
+	TRY(ttlv_wr_bytes(&w, KMIP_TAG_DIGEST_VALUE, md, 32));
 	if (format != 0 && r->ver >= KMIP_V1_1)
 		TRY(ttlv_wr_enum(&w, KMIP_TAG_KEY_FORMAT_TYPE, format));
 	memset(sa, 0, sizeof *sa);

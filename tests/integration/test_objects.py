@@ -432,6 +432,12 @@ with inst.client() as c:
         r = c.call(get_req(du))
         km = r.first()[3].find(T_KEY_MATERIAL) if r.ok else None
         check("... Get answers 24 bytes", km is not None and len(km.value) == 24, r.describe())
+        r = c.call(rl.request([(0x0B, [rl.Tx(T["UNIQUE_IDENTIFIER"], du), rl.Tx(T["ATTRIBUTE_NAME"], "Digest")])]))
+        dg = r.first()[3].find(0x420035) if r.ok else None
+        kf = r.first()[3].find(T_KEY_FORMAT) if r.ok else None
+        check("... its Digest (computed by the HSM at Create) is the SHA-256 of those bytes, Raw",
+              km is not None and dg is not None and dg.value == hashlib.sha256(km.value).digest() and
+              kf is not None and kf.value == 1, r.describe())
     c.destroy(au)
     check("a destroyed object is not located by its Unique Identifier",
           located(rl.attr("Unique Identifier", rl.Tx, au)) == [])
