@@ -17,7 +17,7 @@
 #include "kmip/kmip.h"
 
 #define OPS_ARENA_SIZE (4u << 20)         /* decoded request + response structures */
-#define OPS_KEYBUF_SIZE (256u << 10)      /* unwrapped key material of one response */
+#define OPS_KEYBUF_SIZE (64u << 10) /* unwrapped / converted key material of one response */
 #define OPS_SYM_MAX 64u                   /* largest symmetric key Create generates (bytes) */
 #define OPS_SYM_BLOB_MAX (OPS_SYM_MAX + HSM_BLOB_OVERHEAD + HSM_SHA256_LEN) /* + its Digest */
 #define OPS_HSM_WAIT_MS 2000u
