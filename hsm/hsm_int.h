@@ -13,8 +13,8 @@
  *   5  recover.c                    the one recovery path: login + KEK scan, module re-init,
  *                                   pool session repair (hsm_sess_ready, hsm_sess_run)
  *   6  p11_session.c kek.c wrap.c   public operations on pool sessions (within the layer:
- *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c)
- *      backup.c
+ *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c, keywrap.c -> wrap.c)
+ *      backup.c keywrap.c
  *
  * Lock order: kek_lock -> ctl_lock -> mod_lock -> lock. kek_lock: one KEK creator
  * (hsm_kek_create, held across its job). ctl_lock: one control job (hsm_ctl_run, held while
@@ -59,7 +59,8 @@ enum hsm_fault {
 	HSM_FAULT_MODULE = 3,  /* C_Finalize + C_Initialize + login + find KEKs */
 };
 
-#define HSM_IO_IN (HSM_DEK_MAX + 64u)  /* a DEK, or its ciphertext + tag */
+/* in: a DEK or its ciphertext + tag; keywrap.c's jobs take two sealed DEKs, a nonce and an AAD */
+#define HSM_IO_IN (2u * (HSM_DEK_MAX + 64u) + HSM_AAD_MAX)
 #define HSM_IO_OUT (HSM_DEK_MAX + 64u)
 #define HSM_AAD_MAX (16u + 4u + HSM_UID_MAX + 4u)
 

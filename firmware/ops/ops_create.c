@@ -255,10 +255,31 @@ out:
 	return rc;
 }
 
-/* The checks every Key Block of a Register passes: present, not wrapped, not compressed. */
-static cf_err kb_plain(struct ops_item *it, const struct kmip_key_block *kb)
+/* Key Wrapping Data: unwrapped in the HSM, sealed under the KEK bound to b (ops_wrap.c); a
+ * symmetric key's Cryptographic Length, if given, must match the unwrapped key, else is set. */
+static cf_err register_wrapped(struct ops_req *r, struct ops_item *it, uint32_t type,
+			       const struct kmip_key_block *kb, struct tmpl_out *t,
+			       const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n)
 {
-	if (!kb->has_value || kb->value_wrapped || kb->wrapping.p != NULL)
+	size_t dn = 0;
+	TRY(ops_wrap_register(r, it, kb, b, blob, cap, blob_n, &dn));
+	if (type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
+		return CF_OK;
+	if (t->has_len && (size_t)t->len != dn * 8)
+		return bad(it, "Cryptographic Length does not match the key");
+	t->has_len = true;
+	t->len = (int32_t)(dn * 8);
+	return CF_OK;
+}
+
+/* The checks every Key Block of a Register passes: present, not compressed; not wrapped
+ * unless `wrapped_ok` (Symmetric Key, Secret Data: unwrapped in the HSM). */
+static cf_err kb_plain(struct ops_item *it, const struct kmip_key_block *kb, bool wrapped_ok)
+{
+	if (!kb->has_value)
+		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
+				"Key Value required");
+	if (!wrapped_ok && (kb->value_wrapped || kb->wrapping.p != NULL))
 		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
 				"wrapped key material is not accepted");
 	if (kb->has_compression)
@@ -292,6 +313,7 @@ struct reg_mat {
 	size_t n;
 	uint8_t *locked;     /* keybuf block holding a converted key (wiped after the wrap) */
 	size_t locked_cap;
+	bool wrapped;        /* Key Wrapping Data: p is the wrapped value, unwrapped in the HSM */
 };
 
 static cf_err reg_symmetric(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
@@ -299,25 +321,28 @@ static cf_err reg_symmetric(struct ops_req *r, struct ops_item *it, const struct
 {
 	const struct kmip_key_block *kb = &obj->kb;
 
-	TRY(kb_plain(it, kb));
+	TRY(kb_plain(it, kb, true));
 	if (obj->type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
 		if (kb->format != KMIP_KEY_FORMAT_TYPE_RAW &&
 		    kb->format != KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY)
 			return ops_fail(it, CF_E_BAD_OBJECT,
 					KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
 					"symmetric keys: Raw or Transparent Symmetric Key");
-	} else if (kb->material_type != TTLV_BYTE_STRING) {
+	} else if (!kb->value_wrapped && kb->material_type != TTLV_BYTE_STRING) {
 		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
 				"secret data: byte string key material");
 	}
-	m->p = kb->material.p;
-	m->n = kb->material.n;
+	m->wrapped = kb->wrapping.p != NULL;
+	m->p = kb->value_wrapped ? kb->wrapped_value.p : kb->material.p;
+	m->n = kb->value_wrapped ? kb->wrapped_value.n : kb->material.n;
 	TRY(kb_merge(it, kb, t));
 	if (obj->type == KMIP_OBJECT_TYPE_SECRET_DATA) {
 		TRY(add_row_int(t, ROW_SECRET_TYPE, TTLV_ENUMERATION, obj->secret_type));
 		return add_row_int(t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION,
 				   kb->format);
 	}
+	if (m->wrapped)
+		return CF_OK; /* the length is checked once unwrapped; no Digest (no plaintext here) */
 	if (!t->has_len) {
 		t->has_len = true;
 		t->len = (int32_t)(m->n * 8);
@@ -340,7 +365,7 @@ static cf_err reg_asym(struct ops_req *r, struct ops_item *it, const struct kmip
 	struct kmip_key_block kb = obj->kb;
 	struct ops_keyinfo ki;
 
-	TRY(kb_plain(it, &kb));
+	TRY(kb_plain(it, &kb, false));
 	if (t->has_alg && kb.has_alg && t->alg != kb.alg)
 		return bad(it, "Cryptographic Algorithm differs from the key block");
 	if (t->has_len && kb.has_len && t->len != kb.len)
@@ -400,7 +425,7 @@ static cf_err reg_split(struct ops_req *r, struct ops_item *it, const struct kmi
 {
 	const struct kmip_split *sp = &obj->split;
 
-	TRY(kb_plain(it, &obj->kb));
+	TRY(kb_plain(it, &obj->kb, false));
 	if (obj->kb.material_type != TTLV_BYTE_STRING)
 		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
 				"split key: byte string key material");
@@ -485,7 +510,12 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 		goto out;
 	blob = p;
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), q->object_type };
-	if ((rc = hsm_dek_wrap(sess, m.p, m.n, &b, blob, blob_cap, &blob_n)) != CF_OK)
+	if (m.wrapped)
+		rc = register_wrapped(r, it, q->object_type, &q->obj.kb, &t, &b, blob, blob_cap,
+				      &blob_n);
+	else
+		rc = hsm_dek_wrap(sess, m.p, m.n, &b, blob, blob_cap, &blob_n);
+	if (rc != CF_OK)
 		goto out;
 	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid);
 out:

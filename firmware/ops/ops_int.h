@@ -233,5 +233,21 @@ MUST_USE cf_err ops_locate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_activate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_revoke(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_destroy(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_rekey(struct ops_req *r, struct ops_item *it);
+
+/* ---- wrapped keys (ops_wrap.c) ------------------------------------------------------- */
+/* Get's Key Wrap Type: Not Wrapped (without a Key Wrapping Specification) passes; anything else
+ * is refused (Key Wrap Type Not Supported in 2.0). */
+MUST_USE cf_err ops_wrap_type_check(struct ops_req *r, struct ops_item *it,
+				    const struct kmip_req_get *q);
+/* Get with a Key Wrapping Specification: answer o (in `format`) wrapped in the HSM under the
+ * managed key the specification names; fills s. Refusals carry their Result Reason. */
+MUST_USE cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_object *o,
+			     uint32_t format, struct kmip_rsp_get *s);
+/* Register of a Key Block with Key Wrapping Data: unwrap it in the HSM and seal it under the
+ * current KEK bound to b into blob[cap]; *dek_n = the key's length in bytes. */
+MUST_USE cf_err ops_wrap_register(struct ops_req *r, struct ops_item *it,
+				  const struct kmip_key_block *kb, const struct hsm_bind *b,
+				  uint8_t *blob, size_t cap, size_t *blob_n, size_t *dek_n);
 
 #endif
