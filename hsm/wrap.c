@@ -223,6 +223,7 @@ static cf_err job_wrap(struct hsm_exec *x)
 	return hsm_job_gcm_encrypt(x);
 }
 
+
 static cf_err job_generate_wrap(struct hsm_exec *x)
 {
 	struct hsm_io *io = x->io;
@@ -309,6 +310,7 @@ static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigne
 			wrap_emit(io, hdr, blob, blob_n);
 		if (rc == CF_OK && digest != NULL)
 			memcpy(digest, io->digest, sizeof io->digest);
+		sec_wipe(io->digest, sizeof io->digest);
 	}
 out:
 	if (rc != CF_OK && blob != NULL)
@@ -324,7 +326,7 @@ cf_err hsm_dek_generate(hsm_sess *s, size_t dek_n, const struct hsm_bind *b, uin
 
 cf_err hsm_dek_make(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigned flags,
 		    const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n,
-		    uint8_t digest[32])
+		    uint8_t digest[HSM_SHA256_LEN])
 {
 	if (((flags & HSM_DEK_DIGEST) != 0 && digest == NULL) ||
 	    (dek != NULL && (flags & HSM_DEK_DES_PARITY) != 0)) {

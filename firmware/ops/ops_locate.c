@@ -1,6 +1,7 @@
-/* Locate: filters on object type, state, algorithm, length, Name, Object Group and custom
- * attributes; Maximum Items and Offset Items; Located Items (1.3+) counts every match. */
-#include <stdio.h>
+/* Locate: filters on Unique Identifier, object type, state, algorithm, length, Name, Object
+ * Group, custom attributes and the attributes kept as rows (Certificate Type, Application
+ * Specific Information, ...); Maximum Items and Offset Items; Located Items (1.3+) counts every
+ * match. */
 #include <string.h>
 
 #include "firmware/ops/ops_int.h"
@@ -8,58 +9,6 @@
 static cf_err bad(struct ops_item *it, const char *msg)
 {
 	return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_INVALID_FIELD, msg);
-}
-
-cf_err ops_asi_key(struct ops_req *r, const struct kmip_bytes *contents, char **out)
-{
-	struct kmip_limits lim = KMIP_LIMITS_DEFAULT;
-	const char *ns = NULL, *data = NULL;
-	size_t ns_n = 0, data_n = 0;
-	ttlv_rd rd;
-	void *p;
-
-	*out = NULL;
-	if (contents->p == NULL)
-		return CF_E_BAD_ATTR;
-	ttlv_rd_init(&rd, contents->p, contents->n, &lim);
-	if (ttlv_rd_text(&rd, KMIP_TAG_APPLICATION_NAMESPACE, &ns, &ns_n) != CF_OK)
-		return CF_E_BAD_ATTR;
-	if (ttlv_rd_next_is(&rd, KMIP_TAG_APPLICATION_DATA) &&
-	    ttlv_rd_text(&rd, KMIP_TAG_APPLICATION_DATA, &data, &data_n) != CF_OK)
-		return CF_E_BAD_ATTR;
-	/* "<namespace length>:" namespace data: unambiguous, and no NUL (valid text items) */
-	if (ns_n > STORE_TEXT_MAX || data_n > STORE_TEXT_MAX - ns_n - 24)
-		return CF_E_TOO_LARGE;
-	size_t cap = 24 + ns_n + data_n;
-	TRY(kmip_arena_alloc(&r->w->arena, cap, 1, &p));
-	char *k = p;
-	int h = snprintf(k, cap, "%zu:", ns_n);
-	if (h < 0 || (size_t)h >= 24)
-		return CF_E_INTERNAL;
-	if (ns_n > 0)
-		memcpy(k + h, ns, ns_n);
-	if (data_n > 0)
-		memcpy(k + h + ns_n, data, data_n);
-	k[(size_t)h + ns_n + data_n] = '\0';
-	*out = k;
-	return CF_OK;
-}
-
-/* An Application Specific Information filter: its key (ops_asi_key) against the attribute
- * rows' text, through the attributes_text index. */
-static MUST_USE cf_err filter_asi(struct ops_req *r, struct ops_item *it,
-				  const struct kmip_attr *a, struct store_locate *f,
-				  struct store_match *match)
-{
-	char *k;
-	if (f->n_match >= STORE_LOCATE_MAX_MATCH)
-		return bad(it, "too many attribute filters");
-	if (a->type != TTLV_STRUCTURE || ops_asi_key(r, &a->val, &k) != CF_OK)
-		return bad(it, "Application Specific Information");
-	match[f->n_match++] = (struct store_match){
-		.name = kmip_tag_name(KMIP_TAG_APPLICATION_SPECIFIC_INFORMATION), .v_text = k
-	};
-	return CF_OK;
 }
 
 /* A Name filter: a Text String, or a Name structure's Name Value. */
@@ -86,7 +35,7 @@ static MUST_USE cf_err filter_custom(struct ops_req *r, struct ops_item *it,
 	char name[STORE_NAME_MAX + 1], *nm;
 	struct store_attr sa;
 	if (f->n_match >= STORE_LOCATE_MAX_MATCH)
-		return bad(it, "too many custom attribute filters");
+		return bad(it, "too many attribute filters");
 	if (ops_attr_name(a, name) != CF_OK)
 		return bad(it, "attribute name");
 	TRY(ops_cstr(r, name, strlen(name), &nm));
@@ -105,6 +54,12 @@ static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
 	uint32_t u;
 	char *c;
 	switch (a->tag) {
+	case KMIP_TAG_UNIQUE_IDENTIFIER:
+		if (a->type != TTLV_TEXT_STRING || a->val.n == 0 || a->val.n > STORE_UID_MAX)
+			return bad(it, "Unique Identifier");
+		TRY(ops_cstr(r, (const char *)a->val.p, a->val.n, &c));
+		f->uid = c;
+		return CF_OK;
 	case KMIP_TAG_OBJECT_TYPE:
 		if (kmip_attr_get_u32(a, &u) != CF_OK)
 			return bad(it, "Object Type");
@@ -125,13 +80,6 @@ static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
 			return bad(it, "Cryptographic Length");
 		f->crypto_len = (int32_t)u;
 		return CF_OK;
-	case KMIP_TAG_UNIQUE_IDENTIFIER:
-		/* the objects primary key: one row at most (none once another tenant's) */
-		if (a->type != TTLV_TEXT_STRING || a->val.n == 0 || a->val.n > STORE_UID_MAX)
-			return bad(it, "Unique Identifier");
-		TRY(ops_cstr(r, (const char *)a->val.p, a->val.n, &c));
-		f->uid = c;
-		return CF_OK;
 	case KMIP_TAG_NAME:
 		return filter_name(r, it, a, f);
 	case KMIP_TAG_OBJECT_GROUP:
@@ -140,14 +88,20 @@ static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
 		TRY(ops_cstr(r, (const char *)a->val.p, a->val.n, &c));
 		f->object_group = c;
 		return CF_OK;
-	case KMIP_TAG_APPLICATION_SPECIFIC_INFORMATION:
-		return filter_asi(r, it, a, f, match);
 	case 0:
 		return filter_custom(r, it, a, f, match);
 	default:
-		return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
-				"Locate does not filter on this attribute");
+		break;
 	}
+	/* an attribute kept as a row (Certificate Type, Digital Signature Algorithm, Certificate
+	 * Length, Opaque Data Type, Key Format Type, ...): matched like a custom attribute,
+	 * through the same index; a structure (Application Specific Information, Link, ...)
+	 * by its encoding, kept in hex beside it (ops_attr_to_store) */
+	if (kmip_attr_rule_for(a->tag, r->ver) != NULL && kmip_tag_name(a->tag) != NULL &&
+	    !ops_attr_is_column(kmip_tag_name(a->tag)))
+		return filter_custom(r, it, a, f, match);
+	return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+			"Locate does not filter on this attribute");
 }
 
 /* The window of the matches l (Offset Items, Maximum Items) as the answer; Located Items
@@ -171,7 +125,12 @@ static MUST_USE cf_err answer_window(struct ops_req *r, const struct kmip_req_lo
 	s->n = n;
 	s->has_located = r->ver >= KMIP_V1_3;
 	s->located_items = l->n > INT32_MAX ? INT32_MAX : (int32_t)l->n;
-	if (n > 0) {
+	/*= kmip-spec-v1.4 section 4.9: If a single Unique Identifier is returned to the client,
+	 *# then the server SHALL copy [it] into the ID Placeholder variable. If the Locate
+	 *# operation matches more than one object [...] the server SHALL empty the ID
+	 *# Placeholder. */
+	r->placeholder[0] = '\0';
+	if (n == 1) {
 		size_t len = strlen(l->s[first]);
 		if (len <= STORE_UID_MAX)
 			memcpy(r->placeholder, l->s[first], len + 1);
@@ -196,9 +155,8 @@ cf_err ops_locate(struct ops_req *r, struct ops_item *it)
 		return bad(it, "Offset Items");
 	for (size_t i = 0; i < q->t.a.n; i++)
 		TRY(filter_attr(r, it, &q->t.a.v[i], &f, match));
-	/* a destroyed object is found only by asking for its State (1.4 profiles, SKFF-M-5..7:
-	 * a Locate by Unique Identifier after Destroy answers nothing) */
-	f.live = f.state == 0;
+	/* destroyed objects keep their metadata but are found only when a State asks for them */
+	f.not_destroyed = true;
 	/* every match, then the window: Located Items counts them all */
 	rc = store_locate_run(r->w->st, &f, &l);
 	if (rc == CF_OK)

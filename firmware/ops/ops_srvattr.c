@@ -1,8 +1,9 @@
 /* Server-kept KMIP 1.4 attributes (docs/kmip-server.md "Server attributes"): Digest, Original
  * Creation Date, Random Number Generator, Sensitive, Always Sensitive, Extractable, Never
  * Extractable, Fresh, Lease Time. None is an attribute row: each is derived when asked from
- * the object row (created, srv_flags, digest), so a Create writes nothing more than before
- * but the digest column, and a Get ends Fresh with one UPDATE in its audit transaction. */
+ * the object row (created, srv_flags, digest: one source for every object type), so a Create
+ * writes nothing more than before but the digest column, and a Get ends Fresh with one UPDATE
+ * in its audit transaction. */
 #include <string.h>
 
 #include "firmware/ops/ops_int.h"
@@ -60,21 +61,29 @@ static cf_err prim(struct ops_req *r, uint32_t tag, uint8_t type, size_t n, uint
 	return CF_OK;
 }
 
-/* The Key Format Type the digest was taken over (1.4 section 3.17): Raw for a symmetric key,
- * the registered format for secret data, none for an opaque object. */
-static cf_err digest_format(struct ops_req *r, const struct store_object *o, uint32_t *fmt)
+/* The Key Format Type the digest was taken over (1.4 section 3.17; the field is 1.1+): Raw for
+ * a symmetric key, PKCS#1 for an RSA key (as the AKLC test cases show), PKCS#8 / X.509 for
+ * another private / public key; none for a certificate (its DER). No store query. */
+static void digest_format(const struct ops_req *r, const struct store_object *o, uint32_t *fmt)
 {
 	*fmt = 0;
-	if (o->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
+	if (r->ver < KMIP_V1_1)
+		return;
+	switch (o->object_type) {
+	case KMIP_OBJECT_TYPE_SYMMETRIC_KEY:
 		*fmt = KMIP_KEY_FORMAT_TYPE_RAW;
-	} else if (o->object_type == KMIP_OBJECT_TYPE_SECRET_DATA) {
-		struct store_attr_list l = { 0 };
-		const char *names[1] = { kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE) };
-		TRY(store_attr_get(r->w->st, r->who.tenant, o->uid, names, 1, &l));
-		*fmt = l.n > 0 && l.a[0].has_int ? (uint32_t)l.a[0].v_int : KMIP_KEY_FORMAT_TYPE_OPAQUE;
-		store_attr_list_free(&l);
+		return;
+	case KMIP_OBJECT_TYPE_PUBLIC_KEY:
+	case KMIP_OBJECT_TYPE_PRIVATE_KEY:
+		if (o->crypto_alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_RSA)
+			*fmt = KMIP_KEY_FORMAT_TYPE_PKCS_1;
+		else
+			*fmt = o->object_type == KMIP_OBJECT_TYPE_PRIVATE_KEY ? KMIP_KEY_FORMAT_TYPE_PKCS_8
+									      : KMIP_KEY_FORMAT_TYPE_X_509;
+		return;
+	default:
+		return;
 	}
-	return CF_OK;
 }
 
 /* A structure value: the encoded items written by the caller into w (cap bytes). */
@@ -96,7 +105,7 @@ static cf_err digest_attr(struct ops_req *r, const struct store_object *o, struc
 	uint32_t fmt;
 	uint8_t *buf;
 	ttlv_wr w;
-	TRY(digest_format(r, o, &fmt));
+	digest_format(r, o, &fmt);
 	TRY(structure(r, KMIP_TAG_DIGEST, 16 + 48 + 16, &w, &buf, a));
 	TRY(ttlv_wr_enum(&w, KMIP_TAG_HASHING_ALGORITHM, KMIP_HASHING_ALGORITHM_SHA_256));
 	TRY(ttlv_wr_bytes(&w, KMIP_TAG_DIGEST_VALUE, o->digest, sizeof o->digest));

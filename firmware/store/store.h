@@ -236,14 +236,14 @@ struct store_match {
 
 struct store_locate {
 	const char *tenant;        /* required: always applied */
+	const char *uid;           /* Unique Identifier; NULL = any */
 	uint32_t object_type;      /* 0 = any */
 	uint32_t state;            /* 0 = any */
+	bool not_destroyed;        /* with state 0: leave out Destroyed (Compromised) objects */
 	uint32_t crypto_alg;       /* 0 = any */
 	int32_t crypto_len;        /* 0 = any */
 	const char *name;          /* "Name" attribute text value; NULL = any */
 	const char *object_group;  /* "Object Group" attribute text value; NULL = any */
-	const char *uid;           /* Unique Identifier; NULL = any (primary key lookup) */
-	bool live;                 /* leave out Destroyed / Destroyed Compromised objects */
 	const struct store_match *match;
 	size_t n_match;            /* <= STORE_LOCATE_MAX_MATCH */
 	uint32_t max_items;        /* Maximum Items; 0 = no limit */
