@@ -25,6 +25,8 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return true;
 	default:
 		return false;
@@ -231,6 +233,9 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 		return kd_locate_req(c, r, &pl->u.locate_req);
 	case KMIP_OPERATION_REVOKE:
 		return kd_revoke_req(c, r, &pl->u.revoke_req);
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
+		return kd_kp_req(c, r, pl->op, &pl->u.kp_req);
 	default:
 		return CF_E_INTERNAL;
 	}
@@ -296,6 +301,9 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
 		return kd_text(c, r, T(UNIQUE_IDENTIFIER), true, &pl->u.uid_rsp.uid);
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
+		return kd_kp_rsp(c, r, &pl->u.kp_rsp);
 	default:
 		return CF_E_INTERNAL;
 	}
@@ -462,6 +470,9 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 		return p->has_cod ? ttlv_wr_datetime(w, T(COMPROMISE_OCCURRENCE_DATE),
 						     p->compromise_date) : CF_OK;
 	}
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
+		return ke_kp_req(w, pl->op, &pl->u.kp_req, ver);
 	default:
 		return CF_E_INTERNAL;
 	}
@@ -541,6 +552,9 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
 		return ke_uid_rsp(w, pl->u.uid_rsp.uid);
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
+		return ke_kp_rsp(w, &pl->u.kp_rsp, ver);
 	default:
 		return CF_E_INTERNAL;
 	}

@@ -181,5 +181,7 @@ MUST_USE cf_err ops_locate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_activate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_revoke(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_destroy(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_create_key_pair(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_rekey_key_pair(struct ops_req *r, struct ops_item *it);
 
 #endif
