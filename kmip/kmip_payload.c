@@ -374,6 +374,18 @@ static cf_err ke_uid_rsp(ttlv_wr *w, struct kmip_text uid)
 	return ke_text(w, T(UNIQUE_IDENTIFIER), uid);
 }
 
+static cf_err ke_revoke_req(ttlv_wr *w, const struct kmip_req_revoke *p, int ver)
+{
+	size_t m;
+	TRY(ke_uid_req(w, p->uid));
+	TRY(ttlv_wr_begin(w, T(REVOCATION_REASON), &m));
+	TRY(ke_enum(w, T(REVOCATION_REASON_CODE), p->reason_code, ver));
+	TRY(ke_text(w, T(REVOCATION_MESSAGE), p->reason_msg));
+	TRY(ttlv_wr_end(w, m));
+	return p->has_cod ? ttlv_wr_datetime(w, T(COMPROMISE_OCCURRENCE_DATE),
+					     p->compromise_date) : CF_OK;
+}
+
 static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 {
 	bool v2 = ver >= KMIP_V2_0;
@@ -459,17 +471,8 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 		}
 		return ke_tmpl(w, 0, &p->t, ver);
 	}
-	case KMIP_OPERATION_REVOKE: {
-		const struct kmip_req_revoke *p = &pl->u.revoke_req;
-		size_t m;
-		TRY(ke_uid_req(w, p->uid));
-		TRY(ttlv_wr_begin(w, T(REVOCATION_REASON), &m));
-		TRY(ke_enum(w, T(REVOCATION_REASON_CODE), p->reason_code, ver));
-		TRY(ke_text(w, T(REVOCATION_MESSAGE), p->reason_msg));
-		TRY(ttlv_wr_end(w, m));
-		return p->has_cod ? ttlv_wr_datetime(w, T(COMPROMISE_OCCURRENCE_DATE),
-						     p->compromise_date) : CF_OK;
-	}
+	case KMIP_OPERATION_REVOKE:
+		return ke_revoke_req(w, &pl->u.revoke_req, ver);
 	case KMIP_OPERATION_CREATE_KEY_PAIR:
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return ke_kp_req(w, pl->op, &pl->u.kp_req, ver);

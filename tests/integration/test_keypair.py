@@ -12,6 +12,7 @@ import logging
 import os
 import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import robust_lib as rl  # noqa: E402
@@ -280,6 +281,34 @@ with inst.client() as c:
                                    rl.item(T["OFFSET"], rl.T_INTERVAL, struct.pack(">I", 3600))]))
         t.check("Re-key Key Pair with an Offset and no Activation Date: Illegal Operation",
                 r.first()[:2] == (rl.ST_OPERATION_FAILED, R_ILLEGAL_OPERATION), r.describe())
+    # Offset (1.4 Table 176): activation = now + Offset, deactivation moved by as much
+    now = int(time.time())
+    dt = lambda tag, v: rl.item(tag, rl.T_DATE, struct.pack(">q", v))  # noqa: E731
+    r = c.call(kp_req_v1([alg(ALG_EC), ln(256),
+                          S(TAG["ATTRIBUTE"], Tx(TAG["ATTRIBUTE_NAME"], "Activation Date"),
+                            dt(TAG["ATTRIBUTE_VALUE"], now + 86400)),
+                          S(TAG["ATTRIBUTE"], Tx(TAG["ATTRIBUTE_NAME"], "Deactivation Date"),
+                            dt(TAG["ATTRIBUTE_VALUE"], now + 2 * 86400))], None, None))
+    vo, uo = uids(r)
+    t.check("EC pair with future Activation / Deactivation Dates", r.ok, r.describe())
+    if vo:
+        r = c.call(kp_req_v1(None, None, None, op=OP_REKEY_KEY_PAIR,
+                             head=[Tx(T["PRIVATE_UID"], vo),
+                                   rl.item(T["OFFSET"], rl.T_INTERVAL, struct.pack(">I", 3600))]))
+        nvo, _ = uids(r)
+        d = get_attrs(c, nvo, ["Activation Date", "Deactivation Date"]) if nvo else None
+        act = (d or {}).get("Activation Date", [0])[0]
+        deact = (d or {}).get("Deactivation Date", [0])[0]
+        t.check("Re-key Key Pair with Offset 3600: Activation Date = now + 3600, Deactivation "
+                "Date moved by the same amount", r.ok and abs(act - (now + 3600)) < 120 and
+                deact - act == 86400, "%s act=%s deact=%s" % (r.describe(), act, deact))
+        r = c.call(kp_req_v1([S(TAG["ATTRIBUTE"], Tx(TAG["ATTRIBUTE_NAME"], "Activation Date"),
+                                dt(TAG["ATTRIBUTE_VALUE"], now + 60))], None, None,
+                             op=OP_REKEY_KEY_PAIR,
+                             head=[Tx(T["PRIVATE_UID"], vo),
+                                   rl.item(T["OFFSET"], rl.T_INTERVAL, struct.pack(">I", 60))]))
+        t.check("Re-key Key Pair with an Offset and an Activation Date: Invalid Message",
+                r.first()[:2] == (rl.ST_OPERATION_FAILED, R_INVALID_MESSAGE), r.describe())
     if v20:
         r = c.call(rl.request([(OP_REKEY_KEY_PAIR, [Tx(T["PRIVATE_UID"], v20)])], major=2, minor=0))
         nv2, nu2 = uids(r)

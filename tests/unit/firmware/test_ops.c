@@ -793,7 +793,7 @@ static void test_versions(void **state)
 	pl->u.query_req = (struct kmip_req_query){ fns, 3 };
 	r = send_rq(f, C_A, &q);
 	assert_ok(&r->items[0]);
-	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 14);
+	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 16);
 	assert_int_equal(r->items[0].pl.u.query_rsp.n_types, 3);
 	assert_int_equal(r->items[0].pl.u.query_rsp.vendor.n, strlen("Coffre test"));
 
