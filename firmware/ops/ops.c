@@ -318,10 +318,23 @@ static MUST_USE cf_err answer_decode_error(struct req_ctx *x, const struct kmip_
 
 /* Item qi is a Create whose key may be made before the write transaction: typed, and asked
  * by a principal allowed to create (the item's run checks that again, and reports). */
+static bool preppable_op(uint32_t op)
+{
+	return op == KMIP_OPERATION_CREATE || op == KMIP_OPERATION_CREATE_KEY_PAIR ||
+	       op == KMIP_OPERATION_RE_KEY_KEY_PAIR;
+}
+
 static bool create_preppable(const struct ops_req *r, const struct kmip_req_item *qi)
 {
-	return qi->op == KMIP_OPERATION_CREATE && qi->pl.typed &&
-	       ops_may_run(&r->who, ops_find(qi->op));
+	return preppable_op(qi->op) && qi->pl.typed && ops_may_run(&r->who, ops_find(qi->op));
+}
+
+static void prep_item(struct ops_req *r, struct ops_item *it)
+{
+	if (it->rq->op == KMIP_OPERATION_CREATE)
+		ops_create_prep(r, it);
+	else
+		ops_keypair_prep(r, it);
 }
 
 /* Deferral of a request with Create items: their keys are generated and wrapped now, outside
@@ -332,7 +345,7 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 	struct ops_worker *w = r->w;
 	bool any = false;
 	for (size_t i = 0; i < rq->n_items && !any; i++)
-		any = rq->items[i].op == KMIP_OPERATION_CREATE && rq->items[i].pl.typed;
+		any = preppable_op(rq->items[i].op) && rq->items[i].pl.typed;
 	if (!any || r->ci == NULL)
 		return;
 	if (w->prep == NULL && (w->prep = calloc(OPS_PREP_MAX, sizeof *w->prep)) == NULL)
@@ -345,7 +358,7 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 		if (!create_preppable(r, qi))
 			continue;
 		struct ops_item it = { .rq = qi };
-		ops_create_prep(r, &it);
+		prep_item(r, &it);
 		if (!it.prepped || it.prep_blob_n > sizeof w->prep->blob)
 			continue;
 		struct ops_prep_ent *e = &w->prep[w->prep_n++];
@@ -354,6 +367,9 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 		memcpy(e->uid, it.prep_uid, sizeof e->uid);
 		memcpy(e->blob, it.prep_blob, it.prep_blob_n);
 		e->blob_n = it.prep_blob_n;
+		memcpy(e->uid2, it.prep_uid2, sizeof e->uid2);
+		e->split = it.prep_split;
+		e->kind = it.prep_kind;
 	}
 }
 
@@ -371,6 +387,9 @@ static bool prep_take(struct ops_req *r, size_t i, struct ops_item *it)
 			memcpy(it->prep_uid, e->uid, sizeof it->prep_uid);
 			it->prep_blob = p;
 			it->prep_blob_n = e->blob_n;
+			memcpy(it->prep_uid2, e->uid2, sizeof it->prep_uid2);
+			it->prep_split = e->split;
+			it->prep_kind = e->kind;
 			it->prepped = true;
 		}
 		sec_wipe(e, sizeof *e);
@@ -391,7 +410,7 @@ static void creates_prep(struct req_ctx *x)
 			continue;
 		x->its[i].rq = qi;
 		if (ci == NULL || !ci->run_deferred || !prep_take(&x->r, i, &x->its[i]))
-			ops_create_prep(&x->r, &x->its[i]);
+			prep_item(&x->r, &x->its[i]);
 	}
 }
 

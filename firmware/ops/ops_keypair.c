@@ -318,44 +318,70 @@ static cf_err insert_half(struct ops_req *r, const char *uid, uint32_t type,
 	return store_object_insert(r->w->st, &o, h->rows, h->n_rows);
 }
 
-/* Generate the pair in the HSM and insert both objects with their links. */
-static cf_err plan_run(struct ops_req *r, struct ops_item *it, struct kp_plan *p)
+/* Generate the pair in the HSM for plan p (new uids into p): *blob (arena) = the private key's
+ * blob || the public key's, split at *split, *total bytes. */
+static cf_err kp_generate(struct ops_req *r, struct kp_plan *p, uint8_t **blob, size_t *split,
+			  size_t *total)
 {
-	uint8_t blob[HSM_KP_BLOB_MAX], pblob[HSM_SPKI_MAX + HSM_BLOB_OVERHEAD], spki[HSM_SPKI_MAX];
-	size_t bn = 0, pbn = 0, sn = 0;
+	uint8_t vb[HSM_KP_BLOB_MAX], ub[HSM_SPKI_MAX + HSM_BLOB_OVERHEAD], spki[HSM_SPKI_MAX];
+	size_t vn = 0, un = 0, sn = 0;
 	hsm_sess *sess;
+	void *out = NULL;
 	cf_err rc;
 
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, p->priv_uid));
 	TRY(store_uid_new(ops_rng, r, p->pub_uid));
-	TRY(add_link(r, &p->priv, KMIP_LINK_TYPE_PUBLIC_KEY_LINK, p->pub_uid));
-	TRY(add_link(r, &p->pub, KMIP_LINK_TYPE_PRIVATE_KEY_LINK, p->priv_uid));
-	TRY(add_domain(r, &p->priv));
-	TRY(add_domain(r, &p->pub));
 	struct hsm_bind bv = { (const uint8_t *)p->priv_uid, strlen(p->priv_uid),
 			       KMIP_OBJECT_TYPE_PRIVATE_KEY };
 	struct hsm_bind bu = { (const uint8_t *)p->pub_uid, strlen(p->pub_uid),
 			       KMIP_OBJECT_TYPE_PUBLIC_KEY };
-	rc = hsm_kp_generate_wrapped(sess, p->type, &bv, blob, sizeof blob, &bn, spki, sizeof spki,
-				     &sn);
+	rc = hsm_kp_generate_wrapped(sess, p->type, &bv, vb, sizeof vb, &vn, spki, sizeof spki, &sn);
 	if (rc == CF_OK)
-		rc = hsm_dek_wrap(sess, spki, sn, &bu, pblob, sizeof pblob, &pbn);
-	if (rc != CF_OK) {
-		rc = ops_fail(it, rc, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
-			      "key pair generation failed");
-		goto out;
-	}
-	if ((rc = insert_half(r, p->priv_uid, KMIP_OBJECT_TYPE_PRIVATE_KEY, &p->priv, blob, bn)) ==
-	    CF_OK)
-		rc = insert_half(r, p->pub_uid, KMIP_OBJECT_TYPE_PUBLIC_KEY, &p->pub, pblob, pbn);
+		rc = hsm_dek_wrap(sess, spki, sn, &bu, ub, sizeof ub, &un);
+	if (rc == CF_OK)
+		rc = kmip_arena_alloc(&r->w->arena, vn + un, 1, &out);
 	if (rc == CF_OK) {
-		memcpy(r->placeholder, p->priv_uid, sizeof p->priv_uid);
-		memcpy(it->uid, p->priv_uid, sizeof p->priv_uid);
+		memcpy(out, vb, vn);
+		memcpy((uint8_t *)out + vn, ub, un);
+		*blob = out;
+		*split = vn;
+		*total = vn + un;
 	}
-out:
-	sec_wipe(blob, sizeof blob);
+	sec_wipe(vb, sizeof vb);
 	return rc;
+}
+
+/* The pair (prepared ahead of the transaction when it was made for this type, else made now)
+ * and both objects with their links. */
+static cf_err plan_run(struct ops_req *r, struct ops_item *it, struct kp_plan *p)
+{
+	uint8_t *blob = NULL;
+	size_t split = 0, total = 0;
+
+	if (it->prepped && it->prep_kind == (uint32_t)p->type && it->prep_split > 0 &&
+	    it->prep_split < it->prep_blob_n) {
+		memcpy(p->priv_uid, it->prep_uid, sizeof p->priv_uid);
+		memcpy(p->pub_uid, it->prep_uid2, sizeof p->pub_uid);
+		blob = it->prep_blob;
+		split = it->prep_split;
+		total = it->prep_blob_n;
+	} else {
+		cf_err rc = kp_generate(r, p, &blob, &split, &total);
+		if (rc != CF_OK)
+			return ops_fail(it, rc, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
+					"key pair generation failed");
+	}
+	TRY(add_link(r, &p->priv, KMIP_LINK_TYPE_PUBLIC_KEY_LINK, p->pub_uid));
+	TRY(add_link(r, &p->pub, KMIP_LINK_TYPE_PRIVATE_KEY_LINK, p->priv_uid));
+	TRY(add_domain(r, &p->priv));
+	TRY(add_domain(r, &p->pub));
+	TRY(insert_half(r, p->priv_uid, KMIP_OBJECT_TYPE_PRIVATE_KEY, &p->priv, blob, split));
+	TRY(insert_half(r, p->pub_uid, KMIP_OBJECT_TYPE_PUBLIC_KEY, &p->pub, blob + split,
+			total - split));
+	memcpy(r->placeholder, p->priv_uid, sizeof p->priv_uid);
+	memcpy(it->uid, p->priv_uid, sizeof p->priv_uid);
+	return CF_OK;
 }
 
 /* 1.x response: the attributes the server set that the request did not give. */
@@ -385,24 +411,6 @@ static cf_err answer(struct ops_req *r, struct ops_item *it, const struct kp_pla
 	TRY(ops_text(r, p->pub_uid, &s->pub_uid));
 	TRY(implied(r, &p->priv, &s->priv_t));
 	return implied(r, &p->pub, &s->pub_t);
-}
-
-cf_err ops_create_key_pair(struct ops_req *r, struct ops_item *it)
-{
-	const struct kmip_req_create_kp *q = &it->rq->pl.u.kp_req;
-	struct kp_plan p;
-
-	memset(&p, 0, sizeof p);
-	TRY(half_init(r, &p.priv, q->common.a.n + q->priv.a.n));
-	TRY(half_init(r, &p.pub, q->common.a.n + q->pub.a.n));
-	TRY(take(r, it, &q->priv, false, &p.priv));
-	TRY(take(r, it, &q->pub, false, &p.pub));
-	TRY(take(r, it, &q->common, true, &p.priv));
-	TRY(take(r, it, &q->common, true, &p.pub));
-	TRY(plan_type(it, &p));
-	TRY(plan_masks(it, &p));
-	TRY(plan_run(r, it, &p));
-	return answer(r, it, &p);
 }
 
 /* ---- Re-key Key Pair ------------------------------------------------------------------- */
@@ -568,34 +576,83 @@ static cf_err rekey_retire(struct ops_req *r, struct rekey_old *o, const struct 
 	return CF_OK;
 }
 
-cf_err ops_rekey_key_pair(struct ops_req *r, struct ops_item *it)
+/* The plan of an item: its templates and, for Re-key Key Pair, the existing pair (*o). */
+static cf_err plan_make(struct ops_req *r, struct ops_item *it, struct kp_plan *p,
+			struct rekey_old *o)
 {
 	const struct kmip_req_create_kp *q = &it->rq->pl.u.kp_req;
+	bool rekey = it->rq->op == KMIP_OPERATION_RE_KEY_KEY_PAIR;
+
+	memset(p, 0, sizeof *p);
+	if (rekey)
+		TRY(rekey_load(r, it, o));
+	TRY(half_init(r, &p->priv, q->common.a.n + q->priv.a.n + o->priv_a.n));
+	TRY(half_init(r, &p->pub, q->common.a.n + q->pub.a.n + o->pub_a.n));
+	TRY(take(r, it, &q->priv, false, &p->priv));
+	TRY(take(r, it, &q->pub, false, &p->pub));
+	TRY(take(r, it, &q->common, true, &p->priv));
+	TRY(take(r, it, &q->common, true, &p->pub));
+	if (rekey) {
+		TRY(rekey_dates(r, it, &o->priv, &p->priv));
+		TRY(rekey_dates(r, it, &o->pub, &p->pub));
+		TRY(rekey_inherit(r, &o->priv, &o->priv_a, &p->priv));
+		TRY(rekey_inherit(r, &o->pub, &o->pub_a, &p->pub));
+	}
+	TRY(plan_type(it, p));
+	TRY(plan_masks(it, p));
+	if (rekey)
+		p->priv.mask_implied = p->pub.mask_implied = false; /* copied, not made up */
+	return CF_OK;
+}
+
+void ops_keypair_prep(struct ops_req *r, struct ops_item *it)
+{
+	struct rekey_old o;
+	struct kp_plan p;
+	uint8_t *blob = NULL;
+	size_t split = 0, total = 0;
+
+	memset(&o, 0, sizeof o);
+	it->prepped = false;
+	if (plan_make(r, it, &p, &o) == CF_OK &&
+	    kp_generate(r, &p, &blob, &split, &total) == CF_OK) {
+		memcpy(it->prep_uid, p.priv_uid, sizeof it->prep_uid);
+		memcpy(it->prep_uid2, p.pub_uid, sizeof it->prep_uid2);
+		it->prep_blob = blob;
+		it->prep_blob_n = total;
+		it->prep_split = split;
+		it->prep_kind = (uint32_t)p.type;
+		it->prepped = true;
+	}
+	rekey_old_free(&o);
+	/* nothing of a failed preparation shows: the run redoes it and reports */
+	it->msg = NULL;
+	it->reason = 0;
+}
+
+cf_err ops_create_key_pair(struct ops_req *r, struct ops_item *it)
+{
+	struct rekey_old o;
+	struct kp_plan p;
+
+	memset(&o, 0, sizeof o);
+	TRY(plan_make(r, it, &p, &o));
+	TRY(plan_run(r, it, &p));
+	return answer(r, it, &p);
+}
+
+cf_err ops_rekey_key_pair(struct ops_req *r, struct ops_item *it)
+{
 	struct rekey_old o;
 	struct kp_plan p;
 	cf_err rc;
 
 	memset(&o, 0, sizeof o);
-	memset(&p, 0, sizeof p);
-	if ((rc = rekey_load(r, it, &o)) != CF_OK)
-		goto out;
-	if ((rc = half_init(r, &p.priv, q->common.a.n + q->priv.a.n + o.priv_a.n)) != CF_OK ||
-	    (rc = half_init(r, &p.pub, q->common.a.n + q->pub.a.n + o.pub_a.n)) != CF_OK ||
-	    (rc = take(r, it, &q->priv, false, &p.priv)) != CF_OK ||
-	    (rc = take(r, it, &q->pub, false, &p.pub)) != CF_OK ||
-	    (rc = take(r, it, &q->common, true, &p.priv)) != CF_OK ||
-	    (rc = take(r, it, &q->common, true, &p.pub)) != CF_OK ||
-	    (rc = rekey_dates(r, it, &o.priv, &p.priv)) != CF_OK ||
-	    (rc = rekey_dates(r, it, &o.pub, &p.pub)) != CF_OK ||
-	    (rc = rekey_inherit(r, &o.priv, &o.priv_a, &p.priv)) != CF_OK ||
-	    (rc = rekey_inherit(r, &o.pub, &o.pub_a, &p.pub)) != CF_OK)
-		goto out;
-	if ((rc = plan_type(it, &p)) != CF_OK || (rc = plan_masks(it, &p)) != CF_OK)
+	if ((rc = plan_make(r, it, &p, &o)) != CF_OK)
 		goto out;
 	if ((rc = add_link(r, &p.priv, KMIP_LINK_TYPE_REPLACED_OBJECT_LINK, o.priv.uid)) != CF_OK ||
 	    (rc = add_link(r, &p.pub, KMIP_LINK_TYPE_REPLACED_OBJECT_LINK, o.pub.uid)) != CF_OK)
 		goto out;
-	p.priv.mask_implied = p.pub.mask_implied = false; /* copied, not made up */
 	if ((rc = plan_run(r, it, &p)) != CF_OK || (rc = rekey_retire(r, &o, &p)) != CF_OK)
 		goto out;
 	rc = answer(r, it, &p);
