@@ -326,6 +326,8 @@ alive = inst.alive()
 t.check("coffred still running", alive)
 rc = inst.stop(10)
 t.check("clean stop (rc=%s)" % rc, rc == 0)
+san = inst.sanitizer_errors()
+t.check("no sanitizer report in coffred's output", not san, "; ".join(san[:3]))
 
 # ---- no key DER at rest or in the output ----------------------------------------------------
 # every key is stored wrapped: the DER of an RSA / EC key (PKCS#8 or SubjectPublicKeyInfo)
