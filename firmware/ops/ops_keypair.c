@@ -46,9 +46,12 @@ struct kp_plan {
 	char priv_uid[STORE_UUID_LEN + 1], pub_uid[STORE_UUID_LEN + 1];
 };
 
-static cf_err bad(struct ops_item *it, const char *msg)
+/* An attribute value we refuse: Invalid Field (1.x), Invalid Attribute Value (2.0). */
+static cf_err bad(const struct ops_req *r, struct ops_item *it, const char *msg)
 {
-	return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_INVALID_FIELD, msg);
+	return ops_fail(it, CF_E_BAD_ATTR, r->ver >= KMIP_V2_0 ?
+			KMIP_RESULT_REASON_INVALID_ATTRIBUTE_VALUE : KMIP_RESULT_REASON_INVALID_FIELD,
+			msg);
 }
 
 static uint64_t be_get(const uint8_t *p, size_t n)
@@ -107,7 +110,7 @@ static cf_err domain_curve(const struct kmip_attr *a, uint32_t *curve)
 
 /* The fields kept as object columns (and the curve): set unless a template of higher
  * precedence already did (low = Common template / existing key). 1 = consumed. */
-static int take_field(struct ops_item *it, const struct kmip_attr *a, bool low, struct kp_half *h,
+static int take_field(const struct ops_req *r, struct ops_item *it, const struct kmip_attr *a, bool low, struct kp_half *h,
 		      cf_err *rc)
 {
 	uint32_t v = 0;
@@ -115,19 +118,19 @@ static int take_field(struct ops_item *it, const struct kmip_attr *a, bool low, 
 	switch (a->tag) {
 	case KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM:
 		if (kmip_attr_get_u32(a, &v) != CF_OK)
-			*rc = bad(it, "Cryptographic Algorithm");
+			*rc = bad(r, it, "Cryptographic Algorithm");
 		else if (!(low && h->has_alg))
 			h->has_alg = true, h->alg = v;
 		return 1;
 	case KMIP_TAG_CRYPTOGRAPHIC_LENGTH:
 		if (kmip_attr_get_u32(a, &v) != CF_OK || v == 0 || v > 0x7fffffffu)
-			*rc = bad(it, "Cryptographic Length");
+			*rc = bad(r, it, "Cryptographic Length");
 		else if (!(low && h->has_len))
 			h->has_len = true, h->len = (int32_t)v;
 		return 1;
 	case KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK:
 		if (kmip_attr_get_u32(a, &v) != CF_OK)
-			*rc = bad(it, "Cryptographic Usage Mask");
+			*rc = bad(r, it, "Cryptographic Usage Mask");
 		else if (!(low && h->has_mask))
 			h->has_mask = true, h->mask = v;
 		return 1;
@@ -136,7 +139,7 @@ static int take_field(struct ops_item *it, const struct kmip_attr *a, bool low, 
 		bool act = a->tag == KMIP_TAG_ACTIVATION_DATE;
 		int64_t d = a->type == TTLV_DATE_TIME && a->val.n == 8 ? (int64_t)be_get(a->val.p, 8) : 0;
 		if (d <= 0)
-			*rc = bad(it, "date expected");
+			*rc = bad(r, it, "date expected");
 		else if (act && !(low && h->has_act))
 			h->has_act = true, h->activation = d;
 		else if (!act && !(low && h->has_deact))
@@ -145,7 +148,7 @@ static int take_field(struct ops_item *it, const struct kmip_attr *a, bool low, 
 	}
 	case KMIP_TAG_CRYPTOGRAPHIC_DOMAIN_PARAMETERS:
 		if (domain_curve(a, &v) != CF_OK)
-			*rc = bad(it, "Cryptographic Domain Parameters");
+			*rc = bad(r, it, "Cryptographic Domain Parameters");
 		else if (v != 0 && !(low && h->has_curve))
 			h->has_curve = true, h->curve = v;
 		return 0; /* also kept as a row */
@@ -160,7 +163,8 @@ static cf_err take(struct ops_req *r, struct ops_item *it, const struct kmip_tmp
 {
 	cf_err rc;
 	if (t->names.p != NULL && t->names.n > 0)
-		return bad(it, "templates are not supported");
+		return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_INVALID_FIELD,
+				"templates are not supported");
 	for (size_t i = 0; i < t->a.n; i++) {
 		const struct kmip_attr *a = &t->a.v[i];
 		char name[STORE_NAME_MAX + 1], *nm;
@@ -171,18 +175,23 @@ static cf_err take(struct ops_req *r, struct ops_item *it, const struct kmip_tmp
 					KMIP_RESULT_REASON_INVALID_FIELD,
 					"attribute is set by the server");
 		if (rc != CF_OK)
-			return bad(it, "not an attribute in this version");
+			return ops_fail(it, CF_E_BAD_ATTR, r->ver >= KMIP_V2_0 ?
+					KMIP_RESULT_REASON_INVALID_ATTRIBUTE :
+					KMIP_RESULT_REASON_INVALID_FIELD, "not an attribute in this version");
 		bool single = single_valued(a, r->ver);
 		for (size_t j = 0; single && j < i; j++)
 			if (t->a.v[j].tag == a->tag)
-				return bad(it, "single-valued attribute given twice");
-		int used = take_field(it, a, low, h, &rc);
+				return ops_fail(it, CF_E_BAD_ATTR, r->ver >= KMIP_V2_0 ?
+						KMIP_RESULT_REASON_ATTRIBUTE_SINGLE_VALUED :
+						KMIP_RESULT_REASON_INVALID_FIELD,
+						"single-valued attribute given twice");
+		int used = take_field(r, it, a, low, h, &rc);
 		if (rc != CF_OK)
 			return rc;
 		if (used)
 			continue;
 		if (ops_attr_name(a, name) != CF_OK)
-			return bad(it, "attribute name");
+			return bad(r, it, "attribute name");
 		if (low && single && has_row(h, name))
 			continue; /* the key's own template wins */
 		if (h->n_rows >= h->cap_rows)
@@ -196,37 +205,37 @@ static cf_err take(struct ops_req *r, struct ops_item *it, const struct kmip_tmp
 }
 
 /* Algorithm, length and curve: the same for both halves (1.4 Table 168), one we make. */
-static cf_err plan_type(struct ops_item *it, struct kp_plan *p)
+static cf_err plan_type(const struct ops_req *r, struct ops_item *it, struct kp_plan *p)
 {
 	struct kp_half *v = &p->priv, *u = &p->pub;
 	if (!v->has_alg || !u->has_alg)
-		return bad(it, "Cryptographic Algorithm required");
+		return bad(r, it, "Cryptographic Algorithm required");
 	if (v->alg != u->alg || v->has_len != u->has_len || (v->has_len && v->len != u->len) ||
 	    v->has_curve != u->has_curve || (v->has_curve && v->curve != u->curve))
-		return bad(it, "algorithm, length and curve must be the same for both keys");
+		return bad(r, it, "algorithm, length and curve must be the same for both keys");
 	if (v->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_RSA) {
 		if (v->has_curve)
-			return bad(it, "Recommended Curve given for an RSA key");
+			return bad(r, it, "Recommended Curve given for an RSA key");
 		if (!v->has_len)
-			return bad(it, "Cryptographic Length required for RSA");
+			return bad(r, it, "Cryptographic Length required for RSA");
 		if (v->len != 2048 && v->len != 3072 && v->len != 4096)
-			return bad(it, "RSA length must be 2048, 3072 or 4096");
+			return bad(r, it, "RSA length must be 2048, 3072 or 4096");
 		p->type = v->len == 2048 ? HSM_KP_RSA_2048 : v->len == 3072 ? HSM_KP_RSA_3072
 					 : HSM_KP_RSA_4096;
 		return CF_OK;
 	}
 	if (v->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_EC && v->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_ECDSA &&
 	    v->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_ECDH)
-		return bad(it, "key pairs: RSA, EC, ECDSA or ECDH only");
+		return bad(r, it, "key pairs: RSA, EC, ECDSA or ECDH only");
 	uint32_t c = v->has_curve ? v->curve : 0;
 	int32_t len = v->has_len ? v->len : 0;
 	if (c == 0)
 		c = len == 256 ? KMIP_RECOMMENDED_CURVE_P_256 : len == 384 ? KMIP_RECOMMENDED_CURVE_P_384 : 0;
 	if (c != KMIP_RECOMMENDED_CURVE_P_256 && c != KMIP_RECOMMENDED_CURVE_P_384)
-		return bad(it, "EC keys: curve P-256 or P-384 (length 256 or 384)");
+		return bad(r, it, "EC keys: curve P-256 or P-384 (length 256 or 384)");
 	int32_t want = c == KMIP_RECOMMENDED_CURVE_P_256 ? 256 : 384;
 	if (len != 0 && len != want)
-		return bad(it, "Cryptographic Length does not match the curve");
+		return bad(r, it, "Cryptographic Length does not match the curve");
 	p->type = want == 256 ? HSM_KP_EC_P256 : HSM_KP_EC_P384;
 	for (struct kp_half *h = v; h != NULL; h = h == v ? u : NULL) {
 		h->len_implied = !h->has_len;
@@ -238,7 +247,7 @@ static cf_err plan_type(struct ops_item *it, struct kp_plan *p)
 }
 
 /* Usage masks: given, or Sign / Verify; no bit the key type cannot honour. */
-static cf_err plan_masks(struct ops_item *it, struct kp_plan *p)
+static cf_err plan_masks(const struct ops_req *r, struct ops_item *it, struct kp_plan *p)
 {
 	bool ec = p->type == HSM_KP_EC_P256 || p->type == HSM_KP_EC_P384;
 	if (!p->priv.has_mask) {
@@ -251,7 +260,7 @@ static cf_err plan_masks(struct ops_item *it, struct kp_plan *p)
 	}
 	if ((p->priv.mask & PRIV_FORBIDDEN) != 0 || (p->pub.mask & PUB_FORBIDDEN) != 0 ||
 	    (ec && ((p->priv.mask | p->pub.mask) & EC_FORBIDDEN) != 0))
-		return bad(it, "Cryptographic Usage Mask not possible for this key");
+		return bad(r, it, "Cryptographic Usage Mask not possible for this key");
 	return CF_OK;
 }
 
@@ -598,8 +607,8 @@ static cf_err plan_make(struct ops_req *r, struct ops_item *it, struct kp_plan *
 		TRY(rekey_inherit(r, &o->priv, &o->priv_a, &p->priv));
 		TRY(rekey_inherit(r, &o->pub, &o->pub_a, &p->pub));
 	}
-	TRY(plan_type(it, p));
-	TRY(plan_masks(it, p));
+	TRY(plan_type(r, it, p));
+	TRY(plan_masks(r, it, p));
 	if (rekey)
 		p->priv.mask_implied = p->pub.mask_implied = false; /* copied, not made up */
 	return CF_OK;

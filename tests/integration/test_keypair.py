@@ -36,6 +36,7 @@ LINK_PUBLIC, LINK_PRIVATE, LINK_REPLACEMENT, LINK_REPLACED = 0x102, 0x103, 0x106
 OT_PUBLIC, OT_PRIVATE = 3, 4
 CURVE_P256, CURVE_P384 = 7, 0x0A
 R_INVALID_FIELD, R_PERMISSION_DENIED, R_INVALID_MESSAGE, R_ILLEGAL_OPERATION = 7, 0x0C, 4, 0x0B
+R_ATTRIBUTE_SINGLE_VALUED, R_INVALID_ATTRIBUTE_VALUE = 0x23, 0x2D  # 2.0
 
 build = rl.parse_build(sys.argv)
 rl.require_built(build)
@@ -243,7 +244,15 @@ with inst.client() as c:
     refused("different lengths for the two keys", [alg(ALG_RSA)], [ln(2048)], [ln(3072)],
             R_INVALID_FIELD)
     refused("2.0: RSA-1024", [E(0x420028, ALG_RSA), I(0x42002A, 1024)], None, None,
-            R_INVALID_FIELD, ver=(2, 0))
+            R_INVALID_ATTRIBUTE_VALUE, ver=(2, 0))
+    refused("2.0: EC with Decrypt", [E(0x420028, ALG_EC), I(0x42002A, 256),
+                                     I(0x42002C, M_DECRYPT)], None, None,
+            R_INVALID_ATTRIBUTE_VALUE, ver=(2, 0))
+    refused("2.0: Cryptographic Length twice", [E(0x420028, ALG_RSA), I(0x42002A, 2048),
+                                                I(0x42002A, 3072)], None, None,
+            R_ATTRIBUTE_SINGLE_VALUED, ver=(2, 0))
+    refused("1.4: Cryptographic Length twice", [alg(ALG_RSA), ln(2048), ln(3072)], None, None,
+            R_INVALID_FIELD)
 
     # ---- Re-key Key Pair --------------------------------------------------------------
     if priv:
