@@ -67,6 +67,8 @@ static cf_err job_kp_gen(struct hsm_exec *x)
 	cf_err rc = hsm_kwp_kek(x, (uint32_t)io->ul[1], &kek);
 	if (rc == CF_OK)
 		rc = gen_session_pair(x, type, &hp, &hv);
+	if (rc == CF_OK && hsm_test_fault_take(x->h, HSM_TF_KP_AFTER_CREATE))
+		(void)x->h->f->C_CloseSession(x->sh); /* the session dies with the pair in it */
 	if (rc == CF_OK)
 		rc = hsm_kp_pairwise(x, hp, hv, kp_rsa(type));
 	if (rc == CF_OK)

@@ -236,6 +236,27 @@ static void t_rotation(void **st)
 	free(d2);
 }
 
+/* The session dies right after C_GenerateKeyPair (the pair went with it): the operation
+ * recovers the session and makes a new pair from the start; nothing is left behind. */
+static void t_fault_after_generate(void **st)
+{
+	struct fx *f = *st;
+	uint8_t blob[HSM_KP_BLOB_MAX], spki[HSM_SPKI_MAX];
+	size_t bn = 0, sn = 0, dn = 0;
+	uint8_t *der = NULL;
+	struct hsm_stats s0, s1;
+	hsm_stats_get(f->h, &s0);
+	hsm_test_fault_set(f->h, HSM_TF_KP_AFTER_CREATE);
+	assert_int_equal(hsm_kp_generate_wrapped(f->s, HSM_KP_EC_P256, &b_priv, blob, sizeof blob,
+						 &bn, spki, sizeof spki, &sn), CF_OK);
+	hsm_stats_get(f->h, &s1);
+	assert_int_equal(s1.reopens, s0.reopens + 1);
+	assert_int_equal(check_pair(f->s, blob, bn, spki, sn, EVP_PKEY_EC, &der, &dn), 256);
+	free(der);
+	assert_int_equal(count_session(f->s, CKO_PRIVATE_KEY, false), 0);
+	assert_int_equal(count_session(f->s, CKO_SECRET_KEY, true), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +264,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(t_ec, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(t_binding, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(t_rotation, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(t_fault_after_generate, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(t_rsa3072_4096, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
