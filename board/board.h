@@ -133,6 +133,14 @@ bool board_clock_settable(const struct board *b);
  * Appliance: CF_E_PERMISSION when the process may not set the clock (CAP_SYS_TIME). */
 MUST_USE cf_err board_clock_set(struct board *b, int64_t t);
 
+/* The process's privileges, first thing in coffred's main (docs/appliance.md "Privileges").
+ * Appliance: when started as root with COFFRE_RUN_AS=UID:GID in the environment (init sets
+ * it), become that user and group (no supplementary groups) keeping only CAP_SYS_TIME (for
+ * `time set`), permitted and effective, none inheritable or ambient. Not root, or no
+ * COFFRE_RUN_AS: nothing to do. Host: nothing to do. CF_E_CONFIG for a malformed
+ * COFFRE_RUN_AS or UID 0; CF_E_PERMISSION when a step fails (the caller must not go on). */
+MUST_USE cf_err board_privileges_drop(void);
+
 /* ---- restarts and power ------------------------------------------------------------------ */
 
 /* DIR/restarts (DIR as for network.conf): how many times init restarted coffred after it

@@ -66,6 +66,7 @@ static const struct err_text err_texts[] = {
 	{ CF_E_CONFIG, "CF_E_CONFIG", "configuration error" },
 	{ CF_E_AUTH, "CF_E_AUTH", "authentication failed" },
 	{ CF_E_EXISTS, "CF_E_EXISTS", "already exists" },
+	{ CF_E_STORE_FULL, "CF_E_STORE_FULL", "data disk full" },
 	{ CF_E_INVALID_ARG, "CF_E_INVALID_ARG", "invalid argument" },
 	{ CF_E_NOMEM, "CF_E_NOMEM", "out of memory" },
 	{ CF_E_INTERNAL, "CF_E_INTERNAL", "internal error" },

@@ -71,6 +71,7 @@ typedef enum cf_err {
 	CF_E_CONFIG = -100,
 	CF_E_AUTH = -101,
 	CF_E_EXISTS = -102,
+	CF_E_STORE_FULL = -103,  /* the store's disk is full (SQLITE_FULL, ENOSPC) */
 
 	/* internal */
 	CF_E_INVALID_ARG = -126,

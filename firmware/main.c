@@ -223,11 +223,8 @@ static void main_wait(struct main_wiring *w, const sigset_t *wait_mask)
 		struct timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
 
 		(void)ppoll(NULL, 0, &ts, wait_mask);
-#ifdef COFFRE_IMAGE_TEST_HOOKS
-		if (atomic_load(&w->svc->test_hang))
-			continue;
-#endif
-		board_watchdog_kick(&w->svc->board);
+		if (svc_health_tick(w->svc))
+			board_watchdog_kick(&w->svc->board);
 	}
 }
 
@@ -240,6 +237,10 @@ static int main_serve(const struct main_opts *o)
 	int ret;
 	cf_err rc;
 
+	if ((rc = board_privileges_drop()) != CF_OK) {
+		fprintf(stderr, "coffred: cannot drop privileges: %s\n", cf_err_str(rc));
+		return COFFRED_EXIT_FAIL;
+	}
 	if ((rc = sec_harden_process()) != CF_OK) {
 		fprintf(stderr, "coffred: cannot disable core dumps: %s\n", cf_err_str(rc));
 		return COFFRED_EXIT_FAIL;

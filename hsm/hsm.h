@@ -237,6 +237,51 @@ MUST_USE cf_err hsm_dek_unwrap(hsm_sess *s, const uint8_t *blob, size_t n,
 MUST_USE cf_err hsm_dek_rewrap(hsm_sess *s, const uint8_t *blob, size_t n,
 			       const struct hsm_bind *b, uint8_t *out, size_t cap, size_t *out_n);
 
+/* ---- key wrapping for KMIP (keywrap.c) -------------------------------------------- */
+
+/* KMIP Get with a Key Wrapping Specification and Register of wrapped key material, with a
+ * managed AES key as the wrapping key. Both keys are given as their blobs; inside one job the
+ * HSM opens them into session objects (CKA_TOKEN false, sensitive), runs C_WrapKey /
+ * C_UnwrapKey and destroys the objects. The plaintext exists only in the executor's locked
+ * scratch, never in the caller's memory (docs/hsm.md "Key wrapping for KMIP" says why it
+ * passes there at all with SoftHSMv2). */
+enum hsm_kw_mech {
+	HSM_KW_AES = 1,      /* RFC 3394 AES key wrap, CKM_AES_KEY_WRAP: key length % 8 == 0, >= 16 */
+	HSM_KW_AES_PAD = 2,  /* RFC 5649 AES key wrap with padding, CKM_AES_KEY_WRAP_PAD */
+};
+/* A managed key: its blob and the binding it was sealed with. */
+struct hsm_kw_key {
+	const uint8_t *blob;
+	size_t n;
+	struct hsm_bind bind;
+};
+#define HSM_KW_OUT_MAX (HSM_DEK_MAX + 16u)  /* wrapped length of the largest DEK */
+/* Wrap `key`'s DEK with the AES key `wkey` (16/24/32 bytes): out[cap] receives the wrapped
+ * bytes (not secret), *out_n their length. Errors: CF_E_HSM_MECH (the mechanism refuses
+ * these lengths, e.g. RFC 3394 with a key that is not a multiple of 8 bytes, or a wrapping
+ * key that is not an AES key length; or RFC 5649 of a length that is not a multiple of 8,
+ * whose output the module gets wrong: checked by unwrapping it again, see keywrap.c), CF_E_HSM_UNWRAP / CF_E_HSM_BLOB / CF_E_HSM_WRONG_KEK
+ * (a blob as hsm_dek_unwrap), CF_E_NO_SPACE, CF_E_HSM_*. */
+MUST_USE cf_err hsm_kw_wrap(hsm_sess *s, enum hsm_kw_mech mech, const struct hsm_kw_key *wkey,
+			    const struct hsm_kw_key *key, uint8_t *out, size_t cap, size_t *out_n);
+/* Wrap `key`'s DEK with an RSA public key given as its SubjectPublicKeyInfo DER (RSA
+ * 2048..4096; the managed Public Key's material): RSA-OAEP with SHA-1 and MGF1-SHA-1, empty
+ * label (CKM_RSA_PKCS_OAEP). out[cap] receives the modulus-length ciphertext. Errors:
+ * CF_E_HSM_MECH (not an RSA key, a size we do not take, or a key too long for OAEP with this
+ * modulus), CF_E_INVALID_ARG (malformed DER), the blob errors, CF_E_NO_SPACE, CF_E_HSM_*. */
+#define HSM_KW_RSA_OUT_MAX 512u
+MUST_USE cf_err hsm_kw_wrap_rsa(hsm_sess *s, const uint8_t *spki, size_t spki_n,
+				const struct hsm_kw_key *key, uint8_t *out, size_t cap,
+				size_t *out_n);
+/* Unwrap wrapped[n] with the AES key `wkey` and seal the result under the current KEK bound
+ * to b into blob[cap] (*blob_n; *dek_n = the unwrapped key's length, <= HSM_DEK_MAX).
+ * Errors: CF_E_HSM_UNWRAP (the integrity check failed: wrong wrapping key, wrong mechanism,
+ * tampered bytes, or a length no key wrap produces), the blob errors of the wrapping key,
+ * CF_E_NO_SPACE, CF_E_HSM_*. On error blob[] is wiped. */
+MUST_USE cf_err hsm_kw_unwrap(hsm_sess *s, enum hsm_kw_mech mech, const struct hsm_kw_key *wkey,
+			      const uint8_t *wrapped, size_t n, const struct hsm_bind *b,
+			      uint8_t *blob, size_t cap, size_t *blob_n, size_t *dek_n);
+
 /* ---- key pairs -------------------------------------------------------------------- */
 
 enum hsm_kp_type {

@@ -13,8 +13,9 @@
  *   5  recover.c                    the one recovery path: login + KEK scan, module re-init,
  *                                   pool session repair (hsm_sess_ready, hsm_sess_run)
  *   6  p11_session.c kek.c wrap.c   public operations on pool sessions (within the layer:
- *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c; kpgen.c -> keypair.c,
- *      backup.c kwp.c kpgen.c       kpgen.c -> wrap.c -> kwp.c)
+ *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c, keywrap.c -> wrap.c;
+ *      backup.c keywrap.c kwp.c     kpgen.c -> keypair.c, kpgen.c -> wrap.c -> kwp.c)
+ *      kpgen.c
  *
  * Lock order: kek_lock -> ctl_lock -> mod_lock -> lock. kek_lock: one KEK creator
  * (hsm_kek_create, held across its job). ctl_lock: one control job (hsm_ctl_run, held while
@@ -59,9 +60,11 @@ enum hsm_fault {
 	HSM_FAULT_MODULE = 3,  /* C_Finalize + C_Initialize + login + find KEKs */
 };
 
-#define HSM_IO_IN (HSM_DEK_MAX + 64u)
-#define HSM_IO_OUT (HSM_DEK_MAX + 64u)
 #define HSM_AAD_MAX (16u + 4u + HSM_UID_MAX + 4u)
+/* io->in holds a DEK or its ciphertext + tag; keywrap.c stages two sealed DEKs, a nonce and an
+ * AAD in it (its _Static_assert) */
+#define HSM_IO_IN (2u * (HSM_DEK_MAX + 16u) + 12u + HSM_AAD_MAX)
+#define HSM_IO_OUT (HSM_DEK_MAX + 64u)
 
 /* The executor's scratch, in locked memory. The caller fills it before a job and copies the
  * results out after; jobs take their arguments only from here. */

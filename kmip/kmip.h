@@ -15,9 +15,9 @@
  * error (CF_E_BAD_ENUM).
  *
  * Supported typed payloads (request and response, both directions): Discover Versions,
- * Query, Create, Register, Get, Get Attributes, Get Attribute List, Add Attribute, Modify
- * Attribute, Delete Attribute, Locate, Activate, Revoke, Destroy, Create Key Pair, Re-key Key
- * Pair. Any other operation's
+ * Query, Create, Register, Re-key, Get, Get Attributes, Get Attribute List, Add Attribute, Modify
+ * Attribute, Delete Attribute, Locate, Activate, Revoke, Destroy, Create Key Pair,
+ * Re-key Key Pair. Any other operation's
  * payload is validated by a generic walk (known tags valid in the version, types as the
  * tag table says, enumerations valid) and kept as a raw view re-encoded verbatim.
  *
@@ -242,6 +242,14 @@ struct kmip_rsp_register {
 	struct kmip_tmpl t;                 /* 1.x optional */
 };
 
+/* Re-key (the response has Register's fields: u.rekey_rsp). */
+struct kmip_req_rekey {
+	struct kmip_text uid;
+	bool has_offset; uint32_t offset;   /* Offset (Interval, seconds) */
+	struct kmip_tmpl t;                 /* 1.x Template-Attribute, 2.0 Attributes (optional) */
+	struct kmip_bytes psm;              /* 2.0 */
+};
+
 struct kmip_req_get {
 	struct kmip_text uid;
 	bool has_format; uint32_t format;           /* Key Format Type */
@@ -332,6 +340,8 @@ struct kmip_payload {
 		struct kmip_rsp_create create_rsp;
 		struct kmip_req_register register_req;
 		struct kmip_rsp_register register_rsp;
+		struct kmip_req_rekey rekey_req;
+		struct kmip_rsp_register rekey_rsp;       /* same fields as Register's */
 		struct kmip_req_get get_req;
 		struct kmip_rsp_get get_rsp;
 		struct kmip_req_get_attrs get_attrs_req;

@@ -15,6 +15,7 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_QUERY:
 	case KMIP_OPERATION_CREATE:
 	case KMIP_OPERATION_REGISTER:
+	case KMIP_OPERATION_RE_KEY:
 	case KMIP_OPERATION_GET:
 	case KMIP_OPERATION_GET_ATTRIBUTES:
 	case KMIP_OPERATION_GET_ATTRIBUTE_LIST:
@@ -205,6 +206,25 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 			TRY(kd_struct(c, r, T(PROTECTION_STORAGE_MASKS), false, &p->psm));
 		return CF_OK;
 	}
+	case KMIP_OPERATION_RE_KEY: {
+		/*= kmip-spec-v1.4 section 4.4 Table 174 / 2.0 section 6.1.42: Unique Identifier,
+		 *# Offset, Template-Attribute (2.0: Attributes, Protection Storage Masks). */
+		struct kmip_req_rekey *p = &pl->u.rekey_req;
+		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
+		if (ttlv_rd_next_is(r, T(OFFSET))) {
+			struct ttlv_item it;
+			size_t at = r->off;
+			cf_err rc = ttlv_rd_expect(r, T(OFFSET), TTLV_INTERVAL, &it);
+			if (rc != CF_OK)
+				return kd_fail(c, r, at, rc);
+			p->has_offset = true;
+			p->offset = ttlv_item_u32(&it);
+		}
+		TRY(kd_tmpl(c, r, T(TEMPLATE_ATTRIBUTE), false, &p->t));
+		if (v2)
+			TRY(kd_struct(c, r, T(PROTECTION_STORAGE_MASKS), false, &p->psm));
+		return CF_OK;
+	}
 	case KMIP_OPERATION_GET: {
 		struct kmip_req_get *p = &pl->u.get_req;
 		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
@@ -258,7 +278,8 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 			TRY(kd_tmpl(c, r, T(TEMPLATE_ATTRIBUTE), false, &p->t));
 		return CF_OK;
 	}
-	case KMIP_OPERATION_REGISTER: {
+	case KMIP_OPERATION_REGISTER:
+	case KMIP_OPERATION_RE_KEY: { /* Re-key: the same fields (rekey_rsp) */
 		struct kmip_rsp_register *p = &pl->u.register_rsp;
 		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), true, &p->uid));
 		if (!v2)
@@ -386,6 +407,16 @@ static cf_err ke_revoke_req(ttlv_wr *w, const struct kmip_req_revoke *p, int ver
 					     p->compromise_date) : CF_OK;
 }
 
+static cf_err ke_rekey_req(ttlv_wr *w, const struct kmip_req_rekey *p, int ver)
+{
+	TRY(ke_uid_req(w, p->uid));
+	if (p->has_offset)
+		TRY(ttlv_wr_interval(w, T(OFFSET), p->offset));
+	if (p->t.present)
+		TRY(ke_tmpl(w, T(TEMPLATE_ATTRIBUTE), &p->t, ver));
+	return ver >= KMIP_V2_0 ? ke_struct(w, T(PROTECTION_STORAGE_MASKS), p->psm) : CF_OK;
+}
+
 static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 {
 	bool v2 = ver >= KMIP_V2_0;
@@ -504,7 +535,8 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 		TRY(ke_uid_rsp(w, p->uid));
 		return v2 ? CF_OK : ke_tmpl(w, T(TEMPLATE_ATTRIBUTE), &p->t, ver);
 	}
-	case KMIP_OPERATION_REGISTER: {
+	case KMIP_OPERATION_REGISTER:
+	case KMIP_OPERATION_RE_KEY: {
 		const struct kmip_rsp_register *p = &pl->u.register_rsp;
 		TRY(ke_uid_rsp(w, p->uid));
 		return v2 ? CF_OK : ke_tmpl(w, T(TEMPLATE_ATTRIBUTE), &p->t, ver);
@@ -573,6 +605,8 @@ cf_err kmip_payload_encode(ttlv_wr *w, const struct kmip_payload *pl, bool respo
 	TRY(ttlv_wr_begin(w, response ? T(RESPONSE_PAYLOAD) : T(REQUEST_PAYLOAD), &m));
 	if (!pl->typed)
 		rc = ke_items(w, pl->raw);
+	else if (!response && pl->op == KMIP_OPERATION_RE_KEY)
+		rc = ke_rekey_req(w, &pl->u.rekey_req, version);
 	else
 		rc = response ? ke_rsp(w, pl, version) : ke_req(w, pl, version);
 	if (rc != CF_OK)

@@ -1263,7 +1263,7 @@ const struct kmip_tag_info kmip_tag_table[] = {
 	{ 0x42004Bu, "Link Type", TTLV_ENUMERATION, 0x3F, &kmip_enum_link_type, TTLV_ENUMERATION },
 	{ 0x42004Cu, "Linked Object Identifier", TTLV_TEXT_STRING, 0x3F, NULL, 0 },
 	{ 0x42004Du, "MAC/Signature", TTLV_BYTE_STRING, 0x3F, NULL, TTLV_BYTE_STRING },
-	{ 0x42004Eu, "MAC/Signature Key Information", TTLV_TEXT_STRING, 0x3F, NULL, TTLV_STRUCTURE },
+	{ 0x42004Eu, "MAC/Signature Key Information", TTLV_STRUCTURE, 0x3F, NULL, TTLV_STRUCTURE },
 	{ 0x42004Fu, "Maximum Items", TTLV_INTEGER, 0x3F, NULL, TTLV_INTEGER },
 	{ 0x420050u, "Maximum Response Size", TTLV_INTEGER, 0x3F, NULL, TTLV_INTEGER },
 	{ 0x420051u, "Message Extension", TTLV_STRUCTURE, 0x3F, NULL, TTLV_STRUCTURE },

@@ -348,6 +348,8 @@ def main():
         'Common Protection Storage Masks': (1, 1), 'Private Protection Storage Masks': (1, 1),
         'Public Protection Storage Masks': (1, 1),
         'Tag': (5, 5),   # 2.0 11.x Tag Enumeration
+        # 1.4 Table 368 says Text String, an erratum: 1.4 Table 11 (and 2.0) define a Structure
+        'MAC/Signature Key Information': (1, 1),
     }
     for val, t in tags.items():
         if t['name'] in HAND_TYPES:

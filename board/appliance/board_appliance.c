@@ -12,11 +12,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <linux/capability.h>
 #include <linux/random.h>
 #include <linux/rtc.h>
 #include <linux/watchdog.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,6 +165,60 @@ static void appliance_rtc_set(int64_t t)
 	if (ioctl(fd, RTC_SET_TIME, &rt) != 0)
 		log_warn("board: the RTC was not set: %s", strerror(errno));
 	close(fd);
+}
+
+/* "UID:GID", both decimal, 1..65534. */
+static bool run_as_parse(const char *s, uid_t *uid, gid_t *gid)
+{
+	char *end;
+	uintmax_t u, g;
+
+	errno = 0;
+	u = strtoumax(s, &end, 10);
+	if (errno != 0 || end == s || *end != ':')
+		return false;
+	s = end + 1;
+	g = strtoumax(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || u == 0 || g == 0 || u > 65534 || g > 65534)
+		return false;
+	*uid = (uid_t)u;
+	*gid = (gid_t)g;
+	return true;
+}
+
+cf_err board_privileges_drop(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+	const char *run_as = getenv("COFFRE_RUN_AS");
+	uid_t uid;
+	gid_t gid;
+
+	if (run_as == NULL || geteuid() != 0)
+		return CF_OK;
+	if (!run_as_parse(run_as, &uid, &gid)) {
+		log_err("board: COFFRE_RUN_AS='%.20s' is not UID:GID (non-zero)", run_as);
+		return CF_E_CONFIG;
+	}
+	/* keep the permitted set across the change of user, then narrow it to CAP_SYS_TIME */
+	if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0 || setgroups(0, NULL) != 0 ||
+	    setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
+		goto fail;
+	memset(data, 0, sizeof data);
+	data[0].permitted = data[0].effective = 1u << CAP_SYS_TIME;
+	if (syscall(SYS_capset, &hdr, data) != 0 || prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) != 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0L, 0L, 0L) != 0)
+		goto fail;
+	if (setresuid(0, 0, 0) == 0) { /* must be impossible now */
+		log_err("board: still able to become root after dropping privileges");
+		return CF_E_PERMISSION;
+	}
+	unsetenv("COFFRE_RUN_AS");
+	return CF_OK;
+fail:
+	log_err("board: cannot drop privileges to %u:%u: %s", (unsigned)uid, (unsigned)gid,
+		strerror(errno));
+	return CF_E_PERMISSION;
 }
 
 cf_err board_clock_set(struct board *b, int64_t t)

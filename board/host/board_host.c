@@ -51,6 +51,11 @@ void board_watchdog_close(struct board *b)
 	}
 }
 
+cf_err board_privileges_drop(void)
+{
+	return CF_OK;
+}
+
 bool board_clock_settable(const struct board *b)
 {
 	(void)b;

@@ -459,6 +459,8 @@ static cf_err sys_status(struct con *c, int argc, char **argv)
 	svc_stats_get(svc, &ss);
 	sys_time_text(ss.started, when, sizeof when);
 	con_printf(c, "started: %s (up %lld s)\n", when, (long long)(con_now(c) - ss.started));
+	if (atomic_load(&svc->disk_full))
+		con_printf(c, "data disk: FULL (KMIP requests that write answer Operation Failed)\n");
 	if (board_restarts(svc->cfg->dir, &restarts))
 		con_printf(c, "restarts: %llu (coffred restarted by init after a crash or an "
 			      "unexpected exit)\n", (unsigned long long)restarts);
@@ -598,7 +600,7 @@ static cf_err sys_test_hang(struct con *c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	atomic_store(&c->svc->test_hang, true);
-	con_printf(c, "test hang: the watchdog is no longer kicked\n");
+	con_printf(c, "test hang: the next KMIP request stops its worker\n");
 	return CF_OK;
 }
 
@@ -692,7 +694,8 @@ const struct con_cmd con_cmds_sys[] = {
 	  "administrator ([console] dual_control).",
 	  sys_zeroize },
 #ifdef COFFRE_IMAGE_TEST_HOOKS
-	{ "test hang", 0, 0, CON_F_AUTH, "test hang", "Test builds only: stop kicking the watchdog.",
+	{ "test hang", 0, 0, CON_F_AUTH, "test hang",
+	  "Test builds only: the next KMIP request hangs its worker.",
 	  sys_test_hang },
 	{ "test fill", 0, 0, CON_F_AUTH, "test fill", "Test builds only: fill the data disk.",
 	  sys_test_fill },

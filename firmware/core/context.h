@@ -45,12 +45,16 @@ struct svc {
 	_Atomic int64_t selftest_time;  /* 0 = never run */
 	_Atomic int selftest_failed;    /* enum hsm_selftest_id; HSM_ST_NONE = all passed */
 	_Atomic int selftest_rc;        /* cf_err of that run */
+	/* a write failed because the data disk is full, and none has succeeded since (set and
+	 * cleared by the KMIP workers, announced on the console by main.c's loop, shown by
+	 * `status`; docs/appliance.md "A full data disk") */
+	_Atomic bool disk_full;
 	/* a zeroize asked the program to start again: from then on the console shows no prompt
 	 * of this program (the next prompt on the TTY is the new program's) */
 	_Atomic bool restarting;
 #ifdef COFFRE_IMAGE_TEST_HOOKS
-	/* the console's `test hang` (test builds only): the main loop stops kicking the
-	 * watchdog, as a hung main loop would */
+	/* the console's `test hang` (test builds only): the next KMIP request stops its worker,
+	 * as a call that never returns would (svc_health_tick notices) */
 	_Atomic bool test_hang;
 #endif
 };

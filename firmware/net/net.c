@@ -92,6 +92,7 @@ struct worker {
 	unsigned n_deferred;                /* held with NET_HOLD_DEFER */
 	const struct net_hold_ops *hold_ops;
 	int wake_fd;                        /* hold_ops->wake_fd, in our epoll set; -1 = none */
+	_Atomic uint64_t beat_ms;           /* top of the loop last passed (net_server_stalled) */
 };
 
 struct net_server {
@@ -766,8 +767,41 @@ static void worker_accept(struct worker *w)
 	}
 }
 
+/* The held response of c will never be acknowledged: send the handler's failure answer in its
+ * place (hold_ops->failed), or close the connection unanswered when there is none. */
+static void held_failed(struct worker *w, struct conn *c, const char *why)
+{
+	const struct net_hold_ops *ho = w->hold_ops;
+	size_t len = 0;
+	uint8_t *out;
+
+	c->ci.hold = 0;
+	c->st = CS_WRITE; /* (not held any more) */
+	if (ho->failed == NULL || c->out == NULL ||
+	    ho->failed(w->warg, c->out, c->out_len, w->resp, w->resp_cap, &len) != CF_OK ||
+	    len == 0 || (out = malloc(len)) == NULL) {
+		sec_wipe(w->resp, w->resp_cap);
+		log_warn("net: conn %llu %s: %s, closing unanswered", (unsigned long long)c->ci.conn_id,
+			 c->ci.peer, why);
+		conn_close(w, c, false);
+		return;
+	}
+	memcpy(out, w->resp, len);
+	sec_wipe(w->resp, len);
+	if (c->out_own != NULL) {
+		sec_wipe(c->out_own, c->out_len);
+		free(c->out_own);
+	}
+	c->out = c->out_own = out;
+	c->out_len = len;
+	log_warn("net: conn %llu %s: %s, answered Operation Failed", (unsigned long long)c->ci.conn_id,
+		 c->ci.peer, why);
+	c->deadline = now_ms() + w->srv->cfg.read_timeout_ms;
+	conn_drive(w, c);
+}
+
 /* Flush what the handler batched this turn, then send every held response whose ticket is
- * durable (in arrival order) and close those whose ticket failed. */
+ * durable (in arrival order) and answer Operation Failed (or close) where it failed. */
 static void worker_held_run(struct worker *w)
 {
 	const struct net_hold_ops *ho = w->hold_ops;
@@ -807,9 +841,8 @@ static void worker_held_run(struct worker *w)
 			/* NET_HOLD_COMMIT: committed is enough, send without waiting for the sync */
 			c->ci.hold = c->ci.hold == NET_HOLD_COMMIT ? 0 : t;
 			if (rc != CF_OK) {
-				log_warn_r(rc, "net: conn %llu %s: commit failed, closing unanswered",
-					   (unsigned long long)c->ci.conn_id, c->ci.peer);
-				conn_close(w, c, false);
+				held_unlink(w, c);
+				held_failed(w, c, cf_err_str(rc));
 			}
 		}
 	}
@@ -824,10 +857,7 @@ static void worker_held_run(struct worker *w)
 		held_unlink(w, c);
 		c->ci.hold = 0;
 		if (r < 0) {
-			log_warn("net: conn %llu %s: commit not durable, closing unanswered",
-				 (unsigned long long)c->ci.conn_id, c->ci.peer);
-			c->st = CS_WRITE; /* (not held any more) */
-			conn_close(w, c, false);
+			held_failed(w, c, "commit not durable");
 			continue;
 		}
 		c->st = CS_WRITE;
@@ -863,6 +893,7 @@ static void *worker_main(void *arg)
 	bool stop = false;
 	while (!stop) {
 		uint64_t now = now_ms();
+		atomic_store_explicit(&w->beat_ms, now, memory_order_relaxed);
 		int timeout = now >= next_sweep || w->ready != NULL || w->need_flush > 0 ||
 					      w->n_deferred > 0
 				      ? 0 : (int)(next_sweep - now);
@@ -1178,6 +1209,24 @@ void net_server_stats(const struct net_server *s, struct net_stats *o)
 	o->refused_busy = atomic_load(&m->st.refused_busy);
 	o->open = atomic_load(&m->st.open);
 	o->max_req_alloc = atomic_load(&m->st.max_req_alloc);
+}
+
+unsigned net_server_stalled(const struct net_server *s, uint64_t max_ms, uint64_t *stalled_ms)
+{
+	uint64_t now = now_ms();
+
+	*stalled_ms = 0;
+	if (s == NULL || s->w == NULL)
+		return 0;
+	for (unsigned i = 0; i < s->nw; i++) {
+		const struct worker *w = &s->w[i];
+		uint64_t beat = atomic_load_explicit(&w->beat_ms, memory_order_relaxed);
+		if (beat == 0 || now <= beat || now - beat <= max_ms)
+			continue;
+		*stalled_ms = now - beat;
+		return i + 1;
+	}
+	return 0;
 }
 
 void net_server_free(struct net_server *s)

@@ -52,6 +52,11 @@ struct net_hold_ops {
 	/* a non-blocking eventfd made readable when tickets may have become durable; the worker
 	 * reads it to reset it */
 	int (*wake_fd)(void *warg);
+	/* The held response held[n] will never be acknowledged (its commit failed or is not
+	 * durable): write the answer that says so (every item Operation Failed) into out[cap],
+	 * *out_len its length. NULL, or an error: the connection closes unanswered. */
+	cf_err (*failed)(void *warg, const uint8_t *held, size_t n, uint8_t *out, size_t cap,
+			 size_t *out_len);
 };
 
 /* What the handler knows about the connection. */
@@ -132,6 +137,11 @@ void net_server_stop(struct net_server *s);
  * connection is closed and worker_free has run when this returns. */
 void net_server_join(struct net_server *s);
 void net_server_stats(const struct net_server *s, struct net_stats *out);
+/* Liveness, for the main loop's watchdog (docs/appliance.md "Watchdog"): every worker passes
+ * the top of its loop at least once per sweep tick, idle or not. Returns the index + 1 of the
+ * first started worker that has not done so for more than max_ms (a thread stuck in a call),
+ * with *stalled_ms its age, or 0 when every worker is live. Any thread; lock-free. */
+unsigned net_server_stalled(const struct net_server *s, uint64_t max_ms, uint64_t *stalled_ms);
 /* Stop, join and release. NULL is a no-op. */
 void net_server_free(struct net_server *s);
 

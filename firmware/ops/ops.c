@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "board/log.h"
 #include "board/sec.h"
@@ -38,6 +39,7 @@ struct ops_entry {
 static const struct ops_entry ops_table[] = {
 	{ KMIP_OPERATION_CREATE, ops_create, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_REGISTER, ops_register, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_RE_KEY, ops_rekey, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_CREATE_KEY_PAIR, ops_create_key_pair, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_RE_KEY_KEY_PAIR, ops_rekey_key_pair, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_LOCATE, ops_locate, ST_READY, OPS_READ_META, BY_ANYONE },
@@ -59,8 +61,9 @@ static const struct ops_entry ops_table[] = {
 
 /* The table's operations in its order, for Query. */
 static const uint32_t ops_list[OPS_N] = {
-	KMIP_OPERATION_CREATE, KMIP_OPERATION_REGISTER, KMIP_OPERATION_CREATE_KEY_PAIR,
-	KMIP_OPERATION_RE_KEY_KEY_PAIR, KMIP_OPERATION_LOCATE, KMIP_OPERATION_GET,
+	KMIP_OPERATION_CREATE, KMIP_OPERATION_REGISTER, KMIP_OPERATION_RE_KEY,
+	KMIP_OPERATION_CREATE_KEY_PAIR, KMIP_OPERATION_RE_KEY_KEY_PAIR, KMIP_OPERATION_LOCATE,
+	KMIP_OPERATION_GET,
 	KMIP_OPERATION_GET_ATTRIBUTES, KMIP_OPERATION_GET_ATTRIBUTE_LIST,
 	KMIP_OPERATION_ADD_ATTRIBUTE, KMIP_OPERATION_MODIFY_ATTRIBUTE,
 	KMIP_OPERATION_DELETE_ATTRIBUTE, KMIP_OPERATION_ACTIVATE, KMIP_OPERATION_REVOKE,
@@ -596,6 +599,7 @@ static void item_failed(struct req_ctx *x, size_t i, cf_err rc)
 	uint32_t status, reason;
 	cf_err arc;
 
+	ops_disk_note(x->r.w, rc);
 	result_for(rc, x->r.ver, &status, &reason);
 	if (it->reason != 0)
 		reason = it->reason;
@@ -700,6 +704,7 @@ static MUST_USE cf_err answer_commit(struct req_ctx *x)
 		return answer_unencodable(x, rc);
 	if (x->in_tx && (rc = tx_commit(x, &ticket)) != CF_OK) {
 		/* nothing was committed: nothing may be acknowledged */
+		ops_disk_note(x->r.w, rc);
 		log_err_r(rc, "kmip: commit failed");
 		sec_wipe(x->resp, x->cap);
 		*x->resp_len = 0;
@@ -709,6 +714,32 @@ static MUST_USE cf_err answer_commit(struct req_ctx *x)
 	if (ticket != 0)
 		ops_hold(x->r.ci, ticket);
 	return CF_OK;
+}
+
+cf_err ops_answer_unacknowledged(struct ops_worker *w, const uint8_t *held, size_t n,
+				 uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct kmip_response m;
+	ttlv_wr wr;
+	cf_err rc;
+
+	*out_len = 0;
+	kmip_arena_reset(&w->arena);
+	if ((rc = kmip_decode_response(held, n, &w->svc->limits, &w->arena, &m, NULL)) != CF_OK)
+		goto out;
+	for (size_t i = 0; i < m.n_items; i++) {
+		struct kmip_rsp_item *it = &m.items[i];
+		struct kmip_req_item rq = { .op = it->op, .id = it->id };
+		bool has_op = it->has_op;
+		item_fail(it, has_op ? &rq : NULL, KMIP_RESULT_STATUS_OPERATION_FAILED,
+			  KMIP_RESULT_REASON_GENERAL_FAILURE, "store commit failed");
+	}
+	ttlv_wr_init(&wr, out, cap);
+	if ((rc = kmip_encode_response(&wr, &m)) == CF_OK)
+		*out_len = ttlv_wr_len(&wr);
+out:
+	kmip_arena_reset(&w->arena);
+	return rc;
 }
 
 /* The hold of an answer that no phase held: one given inside the loop turn's write batch, or
@@ -763,6 +794,12 @@ cf_err ops_handle(struct ops_worker *w, struct net_conn_info *ci, const uint8_t 
 	*resp_len = 0;
 	if (w == NULL || req == NULL || resp == NULL)
 		return CF_E_INVALID_ARG;
+#ifdef COFFRE_IMAGE_TEST_HOOKS
+	/* the console's `test hang` (test builds only): this worker stops, as one stuck in a
+	 * call would; the main loop notices (svc_health_tick) and lets the watchdog fire */
+	while (atomic_load(&w->svc->test_hang))
+		(void)usleep(100000);
+#endif
 	req_begin(&x, w, ci, resp, cap, resp_len);
 	if (!gate(&x, req, n, &rc))     /* decode, version, deferral, state, authentication */
 		return req_end(&x, rc);

@@ -233,6 +233,23 @@ out:
 	return rc;
 }
 
+/* Key Wrapping Data: unwrapped in the HSM, sealed under the KEK bound to b (ops_wrap.c); a
+ * symmetric key's Cryptographic Length, if given, must match the unwrapped key, else is set. */
+static cf_err register_wrapped(struct ops_req *r, struct ops_item *it, uint32_t type,
+			       const struct kmip_key_block *kb, struct tmpl_out *t,
+			       const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n)
+{
+	size_t dn = 0;
+	TRY(ops_wrap_register(r, it, kb, b, blob, cap, blob_n, &dn));
+	if (type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
+		return CF_OK;
+	if (t->has_len && (size_t)t->len != dn * 8)
+		return bad(it, "Cryptographic Length does not match the key");
+	t->has_len = true;
+	t->len = (int32_t)(dn * 8);
+	return CF_OK;
+}
+
 cf_err ops_register(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_register *q = &it->rq->pl.u.register_req;
@@ -253,9 +270,9 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 	switch (q->object_type) {
 	case KMIP_OBJECT_TYPE_SYMMETRIC_KEY:
 	case KMIP_OBJECT_TYPE_SECRET_DATA:
-		if (!kb->has_value || kb->value_wrapped || kb->wrapping.p != NULL)
+		if (!kb->has_value)
 			return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
-					"wrapped key material is not accepted");
+					"Key Value required");
 		if (kb->has_compression)
 			return ops_fail(it, CF_E_BAD_OBJECT,
 					KMIP_RESULT_REASON_KEY_COMPRESSION_TYPE_NOT_SUPPORTED,
@@ -266,13 +283,13 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 				return ops_fail(it, CF_E_BAD_OBJECT,
 						KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
 						"symmetric keys: Raw or Transparent Symmetric Key");
-		} else if (kb->material_type != TTLV_BYTE_STRING) {
+		} else if (!kb->value_wrapped && kb->material_type != TTLV_BYTE_STRING) {
 			return ops_fail(it, CF_E_BAD_OBJECT,
 					KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
 					"secret data: byte string key material");
 		}
-		mat = kb->material.p;
-		mat_n = kb->material.n;
+		mat = kb->value_wrapped ? kb->wrapped_value.p : kb->material.p;
+		mat_n = kb->value_wrapped ? kb->wrapped_value.n : kb->material.n;
 		if (kb->has_alg) {
 			if (t.has_alg && t.alg != kb->alg)
 				return bad(it, "Cryptographic Algorithm differs from the key block");
@@ -285,7 +302,9 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 			t.has_len = true;
 			t.len = kb->len;
 		}
-		if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
+		if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY && kb->wrapping.p != NULL) {
+			/* wrapped: the length is checked once unwrapped */
+		} else if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
 			if (!t.has_len) {
 				t.has_len = true;
 				t.len = (int32_t)(mat_n * 8);
@@ -313,7 +332,11 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), q->object_type };
-	if ((rc = hsm_dek_wrap(sess, mat, mat_n, &b, blob, sizeof blob, &blob_n)) != CF_OK)
+	if (kb->wrapping.p != NULL && q->object_type != KMIP_OBJECT_TYPE_OPAQUE_OBJECT)
+		rc = register_wrapped(r, it, q->object_type, kb, &t, &b, blob, sizeof blob, &blob_n);
+	else
+		rc = hsm_dek_wrap(sess, mat, mat_n, &b, blob, sizeof blob, &blob_n);
+	if (rc != CF_OK)
 		goto out;
 	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid);
 out:

@@ -48,11 +48,8 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 			      "object destroyed");
 		goto out;
 	}
-	if (q->wrap_spec.p != NULL || q->has_wrap_type) {
-		rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
-			      "key wrapping not supported");
+	if ((rc = ops_wrap_type_check(r, it, q)) != CF_OK)
 		goto out;
-	}
 	if (q->has_compression) {
 		rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_KEY_COMPRESSION_TYPE_NOT_SUPPORTED,
 			      "key compression not supported");
@@ -87,6 +84,10 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 	default:
 		rc = ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_GENERAL_FAILURE,
 			      "object type not served");
+		goto out;
+	}
+	if (q->wrap_spec.p != NULL) { /* Key Wrapping Specification: wrapped in the HSM */
+		rc = ops_wrap_get(r, it, &o, format, s);
 		goto out;
 	}
 	if ((rc = ops_sess(r, &sess)) != CF_OK)

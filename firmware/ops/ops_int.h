@@ -146,6 +146,14 @@ MUST_USE cf_err ops_audit(struct ops_req *r, uint32_t op, const char *uid, int64
 /* Commit the queued read audit records (one transaction) and the loop turn's write batch;
  * *ticket = what to wait for. */
 MUST_USE cf_err ops_flush(struct ops_worker *w, uint64_t *ticket);
+/* The held answer held[n] (an encoded Response Message of this worker) will never be
+ * acknowledged: write in out[cap] the same message with every item Operation Failed, General
+ * Failure, "store commit failed" (net.h struct net_hold_ops .failed). */
+MUST_USE cf_err ops_answer_unacknowledged(struct ops_worker *w, const uint8_t *held, size_t n,
+					  uint8_t *out, size_t cap, size_t *out_len);
+/* After a store write or commit returned rc: a full data disk sets svc->disk_full, a write
+ * that commits clears it (the console says both, once). */
+void ops_disk_note(struct ops_worker *w, cf_err rc);
 /* Hold ci's answer until ticket (a group commit ticket or NET_HOLD_*) through the worker's
  * hold ops. */
 void ops_hold(struct net_conn_info *ci, uint64_t ticket);
@@ -196,5 +204,21 @@ MUST_USE cf_err ops_create_key_pair(struct ops_req *r, struct ops_item *it);
  * the pair again if what it finds then asks for another type). */
 void ops_keypair_prep(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_rekey_key_pair(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_rekey(struct ops_req *r, struct ops_item *it);
+
+/* ---- wrapped keys (ops_wrap.c) ------------------------------------------------------- */
+/* Get's Key Wrap Type: Not Wrapped (without a Key Wrapping Specification) passes; anything else
+ * is refused (Key Wrap Type Not Supported in 2.0). */
+MUST_USE cf_err ops_wrap_type_check(struct ops_req *r, struct ops_item *it,
+				    const struct kmip_req_get *q);
+/* Get with a Key Wrapping Specification: answer o (in `format`) wrapped in the HSM under the
+ * managed key the specification names; fills s. Refusals carry their Result Reason. */
+MUST_USE cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_object *o,
+			     uint32_t format, struct kmip_rsp_get *s);
+/* Register of a Key Block with Key Wrapping Data: unwrap it in the HSM and seal it under the
+ * current KEK bound to b into blob[cap]; *dek_n = the key's length in bytes. */
+MUST_USE cf_err ops_wrap_register(struct ops_req *r, struct ops_item *it,
+				  const struct kmip_key_block *kb, const struct hsm_bind *b,
+				  uint8_t *blob, size_t cap, size_t *blob_n, size_t *dek_n);
 
 #endif

@@ -166,6 +166,7 @@ cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
 			store_tx_rollback(w->st);
 	}
 	aq_clear(w);
+	ops_disk_note(w, rc);
 	if (rc != CF_OK) {
 		log_err_r(rc, "kmip: audit records of reads could not be committed");
 		*ticket = 0;
@@ -242,9 +243,23 @@ static int hold_wake_fd(void *warg)
 	return w->wake_fd;
 }
 
+static cf_err hold_failed(void *warg, const uint8_t *held, size_t n, uint8_t *out, size_t cap,
+			  size_t *out_len)
+{
+	return ops_answer_unacknowledged(warg, held, n, out, cap, out_len);
+}
+
 static const struct net_hold_ops hold_ops = {
-	.flush = hold_flush, .state = hold_state, .wake_fd = hold_wake_fd,
+	.flush = hold_flush, .state = hold_state, .wake_fd = hold_wake_fd, .failed = hold_failed,
 };
+
+void ops_disk_note(struct ops_worker *w, cf_err rc)
+{
+	if (rc == CF_E_STORE_FULL)
+		atomic_store(&w->svc->disk_full, true);
+	else if (rc == CF_OK && atomic_load_explicit(&w->svc->disk_full, memory_order_relaxed))
+		atomic_store(&w->svc->disk_full, false);
+}
 
 void ops_hold(struct net_conn_info *ci, uint64_t ticket)
 {

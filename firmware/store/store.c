@@ -185,6 +185,9 @@ cf_err st_map_sqlite(struct store *st, int rc, const char *what)
 		return CF_E_AGAIN;
 	case SQLITE_NOMEM:
 		return CF_E_NOMEM;
+	case SQLITE_FULL:
+		log_err("store: %s: the data disk is full", what);
+		return CF_E_STORE_FULL;
 	default:
 		log_err("store: %s: %s (%d)", what, st ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc), rc);
 		return CF_E_STORE;

@@ -39,6 +39,18 @@ void svc_set_notify(struct svc *s, svc_notify_fn *fn, void *arg);
  * without then); a failed boot is a state, not an error. */
 MUST_USE cf_err svc_boot(struct svc *s, cf_err (*then)(void *arg), void *arg);
 
+/* Once a second from the main loop, which kicks the watchdog only when this returns true
+ * (docs/appliance.md "Watchdog"): false once a KMIP worker has made no progress for
+ * SVC_STALL_S seconds (a thread stuck in a call: only a restart recovers it). Also announces
+ * on the notify hook when the data disk becomes full and when it has space again. Never
+ * waits: when a control call holds the service, it answers its last verdict. */
+bool svc_health_tick(struct svc *s);
+#ifdef COFFRE_IMAGE_TEST_HOOKS
+#define SVC_STALL_S 10  /* the test build: the image test waits for it */
+#else
+#define SVC_STALL_S 60  /* > the HSM call deadline and the store's busy timeout */
+#endif
+
 /* Stop serving: the KEK job, then the KMIP workers (joined); audit "state:STOPPED" if KMIP was
  * served. The console must be stopped first (no control call may run any more). */
 void svc_stop(struct svc *s);

@@ -104,6 +104,9 @@ struct svc_rt {
 	struct net_server *net;
 	uint8_t *pin;              /* sec_alloc, pin_cap bytes */
 	size_t pin_cap, pin_n;
+	/* svc_health_tick's (main thread only) */
+	bool disk_full_said;       /* the console was told the data disk is full */
+	unsigned stalled;          /* worker index + 1 found stalled, 0 = none */
 };
 
 static struct svc_rt *svc_rt_of(struct svc *s)
@@ -1112,6 +1115,37 @@ cf_err svc_open(const struct svc_run_opts *o, struct svc **out)
 	}
 	*out = &rt->svc;
 	return CF_OK;
+}
+
+bool svc_health_tick(struct svc *s)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	uint64_t age_ms = 0;
+
+	if (pthread_mutex_trylock(&rt->ctl) != 0)
+		return rt->stalled == 0;
+	bool full = atomic_load(&s->disk_full);
+	if (full != rt->disk_full_said) {
+		rt->disk_full_said = full;
+		if (full)
+			log_err("svc: the data disk is full: KMIP writes fail");
+		else
+			log_info("svc: the data disk has space again");
+		svc_notify(rt, full ? "coffre: DATA DISK FULL: KMIP requests that write answer "
+				      "Operation Failed until space is freed"
+				    : "coffre: the data disk has space again: KMIP writes succeed");
+	}
+	unsigned wk = net_server_stalled(rt->net, (uint64_t)SVC_STALL_S * 1000u, &age_ms);
+	if (wk != 0 && rt->stalled == 0) {
+		log_err("svc: KMIP worker %u has made no progress for %llu s: stopping the "
+			"watchdog kicks", wk - 1, (unsigned long long)(age_ms / 1000));
+		svc_notify(rt, "coffre: WATCHDOG: KMIP worker %u stuck for %llu s: the watchdog "
+			       "will restart the appliance", wk - 1,
+			   (unsigned long long)(age_ms / 1000));
+	}
+	rt->stalled = wk;
+	pthread_mutex_unlock(&rt->ctl);
+	return wk == 0;
 }
 
 void svc_set_notify(struct svc *s, svc_notify_fn *fn, void *arg)

@@ -5,7 +5,9 @@
  *   - NET_HOLD_FLUSH: the handler's flush runs at the end of the loop turn, and the response
  *     waits for the ticket the flush returned;
  *   - while one connection's response is held, the worker serves another connection;
- *   - a ticket that fails closes the connection without the response;
+ *   - a ticket that fails closes the connection without the response, or, when the handler
+ *     gives one (hold_ops->failed), sends its failure answer instead;
+ *   - net_server_stalled names a worker stuck in a call, and no worker otherwise;
  *   - a response never released is closed by the read timeout (counted as a timeout);
  *   - NET_HOLD_DEFER: the request is handed back to the handler at the end of the loop turn
  *     (run_deferred), before the flush, and its answer then waits like any other;
@@ -64,11 +66,27 @@ static int h_wake_fd(void *warg)
 	return wake_fd;
 }
 
-static const struct net_hold_ops hold_ops = { h_flush, h_state, h_wake_fd };
+static const struct net_hold_ops hold_ops = { h_flush, h_state, h_wake_fd, NULL };
+
+/* the failure answer: the held message with its command byte turned into 'Z' */
+static cf_err h_failed(void *warg, const uint8_t *held, size_t n, uint8_t *out, size_t cap,
+		       size_t *out_len)
+{
+	(void)warg;
+	if (n > cap || n < 9)
+		return CF_E_NO_SPACE;
+	memcpy(out, held, n);
+	out[8] = 'Z';
+	*out_len = n;
+	return CF_OK;
+}
+
+static const struct net_hold_ops hold_ops_failed = { h_flush, h_state, h_wake_fd, h_failed };
 
 /* body[0]: 'N' answer now, 'T' hold on a new ticket, 'F' hold for the flush, 'X' hold on the
- * failing ticket, 'C' hold for the flush's commit only, 'D' defer, then hold for the flush,
- * 'd' defer, then answer at once */
+ * failing ticket, 'Y' the same with a failure answer, 'C' hold for the flush's commit only,
+ * 'D' defer, then hold for the flush, 'd' defer, then answer at once, 'S' sleep 3 s (a
+ * worker stuck in a call), then answer */
 static cf_err h_handle(void *arg, struct net_conn_info *ci, const uint8_t *req, size_t n,
 		       uint8_t *resp, size_t cap, size_t *resp_len)
 {
@@ -98,9 +116,14 @@ static cf_err h_handle(void *arg, struct net_conn_info *ci, const uint8_t *req, 
 		ci->hold = NET_HOLD_COMMIT;
 		break;
 	case 'X':
+	case 'Y':
 		ci->hold = atomic_fetch_add(&next_ticket, 1) + 1;
 		atomic_store(&fail_ticket, ci->hold);
-		break;
+		ci->hold_ops = req[8] == 'Y' ? &hold_ops_failed : &hold_ops;
+		return CF_OK;
+	case 'S':
+		usleep(3000000);
+		return CF_OK;
 	default:
 		return CF_OK;
 	}
@@ -203,11 +226,14 @@ struct client {
 static void *client_main(void *p)
 {
 	struct client *c = p;
-	uint8_t out[64], in[64];
+	uint8_t out[64], in[64], want[64];
 	size_t n = req(out, c->cmd);
 	c->rc = -1;
+	memcpy(want, out, n);
+	if (c->cmd == 'Y')
+		want[8] = 'Z'; /* what must come back: the failure answer */
 	if (tu_ssl_write_all(c->ssl, out, n) == 0 && tu_ssl_read_all(c->ssl, in, n) == 0 &&
-	    memcmp(in, out, n) == 0)
+	    memcmp(in, want, n) == 0)
 		c->rc = 0;
 	c->t_done = tu_now_ms();
 	return NULL;
@@ -290,6 +316,46 @@ static void t_failed_ticket_closes(void **state)
 	srv_stop(&s);
 }
 
+static void t_failed_ticket_answers(void **state)
+{
+	(void)state;
+	struct srv s;
+	srv_start(&s, 5000);
+	struct client a;
+	client_go(&s, &a, 'Y');
+	usleep(100000);
+	release(atomic_load(&durable_upto));
+	client_end(&a);
+	assert_int_equal(a.rc, 0); /* the failure answer ('Z'), not the held one, not closed */
+	atomic_store(&fail_ticket, 0);
+	srv_stop(&s);
+}
+
+static void t_stalled_worker(void **state)
+{
+	(void)state;
+	struct srv s;
+	uint64_t age = 1;
+	srv_start(&s, 5000);
+	assert_int_equal(net_server_stalled(s.ns, 500, &age), 0u);
+	assert_int_equal(age, 0u);
+	struct client a;
+	client_go(&s, &a, 'S');
+	/* (the handshake runs on the worker first: poll until the handler has held it 500 ms) */
+	unsigned who = 0;
+	for (int i = 0; i < 300 && a.t_done == 0 && who == 0; i++) {
+		usleep(10000);
+		who = net_server_stalled(s.ns, 500, &age);
+	}
+	assert_int_equal(who, 1u); /* worker 0, stuck */
+	assert_true(age > 500);
+	client_end(&a);
+	assert_int_equal(a.rc, 0);
+	usleep(100000);
+	assert_int_equal(net_server_stalled(s.ns, 500, &age), 0u); /* moving again */
+	srv_stop(&s);
+}
+
 static void t_never_released_times_out(void **state)
 {
 	(void)state;
@@ -367,6 +433,8 @@ int main(void)
 		cmocka_unit_test(t_held_until_durable),
 		cmocka_unit_test(t_flush_ticket),
 		cmocka_unit_test(t_failed_ticket_closes),
+		cmocka_unit_test(t_failed_ticket_answers),
+		cmocka_unit_test(t_stalled_worker),
 		cmocka_unit_test(t_never_released_times_out),
 		cmocka_unit_test(t_deferred),
 		cmocka_unit_test(t_commit_only),

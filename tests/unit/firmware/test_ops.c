@@ -10,6 +10,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
 #include "board/sec.h"
 #include "firmware/store/audit.h"
 #include "firmware/ops/authz.h"
@@ -793,7 +797,7 @@ static void test_versions(void **state)
 	pl->u.query_req = (struct kmip_req_query){ fns, 3 };
 	r = send_rq(f, C_A, &q);
 	assert_ok(&r->items[0]);
-	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 16);
+	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 17);
 	assert_int_equal(r->items[0].pl.u.query_rsp.n_types, 3);
 	assert_int_equal(r->items[0].pl.u.query_rsp.vendor.n, strlen("Coffre test"));
 
@@ -1016,7 +1020,7 @@ static void test_bad_requests(void **state)
 
 	/* an operation we do not serve */
 	rq_init(&q, 1, 4);
-	rq_add(&q, KMIP_OPERATION_RE_KEY, "x");
+	rq_add(&q, KMIP_OPERATION_CANCEL, "x");
 	q.items[0].pl.typed = false;
 	q.items[0].pl.raw = (struct kmip_bytes){ (const uint8_t *)"", 0 };
 	r = send_rq(f, C_A, &q);
@@ -1390,6 +1394,88 @@ static void test_no_key_bytes_at_rest(void **state)
 	assert_int_equal(hits, 0);
 }
 
+/* Get with a Key Wrapping Specification naming an RSA Public Key (RSA-OAEP, SHA-1): the Public
+ * Key object is put in the store by hand as the object types' Register will (its blob = the
+ * SubjectPublicKeyInfo DER sealed under the KEK), the answer decrypted with OpenSSL. */
+static void kws_rsa(uint8_t *buf, size_t cap, const char *wuid, uint32_t hash,
+		    struct kmip_bytes *out)
+{
+	ttlv_wr w;
+	size_t m1, m2;
+	ttlv_wr_init(&w, buf, cap);
+	assert_int_equal(ttlv_wr_enum(&w, KMIP_TAG_WRAPPING_METHOD, KMIP_WRAPPING_METHOD_ENCRYPT), CF_OK);
+	assert_int_equal(ttlv_wr_begin(&w, KMIP_TAG_ENCRYPTION_KEY_INFORMATION, &m1), CF_OK);
+	assert_int_equal(ttlv_wr_text(&w, KMIP_TAG_UNIQUE_IDENTIFIER, wuid, strlen(wuid)), CF_OK);
+	assert_int_equal(ttlv_wr_begin(&w, KMIP_TAG_CRYPTOGRAPHIC_PARAMETERS, &m2), CF_OK);
+	assert_int_equal(ttlv_wr_enum(&w, KMIP_TAG_PADDING_METHOD, KMIP_PADDING_METHOD_OAEP), CF_OK);
+	assert_int_equal(ttlv_wr_enum(&w, KMIP_TAG_HASHING_ALGORITHM, hash), CF_OK);
+	assert_int_equal(ttlv_wr_end(&w, m2), CF_OK);
+	assert_int_equal(ttlv_wr_end(&w, m1), CF_OK);
+	*out = (struct kmip_bytes){ buf, ttlv_wr_len(&w) };
+}
+
+static void test_wrap_rsa(void **state)
+{
+	struct fx *f = *state;
+	static const char pub[] = "pub-rsa-1";
+	uint8_t spki[600], blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD], key[64], plain[512], kb[256];
+	size_t bn = 0, pn = sizeof plain;
+	char uid[65];
+	hsm_sess *s;
+
+	EVP_PKEY *pk = EVP_RSA_gen(2048);
+	assert_non_null(pk);
+	uint8_t *sp = spki;
+	int sn = i2d_PUBKEY(pk, &sp);
+	assert_true(sn > 0 && (size_t)sn <= HSM_DEK_MAX);
+	struct hsm_bind b = { (const uint8_t *)pub, strlen(pub), KMIP_OBJECT_TYPE_PUBLIC_KEY };
+	assert_int_equal(hsm_session_acquire(f->h, 1000, &s), CF_OK);
+	assert_int_equal(hsm_dek_wrap(s, spki, (size_t)sn, &b, blob, sizeof blob, &bn), CF_OK);
+	hsm_session_release(s);
+	create_key(f, C_A, 4, 256, NULL, uid); /* opens the worker's store */
+	struct store_object o = { .object_type = KMIP_OBJECT_TYPE_PUBLIC_KEY,
+				  .state = STORE_STATE_ACTIVE, .wrapped = blob, .wrapped_len = bn,
+				  .crypto_alg = KMIP_CRYPTOGRAPHIC_ALGORITHM_RSA, .crypto_len = 2048,
+				  .usage_mask = KMIP_CRYPTOGRAPHIC_USAGE_MASK_WRAP_KEY,
+				  .created = f->now, .activation = f->now, .last_change = f->now };
+	strcpy(o.uid, pub);
+	strcpy(o.tenant, "t1");
+	strcpy(o.owner, "test");
+	o.kek_version = hsm_kek_current(f->h);
+	assert_int_equal(store_object_insert(f->w->st, &o, NULL, 0), CF_OK);
+	size_t kn = get_key(f, C_A, uid, key);
+	assert_int_equal(kn, 32);
+
+	for (int v = 0; v < 2; v++) {
+		struct rq q;
+		rq_init(&q, v == 0 ? 1 : 2, v == 0 ? 4 : 0);
+		struct kmip_payload *pl = rq_add(&q, KMIP_OPERATION_GET, NULL);
+		pl->u.get_req.uid = (struct kmip_text){ uid, strlen(uid) };
+		kws_rsa(kb, sizeof kb, pub, KMIP_HASHING_ALGORITHM_SHA_1, &pl->u.get_req.wrap_spec);
+		struct kmip_response *r = send_rq(f, C_A, &q);
+		assert_ok(&r->items[0]);
+		const struct kmip_key_block *k = &r->items[0].pl.u.get_rsp.obj.kb;
+		assert_true(k->value_wrapped && k->wrapping.p != NULL);
+		assert_int_equal(k->wrapped_value.n, 256);
+		EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pk, NULL);
+		assert_non_null(c);
+		assert_int_equal(EVP_PKEY_decrypt_init(c), 1);
+		assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING), 1);
+		pn = sizeof plain;
+		assert_int_equal(EVP_PKEY_decrypt(c, plain, &pn, k->wrapped_value.p, 256), 1);
+		EVP_PKEY_CTX_free(c);
+		assert_int_equal(pn, kn);
+		assert_memory_equal(plain, key, kn);
+
+		/* OAEP with SHA-256: not what the HSM does */
+		kws_rsa(kb, sizeof kb, pub, KMIP_HASHING_ALGORITHM_SHA_256, &pl->u.get_req.wrap_spec);
+		r = send_rq(f, C_A, &q);
+		assert_fail(&r->items[0], v == 0 ? KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED
+						 : KMIP_RESULT_REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS);
+	}
+	EVP_PKEY_free(pk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1405,6 +1491,7 @@ int main(void)
 		cmocka_unit_test(test_deferred_turn),
 		cmocka_unit_test(test_max_response_size),
 		cmocka_unit_test(test_no_key_bytes_at_rest),
+		cmocka_unit_test(test_wrap_rsa),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
