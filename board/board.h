@@ -34,6 +34,7 @@ struct board {
 	bool tamper_latched;
 	char tamper_path[512];     /* host: a file whose existence means "tamper" ("" = none) */
 	_Atomic int power;         /* enum board_power: a power-off / reboot request */
+	struct ntpsync *ntp;       /* the NTP servers and, on the appliance, their sync (board/ntpsync.c) */
 };
 
 /* The board's name: "host" or "appliance". */
@@ -78,11 +79,21 @@ MUST_USE cf_err board_path(const struct board *b, const char *name, char *out, s
 /* DIR/network.conf, where DIR is the appliance's directory (the one holding coffred.conf:
  * the data disk's root on the appliance, docs/appliance.md), written by the console (`net
  * ...`), read by the appliance's init at boot. Lines "key=value": mode=dhcp|static,
- * address=ADDR/PREFIX, gateway=GW, dns=D1 D2, hostname=NAME; "#" starts a comment line. */
+ * address=ADDR/PREFIX, gateway=GW, dns=D1 D2, hostname=NAME, ntp=S1 S2 (read by coffred: its
+ * NTP sync, board/ntpsync.c); "#" starts a comment line. */
 #define BOARD_NET_FILE "network.conf"
 #define BOARD_IP_MAX 46          /* an address as text, NUL included (INET6_ADDRSTRLEN) */
 #define BOARD_HOSTNAME_MAX 63    /* characters of a hostname */
 #define BOARD_DNS_MAX 3          /* name servers (what a resolv.conf uses) */
+#define BOARD_NTP_MAX 3          /* NTP servers */
+#define BOARD_NTP_PORT 123       /* an NTP server's port when none is written */
+#define BOARD_NTP_TEXT (BOARD_IP_MAX + 8) /* "[ADDR]:PORT" with its NUL */
+
+/* One NTP server: an address (no hostname: coffred has no resolver) and a UDP port. */
+struct board_ntp_server {
+	char addr[BOARD_IP_MAX];                /* canonical text (board_ip_parse) */
+	uint16_t port;                          /* 1..65535 */
+};
 
 struct board_net {
 	bool dhcp;                              /* mode=dhcp; else static */
@@ -92,6 +103,8 @@ struct board_net {
 	char dns[BOARD_DNS_MAX][BOARD_IP_MAX];
 	unsigned n_dns;
 	char hostname[BOARD_HOSTNAME_MAX + 1];  /* "" = not set */
+	struct board_ntp_server ntp[BOARD_NTP_MAX]; /* ntp=S1 S2 S3 */
+	unsigned n_ntp;                         /* 0 = no NTP */
 };
 
 /* The settings of a board that has none saved: DHCP, no hostname. */
@@ -108,8 +121,15 @@ MUST_USE cf_err board_cidr_parse(const char *s, char addr[BOARD_IP_MAX], unsigne
  * last), the last label not all digits. Stored lowercase (out may be s). */
 MUST_USE cf_err board_hostname_parse(const char *s, char out[BOARD_HOSTNAME_MAX + 1],
 				     const char **why);
+/* One NTP server: "ADDR" (IPv4 or IPv6, board_ip_parse's rules), "IPV4:PORT", "[IPV6]" or
+ * "[IPV6]:PORT"; PORT decimal 1..65535 without leading zeros, BOARD_NTP_PORT when absent.
+ * CF_E_BAD_VALUE with *why (a static text); *out untouched then. */
+MUST_USE cf_err board_ntp_server_parse(const char *s, struct board_ntp_server *out,
+				       const char **why);
+/* Its canonical text: "ADDR" when the port is BOARD_NTP_PORT, else "IPV4:PORT" / "[IPV6]:PORT". */
+void board_ntp_server_format(const struct board_ntp_server *s, char out[BOARD_NTP_TEXT]);
 /* Every field of n checked together (the gateway inside the static address's subnet, or
- * IPv6 link-local; the same family as the address). */
+ * IPv6 link-local; the same family as the address; at most 3 NTP servers, none twice). */
 MUST_USE cf_err board_net_check(const struct board_net *n, const char **why);
 /* The file's text (at most cap bytes with its NUL) and back. */
 MUST_USE cf_err board_net_format(const struct board_net *n, char *out, size_t cap);
@@ -132,6 +152,31 @@ bool board_clock_settable(const struct board *b);
 /* Set the system clock (and the RTC where there is one). Host: CF_E_PERMISSION, nothing done.
  * Appliance: CF_E_PERMISSION when the process may not set the clock (CAP_SYS_TIME). */
 MUST_USE cf_err board_clock_set(struct board *b, int64_t t);
+
+/* NTP (board/ntp.c: the SNTP packet and its arithmetic, pure; board/ntpsync.c: the queries and
+ * the sync thread; docs/appliance.md "Time and NTP"). board_ntp_apply takes the servers to
+ * use (n = 0: none): the appliance starts, re-targets or stops its sync thread at once (the
+ * first sync after a start or a new list steps the clock when it is over 0.5 s off, later
+ * ones only slew it, and an offset over 1000 s is refused); the host keeps the list for
+ * board_ntp_status and applies nothing. board_free stops the thread. */
+struct board_ntp_status {
+	unsigned n_servers;
+	struct board_ntp_server servers[BOARD_NTP_MAX];
+	bool active;                 /* this board runs the sync (appliance, servers given) */
+	bool synced;                 /* a sample was applied since the list was given */
+	int64_t last_sync;           /* when (the clock after the correction), seconds */
+	char server[BOARD_NTP_TEXT]; /* the server of the last applied sample */
+	int64_t offset_us;           /* its offset (the clock was that much behind), us */
+	int64_t delay_us;            /* its round trip delay, us */
+	bool stepped;                /* it was applied as a step, not a slew */
+	unsigned polls;              /* polls since the list was given */
+	unsigned interval_s;         /* seconds from the last poll to the next one */
+	int64_t error_at;            /* when the last poll failed or was refused (0: never) */
+	char error[160];             /* why ("" none) */
+};
+MUST_USE cf_err board_ntp_apply(struct board *b, const struct board_ntp_server *servers,
+				unsigned n);
+void board_ntp_status(struct board *b, struct board_ntp_status *out);
 
 /* The process's privileges, first thing in coffred's main (docs/appliance.md "Privileges").
  * Appliance: when started as root with COFFRE_RUN_AS=UID:GID in the environment (init sets

@@ -233,6 +233,104 @@ cf_err board_hostname_parse(const char *s, char out[BOARD_HOSTNAME_MAX + 1], con
 	return CF_OK;
 }
 
+/* ---- NTP servers ----------------------------------------------------------------------- */
+
+/* "1".."65535", decimal, no leading zero. */
+static bool ntp_port(const char *p, uint16_t *out)
+{
+	unsigned v = 0;
+
+	if (p[0] == '\0' || p[0] == '0' || strlen(p) > 5)
+		return false;
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (v > 65535)
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+cf_err board_ntp_server_parse(const char *s, struct board_ntp_server *out, const char **why)
+{
+	struct board_ntp_server r;
+	char addr[BOARD_IP_MAX];
+	const char *port = NULL, *colon, *close;
+	size_t alen;
+	int family;
+
+	memset(&r, 0, sizeof r);
+	r.port = BOARD_NTP_PORT;
+	*why = "write an NTP server as ADDR, IPV4:PORT or [IPV6]:PORT (an address, not a name)";
+	if (s == NULL || s[0] == '\0' || strlen(s) >= BOARD_NTP_TEXT)
+		return CF_E_BAD_VALUE;
+	if (s[0] == '[') {
+		if ((close = strchr(s, ']')) == NULL || (close[1] != '\0' && close[1] != ':'))
+			return CF_E_BAD_VALUE;
+		if ((alen = (size_t)(close - s - 1)) >= sizeof addr)
+			return CF_E_BAD_VALUE;
+		memcpy(addr, s + 1, alen);
+		port = close[1] == ':' ? close + 2 : NULL;
+		addr[alen] = '\0';
+		if (strchr(addr, ':') == NULL)
+			return CF_E_BAD_VALUE; /* brackets are for IPv6 */
+	} else if ((colon = strchr(s, ':')) != NULL && strchr(colon + 1, ':') == NULL) {
+		if ((alen = (size_t)(colon - s)) >= sizeof addr) /* IPV4:PORT */
+			return CF_E_BAD_VALUE;
+		memcpy(addr, s, alen);
+		addr[alen] = '\0';
+		port = colon + 1;
+	} else if (strlen(s) < sizeof addr) {
+		memcpy(addr, s, strlen(s) + 1); /* a bare IPv4 or IPv6 address */
+	} else {
+		return CF_E_BAD_VALUE;
+	}
+	if (board_ip_parse(addr, r.addr, &family, why) != CF_OK)
+		return CF_E_BAD_VALUE;
+	if (port != NULL && !ntp_port(port, &r.port)) {
+		*why = "an NTP server's port is a decimal number 1 to 65535 (123 when not written)";
+		return CF_E_BAD_VALUE;
+	}
+	*out = r;
+	*why = NULL;
+	return CF_OK;
+}
+
+void board_ntp_server_format(const struct board_ntp_server *s, char out[BOARD_NTP_TEXT])
+{
+	bool v6 = strchr(s->addr, ':') != NULL;
+
+	if (s->port == BOARD_NTP_PORT)
+		(void)snprintf(out, BOARD_NTP_TEXT, "%s", s->addr);
+	else
+		(void)snprintf(out, BOARD_NTP_TEXT, "%s%s%s:%u", v6 ? "[" : "", s->addr, v6 ? "]" : "",
+			       (unsigned)s->port);
+}
+
+/* At most BOARD_NTP_MAX, each valid and canonical, none twice. */
+static cf_err net_check_ntp(const struct board_net *n, const char **why)
+{
+	struct board_ntp_server r;
+	char text[BOARD_NTP_TEXT];
+
+	*why = "too many NTP servers (at most 3)";
+	if (n->n_ntp > BOARD_NTP_MAX)
+		return CF_E_BAD_VALUE;
+	for (unsigned i = 0; i < n->n_ntp; i++) {
+		board_ntp_server_format(&n->ntp[i], text);
+		if (n->ntp[i].port == 0 || board_ntp_server_parse(text, &r, why) != CF_OK)
+			return CF_E_BAD_VALUE;
+		*why = "an NTP server is given twice";
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(n->ntp[j].addr, n->ntp[i].addr) == 0 &&
+			    n->ntp[j].port == n->ntp[i].port)
+				return CF_E_BAD_VALUE;
+	}
+	return CF_OK;
+}
+
 /* ---- the settings together ------------------------------------------------------------- */
 
 static cf_err net_check_gateway(const struct board_net *n, const uint8_t *a, int family,
@@ -274,6 +372,8 @@ cf_err board_net_check(const struct board_net *n, const char **why)
 		if (board_ip_parse(n->dns[i], tmp, &family, why) != CF_OK)
 			return CF_E_BAD_VALUE;
 	if (n->hostname[0] != '\0' && board_hostname_parse(n->hostname, host, why) != CF_OK)
+		return CF_E_BAD_VALUE;
+	if (net_check_ntp(n, why) != CF_OK)
 		return CF_E_BAD_VALUE;
 	if (n->dhcp) {
 		*why = "DHCP settings have no address or gateway";
@@ -322,6 +422,16 @@ cf_err board_net_format(const struct board_net *n, char *out, size_t cap)
 	}
 	if (n->hostname[0] != '\0')
 		NET_PUT("hostname=%s\n", n->hostname);
+	if (n->n_ntp > 0) {
+		char text[BOARD_NTP_TEXT];
+
+		NET_PUT("ntp=");
+		for (unsigned i = 0; i < n->n_ntp && i < BOARD_NTP_MAX; i++) {
+			board_ntp_server_format(&n->ntp[i], text);
+			NET_PUT("%s%s", i ? " " : "", text);
+		}
+		NET_PUT("\n");
+	}
 #undef NET_PUT
 	return CF_OK;
 }
@@ -343,10 +453,27 @@ static cf_err net_dns_parse(char *v, struct board_net *out, const char **why)
 	return CF_OK;
 }
 
+static cf_err net_ntp_parse(char *v, struct board_net *out, const char **why)
+{
+	char *save = NULL;
+
+	out->n_ntp = 0;
+	for (char *w = strtok_r(v, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
+		*why = "ntp= has more than 3 servers";
+		if (out->n_ntp == BOARD_NTP_MAX)
+			return CF_E_BAD_VALUE;
+		if (board_ntp_server_parse(w, &out->ntp[out->n_ntp], why) != CF_OK)
+			return CF_E_BAD_VALUE;
+		out->n_ntp++;
+	}
+	*why = "ntp= has no server (leave the line out for none)";
+	return out->n_ntp > 0 ? CF_OK : CF_E_BAD_VALUE;
+}
+
 /* One "key=value" line into out; seen: the keys already given (bit per key). */
 static cf_err net_line(char *line, struct board_net *out, unsigned *seen, const char **why)
 {
-	static const char *const keys[] = { "mode", "address", "gateway", "dns", "hostname" };
+	static const char *const keys[] = { "mode", "address", "gateway", "dns", "hostname", "ntp" };
 	char *eq = strchr(line, '=');
 	unsigned k;
 	int family;
@@ -357,7 +484,7 @@ static cf_err net_line(char *line, struct board_net *out, unsigned *seen, const 
 	*eq = '\0';
 	for (k = 0; k < sizeof keys / sizeof keys[0] && strcmp(keys[k], line) != 0; k++)
 		;
-	*why = "unknown key (mode, address, gateway, dns, hostname)";
+	*why = "unknown key (mode, address, gateway, dns, hostname, ntp)";
 	if (k == sizeof keys / sizeof keys[0])
 		return CF_E_BAD_VALUE;
 	*why = "a key is given twice";
@@ -378,6 +505,8 @@ static cf_err net_line(char *line, struct board_net *out, unsigned *seen, const 
 		return board_ip_parse(v, out->gateway, &family, why);
 	case 3:
 		return net_dns_parse(eq + 1, out, why);
+	case 5:
+		return net_ntp_parse(eq + 1, out, why);
 	default:
 		return board_hostname_parse(v, out->hostname, why);
 	}

@@ -228,6 +228,22 @@ static void main_wait(struct main_wiring *w, const sigset_t *wait_mask)
 	}
 }
 
+/* The NTP servers saved in network.conf (beside coffred.conf) go to the board: the appliance
+ * starts its sync thread, the host keeps the list (board_ntp_apply). A damaged file was
+ * already said by `net show`; here only a warning. */
+static void main_ntp_start(struct svc *svc)
+{
+	struct board_net n;
+	const char *why = NULL;
+	cf_err rc = board_net_load(svc->cfg->dir, &n, &why);
+
+	if (rc == CF_E_BAD_VALUE)
+		log_warn("ntp: %s/%s is damaged (%s): no NTP", svc->cfg->dir, BOARD_NET_FILE,
+			 why != NULL ? why : "?");
+	if (rc == CF_OK && n.n_ntp > 0 && (rc = board_ntp_apply(&svc->board, n.ntp, n.n_ntp)) != CF_OK)
+		log_warn_r(rc, "ntp: the NTP sync was not started");
+}
+
 /* coffred -c CONFIG: the whole life of the process. Returns the exit status. */
 static int main_serve(const struct main_opts *o)
 {
@@ -251,6 +267,7 @@ static int main_serve(const struct main_opts *o)
 	}
 	if (svc_open(&o->svc, &w.svc) != CF_OK)
 		return COFFRED_EXIT_FAIL;
+	main_ntp_start(w.svc);
 	if (main_console_open(&w) != CF_OK)
 		goto fail;
 	svc_set_notify(w.svc, main_notify, &w);

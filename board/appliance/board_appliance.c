@@ -5,9 +5,11 @@
  *     (RNDADDENTROPY, which needs CAP_SYS_ADMIN, and /dev/hwrng readable: an unprivileged
  *     coffred logs that it could not, and relies on init having mixed them in at boot);
  *   - the watchdog is /dev/watchdog (the i6300esb), kicked by the main thread;
- *   - the clock is the appliance's own: `time set` sets it (CAP_SYS_TIME) and the RTC. */
+ *   - the clock is the appliance's own: `time set` sets it (CAP_SYS_TIME) and the RTC, and the
+ *     NTP sync thread (board/ntpsync.c) steps or slews it with the functions below. */
 #include "board/board.h"
 #include "board/log.h"
+#include "board/ntp.h"
 #include "board/sec.h"
 
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +100,7 @@ void board_free(struct board *b)
 {
 	if (b == NULL)
 		return;
+	ntpsync_free(b->ntp);
 	board_watchdog_close(b);
 	memset(b, 0, sizeof *b);
 	b->watchdog_fd = -1;
@@ -230,4 +234,48 @@ cf_err board_clock_set(struct board *b, int64_t t)
 		return errno == EPERM ? CF_E_PERMISSION : CF_E_IO;
 	appliance_rtc_set(t);
 	return CF_OK;
+}
+
+/* NTP's step: the clock moves by offset_ns at once (and the RTC follows). */
+static cf_err appliance_ntp_step(void *arg, int64_t offset_ns)
+{
+	struct timespec ts;
+	int64_t ns;
+
+	(void)arg;
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return CF_E_IO;
+	ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + offset_ns;
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	if (clock_settime(CLOCK_REALTIME, &ts) != 0)
+		return errno == EPERM ? CF_E_PERMISSION : CF_E_IO;
+	appliance_rtc_set((int64_t)ts.tv_sec);
+	return CF_OK;
+}
+
+/* NTP's slew: the kernel speeds up or slows down the clock until offset_ns is made up
+ * (adjtime: 0.5 ms per second); 0 ends a slew still running. */
+static cf_err appliance_ntp_slew(void *arg, int64_t offset_ns)
+{
+	int64_t us = offset_ns / 1000;
+	struct timeval tv = { .tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000) };
+
+	(void)arg;
+	if (tv.tv_usec < 0) {
+		tv.tv_sec -= 1;
+		tv.tv_usec += 1000000;
+	}
+	if (adjtime(&tv, NULL) != 0)
+		return errno == EPERM ? CF_E_PERMISSION : CF_E_IO;
+	return CF_OK;
+}
+
+cf_err board_ntp_apply(struct board *b, const struct board_ntp_server *servers, unsigned n)
+{
+	static const struct ntpsync_clock clk = { appliance_ntp_step, appliance_ntp_slew, NULL };
+
+	if (b == NULL)
+		return CF_E_INVALID_ARG;
+	return ntpsync_apply(&b->ntp, servers, n, &clk, NULL);
 }

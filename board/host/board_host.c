@@ -1,7 +1,8 @@
 /* board/host: a development host. What it shares with the appliance is in board/posix.c and
  * board/netconf.c; here: no hardware watchdog (a no-op), and a clock that is the host's, not
- * the appliance's (`time set` refuses). */
+ * the appliance's (`time set` refuses), and NTP servers kept but not applied. */
 #include "board/board.h"
+#include "board/ntp.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@ void board_free(struct board *b)
 {
 	if (b == NULL)
 		return;
+	ntpsync_free(b->ntp);
 	board_watchdog_close(b);
 	memset(b, 0, sizeof *b);
 	b->watchdog_fd = -1;
@@ -67,4 +69,11 @@ cf_err board_clock_set(struct board *b, int64_t t)
 	(void)b;
 	(void)t;
 	return CF_E_PERMISSION; /* the development host's clock is not the appliance's */
+}
+
+cf_err board_ntp_apply(struct board *b, const struct board_ntp_server *servers, unsigned n)
+{
+	if (b == NULL)
+		return CF_E_INVALID_ARG;
+	return ntpsync_apply(&b->ntp, servers, n, NULL, NULL); /* the list only: not our clock */
 }

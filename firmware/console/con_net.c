@@ -3,8 +3,10 @@
  *   net show | set ADDR/PREFIX [gateway GW] [dns DNS...] | dhcp | hostname NAME
  *              the network settings: network.conf beside coffred.conf (board/netconf.c),
  *              applied by the appliance's init at the next boot
- *   time show | set YYYY-MM-DDTHH:MM:SSZ
- *              the board's clock (the development host's clock is not ours to set)
+ *   time show | set YYYY-MM-DDTHH:MM:SSZ | ntp SERVER... | ntp off
+ *              the board's clock (the development host's clock is not ours to set) and its
+ *              NTP servers: saved in network.conf and given to the board at once (the
+ *              appliance's sync thread takes them; the host keeps them, applies nothing)
  *   reboot, shutdown
  *              a power request: the main thread stops the service cleanly and the process
  *              exits with the status the appliance's init turns into the power action
@@ -195,6 +197,8 @@ static cf_err net_set(struct con *c, int argc, char **argv)
 	board_net_default(&n);
 	n.dhcp = false;
 	(void)snprintf(n.hostname, sizeof n.hostname, "%s", cur.hostname);
+	memcpy(n.ntp, cur.ntp, sizeof n.ntp); /* time ntp's, kept */
+	n.n_ntp = cur.n_ntp;
 	if (board_cidr_parse(argv[0], n.address, &n.prefix, &family, &why) != CF_OK) {
 		con_printf(c, "net set: address '%.60s': %s; nothing was changed\n", argv[0], why);
 		return CF_E_BAD_VALUE;
@@ -214,6 +218,8 @@ static cf_err net_dhcp(struct con *c, int argc, char **argv)
 	net_load(c, "net dhcp", &cur, &saved);
 	board_net_default(&n);
 	(void)snprintf(n.hostname, sizeof n.hostname, "%s", cur.hostname);
+	memcpy(n.ntp, cur.ntp, sizeof n.ntp); /* time ntp's, kept */
+	n.n_ntp = cur.n_ntp;
 	return net_commit(c, "net dhcp", "net:dhcp", &n, true);
 }
 
@@ -234,9 +240,51 @@ static cf_err net_hostname(struct con *c, int argc, char **argv)
 
 /* ---- time ------------------------------------------------------------------------------ */
 
+/* "S1 S2" or "off". */
+static void ntp_list_text(const struct board_ntp_server *s, unsigned n, char *out, size_t cap)
+{
+	char one[BOARD_NTP_TEXT];
+	size_t used;
+
+	(void)snprintf(out, cap, "%s", n == 0 ? "off" : "");
+	for (unsigned i = 0; i < n; i++) {
+		board_ntp_server_format(&s[i], one);
+		used = strlen(out);
+		(void)snprintf(out + used, cap - used, "%s%s", i ? " " : "", one);
+	}
+}
+
+/* The sync's state, one "ntp status:" line (and the last error). */
+static void ntp_print_status(struct con *c, const struct board_ntp_status *st)
+{
+	char when[BOARD_TIME_TEXT];
+
+	if (!st->active) {
+		con_printf(c, "ntp status: not running%s%s\n", st->error[0] ? ": " : "", st->error);
+		return;
+	}
+	if (st->synced) {
+		board_time_format(st->last_sync, when);
+		con_printf(c, "ntp status: synchronised with %s at %s: offset %+.3f s (%s), delay "
+			      "%.3f s; next poll %u s after the last\n", st->server, when,
+			   (double)st->offset_us / 1e6, st->stepped ? "stepped" : "slewed",
+			   (double)st->delay_us / 1e6, st->interval_s);
+	} else {
+		con_printf(c, "ntp status: no answer yet (%u poll%s)\n", st->polls,
+			   st->polls == 1 ? "" : "s");
+	}
+	if (st->error[0] != '\0') {
+		board_time_format(st->error_at, when);
+		con_printf(c, "ntp last error: %s: %s\n", when, st->error);
+	}
+}
+
 static cf_err time_show(struct con *c, int argc, char **argv)
 {
-	char now[BOARD_TIME_TEXT];
+	char now[BOARD_TIME_TEXT], list[BOARD_NTP_MAX * BOARD_NTP_TEXT + 8];
+	struct board_ntp_status st;
+	struct board_net n;
+	bool saved;
 
 	(void)argc;
 	(void)argv;
@@ -244,6 +292,15 @@ static cf_err time_show(struct con *c, int argc, char **argv)
 	con_printf(c, "time: %s (UTC)\n", now);
 	if (!board_clock_settable(&c->svc->board))
 		con_printf(c, "(board %s: this is the development machine's clock)\n", board_name());
+	net_load(c, "time show", &n, &saved);
+	ntp_list_text(n.ntp, n.n_ntp, list, sizeof list);
+	con_printf(c, "ntp: %s\n", list);
+	board_ntp_status(&c->svc->board, &st);
+	if (n.n_ntp > 0 && board_clock_settable(&c->svc->board))
+		ntp_print_status(c, &st);
+	else if (n.n_ntp > 0)
+		con_printf(c, "(board %s: the NTP servers are saved, this machine's clock is not "
+			      "changed)\n", board_name());
 	return CF_OK;
 }
 
@@ -281,6 +338,69 @@ static cf_err time_set(struct con *c, int argc, char **argv)
 		con_printf(c, "time set: failed (%s); the clock was not changed\n", cf_err_str(rc));
 	else
 		con_printf(c, "time: %s (UTC)\n", argv[0]);
+	return rc;
+}
+
+/* argv: "off", or 1 to 3 servers -> n->ntp. */
+static cf_err time_ntp_args(struct con *c, int argc, char **argv, struct board_net *n)
+{
+	const char *why = NULL;
+
+	n->n_ntp = 0;
+	memset(n->ntp, 0, sizeof n->ntp);
+	if (argc == 1 && strcmp(argv[0], "off") == 0)
+		return CF_OK;
+	for (int i = 0; i < argc; i++) {
+		if (board_ntp_server_parse(argv[i], &n->ntp[n->n_ntp], &why) != CF_OK) {
+			con_printf(c, "time ntp: '%.60s': %s; nothing was changed\n", argv[i], why);
+			return CF_E_BAD_VALUE;
+		}
+		n->n_ntp++;
+	}
+	if (board_net_check(n, &why) != CF_OK) {
+		con_printf(c, "time ntp: %s; nothing was changed\n", why != NULL ? why : "invalid");
+		return CF_E_BAD_VALUE;
+	}
+	return CF_OK;
+}
+
+static cf_err time_ntp(struct con *c, int argc, char **argv)
+{
+	char list[BOARD_NTP_MAX * BOARD_NTP_TEXT + 8], q[320];
+	struct board_net n;
+	bool saved;
+	cf_err rc;
+
+	net_load(c, "time ntp", &n, &saved);
+	TRY(time_ntp_args(c, argc, argv, &n));
+	ntp_list_text(n.ntp, n.n_ntp, list, sizeof list);
+	if (n.n_ntp == 0)
+		(void)snprintf(q, sizeof q, "Turn NTP off? The clock keeps running on its own.");
+	else
+		(void)snprintf(q, sizeof q, "Synchronise the clock with %s from now on? The first "
+			       "answer may step it; certificates and TOTP codes are checked against it.",
+			       list);
+	if (!con_confirm(c, q)) {
+		con_printf(c, "time ntp: cancelled; nothing was changed\n");
+		return CF_E_CANCELLED;
+	}
+	if ((rc = board_net_save(c->svc->cfg->dir, &n)) != CF_OK) {
+		con_printf(c, "time ntp: the settings could not be saved (%s); nothing was changed\n",
+			   cf_err_str(rc));
+		con_audit(c, "time:ntp", NULL, rc, list);
+		return rc;
+	}
+	rc = board_ntp_apply(&c->svc->board, n.ntp, n.n_ntp);
+	con_audit(c, "time:ntp", NULL, rc, list);
+	if (rc != CF_OK)
+		con_printf(c, "time ntp: saved, but not applied now (%s); it applies from the next "
+			      "boot\n", cf_err_str(rc));
+	else if (!board_clock_settable(&c->svc->board))
+		con_printf(c, "ntp: %s: saved in %s/%s (board %s: the clock is not changed)\n", list,
+			   c->svc->cfg->dir, BOARD_NET_FILE, board_name());
+	else
+		con_printf(c, "ntp: %s: saved%s\n", list, n.n_ntp > 0 ? "; synchronising (time show "
+			   "says how it goes)" : "; the clock runs on its own");
 	return rc;
 }
 
@@ -330,23 +450,33 @@ const struct con_cmd con_cmds_net[] = {
 	{ "net set", 1, 7, NET_SET_FLAGS, "net set ADDR/PREFIX [gateway GW] [dns DNS...]",
 	  "Static settings: the address with its prefix length (IPv4 or IPv6), an optional\n"
 	  "gateway inside that subnet, up to 3 name servers. Replaces the address, gateway and\n"
-	  "name servers saved before (the hostname stays). Asks for confirmation; applies from\n"
-	  "the next boot.",
+	  "name servers saved before (the hostname and NTP servers stay). Asks for\n"
+	  "confirmation; applies from the next boot.",
 	  net_set },
 	{ "net dhcp", 0, 0, NET_SET_FLAGS, "net dhcp",
-	  "Take the address, gateway and name servers from DHCP (the hostname stays). Asks for\n"
-	  "confirmation; applies from the next boot.",
+	  "Take the address, gateway and name servers from DHCP (the hostname and NTP servers\n"
+	  "stay). Asks for confirmation; applies from the next boot.",
 	  net_dhcp },
 	{ "net hostname", 1, 1, NET_SET_FLAGS, "net hostname NAME",
 	  "The appliance's hostname: 1 to 63 characters, labels of letters, digits and '-'\n"
 	  "separated by dots (saved lowercase). Applies from the next boot; on a fresh\n"
 	  "appliance init proposes it for the server certificate.",
 	  net_hostname },
-	{ "time show", 0, 0, NET_SHOW_FLAGS, "time show", "The board's clock, in UTC.", time_show },
+	{ "time show", 0, 0, NET_SHOW_FLAGS, "time show",
+	  "The board's clock, in UTC; the NTP servers and how the sync goes (the last sync,\n"
+	  "its server, offset and delay, or the last error).",
+	  time_show },
 	{ "time set", 1, 1, NET_SET_FLAGS, "time set YYYY-MM-DDTHH:MM:SSZ",
 	  "Set the appliance's clock (UTC) and its RTC. Asks for confirmation. Refused on the\n"
 	  "development host, whose clock is not the appliance's.",
 	  time_set },
+	{ "time ntp", 1, BOARD_NTP_MAX, NET_SET_FLAGS, "time ntp SERVER [SERVER...] | time ntp off",
+	  "The NTP servers (up to 3), each an address with an optional port: 192.0.2.1,\n"
+	  "192.0.2.1:123, [2001:db8::1]:123 (no names). Saved with the network settings and\n"
+	  "applied at once: the first answer steps the clock when it is over 0.5 s off, later\n"
+	  "ones slew it; an offset over 1000 s is refused. `off` stops NTP. Asks for\n"
+	  "confirmation. On the development host the servers are saved, nothing is applied.",
+	  time_ntp },
 	{ "reboot", 0, 0, NET_SHOW_FLAGS, "reboot",
 	  "Stop the key service cleanly (KMIP, the console, the store) and reboot. Asks for\n"
 	  "confirmation.",

@@ -44,7 +44,12 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 	if ((rc = ops_object_load(r, uid, &o)) != CF_OK)
 		goto out;
 	if (destroyed(&o)) {
-		rc = ops_fail(it, CF_E_STATE, r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_OBJECT_DESTROYED : 0,
+		/* its key material no longer exists: 1.x has no reason for that but Item Not
+		 * Found (what a 1.x client expects); 2.0 says Object Destroyed. Its attributes stay
+		 * readable (Get Attributes). */
+		rc = ops_fail(it, CF_E_NOT_FOUND,
+			      r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_OBJECT_DESTROYED
+						  : KMIP_RESULT_REASON_ITEM_NOT_FOUND,
 			      "object destroyed");
 		goto out;
 	}

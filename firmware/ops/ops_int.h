@@ -89,6 +89,8 @@ struct ops_item {
 	char uid[STORE_UID_MAX + 1];  /* for the audit record ("" = none) */
 	const char *msg;              /* Result Message on failure (static text, no secrets) */
 	uint32_t reason;              /* explicit Result Reason on failure, 0 = from the cf_err */
+	bool fail_payload;            /* the failure keeps the handler's payload (Check: the
+				       * values refused, 1.4 section 4.10) */
 	/* Create prepared before the write transaction (ops_create_prep): the HSM work, which
 	 * needs nothing from the store, done without the write lock */
 	bool prepped;
@@ -194,6 +196,9 @@ MUST_USE cf_err ops_get_attribute_list(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_add_attribute(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_modify_attribute(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_delete_attribute(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_set_attribute(struct ops_req *r, struct ops_item *it);    /* ops_attr_set.c */
+MUST_USE cf_err ops_adjust_attribute(struct ops_req *r, struct ops_item *it); /* ops_attr_set.c */
+MUST_USE cf_err ops_check(struct ops_req *r, struct ops_item *it);            /* ops_check.c */
 MUST_USE cf_err ops_locate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_activate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_revoke(struct ops_req *r, struct ops_item *it);

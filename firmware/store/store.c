@@ -1210,13 +1210,16 @@ cf_err store_object_update_state(struct store *st, const struct store_object *o)
 	uint32_t cur;
 	if (st == NULL || o == NULL || !st_text_opt_ok(o->revocation_message, STORE_TEXT_MAX))
 		return CF_E_INVALID_ARG;
-	if (o->state < STORE_STATE_PRE_ACTIVE || o->state > STORE_STATE_COMPROMISED)
-		return o->state == STORE_STATE_DESTROYED || o->state == STORE_STATE_DESTROYED_COMPROMISED
-			       ? CF_E_STATE : CF_E_INVALID_ARG;
+	/* the one change of a destroyed object: Destroyed -> Destroyed Compromised (KMIP 1.4
+	 * 3.22 transition 10, a Revoke for a compromise) */
+	bool to_dc = o->state == STORE_STATE_DESTROYED_COMPROMISED;
+	if (!to_dc && (o->state < STORE_STATE_PRE_ACTIVE || o->state > STORE_STATE_COMPROMISED))
+		return o->state == STORE_STATE_DESTROYED ? CF_E_STATE : CF_E_INVALID_ARG;
 	TRY(store_tx_begin(st));
 	if ((rc = object_state(st, o->tenant, o->uid, &cur)) != CF_OK)
 		goto out;
-	if (cur == STORE_STATE_DESTROYED || cur == STORE_STATE_DESTROYED_COMPROMISED) {
+	if (to_dc ? cur != STORE_STATE_DESTROYED
+		  : (cur == STORE_STATE_DESTROYED || cur == STORE_STATE_DESTROYED_COMPROMISED)) {
 		rc = CF_E_STATE;
 		goto out;
 	}

@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import robust_lib as rl      # noqa: E402
 import console_lib as cl     # noqa: E402
 import vcenter_lib as vl     # noqa: E402
+from ntp_image import ntp_check  # noqa: E402
 
 BOOT_TIMEOUT = 240           # TCG on a loaded 2-core machine
 CMD_TIMEOUT = 120
@@ -580,6 +581,7 @@ def main():
     out = con.cmd("status", timeout=CMD_TIMEOUT)
     t.check("status: READY", "state: READY" in out, out)
     time_set(t, con)
+    ntp_check(t, con, vm)
 
     # ---- 2. a clean stop ---------------------------------------------------------------
     con.send("shutdown")

@@ -8,3 +8,4 @@ SCRIPT_TESTS += tests/integration/test_vcenter_replay.py
 SCRIPT_TESTS += tests/integration/test_pykmip_interop.py
 SCRIPT_TESTS += tests/integration/test_keypair.py
 SCRIPT_TESTS += tests/integration/test_keywrap.py
+SCRIPT_TESTS += tests/integration/test_kmip_semantics.py

@@ -117,11 +117,51 @@ def fresh_net(t, a, con, conf_path):
     con.cmd("net hostname vault1.example.com")
 
 
+def fresh_ntp(t, con, conf_path):
+    """time ntp on the host board: checked, confirmed, saved with the other settings, shown,
+    nothing applied."""
+    before = read(conf_path)
+    for line, want in (
+            ("time ntp pool.ntp.org", "time ntp: 'pool.ntp.org': not an IPv4 or IPv6 address; "
+             "nothing was changed\n"),
+            ("time ntp 192.0.2.1:0", "time ntp: '192.0.2.1:0': an NTP server's port is a "
+             "decimal number 1 to 65535 (123 when not written); nothing was changed\n"),
+            ("time ntp 127.0.0.1", "time ntp: '127.0.0.1': 127.0.0.0/8 is the loopback network; "
+             "nothing was changed\n"),
+            ("time ntp 192.0.2.1 192.0.2.1:123", "time ntp: an NTP server is given twice; "
+             "nothing was changed\n")):
+        out = con.cmd(line)
+        t.check("refused: %s" % line, out == want, out)
+    out = con.cmd("time ntp 1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4")
+    t.check("time ntp: at most 3 servers", out.startswith("usage: time ntp"), out)
+    out = answer(con, "time ntp 192.0.2.123", False)
+    t.check("time ntp: [y/N] no: nothing saved", "Synchronise the clock with 192.0.2.123 from "
+            "now on?" in out and "time ntp: cancelled" in out and read(conf_path) == before, out)
+    out = answer(con, "time ntp 192.0.2.123:123 [2001:DB8::7b]:1230", True)
+    t.check("time ntp: saved, not applied on the host", "ntp: 192.0.2.123 [2001:db8::7b]:1230: "
+            "saved in %s (board host: the clock is not changed)" % conf_path in out, out)
+    text = read(conf_path) or ""
+    t.check("network.conf: ntp= beside the other settings", "\nntp=192.0.2.123 "
+            "[2001:db8::7b]:1230\n" in text and "address=192.0.2.10/24\n" in text and
+            "hostname=vault1.example.com\n" in text, text)
+    out = con.cmd("time show")
+    t.check("time show: the servers, saved only", "\nntp: 192.0.2.123 [2001:db8::7b]:1230\n"
+            "(board host: the NTP servers are saved, this machine's clock is not changed)\n"
+            in out, out)
+    answer(con, "net set 192.0.2.10/24", True)
+    t.check("net set keeps the NTP servers", "\nntp=192.0.2.123 [2001:db8::7b]:1230\n" in
+            (read(conf_path) or ""), read(conf_path))
+    out = answer(con, "time ntp off", True)
+    t.check("time ntp off", "Turn NTP off?" in out and "ntp: off: saved" in out and
+            "ntp=" not in (read(conf_path) or "ntp="), out)
+
+
 def fresh_time_status(t, a, con, ddir):
     out = con.cmd("time show")
     t.check("time show: UTC, and whose clock", re.search(
         r"^time: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(UTC\)\n\(board host: this is the development "
-        r"machine's clock\)\n$", out) is not None, out)
+        r"machine's clock\)\nntp: off\n$", out) is not None, out)
+    fresh_ntp(t, con, os.path.join(ddir, "network.conf"))
     out = con.cmd("time set 2026-02-30T00:00:00Z")
     t.check("time set: no such date", out == "time set: '2026-02-30T00:00:00Z': no such date; "
             "the clock was not changed\n", out)
@@ -206,10 +246,14 @@ def ready_checks(t, build):
     con.cmd("net hostname kmip1")
     out = con.cmd("time set 2026-03-01T10:00:00Z")
     t.check("READY: time set refused on the host", "not the appliance's to set" in out, out)
+    out = answer(con, "time ntp 2001:db8::7b", True)
+    t.check("READY, logged in: time ntp", "ntp: 2001:db8::7b: saved in" in out, out)
     out = answer(con, "reboot", False)
     t.check("reboot: [y/N] no: still running", "reboot: cancelled" in out and a.alive(), out)
-    out = con.cmd("audit tail 12")
+    out = con.cmd("audit tail 16")
     t.check("audit: the net changes and the refusals", all(re.search(p, out) for p in (
+        r"console:admin\s+console\s+time:ntp\s.*ok", r"console:admin\s+console\s+console:time ntp"
+        r"\s.*ok",
         r"console:admin\s+console\s+net:set\s.*ok", r"console:admin\s+console\s+console:net set"
         r"\s.*ok", r"console:admin\s+console\s+net:hostname\s.*ok",
         r"console:admin\s+console\s+console:time set\s.*CF_E_PERMISSION",

@@ -5,3 +5,7 @@ $(eval $(call unit_test,test_board_netconf,tests/unit/board/test_netconf.c,board
 ifeq ($(BOARD),host)
 $(eval $(call unit_test,test_board_host,tests/unit/board/test_board_host.c,board,,))
 endif
+# NTP: the packet and its arithmetic (pure), the query and the sync loop against a fake server
+# on UDP loopback (every board: the loop runs with the test's clock functions)
+$(eval $(call unit_test,test_board_ntp,tests/unit/board/test_ntp.c,board,,))
+$(eval $(call unit_test,test_board_ntpsync,tests/unit/board/test_ntpsync.c,board,,-lpthread))

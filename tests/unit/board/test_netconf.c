@@ -297,6 +297,119 @@ static void t_file_round_trip(void **s)
 	board_free(&b);
 }
 
+static void ntp_ok(const char *s, const char *addr, unsigned port, const char *canon)
+{
+	struct board_ntp_server r;
+	char text[BOARD_NTP_TEXT];
+	const char *why = "x";
+
+	memset(&r, 0xa5, sizeof r);
+	assert_int_equal(board_ntp_server_parse(s, &r, &why), CF_OK);
+	assert_null(why);
+	assert_string_equal(r.addr, addr);
+	assert_int_equal(r.port, port);
+	board_ntp_server_format(&r, text);
+	assert_string_equal(text, canon);
+}
+
+static void t_ntp_server(void **s)
+{
+	struct board_ntp_server r;
+	const char *why;
+
+	(void)s;
+	ntp_ok("192.0.2.1", "192.0.2.1", 123, "192.0.2.1");
+	ntp_ok("192.0.2.1:123", "192.0.2.1", 123, "192.0.2.1");
+	ntp_ok("192.0.2.1:12300", "192.0.2.1", 12300, "192.0.2.1:12300");
+	ntp_ok("10.0.2.2:65535", "10.0.2.2", 65535, "10.0.2.2:65535");
+	ntp_ok("1.2.3.4:1", "1.2.3.4", 1, "1.2.3.4:1");
+	ntp_ok("2001:DB8::1", "2001:db8::1", 123, "2001:db8::1");
+	ntp_ok("[2001:db8::1]", "2001:db8::1", 123, "2001:db8::1");
+	ntp_ok("[2001:db8::1]:123", "2001:db8::1", 123, "2001:db8::1");
+	ntp_ok("[2001:db8:0::1]:4123", "2001:db8::1", 4123, "[2001:db8::1]:4123");
+	ntp_ok("[fe80::1]:5", "fe80::1", 5, "[fe80::1]:5");
+	const char *bad[] = { "", "pool.ntp.org", "ntp1", "192.0.2.1:", "192.0.2.1:0",
+			      "192.0.2.1:65536", "192.0.2.1:0123", "192.0.2.1:+12", "192.0.2.1:12a",
+			      "192.0.2.1:99999999", "192.0.2.1:123:4", "[192.0.2.1]:123", "[192.0.2.1]",
+			      "2001:db8::1:123:", "[2001:db8::1]123", "[2001:db8::1]:", "[2001:db8::1",
+			      "2001:db8::1]:123", "[2001:db8::1]:70000", "127.0.0.1", "127.0.0.1:123",
+			      "[::1]:123", "0.0.0.0", "224.0.1.1", "[ff02::101]", "010.0.0.1",
+			      " 192.0.2.1", "192.0.2.1 ", "192.0.2.1:12 3", "[]:123", "[]", "[:]:1",
+			      "[1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb]:123",
+			      "1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb:cccc:dddd" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why = NULL;
+		memset(&r, 0x5a, sizeof r);
+		assert_int_equal(board_ntp_server_parse(bad[i], &r, &why), CF_E_BAD_VALUE);
+		assert_non_null(why);
+		assert_int_equal(r.port, 0x5a5a); /* untouched */
+	}
+	assert_int_equal(board_ntp_server_parse(NULL, &r, &why), CF_E_BAD_VALUE);
+}
+
+static void t_ntp_conf(void **s)
+{
+	struct board_net n, m;
+	char text[1024], dir[128];
+	const char *why;
+
+	(void)s;
+	net_static(&n);
+	assert_int_equal(board_ntp_server_parse("192.0.2.123", &n.ntp[0], &why), CF_OK);
+	assert_int_equal(board_ntp_server_parse("[2001:db8::7b]:1230", &n.ntp[1], &why), CF_OK);
+	assert_int_equal(board_ntp_server_parse("10.0.2.2:12300", &n.ntp[2], &why), CF_OK);
+	n.n_ntp = 3;
+	assert_int_equal(board_net_check(&n, &why), CF_OK);
+	assert_int_equal(board_net_format(&n, text, sizeof text), CF_OK);
+	assert_non_null(strstr(text, "\nntp=192.0.2.123 [2001:db8::7b]:1230 10.0.2.2:12300\n"));
+	assert_int_equal(board_net_parse(text, &m, &why), CF_OK);
+	assert_memory_equal(&n, &m, sizeof n);
+	/* the file round trip keeps them */
+	snprintf(dir, sizeof dir, "%s/ntp", tmpl);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(board_net_save(dir, &n), CF_OK);
+	assert_int_equal(board_net_load(dir, &m, &why), CF_OK);
+	assert_memory_equal(&n, &m, sizeof n);
+	/* none: no ntp= line */
+	n.n_ntp = 0;
+	memset(n.ntp, 0, sizeof n.ntp);
+	assert_int_equal(board_net_format(&n, text, sizeof text), CF_OK);
+	assert_null(strstr(text, "ntp="));
+	/* checked together: a server twice (same port), more than 3, one not valid */
+	assert_int_equal(board_ntp_server_parse("192.0.2.123", &n.ntp[0], &why), CF_OK);
+	assert_int_equal(board_ntp_server_parse("192.0.2.123:123", &n.ntp[1], &why), CF_OK);
+	n.n_ntp = 2;
+	assert_int_equal(board_net_check(&n, &why), CF_E_BAD_VALUE);
+	assert_int_equal(board_ntp_server_parse("192.0.2.123:124", &n.ntp[1], &why), CF_OK);
+	assert_int_equal(board_net_check(&n, &why), CF_OK); /* another port: another server */
+	n.n_ntp = 4;
+	assert_int_equal(board_net_check(&n, &why), CF_E_BAD_VALUE);
+	n.n_ntp = 2;
+	strcpy(n.ntp[1].addr, "127.0.0.1");
+	assert_int_equal(board_net_check(&n, &why), CF_E_BAD_VALUE);
+	strcpy(n.ntp[1].addr, "192.0.2.124");
+	n.ntp[1].port = 0;
+	assert_int_equal(board_net_check(&n, &why), CF_E_BAD_VALUE);
+	assert_int_equal(board_net_save(dir, &n), CF_E_BAD_VALUE);
+	const char *bad[] = {
+		"mode=dhcp\nntp=\n",
+		"mode=dhcp\nntp=1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4\n",
+		"mode=dhcp\nntp=1.1.1.1,2.2.2.2\n",
+		"mode=dhcp\nntp=1.1.1.1 1.1.1.1:123\n",
+		"mode=dhcp\nntp=pool.ntp.org\n",
+		"mode=dhcp\nntp=1.1.1.1:0\n",
+		"mode=dhcp\nntp=1.1.1.1\nntp=2.2.2.2\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why = NULL;
+		assert_int_equal(board_net_parse(bad[i], &m, &why), CF_E_BAD_VALUE);
+		assert_non_null(why);
+	}
+	assert_int_equal(board_net_parse("mode=dhcp\nntp=1.1.1.1  [2001:db8::1]:9\n", &m, &why), CF_OK);
+	assert_int_equal(m.n_ntp, 2);
+	assert_int_equal(m.ntp[1].port, 9);
+}
+
 static void time_bad(const char *s)
 {
 	const char *why = NULL;
@@ -375,6 +488,8 @@ int main(void)
 		cmocka_unit_test(t_check),
 		cmocka_unit_test(t_text_round_trip),
 		cmocka_unit_test(t_file_round_trip),
+		cmocka_unit_test(t_ntp_server),
+		cmocka_unit_test(t_ntp_conf),
 		cmocka_unit_test(t_time),
 		cmocka_unit_test(t_restarts_power),
 	};

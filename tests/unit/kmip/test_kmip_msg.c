@@ -688,6 +688,90 @@ static void test_attributes_2_0_form(void **state)
 	W(kmip_encode_request(&w, &rq));
 }
 
+/* 2.0 Set Attribute and Adjust Attribute round-trip; an Attribute Reference structure with an
+ * empty Vendor Identification decodes as the standard attribute it names; Set in 1.4 is not a
+ * typed payload. */
+static void test_set_adjust_2_0(void **state)
+{
+	static uint8_t out[2048];
+	struct kmip_req_item it[2];
+	struct kmip_request rq, back;
+	struct kmip_arena a = fresh_arena();
+	struct kmip_decode_error e;
+	uint8_t b0[8], adj[4] = { 0, 0, 0, 7 };
+	ttlv_wr w;
+
+	(void)state;
+	memset(it, 0, sizeof it);
+	it[0].op = it[0].pl.op = KMIP_OPERATION_SET_ATTRIBUTE;
+	it[0].pl.typed = true;
+	it[0].pl.u.attr_req.uid = (struct kmip_text){ "u1", 2 };
+	it[0].pl.u.attr_req.has_new = true;
+	kmip_attr_set_int(&it[0].pl.u.attr_req.attr, T(CRYPTOGRAPHIC_USAGE_MASK), 12, b0);
+	it[0].id = (struct kmip_bytes){ (const uint8_t *)"1", 1 };
+	it[1].id = (struct kmip_bytes){ (const uint8_t *)"2", 1 };
+	it[1].op = it[1].pl.op = KMIP_OPERATION_ADJUST_ATTRIBUTE;
+	it[1].pl.typed = true;
+	struct kmip_req_attr_change *q = &it[1].pl.u.attr_req;
+	q->has_ref = true;
+	q->ref = (struct kmip_attr_ref){ .vendor = { "x", 1 }, .name = { "Counter", 7 } };
+	q->adjust_type = KMIP_ADJUSTMENT_TYPE_DECREMENT;
+	q->has_adjust_value = true;
+	q->adjust_vtype = TTLV_INTEGER;
+	q->adjust_value = (struct kmip_bytes){ adj, 4 };
+	memset(&rq, 0, sizeof rq);
+	rq.h.pv = (struct kmip_pv){ 2, 0 };
+	rq.items = it;
+	rq.n_items = 2;
+	ttlv_wr_init(&w, out, sizeof out);
+	W(kmip_encode_request(&w, &rq));
+	size_t n = ttlv_wr_len(&w);
+	assert_int_equal(walk_tags(out, n, KMIP_V2_0, T(NEW_ATTRIBUTE)), 1);
+	assert_int_equal(walk_tags(out, n, KMIP_V2_0, T(ADJUSTMENT_VALUE)), 1);
+	cf_err drc = kmip_decode_request(out, n, NULL, &a, &back, &e);
+	if (drc != CF_OK)
+		fail_msg("decode: %d item %ld tag 0x%06x", drc, e.item, e.tag);
+	assert_true(back.items[0].pl.typed && back.items[1].pl.typed);
+	const struct kmip_req_attr_change *s0 = &back.items[0].pl.u.attr_req;
+	assert_true(s0->has_new);
+	assert_int_equal(s0->attr.tag, T(CRYPTOGRAPHIC_USAGE_MASK));
+	const struct kmip_req_attr_change *s1 = &back.items[1].pl.u.attr_req;
+	assert_true(s1->has_ref && s1->has_adjust_value);
+	assert_int_equal(s1->ref.tag, 0);
+	assert_int_equal(s1->ref.vendor.n, 1);
+	assert_int_equal(s1->adjust_type, KMIP_ADJUSTMENT_TYPE_DECREMENT);
+	assert_int_equal(s1->adjust_vtype, TTLV_INTEGER);
+	assert_int_equal(s1->adjust_value.n, 4);
+	assert_memory_equal(s1->adjust_value.p, adj, 4);
+
+	/* Attribute Reference { Vendor Identification "", Attribute Name "State" } -> the tag */
+	q->ref = (struct kmip_attr_ref){ .vendor = { "", 0 }, .name = { "State", 5 } };
+	q->has_adjust_value = false;
+	rq.items = &it[1];
+	rq.n_items = 1;
+	ttlv_wr_init(&w, out, sizeof out);
+	W(kmip_encode_request(&w, &rq));
+	n = ttlv_wr_len(&w);
+	a = fresh_arena();
+	W(kmip_decode_request(out, n, NULL, &a, &back, &e));
+	assert_int_equal(back.items[0].pl.u.attr_req.ref.tag, T(STATE));
+	assert_null(back.items[0].pl.u.attr_req.ref.vendor.p);
+	assert_false(back.items[0].pl.u.attr_req.has_adjust_value);
+	/* an unknown standard name is refused */
+	q->ref.name = (struct kmip_text){ "No Such Attribute", 17 };
+	ttlv_wr_init(&w, out, sizeof out);
+	W(kmip_encode_request(&w, &rq));
+	n = ttlv_wr_len(&w);
+	a = fresh_arena();
+	assert_int_not_equal(kmip_decode_request(out, n, NULL, &a, &back, &e), CF_OK);
+
+	/* Set Attribute is 2.0: a 1.4 encoder refuses it */
+	rq.h.pv = (struct kmip_pv){ 1, 4 };
+	rq.items = it;
+	ttlv_wr_init(&w, out, sizeof out);
+	assert_int_not_equal(kmip_encode_request(&w, &rq), CF_OK);
+}
+
 /* ---- objects, authentication, raw payloads -------------------------------------------- */
 
 static void roundtrip_req(struct kmip_request *rq, uint8_t *out, size_t cap, size_t *n)
@@ -959,6 +1043,7 @@ int main(void)
 		cmocka_unit_test(test_limits_before_alloc),
 		cmocka_unit_test(test_response_1_1_has_no_newer_fields),
 		cmocka_unit_test(test_attributes_2_0_form),
+		cmocka_unit_test(test_set_adjust_2_0),
 		cmocka_unit_test(test_register_objects),
 		cmocka_unit_test(test_auth_password_is_a_view),
 		cmocka_unit_test(test_raw_payload_fallback),
