@@ -26,6 +26,17 @@ static cf_err row_int(struct ops_req *r, const char *uid, const char *name, uint
 	return CF_OK;
 }
 
+/* The key material of a destroyed object no longer exists: 1.x has no reason for that but Item
+ * Not Found (what a 1.x client expects); 2.0 says Object Destroyed. Its attributes stay
+ * readable (Get Attributes). */
+static cf_err get_destroyed(struct ops_req *r, struct ops_item *it)
+{
+	return ops_fail(it, CF_E_NOT_FOUND,
+			r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_OBJECT_DESTROYED
+					    : KMIP_RESULT_REASON_ITEM_NOT_FOUND,
+			"object destroyed");
+}
+
 cf_err ops_get(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_get *q = &it->rq->pl.u.get_req;
@@ -44,13 +55,7 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 	if ((rc = ops_object_load(r, uid, &o)) != CF_OK)
 		goto out;
 	if (destroyed(&o)) {
-		/* its key material no longer exists: 1.x has no reason for that but Item Not
-		 * Found (what a 1.x client expects); 2.0 says Object Destroyed. Its attributes stay
-		 * readable (Get Attributes). */
-		rc = ops_fail(it, CF_E_NOT_FOUND,
-			      r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_OBJECT_DESTROYED
-						  : KMIP_RESULT_REASON_ITEM_NOT_FOUND,
-			      "object destroyed");
+		rc = get_destroyed(r, it);
 		goto out;
 	}
 	if ((rc = ops_wrap_type_check(r, it, q)) != CF_OK)
