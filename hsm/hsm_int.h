@@ -60,11 +60,10 @@ enum hsm_fault {
 	HSM_FAULT_MODULE = 3,  /* C_Finalize + C_Initialize + login + find KEKs */
 };
 
-#define HSM_AAD_MAX (16u + 4u + HSM_UID_MAX + 4u)
-/* io->in holds a DEK or its ciphertext + tag; keywrap.c stages two sealed DEKs, a nonce and an
- * AAD in it (its _Static_assert) */
-#define HSM_IO_IN (2u * (HSM_DEK_MAX + 16u) + 12u + HSM_AAD_MAX)
+/* in: a DEK or its ciphertext + tag; keywrap.c's jobs take two sealed DEKs, a nonce and an AAD */
+#define HSM_IO_IN (2u * (HSM_DEK_MAX + 64u) + HSM_AAD_MAX)
 #define HSM_IO_OUT (HSM_DEK_MAX + 64u)
+#define HSM_AAD_MAX (16u + 4u + HSM_UID_MAX + 4u)
 
 /* The executor's scratch, in locked memory. The caller fills it before a job and copies the
  * results out after; jobs take their arguments only from here. */
@@ -87,6 +86,8 @@ struct hsm_io {
 	uint8_t id[64];
 	size_t id_n;
 	int kind;                 /* job-specific selector */
+	unsigned dek_flags;       /* wrap jobs: HSM_DEK_* (0 unless hsm_dek_make sets them) */
+	uint8_t digest[32];       /* wrap jobs: SHA-256 of the plaintext (HSM_DEK_DIGEST) */
 	CK_TOKEN_INFO tinfo;
 	CK_SLOT_ID slot;
 	/* transparent recovery (hsm_sess_run): attempt = 0 on the first run of a job, 1 on the

@@ -178,16 +178,51 @@ cf_err hsm_job_gcm_decrypt(struct hsm_exec *x)
 	return CF_OK;
 }
 
+/* Odd parity in the low bit of each byte (DES key bytes, FIPS 46-3), without branching on
+ * the key bits. */
+static void des_parity(uint8_t *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = k[i] >> 1;
+		v ^= v >> 4;
+		v ^= v >> 2;
+		v ^= v >> 1;
+		k[i] = (uint8_t)((k[i] & 0xfeu) | ((v & 1u) ^ 1u));
+	}
+}
+
+/* The plaintext's options (io->dek_flags: HSM_DEK_*): parity, then the SHA-256 by the HSM
+ * (the KMIP Digest of the key material as made) into io->digest. */
+static cf_err job_plain_opts(struct hsm_exec *x)
+{
+	struct hsm_io *io = x->io;
+	if (io->dek_flags & HSM_DEK_DES_PARITY)
+		des_parity(io->in, io->in_n);
+	if ((io->dek_flags & HSM_DEK_DIGEST) == 0)
+		return CF_OK;
+	CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+	CK_RV rv = x->h->f->C_DigestInit(x->sh, &m);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	CK_ULONG n = sizeof io->digest;
+	rv = x->h->f->C_Digest(x->sh, io->in, io->in_n, io->digest, &n);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	return n == sizeof io->digest ? CF_OK : CF_E_HSM_OUTPUT; /* untrusted length */
+}
+
 static cf_err job_wrap(struct hsm_exec *x)
 {
 	struct hsm_io *io = x->io;
 	if ((io->key = job_kek(x)) == CK_INVALID_HANDLE)
 		return CF_E_HSM_NOT_FOUND;
+	TRY(job_plain_opts(x));
 	CK_RV rv = x->h->f->C_GenerateRandom(x->sh, io->nonce, NONCE_N);
 	if (rv != CKR_OK)
 		return p11_fail(x, rv);
 	return hsm_job_gcm_encrypt(x);
 }
+
 
 static cf_err job_generate_wrap(struct hsm_exec *x)
 {
@@ -200,7 +235,9 @@ static cf_err job_generate_wrap(struct hsm_exec *x)
 		return p11_fail(x, rv);
 	memcpy(io->nonce, io->in + io->in_n, NONCE_N);
 	sec_wipe(io->in + io->in_n, NONCE_N);
-	cf_err rc = hsm_job_gcm_encrypt(x);
+	cf_err rc = job_plain_opts(x);
+	if (rc == CF_OK)
+		rc = hsm_job_gcm_encrypt(x);
 	sec_wipe(io->in, io->in_n + NONCE_N);
 	return rc;
 }
@@ -245,9 +282,16 @@ static void wrap_emit(struct hsm_io *io, const uint8_t hdr[HSM_BLOB_HDR], uint8_
 	*blob_n = HSM_BLOB_HDR + NONCE_N + io->out_n;
 }
 
-static cf_err wrap_common(hsm_sess *s, uint8_t mech, uint32_t kv, const uint8_t *dek,
+/* how a blob is made: its mechanism, the KEK version (0 = the current KEK), HSM_DEK_* flags */
+struct wrap_how {
+	uint8_t mech;
+	uint32_t kv;
+	unsigned flags;
+};
+
+static cf_err wrap_common(hsm_sess *s, const struct wrap_how *how, const uint8_t *dek,
 			  size_t dek_n, const struct hsm_bind *b, uint8_t *blob, size_t cap,
-			  size_t *blob_n)
+			  size_t *blob_n, uint8_t *digest)
 {
 	cf_err rc = CF_E_INTERNAL;
 	if (blob_n != NULL)
@@ -261,17 +305,22 @@ static cf_err wrap_common(hsm_sess *s, uint8_t mech, uint32_t kv, const uint8_t 
 	if ((rc = hsm_sess_ready(s, &dl)) != CF_OK)
 		goto out;
 	uint8_t hdr[HSM_BLOB_HDR];
-	if ((rc = wrap_prepare(s, mech, kv, dek_n, b, blob, cap, hdr)) != CF_OK)
+	if ((rc = wrap_prepare(s, how->mech, how->kv, dek_n, b, blob, cap, hdr)) != CF_OK)
 		goto out;
 	struct hsm_io *io = s->x->io;
 	if (dek != NULL)
 		memcpy(io->in, dek, dek_n);
+	io->dek_flags = how->flags;
 	rc = hsm_sess_run(s, dek != NULL ? job_wrap : job_generate_wrap, &dl);
 	if (s->x != NULL) {
 		io = s->x->io;
 		sec_wipe(io->in, dek_n);
+		io->dek_flags = 0;
 		if (rc == CF_OK)
 			wrap_emit(io, hdr, blob, blob_n);
+		if (rc == CF_OK && digest != NULL)
+			memcpy(digest, io->digest, sizeof io->digest);
+		sec_wipe(io->digest, sizeof io->digest);
 	}
 out:
 	if (rc != CF_OK && blob != NULL)
@@ -282,7 +331,23 @@ out:
 cf_err hsm_dek_generate(hsm_sess *s, size_t dek_n, const struct hsm_bind *b, uint8_t *blob,
 			size_t cap, size_t *blob_n)
 {
-	return wrap_common(s, HSM_BLOB_MECH_AES_GCM, 0, NULL, dek_n, b, blob, cap, blob_n);
+	static const struct wrap_how gcm = { HSM_BLOB_MECH_AES_GCM, 0, 0 };
+	return wrap_common(s, &gcm, NULL, dek_n, b, blob, cap, blob_n, NULL);
+}
+
+cf_err hsm_dek_make(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigned flags,
+		    const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n,
+		    uint8_t digest[HSM_SHA256_LEN])
+{
+	if (((flags & HSM_DEK_DIGEST) != 0 && digest == NULL) ||
+	    (dek != NULL && (flags & HSM_DEK_DES_PARITY) != 0)) {
+		if (blob_n != NULL)
+			*blob_n = 0;
+		return CF_E_INVALID_ARG;
+	}
+	const struct wrap_how how = { HSM_BLOB_MECH_AES_GCM, 0, flags };
+	return wrap_common(s, &how, dek, dek_n, b, blob, cap, blob_n,
+			   (flags & HSM_DEK_DIGEST) ? digest : NULL);
 }
 
 cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n, const struct hsm_bind *b,
@@ -290,7 +355,8 @@ cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n, const struct 
 {
 	if (dek == NULL)
 		return CF_E_INVALID_ARG;
-	return wrap_common(s, HSM_BLOB_MECH_AES_GCM, 0, dek, dek_n, b, blob, cap, blob_n);
+	static const struct wrap_how gcm = { HSM_BLOB_MECH_AES_GCM, 0, 0 };
+	return wrap_common(s, &gcm, dek, dek_n, b, blob, cap, blob_n, NULL);
 }
 
 cf_err hsm_blob_seal(hsm_sess *s, uint8_t mech, uint32_t kv, const uint8_t *data, size_t n,
@@ -298,7 +364,8 @@ cf_err hsm_blob_seal(hsm_sess *s, uint8_t mech, uint32_t kv, const uint8_t *data
 {
 	if (data == NULL || kv == 0)
 		return CF_E_INVALID_ARG;
-	return wrap_common(s, mech, kv, data, n, b, blob, cap, blob_n);
+	const struct wrap_how how = { mech, kv, 0 };
+	return wrap_common(s, &how, data, n, b, blob, cap, blob_n, NULL);
 }
 
 /* unwrap into the executor's scratch (io->out); the caller copies it where it belongs */
@@ -419,6 +486,7 @@ cf_err hsm_dek_rewrap(hsm_sess *s, const uint8_t *blob, size_t n, const struct h
 		struct hsm_io *io = s->x->io;
 		memcpy(io->in, io->out, len); /* both in the executor's locked scratch */
 		sec_wipe(io->out, sizeof io->out);
+		s->x->io->dek_flags = 0;
 		rc = hsm_sess_run(s, job_wrap, &dl);
 		if (s->x != NULL) {
 			sec_wipe(s->x->io->in, len);

@@ -187,8 +187,15 @@ struct kmip_key_block {
 /* A managed object: `type` (Object Type enumeration) says which members are used.
  *   Symmetric Key, Public Key, Private Key: kb.
  *   Secret Data: secret_type + kb.   Opaque Object: opaque_type + opaque.
- *   Certificate: cert_type + cert.
- *   Split Key, Template, PGP Key, Certificate Request: raw (validated contents, verbatim). */
+ *   Certificate: cert_type + cert.   Split Key: split + kb.
+ *   Template, PGP Key, Certificate Request: raw (validated contents, verbatim). */
+struct kmip_split {
+	int32_t parts;                 /* Split Key Parts */
+	int32_t part_id;               /* Key Part Identifier */
+	int32_t threshold;             /* Split Key Threshold */
+	uint32_t method;               /* Split Key Method */
+	struct kmip_bytes prime;       /* Prime Field Size (Big Integer value), p == NULL if absent */
+};
 struct kmip_object {
 	uint32_t type;                 /* KMIP_OBJECT_TYPE_*, 0 = absent */
 	struct kmip_key_block kb;
@@ -197,6 +204,7 @@ struct kmip_object {
 	struct kmip_bytes opaque;      /* Opaque Data Value */
 	uint32_t cert_type;            /* Certificate Type */
 	struct kmip_bytes cert;        /* Certificate Value */
+	struct kmip_split split;       /* Split Key fields (kb holds its Key Block) */
 	struct kmip_bytes raw;
 };
 

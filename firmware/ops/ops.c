@@ -378,6 +378,7 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 		memcpy(e->uid2, it.prep_uid2, sizeof e->uid2);
 		e->split = it.prep_split;
 		e->kind = it.prep_kind;
+		memcpy(e->digest, it.prep_digest, sizeof e->digest);
 	}
 }
 
@@ -398,6 +399,7 @@ static bool prep_take(struct ops_req *r, size_t i, struct ops_item *it)
 			memcpy(it->prep_uid2, e->uid2, sizeof it->prep_uid2);
 			it->prep_split = e->split;
 			it->prep_kind = e->kind;
+			memcpy(it->prep_digest, e->digest, sizeof it->prep_digest);
 			it->prepped = true;
 		}
 		sec_wipe(e, sizeof *e);

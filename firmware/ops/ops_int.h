@@ -17,7 +17,9 @@
 #include "kmip/kmip.h"
 
 #define OPS_ARENA_SIZE (4u << 20)         /* decoded request + response structures */
-#define OPS_KEYBUF_SIZE (64u * HSM_DEK_MAX) /* unwrapped key material of one response */
+#define OPS_KEYBUF_SIZE (64u << 10) /* unwrapped / converted key material of one response */
+#define OPS_SYM_MAX 64u                   /* largest symmetric key Create generates (bytes) */
+#define OPS_SYM_BLOB_MAX (OPS_SYM_MAX + HSM_BLOB_OVERHEAD)
 #define OPS_HSM_WAIT_MS 2000u
 #define OPS_SKEW_S 120                    /* request Time Stamp skew that is logged */
 #define OPS_VENDOR_DEFAULT "Coffre KMIP server"
@@ -32,6 +34,7 @@ struct ops_aq_ent {
 	char actor[STORE_OWNER_MAX + 1];
 	char source[NET_PEER_MAX];
 	char uid[STORE_UID_MAX + 1];
+	bool stale;                      /* the Get returned uid's material: Fresh ends */
 };
 #define OPS_AQ_MAX 256u
 
@@ -39,11 +42,12 @@ struct ops_prep_ent {
 	uint64_t conn_id;
 	size_t item;
 	char uid[STORE_UUID_LEN + 1];
-	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	uint8_t blob[OPS_SYM_BLOB_MAX];
 	size_t blob_n;
 	char uid2[STORE_UUID_LEN + 1]; /* key pairs: as in struct ops_item */
 	size_t split;
 	uint32_t kind;
+	uint8_t digest[HSM_SHA256_LEN];   /* the key's Digest Value (ops_srvattr.c) */
 };
 #define OPS_PREP_MAX 128u
 
@@ -78,6 +82,8 @@ struct ops_req {
 	int64_t now;
 	char placeholder[STORE_UID_MAX + 1]; /* ID Placeholder: uid of the last Create/Register */
 	bool audit_queue;                 /* read-only request: audit records go to w->aq */
+	bool stale;                       /* this item returned a Fresh object's material: its
+					   * audit record ends Fresh (ops_srvattr.c) */
 	const uint32_t *supported;        /* the dispatch table's operations, for Query */
 	size_t n_supported;
 };
@@ -103,6 +109,7 @@ struct ops_item {
 	char prep_uid2[STORE_UUID_LEN + 1];
 	size_t prep_split;
 	uint32_t prep_kind;
+	uint8_t prep_digest[HSM_SHA256_LEN]; /* SHA-256 of the key material, by the HSM */
 };
 
 typedef MUST_USE cf_err (*ops_fn)(struct ops_req *r, struct ops_item *it);
@@ -115,6 +122,29 @@ static inline MUST_USE cf_err ops_fail(struct ops_item *it, cf_err rc, uint32_t 
 	it->msg = msg;
 	return rc;
 }
+
+/* ---- server-kept attributes (ops_srvattr.c) ------------------------------------------- */
+
+/* Our lease policy (1.4 section 3.15, Lease Time; Check): a client may use key material for
+ * an hour without checking back. Advisory: coffred keeps no client-side lease state. */
+#define OPS_LEASE_SECONDS 3600u
+
+/* How many ops_srvattr_add can append at most; whether name is one of them. */
+size_t ops_srvattr_max(void);
+bool ops_srvattr_is(const char *name);
+/* hsm_dek_make flags for a key of this Cryptographic Algorithm (digest; DES parity). */
+unsigned ops_srvattr_make_flags(uint32_t alg);
+/* A Get of o ended with rc: if it returned the key material, its audit record ends Fresh
+ * (ops_audit). */
+void ops_srvattr_got(struct ops_req *r, const struct store_object *o, cf_err rc);
+/* Append o's server-kept attributes (name NULL = all, else that one) to v[cap], leaving out
+ * names present in rows (a client-set value wins; rows may be NULL). */
+MUST_USE cf_err ops_srvattr_add(struct ops_req *r, const struct store_object *o, const char *name,
+				const struct store_attr_list *rows, struct kmip_attr *v, size_t cap,
+				size_t *n);
+/* The tags of o's server-kept attributes in this version. */
+MUST_USE cf_err ops_srvattr_names(struct ops_req *r, const struct store_object *o, uint32_t *tags,
+				  size_t cap, size_t *n);
 
 /* ---- helpers (ops_util.c) ------------------------------------------------------------ */
 
@@ -133,6 +163,8 @@ MUST_USE cf_err ops_sess(struct ops_req *r, hsm_sess **out);
 MUST_USE cf_err ops_rng(void *arg, void *buf, size_t n);
 /* n bytes of the worker's locked key buffer, wiped after the response is encoded. */
 MUST_USE cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out);
+/* Give back the unused tail of the last ops_keybuf block p (asked bytes, used kept). */
+void ops_keybuf_trim(struct ops_req *r, const uint8_t *p, size_t asked, size_t used);
 /* The operation's KMIP name (audit records, logs); "Unknown" for a value KMIP does not
  * name. */
 const char *ops_op_name(uint32_t op);
@@ -182,9 +214,43 @@ bool ops_attr_is_column(const char *name);
 /* Name Value from a Name structure's contents. */
 MUST_USE cf_err ops_name_value(const struct kmip_bytes *contents, struct kmip_text *out);
 
+/* ---- key formats and certificates (ops_keyfmt.c, OpenSSL 3) -------------------------- */
+
+/* What a registered key or certificate is, learned from its DER. */
+struct ops_keyinfo {
+	uint32_t alg;      /* KMIP Cryptographic Algorithm, 0 = unknown */
+	int32_t len;       /* Cryptographic Length in bits, 0 = unknown */
+	uint32_t format;   /* the registered Key Format Type */
+};
+/* A Public or Private Key's Key Block (any supported Key Format Type) -> its canonical DER
+ * (SubjectPublicKeyInfo / PKCS#8 PrivateKeyInfo) in out[cap] (locked memory); refusals carry
+ * their Result Reason (Key Format Type Not Supported, Invalid Field). */
+MUST_USE cf_err ops_keyfmt_import(struct ops_req *r, struct ops_item *it, uint32_t type,
+				  const struct kmip_key_block *kb, uint8_t *out, size_t cap,
+				  size_t *out_n, struct ops_keyinfo *ki);
+/* The canonical DER der[n] of a Public or Private Key -> kb->format, kb->material (and
+ * material_type) in `format` (0: PKCS#1 for RSA, else PKCS#8 / X.509), converted in the
+ * worker's key buffer; Key Format Type Not Supported when this key has no such form.
+ * kb->material may point into der. */
+MUST_USE cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32_t type,
+				  const uint8_t *der, size_t n, uint32_t format,
+				  struct kmip_key_block *kb);
+/* Check an X.509 certificate's DER and append the attributes the server keeps for it
+ * (Certificate Type / Length, X.509 and 1.x Certificate Identifier / Subject / Issuer,
+ * Digital Signature Algorithm) to rows[*n_rows..cap); its public key in *ki. */
+MUST_USE cf_err ops_cert_rows(struct ops_req *r, struct ops_item *it, const uint8_t *der,
+			      size_t n, struct store_attr *rows, size_t cap, size_t *n_rows,
+			      struct ops_keyinfo *ki);
+/* The Digest Value of a Public or Private Key from its canonical DER: SHA-256 of the PKCS#1
+ * form for RSA (Key Format Type PKCS#1, as the profiles' test cases show), of the canonical DER
+ * otherwise (PKCS#8 / X.509); ops_srvattr.c names the format when asked. */
+MUST_USE cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der,
+				  size_t n, uint8_t md[HSM_SHA256_LEN]);
+
 /* ---- handlers ------------------------------------------------------------------------ */
 MUST_USE cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_query(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_check(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_create(struct ops_req *r, struct ops_item *it);
 /* Generate the key of a Create item ahead of its transaction; any failure leaves the item
  * unprepared (ops_create then does it all and reports the error). */

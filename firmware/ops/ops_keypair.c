@@ -302,7 +302,7 @@ static cf_err add_domain(struct ops_req *r, struct kp_half *h)
 }
 
 static cf_err insert_half(struct ops_req *r, const char *uid, uint32_t type,
-			  const struct kp_half *h, uint8_t *blob, size_t blob_n)
+			  const struct kp_half *h, uint8_t *blob, size_t blob_n, const uint8_t *digest)
 {
 	struct store_object o;
 	struct hsm_blob_info bi;
@@ -324,13 +324,18 @@ static cf_err insert_half(struct ops_req *r, const char *uid, uint32_t type,
 	o.activation = h->has_act ? h->activation : 0;
 	o.deactivation = h->has_deact ? h->deactivation : 0;
 	o.last_change = r->now;
+	o.srv_flags = STORE_SF_GENERATED; /* Random Number Generator: the HSM's */
+	if (digest != NULL) {
+		memcpy(o.digest, digest, sizeof o.digest);
+		o.has_digest = true;
+	}
 	return store_object_insert(r->w->st, &o, h->rows, h->n_rows);
 }
 
 /* Generate the pair in the HSM for plan p (new uids into p): *blob (arena) = the private key's
- * blob || the public key's, split at *split, *total bytes. */
+ * blob || the public key's, split at *split, *total bytes; the public key's Digest Value. */
 static cf_err kp_generate(struct ops_req *r, struct kp_plan *p, uint8_t **blob, size_t *split,
-			  size_t *total)
+			  size_t *total, uint8_t pub_digest[static HSM_SHA256_LEN])
 {
 	uint8_t vb[HSM_KP_BLOB_MAX], ub[HSM_SPKI_MAX + HSM_BLOB_OVERHEAD], spki[HSM_SPKI_MAX];
 	size_t vn = 0, un = 0, sn = 0;
@@ -348,6 +353,8 @@ static cf_err kp_generate(struct ops_req *r, struct kp_plan *p, uint8_t **blob, 
 	rc = hsm_kp_generate_wrapped(sess, p->type, &bv, vb, sizeof vb, &vn, spki, sizeof spki, &sn);
 	if (rc == CF_OK)
 		rc = hsm_dek_wrap(sess, spki, sn, &bu, ub, sizeof ub, &un);
+	if (rc == CF_OK) /* the public key's Digest (its plaintext is here; the private key's is not) */
+		rc = ops_keyfmt_digest(r, KMIP_OBJECT_TYPE_PUBLIC_KEY, spki, sn, pub_digest);
 	if (rc == CF_OK)
 		rc = kmip_arena_alloc(&r->w->arena, vn + un, 1, &out);
 	if (rc == CF_OK) {
@@ -365,7 +372,7 @@ static cf_err kp_generate(struct ops_req *r, struct kp_plan *p, uint8_t **blob, 
  * and both objects with their links. */
 static cf_err plan_run(struct ops_req *r, struct ops_item *it, struct kp_plan *p)
 {
-	uint8_t *blob = NULL;
+	uint8_t *blob = NULL, digest[HSM_SHA256_LEN];
 	size_t split = 0, total = 0;
 
 	if (it->prepped && it->prep_kind == (uint32_t)p->type && it->prep_split > 0 &&
@@ -375,8 +382,9 @@ static cf_err plan_run(struct ops_req *r, struct ops_item *it, struct kp_plan *p
 		blob = it->prep_blob;
 		split = it->prep_split;
 		total = it->prep_blob_n;
+		memcpy(digest, it->prep_digest, sizeof digest);
 	} else {
-		cf_err rc = kp_generate(r, p, &blob, &split, &total);
+		cf_err rc = kp_generate(r, p, &blob, &split, &total, digest);
 		if (rc != CF_OK)
 			return ops_fail(it, rc, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
 					"key pair generation failed");
@@ -385,9 +393,9 @@ static cf_err plan_run(struct ops_req *r, struct ops_item *it, struct kp_plan *p
 	TRY(add_link(r, &p->pub, KMIP_LINK_TYPE_PRIVATE_KEY_LINK, p->priv_uid));
 	TRY(add_domain(r, &p->priv));
 	TRY(add_domain(r, &p->pub));
-	TRY(insert_half(r, p->priv_uid, KMIP_OBJECT_TYPE_PRIVATE_KEY, &p->priv, blob, split));
+	TRY(insert_half(r, p->priv_uid, KMIP_OBJECT_TYPE_PRIVATE_KEY, &p->priv, blob, split, NULL));
 	TRY(insert_half(r, p->pub_uid, KMIP_OBJECT_TYPE_PUBLIC_KEY, &p->pub, blob + split,
-			total - split));
+			total - split, digest));
 	memcpy(r->placeholder, p->priv_uid, sizeof p->priv_uid);
 	memcpy(it->uid, p->priv_uid, sizeof p->priv_uid);
 	return CF_OK;
@@ -624,7 +632,7 @@ void ops_keypair_prep(struct ops_req *r, struct ops_item *it)
 	memset(&o, 0, sizeof o);
 	it->prepped = false;
 	if (plan_make(r, it, &p, &o) == CF_OK &&
-	    kp_generate(r, &p, &blob, &split, &total) == CF_OK) {
+	    kp_generate(r, &p, &blob, &split, &total, it->prep_digest) == CF_OK) {
 		memcpy(it->prep_uid, p.priv_uid, sizeof it->prep_uid);
 		memcpy(it->prep_uid2, p.pub_uid, sizeof it->prep_uid2);
 		it->prep_blob = blob;

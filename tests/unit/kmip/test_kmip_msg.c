@@ -786,7 +786,8 @@ static void test_register_objects(void **state)
 {
 	static uint8_t out[4096], again[4096];
 	static const uint8_t key[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
-	struct kmip_req_item items[3];
+	static const uint8_t prime[8] = { 0, 0, 0, 0, 0, 1, 0, 1 };
+	struct kmip_req_item items[4];
 	struct kmip_request rq, back;
 	struct kmip_decode_error e;
 	struct kmip_arena a;
@@ -794,7 +795,7 @@ static void test_register_objects(void **state)
 
 	(void)state;
 	memset(items, 0, sizeof items);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		items[i].op = KMIP_OPERATION_REGISTER;
 		items[i].pl.typed = true;
 		items[i].pl.u.register_req.t.present = true;
@@ -815,11 +816,18 @@ static void test_register_objects(void **state)
 	r2->object_type = r2->obj.type = KMIP_OBJECT_TYPE_OPAQUE_OBJECT;
 	r2->obj.opaque_type = 0x80000001u; /* extension value */
 	r2->obj.opaque = (struct kmip_bytes){ key, 5 };
+	struct kmip_req_register *r3 = &items[3].pl.u.register_req;
+	r3->object_type = r3->obj.type = KMIP_OBJECT_TYPE_SPLIT_KEY;
+	r3->obj.split = (struct kmip_split){ .parts = 3, .part_id = 2, .threshold = 2,
+		.method = KMIP_SPLIT_KEY_METHOD_POLYNOMIAL_SHARING_PRIME_FIELD,
+		.prime = { prime, sizeof prime } };
+	r3->obj.kb = (struct kmip_key_block){ .format = KMIP_KEY_FORMAT_TYPE_RAW, .has_value = true,
+		.material_type = TTLV_BYTE_STRING, .material = { key, 16 } };
 
 	memset(&rq, 0, sizeof rq);
 	rq.h.pv = (struct kmip_pv){ 1, 4 };
 	rq.items = items;
-	rq.n_items = 3;
+	rq.n_items = 4;
 	roundtrip_req(&rq, out, sizeof out, &n);
 	a = fresh_arena();
 	W(dec_req(out, n, NULL, &a, &back, &e));
@@ -830,10 +838,18 @@ static void test_register_objects(void **state)
 	assert_int_equal(back.items[1].pl.u.register_req.obj.secret_type,
 			 KMIP_SECRET_DATA_TYPE_PASSWORD);
 	assert_int_equal(back.items[2].pl.u.register_req.obj.opaque.n, 5);
+	const struct kmip_object *o3 = &back.items[3].pl.u.register_req.obj;
+	assert_int_equal(o3->split.parts, 3);
+	assert_int_equal(o3->split.part_id, 2);
+	assert_int_equal(o3->split.threshold, 2);
+	assert_int_equal(o3->split.method, KMIP_SPLIT_KEY_METHOD_POLYNOMIAL_SHARING_PRIME_FIELD);
+	assert_int_equal(o3->split.prime.n, sizeof prime);
+	assert_memory_equal(o3->kb.material.p, key, 16);
 	roundtrip_req(&back, again, sizeof again, &n2);
 	assert_int_equal(n2, n);
 	assert_memory_equal(again, out, n);
 
+	rq.n_items = 3;
 	/* Transparent Symmetric Key with Byte String material: malformed object */
 	r0->obj.kb.material_type = TTLV_BYTE_STRING;
 	roundtrip_req(&rq, out, sizeof out, &n);
