@@ -7,9 +7,9 @@ python3-cryptography), the public key derived from the private one is the one se
 signature made with the private key verifies with the public one. A re-keyed pair is a new key.
 Then the secrets scan: no private key (PKCS#8 DER, its private scalar / exponent, raw or hex) in
 store.db, its WAL and shm files, or coffred's output.
-Needs Get of Public / Private Keys (branch obj): add it to SCRIPT_TESTS (integration.mk) once that
-is merged (it passed, 31 checks, on a trial merge of kp and obj)."""
+The public key's Digest is checked too (the private key has none)."""
 import glob
+import hashlib
 import logging
 import os
 import sys
@@ -65,6 +65,17 @@ def private_numbers(k):
 secrets = []  # (description, bytes) that must not be found at rest
 
 
+def digest_of(uid):
+    """The Digest Value of uid (1.4 Get Attributes over our TTLV client), None if it has none."""
+    with inst.client() as tc:
+        r = tc.call(rl.request([(0x0B, [Tx(rl.TAG["UNIQUE_IDENTIFIER"], uid),
+                                        Tx(rl.TAG["ATTRIBUTE_NAME"], "Digest")])]))
+    if not r.ok:
+        return None
+    v = r.first()[3].find(0x420035)
+    return v.value if v is not None else None
+
+
 def check_pair(c, desc, priv, pub, bits):
     der = get_as(c, priv, enums.KeyFormatType.PKCS_8)
     spki = get_as(c, pub, enums.KeyFormatType.X_509)
@@ -92,6 +103,14 @@ def check_pair(c, desc, priv, pub, bits):
         t.ok("%s: a signature by the private key verifies with the public key" % desc)
     except Exception as e:  # noqa: BLE001
         t.bad("%s: sign / verify: %r" % (desc, e))
+    # the public key's Digest (SHA-256 of PKCS#1 for RSA, of the SubjectPublicKeyInfo for EC);
+    # none on the private key, whose plaintext the server never had at creation
+    want = p.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1) \
+        if isinstance(p, rsa.RSAPublicKey) else spki
+    t.check("%s: the public key's Digest is SHA-256 of its %s" %
+            (desc, "PKCS#1" if isinstance(p, rsa.RSAPublicKey) else "SubjectPublicKeyInfo"),
+            digest_of(pub) == hashlib.sha256(want).digest())
+    t.check("%s: no Digest on the private key" % desc, digest_of(priv) is None)
     secrets.append(("%s PKCS#8" % desc, der))
     for i, v in enumerate(private_numbers(k)):
         secrets.append(("%s private value %d" % (desc, i), v))
