@@ -6,4 +6,5 @@ SCRIPT_TESTS += tests/integration/test_boot.sh
 SCRIPT_TESTS += tests/integration/test_tls_misuse.sh
 SCRIPT_TESTS += tests/integration/test_vcenter_replay.py
 SCRIPT_TESTS += tests/integration/test_pykmip_interop.py
+SCRIPT_TESTS += tests/integration/test_pykmip_client.py
 SCRIPT_TESTS += tests/integration/test_keywrap.py
