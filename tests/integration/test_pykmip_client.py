@@ -319,6 +319,43 @@ def revoke_cessation_pre_active_refused():
 
 
 @case
+def revoke_compromise_deactivated_destroyed():
+    # KMIP 1.4 section 3.22 transitions 8 (Deactivated -> Compromised) and 10 (Destroyed ->
+    # Destroyed Compromised), both by Revoke with Key Compromise
+    with client() as c:
+        uid = c.create(enums.CryptographicAlgorithm.AES, 128)
+        c.activate(uid)
+        c.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, uid)
+        c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid)
+        check("revoke (key compromise) of a Deactivated key: Compromised",
+              state_of(c, uid) == enums.State.COMPROMISED)
+        uid2 = c.create(enums.CryptographicAlgorithm.AES, 128)
+        c.destroy(uid2)
+        c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid2)
+        check("revoke (key compromise) of a Destroyed key: Destroyed Compromised",
+              state_of(c, uid2) == enums.State.DESTROYED_COMPROMISED)
+
+
+@case
+def client_2_0_basics():
+    # ProxyKmipClient(kmip_version=KMIP_2_0): PyKMIP turns its templates into 2.0 Attributes
+    with client(version=enums.KMIPVersion.KMIP_2_0) as c:
+        uid = c.create(enums.CryptographicAlgorithm.AES, 256, name="v20-%s" % RUN)
+        key = c.get(uid)
+        check("2.0 create/get: AES 256, 32 bytes", key.cryptographic_length == 256 and
+              len(key.value) == 32, repr(key))
+        check("2.0 locate by name", c.locate(attributes=[a(AT.NAME, "v20-%s" % RUN)]) == [uid])
+        sid = c.register(objects.SecretData(b"v2 secret", enums.SecretDataType.PASSWORD,
+                                            name="v20-sd-%s" % RUN))
+        check("2.0 register/get SecretData byte-exact", c.get(sid).value == b"v2 secret")
+        c.activate(uid)
+        c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid)
+        c.destroy(uid)
+        expect_refusal("2.0 destroy again: Object Destroyed", lambda: c.destroy(uid),
+                       R.OBJECT_DESTROYED)
+
+
+@case
 def destroyed_object_versions():
     # 1.x has no Object Destroyed reason: Item Not Found; 2.0 answers Object Destroyed
     with client() as c:
