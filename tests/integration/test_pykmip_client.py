@@ -27,7 +27,8 @@ import robust_lib as rl  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 from kmip import enums  # noqa: E402
 from kmip.core import attributes as core_attrs  # noqa: E402
@@ -660,25 +661,28 @@ def wire_call(op, payload, version=(1, 2)):
     return kw.item_result(kw.batch_items(resp)[0]) + (resp,)
 
 
+def wrapping_spec(wid, params):
+    """A Key Wrapping Specification (Encrypt, No Encoding) as TTLV items for kmipwire."""
+    return (0x420047, kw.STRUCT, [
+        (0x42009E, kw.ENUM, enums.WrappingMethod.ENCRYPT.value),
+        (0x420036, kw.STRUCT, [(kw.T_UID, kw.TEXT, wid), (0x42002B, kw.STRUCT, params)]),
+        (0x4200A3, kw.ENUM, enums.EncodingOption.NO_ENCODING.value)])
+
+
 @case
 def get_wrapped():
     # ProxyKmipClient.get(key_wrapping_specification=...) sends the request, but PyKMIP 0.10
     # cannot decode the answer: KMIP 1.4 section 2.1.3 (and OASIS case AX-M-2-14) make the Key
     # Value of a wrapped key a Byte String, PyKMIP reads only a Key Value structure
-    # (ReadValueError). The request is PyKMIP's; the answer is checked with our TTLV client.
+    # (ReadValueError). PyKMIP makes the keys; the wrapped Get goes through our TTLV client.
     with client() as c:
         kid = c.create(enums.CryptographicAlgorithm.AES, 256)
         wid = c.create(enums.CryptographicAlgorithm.AES, 256, cryptographic_usage_mask=[
             enums.CryptographicUsageMask.WRAP_KEY, enums.CryptographicUsageMask.UNWRAP_KEY])
         c.activate(wid)
         plain, kek = c.get(kid).value, c.get(wid).value
-    S, E, TX = kw.STRUCT, kw.ENUM, kw.TEXT
-    kws = (0x420047, S, [(0x42009E, E, enums.WrappingMethod.ENCRYPT.value),
-                         (0x420036, S, [(kw.T_UID, TX, wid),
-                                        (0x42002B, S, [(0x420011, E, enums.BlockCipherMode.
-                                                        NIST_KEY_WRAP.value)])]),
-                         (0x4200A3, E, enums.EncodingOption.NO_ENCODING.value)])
-    st, reason, msg, resp = wire_call(0x0A, [(kw.T_UID, TX, kid), kws])
+    st, reason, msg, resp = wire_call(0x0A, [(kw.T_UID, kw.TEXT, kid), wrapping_spec(wid, [
+        (0x420011, kw.ENUM, enums.BlockCipherMode.NIST_KEY_WRAP.value)])])
     require("get with a key wrapping specification (NIST key wrap, no encoding)", st == 0,
             "reason %s %r" % (reason, msg))
     kv = kw.find_all(resp, 0x420045)
@@ -688,6 +692,59 @@ def get_wrapped():
     check("get wrapped: Key Wrapping Data names the wrapping key",
           kw.find(kw.find_all(resp, 0x420046)[0][2] if kw.find_all(resp, 0x420046) else [],
                   kw.T_UID) == wid)
+
+
+@case
+def register_wrapped():
+    # ProxyKmipClient.register of a SymmetricKey carrying key_wrapping_data: the value is the
+    # RFC 3394 wrap under a managed key; Get (no wrapping asked) gives the original key back
+    with client() as c:
+        wid = c.create(enums.CryptographicAlgorithm.AES, 256, cryptographic_usage_mask=[
+            enums.CryptographicUsageMask.WRAP_KEY, enums.CryptographicUsageMask.UNWRAP_KEY])
+        c.activate(wid)
+        kek = c.get(wid).value
+        plain = os.urandom(32)
+        uid = c.register(objects.SymmetricKey(
+            enums.CryptographicAlgorithm.AES, 256, aes_key_wrap(kek, plain),
+            name="regwrap-%s" % RUN, key_wrapping_data={
+                "wrapping_method": enums.WrappingMethod.ENCRYPT,
+                "encryption_key_information": {
+                    "unique_identifier": wid,
+                    "cryptographic_parameters": {
+                        "block_cipher_mode": enums.BlockCipherMode.NIST_KEY_WRAP}},
+                "encoding_option": enums.EncodingOption.NO_ENCODING}))
+        got = c.get(uid)
+        check("register of a wrapped AES key: Get gives the unwrapped key byte-exact",
+              got.value == plain and got.key_wrapping_data in (None, {}),
+              "len %d, wrapping data %r" % (len(got.value), got.key_wrapping_data))
+
+
+@case
+def get_wrapped_rsa_oaep():
+    # Get wrapped with a managed RSA Public Key (RSA-OAEP, SHA-1): the private half, held here,
+    # unwraps it. PyKMIP registers the public key; the wrapped answer is read with kmipwire.
+    k = rsa_key()
+    with client() as c:
+        pid = c.register(objects.PublicKey(
+            enums.CryptographicAlgorithm.RSA, 2048, der_public(k, SPKI_PUB),
+            enums.KeyFormatType.X_509, masks=[enums.CryptographicUsageMask.WRAP_KEY],
+            name="oaep-%s" % RUN))
+        c.activate(pid)
+        kid = c.create(enums.CryptographicAlgorithm.AES, 128)
+        plain = c.get(kid).value
+    st, reason, msg, resp = wire_call(0x0A, [(kw.T_UID, kw.TEXT, kid), wrapping_spec(pid, [
+        (0x42005F, kw.ENUM, enums.PaddingMethod.OAEP.value),
+        (0x420038, kw.ENUM, enums.HashingAlgorithm.SHA_1.value)])])
+    require("get wrapped with a managed RSA public key (OAEP)", st == 0,
+            "reason %s %r" % (reason, msg))
+    kv = kw.find_all(resp, 0x420045)
+    wrapped = kv[0][2] if kv and kv[0][1] == kw.BYTES else b""
+    try:
+        un = k.decrypt(wrapped, padding.OAEP(mgf=padding.MGF1(hashes.SHA1()),
+                                             algorithm=hashes.SHA1(), label=None))
+    except ValueError:
+        un = None
+    check("get wrapped (RSA-OAEP): the private key unwraps the AES key", un == plain)
 
 
 @case
