@@ -42,7 +42,7 @@ typedef struct hsm_sess hsm_sess; /* opaque pooled session */
 #define HSM_LABEL_MAX 32u              /* PKCS#11 token label field */
 #define HSM_KEK_LABEL_PREFIX "coffre-kek-"
 #define HSM_KEK_MAX 64u                /* KEK versions tracked */
-#define HSM_DEK_MAX 512u               /* largest DEK / secret we wrap (bytes) */
+#define HSM_DEK_MAX 8192u              /* largest DEK / secret (an RSA-4096 PKCS#8, a cert) */
 #define HSM_UID_MAX 256u               /* largest unique id bound into a blob */
 #define HSM_URI_MAX 512u               /* a key pair URI returned by hsm_keypair_generate */
 
@@ -212,6 +212,12 @@ void hsm_blob_hdr_write(const struct hsm_blob_hdr *hdr, uint8_t out[HSM_BLOB_HDR
  * Errors: CF_E_NO_SPACE (cap < hsm_blob_size(dek_n)), CF_E_HSM_NOT_FOUND (no current KEK). */
 MUST_USE cf_err hsm_dek_generate(hsm_sess *s, size_t dek_n, const struct hsm_bind *b,
 				 uint8_t *blob, size_t cap, size_t *blob_n);
+/* hsm_dek_generate, and the SHA-256 of the new key material (by the module's CKM_SHA256, in
+ * the same job, before the executor's scratch is wiped) into sha256: a created key's Digest. */
+#define HSM_SHA256_LEN 32u
+MUST_USE cf_err hsm_dek_generate_sha256(hsm_sess *s, size_t dek_n, const struct hsm_bind *b,
+					uint8_t *blob, size_t cap, size_t *blob_n,
+					uint8_t sha256[HSM_SHA256_LEN]);
 /* Wrap caller-supplied key material (KMIP Register) under the current KEK. */
 MUST_USE cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n,
 			     const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n);

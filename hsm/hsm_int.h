@@ -59,8 +59,9 @@ enum hsm_fault {
 	HSM_FAULT_MODULE = 3,  /* C_Finalize + C_Initialize + login + find KEKs */
 };
 
-#define HSM_IO_IN 4096u
-#define HSM_IO_OUT 4096u
+/* in: a DEK or its ciphertext + tag; keywrap.c's jobs take two sealed DEKs, a nonce and an AAD */
+#define HSM_IO_IN (2u * (HSM_DEK_MAX + 64u) + HSM_AAD_MAX)
+#define HSM_IO_OUT (HSM_DEK_MAX + 64u)
 #define HSM_AAD_MAX (16u + 4u + HSM_UID_MAX + 4u)
 
 /* The executor's scratch, in locked memory. The caller fills it before a job and copies the
@@ -84,6 +85,7 @@ struct hsm_io {
 	uint8_t id[64];
 	size_t id_n;
 	int kind;                 /* job-specific selector */
+	uint8_t digest[32];       /* SHA-256 of a generated DEK (hsm_dek_generate_sha256) */
 	CK_TOKEN_INFO tinfo;
 	CK_SLOT_ID slot;
 	/* transparent recovery (hsm_sess_run): attempt = 0 on the first run of a job, 1 on the

@@ -189,6 +189,8 @@ static cf_err job_wrap(struct hsm_exec *x)
 	return hsm_job_gcm_encrypt(x);
 }
 
+#define GEN_SHA256 1 /* io->kind of job_generate_wrap: also the SHA-256 of the key */
+
 static cf_err job_generate_wrap(struct hsm_exec *x)
 {
 	struct hsm_io *io = x->io;
@@ -200,6 +202,20 @@ static cf_err job_generate_wrap(struct hsm_exec *x)
 		return p11_fail(x, rv);
 	memcpy(io->nonce, io->in + io->in_n, NONCE_N);
 	sec_wipe(io->in + io->in_n, NONCE_N);
+	if (io->kind == GEN_SHA256) {
+		/* the Digest attribute of the new key, by the module (a self-tested mechanism) */
+		CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+		CK_ULONG dn = sizeof io->digest;
+		rv = x->h->f->C_DigestInit(x->sh, &m);
+		if (rv == CKR_OK)
+			rv = x->h->f->C_Digest(x->sh, io->in, io->in_n, io->digest, &dn);
+		if (rv == CKR_OK && dn != sizeof io->digest)
+			rv = CKR_FUNCTION_FAILED;
+		if (rv != CKR_OK) {
+			sec_wipe(io->in, io->in_n);
+			return p11_fail(x, rv);
+		}
+	}
 	cf_err rc = hsm_job_gcm_encrypt(x);
 	sec_wipe(io->in, io->in_n + NONCE_N);
 	return rc;
@@ -243,7 +259,7 @@ static void wrap_emit(struct hsm_io *io, const uint8_t hdr[HSM_BLOB_HDR], uint8_
 }
 
 static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, const struct hsm_bind *b,
-			  uint8_t *blob, size_t cap, size_t *blob_n)
+			  uint8_t *blob, size_t cap, size_t *blob_n, uint8_t *sha256)
 {
 	cf_err rc = CF_E_INTERNAL;
 	if (blob_n != NULL)
@@ -262,12 +278,17 @@ static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, const s
 	struct hsm_io *io = s->x->io;
 	if (dek != NULL)
 		memcpy(io->in, dek, dek_n);
+	io->kind = sha256 != NULL ? GEN_SHA256 : 0;
 	rc = hsm_sess_run(s, dek != NULL ? job_wrap : job_generate_wrap, &dl);
 	if (s->x != NULL) {
 		io = s->x->io;
 		sec_wipe(io->in, dek_n);
 		if (rc == CF_OK)
 			wrap_emit(io, hdr, blob, blob_n);
+		if (rc == CF_OK && sha256 != NULL)
+			memcpy(sha256, io->digest, sizeof io->digest);
+		sec_wipe(io->digest, sizeof io->digest);
+		io->kind = 0;
 	}
 out:
 	if (rc != CF_OK && blob != NULL)
@@ -278,7 +299,16 @@ out:
 cf_err hsm_dek_generate(hsm_sess *s, size_t dek_n, const struct hsm_bind *b, uint8_t *blob,
 			size_t cap, size_t *blob_n)
 {
-	return wrap_common(s, NULL, dek_n, b, blob, cap, blob_n);
+	return wrap_common(s, NULL, dek_n, b, blob, cap, blob_n, NULL);
+}
+
+cf_err hsm_dek_generate_sha256(hsm_sess *s, size_t dek_n, const struct hsm_bind *b,
+			       uint8_t *blob, size_t cap, size_t *blob_n,
+			       uint8_t sha256[HSM_SHA256_LEN])
+{
+	if (sha256 == NULL)
+		return CF_E_INVALID_ARG;
+	return wrap_common(s, NULL, dek_n, b, blob, cap, blob_n, sha256);
 }
 
 cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n, const struct hsm_bind *b,
@@ -286,7 +316,7 @@ cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n, const struct 
 {
 	if (dek == NULL)
 		return CF_E_INVALID_ARG;
-	return wrap_common(s, dek, dek_n, b, blob, cap, blob_n);
+	return wrap_common(s, dek, dek_n, b, blob, cap, blob_n, NULL);
 }
 
 /* unwrap into the executor's scratch (io->out); the caller copies it where it belongs */

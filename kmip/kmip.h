@@ -186,8 +186,15 @@ struct kmip_key_block {
 /* A managed object: `type` (Object Type enumeration) says which members are used.
  *   Symmetric Key, Public Key, Private Key: kb.
  *   Secret Data: secret_type + kb.   Opaque Object: opaque_type + opaque.
- *   Certificate: cert_type + cert.
- *   Split Key, Template, PGP Key, Certificate Request: raw (validated contents, verbatim). */
+ *   Certificate: cert_type + cert.   Split Key: split + kb.
+ *   Template, PGP Key, Certificate Request: raw (validated contents, verbatim). */
+struct kmip_split {
+	int32_t parts;                 /* Split Key Parts */
+	int32_t part_id;               /* Key Part Identifier */
+	int32_t threshold;             /* Split Key Threshold */
+	uint32_t method;               /* Split Key Method */
+	struct kmip_bytes prime;       /* Prime Field Size (Big Integer value), p == NULL if absent */
+};
 struct kmip_object {
 	uint32_t type;                 /* KMIP_OBJECT_TYPE_*, 0 = absent */
 	struct kmip_key_block kb;
@@ -196,6 +203,7 @@ struct kmip_object {
 	struct kmip_bytes opaque;      /* Opaque Data Value */
 	uint32_t cert_type;            /* Certificate Type */
 	struct kmip_bytes cert;        /* Certificate Value */
+	struct kmip_split split;       /* Split Key fields (kb holds its Key Block) */
 	struct kmip_bytes raw;
 };
 
@@ -280,13 +288,18 @@ struct kmip_rsp_get_attr_list {
 };
 
 /* Add / Modify / Delete Attribute. 1.x: the Attribute (Delete: name + index in `ref`,
- * attr.has_index); 2.0: New Attribute / Current Attribute / Attribute Reference. */
+ * attr.has_index); 2.0: New Attribute / Current Attribute / Attribute Reference. 2.0 Set
+ * Attribute: New Attribute; 2.0 Adjust Attribute: Attribute Reference, Adjustment Type,
+ * optional Adjustment Value (any numeric type, kept as sent). */
 struct kmip_req_attr_change {
 	struct kmip_text uid;
 	bool has_current; struct kmip_attr current;   /* 2.0 Modify/Delete */
 	bool has_new; struct kmip_attr attr;          /* 1.x Attribute, 2.0 New Attribute */
 	bool has_ref; struct kmip_attr_ref ref;       /* Delete: 1.x name, 2.0 reference */
 	bool has_index; int32_t index;                /* Delete 1.x Attribute Index */
+	uint32_t adjust_type;                         /* Adjust: Adjustment Type */
+	bool has_adjust_value; uint8_t adjust_vtype;  /* Adjust: Adjustment Value, its type */
+	struct kmip_bytes adjust_value;
 };
 struct kmip_rsp_attr_change {
 	struct kmip_text uid;
@@ -312,6 +325,15 @@ struct kmip_req_revoke {
 	bool has_cod; int64_t compromise_date;        /* Compromise Occurrence Date */
 };
 
+/* Check (1.x and 2.0 alike): the request's values to check; the answer names the values
+ * refused (none on success). */
+struct kmip_check {
+	struct kmip_text uid;
+	bool has_count; int64_t usage_limits_count;   /* Usage Limits Count */
+	bool has_mask; int32_t usage_mask;            /* Cryptographic Usage Mask */
+	bool has_lease; uint32_t lease_time;          /* Lease Time (an Interval) */
+};
+
 struct kmip_payload {
 	uint32_t op;               /* Operation of the batch item */
 	bool typed;                /* false: only `raw` is meaningful, re-encoded verbatim */
@@ -333,12 +355,14 @@ struct kmip_payload {
 		struct kmip_rsp_get_attrs get_attrs_rsp;
 		struct kmip_uid_only uid_req;             /* Get Attribute List, Activate, Destroy */
 		struct kmip_rsp_get_attr_list get_attr_list_rsp;
-		struct kmip_req_attr_change attr_req;     /* Add / Modify / Delete Attribute */
+		struct kmip_req_attr_change attr_req;     /* Add / Modify / Delete / Set / Adjust */
 		struct kmip_rsp_attr_change attr_rsp;
 		struct kmip_req_locate locate_req;
 		struct kmip_rsp_locate locate_rsp;
 		struct kmip_req_revoke revoke_req;
 		struct kmip_uid_only uid_rsp;             /* Activate, Revoke, Destroy */
+		struct kmip_check check_req;
+		struct kmip_check check_rsp;
 	} u;
 };
 

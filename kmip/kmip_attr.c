@@ -402,7 +402,15 @@ cf_err kd_ref(struct kd *c, ttlv_rd *r, struct kmip_attr_ref *ref)
 		TRY(kd_open(c, r, KMIP_TAG_ATTRIBUTE_REFERENCE, &ch));
 		TRY(kd_text(c, &ch, KMIP_TAG_VENDOR_IDENTIFICATION, true, &ref->vendor));
 		TRY(kd_text(c, &ch, KMIP_TAG_ATTRIBUTE_NAME, true, &ref->name));
-		return kd_end(c, &ch);
+		TRY(kd_end(c, &ch));
+		if (ref->vendor.n == 0) {
+			/* an empty Vendor Identification (PyKMIP's form) names a standard
+			 * attribute, or a custom one by its 1.x name: as the enumeration form */
+			ref->vendor = (struct kmip_text){ 0 };
+			if ((rc = resolve_name(c, ref->name, &ref->tag)) != CF_OK)
+				return kd_fail(c, r, at, rc);
+		}
+		return CF_OK;
 	}
 	if (it.type != TTLV_ENUMERATION)
 		return kd_fail(c, r, at, CF_E_BAD_TYPE);

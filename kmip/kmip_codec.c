@@ -283,6 +283,38 @@ cf_err kd_datetime(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, bool *has, 
 	return CF_OK;
 }
 
+cf_err kd_long(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, bool *has, int64_t *v)
+{
+	bool present;
+	*v = 0;
+	*has = false;
+	TRY(absent(c, r, tag, req, &present));
+	if (!present)
+		return CF_OK;
+	size_t at = r->off;
+	cf_err rc = ttlv_rd_long(r, tag, v);
+	if (rc != CF_OK)
+		return kd_fail(c, r, at, rc);
+	*has = true;
+	return CF_OK;
+}
+
+cf_err kd_interval(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, bool *has, uint32_t *v)
+{
+	bool present;
+	*v = 0;
+	*has = false;
+	TRY(absent(c, r, tag, req, &present));
+	if (!present)
+		return CF_OK;
+	size_t at = r->off;
+	cf_err rc = ttlv_rd_interval(r, tag, v);
+	if (rc != CF_OK)
+		return kd_fail(c, r, at, rc);
+	*has = true;
+	return CF_OK;
+}
+
 cf_err kd_struct(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, struct kmip_bytes *out)
 {
 	bool present;

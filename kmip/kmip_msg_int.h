@@ -45,6 +45,9 @@ MUST_USE cf_err kd_enum(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, bool *
 MUST_USE cf_err kd_bool(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, bool *has, bool *v);
 MUST_USE cf_err kd_datetime(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, bool *has,
 			    int64_t *v);
+MUST_USE cf_err kd_long(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, bool *has, int64_t *v);
+MUST_USE cf_err kd_interval(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, bool *has,
+			    uint32_t *v);
 /* A Structure validated by kd_walk; *out = its encoded contents. */
 MUST_USE cf_err kd_struct(struct kd *c, ttlv_rd *r, uint32_t tag, bool req, struct kmip_bytes *out);
 /* Consecutive items with this tag (any count, possibly 0), each validated as in kd_walk;

@@ -1,5 +1,5 @@
 /* Managed objects: Symmetric Key, Public / Private Key, Secret Data (Key Block), Opaque
- * Object, Certificate typed; Split Key, Template, PGP Key and Certificate Request kept as
+ * Object, Certificate, Split Key typed; Template, PGP Key and Certificate Request kept as
  * validated raw contents. Key Wrapping Data is kept verbatim.
  *
  *= kmip-spec-v1.4 section 2.1.3 (Key Block): Key Format Type, Key Compression Type
@@ -144,6 +144,19 @@ cf_err kd_object(struct kd *c, ttlv_rd *r, uint32_t object_type, struct kmip_obj
 		TRY(kd_enum(c, &ch, KMIP_TAG_CERTIFICATE_TYPE, true, NULL, &o->cert_type));
 		TRY(kd_bytes(c, &ch, KMIP_TAG_CERTIFICATE_VALUE, true, &o->cert));
 		return kd_end(c, &ch);
+	case KMIP_OBJECT_TYPE_SPLIT_KEY:
+		TRY(kd_open(c, r, tag, &ch));
+		TRY(kd_int(c, &ch, KMIP_TAG_SPLIT_KEY_PARTS, true, NULL, &o->split.parts));
+		TRY(kd_int(c, &ch, KMIP_TAG_KEY_PART_IDENTIFIER, true, NULL, &o->split.part_id));
+		TRY(kd_int(c, &ch, KMIP_TAG_SPLIT_KEY_THRESHOLD, true, NULL, &o->split.threshold));
+		TRY(kd_enum(c, &ch, KMIP_TAG_SPLIT_KEY_METHOD, true, NULL, &o->split.method));
+		if (ttlv_rd_next_is(&ch, KMIP_TAG_PRIME_FIELD_SIZE)) {
+			size_t at = ch.off;
+			TRY(kd_fail(c, &ch, at, ttlv_rd_bigint(&ch, KMIP_TAG_PRIME_FIELD_SIZE,
+							       &o->split.prime.p, &o->split.prime.n)));
+		}
+		TRY(kd_key_block(c, &ch, &o->kb));
+		return kd_end(c, &ch);
 	default:
 		return kd_struct(c, r, tag, true, &o->raw);
 	}
@@ -215,6 +228,17 @@ cf_err ke_object(ttlv_wr *w, const struct kmip_object *o, int ver)
 		TRY(ttlv_wr_begin(w, tag, &m));
 		TRY(ke_enum(w, KMIP_TAG_CERTIFICATE_TYPE, o->cert_type, ver));
 		TRY(ttlv_wr_bytes(w, KMIP_TAG_CERTIFICATE_VALUE, o->cert.p, o->cert.n));
+		return ttlv_wr_end(w, m);
+	case KMIP_OBJECT_TYPE_SPLIT_KEY:
+		TRY(ttlv_wr_begin(w, tag, &m));
+		TRY(ttlv_wr_int(w, KMIP_TAG_SPLIT_KEY_PARTS, o->split.parts));
+		TRY(ttlv_wr_int(w, KMIP_TAG_KEY_PART_IDENTIFIER, o->split.part_id));
+		TRY(ttlv_wr_int(w, KMIP_TAG_SPLIT_KEY_THRESHOLD, o->split.threshold));
+		TRY(ke_enum(w, KMIP_TAG_SPLIT_KEY_METHOD, o->split.method, ver));
+		if (o->split.prime.p != NULL)
+			TRY(ttlv_wr_bigint(w, KMIP_TAG_PRIME_FIELD_SIZE, o->split.prime.p,
+					   o->split.prime.n));
+		TRY(ke_key_block(w, &o->kb, ver));
 		return ttlv_wr_end(w, m);
 	default: {
 		struct kmip_bytes b = o->raw;

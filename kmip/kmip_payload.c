@@ -22,6 +22,9 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
 	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
 	case KMIP_OPERATION_DELETE_ATTRIBUTE:
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE:
+	case KMIP_OPERATION_CHECK:
 	case KMIP_OPERATION_LOCATE:
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
@@ -151,6 +154,53 @@ static MUST_USE cf_err kd_delete_attr_req(struct kd *c, ttlv_rd *r, struct kmip_
 	return CF_OK;
 }
 
+/* Adjust Attribute (2.0): [Unique Identifier] Attribute Reference, Adjustment Type,
+ * [Adjustment Value] of any numeric type. */
+static MUST_USE cf_err kd_adjust_attr_req(struct kd *c, ttlv_rd *r, struct kmip_req_attr_change *p)
+{
+	struct ttlv_item it;
+	size_t at;
+	cf_err rc;
+
+	TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
+	p->has_ref = true;
+	TRY(kd_ref(c, r, &p->ref));
+	TRY(kd_enum(c, r, T(ADJUSTMENT_TYPE), true, NULL, &p->adjust_type));
+	if (!ttlv_rd_next_is(r, T(ADJUSTMENT_VALUE)))
+		return CF_OK;
+	at = r->off;
+	if ((rc = ttlv_rd_next(r, &it)) != CF_OK || (rc = kd_check_item(c, it.tag, &it)) != CF_OK)
+		return kd_fail(c, r, at, rc);
+	if (it.type == TTLV_STRUCTURE)
+		return kd_fail(c, r, at, CF_E_BAD_TYPE);
+	p->has_adjust_value = true;
+	p->adjust_vtype = it.type;
+	p->adjust_value = (struct kmip_bytes){ it.val != NULL ? it.val : (const uint8_t *)"",
+					       it.len };
+	return CF_OK;
+}
+
+/* Check request and response: [Unique Identifier] [Usage Limits Count] [Cryptographic Usage
+ * Mask] [Lease Time], the same fields both ways. */
+static MUST_USE cf_err kd_check(struct kd *c, ttlv_rd *r, struct kmip_check *p)
+{
+	TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &p->uid));
+	TRY(kd_long(c, r, T(USAGE_LIMITS_COUNT), false, &p->has_count, &p->usage_limits_count));
+	TRY(kd_int(c, r, T(CRYPTOGRAPHIC_USAGE_MASK), false, &p->has_mask, &p->usage_mask));
+	return kd_interval(c, r, T(LEASE_TIME), false, &p->has_lease, &p->lease_time);
+}
+
+static cf_err ke_check(ttlv_wr *w, const struct kmip_check *p)
+{
+	if (p->uid.p != NULL)
+		TRY(ke_text(w, T(UNIQUE_IDENTIFIER), p->uid));
+	if (p->has_count)
+		TRY(ttlv_wr_long(w, T(USAGE_LIMITS_COUNT), p->usage_limits_count));
+	if (p->has_mask)
+		TRY(ttlv_wr_int(w, T(CRYPTOGRAPHIC_USAGE_MASK), p->usage_mask));
+	return p->has_lease ? ttlv_wr_interval(w, T(LEASE_TIME), p->lease_time) : CF_OK;
+}
+
 static MUST_USE cf_err kd_locate_req(struct kd *c, ttlv_rd *r, struct kmip_req_locate *p)
 {
 	TRY(kd_int(c, r, T(MAXIMUM_ITEMS), false, &p->has_max, &p->max_items));
@@ -247,6 +297,14 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 		return kd_attr_change_req(c, r, pl->op, &pl->u.attr_req);
 	case KMIP_OPERATION_DELETE_ATTRIBUTE:
 		return kd_delete_attr_req(c, r, &pl->u.attr_req);
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &pl->u.attr_req.uid));
+		pl->u.attr_req.has_new = true;
+		return kd_attr_wrapped(c, r, T(NEW_ATTRIBUTE), &pl->u.attr_req.attr);
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE:
+		return kd_adjust_attr_req(c, r, &pl->u.attr_req);
+	case KMIP_OPERATION_CHECK:
+		return kd_check(c, r, &pl->u.check_req);
 	case KMIP_OPERATION_LOCATE:
 		return kd_locate_req(c, r, &pl->u.locate_req);
 	case KMIP_OPERATION_REVOKE:
@@ -261,6 +319,8 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	bool v2 = c->ver >= KMIP_V2_0;
 
 	switch (pl->op) {
+	case KMIP_OPERATION_CHECK:
+		return kd_check(c, r, &pl->u.check_rsp);
 	case KMIP_OPERATION_DISCOVER_VERSIONS:
 		return kd_versions(c, r, &pl->u.discover_rsp.v, &pl->u.discover_rsp.n);
 	case KMIP_OPERATION_QUERY:
@@ -299,7 +359,9 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	}
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
 	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
-	case KMIP_OPERATION_DELETE_ATTRIBUTE: {
+	case KMIP_OPERATION_DELETE_ATTRIBUTE:
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE: {
 		struct kmip_rsp_attr_change *p = &pl->u.attr_rsp;
 		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), true, &p->uid));
 		if (v2)
@@ -327,7 +389,8 @@ cf_err kd_payload(struct kd *c, ttlv_rd *r, uint32_t op, bool response, struct k
 	memset(pl, 0, sizeof *pl);
 	pl->op = op;
 	pl->raw = (struct kmip_bytes){ r->p != NULL ? r->p : (const uint8_t *)"", r->len };
-	if (!kmip_op_typed(op))
+	bool v2_only = op == KMIP_OPERATION_SET_ATTRIBUTE || op == KMIP_OPERATION_ADJUST_ATTRIBUTE;
+	if (!kmip_op_typed(op) || (v2_only && c->ver < KMIP_V2_0))
 		return kd_walk(c, r);
 	pl->typed = true;
 	TRY(response ? kd_rsp(c, r, pl) : kd_req(c, r, pl));
@@ -397,11 +460,68 @@ static cf_err ke_rekey_req(ttlv_wr *w, const struct kmip_req_rekey *p, int ver)
 	return ver >= KMIP_V2_0 ? ke_struct(w, T(PROTECTION_STORAGE_MASKS), p->psm) : CF_OK;
 }
 
+/* The attribute operations' requests: Add, Modify, Delete (1.x and 2.0 forms), Set, Adjust
+ * (2.0). */
+static cf_err ke_attr_change_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
+{
+	bool v2 = ver >= KMIP_V2_0;
+
+	switch (pl->op) {
+	case KMIP_OPERATION_ADD_ATTRIBUTE:
+	case KMIP_OPERATION_MODIFY_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		TRY(ke_uid_req(w, p->uid));
+		if (!p->has_new)
+			return CF_E_MISSING;
+		if (!v2)
+			return ke_attr_v1(w, &p->attr, ver);
+		if (pl->op == KMIP_OPERATION_MODIFY_ATTRIBUTE && p->has_current)
+			TRY(ke_attr_wrapped(w, T(CURRENT_ATTRIBUTE), &p->current, ver));
+		return ke_attr_wrapped(w, T(NEW_ATTRIBUTE), &p->attr, ver);
+	}
+	case KMIP_OPERATION_DELETE_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		TRY(ke_uid_req(w, p->uid));
+		if (!v2) {
+			if (!p->has_ref)
+				return CF_E_MISSING;
+			TRY(ke_ref(w, &p->ref, ver));
+			return p->has_index ? ttlv_wr_int(w, T(ATTRIBUTE_INDEX), p->index) : CF_OK;
+		}
+		if (p->has_current)
+			TRY(ke_attr_wrapped(w, T(CURRENT_ATTRIBUTE), &p->current, ver));
+		return p->has_ref ? ke_ref(w, &p->ref, ver) : CF_OK;
+	}
+	case KMIP_OPERATION_SET_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		if (!v2 || !p->has_new)
+			return !v2 ? CF_E_BAD_VALUE : CF_E_MISSING;
+		TRY(ke_uid_req(w, p->uid));
+		return ke_attr_wrapped(w, T(NEW_ATTRIBUTE), &p->attr, ver);
+	}
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE: {
+		const struct kmip_req_attr_change *p = &pl->u.attr_req;
+		if (!v2 || !p->has_ref)
+			return !v2 ? CF_E_BAD_VALUE : CF_E_MISSING;
+		TRY(ke_uid_req(w, p->uid));
+		TRY(ke_ref(w, &p->ref, ver));
+		TRY(ke_enum(w, T(ADJUSTMENT_TYPE), p->adjust_type, ver));
+		return p->has_adjust_value ? ttlv_wr_raw(w, T(ADJUSTMENT_VALUE), p->adjust_vtype,
+							 p->adjust_value.p, p->adjust_value.n)
+					   : CF_OK;
+	}
+	default:
+		return CF_E_INTERNAL;
+	}
+}
+
 static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 {
 	bool v2 = ver >= KMIP_V2_0;
 
 	switch (pl->op) {
+	case KMIP_OPERATION_CHECK:
+		return ke_check(w, &pl->u.check_req);
 	case KMIP_OPERATION_DISCOVER_VERSIONS:
 		return ke_versions(w, pl->u.discover_req.v, pl->u.discover_req.n);
 	case KMIP_OPERATION_QUERY:
@@ -442,30 +562,11 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_DESTROY:
 		return ke_uid_req(w, pl->u.uid_req.uid);
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
-	case KMIP_OPERATION_MODIFY_ATTRIBUTE: {
-		const struct kmip_req_attr_change *p = &pl->u.attr_req;
-		TRY(ke_uid_req(w, p->uid));
-		if (!p->has_new)
-			return CF_E_MISSING;
-		if (!v2)
-			return ke_attr_v1(w, &p->attr, ver);
-		if (pl->op == KMIP_OPERATION_MODIFY_ATTRIBUTE && p->has_current)
-			TRY(ke_attr_wrapped(w, T(CURRENT_ATTRIBUTE), &p->current, ver));
-		return ke_attr_wrapped(w, T(NEW_ATTRIBUTE), &p->attr, ver);
-	}
-	case KMIP_OPERATION_DELETE_ATTRIBUTE: {
-		const struct kmip_req_attr_change *p = &pl->u.attr_req;
-		TRY(ke_uid_req(w, p->uid));
-		if (!v2) {
-			if (!p->has_ref)
-				return CF_E_MISSING;
-			TRY(ke_ref(w, &p->ref, ver));
-			return p->has_index ? ttlv_wr_int(w, T(ATTRIBUTE_INDEX), p->index) : CF_OK;
-		}
-		if (p->has_current)
-			TRY(ke_attr_wrapped(w, T(CURRENT_ATTRIBUTE), &p->current, ver));
-		return p->has_ref ? ke_ref(w, &p->ref, ver) : CF_OK;
-	}
+	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
+	case KMIP_OPERATION_DELETE_ATTRIBUTE:
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE:
+		return ke_attr_change_req(w, pl, ver);
 	case KMIP_OPERATION_LOCATE: {
 		const struct kmip_req_locate *p = &pl->u.locate_req;
 		if (p->has_max)
@@ -503,6 +604,8 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	bool v2 = ver >= KMIP_V2_0;
 
 	switch (pl->op) {
+	case KMIP_OPERATION_CHECK:
+		return ke_check(w, &pl->u.check_rsp);
 	case KMIP_OPERATION_DISCOVER_VERSIONS:
 		return ke_versions(w, pl->u.discover_rsp.v, pl->u.discover_rsp.n);
 	case KMIP_OPERATION_QUERY: {
@@ -552,7 +655,9 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	}
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
 	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
-	case KMIP_OPERATION_DELETE_ATTRIBUTE: {
+	case KMIP_OPERATION_DELETE_ATTRIBUTE:
+	case KMIP_OPERATION_SET_ATTRIBUTE:
+	case KMIP_OPERATION_ADJUST_ATTRIBUTE: {
 		const struct kmip_rsp_attr_change *p = &pl->u.attr_rsp;
 		TRY(ke_uid_rsp(w, p->uid));
 		if (v2)

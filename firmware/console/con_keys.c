@@ -658,7 +658,7 @@ static cf_err cmd_keys_revoke(struct con *c, int argc, char **argv)
 		return rc;
 	}
 	safe(o.uid, u, sizeof u);
-	if (is_destroyed(o.state) || o.state == STORE_STATE_COMPROMISED) {
+	if (o.state == STORE_STATE_DESTROYED_COMPROMISED || o.state == STORE_STATE_COMPROMISED) {
 		con_printf(c, "%s is %s: it cannot be revoked\n", u, state_name(o.state));
 		rc = CF_E_STATE;
 		goto out;
@@ -671,21 +671,24 @@ static cf_err cmd_keys_revoke(struct con *c, int argc, char **argv)
 	}
 	compromise = reason == KMIP_REVOCATION_REASON_CODE_KEY_COMPROMISE ||
 		     reason == KMIP_REVOCATION_REASON_CODE_CA_COMPROMISE;
-	/* the KMIP rules (firmware/ops/ops_state.c): a Deactivated object can only become Compromised */
-	if (!compromise && o.state == STORE_STATE_DEACTIVATED) {
-		con_printf(c, "%s is already Deactivated (only a compromise can still be recorded)\n", u);
+	/* the KMIP state diagram (firmware/ops/ops_state.c, docs/kmip-server.md "Life cycle"):
+	 * only an Active object is Deactivated; Pre-Active, Deactivated and Destroyed objects can
+	 * only record a compromise */
+	if (!compromise && o.state != STORE_STATE_ACTIVE) {
+		con_printf(c, "%s is %s%s (only a compromise can be recorded)\n", u,
+			   o.state == STORE_STATE_DEACTIVATED ? "already " : "", state_name(o.state));
 		rc = CF_E_STATE;
 		goto out;
 	}
 	if (compromise) {
-		o.state = STORE_STATE_COMPROMISED;
+		o.state = is_destroyed(o.state) ? STORE_STATE_DESTROYED_COMPROMISED
+						: STORE_STATE_COMPROMISED;
 		o.compromise = now;
-		o.compromise_occurrence = now;
+		o.compromise_occurrence = o.created; /* KMIP 4.20: the Initial Date */
 	} else {
 		o.state = STORE_STATE_DEACTIVATED;
-	}
-	if (o.deactivation == 0 || o.deactivation > now)
 		o.deactivation = now;
+	}
 	o.revocation_reason = reason;
 	free(o.revocation_message);
 	o.revocation_message = NULL;

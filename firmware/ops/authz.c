@@ -69,6 +69,7 @@ struct authz_cache_ent {
 	const char *via;
 	char fp_hex[sizeof ((struct identity *)0)->fp_hex];
 	char tenant[STORE_TENANT_MAX + 1];
+	bool password_required;
 };
 
 struct authz {
@@ -152,6 +153,7 @@ static bool authz_cache_get(struct authz *a, const struct config *cfg, const str
 		memcpy(out->tenant, e->tenant, sizeof out->tenant);
 		out->role = e->role;
 		out->via = e->via;
+		out->password_required = e->password_required;
 		hit = true;
 	}
 	pthread_mutex_unlock(&a->cache_lock);
@@ -177,6 +179,7 @@ static void authz_cache_put(struct authz *a, const struct config *cfg, const str
 	memcpy(e->fp_hex, id->fp_hex, sizeof e->fp_hex);
 	e->fp_hex[sizeof e->fp_hex - 1] = '\0';
 	memcpy(e->tenant, p->tenant, sizeof e->tenant);
+	e->password_required = p->password_required;
 	pthread_mutex_unlock(&a->cache_lock);
 }
 
@@ -213,6 +216,8 @@ cf_err authz_resolve(struct authz *a, const struct config *cfg, struct store *st
 	}
 	memset(out, 0, sizeof *out);
 	cf_err rc = authz_resolve_uncached(cfg, st, id, out);
+	if (rc == CF_OK && st != NULL)
+		rc = authz_tenant_password(st, out->tenant, &out->password_required);
 	if (rc == CF_OK)
 		authz_cache_put(a, cfg, st, id, gen, now, out);
 	return rc;

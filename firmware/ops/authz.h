@@ -59,6 +59,7 @@ struct authz_principal {
 	enum config_role role;
 	char actor[STORE_OWNER_MAX + 1];   /* "sha256:<fingerprint hex>": audit actor, owner */
 	const char *via;                   /* "config" / "store": where the mapping came from */
+	bool password_required;            /* the tenant has a KMIP password (authz_cred.c) */
 };
 
 /* id -> *out. CF_E_AUTH when no rule maps the identity (out->actor is still filled, for the
@@ -68,10 +69,20 @@ struct authz_principal {
 MUST_USE cf_err authz_resolve(struct authz *a, const struct config *cfg, struct store *st,
 			      const struct identity *id, struct authz_principal *out);
 
-/* Check every Username/Password credential of the header (other credential types:
- * CF_E_AUTH, we do not support them). No credential: CF_OK. */
+/* The credential policy (docs/kmip-server.md "Identity, tenants, roles"). When p's tenant has
+ * a password (p->password_required), the request must carry a Username/Password credential of
+ * that tenant that verifies: none, an empty one or a wrong one is CF_E_AUTH. Otherwise a
+ * credential is optional; one whose username and password are both empty (PyKMIP sends it
+ * when its configuration has `username =` and `password =`) is ignored, any other one must
+ * verify. Other credential types: CF_E_AUTH, we do not support them. */
 MUST_USE cf_err authz_credential_check(struct store *st, const struct authz_principal *p,
 				       const struct kmip_req_header *h);
+/* *out = the tenant has a KMIP password (authz_password_set wrote its marker). Any store
+ * error is returned (the caller fails closed). authz_resolve fills
+ * authz_principal.password_required with it (cached with the principal, so a new password
+ * takes effect within the cache's lifetime, a few seconds, or at once after
+ * authz_cache_invalidate). */
+MUST_USE cf_err authz_tenant_password(struct store *st, const char *tenant, bool *out);
 
 /* Create or replace the password record of user (format above) for tenant; rng fills the
  * 16-byte salt. CF_E_INVALID_ARG for an empty or overlong user or tenant. */

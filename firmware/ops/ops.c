@@ -48,9 +48,12 @@ static const struct ops_entry ops_table[] = {
 	{ KMIP_OPERATION_ADD_ATTRIBUTE, ops_add_attribute, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_MODIFY_ATTRIBUTE, ops_modify_attribute, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_DELETE_ATTRIBUTE, ops_delete_attribute, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_SET_ATTRIBUTE, ops_set_attribute, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_ADJUST_ATTRIBUTE, ops_adjust_attribute, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_ACTIVATE, ops_activate, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_REVOKE, ops_revoke, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_DESTROY, ops_destroy, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_CHECK, ops_check, ST_READY, OPS_READ_META, BY_ANYONE },
 	{ KMIP_OPERATION_QUERY, ops_query, ST_READY, OPS_READ_META, BY_ANYONE },
 	{ KMIP_OPERATION_DISCOVER_VERSIONS, ops_discover_versions, ST_READY, OPS_READ_META,
 	  BY_ANYONE },
@@ -63,8 +66,10 @@ static const uint32_t ops_list[OPS_N] = {
 	KMIP_OPERATION_LOCATE, KMIP_OPERATION_GET,
 	KMIP_OPERATION_GET_ATTRIBUTES, KMIP_OPERATION_GET_ATTRIBUTE_LIST,
 	KMIP_OPERATION_ADD_ATTRIBUTE, KMIP_OPERATION_MODIFY_ATTRIBUTE,
-	KMIP_OPERATION_DELETE_ATTRIBUTE, KMIP_OPERATION_ACTIVATE, KMIP_OPERATION_REVOKE,
-	KMIP_OPERATION_DESTROY, KMIP_OPERATION_QUERY, KMIP_OPERATION_DISCOVER_VERSIONS,
+	KMIP_OPERATION_DELETE_ATTRIBUTE, KMIP_OPERATION_SET_ATTRIBUTE, KMIP_OPERATION_ADJUST_ATTRIBUTE,
+	KMIP_OPERATION_ACTIVATE, KMIP_OPERATION_REVOKE,
+	KMIP_OPERATION_DESTROY, KMIP_OPERATION_CHECK, KMIP_OPERATION_QUERY,
+	KMIP_OPERATION_DISCOVER_VERSIONS,
 };
 
 static const struct ops_entry *ops_find(uint32_t op)
@@ -581,7 +586,12 @@ static void item_failed(struct req_ctx *x, size_t i, cf_err rc)
 	result_for(rc, x->r.ver, &status, &reason);
 	if (it->reason != 0)
 		reason = it->reason;
+	struct kmip_payload pl = it->rs->pl;
 	item_fail(it->rs, it->rq, status, reason, it->msg != NULL ? it->msg : cf_err_str(rc));
+	if (it->fail_payload) {
+		it->rs->pl = pl;
+		it->rs->has_payload = true;
+	}
 	if ((arc = ops_audit(&x->r, it->rq->op, it->uid, (int64_t)reason, it->msg)) != CF_OK)
 		log_err_r(arc, "kmip: audit record failed");
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "board/hex.h"
 #include "firmware/ops/ops_int.h"
 
 /* Attributes the store keeps as object columns (docs/store.md "Objects"). */
@@ -151,6 +152,13 @@ cf_err ops_attr_to_store(struct ops_req *r, const struct kmip_attr *a, const cha
 			TRY(ops_name_value(&a->val, &nv));
 			TRY(ops_cstr(r, nv.p, nv.n, &t));
 			sa->v_text = t;
+		} else if (a->type == TTLV_STRUCTURE && a->tag != 0 && a->val.n <= STORE_TEXT_MAX / 2) {
+			/* searchable by Locate: the contents in hex (Application Specific
+			 * Information, Link, ... match when their encoding is equal) */
+			void *h;
+			TRY(kmip_arena_alloc(&r->w->arena, a->val.n * 2 + 1, 1, &h));
+			TRY(hex_encode(a->val.p, a->val.n, HEX_LOWER, h, a->val.n * 2 + 1));
+			sa->v_text = h;
 		}
 		return CF_OK;
 	default:

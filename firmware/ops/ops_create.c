@@ -1,6 +1,7 @@
-/* Create (symmetric keys generated in the HSM) and Register (symmetric key, secret data,
- * opaque object wrapped under the current KEK). Key material never reaches the store
- * unwrapped; the object is Pre-Active unless an Activation Date <= now makes it Active. */
+/* Create (symmetric keys generated in the HSM) and Register (every object type but templates,
+ * its canonical form wrapped under the current KEK: docs/kmip-server.md "Object types").
+ * Key material never reaches the store unwrapped; the object is Pre-Active unless an
+ * Activation Date <= now makes it Active. */
 #include <string.h>
 
 #include "board/sec.h"
@@ -159,21 +160,33 @@ static cf_err create_check(struct ops_req *r, struct ops_item *it, struct tmpl_o
 	if (q->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
 		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
 				"only symmetric keys can be created");
-	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 0, t));
+	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 1, t)); /* + Digest */
 	if (!t->has_alg)
 		return bad(it, "Cryptographic Algorithm required");
-	if (t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES)
-		return bad(it, "only AES keys can be created");
+	if (t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES && t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES)
+		return bad(it, "only AES and Triple DES keys can be created");
 	if (!t->has_len)
 		return bad(it, "Cryptographic Length required");
-	if (t->len != 128 && t->len != 192 && t->len != 256)
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_AES && t->len != 128 && t->len != 192 &&
+	    t->len != 256)
 		return bad(it, "AES length must be 128, 192 or 256");
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && t->len != 112 && t->len != 168)
+		return bad(it, "Triple DES length must be 112 or 168");
 	return CF_OK;
+}
+
+/* Bytes of key material for the checked template: Triple DES keys carry a parity bit per
+ * byte (168 bits -> 24 bytes, 112 -> 16), the HSM's random bytes as they are. */
+static size_t key_bytes(const struct tmpl_out *t)
+{
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES)
+		return t->len == 168 ? 24u : 16u;
+	return (size_t)t->len / 8;
 }
 
 void ops_create_prep(struct ops_req *r, struct ops_item *it)
 {
-	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	uint8_t blob[OPS_SYM_BLOB_MAX];
 	struct tmpl_out t;
 	struct hsm_bind b;
 	hsm_sess *sess;
@@ -186,8 +199,13 @@ void ops_create_prep(struct ops_req *r, struct ops_item *it)
 		goto out;
 	b = (struct hsm_bind){ (const uint8_t *)it->prep_uid, strlen(it->prep_uid),
 			       KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if (hsm_dek_generate(sess, (size_t)t.len / 8, &b, blob, sizeof blob, &blob_n) != CF_OK ||
-	    ops_dup(r, blob, blob_n, &p) != CF_OK)
+	/* blob || SHA-256: both cross the deferral in prep_blob */
+	if (hsm_dek_generate_sha256(sess, key_bytes(&t), &b, blob, sizeof blob - HSM_SHA256_LEN,
+				    &blob_n, blob + sizeof blob - HSM_SHA256_LEN) != CF_OK)
+		goto out;
+	memmove(blob + blob_n, blob + sizeof blob - HSM_SHA256_LEN, HSM_SHA256_LEN);
+	blob_n += HSM_SHA256_LEN;
+	if (ops_dup(r, blob, blob_n, &p) != CF_OK)
 		goto out;
 	it->prep_blob = p;
 	it->prep_blob_n = blob_n;
@@ -203,7 +221,7 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_create *q = &it->rq->pl.u.create_req;
 	struct kmip_rsp_create *s = &it->rs->pl.u.create_rsp;
-	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	uint8_t blob[OPS_SYM_BLOB_MAX], md[HSM_SHA256_LEN];
 	char uid[STORE_UUID_LEN + 1];
 	struct tmpl_out t;
 	struct hsm_bind b;
@@ -212,9 +230,11 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	cf_err rc = CF_E_INTERNAL;
 
 	TRY(create_check(r, it, &t));
-	if (it->prepped) {
-		rc = insert(r, it, it->prep_uid, q->object_type, &t, it->prep_blob,
-			    it->prep_blob_n, &s->uid);
+	if (it->prepped && it->prep_blob_n > HSM_SHA256_LEN) {
+		size_t bn = it->prep_blob_n - HSM_SHA256_LEN;
+		TRY(ops_digest_row_sha256(r, it->prep_blob + bn, KMIP_KEY_FORMAT_TYPE_RAW,
+					  &t.rows[t.n_rows++]));
+		rc = insert(r, it, it->prep_uid, q->object_type, &t, it->prep_blob, bn, &s->uid);
 		if (rc == CF_OK)
 			s->object_type = q->object_type;
 		return rc;
@@ -222,7 +242,9 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if ((rc = hsm_dek_generate(sess, (size_t)t.len / 8, &b, blob, sizeof blob, &blob_n)) != CF_OK)
+	if ((rc = hsm_dek_generate_sha256(sess, key_bytes(&t), &b, blob, sizeof blob, &blob_n,
+					  md)) != CF_OK ||
+	    (rc = ops_digest_row_sha256(r, md, KMIP_KEY_FORMAT_TYPE_RAW, &t.rows[t.n_rows++])) != CF_OK)
 		goto out;
 	if ((rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid)) != CF_OK)
 		goto out;
@@ -250,96 +272,256 @@ static cf_err register_wrapped(struct ops_req *r, struct ops_item *it, uint32_t 
 	return CF_OK;
 }
 
-cf_err ops_register(struct ops_req *r, struct ops_item *it)
+/* The checks every Key Block of a Register passes: present, not compressed; not wrapped
+ * unless `wrapped_ok` (Symmetric Key, Secret Data: unwrapped in the HSM). */
+static cf_err kb_plain(struct ops_item *it, const struct kmip_key_block *kb, bool wrapped_ok)
 {
-	const struct kmip_req_register *q = &it->rq->pl.u.register_req;
-	struct kmip_rsp_register *s = &it->rs->pl.u.register_rsp;
-	const struct kmip_key_block *kb = &q->obj.kb;
-	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
-	char uid[STORE_UUID_LEN + 1];
-	struct tmpl_out t;
-	struct hsm_bind b;
-	hsm_sess *sess;
-	const uint8_t *mat = NULL;
-	size_t mat_n = 0, blob_n = 0;
-	cf_err rc = CF_E_INTERNAL;
+	if (!kb->has_value)
+		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
+				"Key Value required");
+	if (!wrapped_ok && (kb->value_wrapped || kb->wrapping.p != NULL))
+		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
+				"wrapped key material is not accepted");
+	if (kb->has_compression)
+		return ops_fail(it, CF_E_BAD_OBJECT,
+				KMIP_RESULT_REASON_KEY_COMPRESSION_TYPE_NOT_SUPPORTED,
+				"key compression not supported");
+	return CF_OK;
+}
 
-	TRY(tmpl_take(r, it, KMIP_OPERATION_REGISTER, &q->t, 2, &t));
-	if (q->obj.type != q->object_type)
-		return bad(it, "object does not match Object Type");
-	switch (q->object_type) {
-	case KMIP_OBJECT_TYPE_SYMMETRIC_KEY:
-	case KMIP_OBJECT_TYPE_SECRET_DATA:
-		if (!kb->has_value)
-			return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
-					"Key Value required");
-		if (kb->has_compression)
-			return ops_fail(it, CF_E_BAD_OBJECT,
-					KMIP_RESULT_REASON_KEY_COMPRESSION_TYPE_NOT_SUPPORTED,
-					"key compression not supported");
-		if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
-			if (kb->format != KMIP_KEY_FORMAT_TYPE_RAW &&
-			    kb->format != KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY)
-				return ops_fail(it, CF_E_BAD_OBJECT,
-						KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
-						"symmetric keys: Raw or Transparent Symmetric Key");
-		} else if (!kb->value_wrapped && kb->material_type != TTLV_BYTE_STRING) {
+/* The Key Block's algorithm and length merged into the template's (they must agree). */
+static cf_err kb_merge(struct ops_item *it, const struct kmip_key_block *kb, struct tmpl_out *t)
+{
+	if (kb->has_alg) {
+		if (t->has_alg && t->alg != kb->alg)
+			return bad(it, "Cryptographic Algorithm differs from the key block");
+		t->has_alg = true;
+		t->alg = kb->alg;
+	}
+	if (kb->has_len) {
+		if (t->has_len && t->len != kb->len)
+			return bad(it, "Cryptographic Length differs from the key block");
+		t->has_len = true;
+		t->len = kb->len;
+	}
+	return CF_OK;
+}
+
+/* What a Register stores: the material (canonical form) to wrap. */
+struct reg_mat {
+	const uint8_t *p;
+	size_t n;
+	uint8_t *locked;     /* keybuf block holding a converted key (wiped after the wrap) */
+	size_t locked_cap;
+	bool wrapped;        /* Key Wrapping Data: p is the wrapped value, unwrapped in the HSM */
+};
+
+static cf_err reg_symmetric(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
+			    struct tmpl_out *t, struct reg_mat *m)
+{
+	const struct kmip_key_block *kb = &obj->kb;
+
+	TRY(kb_plain(it, kb, true));
+	if (obj->type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
+		if (kb->format != KMIP_KEY_FORMAT_TYPE_RAW &&
+		    kb->format != KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY)
 			return ops_fail(it, CF_E_BAD_OBJECT,
 					KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
-					"secret data: byte string key material");
-		}
-		mat = kb->value_wrapped ? kb->wrapped_value.p : kb->material.p;
-		mat_n = kb->value_wrapped ? kb->wrapped_value.n : kb->material.n;
-		if (kb->has_alg) {
-			if (t.has_alg && t.alg != kb->alg)
-				return bad(it, "Cryptographic Algorithm differs from the key block");
-			t.has_alg = true;
-			t.alg = kb->alg;
-		}
-		if (kb->has_len) {
-			if (t.has_len && t.len != kb->len)
-				return bad(it, "Cryptographic Length differs from the key block");
-			t.has_len = true;
-			t.len = kb->len;
-		}
-		if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY && kb->wrapping.p != NULL) {
-			/* wrapped: the length is checked once unwrapped */
-		} else if (q->object_type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY) {
-			if (!t.has_len) {
-				t.has_len = true;
-				t.len = (int32_t)(mat_n * 8);
-			}
-			if ((size_t)t.len != mat_n * 8)
-				return bad(it, "Cryptographic Length does not match the key");
-		} else {
-			TRY(add_row_int(&t, ROW_SECRET_TYPE, TTLV_ENUMERATION, q->obj.secret_type));
-			TRY(add_row_int(&t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION,
-					kb->format));
-		}
-		break;
+					"symmetric keys: Raw or Transparent Symmetric Key");
+	} else if (!kb->value_wrapped && kb->material_type != TTLV_BYTE_STRING) {
+		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
+				"secret data: byte string key material");
+	}
+	m->wrapped = kb->wrapping.p != NULL;
+	m->p = kb->value_wrapped ? kb->wrapped_value.p : kb->material.p;
+	m->n = kb->value_wrapped ? kb->wrapped_value.n : kb->material.n;
+	TRY(kb_merge(it, kb, t));
+	if (obj->type == KMIP_OBJECT_TYPE_SECRET_DATA) {
+		TRY(add_row_int(t, ROW_SECRET_TYPE, TTLV_ENUMERATION, obj->secret_type));
+		return add_row_int(t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION,
+				   kb->format);
+	}
+	if (m->wrapped)
+		return CF_OK; /* the length is checked once unwrapped; no Digest (no plaintext here) */
+	if (!t->has_len) {
+		t->has_len = true;
+		t->len = (int32_t)(m->n * 8);
+		if (t->has_alg && t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && m->n % 8 == 0)
+			t->len = (int32_t)(m->n * 7); /* parity bits do not count */
+	}
+	if ((size_t)t->len != m->n * 8 &&
+	    !(t->has_alg && t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && (size_t)t->len == m->n * 7))
+		return bad(it, "Cryptographic Length does not match the key");
+	if (t->n_rows >= t->cap_rows || m->n == 0)
+		return t->n_rows >= t->cap_rows ? CF_E_INTERNAL : CF_OK;
+	return ops_digest_row(r, m->p, m->n, KMIP_KEY_FORMAT_TYPE_RAW, &t->rows[t->n_rows++]);
+}
+
+/* Public / Private Key: converted to its canonical DER (ops_keyfmt.c), registered format
+ * kept, Digest of the canonical form. */
+static cf_err reg_asym(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
+		       struct tmpl_out *t, struct reg_mat *m)
+{
+	struct kmip_key_block kb = obj->kb;
+	struct ops_keyinfo ki;
+
+	TRY(kb_plain(it, &kb, false));
+	if (t->has_alg && kb.has_alg && t->alg != kb.alg)
+		return bad(it, "Cryptographic Algorithm differs from the key block");
+	if (t->has_len && kb.has_len && t->len != kb.len)
+		return bad(it, "Cryptographic Length differs from the key block");
+	kb.has_alg = kb.has_alg || t->has_alg;
+	kb.alg = obj->kb.has_alg ? obj->kb.alg : t->alg;
+	kb.has_len = kb.has_len || t->has_len;
+	kb.len = obj->kb.has_len ? obj->kb.len : t->len;
+	m->locked_cap = HSM_DEK_MAX;
+	if (ops_keybuf(r, m->locked_cap, &m->locked) != CF_OK) {
+		m->locked = NULL;
+		return ops_fail(it, CF_E_NO_SPACE, KMIP_RESULT_REASON_RESPONSE_TOO_LARGE,
+				"too many keys in one request");
+	}
+	TRY(ops_keyfmt_import(r, it, obj->type, &kb, m->locked, m->locked_cap, &m->n, &ki));
+	ops_keybuf_trim(r, m->locked, m->locked_cap, m->n); /* import wiped the rest */
+	m->locked_cap = m->n;
+	m->p = m->locked;
+	t->has_alg = ki.alg != 0;
+	t->alg = ki.alg;
+	t->has_len = ki.len != 0;
+	t->len = ki.len;
+	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION, ki.format));
+	if (t->n_rows >= t->cap_rows)
+		return CF_E_INTERNAL;
+	TRY(ops_keyfmt_digest(r, obj->type, m->p, m->n, &t->rows[t->n_rows]));
+	t->n_rows++;
+	return CF_OK;
+}
+
+static cf_err reg_cert(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
+		       struct tmpl_out *t, struct reg_mat *m)
+{
+	struct ops_keyinfo ki;
+
+	if (obj->cert_type != KMIP_CERTIFICATE_TYPE_X_509)
+		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
+				"only X.509 certificates");
+	TRY(ops_cert_rows(r, it, obj->cert.p, obj->cert.n, t->rows, t->cap_rows, &t->n_rows, &ki));
+	if (!t->has_alg && ki.alg != 0) {
+		t->has_alg = true;
+		t->alg = ki.alg;
+	}
+	if (!t->has_len && ki.len != 0) {
+		t->has_len = true;
+		t->len = ki.len;
+	}
+	m->p = obj->cert.p;
+	m->n = obj->cert.n;
+	return CF_OK;
+}
+
+/* Split Key: the part's bytes wrapped; Split Key Parts / Key Part Identifier / Threshold /
+ * Method (and Prime Field Size) kept as internal rows for Get. */
+static cf_err reg_split(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
+			struct tmpl_out *t, struct reg_mat *m)
+{
+	const struct kmip_split *sp = &obj->split;
+
+	TRY(kb_plain(it, &obj->kb, false));
+	if (obj->kb.material_type != TTLV_BYTE_STRING)
+		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
+				"split key: byte string key material");
+	if (sp->parts < 1 || sp->threshold < 1 || sp->threshold > sp->parts || sp->part_id < 1 ||
+	    sp->part_id > sp->parts)
+		return bad(it, "Split Key Parts / Threshold / Key Part Identifier");
+	TRY(kb_merge(it, &obj->kb, t));
+	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_SPLIT_KEY_PARTS), TTLV_INTEGER, sp->parts));
+	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_KEY_PART_IDENTIFIER), TTLV_INTEGER, sp->part_id));
+	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_SPLIT_KEY_THRESHOLD), TTLV_INTEGER,
+			sp->threshold));
+	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_SPLIT_KEY_METHOD), TTLV_ENUMERATION, sp->method));
+	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION,
+			obj->kb.format));
+	if (sp->prime.p != NULL) {
+		if (t->n_rows >= t->cap_rows || sp->prime.n > STORE_BLOB_MAX)
+			return bad(it, "Prime Field Size");
+		struct store_attr *sa = &t->rows[t->n_rows++];
+		memset(sa, 0, sizeof *sa);
+		sa->name = kmip_tag_name(KMIP_TAG_PRIME_FIELD_SIZE);
+		sa->value_type = TTLV_BIG_INTEGER;
+		sa->v_blob = sp->prime.p;
+		sa->v_blob_len = sp->prime.n;
+	}
+	m->p = obj->kb.material.p;
+	m->n = obj->kb.material.n;
+	return CF_OK;
+}
+
+#define REG_EXTRA_ROWS 12u /* rows a Register adds beside the template's */
+
+static cf_err reg_material(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
+			   struct tmpl_out *t, struct reg_mat *m)
+{
+	switch (obj->type) {
+	case KMIP_OBJECT_TYPE_SYMMETRIC_KEY:
+	case KMIP_OBJECT_TYPE_SECRET_DATA:
+		return reg_symmetric(r, it, obj, t, m);
+	case KMIP_OBJECT_TYPE_PUBLIC_KEY:
+	case KMIP_OBJECT_TYPE_PRIVATE_KEY:
+		return reg_asym(r, it, obj, t, m);
+	case KMIP_OBJECT_TYPE_CERTIFICATE:
+		return reg_cert(r, it, obj, t, m);
+	case KMIP_OBJECT_TYPE_SPLIT_KEY:
+		return reg_split(r, it, obj, t, m);
 	case KMIP_OBJECT_TYPE_OPAQUE_OBJECT:
-		mat = q->obj.opaque.p;
-		mat_n = q->obj.opaque.n;
-		TRY(add_row_int(&t, kmip_tag_name(KMIP_TAG_OPAQUE_DATA_TYPE), TTLV_ENUMERATION,
-				q->obj.opaque_type));
-		break;
+		m->p = obj->opaque.p;
+		m->n = obj->opaque.n;
+		return add_row_int(t, kmip_tag_name(KMIP_TAG_OPAQUE_DATA_TYPE), TTLV_ENUMERATION,
+				   obj->opaque_type);
 	default:
 		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
 				"object type not supported");
 	}
-	if (mat == NULL || mat_n == 0 || mat_n > HSM_DEK_MAX)
-		return bad(it, "object value empty or too large");
-	TRY(ops_sess(r, &sess));
-	TRY(store_uid_new(ops_rng, r, uid));
+}
+
+cf_err ops_register(struct ops_req *r, struct ops_item *it)
+{
+	const struct kmip_req_register *q = &it->rq->pl.u.register_req;
+	struct kmip_rsp_register *s = &it->rs->pl.u.register_rsp;
+	uint8_t *blob = NULL;
+	char uid[STORE_UUID_LEN + 1];
+	struct reg_mat m = { 0 };
+	struct tmpl_out t;
+	struct hsm_bind b;
+	hsm_sess *sess;
+	size_t blob_n = 0, blob_cap = HSM_DEK_MAX + HSM_BLOB_OVERHEAD;
+	void *p;
+	cf_err rc = CF_E_INTERNAL;
+
+	TRY(tmpl_take(r, it, KMIP_OPERATION_REGISTER, &q->t, REG_EXTRA_ROWS, &t));
+	if (q->obj.type != q->object_type)
+		return bad(it, "object does not match Object Type");
+	if ((rc = reg_material(r, it, &q->obj, &t, &m)) != CF_OK)
+		goto out;
+	if (m.p == NULL || m.n == 0 || m.n > HSM_DEK_MAX) {
+		rc = bad(it, "object value empty or too large");
+		goto out;
+	}
+	if ((rc = ops_sess(r, &sess)) != CF_OK || (rc = store_uid_new(ops_rng, r, uid)) != CF_OK ||
+	    (rc = kmip_arena_alloc(&r->w->arena, blob_cap, 1, &p)) != CF_OK)
+		goto out;
+	blob = p;
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), q->object_type };
-	if (kb->wrapping.p != NULL && q->object_type != KMIP_OBJECT_TYPE_OPAQUE_OBJECT)
-		rc = register_wrapped(r, it, q->object_type, kb, &t, &b, blob, sizeof blob, &blob_n);
+	if (m.wrapped)
+		rc = register_wrapped(r, it, q->object_type, &q->obj.kb, &t, &b, blob, blob_cap,
+				      &blob_n);
 	else
-		rc = hsm_dek_wrap(sess, mat, mat_n, &b, blob, sizeof blob, &blob_n);
+		rc = hsm_dek_wrap(sess, m.p, m.n, &b, blob, blob_cap, &blob_n);
 	if (rc != CF_OK)
 		goto out;
 	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid);
 out:
-	sec_wipe(blob, sizeof blob);
+	if (m.locked != NULL) {
+		sec_wipe(m.locked, m.locked_cap);
+		ops_keybuf_trim(r, m.locked, m.locked_cap, 0);
+	}
 	return rc;
 }

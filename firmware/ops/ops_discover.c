@@ -46,8 +46,11 @@ cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it)
 }
 
 static const uint32_t ops_object_types[] = {
-	KMIP_OBJECT_TYPE_SYMMETRIC_KEY, KMIP_OBJECT_TYPE_SECRET_DATA, KMIP_OBJECT_TYPE_OPAQUE_OBJECT,
+	KMIP_OBJECT_TYPE_CERTIFICATE, KMIP_OBJECT_TYPE_SYMMETRIC_KEY, KMIP_OBJECT_TYPE_PUBLIC_KEY,
+	KMIP_OBJECT_TYPE_PRIVATE_KEY, KMIP_OBJECT_TYPE_SPLIT_KEY, KMIP_OBJECT_TYPE_SECRET_DATA,
+	KMIP_OBJECT_TYPE_OPAQUE_OBJECT,
 };
+#define N_OBJECT_TYPES (sizeof ops_object_types / sizeof ops_object_types[0])
 
 cf_err ops_query(struct ops_req *r, struct ops_item *it)
 {
@@ -68,10 +71,12 @@ cf_err ops_query(struct ops_req *r, struct ops_item *it)
 					s->ops[s->n_ops++] = ops[k];
 			break;
 		case KMIP_QUERY_FUNCTION_QUERY_OBJECTS:
-			TRY(kmip_arena_alloc(&r->w->arena, 3, sizeof *s->types, &p));
+			s->n_types = 0;
+			TRY(kmip_arena_alloc(&r->w->arena, N_OBJECT_TYPES, sizeof *s->types, &p));
 			s->types = p;
-			memcpy(s->types, ops_object_types, sizeof ops_object_types);
-			s->n_types = 3;
+			for (size_t k = 0; k < N_OBJECT_TYPES; k++)
+				if (kmip_enum_valid(KMIP_TAG_OBJECT_TYPE, ops_object_types[k], r->ver))
+					s->types[s->n_types++] = ops_object_types[k];
 			break;
 		case KMIP_QUERY_FUNCTION_QUERY_SERVER_INFORMATION:
 			TRY(ops_text(r, r->w->svc->vendor_id != NULL ? r->w->svc->vendor_id

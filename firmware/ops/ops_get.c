@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "board/sec.h"
 #include "firmware/ops/ops_int.h"
 
 #define ROW_SECRET_TYPE "Secret Data Type"
@@ -13,24 +14,145 @@ static bool destroyed(const struct store_object *o)
 	       o->wrapped == NULL;
 }
 
-/* An internal integer row of the object (0 when absent). */
-static cf_err row_int(struct ops_req *r, const char *uid, const char *name, uint32_t *v)
+/* An integer row of the list (0 when absent). */
+static uint32_t pick_int(const struct store_attr_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->a[i].name, name) == 0 && l->a[i].has_int)
+			return (uint32_t)l->a[i].v_int;
+	return 0;
+}
+
+static uint32_t pick_tag(const struct store_attr_list *l, uint32_t tag)
+{
+	return pick_int(l, kmip_tag_name(tag));
+}
+
+/* Split Key fields from the rows (Prime Field Size copied into the arena). */
+static cf_err split_of(struct ops_req *r, const struct store_attr_list *l, struct kmip_split *sp)
+{
+	const char *prime = kmip_tag_name(KMIP_TAG_PRIME_FIELD_SIZE);
+	sp->parts = (int32_t)pick_tag(l, KMIP_TAG_SPLIT_KEY_PARTS);
+	sp->part_id = (int32_t)pick_tag(l, KMIP_TAG_KEY_PART_IDENTIFIER);
+	sp->threshold = (int32_t)pick_tag(l, KMIP_TAG_SPLIT_KEY_THRESHOLD);
+	sp->method = pick_tag(l, KMIP_TAG_SPLIT_KEY_METHOD);
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->a[i].name, prime) == 0 && l->a[i].v_blob != NULL) {
+			void *p;
+			TRY(ops_dup(r, l->a[i].v_blob, l->a[i].v_blob_len, &p));
+			sp->prime = (struct kmip_bytes){ p, l->a[i].v_blob_len };
+		}
+	}
+	return CF_OK;
+}
+
+static bool is_asym(uint32_t type)
+{
+	return type == KMIP_OBJECT_TYPE_PUBLIC_KEY || type == KMIP_OBJECT_TYPE_PRIVATE_KEY;
+}
+
+/* The answer's shape before the material: the Key Format Type (*format, 0 = no Key Block)
+ * and the object's own fields, from the stored rows. */
+static cf_err get_shape(struct ops_req *r, struct ops_item *it, const struct store_object *o,
+			const struct kmip_req_get *q, struct kmip_object *obj, uint32_t *format)
 {
 	struct store_attr_list l = { 0 };
-	const char *names[1] = { name };
-	*v = 0;
-	TRY(store_attr_get(r->w->st, r->who.tenant, uid, names, 1, &l));
-	if (l.n > 0 && l.a[0].has_int)
-		*v = (uint32_t)l.a[0].v_int;
+	uint32_t kft;
+	cf_err rc = CF_OK;
+
+	*format = 0;
+	/* a symmetric key needs no row (the hot path: one object read only) */
+	if (o->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
+		TRY(store_attr_get(r->w->st, r->who.tenant, o->uid, NULL, 0, &l));
+	kft = pick_tag(&l, KMIP_TAG_KEY_FORMAT_TYPE);
+	switch (o->object_type) {
+	case KMIP_OBJECT_TYPE_SYMMETRIC_KEY:
+		*format = q->has_format ? q->format : KMIP_KEY_FORMAT_TYPE_RAW;
+		if (*format != KMIP_KEY_FORMAT_TYPE_RAW &&
+		    *format != KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY)
+			rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
+				      "symmetric keys: Raw or Transparent Symmetric Key");
+		break;
+	case KMIP_OBJECT_TYPE_PUBLIC_KEY:
+	case KMIP_OBJECT_TYPE_PRIVATE_KEY:
+		/* the registered format unless another is asked; ops_keyfmt_export decides */
+		*format = q->has_format ? q->format : kft;
+		break;
+	case KMIP_OBJECT_TYPE_SECRET_DATA:
+	case KMIP_OBJECT_TYPE_SPLIT_KEY:
+		*format = kft;
+		if (q->has_format && q->format != kft)
+			rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
+				      "kept in its registered format only");
+		obj->secret_type = pick_int(&l, ROW_SECRET_TYPE);
+		if (rc == CF_OK && o->object_type == KMIP_OBJECT_TYPE_SPLIT_KEY)
+			rc = split_of(r, &l, &obj->split);
+		break;
+	case KMIP_OBJECT_TYPE_OPAQUE_OBJECT:
+	case KMIP_OBJECT_TYPE_CERTIFICATE:
+		if (q->has_format)
+			rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
+				      "this object type has no Key Format Type");
+		obj->opaque_type = pick_tag(&l, KMIP_TAG_OPAQUE_DATA_TYPE);
+		obj->cert_type = pick_tag(&l, KMIP_TAG_CERTIFICATE_TYPE);
+		break;
+	default:
+		rc = ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_GENERAL_FAILURE,
+			      "object type not served");
+		break;
+	}
 	store_attr_list_free(&l);
+	return rc;
+}
+
+/* The unwrapped material k[kn] (canonical form) into the answer's object. */
+static cf_err get_fill(struct ops_req *r, struct ops_item *it, const struct store_object *o,
+		       uint32_t format, uint8_t *k, size_t kn, struct kmip_object *obj)
+{
+	struct kmip_key_block *kb = &obj->kb;
+
+	obj->type = o->object_type;
+	if (o->object_type == KMIP_OBJECT_TYPE_OPAQUE_OBJECT) {
+		obj->opaque = (struct kmip_bytes){ k, kn };
+		return CF_OK;
+	}
+	if (o->object_type == KMIP_OBJECT_TYPE_CERTIFICATE) {
+		obj->cert = (struct kmip_bytes){ k, kn };
+		return CF_OK;
+	}
+	kb->format = format;
+	kb->has_value = true;
+	if (is_asym(o->object_type)) {
+		TRY(ops_keyfmt_export(r, it, o->object_type, k, kn, format, kb));
+		if (kb->material.p != k)
+			sec_wipe(k, kn); /* converted: the canonical form is not answered */
+	} else {
+		kb->material_type = format == KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY
+					    ? TTLV_STRUCTURE : TTLV_BYTE_STRING;
+		kb->material = (struct kmip_bytes){ k, kn };
+	}
+	kb->has_alg = o->crypto_alg != 0;
+	kb->alg = o->crypto_alg;
+	kb->has_len = o->crypto_len != 0;
+	kb->len = o->crypto_len;
 	return CF_OK;
+}
+
+/* The key material of a destroyed object no longer exists: 1.x has no reason for that but Item
+ * Not Found (what a 1.x client expects); 2.0 says Object Destroyed. Its attributes stay
+ * readable (Get Attributes). */
+static cf_err get_destroyed(struct ops_req *r, struct ops_item *it)
+{
+	return ops_fail(it, CF_E_NOT_FOUND,
+			r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_OBJECT_DESTROYED
+					    : KMIP_RESULT_REASON_ITEM_NOT_FOUND,
+			"object destroyed");
 }
 
 cf_err ops_get(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_get *q = &it->rq->pl.u.get_req;
 	struct kmip_rsp_get *s = &it->rs->pl.u.get_rsp;
-	struct kmip_key_block *kb = &s->obj.kb;
 	struct store_object o = { 0 };
 	char uid[STORE_UID_MAX + 1];
 	uint8_t *k = NULL;
@@ -44,8 +166,7 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 	if ((rc = ops_object_load(r, uid, &o)) != CF_OK)
 		goto out;
 	if (destroyed(&o)) {
-		rc = ops_fail(it, CF_E_STATE, r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_OBJECT_DESTROYED : 0,
-			      "object destroyed");
+		rc = get_destroyed(r, it);
 		goto out;
 	}
 	if ((rc = ops_wrap_type_check(r, it, q)) != CF_OK)
@@ -55,37 +176,8 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 			      "key compression not supported");
 		goto out;
 	}
-	switch (o.object_type) {
-	case KMIP_OBJECT_TYPE_SYMMETRIC_KEY:
-		format = q->has_format ? q->format : KMIP_KEY_FORMAT_TYPE_RAW;
-		if (format != KMIP_KEY_FORMAT_TYPE_RAW &&
-		    format != KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY) {
-			rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
-				      "symmetric keys: Raw or Transparent Symmetric Key");
-			goto out;
-		}
-		break;
-	case KMIP_OBJECT_TYPE_SECRET_DATA:
-		if ((rc = row_int(r, uid, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), &format)) != CF_OK)
-			goto out;
-		if (q->has_format && q->format != format) {
-			rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
-				      "secret data is kept in its registered format");
-			goto out;
-		}
-		if ((rc = row_int(r, uid, ROW_SECRET_TYPE, &s->obj.secret_type)) != CF_OK)
-			goto out;
-		break;
-	case KMIP_OBJECT_TYPE_OPAQUE_OBJECT:
-		if ((rc = row_int(r, uid, kmip_tag_name(KMIP_TAG_OPAQUE_DATA_TYPE),
-				  &s->obj.opaque_type)) != CF_OK)
-			goto out;
-		break;
-	default:
-		rc = ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_GENERAL_FAILURE,
-			      "object type not served");
+	if ((rc = get_shape(r, it, &o, q, &s->obj, &format)) != CF_OK)
 		goto out;
-	}
 	if (q->wrap_spec.p != NULL) { /* Key Wrapping Specification: wrapped in the HSM */
 		rc = ops_wrap_get(r, it, &o, format, s);
 		goto out;
@@ -98,26 +190,14 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 		goto out;
 	}
 	b = (struct hsm_bind){ (const uint8_t *)o.uid, strlen(o.uid), o.object_type };
-	if ((rc = hsm_dek_unwrap(sess, o.wrapped, o.wrapped_len, &b, k, HSM_DEK_MAX, &kn)) != CF_OK)
+	rc = hsm_dek_unwrap(sess, o.wrapped, o.wrapped_len, &b, k, HSM_DEK_MAX, &kn);
+	ops_keybuf_trim(r, k, HSM_DEK_MAX, kn);
+	if (rc != CF_OK)
 		goto out;
 	s->object_type = o.object_type;
 	if ((rc = ops_text(r, uid, &s->uid)) != CF_OK)
 		goto out;
-	s->obj.type = o.object_type;
-	if (o.object_type == KMIP_OBJECT_TYPE_OPAQUE_OBJECT) {
-		s->obj.opaque = (struct kmip_bytes){ k, kn };
-	} else {
-		kb->format = format;
-		kb->has_value = true;
-		kb->material_type = format == KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY
-					    ? TTLV_STRUCTURE : TTLV_BYTE_STRING;
-		kb->material = (struct kmip_bytes){ k, kn };
-		kb->has_alg = o.crypto_alg != 0;
-		kb->alg = o.crypto_alg;
-		kb->has_len = o.crypto_len != 0;
-		kb->len = o.crypto_len;
-	}
-	rc = CF_OK;
+	rc = get_fill(r, it, &o, format, k, kn, &s->obj);
 out:
 	store_object_free(&o);
 	return rc;

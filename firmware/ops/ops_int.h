@@ -17,7 +17,9 @@
 #include "kmip/kmip.h"
 
 #define OPS_ARENA_SIZE (4u << 20)         /* decoded request + response structures */
-#define OPS_KEYBUF_SIZE (64u * HSM_DEK_MAX) /* unwrapped key material of one response */
+#define OPS_KEYBUF_SIZE (64u << 10) /* unwrapped / converted key material of one response */
+#define OPS_SYM_MAX 64u                   /* largest symmetric key Create generates (bytes) */
+#define OPS_SYM_BLOB_MAX (OPS_SYM_MAX + HSM_BLOB_OVERHEAD + HSM_SHA256_LEN) /* + its Digest */
 #define OPS_HSM_WAIT_MS 2000u
 #define OPS_SKEW_S 120                    /* request Time Stamp skew that is logged */
 #define OPS_VENDOR_DEFAULT "Coffre KMIP server"
@@ -39,7 +41,7 @@ struct ops_prep_ent {
 	uint64_t conn_id;
 	size_t item;
 	char uid[STORE_UUID_LEN + 1];
-	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
+	uint8_t blob[OPS_SYM_BLOB_MAX];
 	size_t blob_n;
 };
 #define OPS_PREP_MAX 128u
@@ -86,11 +88,14 @@ struct ops_item {
 	char uid[STORE_UID_MAX + 1];  /* for the audit record ("" = none) */
 	const char *msg;              /* Result Message on failure (static text, no secrets) */
 	uint32_t reason;              /* explicit Result Reason on failure, 0 = from the cf_err */
+	bool fail_payload;            /* the failure keeps the handler's payload (Check: the
+				       * values refused, 1.4 section 4.10) */
 	/* Create prepared before the write transaction (ops_create_prep): the HSM work, which
 	 * needs nothing from the store, done without the write lock */
 	bool prepped;
 	char prep_uid[STORE_UUID_LEN + 1];
-	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it) */
+	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it), followed by
+				       * the key's SHA-256 (HSM_SHA256_LEN bytes, in prep_blob_n) */
 	size_t prep_blob_n;
 };
 
@@ -122,6 +127,8 @@ MUST_USE cf_err ops_sess(struct ops_req *r, hsm_sess **out);
 MUST_USE cf_err ops_rng(void *arg, void *buf, size_t n);
 /* n bytes of the worker's locked key buffer, wiped after the response is encoded. */
 MUST_USE cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out);
+/* Give back the unused tail of the last ops_keybuf block p (asked bytes, used kept). */
+void ops_keybuf_trim(struct ops_req *r, const uint8_t *p, size_t asked, size_t used);
 /* The operation's KMIP name (audit records, logs); "Unknown" for a value KMIP does not
  * name. */
 const char *ops_op_name(uint32_t op);
@@ -171,6 +178,45 @@ bool ops_attr_is_column(const char *name);
 /* Name Value from a Name structure's contents. */
 MUST_USE cf_err ops_name_value(const struct kmip_bytes *contents, struct kmip_text *out);
 
+/* ---- key formats and certificates (ops_keyfmt.c, OpenSSL 3) -------------------------- */
+
+/* What a registered key or certificate is, learned from its DER. */
+struct ops_keyinfo {
+	uint32_t alg;      /* KMIP Cryptographic Algorithm, 0 = unknown */
+	int32_t len;       /* Cryptographic Length in bits, 0 = unknown */
+	uint32_t format;   /* the registered Key Format Type */
+};
+/* A Public or Private Key's Key Block (any supported Key Format Type) -> its canonical DER
+ * (SubjectPublicKeyInfo / PKCS#8 PrivateKeyInfo) in out[cap] (locked memory); refusals carry
+ * their Result Reason (Key Format Type Not Supported, Invalid Field). */
+MUST_USE cf_err ops_keyfmt_import(struct ops_req *r, struct ops_item *it, uint32_t type,
+				  const struct kmip_key_block *kb, uint8_t *out, size_t cap,
+				  size_t *out_n, struct ops_keyinfo *ki);
+/* The canonical DER der[n] of a Public or Private Key -> kb->format, kb->material (and
+ * material_type) in `format` (0: PKCS#1 for RSA, else PKCS#8 / X.509), converted in the
+ * worker's key buffer; Key Format Type Not Supported when this key has no such form.
+ * kb->material may point into der. */
+MUST_USE cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32_t type,
+				  const uint8_t *der, size_t n, uint32_t format,
+				  struct kmip_key_block *kb);
+/* Check an X.509 certificate's DER and append the attributes the server keeps for it
+ * (Certificate Type / Length, X.509 and 1.x Certificate Identifier / Subject / Issuer,
+ * Digital Signature Algorithm, Digest) to rows[*n_rows..cap); its public key in *ki. */
+MUST_USE cf_err ops_cert_rows(struct ops_req *r, struct ops_item *it, const uint8_t *der,
+			      size_t n, struct store_attr *rows, size_t cap, size_t *n_rows,
+			      struct ops_keyinfo *ki);
+/* The Digest row of a Public or Private Key from its canonical DER: SHA-256 of the PKCS#1 form
+ * for RSA (Key Format Type PKCS#1, as the profiles' test cases show), of the canonical DER
+ * otherwise (PKCS#8 / X.509). */
+MUST_USE cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der,
+				  size_t n, struct store_attr *sa);
+/* The Digest attribute row: SHA-256 of data[n] (with its Key Format Type unless 0). */
+MUST_USE cf_err ops_digest_row(struct ops_req *r, const uint8_t *data, size_t n,
+			       uint32_t format, struct store_attr *sa);
+/* The same with the SHA-256 already computed (by the HSM for a created key). */
+MUST_USE cf_err ops_digest_row_sha256(struct ops_req *r, const uint8_t md[static 32],
+				      uint32_t format, struct store_attr *sa);
+
 /* ---- handlers ------------------------------------------------------------------------ */
 MUST_USE cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_query(struct ops_req *r, struct ops_item *it);
@@ -185,6 +231,9 @@ MUST_USE cf_err ops_get_attribute_list(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_add_attribute(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_modify_attribute(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_delete_attribute(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_set_attribute(struct ops_req *r, struct ops_item *it);    /* ops_attr_set.c */
+MUST_USE cf_err ops_adjust_attribute(struct ops_req *r, struct ops_item *it); /* ops_attr_set.c */
+MUST_USE cf_err ops_check(struct ops_req *r, struct ops_item *it);            /* ops_check.c */
 MUST_USE cf_err ops_locate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_activate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_revoke(struct ops_req *r, struct ops_item *it);

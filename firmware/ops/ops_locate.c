@@ -1,5 +1,7 @@
-/* Locate: filters on object type, state, algorithm, length, Name, Object Group and custom
- * attributes; Maximum Items and Offset Items; Located Items (1.3+) counts every match. */
+/* Locate: filters on Unique Identifier, object type, state, algorithm, length, Name, Object
+ * Group, custom attributes and the attributes kept as rows (Certificate Type, Application
+ * Specific Information, ...); Maximum Items and Offset Items; Located Items (1.3+) counts every
+ * match. */
 #include <string.h>
 
 #include "firmware/ops/ops_int.h"
@@ -33,7 +35,7 @@ static MUST_USE cf_err filter_custom(struct ops_req *r, struct ops_item *it,
 	char name[STORE_NAME_MAX + 1], *nm;
 	struct store_attr sa;
 	if (f->n_match >= STORE_LOCATE_MAX_MATCH)
-		return bad(it, "too many custom attribute filters");
+		return bad(it, "too many attribute filters");
 	if (ops_attr_name(a, name) != CF_OK)
 		return bad(it, "attribute name");
 	TRY(ops_cstr(r, name, strlen(name), &nm));
@@ -52,6 +54,12 @@ static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
 	uint32_t u;
 	char *c;
 	switch (a->tag) {
+	case KMIP_TAG_UNIQUE_IDENTIFIER:
+		if (a->type != TTLV_TEXT_STRING || a->val.n == 0 || a->val.n > STORE_UID_MAX)
+			return bad(it, "Unique Identifier");
+		TRY(ops_cstr(r, (const char *)a->val.p, a->val.n, &c));
+		f->uid = c;
+		return CF_OK;
 	case KMIP_TAG_OBJECT_TYPE:
 		if (kmip_attr_get_u32(a, &u) != CF_OK)
 			return bad(it, "Object Type");
@@ -83,9 +91,17 @@ static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
 	case 0:
 		return filter_custom(r, it, a, f, match);
 	default:
-		return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
-				"Locate does not filter on this attribute");
+		break;
 	}
+	/* an attribute kept as a row (Certificate Type, Digital Signature Algorithm, Certificate
+	 * Length, Opaque Data Type, Key Format Type, ...): matched like a custom attribute,
+	 * through the same index; a structure (Application Specific Information, Link, ...)
+	 * by its encoding, kept in hex beside it (ops_attr_to_store) */
+	if (kmip_attr_rule_for(a->tag, r->ver) != NULL && kmip_tag_name(a->tag) != NULL &&
+	    !ops_attr_is_column(kmip_tag_name(a->tag)))
+		return filter_custom(r, it, a, f, match);
+	return ops_fail(it, CF_E_BAD_ATTR, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+			"Locate does not filter on this attribute");
 }
 
 /* The window of the matches l (Offset Items, Maximum Items) as the answer; Located Items
@@ -109,7 +125,12 @@ static MUST_USE cf_err answer_window(struct ops_req *r, const struct kmip_req_lo
 	s->n = n;
 	s->has_located = r->ver >= KMIP_V1_3;
 	s->located_items = l->n > INT32_MAX ? INT32_MAX : (int32_t)l->n;
-	if (n > 0) {
+	/*= kmip-spec-v1.4 section 4.9: If a single Unique Identifier is returned to the client,
+	 *# then the server SHALL copy [it] into the ID Placeholder variable. If the Locate
+	 *# operation matches more than one object [...] the server SHALL empty the ID
+	 *# Placeholder. */
+	r->placeholder[0] = '\0';
+	if (n == 1) {
 		size_t len = strlen(l->s[first]);
 		if (len <= STORE_UID_MAX)
 			memcpy(r->placeholder, l->s[first], len + 1);
@@ -134,6 +155,8 @@ cf_err ops_locate(struct ops_req *r, struct ops_item *it)
 		return bad(it, "Offset Items");
 	for (size_t i = 0; i < q->t.a.n; i++)
 		TRY(filter_attr(r, it, &q->t.a.v[i], &f, match));
+	/* destroyed objects keep their metadata but are found only when a State asks for them */
+	f.not_destroyed = true;
 	/* every match, then the window: Located Items counts them all */
 	rc = store_locate_run(r->w->st, &f, &l);
 	if (rc == CF_OK)

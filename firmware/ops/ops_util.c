@@ -101,6 +101,15 @@ cf_err ops_keybuf(struct ops_req *r, size_t n, uint8_t **out)
 	return CF_OK;
 }
 
+void ops_keybuf_trim(struct ops_req *r, const uint8_t *p, size_t asked, size_t used)
+{
+	struct ops_worker *w = r->w;
+	if (p == NULL || used > asked || p + asked != w->keybuf + w->keybuf_off)
+		return; /* not the last block: kept whole, wiped with the rest */
+	sec_wipe(w->keybuf + w->keybuf_off - (asked - used), asked - used);
+	w->keybuf_off -= asked - used;
+}
+
 const char *ops_op_name(uint32_t op)
 {
 	const char *s = kmip_enum_name(KMIP_TAG_OPERATION, op);

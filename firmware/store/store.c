@@ -1210,13 +1210,16 @@ cf_err store_object_update_state(struct store *st, const struct store_object *o)
 	uint32_t cur;
 	if (st == NULL || o == NULL || !st_text_opt_ok(o->revocation_message, STORE_TEXT_MAX))
 		return CF_E_INVALID_ARG;
-	if (o->state < STORE_STATE_PRE_ACTIVE || o->state > STORE_STATE_COMPROMISED)
-		return o->state == STORE_STATE_DESTROYED || o->state == STORE_STATE_DESTROYED_COMPROMISED
-			       ? CF_E_STATE : CF_E_INVALID_ARG;
+	/* the one change of a destroyed object: Destroyed -> Destroyed Compromised (KMIP 1.4
+	 * 3.22 transition 10, a Revoke for a compromise) */
+	bool to_dc = o->state == STORE_STATE_DESTROYED_COMPROMISED;
+	if (!to_dc && (o->state < STORE_STATE_PRE_ACTIVE || o->state > STORE_STATE_COMPROMISED))
+		return o->state == STORE_STATE_DESTROYED ? CF_E_STATE : CF_E_INVALID_ARG;
 	TRY(store_tx_begin(st));
 	if ((rc = object_state(st, o->tenant, o->uid, &cur)) != CF_OK)
 		goto out;
-	if (cur == STORE_STATE_DESTROYED || cur == STORE_STATE_DESTROYED_COMPROMISED) {
+	if (to_dc ? cur != STORE_STATE_DESTROYED
+		  : (cur == STORE_STATE_DESTROYED || cur == STORE_STATE_DESTROYED_COMPROMISED)) {
 		rc = CF_E_STATE;
 		goto out;
 	}
@@ -1579,6 +1582,23 @@ static bool sql_cat(char *buf, size_t cap, size_t *len, const char *s)
 	return true;
 }
 
+/* The filters' texts and counts within their bounds. */
+static cf_err locate_args(const struct store_locate *q)
+{
+	if (!st_text_ok(q->tenant, STORE_TENANT_MAX) || (q->match == NULL && q->n_match != 0) ||
+	    !st_text_opt_ok(q->name, STORE_TEXT_MAX) || !st_text_opt_ok(q->uid, STORE_UID_MAX) ||
+	    !st_text_opt_ok(q->object_group, STORE_TEXT_MAX))
+		return CF_E_INVALID_ARG;
+	if (q->n_match > STORE_LOCATE_MAX_MATCH)
+		return CF_E_TOO_MANY;
+	for (size_t i = 0; i < q->n_match; i++)
+		if (!st_text_ok(q->match[i].name, STORE_NAME_MAX) ||
+		    (!q->match[i].is_int && !st_text_opt_ok(q->match[i].v_text, STORE_TEXT_MAX)) ||
+		    (!q->match[i].is_int && q->match[i].v_text == NULL))
+			return CF_E_INVALID_ARG;
+	return CF_OK;
+}
+
 cf_err store_locate_run(struct store *st, const struct store_locate *q, struct store_str_list *out)
 {
 	cf_err rc = CF_E_INTERNAL;
@@ -1591,17 +1611,9 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 		return CF_E_INVALID_ARG;
 	out->s = NULL;
 	out->n = 0;
-	if (st == NULL || q == NULL || !st_text_ok(q->tenant, STORE_TENANT_MAX) ||
-	    (q->match == NULL && q->n_match != 0) || !st_text_opt_ok(q->name, STORE_TEXT_MAX) ||
-	    !st_text_opt_ok(q->object_group, STORE_TEXT_MAX))
+	if (st == NULL || q == NULL)
 		return CF_E_INVALID_ARG;
-	if (q->n_match > STORE_LOCATE_MAX_MATCH)
-		return CF_E_TOO_MANY;
-	for (size_t i = 0; i < q->n_match; i++)
-		if (!st_text_ok(q->match[i].name, STORE_NAME_MAX) ||
-		    (!q->match[i].is_int && !st_text_opt_ok(q->match[i].v_text, STORE_TEXT_MAX)) ||
-		    (!q->match[i].is_int && q->match[i].v_text == NULL))
-			return CF_E_INVALID_ARG;
+	TRY(locate_args(q));
 
 	/* The SQL has a fixed shape per filter combination; values are always bound. */
 	static const char attr_text[] =
@@ -1614,14 +1626,19 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 	 * planner has no statistics: no ANALYZE). The query is then driven by the attribute
 	 * index (attributes_text / attributes_int) and the objects primary key; without one,
 	 * objects_tenant stays the best index (docs/store.md "Locate"). */
-	bool by_attr = q->name != NULL || q->object_group != NULL || q->n_match != 0;
+	bool by_attr = q->name != NULL || q->object_group != NULL || q->n_match != 0 ||
+		       q->uid != NULL; /* a uid: driven by the primary key */
 	bool ok = sql_cat(sql, sizeof sql, &len,
 			  by_attr ? "SELECT o.uid FROM objects o WHERE +o.tenant=?"
 				  : "SELECT o.uid FROM objects o WHERE o.tenant=?");
+	if (q->uid)
+		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.uid=?");
 	if (q->object_type)
 		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.object_type=?");
 	if (q->state)
 		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.state=?");
+	else if (q->not_destroyed)
+		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.state NOT IN (5, 6)");
 	if (q->crypto_alg)
 		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.crypto_alg=?");
 	if (q->crypto_len)
@@ -1642,6 +1659,7 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 		goto out;
 	}
 	r = st_bind_text(s, p++, q->tenant);
+	if (r == SQLITE_OK && q->uid) r = st_bind_text(s, p++, q->uid);
 	if (r == SQLITE_OK && q->object_type) r = sqlite3_bind_int64(s, p++, q->object_type);
 	if (r == SQLITE_OK && q->state) r = sqlite3_bind_int64(s, p++, q->state);
 	if (r == SQLITE_OK && q->crypto_alg) r = sqlite3_bind_int64(s, p++, q->crypto_alg);

@@ -185,7 +185,8 @@ MUST_USE cf_err store_object_get(struct store *st, const char *tenant, const cha
 				 struct store_object *out);
 /* Set state and the dates/revocation fields of o (all of them, as in o) for o->uid in
  * o->tenant; the blob, owner, type and crypto fields are not touched. Destroyed states are
- * refused (use store_object_destroy): CF_E_STATE. */
+ * refused (use store_object_destroy): CF_E_STATE, except Destroyed -> Destroyed Compromised
+ * (a Revoke for a compromise of a destroyed object). */
 MUST_USE cf_err store_object_update_state(struct store *st, const struct store_object *o);
 /* Destroy: state Destroyed (Destroyed Compromised if it was Compromised), Destroy Date =
  * when, the wrapped blob removed from the row (zeroed by secure_delete, then a checkpoint
@@ -226,8 +227,10 @@ struct store_match {
 
 struct store_locate {
 	const char *tenant;        /* required: always applied */
+	const char *uid;           /* Unique Identifier; NULL = any */
 	uint32_t object_type;      /* 0 = any */
 	uint32_t state;            /* 0 = any */
+	bool not_destroyed;        /* with state 0: leave out Destroyed (Compromised) objects */
 	uint32_t crypto_alg;       /* 0 = any */
 	int32_t crypto_len;        /* 0 = any */
 	const char *name;          /* "Name" attribute text value; NULL = any */

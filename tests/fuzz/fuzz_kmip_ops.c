@@ -25,7 +25,8 @@
  * Not fixed: the UUIDs of objects the input creates (HSM RNG); they steer no branch.
  * The token and store live in a mkdtemp directory removed at exit. COFFRE_FUZZ_VERBOSE=1 prints
  * every response item, COFFRE_FUZZ_LOG=1 the service's error log lines. Username/Password
- * credentials always fail (no password record: PBKDF2 would cost 20000 iterations).
+ * credentials always fail (no password record: Argon2id would cost 64 MiB per try), but an
+ * empty one, which the tenant without a password ignores (docs/kmip-server.md).
  * LLVMFuzzerInitialize is not called by tests/fuzz/replay.c: the first input initialises. */
 #include <stdarg.h>
 #include <stdbool.h>

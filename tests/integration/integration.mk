@@ -7,4 +7,6 @@ SCRIPT_TESTS += tests/integration/test_tls_misuse.sh
 SCRIPT_TESTS += tests/integration/test_vcenter_replay.py
 SCRIPT_TESTS += tests/integration/test_pykmip_interop.py
 SCRIPT_TESTS += tests/integration/test_pykmip_client.py
+SCRIPT_TESTS += tests/integration/test_objects.py
 SCRIPT_TESTS += tests/integration/test_keywrap.py
+SCRIPT_TESTS += tests/integration/test_kmip_semantics.py

@@ -243,6 +243,9 @@ def main():
         for i, uid in enumerate(uids[:3]):
             rr = c.call(add_attr_req(uid, "x-Name", "vm-%d" % i))
             t.check("Add Attribute x-Name on A", rr.ok, rr.describe())
+        for uid in uids[3:7]:   # revoked for cessation below: only an Active key can be
+            rr = c.call(rl.uid_req(rl.OP_ACTIVATE, uid))
+            t.check("Activate on A", rr.ok, rr.describe())
 
     # vCenter 7.0.3's captured sessions: two Active keys with its x- attributes
     vc = vl.replay_instance(a)
@@ -291,7 +294,7 @@ def main():
     t.check("A: PyKMIP Get returns the registered key and secret bytes",
             view_a[pk["registered"]][0] == pk_key and view_a[pk["secret"]][0] == pk_secret)
     t.check("A: PyKMIP Get of the destroyed key is refused",
-            view_a[pk["destroyed"]][0] == "refused: ResultReason.PERMISSION_DENIED 'object destroyed'",
+            view_a[pk["destroyed"]][0] == "refused: ResultReason.ITEM_NOT_FOUND 'object destroyed'",
             str(view_a[pk["destroyed"]][0]))
     for cid, uid in zip(("1", "2"), vc_uids):
         seen = view_a[uid][1]
@@ -503,10 +506,10 @@ def main():
                     t.bad("%s: Get %s: %s" % (who, uid, e))
             for uid in gone_uids:
                 rr = c.call(rl.uid_req(rl.OP_GET, uid))
-                gone += rr.failed_with(rl.R_PERMISSION_DENIED, "object destroyed")
+                gone += rr.failed_with(rl.R_ITEM_NOT_FOUND, "object destroyed")
         t.check("%s serves every live key of A with the same bytes (%d/%d), over A's client "
                 "certificate" % (who, ok_bytes, len(live)), ok_bytes == len(live))
-        t.check("%s: destroyed keys stay destroyed: Get answers Permission Denied 'object "
+        t.check("%s: destroyed keys stay destroyed: Get answers Item Not Found 'object "
                 "destroyed' (%d/%d)" % (who, gone, len(gone_uids)),
                 gone == len(gone_uids))
         with pyclient(app, a) as c:

@@ -298,7 +298,7 @@ def main():
     t.check("keys revoke --reason cessation -> Deactivated", "now Deactivated" in out, out)
     out = con.cmd("keys revoke %s --reason superseded" % victim)
     t.check("a Deactivated key cannot be revoked again without a compromise",
-            cl.has_line(out, "%s is already Deactivated (only a compromise can still be "
+            cl.has_line(out, "%s is already Deactivated (only a compromise can be "
                         "recorded)" % victim), out)
     out = confirm(con, "keys destroy %s" % victim, "n")
     t.check("keys destroy declined", cl.has_line(out, "cancelled"), out)
@@ -306,12 +306,15 @@ def main():
     t.check("keys destroy after revoke", "destroyed" in out, out)
     with a.client() as c:
         r = c.call(rl.uid_req(rl.OP_GET, victim))
-    t.check("Get of the destroyed key fails with Permission Denied 'object destroyed'",
-            r.failed_with(rl.R_PERMISSION_DENIED, "object destroyed"), r.describe())
+    t.check("Get of the destroyed key fails with Item Not Found 'object destroyed'",
+            r.failed_with(rl.R_ITEM_NOT_FOUND, "object destroyed"), r.describe())
     out = con.cmd("keys show %s" % victim)
     t.check("keys show: Destroyed, no key material, revocation reason",
             "Destroyed" in out and "none (destroyed)" in out and "Cessation" in out, out)
     other = named["vm-4"]
+    out = con.cmd("keys revoke %s --reason cessation" % other)
+    t.check("keys revoke --reason cessation of a Pre-Active key refused (the KMIP state diagram)",
+            cl.has_line(out, "%s is Pre-Active (only a compromise can be recorded)" % other), out)
     con.send("keys revoke %s" % other)
     con.expect("Is the key compromised? [y/N] ")
     con.send("y")

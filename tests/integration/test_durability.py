@@ -119,9 +119,9 @@ def get_many(c, uids):
 
 
 def is_destroyed(v):
-    """Get's answer for a destroyed key: Permission Denied 'object destroyed'."""
+    """Get's answer (1.4) for a destroyed key: Item Not Found 'object destroyed'."""
     return isinstance(v, rl.KmipError) and (v.status, v.reason, v.message) == (
-        rl.ST_OPERATION_FAILED, rl.R_PERMISSION_DENIED, "object destroyed")
+        rl.ST_OPERATION_FAILED, rl.R_ITEM_NOT_FOUND, "object destroyed")
 
 
 def verify(uids_live, uids_destroyed, label):
@@ -149,7 +149,7 @@ def verify(uids_live, uids_destroyed, label):
             if not isinstance(v, rl.KmipError):
                 problem("destroyed key came back (%s)" % label, u)
             elif not is_destroyed(v):
-                problem("destroyed key: Get failed, not with Permission Denied 'object destroyed' "
+                problem("destroyed key: Get failed, not with Item Not Found 'object destroyed' "
                         "(%s)" % label, u, str(v))
         elif u in live:
             if isinstance(v, rl.KmipError):

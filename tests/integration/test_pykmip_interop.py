@@ -93,7 +93,7 @@ with client("qa") as c:
         step("revoke (key compromise)", lambda: c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid))
         step("destroy after revoke", lambda: c.destroy(uid))
         attempt("get of a destroyed key fails", lambda: c.get(uid),
-                enums.ResultReason.PERMISSION_DENIED, "object destroyed")
+                enums.ResultReason.ITEM_NOT_FOUND, "object destroyed")
         if uid2:
             step("destroy the Pre-Active second key", lambda: c.destroy(uid2))
     secret = objects.SecretData(b"interop secret 0123456789abcdef", enums.SecretDataType.PASSWORD)

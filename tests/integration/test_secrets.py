@@ -55,8 +55,8 @@ try:
         for u in uids[:3]:
             c.destroy(u)
             refusals.append(c.call(rl.uid_req(rl.OP_GET, u)))
-        t.check("Get of the 3 destroyed keys: Permission Denied 'object destroyed'",
-                all(r.failed_with(rl.R_PERMISSION_DENIED, "object destroyed") for r in refusals),
+        t.check("Get of the 3 destroyed keys: Item Not Found 'object destroyed'",
+                all(r.failed_with(rl.R_ITEM_NOT_FOUND, "object destroyed") for r in refusals),
                 "; ".join(r.describe() for r in refusals))
         r = c.call(rl.uid_req(rl.OP_GET, "no-such-id"))
         t.check("Get of an unknown id: Item Not Found 'not found'",

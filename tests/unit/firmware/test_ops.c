@@ -742,7 +742,7 @@ static void test_lifecycle(void **state)
 	assert_int_equal(state_of(f, C_A, uid), KMIP_STATE_DEACTIVATED);
 	assert_ok(one_uid(f, C_A, 4, KMIP_OPERATION_DESTROY, uid));
 	assert_int_equal(state_of(f, C_A, uid), KMIP_STATE_DESTROYED);
-	assert_fail(one_uid(f, C_A, 4, KMIP_OPERATION_GET, uid), KMIP_RESULT_REASON_PERMISSION_DENIED);
+	assert_fail(one_uid(f, C_A, 4, KMIP_OPERATION_GET, uid), KMIP_RESULT_REASON_ITEM_NOT_FOUND);
 	assert_fail(one_uid(f, C_A, 0, KMIP_OPERATION_GET, uid), KMIP_RESULT_REASON_OBJECT_DESTROYED);
 	assert_fail(one_uid(f, C_A, 4, KMIP_OPERATION_DESTROY, uid), KMIP_RESULT_REASON_PERMISSION_DENIED);
 	it = one_uid(f, C_A, 4, KMIP_OPERATION_GET_ATTRIBUTES, uid);
@@ -764,6 +764,218 @@ static void test_lifecycle(void **state)
 	assert_ok(one_uid(f, C_A, 4, KMIP_OPERATION_DESTROY, u3));
 	/* unknown uid */
 	assert_fail(one_uid(f, C_A, 4, KMIP_OPERATION_GET, "no-such-uid"), KMIP_RESULT_REASON_ITEM_NOT_FOUND);
+}
+
+/* ---- the life cycle, transition by transition (KMIP 1.4 section 3.22) ----------------- */
+
+#define OP_REVOKE_CO 0x10000u /* Revoke, Cessation of Operation */
+#define OP_REVOKE_KC 0x20000u /* Revoke, Key Compromise */
+
+static const struct kmip_rsp_item *lc_op(struct fx *f, int minor, uint32_t op, const char *uid)
+{
+	if (op != OP_REVOKE_CO && op != OP_REVOKE_KC)
+		return one_uid(f, C_A, minor, op, uid);
+	struct rq q;
+	rq_init(&q, minor == 0 ? 2 : 1, minor);
+	struct kmip_payload *pl = rq_add(&q, KMIP_OPERATION_REVOKE, NULL);
+	pl->u.revoke_req.uid = (struct kmip_text){ uid, strlen(uid) };
+	pl->u.revoke_req.reason_code = op == OP_REVOKE_KC
+					       ? KMIP_REVOCATION_REASON_CODE_KEY_COMPROMISE
+					       : KMIP_REVOCATION_REASON_CODE_CESSATION_OF_OPERATION;
+	struct kmip_response *r = send_rq(f, C_A, &q);
+	assert_int_equal(r->n_items, 1);
+	return &r->items[0];
+}
+
+/* A new key in state st, by the operations a client would use. */
+static void lc_reach(struct fx *f, uint32_t st, char uid[static 65])
+{
+	static const uint32_t path[7][3] = {
+		[KMIP_STATE_PRE_ACTIVE] = { 0 },
+		[KMIP_STATE_ACTIVE] = { KMIP_OPERATION_ACTIVATE },
+		[KMIP_STATE_DEACTIVATED] = { KMIP_OPERATION_ACTIVATE, OP_REVOKE_CO },
+		[KMIP_STATE_COMPROMISED] = { OP_REVOKE_KC },
+		[KMIP_STATE_DESTROYED] = { KMIP_OPERATION_DESTROY },
+		[KMIP_STATE_DESTROYED_COMPROMISED] = { OP_REVOKE_KC, KMIP_OPERATION_DESTROY },
+	};
+	create_key(f, C_A, 4, 128, NULL, uid);
+	for (size_t i = 0; i < 3 && path[st][i] != 0; i++)
+		assert_ok(lc_op(f, 4, path[st][i], uid));
+	assert_int_equal(state_of(f, C_A, uid), st);
+}
+
+static int64_t date_of(struct fx *f, const char *uid, uint32_t tag)
+{
+	const struct kmip_rsp_item *it = one_uid(f, C_A, 4, KMIP_OPERATION_GET_ATTRIBUTES, uid);
+	const struct kmip_attr *a = rsp_attr(it, tag, NULL);
+	int64_t v = 0;
+	if (a == NULL)
+		return 0;
+	assert_int_equal(a->type, TTLV_DATE_TIME);
+	for (size_t i = 0; i < a->val.n; i++)
+		v = v << 8 | a->val.p[i];
+	return v;
+}
+
+/* Every operation that changes the state, from every state, in 1.4 and 2.0: the new state or
+ * the refusal with its exact Result Reason (PD = Permission Denied, WKLS = Wrong Key
+ * Lifecycle State, OD = Object Destroyed, INF = Item Not Found). */
+static void test_state_table(void **state)
+{
+	struct fx *f = *state;
+	enum { PA = KMIP_STATE_PRE_ACTIVE, AC = KMIP_STATE_ACTIVE, DE = KMIP_STATE_DEACTIVATED,
+	       CO = KMIP_STATE_COMPROMISED, DS = KMIP_STATE_DESTROYED,
+	       DC = KMIP_STATE_DESTROYED_COMPROMISED };
+	const uint32_t PD = KMIP_RESULT_REASON_PERMISSION_DENIED;
+	const uint32_t WKLS = KMIP_RESULT_REASON_WRONG_KEY_LIFECYCLE_STATE;
+	const uint32_t OD = KMIP_RESULT_REASON_OBJECT_DESTROYED;
+	const uint32_t INF = KMIP_RESULT_REASON_ITEM_NOT_FOUND;
+	const uint32_t ACT = KMIP_OPERATION_ACTIVATE, DST = KMIP_OPERATION_DESTROY;
+	const uint32_t GET = KMIP_OPERATION_GET, GA = KMIP_OPERATION_GET_ATTRIBUTES;
+	const struct {
+		uint32_t from, op, to; /* to: the state after (== from when refused) */
+		uint32_t r14, r20;     /* 0: success */
+	} rows[] = {
+		{ PA, ACT, AC, 0, 0 },                /* transition 4 */
+		{ PA, OP_REVOKE_CO, PA, PD, WKLS },   /* no Pre-Active -> Deactivated */
+		{ PA, OP_REVOKE_KC, CO, 0, 0 },       /* 3 */
+		{ PA, DST, DS, 0, 0 },                /* 2 */
+		{ PA, GET, PA, 0, 0 },
+		{ AC, ACT, AC, PD, WKLS },
+		{ AC, OP_REVOKE_CO, DE, 0, 0 },       /* 6 */
+		{ AC, OP_REVOKE_KC, CO, 0, 0 },       /* 5 */
+		{ AC, DST, AC, PD, WKLS },            /* 1.4 4.21: Pre-Active or Deactivated only */
+		{ DE, ACT, DE, PD, WKLS },
+		{ DE, OP_REVOKE_CO, DE, PD, WKLS },
+		{ DE, OP_REVOKE_KC, CO, 0, 0 },       /* 8 */
+		{ DE, DST, DS, 0, 0 },                /* 7 */
+		{ DE, GET, DE, 0, 0 },
+		{ CO, ACT, CO, PD, WKLS },
+		{ CO, OP_REVOKE_CO, CO, PD, WKLS },
+		{ CO, OP_REVOKE_KC, CO, PD, WKLS },
+		{ CO, DST, DC, 0, 0 },                /* 9 */
+		{ CO, GET, CO, 0, 0 },
+		{ DS, ACT, DS, PD, OD },
+		{ DS, OP_REVOKE_CO, DS, PD, OD },
+		{ DS, OP_REVOKE_KC, DC, 0, 0 },       /* 10 */
+		{ DS, DST, DS, PD, OD },              /* 1.4 Table 348: Permission Denied */
+		{ DS, GET, DS, INF, OD },
+		{ DS, GA, DS, 0, 0 },                 /* its attributes stay readable */
+		{ DC, ACT, DC, PD, OD },
+		{ DC, OP_REVOKE_CO, DC, PD, OD },
+		{ DC, OP_REVOKE_KC, DC, PD, OD },
+		{ DC, DST, DC, PD, OD },
+		{ DC, GET, DC, INF, OD },
+		{ DC, GA, DC, 0, 0 },
+	};
+	char uid[65];
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		for (int minor = 4; minor >= 0; minor -= 4) { /* 1.4, then 2.0 */
+			uint32_t want = minor == 4 ? rows[i].r14 : rows[i].r20;
+			lc_reach(f, rows[i].from, uid);
+			const struct kmip_rsp_item *it = lc_op(f, minor, rows[i].op, uid);
+			if (want == 0)
+				assert_ok(it);
+			else
+				assert_fail(it, want);
+			if (state_of(f, C_A, uid) != rows[i].to)
+				fail_msg("row %zu (version %s): state %u, want %u", i,
+					 minor == 4 ? "1.4" : "2.0", state_of(f, C_A, uid), rows[i].to);
+		}
+	}
+
+	/* the dates each transition sets (the clock moves between steps) */
+	char u[65];
+	f->now = 1700100000;
+	create_key(f, C_A, 4, 128, NULL, u);
+	int64_t created = f->now;
+	f->now += 10;
+	assert_ok(lc_op(f, 4, ACT, u));
+	assert_int_equal(date_of(f, u, KMIP_TAG_ACTIVATION_DATE), f->now);
+	f->now += 10;
+	assert_ok(lc_op(f, 4, OP_REVOKE_CO, u));
+	assert_int_equal(date_of(f, u, KMIP_TAG_DEACTIVATION_DATE), f->now);
+	assert_int_equal(date_of(f, u, KMIP_TAG_COMPROMISE_DATE), 0);
+	f->now += 10;
+	assert_ok(lc_op(f, 4, OP_REVOKE_KC, u));
+	assert_int_equal(date_of(f, u, KMIP_TAG_COMPROMISE_DATE), f->now);
+	/* no Compromise Occurrence Date in the request: the Initial Date (1.4 4.20) */
+	assert_int_equal(date_of(f, u, KMIP_TAG_COMPROMISE_OCCURRENCE_DATE), created);
+	assert_int_equal(date_of(f, u, KMIP_TAG_DEACTIVATION_DATE), f->now - 10);
+	f->now += 10;
+	assert_ok(lc_op(f, 4, DST, u));
+	assert_int_equal(date_of(f, u, KMIP_TAG_DESTROY_DATE), f->now);
+	assert_int_equal(state_of(f, C_A, u), KMIP_STATE_DESTROYED_COMPROMISED);
+	/* Destroyed -> Destroyed Compromised keeps the Destroy Date, sets the Compromise Date */
+	create_key(f, C_A, 4, 128, NULL, u);
+	f->now += 10;
+	assert_ok(lc_op(f, 4, DST, u));
+	f->now += 10;
+	assert_ok(lc_op(f, 0, OP_REVOKE_KC, u));
+	assert_int_equal(date_of(f, u, KMIP_TAG_DESTROY_DATE), f->now - 10);
+	assert_int_equal(date_of(f, u, KMIP_TAG_COMPROMISE_DATE), f->now);
+	/* a template Activation Date in the past makes the new key Active (transition 1) */
+	{
+		struct abuf ex = { .n = 0 };
+		int64_t past = f->now - 5;
+		ex.v[0].tag = KMIP_TAG_ACTIVATION_DATE;
+		ex.v[0].type = TTLV_DATE_TIME;
+		for (int k = 0; k < 8; k++)
+			ex.b[0][k] = (uint8_t)((uint64_t)past >> (56 - 8 * k));
+		ex.v[0].val = (struct kmip_bytes){ ex.b[0], 8 };
+		ex.n = 1;
+		create_key(f, C_A, 4, 128, &ex, u);
+		assert_int_equal(state_of(f, C_A, u), KMIP_STATE_ACTIVE);
+		assert_int_equal(date_of(f, u, KMIP_TAG_ACTIVATION_DATE), past);
+		uint64_t future = (uint64_t)f->now + 3600;
+		for (int k = 0; k < 8; k++)
+			ex.b[0][k] = (uint8_t)(future >> (56 - 8 * k));
+		create_key(f, C_A, 4, 128, &ex, u);
+		assert_int_equal(state_of(f, C_A, u), KMIP_STATE_PRE_ACTIVE);
+	}
+	f->now = 1700000000;
+}
+
+/* Check: a refusal empties the ID Placeholder (1.4 section 4.10), so the Get that follows in
+ * the batch has no object; a successful one leaves it. */
+static void test_check_placeholder(void **state)
+{
+	struct fx *f = *state;
+	struct rq q;
+	struct abuf a = { .n = 0 };
+
+	for (int denied = 0; denied < 2; denied++) {
+		rq_init(&q, 1, 4);
+		q.m.h.has_bec = true;
+		q.m.h.bec = KMIP_BATCH_ERROR_CONTINUATION_OPTION_CONTINUE;
+		struct kmip_payload *pl = rq_add(&q, KMIP_OPERATION_CREATE, "1");
+		a.n = 0;
+		ab_enum(&a, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM, KMIP_CRYPTOGRAPHIC_ALGORITHM_AES);
+		ab_int(&a, KMIP_TAG_CRYPTOGRAPHIC_LENGTH, 128);
+		ab_int(&a, KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK, 12);
+		pl->u.create_req.object_type = KMIP_OBJECT_TYPE_SYMMETRIC_KEY;
+		pl->u.create_req.t = (struct kmip_tmpl){ .present = true, .a = { a.v, a.n } };
+		pl = rq_add(&q, KMIP_OPERATION_CHECK, "2");
+		pl->u.check_req.has_mask = denied; /* a Pre-Active key: no use at all */
+		pl->u.check_req.usage_mask = 1;     /* Sign */
+		rq_add(&q, KMIP_OPERATION_GET, "3");
+		struct kmip_response *r = send_rq(f, C_A, &q);
+		assert_int_equal(r->n_items, 3);
+		assert_ok(&r->items[0]);
+		if (denied) {
+			/* Pre-Active: no use at all; the payload names the refused mask */
+			assert_fail(&r->items[1], KMIP_RESULT_REASON_PERMISSION_DENIED);
+			assert_true(r->items[1].has_payload);
+			assert_true(r->items[1].pl.u.check_rsp.has_mask);
+			assert_int_equal(r->items[1].pl.u.check_rsp.usage_mask, 1);
+			assert_null(r->items[1].pl.u.check_rsp.uid.p);
+			assert_fail(&r->items[2], KMIP_RESULT_REASON_MISSING_DATA);
+		} else {
+			assert_ok(&r->items[1]);
+			assert_ok(&r->items[2]);
+		}
+	}
 }
 
 /* Create in 2.0 and 1.1: header version echoed, 2.0 attributes form. */
@@ -797,8 +1009,8 @@ static void test_versions(void **state)
 	pl->u.query_req = (struct kmip_req_query){ fns, 3 };
 	r = send_rq(f, C_A, &q);
 	assert_ok(&r->items[0]);
-	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 15);
-	assert_int_equal(r->items[0].pl.u.query_rsp.n_types, 3);
+	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 16); /* 18 in the table, Set and Adjust Attribute are 2.0 */
+	assert_int_equal(r->items[0].pl.u.query_rsp.n_types, 7); /* every type but Template */
 	assert_int_equal(r->items[0].pl.u.query_rsp.vendor.n, strlen("Coffre test"));
 
 	/* 2.0 Create + Get Attributes */
@@ -1009,6 +1221,37 @@ static void test_password(void **state)
 		else
 			assert_fail(&r->items[0], KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL);
 	}
+	/* an empty credential (PyKMIP with username = password = ""): ignored for t2, which has
+	 * no password; refused for t1, which has one; an empty username with a password, or a
+	 * user that is not configured, refused for both */
+	for (int k = 0; k < 5; k++) {
+		static const char *const pw[5] = { "", "", "", "x", "x" };
+		static const int who[5] = { C_B, C_A, C_B, C_B, C_B };
+		static const char *const user[5] = { "", "", "", "", "nobody" };
+		rq_init(&q, 1, 4);
+		q.m.h.has_auth = true;
+		q.m.h.n_creds = 1;
+		q.m.h.creds[0].type = KMIP_CREDENTIAL_TYPE_USERNAME_AND_PASSWORD;
+		q.m.h.creds[0].username = (struct kmip_text){ user[k], strlen(user[k]) };
+		if (k != 2) /* k == 2: no Password at all */
+			q.m.h.creds[0].password = (struct kmip_text){ pw[k], strlen(pw[k]) };
+		rq_add(&q, KMIP_OPERATION_DISCOVER_VERSIONS, NULL);
+		struct kmip_response *r = send_rq(f, who[k], &q);
+		if (k == 0 || k == 2)
+			assert_ok(&r->items[0]);
+		else
+			assert_fail(&r->items[0], KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL);
+	}
+	/* t1 has a password: a request without a credential is refused, t2 still serves */
+	rq_init(&q, 1, 4);
+	rq_add(&q, KMIP_OPERATION_DISCOVER_VERSIONS, NULL);
+	assert_fail(&send_rq(f, C_A, &q)->items[0], KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL);
+	assert_ok(&send_rq(f, C_B, &q)->items[0]);
+	/* the tenant's marker withdrawn (the next tests run t1 without a credential) */
+	assert_int_equal(store_open(f->svc.store_path, NULL, &st), CF_OK);
+	assert_int_equal(store_meta_set(st, "kmip_password_tenant:t1", "0"), CF_OK);
+	store_close(st);
+	assert_ok(&send_rq(f, C_A, &q)->items[0]);
 }
 
 static void test_bad_requests(void **state)
@@ -1481,6 +1724,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vcenter_replay),
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_state_table),
+		cmocka_unit_test(test_check_placeholder),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_register),
 		cmocka_unit_test(test_tenants_and_roles),

@@ -283,6 +283,16 @@ static void t_state_and_destroy(void **s)
 	assert_int_equal(store_object_update_state(st, &o), CF_E_STATE);
 	o.state = STORE_STATE_DESTROYED;
 	assert_int_equal(store_object_update_state(st, &o), CF_E_STATE);
+	/* Destroyed -> Destroyed Compromised (Revoke for a compromise), and nothing after it */
+	o.state = STORE_STATE_DESTROYED_COMPROMISED;
+	o.compromise = 1700000950;
+	assert_int_equal(store_object_update_state(st, &o), CF_OK);
+	assert_int_equal(store_object_get(st, "t", "k1", &g), CF_OK);
+	assert_int_equal(g.state, STORE_STATE_DESTROYED_COMPROMISED);
+	assert_int_equal(g.compromise, 1700000950);
+	assert_null(g.wrapped);
+	store_object_free(&g);
+	assert_int_equal(store_object_update_state(st, &o), CF_E_STATE);
 	/* Compromised -> Destroyed Compromised */
 	obj_init(&o, "k2", "t");
 	o.state = STORE_STATE_COMPROMISED;

@@ -126,6 +126,25 @@ static void t_generate_unwrap(void **st)
 			 CF_E_INVALID_ARG);
 	assert_int_equal(hsm_dek_generate(f->s, 32, &bind_a, big, 32 + HSM_BLOB_OVERHEAD - 1, &n1),
 			 CF_E_NO_SPACE);
+	/* with the key's SHA-256 (a created key's Digest): the digest of what unwrap gives back */
+	uint8_t md[HSM_SHA256_LEN], want[32];
+	unsigned int wn = 0;
+	assert_int_equal(hsm_dek_generate_sha256(f->s, 32, &bind_a, b1, sizeof b1, &n1, md), CF_OK);
+	assert_int_equal(hsm_dek_unwrap(f->s, b1, n1, &bind_a, k1, 32, &o1), CF_OK);
+	assert_int_equal(EVP_Digest(k1, 32, want, &wn, EVP_sha256(), NULL), 1);
+	assert_memory_equal(md, want, 32);
+	assert_int_equal(hsm_dek_generate_sha256(f->s, 32, &bind_a, b1, sizeof b1, &n1, NULL),
+			 CF_E_INVALID_ARG);
+	/* large: an RSA-4096 PKCS#8 is about 2.4 KB; the maximum round-trips through wrap */
+	uint8_t *mx = sbuf(HSM_DEK_MAX), *back = sbuf(HSM_DEK_MAX);
+	for (size_t i = 0; i < HSM_DEK_MAX; i++)
+		mx[i] = (uint8_t)(i * 7u + 1u);
+	assert_int_equal(hsm_dek_wrap(f->s, mx, HSM_DEK_MAX, &bind_a, big, sizeof big, &n1), CF_OK);
+	assert_int_equal(hsm_dek_unwrap(f->s, big, n1, &bind_a, back, HSM_DEK_MAX, &o1), CF_OK);
+	assert_int_equal(o1, HSM_DEK_MAX);
+	assert_memory_equal(mx, back, HSM_DEK_MAX);
+	sec_free(mx, HSM_DEK_MAX);
+	sec_free(back, HSM_DEK_MAX);
 	sec_free(k1, 32);
 	sec_free(k2, 32);
 }

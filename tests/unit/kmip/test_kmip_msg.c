@@ -688,6 +688,90 @@ static void test_attributes_2_0_form(void **state)
 	W(kmip_encode_request(&w, &rq));
 }
 
+/* 2.0 Set Attribute and Adjust Attribute round-trip; an Attribute Reference structure with an
+ * empty Vendor Identification decodes as the standard attribute it names; Set in 1.4 is not a
+ * typed payload. */
+static void test_set_adjust_2_0(void **state)
+{
+	static uint8_t out[2048];
+	struct kmip_req_item it[2];
+	struct kmip_request rq, back;
+	struct kmip_arena a = fresh_arena();
+	struct kmip_decode_error e;
+	uint8_t b0[8], adj[4] = { 0, 0, 0, 7 };
+	ttlv_wr w;
+
+	(void)state;
+	memset(it, 0, sizeof it);
+	it[0].op = it[0].pl.op = KMIP_OPERATION_SET_ATTRIBUTE;
+	it[0].pl.typed = true;
+	it[0].pl.u.attr_req.uid = (struct kmip_text){ "u1", 2 };
+	it[0].pl.u.attr_req.has_new = true;
+	kmip_attr_set_int(&it[0].pl.u.attr_req.attr, T(CRYPTOGRAPHIC_USAGE_MASK), 12, b0);
+	it[0].id = (struct kmip_bytes){ (const uint8_t *)"1", 1 };
+	it[1].id = (struct kmip_bytes){ (const uint8_t *)"2", 1 };
+	it[1].op = it[1].pl.op = KMIP_OPERATION_ADJUST_ATTRIBUTE;
+	it[1].pl.typed = true;
+	struct kmip_req_attr_change *q = &it[1].pl.u.attr_req;
+	q->has_ref = true;
+	q->ref = (struct kmip_attr_ref){ .vendor = { "x", 1 }, .name = { "Counter", 7 } };
+	q->adjust_type = KMIP_ADJUSTMENT_TYPE_DECREMENT;
+	q->has_adjust_value = true;
+	q->adjust_vtype = TTLV_INTEGER;
+	q->adjust_value = (struct kmip_bytes){ adj, 4 };
+	memset(&rq, 0, sizeof rq);
+	rq.h.pv = (struct kmip_pv){ 2, 0 };
+	rq.items = it;
+	rq.n_items = 2;
+	ttlv_wr_init(&w, out, sizeof out);
+	W(kmip_encode_request(&w, &rq));
+	size_t n = ttlv_wr_len(&w);
+	assert_int_equal(walk_tags(out, n, KMIP_V2_0, T(NEW_ATTRIBUTE)), 1);
+	assert_int_equal(walk_tags(out, n, KMIP_V2_0, T(ADJUSTMENT_VALUE)), 1);
+	cf_err drc = kmip_decode_request(out, n, NULL, &a, &back, &e);
+	if (drc != CF_OK)
+		fail_msg("decode: %d item %ld tag 0x%06x", drc, e.item, e.tag);
+	assert_true(back.items[0].pl.typed && back.items[1].pl.typed);
+	const struct kmip_req_attr_change *s0 = &back.items[0].pl.u.attr_req;
+	assert_true(s0->has_new);
+	assert_int_equal(s0->attr.tag, T(CRYPTOGRAPHIC_USAGE_MASK));
+	const struct kmip_req_attr_change *s1 = &back.items[1].pl.u.attr_req;
+	assert_true(s1->has_ref && s1->has_adjust_value);
+	assert_int_equal(s1->ref.tag, 0);
+	assert_int_equal(s1->ref.vendor.n, 1);
+	assert_int_equal(s1->adjust_type, KMIP_ADJUSTMENT_TYPE_DECREMENT);
+	assert_int_equal(s1->adjust_vtype, TTLV_INTEGER);
+	assert_int_equal(s1->adjust_value.n, 4);
+	assert_memory_equal(s1->adjust_value.p, adj, 4);
+
+	/* Attribute Reference { Vendor Identification "", Attribute Name "State" } -> the tag */
+	q->ref = (struct kmip_attr_ref){ .vendor = { "", 0 }, .name = { "State", 5 } };
+	q->has_adjust_value = false;
+	rq.items = &it[1];
+	rq.n_items = 1;
+	ttlv_wr_init(&w, out, sizeof out);
+	W(kmip_encode_request(&w, &rq));
+	n = ttlv_wr_len(&w);
+	a = fresh_arena();
+	W(kmip_decode_request(out, n, NULL, &a, &back, &e));
+	assert_int_equal(back.items[0].pl.u.attr_req.ref.tag, T(STATE));
+	assert_null(back.items[0].pl.u.attr_req.ref.vendor.p);
+	assert_false(back.items[0].pl.u.attr_req.has_adjust_value);
+	/* an unknown standard name is refused */
+	q->ref.name = (struct kmip_text){ "No Such Attribute", 17 };
+	ttlv_wr_init(&w, out, sizeof out);
+	W(kmip_encode_request(&w, &rq));
+	n = ttlv_wr_len(&w);
+	a = fresh_arena();
+	assert_int_not_equal(kmip_decode_request(out, n, NULL, &a, &back, &e), CF_OK);
+
+	/* Set Attribute is 2.0: a 1.4 encoder refuses it */
+	rq.h.pv = (struct kmip_pv){ 1, 4 };
+	rq.items = it;
+	ttlv_wr_init(&w, out, sizeof out);
+	assert_int_not_equal(kmip_encode_request(&w, &rq), CF_OK);
+}
+
 /* ---- objects, authentication, raw payloads -------------------------------------------- */
 
 static void roundtrip_req(struct kmip_request *rq, uint8_t *out, size_t cap, size_t *n)
@@ -702,7 +786,8 @@ static void test_register_objects(void **state)
 {
 	static uint8_t out[4096], again[4096];
 	static const uint8_t key[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
-	struct kmip_req_item items[3];
+	static const uint8_t prime[8] = { 0, 0, 0, 0, 0, 1, 0, 1 };
+	struct kmip_req_item items[4];
 	struct kmip_request rq, back;
 	struct kmip_decode_error e;
 	struct kmip_arena a;
@@ -710,7 +795,7 @@ static void test_register_objects(void **state)
 
 	(void)state;
 	memset(items, 0, sizeof items);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		items[i].op = KMIP_OPERATION_REGISTER;
 		items[i].pl.typed = true;
 		items[i].pl.u.register_req.t.present = true;
@@ -731,11 +816,18 @@ static void test_register_objects(void **state)
 	r2->object_type = r2->obj.type = KMIP_OBJECT_TYPE_OPAQUE_OBJECT;
 	r2->obj.opaque_type = 0x80000001u; /* extension value */
 	r2->obj.opaque = (struct kmip_bytes){ key, 5 };
+	struct kmip_req_register *r3 = &items[3].pl.u.register_req;
+	r3->object_type = r3->obj.type = KMIP_OBJECT_TYPE_SPLIT_KEY;
+	r3->obj.split = (struct kmip_split){ .parts = 3, .part_id = 2, .threshold = 2,
+		.method = KMIP_SPLIT_KEY_METHOD_POLYNOMIAL_SHARING_PRIME_FIELD,
+		.prime = { prime, sizeof prime } };
+	r3->obj.kb = (struct kmip_key_block){ .format = KMIP_KEY_FORMAT_TYPE_RAW, .has_value = true,
+		.material_type = TTLV_BYTE_STRING, .material = { key, 16 } };
 
 	memset(&rq, 0, sizeof rq);
 	rq.h.pv = (struct kmip_pv){ 1, 4 };
 	rq.items = items;
-	rq.n_items = 3;
+	rq.n_items = 4;
 	roundtrip_req(&rq, out, sizeof out, &n);
 	a = fresh_arena();
 	W(dec_req(out, n, NULL, &a, &back, &e));
@@ -746,10 +838,18 @@ static void test_register_objects(void **state)
 	assert_int_equal(back.items[1].pl.u.register_req.obj.secret_type,
 			 KMIP_SECRET_DATA_TYPE_PASSWORD);
 	assert_int_equal(back.items[2].pl.u.register_req.obj.opaque.n, 5);
+	const struct kmip_object *o3 = &back.items[3].pl.u.register_req.obj;
+	assert_int_equal(o3->split.parts, 3);
+	assert_int_equal(o3->split.part_id, 2);
+	assert_int_equal(o3->split.threshold, 2);
+	assert_int_equal(o3->split.method, KMIP_SPLIT_KEY_METHOD_POLYNOMIAL_SHARING_PRIME_FIELD);
+	assert_int_equal(o3->split.prime.n, sizeof prime);
+	assert_memory_equal(o3->kb.material.p, key, 16);
 	roundtrip_req(&back, again, sizeof again, &n2);
 	assert_int_equal(n2, n);
 	assert_memory_equal(again, out, n);
 
+	rq.n_items = 3;
 	/* Transparent Symmetric Key with Byte String material: malformed object */
 	r0->obj.kb.material_type = TTLV_BYTE_STRING;
 	roundtrip_req(&rq, out, sizeof out, &n);
@@ -959,6 +1059,7 @@ int main(void)
 		cmocka_unit_test(test_limits_before_alloc),
 		cmocka_unit_test(test_response_1_1_has_no_newer_fields),
 		cmocka_unit_test(test_attributes_2_0_form),
+		cmocka_unit_test(test_set_adjust_2_0),
 		cmocka_unit_test(test_register_objects),
 		cmocka_unit_test(test_auth_password_is_a_view),
 		cmocka_unit_test(test_raw_payload_fallback),
