@@ -14,6 +14,7 @@ read a spec-conformant answer (a Link attribute, the Byte String Key Value of a 
 one answer is read with our own TTLV client (kmipwire.py) and the reason is said there."""
 import datetime
 import enum
+import hashlib
 import logging
 import os
 import sys
@@ -195,6 +196,24 @@ def links_of(uid):
     return out
 
 
+def digests_of(uid):
+    """The Digest attributes of uid as [(HashingAlgorithm, bytes, KeyFormatType or None)], read
+    with our TTLV client: PyKMIP 0.10 reads a Digest's Key Format Type unconditionally and fails
+    on a certificate's or an opaque object's Digest, which has none (1.4 Table 88)."""
+    conn = kw.Conn(port, "%s/ca.crt" % pki, "%s/qa.crt" % pki, "%s/qa.key" % pki)
+    try:
+        resp = conn.call(kw.request(0x0B, kw.attr_names_payload(uid, ["Digest"])))
+    finally:
+        conn.close()
+    out = []
+    for at in kw.find_all(resp, kw.T_ATTRIBUTE):
+        if kw.find(at[2], kw.T_ATTR_NAME) == "Digest":
+            kft = kw.find(at[2], 0x420042)
+            out.append((enums.HashingAlgorithm(kw.find(at[2], 0x420038)), kw.find(at[2], 0x420035),
+                        None if kft is None else enums.KeyFormatType(kft)))
+    return out
+
+
 def a(kind, value, **kwargs):
     return af.create_attribute(kind, value, **kwargs)
 
@@ -242,6 +261,10 @@ def symmetric_aes_lifecycle():
               enums.CryptographicAlgorithm.AES and key.cryptographic_length == 256 and
               len(key.value) == 32, repr(key))
         check("AES get twice: the same bytes", c.get(uid).value == key.value)
+        dg = digests_of(uid)
+        check("AES Digest: SHA-256 of the Raw key",
+              (enums.HashingAlgorithm.SHA_256, hashlib.sha256(key.value).digest(),
+               enums.KeyFormatType.RAW) in dg, repr(dg))
         d = get_attrs(c, uid, ["Object Type", "Cryptographic Algorithm", "Cryptographic Length",
                                "State", "Name", "Cryptographic Usage Mask"])
         check("AES get_attributes: type, algorithm, length, state, name, usage mask",
@@ -422,8 +445,16 @@ def register_round_trip(what, obj, fields, extra=None):
         check("%s: register/get round-trip (%s)" % (what, ", ".join(fields)), not diff,
               "; ".join("%s: got %r want %r" % (f, getattr(got, f), getattr(obj, f))
                         for f in diff))
-        d = get_attrs(c, uid, ["Object Type", "State"])
+        d = get_attrs(c, uid, ["Object Type"])
         check("%s: Object Type attribute" % what, d.get("Object Type") == [obj.object_type], repr(d))
+        # 1.4 section 3.17: a SHA-256 Digest of the value in the registered Key Format Type
+        sha, kft = hashlib.sha256(obj.value).digest(), getattr(obj, "key_format_type", None)
+        if isinstance(obj, objects.SecretData):
+            kft = enums.KeyFormatType.OPAQUE      # PyKMIP's Key Block for Secret Data
+        dg = digests_of(uid)
+        check("%s: Digest is SHA-256 of the registered value (%s)" % (
+              what, kft.name if kft else "no key format"), (enums.HashingAlgorithm.SHA_256, sha, kft)
+              in dg, repr(dg))
         if extra:
             extra(c, uid, got)
         found = c.locate(attributes=[a(AT.NAME, obj.names[0])])
