@@ -644,13 +644,19 @@ def rekey_symmetric():
 def modify_delete_attribute_1x():
     with client() as c:
         uid = c.create(enums.CryptographicAlgorithm.AES, 128, name="mod-%s" % RUN)
+        lcd0 = get_attrs(c, uid, ["Last Change Date"]).get("Last Change Date", [None])[0]
+        time.sleep(1.1)
         rid, attr = c.modify_attribute(unique_identifier=uid, attribute=a(
             AT.NAME, "mod2-%s" % RUN, index=0))
         check("1.x modify_attribute Name: answer echoes the new value",
               rid == uid and attr is not None and attr.attribute_name.value == "Name" and
               val(attr.attribute_value) == "mod2-%s" % RUN, repr(attr))
+        d = get_attrs(c, uid, ["Name", "Last Change Date"])
         check("1.x modify_attribute Name: get_attributes shows it",
-              get_attrs(c, uid, ["Name"]).get("Name") == ["mod2-%s" % RUN])
+              d.get("Name") == ["mod2-%s" % RUN], repr(d))
+        lcd1 = d.get("Last Change Date", [None])[0]
+        check("1.x modify_attribute: Last Change Date moves forward",
+              lcd0 is not None and lcd1 is not None and lcd1 > lcd0, "%r -> %r" % (lcd0, lcd1))
         check("1.x modify_attribute Name: locate by the new name",
               c.locate(attributes=[a(AT.NAME, "mod2-%s" % RUN)]) == [uid])
         check("1.x modify_attribute Name: the old name no longer found",
