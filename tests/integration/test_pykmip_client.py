@@ -446,15 +446,16 @@ def register_round_trip(what, obj, fields, extra=None):
               "; ".join("%s: got %r want %r" % (f, getattr(got, f), getattr(obj, f))
                         for f in diff))
         d = get_attrs(c, uid, ["Object Type"])
-        check("%s: Object Type attribute" % what, d.get("Object Type") == [obj.object_type], repr(d))
+        check("%s: Object Type attribute" % what, d.get("Object Type") == [obj.object_type],
+              repr(d))
         # 1.4 section 3.17: a SHA-256 Digest of the value in the registered Key Format Type
         sha, kft = hashlib.sha256(obj.value).digest(), getattr(obj, "key_format_type", None)
         if isinstance(obj, objects.SecretData):
             kft = enums.KeyFormatType.OPAQUE      # PyKMIP's Key Block for Secret Data
         dg = digests_of(uid)
         check("%s: Digest is SHA-256 of the registered value (%s)" % (
-              what, kft.name if kft else "no key format"), (enums.HashingAlgorithm.SHA_256, sha, kft)
-              in dg, repr(dg))
+              what, kft.name if kft else "no key format"),
+              (enums.HashingAlgorithm.SHA_256, sha, kft) in dg, repr(dg))
         if extra:
             extra(c, uid, got)
         found = c.locate(attributes=[a(AT.NAME, obj.names[0])])
