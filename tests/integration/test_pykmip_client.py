@@ -28,7 +28,7 @@ import robust_lib as rl  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, padding  # noqa: E402
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 from kmip import enums  # noqa: E402
@@ -599,6 +599,25 @@ def create_key_pair_rsa():
             c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid)
             c.destroy(uid)
             destroyed_is_gone(c, uid, "key pair half")
+
+
+@case
+def create_key_pair_ec():
+    with client() as c:
+        pub_uid, priv_uid = c.create_key_pair(
+            enums.CryptographicAlgorithm.EC, 256,
+            public_usage_mask=[enums.CryptographicUsageMask.VERIFY],
+            private_usage_mask=[enums.CryptographicUsageMask.SIGN])
+        pub, priv = c.get(pub_uid), c.get(priv_uid)
+        pk = serialization.load_der_public_key(pub.value)
+        sk = serialization.load_der_private_key(priv.value, None)
+        check("create_key_pair EC 256: P-256 halves that match",
+              isinstance(pk, ec.EllipticCurvePublicKey) and pk.curve.name == "secp256r1" and
+              pk.public_numbers() == sk.public_key().public_numbers(),
+              "%s / %s" % (pub.key_format_type, priv.key_format_type))
+        lp = links_of(pub_uid)
+        check("create_key_pair EC: public key links to the private key",
+              lp == [(enums.LinkType.PRIVATE_KEY_LINK, priv_uid)], repr(lp))
 
 
 def _spki_from_pkcs1(der):
