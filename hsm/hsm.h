@@ -212,12 +212,16 @@ void hsm_blob_hdr_write(const struct hsm_blob_hdr *hdr, uint8_t out[HSM_BLOB_HDR
  * Errors: CF_E_NO_SPACE (cap < hsm_blob_size(dek_n)), CF_E_HSM_NOT_FOUND (no current KEK). */
 MUST_USE cf_err hsm_dek_generate(hsm_sess *s, size_t dek_n, const struct hsm_bind *b,
 				 uint8_t *blob, size_t cap, size_t *blob_n);
-/* hsm_dek_generate, and the SHA-256 of the new key material (by the module's CKM_SHA256, in
- * the same job, before the executor's scratch is wiped) into sha256: a created key's Digest. */
+/* What a generate or wrap also does with the plaintext, inside the same executor job (the
+ * plaintext exists only in the executor's locked scratch, docs/kmip-server.md "Digest"). */
 #define HSM_SHA256_LEN 32u
-MUST_USE cf_err hsm_dek_generate_sha256(hsm_sess *s, size_t dek_n, const struct hsm_bind *b,
-					uint8_t *blob, size_t cap, size_t *blob_n,
-					uint8_t sha256[HSM_SHA256_LEN]);
+#define HSM_DEK_DIGEST 1u      /* SHA-256 of the key material by the HSM (C_Digest), to digest */
+#define HSM_DEK_DES_PARITY 2u  /* generate only: odd parity in each byte's low bit (DES, 3DES) */
+/* hsm_dek_generate / hsm_dek_wrap with flags; digest[HSM_SHA256_LEN] receives the SHA-256
+ * when HSM_DEK_DIGEST is set (dek NULL = generate): a created key's Digest. */
+MUST_USE cf_err hsm_dek_make(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigned flags,
+			     const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n,
+			     uint8_t digest[HSM_SHA256_LEN]);
 /* Wrap caller-supplied key material (KMIP Register) under the current KEK. */
 MUST_USE cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n,
 			     const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n);

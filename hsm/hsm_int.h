@@ -85,7 +85,8 @@ struct hsm_io {
 	uint8_t id[64];
 	size_t id_n;
 	int kind;                 /* job-specific selector */
-	uint8_t digest[32];       /* SHA-256 of a generated DEK (hsm_dek_generate_sha256) */
+	unsigned dek_flags;       /* wrap jobs: HSM_DEK_* (0 unless hsm_dek_make sets them) */
+	uint8_t digest[32];       /* wrap jobs: SHA-256 of the plaintext (HSM_DEK_DIGEST) */
 	CK_TOKEN_INFO tinfo;
 	CK_SLOT_ID slot;
 	/* transparent recovery (hsm_sess_run): attempt = 0 on the first run of a job, 1 on the

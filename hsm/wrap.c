@@ -178,18 +178,51 @@ cf_err hsm_job_gcm_decrypt(struct hsm_exec *x)
 	return CF_OK;
 }
 
+/* Odd parity in the low bit of each byte (DES key bytes, FIPS 46-3), without branching on
+ * the key bits. */
+static void des_parity(uint8_t *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = k[i] >> 1;
+		v ^= v >> 4;
+		v ^= v >> 2;
+		v ^= v >> 1;
+		k[i] = (uint8_t)((k[i] & 0xfeu) | ((v & 1u) ^ 1u));
+	}
+}
+
+/* The plaintext's options (io->dek_flags: HSM_DEK_*): parity, then the SHA-256 by the HSM
+ * (the KMIP Digest of the key material as made) into io->digest. */
+static cf_err job_plain_opts(struct hsm_exec *x)
+{
+	struct hsm_io *io = x->io;
+	if (io->dek_flags & HSM_DEK_DES_PARITY)
+		des_parity(io->in, io->in_n);
+	if ((io->dek_flags & HSM_DEK_DIGEST) == 0)
+		return CF_OK;
+	CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+	CK_RV rv = x->h->f->C_DigestInit(x->sh, &m);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	CK_ULONG n = sizeof io->digest;
+	rv = x->h->f->C_Digest(x->sh, io->in, io->in_n, io->digest, &n);
+	if (rv != CKR_OK)
+		return p11_fail(x, rv);
+	return n == sizeof io->digest ? CF_OK : CF_E_HSM_OUTPUT; /* untrusted length */
+}
+
 static cf_err job_wrap(struct hsm_exec *x)
 {
 	struct hsm_io *io = x->io;
 	if ((io->key = job_kek(x)) == CK_INVALID_HANDLE)
 		return CF_E_HSM_NOT_FOUND;
+	TRY(job_plain_opts(x));
 	CK_RV rv = x->h->f->C_GenerateRandom(x->sh, io->nonce, NONCE_N);
 	if (rv != CKR_OK)
 		return p11_fail(x, rv);
 	return hsm_job_gcm_encrypt(x);
 }
 
-#define GEN_SHA256 1 /* io->kind of job_generate_wrap: also the SHA-256 of the key */
 
 static cf_err job_generate_wrap(struct hsm_exec *x)
 {
@@ -202,21 +235,9 @@ static cf_err job_generate_wrap(struct hsm_exec *x)
 		return p11_fail(x, rv);
 	memcpy(io->nonce, io->in + io->in_n, NONCE_N);
 	sec_wipe(io->in + io->in_n, NONCE_N);
-	if (io->kind == GEN_SHA256) {
-		/* the Digest attribute of the new key, by the module (a self-tested mechanism) */
-		CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
-		CK_ULONG dn = sizeof io->digest;
-		rv = x->h->f->C_DigestInit(x->sh, &m);
-		if (rv == CKR_OK)
-			rv = x->h->f->C_Digest(x->sh, io->in, io->in_n, io->digest, &dn);
-		if (rv == CKR_OK && dn != sizeof io->digest)
-			rv = CKR_FUNCTION_FAILED;
-		if (rv != CKR_OK) {
-			sec_wipe(io->in, io->in_n);
-			return p11_fail(x, rv);
-		}
-	}
-	cf_err rc = hsm_job_gcm_encrypt(x);
+	cf_err rc = job_plain_opts(x);
+	if (rc == CF_OK)
+		rc = hsm_job_gcm_encrypt(x);
 	sec_wipe(io->in, io->in_n + NONCE_N);
 	return rc;
 }
@@ -258,8 +279,9 @@ static void wrap_emit(struct hsm_io *io, const uint8_t hdr[HSM_BLOB_HDR], uint8_
 	*blob_n = HSM_BLOB_HDR + NONCE_N + io->out_n;
 }
 
-static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, const struct hsm_bind *b,
-			  uint8_t *blob, size_t cap, size_t *blob_n, uint8_t *sha256)
+static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigned flags,
+			  const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n,
+			  uint8_t *digest)
 {
 	cf_err rc = CF_E_INTERNAL;
 	if (blob_n != NULL)
@@ -278,17 +300,17 @@ static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, const s
 	struct hsm_io *io = s->x->io;
 	if (dek != NULL)
 		memcpy(io->in, dek, dek_n);
-	io->kind = sha256 != NULL ? GEN_SHA256 : 0;
+	io->dek_flags = flags;
 	rc = hsm_sess_run(s, dek != NULL ? job_wrap : job_generate_wrap, &dl);
 	if (s->x != NULL) {
 		io = s->x->io;
 		sec_wipe(io->in, dek_n);
+		io->dek_flags = 0;
 		if (rc == CF_OK)
 			wrap_emit(io, hdr, blob, blob_n);
-		if (rc == CF_OK && sha256 != NULL)
-			memcpy(sha256, io->digest, sizeof io->digest);
+		if (rc == CF_OK && digest != NULL)
+			memcpy(digest, io->digest, sizeof io->digest);
 		sec_wipe(io->digest, sizeof io->digest);
-		io->kind = 0;
 	}
 out:
 	if (rc != CF_OK && blob != NULL)
@@ -299,16 +321,21 @@ out:
 cf_err hsm_dek_generate(hsm_sess *s, size_t dek_n, const struct hsm_bind *b, uint8_t *blob,
 			size_t cap, size_t *blob_n)
 {
-	return wrap_common(s, NULL, dek_n, b, blob, cap, blob_n, NULL);
+	return wrap_common(s, NULL, dek_n, 0, b, blob, cap, blob_n, NULL);
 }
 
-cf_err hsm_dek_generate_sha256(hsm_sess *s, size_t dek_n, const struct hsm_bind *b,
-			       uint8_t *blob, size_t cap, size_t *blob_n,
-			       uint8_t sha256[HSM_SHA256_LEN])
+cf_err hsm_dek_make(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigned flags,
+		    const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n,
+		    uint8_t digest[HSM_SHA256_LEN])
 {
-	if (sha256 == NULL)
+	if (((flags & HSM_DEK_DIGEST) != 0 && digest == NULL) ||
+	    (dek != NULL && (flags & HSM_DEK_DES_PARITY) != 0)) {
+		if (blob_n != NULL)
+			*blob_n = 0;
 		return CF_E_INVALID_ARG;
-	return wrap_common(s, NULL, dek_n, b, blob, cap, blob_n, sha256);
+	}
+	return wrap_common(s, dek, dek_n, flags, b, blob, cap, blob_n,
+			   (flags & HSM_DEK_DIGEST) ? digest : NULL);
 }
 
 cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n, const struct hsm_bind *b,
@@ -316,7 +343,7 @@ cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n, const struct 
 {
 	if (dek == NULL)
 		return CF_E_INVALID_ARG;
-	return wrap_common(s, dek, dek_n, b, blob, cap, blob_n, NULL);
+	return wrap_common(s, dek, dek_n, 0, b, blob, cap, blob_n, NULL);
 }
 
 /* unwrap into the executor's scratch (io->out); the caller copies it where it belongs */
@@ -388,6 +415,7 @@ cf_err hsm_dek_rewrap(hsm_sess *s, const uint8_t *blob, size_t n, const struct h
 		struct hsm_io *io = s->x->io;
 		memcpy(io->in, io->out, bi.dek_len); /* both in the executor's locked scratch */
 		sec_wipe(io->out, sizeof io->out);
+		s->x->io->dek_flags = 0;
 		rc = hsm_sess_run(s, job_wrap, &dl);
 		if (s->x != NULL) {
 			sec_wipe(s->x->io->in, bi.dek_len);

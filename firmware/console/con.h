@@ -91,6 +91,13 @@ MUST_USE cf_err con_readline(struct con *c, const char *prompt, char *buf, size_
  * consumed. */
 MUST_USE cf_err con_read_secret(struct con *c, const char *prompt, char *buf, size_t cap,
 				unsigned timeout_s);
+/* Read a new password twice with the administrators' rules (accounts.h acct_pw_rules: at
+ * least ACCT_PW_MIN characters, two kinds, not the name; different from avoid[n_avoid] when
+ * avoid != NULL); three attempts. pw is a CON_SECRET_MAX sec_alloc buffer; *n its length.
+ * CF_E_CANCELLED after three failures (said on the console), or the reader's error. */
+MUST_USE cf_err con_read_new_password(struct con *c, const char *name, const char *prompt,
+				      const char *again_prompt, const char *avoid,
+				      size_t n_avoid, char *pw, size_t *n);
 /* Print "question [y/N] " and read a line: true only for "y" or "yes" (any case). Ctrl-C,
  * timeouts and anything else: false. */
 bool con_confirm(struct con *c, const char *question);

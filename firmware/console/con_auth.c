@@ -75,9 +75,9 @@ static void sb_free(struct secbuf *b)
 
 /* Read a new password twice, rules checked (and different from avoid when given); three
  * attempts. pw is a CON_SECRET_MAX sec_alloc buffer. */
-static MUST_USE cf_err read_new_password(struct con *c, const char *name, const char *prompt,
-				const char *again_prompt, const char *avoid, size_t n_avoid,
-				char *pw, size_t *n)
+cf_err con_read_new_password(struct con *c, const char *name, const char *prompt,
+			     const char *again_prompt, const char *avoid, size_t n_avoid, char *pw,
+			     size_t *n)
 {
 	struct secbuf again;
 	cf_err rc;
@@ -202,7 +202,7 @@ static MUST_USE cf_err set_own_credentials(struct con *c, struct store *st, cons
 	TRY(sb_new(&pw, CON_SECRET_MAX));
 	if ((rc = sec_alloc(sizeof *t, (void **)&t)) != CF_OK)
 		goto out;
-	if ((rc = read_new_password(c, name, "New password: ", "Repeat new password: ", old, n_old,
+	if ((rc = con_read_new_password(c, name, "New password: ", "Repeat new password: ", old, n_old,
 				    pw.p, &n)) != CF_OK)
 		goto out;
 	if (keep != NULL) {
@@ -470,14 +470,14 @@ cf_err con_user_create_interactive(struct con *c, const char *name, bool first_a
 	if (first_admin) {
 		con_printf(c, "Administrator %s: choose your password, then enrol a TOTP "
 			   "authenticator.\n", name);
-		if ((rc = read_new_password(c, name, "New password: ", "Repeat new password: ", NULL, 0,
+		if ((rc = con_read_new_password(c, name, "New password: ", "Repeat new password: ", NULL, 0,
 					    pw.p, &n)) != CF_OK ||
 		    (rc = totp_enrol(c, name, t)) != CF_OK)
 			goto out;
 	} else {
 		con_printf(c, "Set a temporary password for %s: they must replace it and enrol TOTP "
 			   "at their first login.\n", name);
-		if ((rc = read_new_password(c, name, "Temporary password: ",
+		if ((rc = con_read_new_password(c, name, "Temporary password: ",
 					    "Repeat temporary password: ", NULL, 0, pw.p, &n)) != CF_OK)
 			goto out;
 	}
@@ -560,7 +560,7 @@ static MUST_USE cf_err passwd_reset(struct con *c, struct store *st, const char 
 		return CF_E_CANCELLED;
 	}
 	TRY(sb_new(&pw, CON_SECRET_MAX));
-	if ((rc = read_new_password(c, name, "Temporary password: ", "Repeat temporary password: ",
+	if ((rc = con_read_new_password(c, name, "Temporary password: ", "Repeat temporary password: ",
 				    NULL, 0, pw.p, &n)) == CF_OK) {
 		rc = acct_password_reset(c->auth, st, name, pw.p, n);
 		if (rc == CF_OK)

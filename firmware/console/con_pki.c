@@ -836,6 +836,62 @@ static cf_err cmd_client_revoke(struct con *c, int argc, char **argv)
 	return CF_OK;
 }
 
+/* ---- client password ----------------------------------------------------------------------- */
+
+static cf_err pki_rng(void *arg, void *buf, size_t n)
+{
+	(void)arg;
+	return sec_random(buf, n);
+}
+
+/* client password USER [--tenant T]: the KMIP Username/Password credential of tenant T's
+ * clients (docs/kmip-server.md "Credential policy"). */
+static cf_err cmd_client_password(struct con *c, int argc, char **argv)
+{
+	const char *tenant = NULL, *user;
+	struct store *st;
+	char *pw = NULL;
+	char q[300];
+	size_t n = 0;
+	cf_err rc;
+
+	if (!pki_opts(c, &argc, argv, false, &tenant, NULL) ||
+	    !pki_name_tenant(c, argc, argv, "client password USER [--tenant T]", &user, &tenant))
+		return CF_E_INVALID_ARG;
+	if (!pki_name_ok(user, PKI_NAME_MAX)) {
+		con_printf(c, "bad user name \"%s\": 1 to %d characters from A-Z a-z 0-9 . _ -\n",
+			   user, PKI_NAME_MAX);
+		return CF_E_INVALID_ARG;
+	}
+	if ((st = pki_store(c)) == NULL)
+		return CF_E_STATE;
+	if ((rc = sec_alloc(CON_SECRET_MAX, (void **)&pw)) != CF_OK)
+		return rc;
+	rc = con_read_new_password(c, user, "KMIP password: ", "Repeat the KMIP password: ", NULL,
+				   0, pw, &n);
+	if (rc != CF_OK)
+		goto out;
+	snprintf(q, sizeof q, "Set the KMIP password of \"%s\" for tenant %s? From then on every "
+		 "request of that tenant's clients must carry it (Username/Password).", user,
+		 tenant);
+	if (!con_confirm(c, q)) {
+		con_printf(c, "nothing changed\n");
+		rc = CF_E_CANCELLED;
+		goto out;
+	}
+	rc = authz_password_set(st, user, tenant, (const uint8_t *)pw, n, pki_rng, NULL);
+	authz_cache_invalidate(c->svc->authz);
+	con_audit(c, "client_password", user, rc, tenant);
+	if (rc != CF_OK)
+		con_printf(c, "cannot set the password (%s)\n", cf_err_name(rc));
+	else
+		con_printf(c, "KMIP password of \"%s\" set: tenant %s's requests must carry it from "
+			      "now on.\n", user, tenant);
+out:
+	sec_free(pw, CON_SECRET_MAX);
+	return rc;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 const struct con_cmd con_cmds_pki[] = {
@@ -875,5 +931,12 @@ const struct con_cmd con_cmds_pki[] = {
 	  "stays (status revoked) so no other rule can admit that certificate again; the name\n"
 	  "can be reused.",
 	  cmd_client_revoke },
+	{ "client password", 1, 3, CON_F_AUTH, "client password USER [--tenant T]",
+	  "Set (or replace) the KMIP password of USER for tenant T (default USER): from then\n"
+	  "on every request of tenant T's clients must carry a Username/Password credential\n"
+	  "that verifies (USER and this password); a tenant without one ignores an empty\n"
+	  "credential (docs/kmip-server.md \"Credential policy\"). Read twice, never echoed;\n"
+	  "kept as an Argon2id hash.",
+	  cmd_client_password },
 	{ 0 },
 };

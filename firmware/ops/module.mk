@@ -5,4 +5,5 @@ $(eval $(call fw_module,ops,firmware/ops/authz.c firmware/ops/authz_cred.c firmw
 	firmware/ops/ops_worker.c firmware/ops/ops_util.c firmware/ops/ops_attr.c firmware/ops/ops_attr_set.c \
 	firmware/ops/ops_create.c firmware/ops/ops_discover.c firmware/ops/ops_get.c \
 	firmware/ops/ops_locate.c firmware/ops/ops_state.c firmware/ops/ops_wrap.c \
-	firmware/ops/ops_rekey.c firmware/ops/ops_check.c firmware/ops/ops_keyfmt.c))
+	firmware/ops/ops_rekey.c firmware/ops/ops_check.c firmware/ops/ops_keyfmt.c \
+	firmware/ops/ops_srvattr.c))

@@ -359,6 +359,7 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 		memcpy(e->uid, it.prep_uid, sizeof e->uid);
 		memcpy(e->blob, it.prep_blob, it.prep_blob_n);
 		e->blob_n = it.prep_blob_n;
+		memcpy(e->digest, it.prep_digest, sizeof e->digest);
 	}
 }
 
@@ -376,6 +377,7 @@ static bool prep_take(struct ops_req *r, size_t i, struct ops_item *it)
 			memcpy(it->prep_uid, e->uid, sizeof it->prep_uid);
 			it->prep_blob = p;
 			it->prep_blob_n = e->blob_n;
+			memcpy(it->prep_digest, e->digest, sizeof it->prep_digest);
 			it->prepped = true;
 		}
 		sec_wipe(e, sizeof *e);

@@ -124,7 +124,8 @@ static cf_err add_row_int(struct tmpl_out *t, const char *name, uint8_t type, in
 
 /* Insert the object with the wrapped blob; answer the uid. */
 static cf_err insert(struct ops_req *r, struct ops_item *it, const char *uid, uint32_t type,
-		     const struct tmpl_out *t, uint8_t *blob, size_t blob_n, struct kmip_text *uid_out)
+		     const struct tmpl_out *t, uint8_t *blob, size_t blob_n, const uint8_t *digest,
+		     uint32_t srv_flags, struct kmip_text *uid_out)
 {
 	struct store_object o;
 	struct hsm_blob_info bi;
@@ -147,6 +148,11 @@ static cf_err insert(struct ops_req *r, struct ops_item *it, const char *uid, ui
 	o.activation = t->activation;
 	o.deactivation = t->deactivation;
 	o.last_change = r->now;
+	o.srv_flags = srv_flags;
+	if (digest != NULL) {
+		memcpy(o.digest, digest, sizeof o.digest);
+		o.has_digest = true;
+	}
 	TRY(store_object_insert(r->w->st, &o, t->rows, t->n_rows));
 	memcpy(r->placeholder, uid, strlen(uid) + 1);
 	memcpy(it->uid, uid, strlen(uid) + 1);
@@ -160,27 +166,29 @@ static cf_err create_check(struct ops_req *r, struct ops_item *it, struct tmpl_o
 	if (q->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
 		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
 				"only symmetric keys can be created");
-	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 1, t)); /* + Digest */
+	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, &q->t, 0, t));
 	if (!t->has_alg)
 		return bad(it, "Cryptographic Algorithm required");
 	if (t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES && t->alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES)
-		return bad(it, "only AES and Triple DES keys can be created");
+		return bad(it, "only AES and 3DES keys can be created");
 	if (!t->has_len)
 		return bad(it, "Cryptographic Length required");
 	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_AES && t->len != 128 && t->len != 192 &&
 	    t->len != 256)
 		return bad(it, "AES length must be 128, 192 or 256");
-	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && t->len != 112 && t->len != 168)
-		return bad(it, "Triple DES length must be 112 or 168");
+	/* 3DES: three-key (168 bits of key, 24 bytes with parity; 192 names the same bytes) or
+	 * two-key (112 bits, 16 bytes); NIST SP 800-67 */
+	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && t->len != 112 && t->len != 168 &&
+	    t->len != 192)
+		return bad(it, "3DES length must be 112, 168 or 192");
 	return CF_OK;
 }
 
-/* Bytes of key material for the checked template: Triple DES keys carry a parity bit per
- * byte (168 bits -> 24 bytes, 112 -> 16), the HSM's random bytes as they are. */
-static size_t key_bytes(const struct tmpl_out *t)
+/* Bytes of key material for the checked template. */
+static size_t create_bytes(const struct tmpl_out *t)
 {
 	if (t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES)
-		return t->len == 168 ? 24u : 16u;
+		return t->len == 112 ? 16 : 24;
 	return (size_t)t->len / 8;
 }
 
@@ -199,13 +207,9 @@ void ops_create_prep(struct ops_req *r, struct ops_item *it)
 		goto out;
 	b = (struct hsm_bind){ (const uint8_t *)it->prep_uid, strlen(it->prep_uid),
 			       KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	/* blob || SHA-256: both cross the deferral in prep_blob */
-	if (hsm_dek_generate_sha256(sess, key_bytes(&t), &b, blob, sizeof blob - HSM_SHA256_LEN,
-				    &blob_n, blob + sizeof blob - HSM_SHA256_LEN) != CF_OK)
-		goto out;
-	memmove(blob + blob_n, blob + sizeof blob - HSM_SHA256_LEN, HSM_SHA256_LEN);
-	blob_n += HSM_SHA256_LEN;
-	if (ops_dup(r, blob, blob_n, &p) != CF_OK)
+	if (hsm_dek_make(sess, NULL, create_bytes(&t), ops_srvattr_make_flags(t.alg), &b, blob,
+			 sizeof blob, &blob_n, it->prep_digest) != CF_OK ||
+	    ops_dup(r, blob, blob_n, &p) != CF_OK)
 		goto out;
 	it->prep_blob = p;
 	it->prep_blob_n = blob_n;
@@ -221,7 +225,7 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_create *q = &it->rq->pl.u.create_req;
 	struct kmip_rsp_create *s = &it->rs->pl.u.create_rsp;
-	uint8_t blob[OPS_SYM_BLOB_MAX], md[HSM_SHA256_LEN];
+	uint8_t blob[OPS_SYM_BLOB_MAX], digest[HSM_SHA256_LEN];
 	char uid[STORE_UUID_LEN + 1];
 	struct tmpl_out t;
 	struct hsm_bind b;
@@ -230,11 +234,9 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	cf_err rc = CF_E_INTERNAL;
 
 	TRY(create_check(r, it, &t));
-	if (it->prepped && it->prep_blob_n > HSM_SHA256_LEN) {
-		size_t bn = it->prep_blob_n - HSM_SHA256_LEN;
-		TRY(ops_digest_row_sha256(r, it->prep_blob + bn, KMIP_KEY_FORMAT_TYPE_RAW,
-					  &t.rows[t.n_rows++]));
-		rc = insert(r, it, it->prep_uid, q->object_type, &t, it->prep_blob, bn, &s->uid);
+	if (it->prepped) {
+		rc = insert(r, it, it->prep_uid, q->object_type, &t, it->prep_blob,
+			    it->prep_blob_n, it->prep_digest, STORE_SF_GENERATED, &s->uid);
 		if (rc == CF_OK)
 			s->object_type = q->object_type;
 		return rc;
@@ -242,11 +244,11 @@ cf_err ops_create(struct ops_req *r, struct ops_item *it)
 	TRY(ops_sess(r, &sess));
 	TRY(store_uid_new(ops_rng, r, uid));
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if ((rc = hsm_dek_generate_sha256(sess, key_bytes(&t), &b, blob, sizeof blob, &blob_n,
-					  md)) != CF_OK ||
-	    (rc = ops_digest_row_sha256(r, md, KMIP_KEY_FORMAT_TYPE_RAW, &t.rows[t.n_rows++])) != CF_OK)
+	if ((rc = hsm_dek_make(sess, NULL, create_bytes(&t), ops_srvattr_make_flags(t.alg), &b,
+			       blob, sizeof blob, &blob_n, digest)) != CF_OK)
 		goto out;
-	if ((rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid)) != CF_OK)
+	if ((rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, digest, STORE_SF_GENERATED,
+			 &s->uid)) != CF_OK)
 		goto out;
 	s->object_type = q->object_type;
 	rc = CF_OK;
@@ -314,7 +316,18 @@ struct reg_mat {
 	uint8_t *locked;     /* keybuf block holding a converted key (wiped after the wrap) */
 	size_t locked_cap;
 	bool wrapped;        /* Key Wrapping Data: p is the wrapped value, unwrapped in the HSM */
+	bool has_digest;     /* digest taken already (a Public / Private Key's, ops_keyfmt.c) */
+	uint8_t digest[HSM_SHA256_LEN]; /* the Digest Value (objects.digest, ops_srvattr.c) */
 };
+
+/* The objects whose Digest is the SHA-256 of the bytes wrapped, taken by the HSM in the wrap's
+ * job: Symmetric Key (Raw), Certificate (its DER). Secret Data, Opaque Objects and Split Keys
+ * get none: a SHA-256 of a low-entropy secret (a password) in the store would allow an offline
+ * guess. (A Public / Private Key's is taken from its PKCS#1 or canonical form, reg_asym.) */
+static bool reg_digested(uint32_t type)
+{
+	return type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY || type == KMIP_OBJECT_TYPE_CERTIFICATE;
+}
 
 static cf_err reg_symmetric(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
 			    struct tmpl_out *t, struct reg_mat *m)
@@ -352,13 +365,11 @@ static cf_err reg_symmetric(struct ops_req *r, struct ops_item *it, const struct
 	if ((size_t)t->len != m->n * 8 &&
 	    !(t->has_alg && t->alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_3DES && (size_t)t->len == m->n * 7))
 		return bad(it, "Cryptographic Length does not match the key");
-	if (t->n_rows >= t->cap_rows || m->n == 0)
-		return t->n_rows >= t->cap_rows ? CF_E_INTERNAL : CF_OK;
-	return ops_digest_row(r, m->p, m->n, KMIP_KEY_FORMAT_TYPE_RAW, &t->rows[t->n_rows++]);
+	return CF_OK;
 }
 
 /* Public / Private Key: converted to its canonical DER (ops_keyfmt.c), registered format
- * kept, Digest of the canonical form. */
+ * kept, Digest of its PKCS#1 form (RSA) or canonical form. */
 static cf_err reg_asym(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
 		       struct tmpl_out *t, struct reg_mat *m)
 {
@@ -389,10 +400,8 @@ static cf_err reg_asym(struct ops_req *r, struct ops_item *it, const struct kmip
 	t->has_len = ki.len != 0;
 	t->len = ki.len;
 	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION, ki.format));
-	if (t->n_rows >= t->cap_rows)
-		return CF_E_INTERNAL;
-	TRY(ops_keyfmt_digest(r, obj->type, m->p, m->n, &t->rows[t->n_rows]));
-	t->n_rows++;
+	TRY(ops_keyfmt_digest(r, obj->type, m->p, m->n, m->digest));
+	m->has_digest = true;
 	return CF_OK;
 }
 
@@ -510,14 +519,18 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 		goto out;
 	blob = p;
 	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), q->object_type };
-	if (m.wrapped)
+	if (m.wrapped) /* no Digest: the plaintext exists only in the HSM (ops_wrap.c) */
 		rc = register_wrapped(r, it, q->object_type, &q->obj.kb, &t, &b, blob, blob_cap,
 				      &blob_n);
-	else
+	else if (m.has_digest || !reg_digested(q->object_type))
 		rc = hsm_dek_wrap(sess, m.p, m.n, &b, blob, blob_cap, &blob_n);
+	else if ((rc = hsm_dek_make(sess, m.p, m.n, HSM_DEK_DIGEST, &b, blob, blob_cap, &blob_n,
+				    m.digest)) == CF_OK)
+		m.has_digest = true;
 	if (rc != CF_OK)
 		goto out;
-	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, &s->uid);
+	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, m.has_digest ? m.digest : NULL, 0,
+		    &s->uid);
 out:
 	if (m.locked != NULL) {
 		sec_wipe(m.locked, m.locked_cap);

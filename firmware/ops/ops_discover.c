@@ -81,6 +81,9 @@ cf_err ops_query(struct ops_req *r, struct ops_item *it)
 		case KMIP_QUERY_FUNCTION_QUERY_SERVER_INFORMATION:
 			TRY(ops_text(r, r->w->svc->vendor_id != NULL ? r->w->svc->vendor_id
 								      : OPS_VENDOR_DEFAULT, &s->vendor));
+			/* 1.4 section 4.25: Server Information SHALL be returned when asked;
+			 * its contents are vendor-specific: an empty structure. */
+			s->server_info = (struct kmip_bytes){ (const uint8_t *)"", 0 };
 			break;
 		default:
 			/* other functions: nothing to report (an empty answer is valid) */

@@ -194,11 +194,12 @@ cf_err ops_get(struct ops_req *r, struct ops_item *it)
 	ops_keybuf_trim(r, k, HSM_DEK_MAX, kn);
 	if (rc != CF_OK)
 		goto out;
-	s->object_type = o.object_type;
+	s->object_type = s->obj.type = o.object_type;
 	if ((rc = ops_text(r, uid, &s->uid)) != CF_OK)
 		goto out;
 	rc = get_fill(r, it, &o, format, k, kn, &s->obj);
-out:
+out: /* (rc is CF_OK here unless a step failed) */
+	ops_srvattr_got(r, &o, rc); /* the material was returned (wrapped or not) */
 	store_object_free(&o);
 	return rc;
 }
@@ -235,11 +236,13 @@ cf_err ops_get_attributes(struct ops_req *r, struct ops_item *it)
 	if (q->refs.n == 0) {
 		if ((rc = store_attr_get(r->w->st, r->who.tenant, uid, NULL, 0, &l)) != CF_OK)
 			goto out;
-		cap = N_COLUMNS_MAX + l.n;
+		cap = N_COLUMNS_MAX + ops_srvattr_max() + l.n;
 		if ((rc = kmip_arena_alloc(&r->w->arena, cap, sizeof *v, &p)) != CF_OK)
 			goto out;
 		v = p;
 		if ((rc = ops_attr_columns(r, &o, NULL, v, cap, &n)) != CF_OK)
+			goto out;
+		if ((rc = ops_srvattr_add(r, &o, NULL, &l, v, cap, &n)) != CF_OK)
 			goto out;
 		if ((rc = add_rows(r, &l, v, cap, &n)) != CF_OK)
 			goto out;
@@ -259,7 +262,7 @@ cf_err ops_get_attributes(struct ops_req *r, struct ops_item *it)
 			const char *names[1] = { name };
 			if ((rc = store_attr_get(r->w->st, r->who.tenant, uid, names, 1, &l)) != CF_OK)
 				goto out;
-			total += l.n;
+			total += l.n + (ops_srvattr_is(name) ? 1 : 0);
 			store_attr_list_free(&l);
 		}
 		cap = total;
@@ -286,6 +289,8 @@ cf_err ops_get_attributes(struct ops_req *r, struct ops_item *it)
 			if ((rc = store_attr_get(r->w->st, r->who.tenant, uid, names, 1, &l)) != CF_OK)
 				goto out;
 			rc = add_rows(r, &l, v, cap, &n);
+			if (rc == CF_OK && ops_srvattr_is(name))
+				rc = ops_srvattr_add(r, &o, name, &l, v, cap, &n);
 			store_attr_list_free(&l);
 			if (rc != CF_OK)
 				goto out;
@@ -309,8 +314,9 @@ cf_err ops_get_attribute_list(struct ops_req *r, struct ops_item *it)
 	struct store_object o = { 0 };
 	struct store_str_list names = { 0 };
 	struct kmip_attr cols[N_COLUMNS_MAX];
+	uint32_t srv[N_COLUMNS_MAX];
 	char uid[STORE_UID_MAX + 1];
-	size_t nc = 0, n = 0;
+	size_t nc = 0, ns = 0, n = 0;
 	struct kmip_attr_ref *v;
 	void *p;
 	cf_err rc = CF_E_INTERNAL;
@@ -320,13 +326,22 @@ cf_err ops_get_attribute_list(struct ops_req *r, struct ops_item *it)
 		goto out;
 	if ((rc = ops_attr_columns(r, &o, NULL, cols, N_COLUMNS_MAX, &nc)) != CF_OK)
 		goto out;
+	if ((rc = ops_srvattr_names(r, &o, srv, N_COLUMNS_MAX, &ns)) != CF_OK)
+		goto out;
 	if ((rc = store_attr_names(r->w->st, r->who.tenant, uid, &names)) != CF_OK)
 		goto out;
-	if ((rc = kmip_arena_alloc(&r->w->arena, nc + names.n, sizeof *v, &p)) != CF_OK)
+	if ((rc = kmip_arena_alloc(&r->w->arena, nc + ns + names.n, sizeof *v, &p)) != CF_OK)
 		goto out;
 	v = p;
 	for (size_t i = 0; i < nc; i++)
 		v[n++] = (struct kmip_attr_ref){ .tag = cols[i].tag };
+	for (size_t i = 0; i < ns; i++) {
+		bool row = false; /* a client-set row of that name is listed below */
+		for (size_t j = 0; j < names.n && !row; j++)
+			row = strcmp(names.s[j], kmip_tag_name(srv[i])) == 0;
+		if (!row)
+			v[n++] = (struct kmip_attr_ref){ .tag = srv[i] };
+	}
 	for (size_t i = 0; i < names.n; i++) {
 		const char *nm = names.s[i];
 		size_t len = strlen(nm);

@@ -19,7 +19,7 @@
 #define OPS_ARENA_SIZE (4u << 20)         /* decoded request + response structures */
 #define OPS_KEYBUF_SIZE (64u << 10) /* unwrapped / converted key material of one response */
 #define OPS_SYM_MAX 64u                   /* largest symmetric key Create generates (bytes) */
-#define OPS_SYM_BLOB_MAX (OPS_SYM_MAX + HSM_BLOB_OVERHEAD + HSM_SHA256_LEN) /* + its Digest */
+#define OPS_SYM_BLOB_MAX (OPS_SYM_MAX + HSM_BLOB_OVERHEAD)
 #define OPS_HSM_WAIT_MS 2000u
 #define OPS_SKEW_S 120                    /* request Time Stamp skew that is logged */
 #define OPS_VENDOR_DEFAULT "Coffre KMIP server"
@@ -34,6 +34,7 @@ struct ops_aq_ent {
 	char actor[STORE_OWNER_MAX + 1];
 	char source[NET_PEER_MAX];
 	char uid[STORE_UID_MAX + 1];
+	bool stale;                      /* the Get returned uid's material: Fresh ends */
 };
 #define OPS_AQ_MAX 256u
 
@@ -43,6 +44,7 @@ struct ops_prep_ent {
 	char uid[STORE_UUID_LEN + 1];
 	uint8_t blob[OPS_SYM_BLOB_MAX];
 	size_t blob_n;
+	uint8_t digest[HSM_SHA256_LEN];   /* the key's Digest Value (ops_srvattr.c) */
 };
 #define OPS_PREP_MAX 128u
 
@@ -77,6 +79,8 @@ struct ops_req {
 	int64_t now;
 	char placeholder[STORE_UID_MAX + 1]; /* ID Placeholder: uid of the last Create/Register */
 	bool audit_queue;                 /* read-only request: audit records go to w->aq */
+	bool stale;                       /* this item returned a Fresh object's material: its
+					   * audit record ends Fresh (ops_srvattr.c) */
 	const uint32_t *supported;        /* the dispatch table's operations, for Query */
 	size_t n_supported;
 };
@@ -94,9 +98,9 @@ struct ops_item {
 	 * needs nothing from the store, done without the write lock */
 	bool prepped;
 	char prep_uid[STORE_UUID_LEN + 1];
-	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it), followed by
-				       * the key's SHA-256 (HSM_SHA256_LEN bytes, in prep_blob_n) */
+	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it) */
 	size_t prep_blob_n;
+	uint8_t prep_digest[HSM_SHA256_LEN]; /* SHA-256 of the key material, by the HSM */
 };
 
 typedef MUST_USE cf_err (*ops_fn)(struct ops_req *r, struct ops_item *it);
@@ -109,6 +113,29 @@ static inline MUST_USE cf_err ops_fail(struct ops_item *it, cf_err rc, uint32_t 
 	it->msg = msg;
 	return rc;
 }
+
+/* ---- server-kept attributes (ops_srvattr.c) ------------------------------------------- */
+
+/* Our lease policy (1.4 section 3.15, Lease Time; Check): a client may use key material for
+ * an hour without checking back. Advisory: coffred keeps no client-side lease state. */
+#define OPS_LEASE_SECONDS 3600u
+
+/* How many ops_srvattr_add can append at most; whether name is one of them. */
+size_t ops_srvattr_max(void);
+bool ops_srvattr_is(const char *name);
+/* hsm_dek_make flags for a key of this Cryptographic Algorithm (digest; DES parity). */
+unsigned ops_srvattr_make_flags(uint32_t alg);
+/* A Get of o ended with rc: if it returned the key material, its audit record ends Fresh
+ * (ops_audit). */
+void ops_srvattr_got(struct ops_req *r, const struct store_object *o, cf_err rc);
+/* Append o's server-kept attributes (name NULL = all, else that one) to v[cap], leaving out
+ * names present in rows (a client-set value wins; rows may be NULL). */
+MUST_USE cf_err ops_srvattr_add(struct ops_req *r, const struct store_object *o, const char *name,
+				const struct store_attr_list *rows, struct kmip_attr *v, size_t cap,
+				size_t *n);
+/* The tags of o's server-kept attributes in this version. */
+MUST_USE cf_err ops_srvattr_names(struct ops_req *r, const struct store_object *o, uint32_t *tags,
+				  size_t cap, size_t *n);
 
 /* ---- helpers (ops_util.c) ------------------------------------------------------------ */
 
@@ -201,25 +228,20 @@ MUST_USE cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32
 				  struct kmip_key_block *kb);
 /* Check an X.509 certificate's DER and append the attributes the server keeps for it
  * (Certificate Type / Length, X.509 and 1.x Certificate Identifier / Subject / Issuer,
- * Digital Signature Algorithm, Digest) to rows[*n_rows..cap); its public key in *ki. */
+ * Digital Signature Algorithm) to rows[*n_rows..cap); its public key in *ki. */
 MUST_USE cf_err ops_cert_rows(struct ops_req *r, struct ops_item *it, const uint8_t *der,
 			      size_t n, struct store_attr *rows, size_t cap, size_t *n_rows,
 			      struct ops_keyinfo *ki);
-/* The Digest row of a Public or Private Key from its canonical DER: SHA-256 of the PKCS#1 form
- * for RSA (Key Format Type PKCS#1, as the profiles' test cases show), of the canonical DER
- * otherwise (PKCS#8 / X.509). */
+/* The Digest Value of a Public or Private Key from its canonical DER: SHA-256 of the PKCS#1
+ * form for RSA (Key Format Type PKCS#1, as the profiles' test cases show), of the canonical DER
+ * otherwise (PKCS#8 / X.509); ops_srvattr.c names the format when asked. */
 MUST_USE cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der,
-				  size_t n, struct store_attr *sa);
-/* The Digest attribute row: SHA-256 of data[n] (with its Key Format Type unless 0). */
-MUST_USE cf_err ops_digest_row(struct ops_req *r, const uint8_t *data, size_t n,
-			       uint32_t format, struct store_attr *sa);
-/* The same with the SHA-256 already computed (by the HSM for a created key). */
-MUST_USE cf_err ops_digest_row_sha256(struct ops_req *r, const uint8_t md[static 32],
-				      uint32_t format, struct store_attr *sa);
+				  size_t n, uint8_t md[HSM_SHA256_LEN]);
 
 /* ---- handlers ------------------------------------------------------------------------ */
 MUST_USE cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_query(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_check(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_create(struct ops_req *r, struct ops_item *it);
 /* Generate the key of a Create item ahead of its transaction; any failure leaves the item
  * unprepared (ops_create then does it all and reports the error). */

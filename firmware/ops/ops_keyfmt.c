@@ -529,41 +529,17 @@ cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32_t type,
 
 /* ---- Digest and certificates ---------------------------------------------------------- */
 
-cf_err ops_digest_row(struct ops_req *r, const uint8_t *data, size_t n, uint32_t format,
-		      struct store_attr *sa)
+/* SHA-256 of data[n] into md. */
+static cf_err sha256(const uint8_t *data, size_t n, uint8_t md[HSM_SHA256_LEN])
 {
-	uint8_t md[32];
 	unsigned int mdn = 0;
-
-	if (EVP_Digest(data, n, md, &mdn, EVP_sha256(), NULL) != 1 || mdn != sizeof md)
+	if (EVP_Digest(data, n, md, &mdn, EVP_sha256(), NULL) != 1 || mdn != HSM_SHA256_LEN)
 		return CF_E_INTERNAL;
-	return ops_digest_row_sha256(r, md, format, sa);
-}
-
-cf_err ops_digest_row_sha256(struct ops_req *r, const uint8_t md[static 32], uint32_t format,
-			     struct store_attr *sa)
-{
-	uint8_t *buf;
-	ttlv_wr w;
-	void *p;
-
-	TRY(kmip_arena_alloc(&r->w->arena, 96, 1, &p)); /* 16 + 8 + 32 + 16 bytes */
-	buf = p;
-	ttlv_wr_init(&w, buf, 96);
-	TRY(ttlv_wr_enum(&w, KMIP_TAG_HASHING_ALGORITHM, KMIP_HASHING_ALGORITHM_SHA_256));
-	TRY(ttlv_wr_bytes(&w, KMIP_TAG_DIGEST_VALUE, md, 32));
-	if (format != 0 && r->ver >= KMIP_V1_1)
-		TRY(ttlv_wr_enum(&w, KMIP_TAG_KEY_FORMAT_TYPE, format));
-	memset(sa, 0, sizeof *sa);
-	sa->name = kmip_tag_name(KMIP_TAG_DIGEST);
-	sa->value_type = TTLV_STRUCTURE;
-	sa->v_blob = buf;
-	sa->v_blob_len = ttlv_wr_len(&w);
 	return CF_OK;
 }
 
 cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der, size_t n,
-			 struct store_attr *sa)
+			 uint8_t md[HSM_SHA256_LEN])
 {
 	EVP_PKEY *k = canon_in(type, der, n);
 	uint8_t *buf = NULL;
@@ -575,9 +551,7 @@ cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der, s
 		return CF_E_BAD_OBJECT;
 	if (key_kind(k) != K_RSA) {
 		EVP_PKEY_free(k);
-		return ops_digest_row(r, der, n, type == KMIP_OBJECT_TYPE_PRIVATE_KEY
-						    ? KMIP_KEY_FORMAT_TYPE_PKCS_8
-						    : KMIP_KEY_FORMAT_TYPE_X_509, sa);
+		return sha256(der, n, md); /* PKCS#8 / X.509 (ops_srvattr.c names the format) */
 	}
 	/* RSA: the digest of the PKCS#1 form, as the profiles' test cases show it */
 	len = type == KMIP_OBJECT_TYPE_PRIVATE_KEY ? i2d_PrivateKey(k, NULL) : i2d_PublicKey(k, NULL);
@@ -585,8 +559,7 @@ cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der, s
 	if (rc == CF_OK) {
 		p = buf;
 		len = type == KMIP_OBJECT_TYPE_PRIVATE_KEY ? i2d_PrivateKey(k, &p) : i2d_PublicKey(k, &p);
-		rc = len > 0 ? ops_digest_row(r, buf, (size_t)len, KMIP_KEY_FORMAT_TYPE_PKCS_1, sa)
-			     : CF_E_BAD_OBJECT;
+		rc = len > 0 ? sha256(buf, (size_t)len, md) : CF_E_BAD_OBJECT;
 		sec_wipe(buf, (size_t)(p - buf));
 	}
 	EVP_PKEY_free(k);
@@ -788,10 +761,7 @@ cf_err ops_cert_rows(struct ops_req *r, struct ops_item *it, const uint8_t *der,
 		rc = bad_key(it, "certificate names too large");
 		goto out;
 	}
-	struct store_attr *sa;
-	if ((rc = row_next(&rw, KMIP_TAG_DIGEST, TTLV_STRUCTURE, &sa)) == CF_OK)
-		rc = ops_digest_row(r, der, n, 0, sa);
-out:
+out: /* (its Digest: the SHA-256 of der, taken by the HSM with the wrap, ops_create.c) */
 	X509_free(x);
 	if (rc == CF_OK)
 		*n_rows += rw.n;

@@ -201,8 +201,11 @@ cf_err ops_rekey(struct ops_req *r, struct ops_item *it)
 	if ((rc = ops_sess(r, &sess)) != CF_OK || (rc = store_uid_new(ops_rng, r, nuid)) != CF_OK)
 		goto out;
 	b = (struct hsm_bind){ (const uint8_t *)nuid, strlen(nuid), KMIP_OBJECT_TYPE_SYMMETRIC_KEY };
-	if ((rc = hsm_dek_generate(sess, (size_t)o.crypto_len / 8, &b, blob, sizeof blob,
-				   &blob_n)) != CF_OK ||
+	/* the new key's own Digest and generator (n = o copied the old one's: ops_srvattr.c) */
+	n.has_digest = true;
+	n.srv_flags = STORE_SF_GENERATED;
+	if ((rc = hsm_dek_make(sess, NULL, (size_t)o.crypto_len / 8, HSM_DEK_DIGEST, &b, blob,
+			       sizeof blob, &blob_n, n.digest)) != CF_OK ||
 	    (rc = link_row(r, KMIP_LINK_TYPE_REPLACED_OBJECT_LINK, uid, &rows[n_rows])) != CF_OK)
 		goto out;
 	n_rows++;

@@ -114,7 +114,10 @@ static cf_err aq_append_all(struct ops_worker *w, uint64_t *ticket)
 			.operation = e->operation, .uid = e->uid, .result = e->result,
 			.detail = e->detail,
 		};
-		rc = audit_append(w->st, &a, NULL);
+		if (e->stale)
+			rc = store_object_stale(w->st, e->uid);
+		if (rc == CF_OK)
+			rc = audit_append(w->st, &a, NULL);
 	}
 	if (rc == CF_OK)
 		rc = store_tx_commit_nowait(w->st, ticket);
@@ -176,7 +179,7 @@ cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
 }
 
 static cf_err aq_push(struct ops_req *r, uint32_t op, const char *uid, int64_t result,
-		      const char *detail)
+		      const char *detail, bool stale)
 {
 	struct ops_worker *w = r->w;
 	if (w->aq_n == w->aq_cap) {
@@ -199,6 +202,7 @@ static cf_err aq_push(struct ops_req *r, uint32_t op, const char *uid, int64_t r
 		 r->who.actor[0] != '\0' ? r->who.actor : "unknown");
 	snprintf(e->source, sizeof e->source, "%s", r->ci != NULL ? r->ci->peer : "");
 	snprintf(e->uid, sizeof e->uid, "%s", uid != NULL ? uid : "");
+	e->stale = stale && uid != NULL;
 	w->aq_n++;
 	return CF_OK;
 }
@@ -215,10 +219,16 @@ cf_err ops_audit(struct ops_req *r, uint32_t op, const char *uid, int64_t result
 		.result = result,
 		.detail = detail,
 	};
+	/* Fresh ends with the audit record of the Get that returned the material, in the same
+	 * transaction (docs/kmip-server.md "Server attributes") */
+	bool stale = r->stale && result == 0 && uid != NULL;
+	r->stale = false;
 	if (r->w->st == NULL)
 		return CF_E_STATE;
 	if (r->audit_queue)
-		return aq_push(r, op, uid, result, detail);
+		return aq_push(r, op, uid, result, detail, stale);
+	if (stale)
+		TRY(store_object_stale(r->w->st, uid));
 	return audit_append(r->w->st, &a, NULL);
 }
 

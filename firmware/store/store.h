@@ -75,7 +75,13 @@ struct store_object {
 	int64_t last_change;       /* Last Change Date */
 	uint32_t revocation_reason;    /* KMIP Revocation Reason Code, 0 = none */
 	char *revocation_message;      /* NULL = none */
+	uint32_t srv_flags;        /* STORE_SF_* (an insert adds STORE_SF_FRESH) */
+	bool has_digest;           /* digest holds the KMIP Digest Value (SHA-256) */
+	uint8_t digest[32];        /* of the key material as made (docs/kmip-server.md) */
 };
+
+#define STORE_SF_FRESH 1u      /* KMIP Fresh: the key material was never returned yet */
+#define STORE_SF_GENERATED 2u  /* the key material came from the HSM's generator (Create) */
 
 /* Release what store_object_get allocated (wrapped, revocation_message) and zero *o. */
 void store_object_free(struct store_object *o);
@@ -192,6 +198,9 @@ MUST_USE cf_err store_object_update_state(struct store *st, const struct store_o
  * when, the wrapped blob removed from the row (zeroed by secure_delete, then a checkpoint
  * truncates the WAL copy when no reader prevents it). Refused for an Active object
  * (CF_E_STATE). Destroying a destroyed object is CF_E_STATE. */
+/* KMIP Fresh ends: the object's key material was returned (a Get). One UPDATE, a no-op when
+ * already done; uid is the objects' primary key. Run inside the caller's write transaction. */
+MUST_USE cf_err store_object_stale(struct store *st, const char *uid);
 MUST_USE cf_err store_object_destroy(struct store *st, const char *tenant, const char *uid,
 				     int64_t when);
 

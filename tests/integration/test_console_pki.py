@@ -62,15 +62,16 @@ def paste_cmd(con, line, pem, confirm=None):
     return con.prompt().replace("\r\n", "\n")
 
 
-def client(a, crt, key):
+def client(a, crt, key, **cred):
     return ProxyKmipClient(hostname="127.0.0.1", port=a.port, cert=crt, key=key,
-                           ca=os.path.join(a.dir, "pki", "ca.crt"), config_file="/dev/null")
+                           ca=os.path.join(a.dir, "pki", "ca.crt"), config_file="/dev/null",
+                           **cred)
 
 
-def life_cycle(a, who, crt, key):
+def life_cycle(a, who, crt, key, **cred):
     """create, get, activate, revoke, destroy through PyKMIP; True when all worked."""
     try:
-        with client(a, crt, key) as c:
+        with client(a, crt, key, **cred) as c:
             uid = c.create(enums.CryptographicAlgorithm.AES, 256, name="pki-" + who)
             k = c.get(uid)
             assert len(k.value) == 32
@@ -164,6 +165,33 @@ if certs and keys:
     ok, why = life_cycle(a, "vc2", vc2_crt, vc2_key)
     t.check("PyKMIP with the issued certificate and key: key life cycle", ok, why)
 
+    # ---- client password: tenant vc2's requests must then carry the credential ----
+    con.send("client password kmipuser --tenant vc2")
+    con.expect("KMIP password: ")
+    con.send("short")
+    out = con.expect("KMIP password: ")
+    t.check("client password: a weak password is refused with the rules", "password refused" in
+            out, out[-300:])
+    con.send("Kmip-Pass-2026")
+    con.expect("Repeat the KMIP password: ")
+    con.send("Kmip-Pass-2026")
+    con.expect("[y/N] ")
+    con.send("y")
+    out = con.prompt().replace("\r\n", "\n")
+    t.check("client password sets it", cl.has_line(
+        out, 'KMIP password of "kmipuser" set: tenant vc2\'s requests must carry it from now on.'),
+        out[-300:])
+    ok, why = life_cycle(a, "vc2-nopw", vc2_crt, vc2_key)
+    t.check("... tenant vc2 without the credential: refused", not ok and
+            "AUTHENTICATION_NOT_SUCCESSFUL" in why.upper(), why)
+    ok, why = life_cycle(a, "vc2-badpw", vc2_crt, vc2_key, username="kmipuser",
+                         password="Wrong-Pass-2026")
+    t.check("... with a wrong password: refused", not ok and
+            "AUTHENTICATION_NOT_SUCCESSFUL" in why.upper(), why)
+    ok, why = life_cycle(a, "vc2-pw", vc2_crt, vc2_key, username="kmipuser",
+                         password="Kmip-Pass-2026")
+    t.check("... with the password: key life cycle", ok, why)
+
 # ---- trust ----------------------------------------------------------------------------------
 self_crt, self_key = os.path.join(work, "self.crt"), os.path.join(work, "self.key")
 sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -202,8 +230,9 @@ out = con.cmd("client list")
 t.check("list shows the revoked clients as revoked",
         re.search(r"^vc1\s.*revoked", out, re.M) and re.search(r"^vc3\s.*revoked", out, re.M),
         out)
-ok, why = life_cycle(a, "vc2b", os.path.join(work, "vc2.crt"), os.path.join(work, "vc2.key"))
-t.check("the other client still works", ok, why)
+ok, why = life_cycle(a, "vc2b", os.path.join(work, "vc2.crt"), os.path.join(work, "vc2.key"),
+                     username="kmipuser", password="Kmip-Pass-2026")
+t.check("the other client still works (with its tenant's KMIP password)", ok, why)
 out = con.cmd("audit tail 200")
 t.check("audit names the client operations",
         "client_sign_csr" in out and "client_revoke" in out and "PRIVATE KEY" not in out,

@@ -6,6 +6,7 @@ Reason; Re-key (links both ways, attributes, states, Offset); PyKMIP's client re
 a key wrapping specification.
 
 usage: test_keywrap.py BUILD_DIR"""
+import hashlib
 import logging
 import os
 import sys
@@ -27,6 +28,7 @@ T_ALG, T_LEN, T_MASK, T_PARAMS, T_BCM = 0x420028, 0x42002A, 0x42002C, 0x42002B, 
 T_KWS, T_KWD, T_WMETHOD, T_EKI, T_ENCODING, T_MKI = 0x420047, 0x420046, 0x42009E, 0x420036, \
     0x4200A3, 0x42004E
 T_OFFSET, T_LINK, T_LINK_TYPE, T_LINKED = 0x420058, 0x42004A, 0x42004B, 0x42004C
+T_DIGEST, T_DIGEST_VALUE = 0x420034, 0x420035
 T_NAME, T_NAME_VALUE, T_NAME_TYPE = 0x420053, 0x420055, 0x420054
 T_ACTIVATION, T_INITIAL, T_STATE, T_QUERY_FN = 0x420001, 0x420039, 0x42008D, 0x420074
 AES, SYMKEY, RAW = 3, 2, 1
@@ -284,6 +286,10 @@ def run_rekey(v):
     t.check("%s new Initial Date set now" % v.name,
             (v.attr_of(a_new, "Initial Date", T_INITIAL) or [0])[0] >= int(time.time()) - 30)
     t.check("%s new key material differs" % v.name, v.get(new) != v.get(old))
+    # its own Digest (taken in the HSM when it was generated), not the old key's
+    dig = [kw.find(d, T_DIGEST_VALUE) for d in v.attr_of(v.attrs(new), "Digest", T_DIGEST)]
+    t.check("%s new key's Digest is the SHA-256 of its material" % v.name,
+            dig == [hashlib.sha256(v.get(new)).digest()], repr(dig))
 
     p = v.ok("Re-key with Offset 3600", OP_REKEY, [(kw.T_UID, TEXT, new), (T_OFFSET, INTERVAL, 3600)])
     n2 = kw.find(p, kw.T_UID) if p else None

@@ -336,6 +336,20 @@ with inst.client() as c:
         check("RSA private key Digest: SHA-256 of the PKCS#1 DER, Key Format Type PKCS#1",
               dg is not None and dg.value == hashlib.sha256(rsa_pkcs1).digest() and
               kf is not None and kf.value == 3, r.describe())
+    # another key's Digest is of its canonical DER (an EC private key: PKCS#8), named as such;
+    # Secret Data gets none (a digest of a password would allow an offline guess)
+    u = uids.get("ec private")
+    if u:
+        r = c.call(rl.request([(0x0B, [rl.Tx(T["UNIQUE_IDENTIFIER"], u), rl.Tx(T["ATTRIBUTE_NAME"], "Digest")])]))
+        dg = r.first()[3].find(0x420035) if r.ok else None
+        kf = r.first()[3].find(T_KEY_FORMAT) if r.ok else None
+        check("EC private key Digest: SHA-256 of the PKCS#8 DER, Key Format Type PKCS#8",
+              dg is not None and dg.value == hashlib.sha256(ec_pkcs8).digest() and
+              kf is not None and kf.value == 4, r.describe())
+    u = uids.get("secret")
+    if u:
+        r = c.call(rl.request([(0x0B, [rl.Tx(T["UNIQUE_IDENTIFIER"], u), rl.Tx(T["ATTRIBUTE_NAME"], "Digest")])]))
+        check("secret data has no Digest", r.ok and r.first()[3].find(0x420035) is None, r.describe())
     # RSA-4096 as PKCS#8: the largest key the store takes
     big_key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     big8 = big_key.private_bytes(DER, serialization.PrivateFormat.PKCS8, NOENC)

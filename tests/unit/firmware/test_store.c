@@ -126,6 +126,50 @@ static void t_open_file_and_pragmas(void **s)
 	store_close(NULL);
 }
 
+/* A store made by the v2 firmware kept a Digest as an attribute row; the v3 migration moves its
+ * Digest Value into objects.digest (one source for every object) and adds srv_flags. */
+static void t_migrate_v2_digest(void **s)
+{
+	(void)s;
+	char path[128];
+	struct store *st = open_new(path, sizeof path);
+	struct store_object o, got;
+	uint8_t row[56] = { 0x42, 0x00, 0x38, 0x05, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 0,
+			    0x42, 0x00, 0x35, 0x08, 0, 0, 0, 0x20 };
+	for (size_t i = 0; i < 32; i++)
+		row[24 + i] = (uint8_t)(0xa0 + i);
+	struct store_attr d = { .name = "Digest", .value_type = 1, .v_blob = row, .v_blob_len = 56 };
+	obj_init(&o, "m1", "t");
+	assert_int_equal(store_object_insert(st, &o, &d, 1), CF_OK);
+	obj_init(&o, "m2", "t"); /* no Digest row */
+	assert_int_equal(store_object_insert(st, &o, NULL, 0), CF_OK);
+	store_close(st);
+
+	/* back to what the v2 firmware wrote */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE objects DROP COLUMN srv_flags;"
+				      "ALTER TABLE objects DROP COLUMN digest;"
+				      "PRAGMA user_version=2;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(path, NULL, &st), CF_OK);
+	assert_int_equal(store_object_get(st, "t", "m1", &got), CF_OK);
+	assert_true(got.has_digest);
+	assert_memory_equal(got.digest, row + 24, 32);
+	assert_int_equal(got.srv_flags, 0); /* not known as Fresh or generated */
+	store_object_free(&got);
+	assert_int_equal(store_object_get(st, "t", "m2", &got), CF_OK);
+	assert_false(got.has_digest);
+	store_object_free(&got);
+	struct store_attr_list l = { 0 };
+	const char *names[1] = { "Digest" };
+	assert_int_equal(store_attr_get(st, "t", "m1", names, 1, &l), CF_OK);
+	assert_int_equal(l.n, 0); /* the row is gone: the column answers */
+	store_attr_list_free(&l);
+	store_close(st);
+}
+
 static void t_open_refuses_unsafe_files(void **s)
 {
 	(void)s;
@@ -1016,6 +1060,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_open_file_and_pragmas),
 		cmocka_unit_test(t_open_refuses_unsafe_files),
+		cmocka_unit_test(t_migrate_v2_digest),
 		cmocka_unit_test(t_uid_v4),
 		cmocka_unit_test(t_insert_get_tenant),
 		cmocka_unit_test(t_state_and_destroy),

@@ -129,12 +129,26 @@ static void t_generate_unwrap(void **st)
 	/* with the key's SHA-256 (a created key's Digest): the digest of what unwrap gives back */
 	uint8_t md[HSM_SHA256_LEN], want[32];
 	unsigned int wn = 0;
-	assert_int_equal(hsm_dek_generate_sha256(f->s, 32, &bind_a, b1, sizeof b1, &n1, md), CF_OK);
+	assert_int_equal(hsm_dek_make(f->s, NULL, 32, HSM_DEK_DIGEST, &bind_a, b1, sizeof b1, &n1, md),
+			 CF_OK);
 	assert_int_equal(hsm_dek_unwrap(f->s, b1, n1, &bind_a, k1, 32, &o1), CF_OK);
 	assert_int_equal(EVP_Digest(k1, 32, want, &wn, EVP_sha256(), NULL), 1);
 	assert_memory_equal(md, want, 32);
-	assert_int_equal(hsm_dek_generate_sha256(f->s, 32, &bind_a, b1, sizeof b1, &n1, NULL),
-			 CF_E_INVALID_ARG);
+	assert_int_equal(hsm_dek_make(f->s, NULL, 32, HSM_DEK_DIGEST, &bind_a, b1, sizeof b1, &n1,
+				      NULL), CF_E_INVALID_ARG);
+	/* a wrap (Register) digests the caller's bytes the same way */
+	assert_int_equal(hsm_dek_make(f->s, k1, 32, HSM_DEK_DIGEST, &bind_a, b2, sizeof b2, &n2, md),
+			 CF_OK);
+	assert_memory_equal(md, want, 32);
+	/* DES parity: odd parity in every byte of the generated key */
+	assert_int_equal(hsm_dek_make(f->s, NULL, 24, HSM_DEK_DES_PARITY, &bind_a, b1, sizeof b1,
+				      &n1, NULL), CF_OK);
+	assert_int_equal(hsm_dek_unwrap(f->s, b1, n1, &bind_a, k1, 32, &o1), CF_OK);
+	assert_int_equal(o1, 24);
+	for (size_t i = 0; i < 24; i++)
+		assert_int_equal(__builtin_popcount(k1[i]) & 1, 1);
+	assert_int_equal(hsm_dek_make(f->s, k1, 24, HSM_DEK_DES_PARITY, &bind_a, b1, sizeof b1, &n1,
+				      NULL), CF_E_INVALID_ARG);
 	/* large: an RSA-4096 PKCS#8 is about 2.4 KB; the maximum round-trips through wrap */
 	uint8_t *mx = sbuf(HSM_DEK_MAX), *back = sbuf(HSM_DEK_MAX);
 	for (size_t i = 0; i < HSM_DEK_MAX; i++)
