@@ -31,10 +31,14 @@ cf_err hsm_blob_parse(const uint8_t *blob, size_t n, struct hsm_blob_hdr *out)
 	if (blob == NULL || n < HSM_BLOB_HDR_LEN + BLOB_NONCE_N + BLOB_TAG_N)
 		return CF_E_HSM_BLOB;
 	if (memcmp(blob, BLOB_MAGIC, 4) != 0 || blob[4] != HSM_BLOB_FORMAT ||
-	    blob[5] != HSM_BLOB_MECH_AES_GCM || blob[6] != 0 || blob[7] != 0)
+	    (blob[5] != HSM_BLOB_MECH_AES_GCM && blob[5] != HSM_BLOB_MECH_KWP_GCM) ||
+	    blob[6] != 0 || blob[7] != 0)
 		return CF_E_HSM_BLOB;
 	uint32_t kv = be32_get(blob + 8), dl = be32_get(blob + 12);
 	if (kv == 0 || dl == 0 || dl > HSM_DEK_MAX)
+		return CF_E_HSM_BLOB;
+	/* RFC 5649 output: whole 64-bit blocks, at least two */
+	if (blob[5] == HSM_BLOB_MECH_KWP_GCM && (dl % 8u != 0 || dl < 16u))
 		return CF_E_HSM_BLOB;
 	if (n - (HSM_BLOB_HDR_LEN + BLOB_NONCE_N + BLOB_TAG_N) != dl)
 		return CF_E_HSM_BLOB;

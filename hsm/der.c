@@ -98,6 +98,27 @@ static const uint8_t oid_ec_pub[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 
 static const uint8_t oid_p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
 static const uint8_t oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
 
+cf_err der_seq_len(const uint8_t *p, size_t n, size_t *len)
+{
+	*len = 0;
+	if (p == NULL || n < 2 || p[0] != 0x30)
+		return CF_E_HSM_OUTPUT;
+	size_t hl = 2, cl = p[1];
+	if (p[1] & 0x80u) {
+		size_t k = p[1] & 0x7fu;
+		if (k == 0 || k > 3 || n < 2 + k)
+			return CF_E_HSM_OUTPUT;
+		cl = 0;
+		for (size_t i = 0; i < k; i++)
+			cl = cl << 8 | p[2 + i];
+		hl = 2 + k;
+	}
+	if (cl > n - hl)
+		return CF_E_HSM_OUTPUT;
+	*len = hl + cl;
+	return CF_OK;
+}
+
 size_t der_ec_field_bytes(const uint8_t *params, size_t n)
 {
 	if (params == NULL)

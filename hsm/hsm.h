@@ -187,6 +187,11 @@ struct hsm_blob_info {
 };
 #define HSM_BLOB_FORMAT 1u
 #define HSM_BLOB_MECH_AES_GCM 1u
+/* "KWP then GCM": the payload sealed by the GCM layer is itself the output of C_WrapKey with
+ * CKM_AES_KEY_WRAP_PAD (RFC 5649) under the same KEK: a private key made inside the HSM
+ * (hsm_kp_generate_wrapped) whose plaintext never left it. dek_len = the KWP ciphertext
+ * length (a multiple of 8, >= 16); hsm_dek_unwrap returns the PKCS#8 PrivateKeyInfo DER. */
+#define HSM_BLOB_MECH_KWP_GCM 2u
 /* CF_E_HSM_BLOB when the header is malformed, its length disagrees with n, or unknown. */
 MUST_USE cf_err hsm_blob_info_get(const uint8_t *blob, size_t n, struct hsm_blob_info *out);
 
@@ -194,7 +199,9 @@ MUST_USE cf_err hsm_blob_info_get(const uint8_t *blob, size_t n, struct hsm_blob
  * SQLite), no HSM, no allocation; hsm/blob.c, fuzzed by tests/fuzz/fuzz_hsm_blob.c.
  * Header (16 bytes, big-endian): "CFKW" | format u8 | mech u8 | reserved u16 (0) |
  * kek_version u32 (> 0) | dek_len u32 (1..HSM_DEK_MAX); the blob is exactly
- * header + 12 nonce + dek_len + 16 tag bytes. CF_OK or CF_E_HSM_BLOB (then *out is zeroed). */
+ * header + 12 nonce + dek_len + 16 tag bytes. mech HSM_BLOB_MECH_AES_GCM, or
+ * HSM_BLOB_MECH_KWP_GCM with dek_len a multiple of 8 and >= 16. CF_OK or CF_E_HSM_BLOB (then
+ * *out is zeroed). */
 #define HSM_BLOB_HDR_LEN 16u
 struct hsm_blob_hdr {
 	uint8_t format;       /* HSM_BLOB_FORMAT */
@@ -225,14 +232,18 @@ MUST_USE cf_err hsm_dek_make(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsi
 /* Wrap caller-supplied key material (KMIP Register) under the current KEK. */
 MUST_USE cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n,
 			     const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n);
-/* Unwrap into out[cap] (the caller's sec_alloc buffer); *out_n = DEK length.
+/* Unwrap into out[cap] (the caller's sec_alloc buffer); *out_n = DEK length. A
+ * HSM_BLOB_MECH_KWP_GCM blob gives the PKCS#8 PrivateKeyInfo DER (its length is known only
+ * after the unwrap: at most dek_len - 8).
  * Errors: CF_E_HSM_BLOB (malformed / unknown format or mechanism), CF_E_HSM_WRONG_KEK (the
  * blob names a KEK version we do not have), CF_E_HSM_UNWRAP (tampered, or bound to another
  * uid / object type), CF_E_NO_SPACE. On any error out[] is wiped and *out_n = 0. */
 MUST_USE cf_err hsm_dek_unwrap(hsm_sess *s, const uint8_t *blob, size_t n,
 			       const struct hsm_bind *b, uint8_t *out, size_t cap, size_t *out_n);
 /* Re-wrap a blob under the current KEK (rotation). The DEK exists in plaintext only in the
- * session's locked scratch memory during the call. Errors as unwrap + wrap. */
+ * session's locked scratch memory during the call; a HSM_BLOB_MECH_KWP_GCM blob's private key
+ * only inside the HSM (C_UnwrapKey under the old KEK, C_WrapKey under the new one). Errors
+ * as unwrap + wrap. */
 MUST_USE cf_err hsm_dek_rewrap(hsm_sess *s, const uint8_t *blob, size_t n,
 			       const struct hsm_bind *b, uint8_t *out, size_t cap, size_t *out_n);
 
@@ -297,6 +308,21 @@ enum hsm_kp_type {
  * for libp11's engine. Errors: CF_E_EXISTS (label or id in use), CF_E_NO_SPACE (uri_cap). */
 MUST_USE cf_err hsm_keypair_generate(hsm_sess *s, enum hsm_kp_type type, const char *label,
 				     const uint8_t *id, size_t id_n, char *uri, size_t uri_cap);
+/* A key pair for a KMIP client (Create Key Pair): generated inside the HSM as session objects
+ * (never on the token), the private half sensitive and extractable only so that it can be
+ * wrapped; a pairwise-consistency test (as hsm_keypair_generate); then the private key is
+ * wrapped out inside the HSM with C_WrapKey, CKM_AES_KEY_WRAP_PAD under a session copy of the
+ * current KEK (PKCS#8 inside) and that ciphertext sealed in a HSM_BLOB_MECH_KWP_GCM blob bound
+ * to *priv (blob[cap], *blob_n); the public half's SubjectPublicKeyInfo DER into spki[spki_cap]
+ * (*spki_n). Both session objects and the KEK copy are destroyed. The private key's plaintext
+ * never enters this process. Errors: CF_E_INVALID_ARG, CF_E_NO_SPACE, CF_E_HSM_NOT_FOUND (no
+ * current KEK), CF_E_HSM_SELFTEST (pairwise test failed), CF_E_HSM_MECH (the module refused
+ * to wrap the key: C_CopyObject / C_WrapKey not permitted), CF_E_HSM_*. */
+#define HSM_KP_BLOB_MAX (HSM_DEK_MAX + HSM_BLOB_OVERHEAD)
+MUST_USE cf_err hsm_kp_generate_wrapped(hsm_sess *s, enum hsm_kp_type type,
+					const struct hsm_bind *priv, uint8_t *blob, size_t cap,
+					size_t *blob_n, uint8_t *spki, size_t spki_cap,
+					size_t *spki_n);
 /* Destroy both halves of the pair with CKA_ID = id (CF_E_HSM_NOT_FOUND if none). */
 MUST_USE cf_err hsm_keypair_destroy(hsm_sess *s, const uint8_t *id, size_t id_n);
 

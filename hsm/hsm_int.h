@@ -13,8 +13,9 @@
  *   5  recover.c                    the one recovery path: login + KEK scan, module re-init,
  *                                   pool session repair (hsm_sess_ready, hsm_sess_run)
  *   6  p11_session.c kek.c wrap.c   public operations on pool sessions (within the layer:
- *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c, keywrap.c -> wrap.c)
- *      backup.c keywrap.c
+ *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c, keywrap.c -> wrap.c;
+ *      backup.c keywrap.c kwp.c     kpgen.c -> keypair.c, kpgen.c -> wrap.c -> kwp.c)
+ *      kpgen.c
  *
  * Lock order: kek_lock -> ctl_lock -> mod_lock -> lock. kek_lock: one KEK creator
  * (hsm_kek_create, held across its job). ctl_lock: one control job (hsm_ctl_run, held while
@@ -337,8 +338,40 @@ MUST_USE cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_b
  * decrypt io->in -> io->out. */
 MUST_USE cf_err hsm_job_gcm_encrypt(struct hsm_exec *x);
 MUST_USE cf_err hsm_job_gcm_decrypt(struct hsm_exec *x);
+/* Seal data[n] (not secret here: a KWP ciphertext) in a blob of mechanism mech under KEK kv
+ * (the version the payload was made for), bound to b. Errors as hsm_dek_wrap. */
+MUST_USE cf_err hsm_blob_seal(hsm_sess *s, uint8_t mech, uint32_t kv, const uint8_t *data,
+			      size_t n, const struct hsm_bind *b, uint8_t *blob, size_t cap,
+			      size_t *blob_n);
+
+/* ---- kwp.c: CKM_AES_KEY_WRAP_PAD under a KEK (HSM_BLOB_MECH_KWP_GCM) ------------------ */
+/* A session copy of KEK version v with CKA_WRAP and CKA_UNWRAP true (the token KEK has
+ * neither; it stays as it is). *out = the copy; the caller destroys it (hsm_kwp_drop).
+ * CF_E_HSM_WRONG_KEK (no such KEK), CF_E_HSM_MECH (the module refused the copy). */
+MUST_USE cf_err hsm_kwp_kek(struct hsm_exec *x, uint32_t v, CK_OBJECT_HANDLE *out);
+void hsm_kwp_drop(struct hsm_exec *x, CK_OBJECT_HANDLE *o);
+/* C_WrapKey(CKM_AES_KEY_WRAP_PAD, kek, key) into dst (executor scratch, HSM_DEK_MAX bytes),
+ * *dst_n = length (checked: a multiple of 8, 16..HSM_DEK_MAX). */
+MUST_USE cf_err hsm_kwp_wrap_io(struct hsm_exec *x, CK_OBJECT_HANDLE kek, CK_OBJECT_HANDLE key,
+				uint8_t *dst, size_t *dst_n);
+/* jobs: io->ul[0] = KEK version, io->in[in_n] = KWP ciphertext ->
+ *   open:   io->out = the unwrapped bytes (PKCS#8), through a readable generic-secret session
+ *           object destroyed at once;
+ *   rewrap: io->out = the same key wrapped under KEK io->ul[1] (the key stays in the HSM). */
+MUST_USE cf_err hsm_job_kwp_open(struct hsm_exec *x);
+MUST_USE cf_err hsm_job_kwp_rewrap(struct hsm_exec *x);
+
+/* ---- keypair.c, for kpgen.c ---------------------------------------------------------- */
+/* Sign with priv and verify with pub (and a modified message must fail): CF_E_HSM_SELFTEST. */
+MUST_USE cf_err hsm_kp_pairwise(struct hsm_exec *x, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
+				bool rsa);
+/* SubjectPublicKeyInfo of public key object o into io->out / io->out_n. */
+MUST_USE cf_err hsm_kp_spki(struct hsm_exec *x, CK_OBJECT_HANDLE o);
 
 /* ---- der.c (pure: no module calls) ----------------------------------------------- */
+/* Total length (header + contents) of the DER SEQUENCE at p[0..n), definite length of up to 3
+ * length bytes, not past n. CF_E_HSM_OUTPUT. */
+MUST_USE cf_err der_seq_len(const uint8_t *p, size_t n, size_t *len);
 /* Field size in bytes of the curve named by CKA_EC_PARAMS (P-256: 32, P-384: 48), 0 if
  * unknown. */
 size_t der_ec_field_bytes(const uint8_t *params, size_t n);

@@ -28,7 +28,7 @@ static cf_err job_exists(struct hsm_exec *x)
 	return io->objs_n > 0 ? CF_E_EXISTS : CF_OK;
 }
 
-static cf_err pairwise(struct hsm_exec *x, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv, bool rsa)
+cf_err hsm_kp_pairwise(struct hsm_exec *x, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv, bool rsa)
 {
 	CK_FUNCTION_LIST *f = x->h->f;
 	static const uint8_t msg[32] = "coffre pairwise consistency 01!";
@@ -159,7 +159,7 @@ static cf_err job_keypair(struct hsm_exec *x)
 	if (rc == CF_OK && (!sens || (ext && !(backup && wwt))))
 		rc = CF_E_HSM_POLICY;
 	if (rc == CF_OK)
-		rc = pairwise(x, hp, hv, rsa);
+		rc = hsm_kp_pairwise(x, hp, hv, rsa);
 	if (rc != CF_OK && x->fault == HSM_FAULT_NONE) {
 		/* on a fault the session may be gone: the retry cleans up (kp_cleanup_partial) */
 		(void)f->C_DestroyObject(x->sh, hp);
@@ -378,7 +378,7 @@ static cf_err kp_size(struct hsm_exec *x, CK_OBJECT_HANDLE o)
 }
 
 /* SubjectPublicKeyInfo of public key object o into io->out / io->out_n */
-static cf_err kp_spki(struct hsm_exec *x, CK_OBJECT_HANDLE o)
+cf_err hsm_kp_spki(struct hsm_exec *x, CK_OBJECT_HANDLE o)
 {
 	struct hsm_io *io = x->io;
 	io->out_n = 0;
@@ -405,7 +405,7 @@ static cf_err job_pubkey(struct hsm_exec *x)
 {
 	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
 	TRY(kp_locate(x, CKO_PUBLIC_KEY, &o));
-	return kp_spki(x, o);
+	return hsm_kp_spki(x, o);
 }
 
 /* private key by label -> its id -> the public key with that id -> SPKI */
@@ -423,7 +423,7 @@ static cf_err job_kp_find(struct hsm_exec *x)
 	io->id_n = idn;
 	io->kind = KP_REF_ID;
 	TRY(kp_locate(x, CKO_PUBLIC_KEY, &pub));
-	return kp_spki(x, pub);
+	return hsm_kp_spki(x, pub);
 }
 
 /* copy io->out to the caller with the two-call convention */

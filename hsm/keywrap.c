@@ -277,6 +277,8 @@ static cf_err kw_stage(hsm_sess *s, const struct hsm_kw_key *key, size_t off, ui
 	if (key == NULL || key->blob == NULL)
 		return CF_E_INVALID_ARG;
 	TRY(hsm_blob_info_get(key->blob, key->n, &bi));
+	if (bi.mech != HSM_BLOB_MECH_AES_GCM)
+		return CF_E_HSM_MECH; /* a KWP-then-GCM private key is not opened here */
 	if (hsm_kek_handle(s->h, bi.kek_version) == CK_INVALID_HANDLE)
 		return CF_E_HSM_WRONG_KEK;
 	TRY(hsm_blob_aad(key->blob, &key->bind, aad, HSM_AAD_MAX, aad_n));

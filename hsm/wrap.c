@@ -251,18 +251,21 @@ static cf_err job_unwrap(struct hsm_exec *x)
 
 /* ---- public -------------------------------------------------------------------------- */
 
-/* prepare header + AAD for a wrap under the current KEK */
-static cf_err wrap_prepare(hsm_sess *s, size_t dek_n, const struct hsm_bind *b, uint8_t *blob,
-			   size_t cap, uint8_t hdr[HSM_BLOB_HDR])
+/* prepare header + AAD for a wrap under KEK kv (0 = the current KEK) with mechanism mech */
+static cf_err wrap_prepare(hsm_sess *s, uint8_t mech, uint32_t kv, size_t dek_n,
+			   const struct hsm_bind *b, uint8_t *blob, size_t cap,
+			   uint8_t hdr[HSM_BLOB_HDR])
 {
 	if (dek_n == 0 || dek_n > HSM_DEK_MAX || blob == NULL)
 		return CF_E_INVALID_ARG;
 	if (cap < hsm_blob_size(dek_n))
 		return CF_E_NO_SPACE;
-	uint32_t kv = hsm_kek_current(s->h);
+	if (kv == 0)
+		kv = hsm_kek_current(s->h);
 	if (kv == 0)
 		return CF_E_HSM_NOT_FOUND;
-	hsm_blob_header(hdr, kv, (uint32_t)dek_n);
+	struct hsm_blob_hdr bh = { HSM_BLOB_FORMAT, mech, 0, kv, (uint32_t)dek_n };
+	hsm_blob_hdr_write(&bh, hdr);
 	struct hsm_io *io = s->x->io;
 	TRY(hsm_blob_aad(hdr, b, io->aad, sizeof io->aad, &io->aad_n));
 	io->ul[0] = kv;
@@ -279,9 +282,16 @@ static void wrap_emit(struct hsm_io *io, const uint8_t hdr[HSM_BLOB_HDR], uint8_
 	*blob_n = HSM_BLOB_HDR + NONCE_N + io->out_n;
 }
 
-static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigned flags,
-			  const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n,
-			  uint8_t *digest)
+/* how a blob is made: its mechanism, the KEK version (0 = the current KEK), HSM_DEK_* flags */
+struct wrap_how {
+	uint8_t mech;
+	uint32_t kv;
+	unsigned flags;
+};
+
+static cf_err wrap_common(hsm_sess *s, const struct wrap_how *how, const uint8_t *dek,
+			  size_t dek_n, const struct hsm_bind *b, uint8_t *blob, size_t cap,
+			  size_t *blob_n, uint8_t *digest)
 {
 	cf_err rc = CF_E_INTERNAL;
 	if (blob_n != NULL)
@@ -295,12 +305,12 @@ static cf_err wrap_common(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigne
 	if ((rc = hsm_sess_ready(s, &dl)) != CF_OK)
 		goto out;
 	uint8_t hdr[HSM_BLOB_HDR];
-	if ((rc = wrap_prepare(s, dek_n, b, blob, cap, hdr)) != CF_OK)
+	if ((rc = wrap_prepare(s, how->mech, how->kv, dek_n, b, blob, cap, hdr)) != CF_OK)
 		goto out;
 	struct hsm_io *io = s->x->io;
 	if (dek != NULL)
 		memcpy(io->in, dek, dek_n);
-	io->dek_flags = flags;
+	io->dek_flags = how->flags;
 	rc = hsm_sess_run(s, dek != NULL ? job_wrap : job_generate_wrap, &dl);
 	if (s->x != NULL) {
 		io = s->x->io;
@@ -321,7 +331,8 @@ out:
 cf_err hsm_dek_generate(hsm_sess *s, size_t dek_n, const struct hsm_bind *b, uint8_t *blob,
 			size_t cap, size_t *blob_n)
 {
-	return wrap_common(s, NULL, dek_n, 0, b, blob, cap, blob_n, NULL);
+	static const struct wrap_how gcm = { HSM_BLOB_MECH_AES_GCM, 0, 0 };
+	return wrap_common(s, &gcm, NULL, dek_n, b, blob, cap, blob_n, NULL);
 }
 
 cf_err hsm_dek_make(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigned flags,
@@ -334,7 +345,8 @@ cf_err hsm_dek_make(hsm_sess *s, const uint8_t *dek, size_t dek_n, unsigned flag
 			*blob_n = 0;
 		return CF_E_INVALID_ARG;
 	}
-	return wrap_common(s, dek, dek_n, flags, b, blob, cap, blob_n,
+	const struct wrap_how how = { HSM_BLOB_MECH_AES_GCM, 0, flags };
+	return wrap_common(s, &how, dek, dek_n, b, blob, cap, blob_n,
 			   (flags & HSM_DEK_DIGEST) ? digest : NULL);
 }
 
@@ -343,7 +355,17 @@ cf_err hsm_dek_wrap(hsm_sess *s, const uint8_t *dek, size_t dek_n, const struct 
 {
 	if (dek == NULL)
 		return CF_E_INVALID_ARG;
-	return wrap_common(s, dek, dek_n, 0, b, blob, cap, blob_n, NULL);
+	static const struct wrap_how gcm = { HSM_BLOB_MECH_AES_GCM, 0, 0 };
+	return wrap_common(s, &gcm, dek, dek_n, b, blob, cap, blob_n, NULL);
+}
+
+cf_err hsm_blob_seal(hsm_sess *s, uint8_t mech, uint32_t kv, const uint8_t *data, size_t n,
+		     const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n)
+{
+	if (data == NULL || kv == 0)
+		return CF_E_INVALID_ARG;
+	const struct wrap_how how = { mech, kv, 0 };
+	return wrap_common(s, &how, data, n, b, blob, cap, blob_n, NULL);
 }
 
 /* unwrap into the executor's scratch (io->out); the caller copies it where it belongs */
@@ -363,6 +385,20 @@ static cf_err unwrap_to_io(hsm_sess *s, const uint8_t *blob, size_t n, const str
 	return hsm_sess_run(s, job_unwrap, dl);
 }
 
+/* After unwrap_to_io of a KWP-then-GCM blob: io->out holds the KWP ciphertext; open it
+ * inside the HSM (hsm_job_kwp_open) so that io->out holds the PKCS#8 DER. */
+static cf_err kwp_open_io(hsm_sess *s, const struct hsm_blob_info *bi, const struct timespec *dl)
+{
+	struct hsm_io *io = s->x->io;
+	if (io->out_n != bi->dek_len)
+		return CF_E_HSM_OUTPUT;
+	memcpy(io->in, io->out, bi->dek_len); /* ciphertext, both in the executor's scratch */
+	io->in_n = bi->dek_len;
+	sec_wipe(io->out, sizeof io->out);
+	io->ul[0] = bi->kek_version;
+	return hsm_sess_run(s, hsm_job_kwp_open, dl);
+}
+
 cf_err hsm_dek_unwrap(hsm_sess *s, const uint8_t *blob, size_t n, const struct hsm_bind *b,
 		      uint8_t *out, size_t cap, size_t *out_n)
 {
@@ -377,19 +413,52 @@ cf_err hsm_dek_unwrap(hsm_sess *s, const uint8_t *blob, size_t n, const struct h
 	hsm_deadline(&dl, hsm_timeout_ms(s->h));
 	struct hsm_blob_info bi;
 	cf_err rc = unwrap_to_io(s, blob, n, b, &dl, &bi);
-	if (rc == CF_OK && cap < bi.dek_len)
-		rc = CF_E_NO_SPACE;
-	if (rc == CF_OK && s->x->io->out_n != bi.dek_len)
+	size_t len = bi.dek_len;
+	if (rc == CF_OK && bi.mech == HSM_BLOB_MECH_KWP_GCM) {
+		rc = kwp_open_io(s, &bi, &dl);
+		/* RFC 5649: the plaintext is 1..7 bytes shorter than ciphertext - 8 */
+		len = rc == CF_OK ? s->x->io->out_n : 0;
+		if (rc == CF_OK && (len == 0 || len > bi.dek_len - 8u))
+			rc = CF_E_HSM_OUTPUT;
+	} else if (rc == CF_OK && s->x->io->out_n != bi.dek_len) {
 		rc = CF_E_HSM_OUTPUT;
+	}
+	if (rc == CF_OK && cap < len)
+		rc = CF_E_NO_SPACE;
 	if (rc == CF_OK) {
-		memcpy(out, s->x->io->out, bi.dek_len);
-		*out_n = bi.dek_len;
+		memcpy(out, s->x->io->out, len);
+		*out_n = len;
 	} else {
 		sec_wipe(out, cap);
 	}
 	if (s->x != NULL)
 		sec_wipe(s->x->io->out, sizeof s->x->io->out);
 	return rc;
+}
+
+/* After unwrap_to_io (io->out = the sealed payload): what goes into the new blob, in io->out,
+ * and the KEK version it is for. GCM: the DEK itself; KWP-then-GCM: the private key unwrapped
+ * under the old KEK and wrapped under the new one, inside the HSM. */
+static cf_err rewrap_payload(hsm_sess *s, const struct hsm_blob_info *bi, const struct timespec *dl,
+			     uint32_t *kv)
+{
+	struct hsm_io *io = s->x->io;
+	if (io->out_n != bi->dek_len)
+		return CF_E_HSM_OUTPUT;
+	if ((*kv = hsm_kek_current(s->h)) == 0)
+		return CF_E_HSM_NOT_FOUND;
+	if (bi->mech != HSM_BLOB_MECH_KWP_GCM)
+		return CF_OK;
+	memcpy(io->in, io->out, bi->dek_len);
+	io->in_n = bi->dek_len;
+	sec_wipe(io->out, sizeof io->out);
+	io->ul[0] = bi->kek_version;
+	io->ul[1] = *kv;
+	TRY(hsm_sess_run(s, hsm_job_kwp_rewrap, dl));
+	io = s->x->io;
+	if (io->out_n < 16u || io->out_n % 8u != 0 || io->out_n > HSM_DEK_MAX)
+		return CF_E_HSM_OUTPUT;
+	return CF_OK;
 }
 
 cf_err hsm_dek_rewrap(hsm_sess *s, const uint8_t *blob, size_t n, const struct hsm_bind *b,
@@ -405,20 +474,22 @@ cf_err hsm_dek_rewrap(hsm_sess *s, const uint8_t *blob, size_t n, const struct h
 	struct timespec dl;
 	hsm_deadline(&dl, hsm_timeout_ms(s->h));
 	struct hsm_blob_info bi;
+	uint32_t kv = 0;
 	cf_err rc = unwrap_to_io(s, blob, n, b, &dl, &bi);
 	uint8_t hdr[HSM_BLOB_HDR];
-	if (rc == CF_OK && s->x->io->out_n != bi.dek_len)
-		rc = CF_E_HSM_OUTPUT;
 	if (rc == CF_OK)
-		rc = wrap_prepare(s, bi.dek_len, b, out, cap, hdr);
+		rc = rewrap_payload(s, &bi, &dl, &kv);
+	size_t len = rc == CF_OK ? s->x->io->out_n : 0;
+	if (rc == CF_OK)
+		rc = wrap_prepare(s, bi.mech, kv, len, b, out, cap, hdr);
 	if (rc == CF_OK) {
 		struct hsm_io *io = s->x->io;
-		memcpy(io->in, io->out, bi.dek_len); /* both in the executor's locked scratch */
+		memcpy(io->in, io->out, len); /* both in the executor's locked scratch */
 		sec_wipe(io->out, sizeof io->out);
 		s->x->io->dek_flags = 0;
 		rc = hsm_sess_run(s, job_wrap, &dl);
 		if (s->x != NULL) {
-			sec_wipe(s->x->io->in, bi.dek_len);
+			sec_wipe(s->x->io->in, len);
 			if (rc == CF_OK)
 				wrap_emit(s->x->io, hdr, out, out_n);
 		}

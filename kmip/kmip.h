@@ -16,7 +16,8 @@
  *
  * Supported typed payloads (request and response, both directions): Discover Versions,
  * Query, Create, Register, Re-key, Get, Get Attributes, Get Attribute List, Add Attribute, Modify
- * Attribute, Delete Attribute, Locate, Activate, Revoke, Destroy. Any other operation's
+ * Attribute, Delete Attribute, Locate, Activate, Revoke, Destroy, Create Key Pair,
+ * Re-key Key Pair. Any other operation's
  * payload is validated by a generic walk (known tags valid in the version, types as the
  * tag table says, enumerations valid) and kept as a raw view re-encoded verbatim.
  *
@@ -325,6 +326,20 @@ struct kmip_req_revoke {
 	bool has_cod; int64_t compromise_date;        /* Compromise Occurrence Date */
 };
 
+/* Create Key Pair and Re-key Key Pair (kmip_kp.c). 1.x: Common / Private Key / Public Key
+ * Template-Attribute; 2.0: Common / Private Key / Public Key Attributes. */
+struct kmip_req_create_kp {
+	struct kmip_text priv_uid;          /* Re-key Key Pair: Private Key Unique Identifier */
+	bool has_offset; uint32_t offset;   /* Re-key Key Pair: Offset (Interval, seconds) */
+	struct kmip_tmpl common, priv, pub;
+	struct kmip_bytes common_psm, priv_psm, pub_psm; /* 2.0 Protection Storage Masks */
+};
+struct kmip_rsp_create_kp {
+	struct kmip_text priv_uid;          /* Private Key Unique Identifier */
+	struct kmip_text pub_uid;           /* Public Key Unique Identifier */
+	struct kmip_tmpl priv_t, pub_t;     /* 1.x optional Private / Public Key Template-Attribute */
+};
+
 /* Check (1.x and 2.0 alike): the request's values to check; the answer names the values
  * refused (none on success). */
 struct kmip_check {
@@ -361,6 +376,8 @@ struct kmip_payload {
 		struct kmip_rsp_locate locate_rsp;
 		struct kmip_req_revoke revoke_req;
 		struct kmip_uid_only uid_rsp;             /* Activate, Revoke, Destroy */
+		struct kmip_req_create_kp kp_req;         /* Create Key Pair, Re-key Key Pair */
+		struct kmip_rsp_create_kp kp_rsp;
 		struct kmip_check check_req;
 		struct kmip_check check_rsp;
 	} u;

@@ -85,6 +85,12 @@ MUST_USE cf_err ke_object(ttlv_wr *w, const struct kmip_object *o, int ver);
 MUST_USE cf_err kd_payload(struct kd *c, ttlv_rd *r, uint32_t op, bool response,
 			   struct kmip_payload *pl);
 
+/* Create Key Pair / Re-key Key Pair payloads (kmip_kp.c). */
+MUST_USE cf_err kd_kp_req(struct kd *c, ttlv_rd *r, uint32_t op, struct kmip_req_create_kp *p);
+MUST_USE cf_err kd_kp_rsp(struct kd *c, ttlv_rd *r, struct kmip_rsp_create_kp *p);
+MUST_USE cf_err ke_kp_req(ttlv_wr *w, uint32_t op, const struct kmip_req_create_kp *p, int ver);
+MUST_USE cf_err ke_kp_rsp(ttlv_wr *w, const struct kmip_rsp_create_kp *p, int ver);
+
 /* Encoder helpers (kmip_codec.c). Each writes nothing when the view is absent. */
 MUST_USE cf_err ke_text(ttlv_wr *w, uint32_t tag, struct kmip_text t);
 MUST_USE cf_err ke_bytes(ttlv_wr *w, uint32_t tag, struct kmip_bytes b);

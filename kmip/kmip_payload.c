@@ -29,6 +29,8 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return true;
 	default:
 		return false;
@@ -309,6 +311,9 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 		return kd_locate_req(c, r, &pl->u.locate_req);
 	case KMIP_OPERATION_REVOKE:
 		return kd_revoke_req(c, r, &pl->u.revoke_req);
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
+		return kd_kp_req(c, r, pl->op, &pl->u.kp_req);
 	default:
 		return CF_E_INTERNAL;
 	}
@@ -379,6 +384,9 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
 		return kd_text(c, r, T(UNIQUE_IDENTIFIER), true, &pl->u.uid_rsp.uid);
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
+		return kd_kp_rsp(c, r, &pl->u.kp_rsp);
 	default:
 		return CF_E_INTERNAL;
 	}
@@ -448,6 +456,18 @@ static cf_err ke_uid_rsp(ttlv_wr *w, struct kmip_text uid)
 	if (uid.p == NULL)
 		return CF_E_MISSING;
 	return ke_text(w, T(UNIQUE_IDENTIFIER), uid);
+}
+
+static cf_err ke_revoke_req(ttlv_wr *w, const struct kmip_req_revoke *p, int ver)
+{
+	size_t m;
+	TRY(ke_uid_req(w, p->uid));
+	TRY(ttlv_wr_begin(w, T(REVOCATION_REASON), &m));
+	TRY(ke_enum(w, T(REVOCATION_REASON_CODE), p->reason_code, ver));
+	TRY(ke_text(w, T(REVOCATION_MESSAGE), p->reason_msg));
+	TRY(ttlv_wr_end(w, m));
+	return p->has_cod ? ttlv_wr_datetime(w, T(COMPROMISE_OCCURRENCE_DATE),
+					     p->compromise_date) : CF_OK;
 }
 
 static cf_err ke_rekey_req(ttlv_wr *w, const struct kmip_req_rekey *p, int ver)
@@ -583,17 +603,11 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 		}
 		return ke_tmpl(w, 0, &p->t, ver);
 	}
-	case KMIP_OPERATION_REVOKE: {
-		const struct kmip_req_revoke *p = &pl->u.revoke_req;
-		size_t m;
-		TRY(ke_uid_req(w, p->uid));
-		TRY(ttlv_wr_begin(w, T(REVOCATION_REASON), &m));
-		TRY(ke_enum(w, T(REVOCATION_REASON_CODE), p->reason_code, ver));
-		TRY(ke_text(w, T(REVOCATION_MESSAGE), p->reason_msg));
-		TRY(ttlv_wr_end(w, m));
-		return p->has_cod ? ttlv_wr_datetime(w, T(COMPROMISE_OCCURRENCE_DATE),
-						     p->compromise_date) : CF_OK;
-	}
+	case KMIP_OPERATION_REVOKE:
+		return ke_revoke_req(w, &pl->u.revoke_req, ver);
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
+		return ke_kp_req(w, pl->op, &pl->u.kp_req, ver);
 	default:
 		return CF_E_INTERNAL;
 	}
@@ -678,6 +692,9 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
 		return ke_uid_rsp(w, pl->u.uid_rsp.uid);
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
+		return ke_kp_rsp(w, &pl->u.kp_rsp, ver);
 	default:
 		return CF_E_INTERNAL;
 	}

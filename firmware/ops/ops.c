@@ -40,6 +40,8 @@ static const struct ops_entry ops_table[] = {
 	{ KMIP_OPERATION_CREATE, ops_create, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_REGISTER, ops_register, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_RE_KEY, ops_rekey, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_CREATE_KEY_PAIR, ops_create_key_pair, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_RE_KEY_KEY_PAIR, ops_rekey_key_pair, ST_READY, OPS_WRITE, BY_USER },
 	{ KMIP_OPERATION_LOCATE, ops_locate, ST_READY, OPS_READ_META, BY_ANYONE },
 	{ KMIP_OPERATION_GET, ops_get, ST_READY, OPS_READ_KEYS, BY_ANYONE },
 	{ KMIP_OPERATION_GET_ATTRIBUTES, ops_get_attributes, ST_READY, OPS_READ_META, BY_ANYONE },
@@ -63,7 +65,8 @@ static const struct ops_entry ops_table[] = {
 /* The table's operations in its order, for Query. */
 static const uint32_t ops_list[OPS_N] = {
 	KMIP_OPERATION_CREATE, KMIP_OPERATION_REGISTER, KMIP_OPERATION_RE_KEY,
-	KMIP_OPERATION_LOCATE, KMIP_OPERATION_GET,
+	KMIP_OPERATION_CREATE_KEY_PAIR, KMIP_OPERATION_RE_KEY_KEY_PAIR, KMIP_OPERATION_LOCATE,
+	KMIP_OPERATION_GET,
 	KMIP_OPERATION_GET_ATTRIBUTES, KMIP_OPERATION_GET_ATTRIBUTE_LIST,
 	KMIP_OPERATION_ADD_ATTRIBUTE, KMIP_OPERATION_MODIFY_ATTRIBUTE,
 	KMIP_OPERATION_DELETE_ATTRIBUTE, KMIP_OPERATION_SET_ATTRIBUTE, KMIP_OPERATION_ADJUST_ATTRIBUTE,
@@ -323,10 +326,23 @@ static MUST_USE cf_err answer_decode_error(struct req_ctx *x, const struct kmip_
 
 /* Item qi is a Create whose key may be made before the write transaction: typed, and asked
  * by a principal allowed to create (the item's run checks that again, and reports). */
+static bool preppable_op(uint32_t op)
+{
+	return op == KMIP_OPERATION_CREATE || op == KMIP_OPERATION_CREATE_KEY_PAIR ||
+	       op == KMIP_OPERATION_RE_KEY_KEY_PAIR;
+}
+
 static bool create_preppable(const struct ops_req *r, const struct kmip_req_item *qi)
 {
-	return qi->op == KMIP_OPERATION_CREATE && qi->pl.typed &&
-	       ops_may_run(&r->who, ops_find(qi->op));
+	return preppable_op(qi->op) && qi->pl.typed && ops_may_run(&r->who, ops_find(qi->op));
+}
+
+static void prep_item(struct ops_req *r, struct ops_item *it)
+{
+	if (it->rq->op == KMIP_OPERATION_CREATE)
+		ops_create_prep(r, it);
+	else
+		ops_keypair_prep(r, it);
 }
 
 /* Deferral of a request with Create items: their keys are generated and wrapped now, outside
@@ -337,7 +353,7 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 	struct ops_worker *w = r->w;
 	bool any = false;
 	for (size_t i = 0; i < rq->n_items && !any; i++)
-		any = rq->items[i].op == KMIP_OPERATION_CREATE && rq->items[i].pl.typed;
+		any = preppable_op(rq->items[i].op) && rq->items[i].pl.typed;
 	if (!any || r->ci == NULL)
 		return;
 	if (w->prep == NULL && (w->prep = calloc(OPS_PREP_MAX, sizeof *w->prep)) == NULL)
@@ -350,7 +366,7 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 		if (!create_preppable(r, qi))
 			continue;
 		struct ops_item it = { .rq = qi };
-		ops_create_prep(r, &it);
+		prep_item(r, &it);
 		if (!it.prepped || it.prep_blob_n > sizeof w->prep->blob)
 			continue;
 		struct ops_prep_ent *e = &w->prep[w->prep_n++];
@@ -359,6 +375,9 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 		memcpy(e->uid, it.prep_uid, sizeof e->uid);
 		memcpy(e->blob, it.prep_blob, it.prep_blob_n);
 		e->blob_n = it.prep_blob_n;
+		memcpy(e->uid2, it.prep_uid2, sizeof e->uid2);
+		e->split = it.prep_split;
+		e->kind = it.prep_kind;
 		memcpy(e->digest, it.prep_digest, sizeof e->digest);
 	}
 }
@@ -377,6 +396,9 @@ static bool prep_take(struct ops_req *r, size_t i, struct ops_item *it)
 			memcpy(it->prep_uid, e->uid, sizeof it->prep_uid);
 			it->prep_blob = p;
 			it->prep_blob_n = e->blob_n;
+			memcpy(it->prep_uid2, e->uid2, sizeof it->prep_uid2);
+			it->prep_split = e->split;
+			it->prep_kind = e->kind;
 			memcpy(it->prep_digest, e->digest, sizeof it->prep_digest);
 			it->prepped = true;
 		}
@@ -398,7 +420,7 @@ static void creates_prep(struct req_ctx *x)
 			continue;
 		x->its[i].rq = qi;
 		if (ci == NULL || !ci->run_deferred || !prep_take(&x->r, i, &x->its[i]))
-			ops_create_prep(&x->r, &x->its[i]);
+			prep_item(&x->r, &x->its[i]);
 	}
 }
 

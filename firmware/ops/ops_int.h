@@ -44,6 +44,9 @@ struct ops_prep_ent {
 	char uid[STORE_UUID_LEN + 1];
 	uint8_t blob[OPS_SYM_BLOB_MAX];
 	size_t blob_n;
+	char uid2[STORE_UUID_LEN + 1]; /* key pairs: as in struct ops_item */
+	size_t split;
+	uint32_t kind;
 	uint8_t digest[HSM_SHA256_LEN];   /* the key's Digest Value (ops_srvattr.c) */
 };
 #define OPS_PREP_MAX 128u
@@ -100,6 +103,12 @@ struct ops_item {
 	char prep_uid[STORE_UUID_LEN + 1];
 	uint8_t *prep_blob;           /* wrapped blob in the arena (wiped with it) */
 	size_t prep_blob_n;
+	/* Create Key Pair / Re-key Key Pair (ops_keypair_prep): prep_uid = the private key's,
+	 * prep_uid2 = the public key's, prep_blob = private blob || public blob split at
+	 * prep_split, prep_kind = the enum hsm_kp_type it was made for */
+	char prep_uid2[STORE_UUID_LEN + 1];
+	size_t prep_split;
+	uint32_t prep_kind;
 	uint8_t prep_digest[HSM_SHA256_LEN]; /* SHA-256 of the key material, by the HSM */
 };
 
@@ -260,6 +269,12 @@ MUST_USE cf_err ops_locate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_activate(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_revoke(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_destroy(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_create_key_pair(struct ops_req *r, struct ops_item *it);
+/* The key pair of a Create Key Pair / Re-key Key Pair item made ahead of its transaction (as
+ * ops_create_prep; a Re-key reads the existing key outside the transaction, and its run makes
+ * the pair again if what it finds then asks for another type). */
+void ops_keypair_prep(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_rekey_key_pair(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_rekey(struct ops_req *r, struct ops_item *it);
 
 /* ---- wrapped keys (ops_wrap.c) ------------------------------------------------------- */

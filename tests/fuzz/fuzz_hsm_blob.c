@@ -28,8 +28,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	hsm_blob_hdr_write(&h, re);
 	if (size < HSM_BLOB_HDR_LEN || memcmp(re, data, HSM_BLOB_HDR_LEN) != 0)
 		abort();
-	if (h.format != HSM_BLOB_FORMAT || h.mech != HSM_BLOB_MECH_AES_GCM || h.reserved != 0 ||
-	    h.kek_version == 0 || h.dek_len == 0 || h.dek_len > HSM_DEK_MAX)
+	if (h.format != HSM_BLOB_FORMAT ||
+	    (h.mech != HSM_BLOB_MECH_AES_GCM && h.mech != HSM_BLOB_MECH_KWP_GCM) ||
+	    h.reserved != 0 || h.kek_version == 0 || h.dek_len == 0 || h.dek_len > HSM_DEK_MAX)
+		abort();
+	if (h.mech == HSM_BLOB_MECH_KWP_GCM && (h.dek_len % 8 != 0 || h.dek_len < 16))
 		abort();
 	if (size != (size_t)h.dek_len + HSM_BLOB_OVERHEAD)
 		abort();

@@ -1481,7 +1481,9 @@ static const struct blob_case blob_cases[] = {
 	{ "format 2", M_SET, 4, 2, CF_E_HSM_BLOB },
 	{ "format 255", M_SET, 4, 255, CF_E_HSM_BLOB },
 	{ "mechanism 0", M_SET, 5, 0, CF_E_HSM_BLOB },
-	{ "mechanism 2 (KWP, unknown)", M_SET, 5, 2, CF_E_HSM_BLOB },
+	/* a GCM blob relabelled KWP-then-GCM: the header is in the AAD */
+	{ "mechanism 2 (KWP then GCM) on a GCM blob", M_SET, 5, 2, CF_E_HSM_UNWRAP },
+	{ "mechanism 3 (unknown)", M_SET, 5, 3, CF_E_HSM_BLOB },
 	{ "reserved byte 6", M_SET, 6, 1, CF_E_HSM_BLOB },
 	{ "reserved byte 7", M_SET, 7, 0x80, CF_E_HSM_BLOB },
 	{ "KEK version 0", M_BE32, 8, 0, CF_E_HSM_BLOB },

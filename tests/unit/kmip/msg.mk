@@ -1,3 +1,4 @@
 # KMIP message layer (kmip_msg.c, kmip_payload.c, kmip_attr.c, kmip_obj.c, kmip_err.c)
 $(eval $(call unit_test,test_kmip_vectors,tests/unit/kmip/test_kmip_vectors.c,kmip board,,))
 $(eval $(call unit_test,test_kmip_msg,tests/unit/kmip/test_kmip_msg.c,kmip board,,))
+$(eval $(call unit_test,test_kmip_kp,tests/unit/kmip/test_kmip_kp.c,kmip board,,))
