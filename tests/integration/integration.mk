@@ -11,3 +11,4 @@ SCRIPT_TESTS += tests/integration/test_objects.py
 SCRIPT_TESTS += tests/integration/test_keypair_get.py
 SCRIPT_TESTS += tests/integration/test_keywrap.py
 SCRIPT_TESTS += tests/integration/test_kmip_semantics.py
+SCRIPT_TESTS += tests/integration/test_pykmip_client.py
