@@ -206,8 +206,10 @@ static cf_err ke_check(ttlv_wr *w, const struct kmip_check *p)
 static MUST_USE cf_err kd_locate_req(struct kd *c, ttlv_rd *r, struct kmip_req_locate *p)
 {
 	TRY(kd_int(c, r, T(MAXIMUM_ITEMS), false, &p->has_max, &p->max_items));
-	if (c->ver >= KMIP_V1_3)
-		TRY(kd_int(c, r, T(OFFSET_ITEMS), false, &p->has_offset, &p->offset_items));
+	/* Offset Items is a 1.3 field, accepted in a Locate of any version as an interoperability
+	 * leniency: PyKMIP's default client speaks 1.2 and sends it (docs/codec.md "Leniencies").
+	 * The encoder stays strict (never below 1.3). */
+	TRY(kd_int(c, r, T(OFFSET_ITEMS), false, &p->has_offset, &p->offset_items));
 	TRY(kd_int(c, r, T(STORAGE_STATUS_MASK), false, &p->has_ssm, &p->storage_status_mask));
 	if (c->ver >= KMIP_V1_1)
 		TRY(kd_enum(c, r, T(OBJECT_GROUP_MEMBER), false, &p->has_ogm,

@@ -318,12 +318,15 @@ struct reg_mat {
 	bool wrapped;        /* Key Wrapping Data: p is the wrapped value, unwrapped in the HSM */
 	bool has_digest;     /* digest taken already (a Public / Private Key's, ops_keyfmt.c) */
 	uint8_t digest[HSM_SHA256_LEN]; /* the Digest Value (objects.digest, ops_srvattr.c) */
+	uint32_t digest_fmt; /* Key Format Type it was taken over when not the type's default */
 };
 
 /* The objects whose Digest is the SHA-256 of the bytes wrapped, taken by the HSM in the wrap's
  * job: Symmetric Key (Raw), Certificate (its DER). Secret Data, Opaque Objects and Split Keys
  * get none: a SHA-256 of a low-entropy secret (a password) in the store would allow an offline
- * guess. (A Public / Private Key's is taken from its PKCS#1 or canonical form, reg_asym.) */
+ * guess (KMIP 1.4 section 3.17 asks for one "provided that the server has access" to the
+ * material; docs/kmip-server.md "Object types"). A Public / Private Key's, and a Transparent
+ * Symmetric Key's, is taken in the registered Key Format Type (3.17) by ops_keyfmt_digest_reg. */
 static bool reg_digested(uint32_t type)
 {
 	return type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY || type == KMIP_OBJECT_TYPE_CERTIFICATE;
@@ -356,6 +359,13 @@ static cf_err reg_symmetric(struct ops_req *r, struct ops_item *it, const struct
 	}
 	if (m->wrapped)
 		return CF_OK; /* the length is checked once unwrapped; no Digest (no plaintext here) */
+	if (obj->type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY &&
+	    kb->format == KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY) {
+		/* the Digest of the registered format: the TTLV Key Material structure (3.17) */
+		TRY(ops_keyfmt_digest_reg(kb, m->digest));
+		m->has_digest = true;
+		m->digest_fmt = kb->format;
+	}
 	if (!t->has_len) {
 		t->has_len = true;
 		t->len = (int32_t)(m->n * 8);
@@ -369,7 +379,7 @@ static cf_err reg_symmetric(struct ops_req *r, struct ops_item *it, const struct
 }
 
 /* Public / Private Key: converted to its canonical DER (ops_keyfmt.c), registered format
- * kept, Digest of its PKCS#1 form (RSA) or canonical form. */
+ * kept, Digest of the material in the registered Key Format Type (KMIP 1.4 section 3.17). */
 static cf_err reg_asym(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
 		       struct tmpl_out *t, struct reg_mat *m)
 {
@@ -400,8 +410,9 @@ static cf_err reg_asym(struct ops_req *r, struct ops_item *it, const struct kmip
 	t->has_len = ki.len != 0;
 	t->len = ki.len;
 	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION, ki.format));
-	TRY(ops_keyfmt_digest(r, obj->type, m->p, m->n, m->digest));
+	TRY(ops_keyfmt_digest_reg(&kb, m->digest));
 	m->has_digest = true;
+	m->digest_fmt = kb.format;
 	return CF_OK;
 }
 
@@ -529,8 +540,8 @@ cf_err ops_register(struct ops_req *r, struct ops_item *it)
 		m.has_digest = true;
 	if (rc != CF_OK)
 		goto out;
-	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, m.has_digest ? m.digest : NULL, 0,
-		    &s->uid);
+	rc = insert(r, it, uid, q->object_type, &t, blob, blob_n, m.has_digest ? m.digest : NULL,
+		    m.digest_fmt <= 0xff ? m.digest_fmt << STORE_SF_DIGEST_FMT_SHIFT : 0, &s->uid);
 out:
 	if (m.locked != NULL) {
 		sec_wipe(m.locked, m.locked_cap);

@@ -246,6 +246,12 @@ MUST_USE cf_err ops_cert_rows(struct ops_req *r, struct ops_item *it, const uint
  * otherwise (PKCS#8 / X.509); ops_srvattr.c names the format when asked. */
 MUST_USE cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der,
 				  size_t n, uint8_t md[HSM_SHA256_LEN]);
+/* The Digest Value of a registered key in its registered Key Format Type (KMIP 1.4 section
+ * 3.17): SHA-256 of the Key Material Byte String, or of the TTLV-encoded Key Material structure
+ * (Transparent formats). Used for a key a client registers; ops_keyfmt_digest for the keys the
+ * server makes. */
+MUST_USE cf_err ops_keyfmt_digest_reg(const struct kmip_key_block *kb,
+				      uint8_t md[HSM_SHA256_LEN]);
 
 /* ---- handlers ------------------------------------------------------------------------ */
 MUST_USE cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it);

@@ -566,6 +566,51 @@ cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der, s
 	return rc;
 }
 
+/* A TTLV item header (tag, type, length) into h[8]. */
+static void ttlv_head(uint8_t h[8], uint32_t tag, uint8_t type, size_t len)
+{
+	h[0] = (uint8_t)(tag >> 16);
+	h[1] = (uint8_t)(tag >> 8);
+	h[2] = (uint8_t)tag;
+	h[3] = type;
+	h[4] = (uint8_t)(len >> 24);
+	h[5] = (uint8_t)(len >> 16);
+	h[6] = (uint8_t)(len >> 8);
+	h[7] = (uint8_t)len;
+}
+
+cf_err ops_keyfmt_digest_reg(const struct kmip_key_block *kb, uint8_t md[HSM_SHA256_LEN])
+{
+	static const uint8_t zero[8];
+	uint8_t h[16];
+	size_t hn = 8, pad = 0, n = kb->material.n;
+	unsigned int mdn = 0;
+	EVP_MD_CTX *c;
+	int ok;
+
+	if (kb->material_type == TTLV_BYTE_STRING)
+		return sha256(kb->material.p, n, md);
+	if (n > UINT32_MAX - 16)
+		return CF_E_BAD_OBJECT;
+	if (kb->format == KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY) {
+		/* the decoder kept the Key bytes only: Key Material { Key } re-encoded around them */
+		pad = (8 - n % 8) % 8;
+		ttlv_head(h, KMIP_TAG_KEY_MATERIAL, TTLV_STRUCTURE, 8 + n + pad);
+		ttlv_head(h + 8, KMIP_TAG_KEY, TTLV_BYTE_STRING, n);
+		hn = 16;
+	} else {
+		/* the Structure's encoded contents, as validated by the decoder */
+		ttlv_head(h, KMIP_TAG_KEY_MATERIAL, TTLV_STRUCTURE, n);
+	}
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return CF_E_NOMEM;
+	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, h, hn) == 1 &&
+	     EVP_DigestUpdate(c, kb->material.p, n) == 1 && EVP_DigestUpdate(c, zero, pad) == 1 &&
+	     EVP_DigestFinal_ex(c, md, &mdn) == 1 && mdn == HSM_SHA256_LEN;
+	EVP_MD_CTX_free(c);
+	return ok ? CF_OK : CF_E_INTERNAL;
+}
+
 /* Rows being built for a certificate. */
 struct rows {
 	struct ops_req *r;

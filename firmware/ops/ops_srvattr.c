@@ -61,13 +61,18 @@ static cf_err prim(struct ops_req *r, uint32_t tag, uint8_t type, size_t n, uint
 	return CF_OK;
 }
 
-/* The Key Format Type the digest was taken over (1.4 section 3.17; the field is 1.1+): Raw for
- * a symmetric key, PKCS#1 for an RSA key (as the AKLC test cases show), PKCS#8 / X.509 for
- * another private / public key; none for a certificate (its DER). No store query. */
+/* The Key Format Type the digest was taken over (1.4 section 3.17; the field is 1.1+): a
+ * registered key's format (kept in srv_flags by Register: "the Key Format Type of the
+ * registered object"); else Raw for a symmetric key, PKCS#1 for an RSA key the server made (as
+ * the AKLC test cases show), PKCS#8 / X.509 for another private / public key; none for a
+ * certificate (its DER). No store query. */
 static void digest_format(const struct ops_req *r, const struct store_object *o, uint32_t *fmt)
 {
 	*fmt = 0;
 	if (r->ver < KMIP_V1_1)
+		return;
+	*fmt = (o->srv_flags & STORE_SF_DIGEST_FMT_MASK) >> STORE_SF_DIGEST_FMT_SHIFT;
+	if (*fmt != 0)
 		return;
 	switch (o->object_type) {
 	case KMIP_OBJECT_TYPE_SYMMETRIC_KEY:

@@ -82,6 +82,10 @@ struct store_object {
 
 #define STORE_SF_FRESH 1u      /* KMIP Fresh: the key material was never returned yet */
 #define STORE_SF_GENERATED 2u  /* the key material came from the HSM's generator (Create) */
+/* bits 8-15: the Key Format Type the Digest was taken over when it is not the object type's
+ * default (a registered key's format, KMIP 1.4 section 3.17); 0 = the default */
+#define STORE_SF_DIGEST_FMT_SHIFT 8
+#define STORE_SF_DIGEST_FMT_MASK 0xff00u
 
 /* Release what store_object_get allocated (wrapped, revocation_message) and zero *o. */
 void store_object_free(struct store_object *o);

@@ -601,6 +601,56 @@ static void test_response_1_1_has_no_newer_fields(void **state)
 	assert_int_equal(kmip_encode_response(&w, &r), CF_E_BAD_ENUM);
 }
 
+/* Offset Items (1.3+) in a 1.2 Locate request is decoded (PyKMIP's default client sends it,
+ * docs/codec.md "Leniencies"); the encoder still leaves it out below 1.3. */
+static void test_locate_offset_items_1_2(void **state)
+{
+	static uint8_t out[1024], out2[1024];
+	struct kmip_req_item it;
+	struct kmip_request rq, back;
+	struct kmip_arena a = fresh_arena();
+	struct kmip_decode_error e;
+	ttlv_wr w;
+	size_t n, patched = 0;
+
+	(void)state;
+	memset(&it, 0, sizeof it);
+	it.op = KMIP_OPERATION_LOCATE;
+	it.pl.typed = true;
+	it.pl.u.locate_req.has_max = true;
+	it.pl.u.locate_req.max_items = 3;
+	it.pl.u.locate_req.has_offset = true;
+	it.pl.u.locate_req.offset_items = 2;
+	memset(&rq, 0, sizeof rq);
+	rq.h.pv = (struct kmip_pv){ 1, 3 };
+	rq.items = &it;
+	rq.n_items = 1;
+	ttlv_wr_init(&w, out, sizeof out);
+	W(kmip_encode_request(&w, &rq));
+	n = ttlv_wr_len(&w);
+	assert_int_equal(walk_tags(out, n, KMIP_V1_3, T(OFFSET_ITEMS)), 1);
+	/* the same bytes declared 1.2: Protocol Version Minor 3 -> 2 */
+	for (size_t i = 0; i + 12 <= n; i += 8) {
+		if (out[i] == 0x42 && out[i + 1] == 0x00 && out[i + 2] == 0x6B && out[i + 3] == 2) {
+			assert_int_equal(out[i + 11], 3);
+			out[i + 11] = 2;
+			patched++;
+		}
+	}
+	assert_int_equal(patched, 1);
+	W(kmip_decode_request(out, n, NULL, &a, &back, &e));
+	assert_int_equal(back.h.pv.minor, 2);
+	assert_true(back.items[0].pl.u.locate_req.has_offset);
+	assert_int_equal(back.items[0].pl.u.locate_req.offset_items, 2);
+	assert_int_equal(back.items[0].pl.u.locate_req.max_items, 3);
+
+	/* re-encoded in 1.2: strict, no Offset Items */
+	ttlv_wr_init(&w, out2, sizeof out2);
+	W(kmip_encode_request(&w, &back));
+	assert_int_equal(walk_tags(out2, ttlv_wr_len(&w), KMIP_V1_2, T(OFFSET_ITEMS)), 0);
+	assert_int_equal(walk_tags(out2, ttlv_wr_len(&w), KMIP_V1_2, T(MAXIMUM_ITEMS)), 1);
+}
+
 /* ---- attributes in both forms --------------------------------------------------------- */
 
 static void test_attributes_2_0_form(void **state)
@@ -1059,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(test_limits_before_alloc),
 		cmocka_unit_test(test_response_1_1_has_no_newer_fields),
 		cmocka_unit_test(test_attributes_2_0_form),
+		cmocka_unit_test(test_locate_offset_items_1_2),
 		cmocka_unit_test(test_set_adjust_2_0),
 		cmocka_unit_test(test_register_objects),
 		cmocka_unit_test(test_auth_password_is_a_view),
