@@ -1,7 +1,7 @@
 /* Locate: filters on Unique Identifier, object type, state, algorithm, length, Name, Object
- * Group, custom attributes and the attributes kept as rows (Certificate Type, Application
- * Specific Information, ...); Maximum Items and Offset Items; Located Items (1.3+) counts every
- * match. */
+ * Group, the dates kept as columns (one value or a range), custom attributes and the attributes
+ * kept as rows (Certificate Type, Application Specific Information, ...); Maximum Items and
+ * Offset Items; Located Items (1.3+) counts every match. */
 #include <string.h>
 
 #include "firmware/ops/ops_int.h"
@@ -46,13 +46,61 @@ static MUST_USE cf_err filter_custom(struct ops_req *r, struct ops_item *it,
 	return CF_OK;
 }
 
+/* The object row's date columns, by enum store_date. */
+static const uint32_t date_tags[STORE_DATE_N] = {
+	[STORE_DATE_INITIAL] = KMIP_TAG_INITIAL_DATE,
+	[STORE_DATE_ACTIVATION] = KMIP_TAG_ACTIVATION_DATE,
+	[STORE_DATE_DEACTIVATION] = KMIP_TAG_DEACTIVATION_DATE,
+	[STORE_DATE_DESTROY] = KMIP_TAG_DESTROY_DATE,
+	[STORE_DATE_COMPROMISE] = KMIP_TAG_COMPROMISE_DATE,
+	[STORE_DATE_COMPROMISE_OCCURRENCE] = KMIP_TAG_COMPROMISE_OCCURRENCE_DATE,
+	[STORE_DATE_LAST_CHANGE] = KMIP_TAG_LAST_CHANGE_DATE,
+};
+
+/* A date filter (1.4 section 4.9): the first instance of a date attribute matches that date;
+ * a second makes the two an inclusive range (in either order); a third is Invalid Field.
+ * n[] counts the instances seen per column; *done is false if a is not a column date. */
+static MUST_USE cf_err filter_date(struct ops_item *it, const struct kmip_attr *a,
+				   struct store_locate *f, uint8_t n[STORE_DATE_N], bool *done)
+{
+	int64_t d = 0;
+	size_t i;
+
+	*done = false;
+	for (i = 0; i < STORE_DATE_N && date_tags[i] != a->tag; i++)
+		;
+	if (i == STORE_DATE_N)
+		return CF_OK;
+	*done = true;
+	if (a->type != TTLV_DATE_TIME || a->val.n != 8)
+		return bad(it, "date expected");
+	for (size_t k = 0; k < 8; k++)
+		d = (int64_t)(((uint64_t)d << 8) | a->val.p[k]);
+	struct store_date_range *rg = &f->date[i];
+	if (n[i] >= 2)
+		return bad(it, "a date attribute at most twice (a range)");
+	if (n[i]++ == 0) {
+		*rg = (struct store_date_range){ .set = true, .lo = d, .hi = d };
+	} else if (d < rg->lo) {
+		rg->lo = d;
+	} else {
+		rg->hi = d;
+	}
+	return CF_OK;
+}
+
 /* One attribute of the request's template as a filter of f. */
 static MUST_USE cf_err filter_attr(struct ops_req *r, struct ops_item *it,
 				   const struct kmip_attr *a, struct store_locate *f,
-				   struct store_match *match)
+				   struct store_match *match, uint8_t n_date[STORE_DATE_N])
 {
 	uint32_t u;
 	char *c;
+	bool done;
+
+	TRY(filter_date(it, a, f, n_date, &done));
+	if (done)
+		return CF_OK;
 	switch (a->tag) {
 	case KMIP_TAG_UNIQUE_IDENTIFIER:
 		if (a->type != TTLV_TEXT_STRING || a->val.n == 0 || a->val.n > STORE_UID_MAX)
@@ -144,6 +192,7 @@ cf_err ops_locate(struct ops_req *r, struct ops_item *it)
 	struct store_match match[STORE_LOCATE_MAX_MATCH];
 	struct store_locate f;
 	struct store_str_list l = { 0 };
+	uint8_t n_date[STORE_DATE_N] = { 0 };
 	cf_err rc;
 
 	memset(&f, 0, sizeof f);
@@ -154,7 +203,7 @@ cf_err ops_locate(struct ops_req *r, struct ops_item *it)
 	if (q->has_offset && q->offset_items < 0)
 		return bad(it, "Offset Items");
 	for (size_t i = 0; i < q->t.a.n; i++)
-		TRY(filter_attr(r, it, &q->t.a.v[i], &f, match));
+		TRY(filter_attr(r, it, &q->t.a.v[i], &f, match, n_date));
 	/* destroyed objects keep their metadata but are found only when a State asks for them */
 	f.not_destroyed = true;
 	/* every match, then the window: Located Items counts them all */

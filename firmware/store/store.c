@@ -18,7 +18,7 @@
 #include "firmware/store/commit.h"
 #include "firmware/store/store_int.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_BUSY_DEFAULT_MS 5000u
 /* journal_size_limit of the group-commit connections: above the ~4 MiB (1000 pages) the WAL
  * reaches between automatic checkpoints, so a reset keeps the file's size */
@@ -174,6 +174,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	      " WHERE a.uid=objects.uid AND a.name='Digest' AND length(a.v_blob)>=56"
 	      " AND substr(a.v_blob,17,8)=X'4200350800000020' ORDER BY a.attr_index LIMIT 1);"
 	      "DELETE FROM attributes WHERE name='Digest';",
+	/* 3 -> 4: Locate by an Initial Date (range) within a tenant, through an index
+	 * (store_locate_run; docs/store.md "Locate") */
+	[3] = "CREATE INDEX objects_tenant_created ON objects(tenant, created);",
 };
 
 
@@ -1630,6 +1633,9 @@ static cf_err locate_args(const struct store_locate *q)
 		return CF_E_INVALID_ARG;
 	if (q->n_match > STORE_LOCATE_MAX_MATCH)
 		return CF_E_TOO_MANY;
+	for (size_t i = 0; i < STORE_DATE_N; i++)
+		if (q->date[i].set && q->date[i].lo > q->date[i].hi)
+			return CF_E_INVALID_ARG;
 	for (size_t i = 0; i < q->n_match; i++)
 		if (!st_text_ok(q->match[i].name, STORE_NAME_MAX) ||
 		    (!q->match[i].is_int && !st_text_opt_ok(q->match[i].v_text, STORE_TEXT_MAX)) ||
@@ -1638,71 +1644,78 @@ static cf_err locate_args(const struct store_locate *q)
 	return CF_OK;
 }
 
-cf_err store_locate_run(struct store *st, const struct store_locate *q, struct store_str_list *out)
+/* " AND o.<column> BETWEEN ? AND ?" per date filter, by enum store_date. */
+static const char *const locate_date_sql[STORE_DATE_N] = {
+	[STORE_DATE_INITIAL] = " AND o.created BETWEEN ? AND ?",
+	[STORE_DATE_ACTIVATION] = " AND o.activation BETWEEN ? AND ?",
+	[STORE_DATE_DEACTIVATION] = " AND o.deactivation BETWEEN ? AND ?",
+	[STORE_DATE_DESTROY] = " AND o.destroyed BETWEEN ? AND ?",
+	[STORE_DATE_COMPROMISE] = " AND o.compromise BETWEEN ? AND ?",
+	[STORE_DATE_COMPROMISE_OCCURRENCE] = " AND o.compromise_occurrence BETWEEN ? AND ?",
+	[STORE_DATE_LAST_CHANGE] = " AND o.last_change BETWEEN ? AND ?",
+};
+
+/* The SQL of q into sql[cap]: a fixed shape per filter combination; values are always bound
+ * (locate_bind, in the same order). */
+static bool locate_sql(const struct store_locate *q, char *sql, size_t cap)
 {
-	cf_err rc = CF_E_INTERNAL;
-	sqlite3_stmt *s = NULL;
-	char sql[2048];
-	size_t len = 0, cap = 0;
-	int r = SQLITE_OK, p = 1;
-
-	if (out == NULL)
-		return CF_E_INVALID_ARG;
-	out->s = NULL;
-	out->n = 0;
-	if (st == NULL || q == NULL)
-		return CF_E_INVALID_ARG;
-	TRY(locate_args(q));
-
-	/* The SQL has a fixed shape per filter combination; values are always bound. */
 	static const char attr_text[] =
 		" AND o.uid IN (SELECT uid FROM attributes WHERE name=? AND v_text=?)";
 	static const char attr_int[] =
 		" AND o.uid IN (SELECT uid FROM attributes WHERE name=? AND v_int=?)";
+	size_t len = 0;
 	/* With an attribute filter, the tenant term is written "+o.tenant=?": the unary plus
 	 * keeps the term (checked on every row, same value and collation) but stops SQLite
 	 * from driving the query by objects_tenant, which would scan the whole tenant (its
 	 * planner has no statistics: no ANALYZE). The query is then driven by the attribute
 	 * index (attributes_text / attributes_int) and the objects primary key; without one,
-	 * objects_tenant stays the best index (docs/store.md "Locate"). */
+	 * objects_tenant stays the best index, or objects_tenant_created for an Initial Date
+	 * filter (docs/store.md "Locate"). A date filter never drives a query across tenants. */
 	bool by_attr = q->name != NULL || q->object_group != NULL || q->n_match != 0 ||
 		       q->uid != NULL; /* a uid: driven by the primary key */
-	bool ok = sql_cat(sql, sizeof sql, &len,
+	bool ok = sql_cat(sql, cap, &len,
 			  by_attr ? "SELECT o.uid FROM objects o WHERE +o.tenant=?"
 				  : "SELECT o.uid FROM objects o WHERE o.tenant=?");
 	if (q->uid)
-		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.uid=?");
+		ok = ok && sql_cat(sql, cap, &len, " AND o.uid=?");
 	if (q->object_type)
-		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.object_type=?");
+		ok = ok && sql_cat(sql, cap, &len, " AND o.object_type=?");
 	if (q->state)
-		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.state=?");
+		ok = ok && sql_cat(sql, cap, &len, " AND o.state=?");
 	else if (q->not_destroyed)
-		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.state NOT IN (5, 6)");
+		ok = ok && sql_cat(sql, cap, &len, " AND o.state NOT IN (5, 6)");
 	if (q->crypto_alg)
-		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.crypto_alg=?");
+		ok = ok && sql_cat(sql, cap, &len, " AND o.crypto_alg=?");
 	if (q->crypto_len)
-		ok = ok && sql_cat(sql, sizeof sql, &len, " AND o.crypto_len=?");
+		ok = ok && sql_cat(sql, cap, &len, " AND o.crypto_len=?");
+	for (size_t i = 0; i < STORE_DATE_N; i++)
+		if (q->date[i].set)
+			ok = ok && sql_cat(sql, cap, &len, locate_date_sql[i]);
 	if (q->name)
-		ok = ok && sql_cat(sql, sizeof sql, &len, attr_text);
+		ok = ok && sql_cat(sql, cap, &len, attr_text);
 	if (q->object_group)
-		ok = ok && sql_cat(sql, sizeof sql, &len, attr_text);
+		ok = ok && sql_cat(sql, cap, &len, attr_text);
 	for (size_t i = 0; i < q->n_match; i++)
-		ok = ok && sql_cat(sql, sizeof sql, &len, q->match[i].is_int ? attr_int : attr_text);
-	ok = ok && sql_cat(sql, sizeof sql, &len, " ORDER BY o.rowid LIMIT ? OFFSET ?");
-	if (!ok)
-		return CF_E_INTERNAL;
+		ok = ok && sql_cat(sql, cap, &len, q->match[i].is_int ? attr_int : attr_text);
+	return ok && sql_cat(sql, cap, &len, " ORDER BY o.rowid LIMIT ? OFFSET ?");
+}
 
-	r = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-	if (r != SQLITE_OK) {
-		rc = st_map_sqlite(st, r, "prepare locate");
-		goto out;
-	}
-	r = st_bind_text(s, p++, q->tenant);
+/* Bind q's values to s, in locate_sql's order. */
+static int locate_bind(sqlite3_stmt *s, const struct store_locate *q)
+{
+	int p = 1;
+	int r = st_bind_text(s, p++, q->tenant);
 	if (r == SQLITE_OK && q->uid) r = st_bind_text(s, p++, q->uid);
 	if (r == SQLITE_OK && q->object_type) r = sqlite3_bind_int64(s, p++, q->object_type);
 	if (r == SQLITE_OK && q->state) r = sqlite3_bind_int64(s, p++, q->state);
 	if (r == SQLITE_OK && q->crypto_alg) r = sqlite3_bind_int64(s, p++, q->crypto_alg);
 	if (r == SQLITE_OK && q->crypto_len) r = sqlite3_bind_int64(s, p++, q->crypto_len);
+	for (size_t i = 0; r == SQLITE_OK && i < STORE_DATE_N; i++) {
+		if (!q->date[i].set)
+			continue;
+		r = sqlite3_bind_int64(s, p++, q->date[i].lo);
+		if (r == SQLITE_OK) r = sqlite3_bind_int64(s, p++, q->date[i].hi);
+	}
 	if (r == SQLITE_OK && q->name) {
 		r = st_bind_text(s, p++, "Name");
 		if (r == SQLITE_OK) r = st_bind_text(s, p++, q->name);
@@ -1719,6 +1732,33 @@ cf_err store_locate_run(struct store *st, const struct store_locate *q, struct s
 	}
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, p++, q->max_items ? (int64_t)q->max_items : -1);
 	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, p++, q->offset);
+	return r;
+}
+
+cf_err store_locate_run(struct store *st, const struct store_locate *q, struct store_str_list *out)
+{
+	cf_err rc = CF_E_INTERNAL;
+	sqlite3_stmt *s = NULL;
+	char sql[2048];
+	size_t cap = 0;
+	int r;
+
+	if (out == NULL)
+		return CF_E_INVALID_ARG;
+	out->s = NULL;
+	out->n = 0;
+	if (st == NULL || q == NULL)
+		return CF_E_INVALID_ARG;
+	TRY(locate_args(q));
+	if (!locate_sql(q, sql, sizeof sql))
+		return CF_E_INTERNAL;
+
+	r = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	if (r != SQLITE_OK) {
+		rc = st_map_sqlite(st, r, "prepare locate");
+		goto out;
+	}
+	r = locate_bind(s, q);
 	if (r != SQLITE_OK) {
 		rc = st_map_sqlite(st, r, "bind locate");
 		goto out;

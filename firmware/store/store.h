@@ -238,6 +238,23 @@ struct store_match {
 	const char *v_text;
 };
 
+/* The object row's date columns Locate filters on (KMIP 1.4 section 4.9: one instance of a
+ * date attribute = that date, two = an inclusive range). */
+enum store_date {
+	STORE_DATE_INITIAL,        /* created */
+	STORE_DATE_ACTIVATION,
+	STORE_DATE_DEACTIVATION,
+	STORE_DATE_DESTROY,
+	STORE_DATE_COMPROMISE,
+	STORE_DATE_COMPROMISE_OCCURRENCE,
+	STORE_DATE_LAST_CHANGE,
+	STORE_DATE_N
+};
+struct store_date_range {
+	bool set;                  /* false = any */
+	int64_t lo, hi;            /* lo <= date <= hi (an object without the date never matches) */
+};
+
 struct store_locate {
 	const char *tenant;        /* required: always applied */
 	const char *uid;           /* Unique Identifier; NULL = any */
@@ -250,6 +267,7 @@ struct store_locate {
 	const char *object_group;  /* "Object Group" attribute text value; NULL = any */
 	const struct store_match *match;
 	size_t n_match;            /* <= STORE_LOCATE_MAX_MATCH */
+	struct store_date_range date[STORE_DATE_N]; /* by enum store_date */
 	uint32_t max_items;        /* Maximum Items; 0 = no limit */
 	uint32_t offset;           /* Offset Items: skip this many matches */
 };
