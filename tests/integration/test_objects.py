@@ -259,6 +259,15 @@ def get_req(uid, fmt=None):
     return rl.request([(OP_GET, kids)])
 
 
+def digest_kft(c, uid):
+    """(Digest Value, Key Format Type) of uid's Digest, None where absent (1.4 request)."""
+    r = c.call(rl.request([(0x0B, [rl.Tx(T["UNIQUE_IDENTIFIER"], uid),
+                                   rl.Tx(T["ATTRIBUTE_NAME"], "Digest")])]))
+    dg = r.first()[3].find(0x420035) if r.ok else None
+    kf = r.first()[3].find(T_KEY_FORMAT) if r.ok else None
+    return (dg.value if dg is not None else None, kf.value if kf is not None else None)
+
+
 def refused(c, req, reason):
     r = c.call(req)
     st, rr, rm, _, _ = r.first()
@@ -327,7 +336,9 @@ with inst.client() as c:
               dv is not None and dv.value == hashlib.sha256(cert_der).digest())
         ok, d = refused(c, get_req(u, 0x04), R_KFTNS)
         check("get a certificate with a Key Format Type: Key Format Type Not Supported", ok, d)
-    # the Digest of an RSA key is of its PKCS#1 form (as the profiles' test cases show it)
+    # 1.4 section 3.17: "For objects registered by a client, the server SHALL compute the
+    # digest [...] using the Key Format Type of the registered object": the RSA key was
+    # registered as PKCS#1, so its Digest is of that PKCS#1 DER
     u = uids.get("rsa private")
     if u:
         r = c.call(rl.request([(0x0B, [rl.Tx(T["UNIQUE_IDENTIFIER"], u), rl.Tx(T["ATTRIBUTE_NAME"], "Digest")])]))
@@ -336,8 +347,8 @@ with inst.client() as c:
         check("RSA private key Digest: SHA-256 of the PKCS#1 DER, Key Format Type PKCS#1",
               dg is not None and dg.value == hashlib.sha256(rsa_pkcs1).digest() and
               kf is not None and kf.value == 3, r.describe())
-    # another key's Digest is of its canonical DER (an EC private key: PKCS#8), named as such;
-    # Secret Data gets none (a digest of a password would allow an offline guess)
+    # the EC key was registered as PKCS#8: its Digest is of that DER, named as such; Secret
+    # Data gets none (a digest of a password would allow an offline guess)
     u = uids.get("ec private")
     if u:
         r = c.call(rl.request([(0x0B, [rl.Tx(T["UNIQUE_IDENTIFIER"], u), rl.Tx(T["ATTRIBUTE_NAME"], "Digest")])]))
@@ -346,6 +357,18 @@ with inst.client() as c:
         check("EC private key Digest: SHA-256 of the PKCS#8 DER, Key Format Type PKCS#8",
               dg is not None and dg.value == hashlib.sha256(ec_pkcs8).digest() and
               kf is not None and kf.value == 4, r.describe())
+    u = uids.get("public")
+    if u:
+        check("RSA public key registered as X.509: Digest of the SubjectPublicKeyInfo, X.509",
+              digest_kft(c, u) == (hashlib.sha256(rsa_spki).digest(), 5), repr(digest_kft(c, u)))
+    # a Transparent Symmetric Key: the Digest of the TTLV Key Material { Key } structure
+    sym_mat = rl.S(T_KEY_MATERIAL, rl.B(0x42003F, bytes(range(16))))
+    r = c.call(key_req(2, 0x42008F, 0x07, sym_mat, alg=3))
+    su = r.first()[3].find(T["UNIQUE_IDENTIFIER"]).value if r.ok else None
+    check("register an AES key as Transparent Symmetric Key", su is not None, r.describe())
+    if su:
+        check("... its Digest: SHA-256 of the TTLV Key Material, Transparent Symmetric Key",
+              digest_kft(c, su) == (hashlib.sha256(sym_mat).digest(), 0x07), repr(digest_kft(c, su)))
     u = uids.get("secret")
     if u:
         r = c.call(rl.request([(0x0B, [rl.Tx(T["UNIQUE_IDENTIFIER"], u), rl.Tx(T["ATTRIBUTE_NAME"], "Digest")])]))
@@ -396,13 +419,19 @@ with inst.client() as c:
         km = r.first()[3].find(T_KEY_MATERIAL) if r.ok else None
         check("... and get it as PKCS#8: cryptography's DER", km is not None and km.value == rsa_pkcs8,
               r.describe())
+        check("... its Digest: SHA-256 of the TTLV Key Material structure, Key Format Type "
+              "Transparent RSA Private Key (1.4 3.17)",
+              digest_kft(c, tu) == (hashlib.sha256(mat).digest(), 0x0A), repr(digest_kft(c, tu)))
         secret_keys = [("transparent", rsa_pkcs8)]
     pub = ec_key.public_key().public_bytes(serialization.Encoding.X962,
                                            serialization.PublicFormat.UncompressedPoint)
-    r = c.call(key_req(3, T_PUBLIC_KEY, 0x15, rl.S(T_KEY_MATERIAL, rl.E(T_CURVE, 7),
-                                                   rl.B(T_Q_STRING, pub)), alg=0x1A))
+    ec_mat = rl.S(T_KEY_MATERIAL, rl.E(T_CURVE, 7), rl.B(T_Q_STRING, pub))
+    r = c.call(key_req(3, T_PUBLIC_KEY, 0x15, ec_mat, alg=0x1A))
     eu = r.first()[3].find(T["UNIQUE_IDENTIFIER"]).value if r.ok else None
     check("register a Transparent EC Public Key (P-256)", eu is not None, r.describe())
+    if eu:
+        check("... its Digest: SHA-256 of the TTLV Key Material, Transparent EC Public Key",
+              digest_kft(c, eu) == (hashlib.sha256(ec_mat).digest(), 0x15), repr(digest_kft(c, eu)))
     if eu:
         r = c.call(get_req(eu, 0x05))
         km = r.first()[3].find(T_KEY_MATERIAL) if r.ok else None
