@@ -176,7 +176,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	      "DELETE FROM attributes WHERE name='Digest';",
 	/* 3 -> 4: Locate by an Initial Date (range) within a tenant, through an index
 	 * (store_locate_run; docs/store.md "Locate") */
-	[3] = "CREATE INDEX objects_tenant_created ON objects(tenant, created);",
+	[3] = "CREATE INDEX IF NOT EXISTS objects_tenant_created ON objects(tenant, created);",
 };
 
 

@@ -572,6 +572,78 @@ static size_t locate(struct fx *f, int who, struct abuf *a, int32_t max, int32_t
 	return l->n;
 }
 
+static void ab_date(struct abuf *a, uint32_t tag, int64_t d)
+{
+	struct kmip_attr *x = &a->v[a->n];
+	memset(x, 0, sizeof *x);
+	x->tag = tag;
+	x->type = TTLV_DATE_TIME;
+	for (int k = 0; k < 8; k++)
+		a->b[a->n][k] = (uint8_t)((uint64_t)d >> (56 - 8 * k));
+	x->val = (struct kmip_bytes){ a->b[a->n], 8 };
+	a->n++;
+}
+
+/* Locate by the dates kept as columns (KMIP 1.4 section 4.9): one instance = that date, two
+ * = an inclusive range (in either order), a third = Invalid Field. */
+static void test_locate_dates(void **state)
+{
+	struct fx *f = *state;
+	int64_t saved = f->now, t0 = 1800000000;
+	char u[3][65], found[8][65];
+	struct abuf g = { .n = 0 }, flt;
+
+	ab_text(&g, KMIP_TAG_OBJECT_GROUP, NULL, "ld-dates");
+	for (int i = 0; i < 3; i++) {
+		f->now = t0 + 100 * i;
+		create_key(f, C_A, 4, 128, &g, u[i]);
+	}
+	f->now = t0 + 500;
+	assert_ok(one_uid(f, C_A, 4, KMIP_OPERATION_ACTIVATE, u[1]));
+	flt = g;
+	ab_date(&flt, KMIP_TAG_INITIAL_DATE, t0 + 100);
+	assert_int_equal(locate(f, C_A, &flt, -1, -1, found, NULL), 1);
+	assert_string_equal(found[0], u[1]);
+	ab_date(&flt, KMIP_TAG_INITIAL_DATE, t0); /* [t0, t0 + 100], given end first */
+	assert_int_equal(locate(f, C_A, &flt, -1, -1, found, NULL), 2);
+	assert_string_equal(found[0], u[0]);
+	assert_string_equal(found[1], u[1]);
+	flt = g;
+	ab_date(&flt, KMIP_TAG_INITIAL_DATE, t0 + 100);
+	ab_date(&flt, KMIP_TAG_INITIAL_DATE, t0 + 200);
+	assert_int_equal(locate(f, C_A, &flt, -1, -1, found, NULL), 2);
+	assert_string_equal(found[0], u[1]);
+	assert_string_equal(found[1], u[2]);
+	flt = g;
+	ab_date(&flt, KMIP_TAG_INITIAL_DATE, t0 + 1);
+	ab_date(&flt, KMIP_TAG_INITIAL_DATE, t0 + 99);
+	assert_int_equal(locate(f, C_A, &flt, -1, -1, NULL, NULL), 0);
+	/* another tenant sees none of them */
+	flt = (struct abuf){ .n = 0 };
+	ab_date(&flt, KMIP_TAG_INITIAL_DATE, t0);
+	ab_date(&flt, KMIP_TAG_INITIAL_DATE, t0 + 200);
+	assert_int_equal(locate(f, C_B, &flt, -1, -1, NULL, NULL), 0);
+	/* Activation Date: only the activated key has one */
+	flt = g;
+	ab_date(&flt, KMIP_TAG_ACTIVATION_DATE, 0);
+	ab_date(&flt, KMIP_TAG_ACTIVATION_DATE, t0 + 1000);
+	assert_int_equal(locate(f, C_A, &flt, -1, -1, found, NULL), 1);
+	assert_string_equal(found[0], u[1]);
+	/* a third instance, or a date that is not a Date-Time: Invalid Field */
+	flt = g;
+	for (int i = 0; i < 3; i++)
+		ab_date(&flt, KMIP_TAG_INITIAL_DATE, t0 + i);
+	{
+		struct rq q;
+		rq_init(&q, 1, 4);
+		struct kmip_payload *pl = rq_add(&q, KMIP_OPERATION_LOCATE, NULL);
+		pl->u.locate_req.t.present = true;
+		pl->u.locate_req.t.a = (struct kmip_attrs){ flt.v, flt.n };
+		assert_fail(&send_rq(f, C_A, &q)->items[0], KMIP_RESULT_REASON_INVALID_FIELD);
+	}
+	f->now = saved;
+}
+
 static void test_lifecycle(void **state)
 {
 	struct fx *f = *state;
@@ -1843,6 +1915,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vcenter_replay),
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_locate_dates),
 		cmocka_unit_test(test_state_table),
 		cmocka_unit_test(test_check_placeholder),
 		cmocka_unit_test(test_versions),

@@ -126,6 +126,8 @@ static void t_open_file_and_pragmas(void **s)
 	store_close(NULL);
 }
 
+static size_t locate_n(struct store *st, const struct store_locate *q, const char *expect);
+
 /* A store made by the v2 firmware kept a Digest as an attribute row; the v3 migration moves its
  * Digest Value into objects.digest (one source for every object) and adds srv_flags. */
 static void t_migrate_v2_digest(void **s)
@@ -148,7 +150,8 @@ static void t_migrate_v2_digest(void **s)
 	/* back to what the v2 firmware wrote */
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "ALTER TABLE objects DROP COLUMN srv_flags;"
+	assert_int_equal(sqlite3_exec(db, "DROP INDEX objects_tenant_created;" /* v4 */
+				      "ALTER TABLE objects DROP COLUMN srv_flags;"
 				      "ALTER TABLE objects DROP COLUMN digest;"
 				      "PRAGMA user_version=2;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -167,7 +170,19 @@ static void t_migrate_v2_digest(void **s)
 	assert_int_equal(store_attr_get(st, "t", "m1", names, 1, &l), CF_OK);
 	assert_int_equal(l.n, 0); /* the row is gone: the column answers */
 	store_attr_list_free(&l);
+	/* v3 -> v4 made the (tenant, created) index Locate by Initial Date uses */
+	struct store_locate q = { .tenant = "t" };
+	q.date[STORE_DATE_INITIAL] = (struct store_date_range){ true, o.created, o.created };
+	locate_n(st, &q, "m1,m2");
 	store_close(st);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *ix;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='index'"
+					    " AND name='objects_tenant_created'", -1, &ix, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(ix), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(ix, 0), 1);
+	sqlite3_finalize(ix);
+	sqlite3_close(db);
 }
 
 static void t_open_refuses_unsafe_files(void **s)
@@ -666,6 +681,64 @@ static void t_locate_plan(void **s)
 	assert_int_equal(sqlite3_cancel_auto_extension((void (*)(void))plan_hook), 1);
 }
 
+/* A dated object: Initial Date created, Activation Date act (0 = none). */
+static void put_dated(struct store *st, const char *uid, const char *tenant, int64_t created,
+		      int64_t act)
+{
+	struct store_object o;
+	obj_init(&o, uid, tenant);
+	o.created = created;
+	o.activation = act;
+	assert_int_equal(store_object_insert(st, &o, NULL, 0), CF_OK);
+}
+
+/* Date filters (KMIP 1.4 section 4.9): one value = that date, a range inclusive at both ends;
+ * an object without the date never matches; the tenant always applies; an Initial Date
+ * filter is driven by objects_tenant_created, never a scan across tenants. */
+static void t_locate_dates(void **s)
+{
+	(void)s;
+	char path[128], plan[1024];
+	assert_int_equal(sqlite3_auto_extension((void (*)(void))plan_hook), SQLITE_OK);
+	struct store *st = open_new(path, sizeof path);
+	put_dated(st, "d1", "a", 1000, 0);
+	put_dated(st, "d2", "a", 2000, 2500);
+	put_dated(st, "d3", "a", 3000, 3500);
+	put_dated(st, "e2", "b", 2000, 2500);
+	struct store_locate q = { .tenant = "a" };
+	q.date[STORE_DATE_INITIAL] = (struct store_date_range){ true, 2000, 2000 };
+	locate_plan(st, path, &q, "d2", plan, sizeof plan);
+	assert_non_null(strstr(plan, "objects_tenant_created (tenant=? AND created>? AND created<?)"));
+	q.date[STORE_DATE_INITIAL] = (struct store_date_range){ true, 1000, 2000 };
+	locate_n(st, &q, "d1,d2");
+	q.date[STORE_DATE_INITIAL] = (struct store_date_range){ true, 1001, 2999 };
+	locate_n(st, &q, "d2");
+	q.date[STORE_DATE_INITIAL] = (struct store_date_range){ true, 4000, 5000 };
+	locate_n(st, &q, "");
+	q.tenant = "b";
+	q.date[STORE_DATE_INITIAL] = (struct store_date_range){ true, 0, 9999 };
+	locate_n(st, &q, "e2");
+	/* another column: Activation Date; d1 has none, not even in a range from 0 */
+	q = (struct store_locate){ .tenant = "a" };
+	q.date[STORE_DATE_ACTIVATION] = (struct store_date_range){ true, 0, 3500 };
+	locate_plan(st, path, &q, "d2,d3", plan, sizeof plan);
+	assert_non_null(strstr(plan, "USING INDEX objects_tenant"));
+	q.date[STORE_DATE_ACTIVATION] = (struct store_date_range){ true, 3500, 3500 };
+	locate_n(st, &q, "d3");
+	/* two dates together, and with other filters */
+	q.date[STORE_DATE_INITIAL] = (struct store_date_range){ true, 0, 2000 };
+	locate_n(st, &q, "");
+	q.date[STORE_DATE_ACTIVATION] = (struct store_date_range){ true, 2500, 3500 };
+	q.object_type = 2;
+	locate_n(st, &q, "d2");
+	/* an inverted range is the caller's error */
+	struct store_str_list l;
+	q.date[STORE_DATE_LAST_CHANGE] = (struct store_date_range){ true, 2, 1 };
+	assert_int_equal(store_locate_run(st, &q, &l), CF_E_INVALID_ARG);
+	store_close(st);
+	assert_int_equal(sqlite3_cancel_auto_extension((void (*)(void))plan_hook), 1);
+}
+
 static void t_transactions(void **s)
 {
 	(void)s;
@@ -1067,6 +1140,7 @@ int main(void)
 		cmocka_unit_test(t_attributes),
 		cmocka_unit_test(t_locate),
 		cmocka_unit_test(t_locate_plan),
+		cmocka_unit_test(t_locate_dates),
 		cmocka_unit_test(t_transactions),
 		cmocka_unit_test(t_clients_meta),
 		cmocka_unit_test(t_destroy_erases_blob),
