@@ -241,9 +241,9 @@ MUST_USE cf_err ops_keyfmt_export(struct ops_req *r, struct ops_item *it, uint32
 MUST_USE cf_err ops_cert_rows(struct ops_req *r, struct ops_item *it, const uint8_t *der,
 			      size_t n, struct store_attr *rows, size_t cap, size_t *n_rows,
 			      struct ops_keyinfo *ki);
-/* The Digest Value of a Public or Private Key from its canonical DER: SHA-256 of the PKCS#1
- * form for RSA (Key Format Type PKCS#1, as the profiles' test cases show), of the canonical DER
- * otherwise (PKCS#8 / X.509); ops_srvattr.c names the format when asked. */
+/* The Digest Value of a Public or Private Key the server made, from its canonical DER: SHA-256
+ * of the PKCS#1 form for RSA (Key Format Type PKCS#1, as the AKLC test cases show), of the
+ * canonical DER otherwise (PKCS#8 / X.509); ops_srvattr.c names the format when asked. */
 MUST_USE cf_err ops_keyfmt_digest(struct ops_req *r, uint32_t type, const uint8_t *der,
 				  size_t n, uint8_t md[HSM_SHA256_LEN]);
 /* The Digest Value of a registered key in its registered Key Format Type (KMIP 1.4 section
