@@ -510,6 +510,8 @@ static cf_err sys_status(struct con *c, int argc, char **argv)
 		sys_kmip_addr(c, ss.port, addr, sizeof addr);
 		con_printf(c, "kmip: %s, %u open connections, %llu requests\n", addr, ss.connections,
 			   (unsigned long long)ss.requests);
+		con_printf(c, "kmip refused_source: %llu (outside [kmip] allow)\n",
+			   (unsigned long long)ss.refused_source);
 	} else {
 		con_printf(c, "kmip: not serving\n");
 	}

@@ -33,6 +33,7 @@ enum key_kind {
 	K_ADDR,     /* numeric IPv4 / IPv6 */
 	K_PINNED,   /* repeatable SHA-256 fingerprint */
 	K_MAP,      /* [clients] client = FINGERPRINT TENANT [ROLE], repeatable */
+	K_ALLOW,    /* space-separated CIDR list (board/cidr.h); "" = any */
 };
 
 struct key_def {
@@ -57,6 +58,7 @@ static const struct key_def keys[] = {
 	{ "kmip", "handshake_timeout_s", K_UINT, F(kmip.handshake_timeout_s), 1, 300 },
 	{ "kmip", "read_timeout_s", K_UINT, F(kmip.read_timeout_s), 1, 3600 },
 	{ "kmip", "idle_timeout_s", K_UINT, F(kmip.idle_timeout_s), 1, 86400 },
+	{ "kmip", "allow", K_ALLOW, F(kmip.allow), 0, 0 },
 	{ "tls", "cert", K_PATH, F(tls.cert), 0, 0 },
 	{ "tls", "key", K_KEY, F(tls.key), 0, 0 },
 	{ "tls", "ca", K_PATH, F(tls.ca), 0, 0 },
@@ -384,6 +386,17 @@ static void set_key(struct parse *p, size_t ki, const char *v)
 	case K_MAP:
 		parse_map(p, v);
 		return;
+	case K_ALLOW: {
+		const char *why = NULL;
+		size_t bad = 0;
+		if (cidr_list_parse(v, (struct cidr_list *)(void *)field, &why, &bad) != CF_OK) {
+			fail_at(p, CF_E_CONFIG, p->line, "[%s] %s: '%.*s': %s", k->section, k->name,
+				(int)strcspn(v + bad, " \t"), v + bad, why);
+			return;
+		}
+		ok = true;
+		break;
+	}
 	}
 	if (!ok)
 		fail_at(p, CF_E_CONFIG, p->line, "[%s] %s: invalid value", k->section, k->name);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "board/cidr.h"
 #include "board/err.h"
 
 #define CONFIG_PINNED_MAX 32
@@ -65,6 +66,9 @@ struct config {
 		unsigned handshake_timeout_s;
 		unsigned read_timeout_s;
 		unsigned idle_timeout_s;
+		/* source addresses the listener accepts (closed before TLS otherwise); n == 0 =
+		 * any (docs/config.md, docs/security.md "Source-address allow-lists") */
+		struct cidr_list allow;
 	} kmip;
 	struct {
 		char cert[PATH_MAX];       /* PEM server certificate (chain) */

@@ -40,6 +40,7 @@
 #define NET_ACCEPT_BATCH 64
 #define NET_EVENTS 64
 #define NET_ACCEPT_PAUSE_MS 100
+#define NET_REFUSE_LOG_MS 10000  /* at most one "refused from outside [kmip] allow" line per 10 s */
 #define NET_DRIVE_BUDGET 4 /* requests served per connection before the others get a turn */
 
 enum conn_state { CS_HANDSHAKE, CS_READ_HDR, CS_READ_BODY, CS_WRITE, CS_HELD };
@@ -116,8 +117,12 @@ struct net_server {
 	_Atomic uint64_t next_conn_id;
 	struct {
 		_Atomic uint64_t accepted, handshakes_ok, handshakes_failed, timeouts, bad_frames,
-			requests, refused_busy, open, max_req_alloc;
+			requests, refused_busy, refused_source, open, max_req_alloc;
 	} st;
+	/* source allow-list and its rate-limited refusal log line (under mu) */
+	struct cidr_list allow;
+	uint64_t allow_unlogged;   /* refusals since the last log line */
+	uint64_t allow_logged_ms;  /* when that line was written; 0 = never */
 };
 
 #define STAT_INC(s, f) atomic_fetch_add_explicit(&(s)->st.f, 1, memory_order_relaxed)
@@ -726,6 +731,59 @@ static void worker_sweep(struct worker *w, uint64_t now)
 	}
 }
 
+/* The source of an accepted connection is in the allow-list; a refusal is counted and logged
+ * at most once per NET_REFUSE_LOG_MS with the count since the previous line. */
+static bool allow_source(struct net_server *s, const struct sockaddr_storage *ss)
+{
+	uint64_t n = 0, now = 0;
+	char peer[NET_PEER_MAX];
+
+	pthread_mutex_lock(&s->mu);
+	bool ok = cidr_list_match(&s->allow, (const struct sockaddr *)ss);
+	if (!ok) {
+		s->allow_unlogged++;
+		now = now_ms();
+		if (s->allow_logged_ms == 0 || now - s->allow_logged_ms >= NET_REFUSE_LOG_MS) {
+			n = s->allow_unlogged;
+			s->allow_unlogged = 0;
+			s->allow_logged_ms = now;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (ok)
+		return true;
+	STAT_INC(s, refused_source);
+	if (n > 0) {
+		peer_text(ss, peer, sizeof peer);
+		log_warn("net: refused %llu connection(s) from outside [kmip] allow (latest from %s; "
+			 "at most one such line per %d s)", (unsigned long long)n, peer,
+			 NET_REFUSE_LOG_MS / 1000);
+	}
+	return false;
+}
+
+void net_server_set_allow(struct net_server *s, const struct cidr_list *allow)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (allow != NULL)
+		s->allow = *allow;
+	else
+		memset(&s->allow, 0, sizeof s->allow);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void net_server_get_allow(struct net_server *s, struct cidr_list *out)
+{
+	memset(out, 0, sizeof *out);
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	*out = s->allow;
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void worker_accept(struct worker *w)
 {
 	struct net_server *s = w->srv;
@@ -752,6 +810,10 @@ static void worker_accept(struct worker *w)
 			return;
 		}
 		STAT_INC(s, accepted);
+		if (!allow_source(s, &ss)) {
+			close(fd); /* before any TLS work: no SSL object, no handshake */
+			continue;
+		}
 		if (atomic_load_explicit(&s->st.open, memory_order_relaxed) >= s->cfg.max_conns) {
 			STAT_INC(s, refused_busy);
 			uint64_t now = now_ms();
@@ -1020,6 +1082,9 @@ cf_err net_server_new(const struct net_config *cfg, struct tls_ctx *tls,
 	s->stopfd = -1;
 	s->cfg = *cfg;
 	s->cfg.address = NULL;
+	s->cfg.allow = NULL;
+	if (cfg->allow != NULL)
+		s->allow = *cfg->allow;
 	snprintf(s->address, sizeof s->address, "%s", cfg->address != NULL ? cfg->address : "127.0.0.1");
 	if (s->cfg.workers == 0)
 		s->cfg.workers = 4;
@@ -1207,6 +1272,7 @@ void net_server_stats(const struct net_server *s, struct net_stats *o)
 	o->bad_frames = atomic_load(&m->st.bad_frames);
 	o->requests = atomic_load(&m->st.requests);
 	o->refused_busy = atomic_load(&m->st.refused_busy);
+	o->refused_source = atomic_load(&m->st.refused_source);
 	o->open = atomic_load(&m->st.open);
 	o->max_req_alloc = atomic_load(&m->st.max_req_alloc);
 }

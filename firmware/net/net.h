@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "board/cidr.h"
 #include "board/err.h"
 #include "firmware/net/identity.h"
 #include "firmware/net/tls.h"
@@ -104,6 +105,9 @@ struct net_config {
 	unsigned handshake_timeout_ms;/* 0 = 10 s */
 	unsigned read_timeout_ms;     /* first byte of a message to its last; also writes. 0 = 30 s */
 	unsigned idle_timeout_ms;     /* between messages; 0 = 300 s */
+	/* source addresses accepted (copied); NULL or empty = any. A connection from elsewhere
+	 * is closed right after accept(2), before any TLS work (net_server_set_allow). */
+	const struct cidr_list *allow;
 };
 
 /* Counters (monotonic except open); read with net_server_stats. */
@@ -115,6 +119,7 @@ struct net_stats {
 	uint64_t bad_frames;          /* headers refused by ttlv_msg_len */
 	uint64_t requests;            /* handler calls */
 	uint64_t refused_busy;        /* closed at accept: max_conns reached */
+	uint64_t refused_source;      /* closed at accept: source outside the allow-list */
 	uint64_t open;                /* connections open now */
 	uint64_t max_req_alloc;       /* largest request buffer allocated (bytes) */
 };
@@ -126,6 +131,11 @@ struct net_server;
  * limits), CF_E_IO (bind/listen; logged with errno), CF_E_NOMEM. */
 MUST_USE cf_err net_server_new(const struct net_config *cfg, struct tls_ctx *tls,
 			       const struct net_handler *h, struct net_server **out);
+/* Replace the listener's source allow-list (copied; NULL or empty = any): applies to the
+ * connections accepted from now on (open ones stay). Any thread. */
+void net_server_set_allow(struct net_server *s, const struct cidr_list *allow);
+/* The list in force (copy). */
+void net_server_get_allow(struct net_server *s, struct cidr_list *out);
 /* The bound port (useful with port 0). */
 uint16_t net_server_port(const struct net_server *s);
 /* Start the workers; returns when every worker's worker_new has run. If one fails, the others

@@ -547,6 +547,7 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	nc.handshake_timeout_ms = cfg->kmip.handshake_timeout_s * 1000u;
 	nc.read_timeout_ms = cfg->kmip.read_timeout_s * 1000u;
 	nc.idle_timeout_ms = cfg->kmip.idle_timeout_s * 1000u;
+	nc.allow = &cfg->kmip.allow;
 	nh.handle = svc_handle;
 	nh.worker_new = svc_worker_new;
 	nh.worker_free = svc_worker_free;
@@ -999,6 +1000,7 @@ void svc_stats_get(struct svc *s, struct svc_stats *out)
 		net_server_stats(rt->net, &ns);
 		out->connections = (unsigned)ns.open;
 		out->requests = ns.requests;
+		out->refused_source = ns.refused_source;
 		out->port = net_server_port(rt->net);
 	}
 	pthread_mutex_unlock(&rt->ctl);

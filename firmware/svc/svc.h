@@ -79,6 +79,7 @@ MUST_USE cf_err svc_selftest(struct svc *s, enum hsm_selftest_id *failed);
 struct svc_stats {
 	unsigned connections;      /* open KMIP connections */
 	uint64_t requests;         /* KMIP requests served since start */
+	uint64_t refused_source;   /* connections closed at accept: outside [kmip] allow */
 	int64_t started;           /* when the service started */
 	uint16_t port;             /* KMIP port listened on (0 = not serving) */
 };

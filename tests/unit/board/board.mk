@@ -9,3 +9,5 @@ endif
 # on UDP loopback (every board: the loop runs with the test's clock functions)
 $(eval $(call unit_test,test_board_ntp,tests/unit/board/test_ntp.c,board,,))
 $(eval $(call unit_test,test_board_ntpsync,tests/unit/board/test_ntpsync.c,board,,-lpthread))
+# source allow-lists: the CIDR parser and matcher (pure)
+$(eval $(call unit_test,test_board_cidr,tests/unit/board/test_cidr.c,board,,))

@@ -64,6 +64,7 @@ static const char full_conf[] =
 	"handshake_timeout_s = 5\n"
 	"read_timeout_s = 20\n"
 	"idle_timeout_s = 120\n"
+	"allow = 10.0.0.0/8  2001:db8::/32 192.0.2.7\n"
 	"\n"
 	"[tls]\n"
 	"cert = pki/server.crt\n"
@@ -121,6 +122,12 @@ static void t_full_file(void **s)
 	assert_int_equal(c->kmip.handshake_timeout_s, 5);
 	assert_int_equal(c->kmip.read_timeout_s, 20);
 	assert_int_equal(c->kmip.idle_timeout_s, 120);
+	assert_int_equal(c->kmip.allow.n, 3);
+	assert_int_equal(c->kmip.allow.e[0].family, 4);
+	assert_int_equal(c->kmip.allow.e[0].prefix, 8);
+	assert_int_equal(c->kmip.allow.e[1].family, 6);
+	assert_int_equal(c->kmip.allow.e[1].prefix, 32);
+	assert_int_equal(c->kmip.allow.e[2].prefix, 32);
 	snprintf(want, sizeof want, "%s/pki/server.crt", tmpdir);
 	assert_string_equal(c->tls.cert, want);
 	assert_string_equal(c->tls.key, "pkcs11:token=coffre;object=tls-server;type=private");
@@ -182,6 +189,7 @@ static void t_defaults(void **s)
 	assert_int_equal(c->kmip.handshake_timeout_s, 10);
 	assert_int_equal(c->kmip.read_timeout_s, 30);
 	assert_int_equal(c->kmip.idle_timeout_s, 300);
+	assert_int_equal(c->kmip.allow.n, 0); /* any source */
 	assert_string_equal(c->tls.ciphers, CONFIG_DEFAULT_CIPHERS);
 	assert_string_equal(c->tls.ciphersuites, CONFIG_DEFAULT_CIPHERSUITES);
 	assert_int_equal(c->tls.min_version, CONFIG_TLS_1_2);
@@ -220,6 +228,11 @@ static void t_errors_with_line(void **s)
 		{ "port = 1\n", CF_E_CONFIG, 1, "outside any section" },
 		{ "[kmip]\nport = 1\n\nport = 2\n", CF_E_CONFIG, 4, "repeated (first on line 2)" },
 		{ "[kmip]\nport = 0\n", CF_E_CONFIG, 2, "1..65535" },
+		{ "[kmip]\nallow = 10.0.0.0/8 192.0.2.1/24\n", CF_E_CONFIG, 2,
+		  "[kmip] allow: '192.0.2.1/24': bits are set beyond the prefix length" },
+		{ "[kmip]\nallow = 2001:db8::/129\n", CF_E_CONFIG, 2, "0 to 128" },
+		{ "[kmip]\nallow = kmip.example\n", CF_E_CONFIG, 2, "not a numeric IPv4 or IPv6" },
+		{ "[kmip]\nallow = any\nallow = any\n", CF_E_CONFIG, 3, "repeated" },
 		{ "[kmip]\nport = 65536\n", CF_E_CONFIG, 2, "1..65535" },
 		{ "[kmip]\nport = 56x\n", CF_E_CONFIG, 2, "port" },
 		{ "[kmip]\nport = -1\n", CF_E_CONFIG, 2, "port" },

@@ -1,0 +1,204 @@
+"""Source-address allow-lists (docs/security.md "Source-address allow-lists"): [kmip] allow.
+
+usage: test_allow.py BUILD_DIR
+
+A QA instance listening on 127.0.0.1 with `allow = 127.0.0.2/32`: a TCP connection from
+127.0.0.1 that sends a real TLS ClientHello is closed with not one byte back (no ServerHello:
+the handshake never started), and the console's `status` counts it in refused_source; PyKMIP
+from 127.0.0.2 (its socket bound there) runs create/get. A bad CIDR in [kmip] allow stops the
+start with the config line and the reason. On ::1 (when the host has it): allow = ::1/128
+serves, allow = 2001:db8::/32 refuses."""
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import console_lib as cl  # noqa: E402
+import robust_lib as rl  # noqa: E402
+
+from kmip import enums  # noqa: E402
+from kmip.pie.client import ProxyKmipClient  # noqa: E402
+import kmip.services.kmip_client as kc  # noqa: E402
+
+build = rl.parse_build(sys.argv)
+rl.require_built(build)
+t = rl.Tally()
+
+# PyKMIP opens socket.socket(AF_INET, SOCK_STREAM) then connects: give it a socket bound to
+# SRC[0] (the source address under test) when set.
+SRC = [None]
+
+
+class SrcSocket(socket.socket):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        if SRC[0] is not None:
+            self.bind((SRC[0], 0))
+
+
+_proxy = types.ModuleType("socket")
+_proxy.__dict__.update(socket.__dict__)
+_proxy.socket = SrcSocket
+kc.socket = _proxy
+
+
+def client_hello():
+    """The bytes of a real TLS ClientHello (Python's ssl over memory BIOs)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_side=False)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def raw_hello(host, port, family=socket.AF_INET, src=None):
+    """Connect (from src), send a ClientHello, read until EOF/reset/timeout: (bytes back,
+    how it ended)."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(5)
+    got, how = b"", "eof"
+    try:
+        if src is not None:
+            s.bind((src, 0))
+        s.connect((host, port))
+        try:
+            s.sendall(client_hello())
+        except OSError:
+            pass  # closed before we wrote: the same refusal
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    except ConnectionResetError:
+        how = "reset"
+    except socket.timeout:
+        how = "timeout"
+    finally:
+        s.close()
+    return got, how
+
+
+def kmip_client(a, host="127.0.0.1"):
+    pki = os.path.join(a.dir, "pki")
+    return ProxyKmipClient(hostname=host, port=a.port, cert=os.path.join(pki, "qa.crt"),
+                           key=os.path.join(pki, "qa.key"), ca=os.path.join(pki, "ca.crt"),
+                           config_file="/dev/null")
+
+
+def refused_source(con):
+    m = re.search(r"^kmip refused_source: (\d+) ", con.cmd("status"), re.M)
+    return int(m.group(1)) if m else None
+
+
+# ---- a bad CIDR is a config error ------------------------------------------------------------
+a = cl.Appliance(build, name="allow")
+with open(a.conf) as f:
+    good = f.read()
+for bad, why in (("192.0.2.1/24", "bits are set beyond the prefix length"),
+                 ("10.0.0.0/33", "the prefix length of an IPv4 address is 0 to 32"),
+                 ("127.0.0.2/32 host.example", "not a numeric IPv4 or IPv6 address")):
+    bconf = os.path.join(a.dir, "bad.conf")
+    with open(bconf, "w") as f:
+        f.write(good.replace("[kmip]\n", "[kmip]\nallow = %s\n" % bad, 1))
+    r = subprocess.run([a.coffred, "-c", bconf, "--port", "0"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    out = r.stdout.decode(errors="replace")
+    item = bad.split()[-1] if " " in bad else bad
+    t.check("allow = %s: start refused with the line and the reason" % bad,
+            r.returncode != 0 and "bad.conf:" in out and "[kmip] allow: '%s': " % item in out
+            and why in out, out[-400:])
+    os.unlink(bconf)
+
+# ---- IPv4: outside closed before TLS, inside served -----------------------------------------
+a.set_section("kmip", {"allow": "127.0.0.2/32"})
+a.start()
+con = a.console
+a.login()
+t.check("status shows refused_source 0 at start", refused_source(con) == 0, con.cmd("status"))
+
+got, how = raw_hello("127.0.0.1", a.port)
+t.check("from 127.0.0.1: closed with no byte back (no ServerHello) [%s]" % how,
+        got == b"" and how in ("eof", "reset"), repr(got[:16]))
+got2, how2 = raw_hello("127.0.0.1", a.port)
+t.check("a second one too [%s]" % how2, got2 == b"" and how2 in ("eof", "reset"))
+n = refused_source(con)
+t.check("status: refused_source counts both (%s)" % n, n == 2)
+try:
+    with kmip_client(a) as c:
+        c.create(enums.CryptographicAlgorithm.AES, 256)
+    t.check("PyKMIP from 127.0.0.1 is refused", False)
+except Exception as e:  # noqa: BLE001
+    t.check("PyKMIP from 127.0.0.1 is refused (%s)" % type(e).__name__, True)
+n = refused_source(con)
+t.check("refused_source counts PyKMIP's attempt (%s)" % n, n == 3)
+
+got, how = raw_hello("127.0.0.1", a.port, src="127.0.0.2")
+t.check("from 127.0.0.2: the server answers the ClientHello (%d bytes, first 0x%02x)"
+        % (len(got), got[0] if got else 0), len(got) > 5 and got[0] == 0x16)
+SRC[0] = "127.0.0.2"
+try:
+    with kmip_client(a) as c:
+        uid = c.create(enums.CryptographicAlgorithm.AES, 256)
+        k = c.get(uid)
+    t.check("PyKMIP from 127.0.0.2: create and get", len(k.value) == 32)
+except Exception as e:  # noqa: BLE001
+    t.check("PyKMIP from 127.0.0.2: %r" % e, False)
+SRC[0] = None
+n = refused_source(con)
+t.check("accepted connections do not count (%s)" % n, n == 3)
+err = a.stderr()
+lines = re.findall(r"net: refused (\d+) connection\(s\) from outside \[kmip\] allow", err)
+t.check("log: one rate-limited line for the burst, not one per connection (%s)" % lines,
+        len(lines) == 1 and lines[0] == "1")
+t.check("coffred still running", a.alive())
+rc = a.stop()
+t.check("clean stop (rc=%s)" % rc, rc == 0)
+
+
+# ---- IPv6 on ::1 -----------------------------------------------------------------------------
+def has_v6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+if has_v6_loopback():
+    for allow, want in (("::1/128 127.0.0.0/8", True), ("2001:db8::/32", False)):
+        b = cl.Appliance(build, name="allow6")
+        b.set_section("kmip", {"address": "::1", "allow": allow})
+        # the QA config names the address already: keep only our (first) line
+        with open(b.conf) as f:
+            text = f.read()
+        first = text.index("address = ::1\n") + len("address = ::1\n")
+        text = text[:first] + re.sub(r"(?m)^address = 127\.0\.0\.1\n", "", text[first:], count=1)
+        with open(b.conf, "w") as f:
+            f.write(text)
+        b.start()
+        got, how = raw_hello("::1", b.port, family=socket.AF_INET6)
+        served = len(got) > 5 and got[0] == 0x16
+        t.check("::1 with allow = %s: %s" % (allow, "served" if want else "closed, no byte"),
+                served == want and (want or (got == b"" and how in ("eof", "reset"))))
+        b.login()
+        n = refused_source(b.console)
+        t.check("::1 refused_source = %s" % n, n == (0 if want else 1))
+        rc = b.stop()
+        t.check("clean stop (rc=%s)" % rc, rc == 0)
+else:
+    print("(no ::1 on this host: IPv6 part skipped)")
+
+t.done()
