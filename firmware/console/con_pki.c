@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "board/cidr.h"
 #include "board/hex.h"
 #include "board/sec.h"
 #include "firmware/ops/authz.h"
@@ -780,6 +781,8 @@ static cf_err cmd_client_list(struct con *c, int argc, char **argv)
 										       : "active"),
 			   exp, cre);
 		con_printf(c, "  %s\n", sc->fingerprint);
+		if (sc->allow[0] != '\0')
+			con_printf(c, "  allow: %s\n", sc->allow);
 		active += !revoked;
 	}
 	con_printf(c, "%zu client(s), %zu active\n", l.n, active);
@@ -833,6 +836,65 @@ static cf_err cmd_client_revoke(struct con *c, int argc, char **argv)
 	}
 	con_printf(c, "Client \"%s\" revoked: its connections and requests are refused from now "
 		      "on.\n", sc.name);
+	return CF_OK;
+}
+
+/* client allow NAME CIDR...|any: the client's source allow-list (docs/security.md
+ * "Source-address allow-lists"); new requests see it at once (principal cache dropped). */
+static cf_err cmd_client_allow(struct con *c, int argc, char **argv)
+{
+	char text[CIDR_LIST_TEXT_MAX], canon[CIDR_LIST_TEXT_MAX], q[CIDR_LIST_TEXT_MAX + 200];
+	struct cidr_list l;
+	struct store_client sc;
+	struct store *st;
+	const char *why = NULL;
+	size_t len = 0;
+	cf_err rc;
+
+	if ((st = pki_store(c)) == NULL)
+		return CF_E_STATE;
+	if (!pki_name_ok(argv[0], PKI_NAME_MAX)) {
+		con_printf(c, "bad client name \"%s\"\n", argv[0]);
+		return CF_E_INVALID_ARG;
+	}
+	text[0] = '\0';
+	for (int i = 1; i < argc; i++) {
+		int n = snprintf(text + len, sizeof text - len, "%s%s", i > 1 ? " " : "", argv[i]);
+		if (n < 0 || (size_t)n >= sizeof text - len) {
+			con_printf(c, "allow-list too long (at most %d entries)\n", CIDR_LIST_MAX);
+			return CF_E_INVALID_ARG;
+		}
+		len += (size_t)n;
+	}
+	if (cidr_list_parse(text, &l, &why, NULL) != CF_OK) {
+		con_printf(c, "bad allow-list: %s\n", why);
+		return CF_E_INVALID_ARG;
+	}
+	cidr_list_format(&l, canon, sizeof canon);
+	rc = store_client_by_name(st, argv[0], &sc);
+	if (rc == CF_E_NOT_FOUND) {
+		con_printf(c, "no active client named \"%s\" (see client list)\n", argv[0]);
+		return rc;
+	}
+	if (rc != CF_OK) {
+		con_printf(c, "cannot read the clients table (%s)\n", cf_err_name(rc));
+		return rc;
+	}
+	snprintf(q, sizeof q, "Allow client \"%s\" (tenant %s) from %s only?", sc.name, sc.tenant,
+		 l.n == 0 ? "any address, not" : canon);
+	if (!con_confirm(c, q)) {
+		con_printf(c, "not changed\n");
+		return CF_E_CANCELLED;
+	}
+	rc = store_client_set_allow(st, sc.fingerprint, l.n == 0 ? "" : canon);
+	authz_cache_invalidate(c->svc->authz);
+	snprintf(q, sizeof q, "%s allow=%s", sc.fingerprint, canon);
+	con_audit(c, "client_allow", sc.name, rc, q);
+	if (rc != CF_OK) {
+		con_printf(c, "cannot change the allow-list (%s)\n", cf_err_name(rc));
+		return rc;
+	}
+	con_printf(c, "Client \"%s\" allowed from %s: new requests see it now.\n", sc.name, canon);
 	return CF_OK;
 }
 
@@ -931,6 +993,13 @@ const struct con_cmd con_cmds_pki[] = {
 	  "stays (status revoked) so no other rule can admit that certificate again; the name\n"
 	  "can be reused.",
 	  cmd_client_revoke },
+	{ "client allow", 2, CON_ARGS_MAX - 2, CON_F_AUTH, "client allow NAME CIDR...|any",
+	  "Restrict where client NAME may be used from: up to 16 IPv4/IPv6 prefixes\n"
+	  "(192.0.2.0/24 2001:db8::/32; a bare address is one host; past 13, quote them as\n"
+	  "one word); `any` clears it. A\n"
+	  "request from elsewhere answers Permission Denied (the TLS handshake still\n"
+	  "completes). Takes effect for the next request. Shown by client list.",
+	  cmd_client_allow },
 	{ "client password", 1, 3, CON_F_AUTH, "client password USER [--tenant T]",
 	  "Set (or replace) the KMIP password of USER for tenant T (default USER): from then\n"
 	  "on every request of tenant T's clients must carry a Username/Password credential\n"

@@ -1,6 +1,7 @@
 /* Authorization: identity -> tenant + role, optional password credential (authz.h). */
 #include "firmware/ops/authz.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "board/log.h"
 #include "board/sec.h"
 #include "firmware/store/store_clients.h"
+#include "firmware/net/net.h"
 #include "firmware/net/tls.h"
 
 
@@ -38,6 +40,50 @@ static cf_err principal_set(struct authz_principal *out, const char *tenant, enu
 	out->role = role;
 	out->via = via;
 	return CF_OK;
+}
+
+/* The store row's source allow-list text (`client allow`) -> out->allow. A text that does not
+ * parse (written outside the console) refuses the client: fail closed. */
+static cf_err principal_allow(struct authz_principal *out, const char *text)
+{
+	const char *why = NULL;
+
+	if (cidr_list_parse(text, &out->allow, &why, NULL) == CF_OK)
+		return CF_OK;
+	log_err("authz: client %s: stored allow-list does not parse (%s): refused", out->actor, why);
+	return CF_E_AUTH;
+}
+
+bool authz_source_allowed(const struct authz_principal *p, const char *peer)
+{
+	char addr[NET_PEER_MAX];
+	uint8_t a[16];
+	const char *end;
+	size_t n;
+
+	if (p == NULL)
+		return false;
+	if (p->allow.n == 0)
+		return true;
+	if (peer == NULL)
+		return false;
+	/* "1.2.3.4:port" or "[v6]:port" (net_conn_info.peer) */
+	if (peer[0] == '[') {
+		peer++;
+		end = strchr(peer, ']');
+	} else {
+		end = strrchr(peer, ':');
+	}
+	n = end != NULL ? (size_t)(end - peer) : strlen(peer);
+	if (n >= sizeof addr)
+		return false;
+	memcpy(addr, peer, n);
+	addr[n] = '\0';
+	if (inet_pton(AF_INET, addr, a) == 1)
+		return cidr_list_match_bytes(&p->allow, 4, a);
+	if (inet_pton(AF_INET6, addr, a) == 1)
+		return cidr_list_match_bytes(&p->allow, 6, a);
+	return false;
 }
 
 /* ---- resolved-principal cache ----------------------------------------------------------
@@ -70,6 +116,7 @@ struct authz_cache_ent {
 	char fp_hex[sizeof ((struct identity *)0)->fp_hex];
 	char tenant[STORE_TENANT_MAX + 1];
 	bool password_required;
+	struct cidr_list allow;
 };
 
 struct authz {
@@ -154,6 +201,7 @@ static bool authz_cache_get(struct authz *a, const struct config *cfg, const str
 		out->role = e->role;
 		out->via = e->via;
 		out->password_required = e->password_required;
+		out->allow = e->allow;
 		hit = true;
 	}
 	pthread_mutex_unlock(&a->cache_lock);
@@ -180,6 +228,7 @@ static void authz_cache_put(struct authz *a, const struct config *cfg, const str
 	e->fp_hex[sizeof e->fp_hex - 1] = '\0';
 	memcpy(e->tenant, p->tenant, sizeof e->tenant);
 	e->password_required = p->password_required;
+	e->allow = p->allow;
 	pthread_mutex_unlock(&a->cache_lock);
 }
 
@@ -250,8 +299,11 @@ static cf_err authz_resolve_uncached(const struct config *cfg, struct store *st,
 	}
 	if (cfg != NULL) {
 		cc = config_client_find(cfg, id->fp_hex, subj, iss);
-		if (cc != NULL)
-			return principal_set(out, cc->tenant, cc->role, "config");
+		if (cc != NULL) {
+			/* a console `client allow` on this very certificate's row still applies */
+			cf_err prc = principal_set(out, cc->tenant, cc->role, "config");
+			return prc == CF_OK && rc == CF_OK ? principal_allow(out, sc.allow) : prc;
+		}
 	}
 	if (st == NULL)
 		return CF_E_AUTH;
@@ -263,7 +315,9 @@ static cf_err authz_resolve_uncached(const struct config *cfg, struct store *st,
 		return CF_E_AUTH;
 	if (rc != CF_OK)
 		return rc;
-	return principal_set(out, sc.tenant, authz_role_from(sc.role), "store");
+	if ((rc = principal_set(out, sc.tenant, authz_role_from(sc.role), "store")) != CF_OK)
+		return rc;
+	return principal_allow(out, sc.allow);
 }
 
 cf_err authz_trust_reload(struct authz *a, struct store *st)

@@ -60,7 +60,14 @@ struct authz_principal {
 	char actor[STORE_OWNER_MAX + 1];   /* "sha256:<fingerprint hex>": audit actor, owner */
 	const char *via;                   /* "config" / "store": where the mapping came from */
 	bool password_required;            /* the tenant has a KMIP password (authz_cred.c) */
+	/* the client's source allow-list (store clients.allow, `client allow`); n == 0 = any */
+	struct cidr_list allow;
 };
+
+/* The connection's peer ("ADDR:PORT" / "[ADDR]:PORT", net_conn_info.peer) is in p's source
+ * allow-list (docs/security.md "Source-address allow-lists"), or the list is empty. A peer
+ * that does not parse is not allowed. */
+bool authz_source_allowed(const struct authz_principal *p, const char *peer);
 
 /* id -> *out. CF_E_AUTH when no rule maps the identity (out->actor is still filled, for the
  * audit record). st may be NULL (config only). Successes are cached in a, per (cfg, st,

@@ -359,7 +359,8 @@ static void prep_stash(struct ops_req *r, const struct kmip_request *rq)
 	if (w->prep == NULL && (w->prep = calloc(OPS_PREP_MAX, sizeof *w->prep)) == NULL)
 		return;
 	if (authz_resolve(w->svc->authz, w->svc->cfg, w->st, r->ci->id, &r->who) != CF_OK ||
-	    authz_credential_check(w->st, &r->who, &rq->h) != CF_OK)
+	    authz_credential_check(w->st, &r->who, &rq->h) != CF_OK ||
+	    !authz_source_allowed(&r->who, r->ci->peer))
 		return;
 	for (size_t i = 0; i < rq->n_items && w->prep_n < OPS_PREP_MAX; i++) {
 		const struct kmip_req_item *qi = &rq->items[i];
@@ -518,6 +519,12 @@ static bool gate(struct req_ctx *x, const uint8_t *req, size_t n, cf_err *rc)
 	if (gate_authenticate(x) != CF_OK) {
 		*rc = refuse_all(x, KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL,
 				 "client not authorized");
+		return false;
+	}
+	/* the client's own source allow-list (`client allow`, docs/security.md) */
+	if (!authz_source_allowed(&x->r.who, x->r.ci != NULL ? x->r.ci->peer : NULL)) {
+		*rc = refuse_all(x, KMIP_RESULT_REASON_PERMISSION_DENIED,
+				 "source address not allowed for this client");
 		return false;
 	}
 	return true;

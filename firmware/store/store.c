@@ -18,7 +18,7 @@
 #include "firmware/store/commit.h"
 #include "firmware/store/store_int.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_BUSY_DEFAULT_MS 5000u
 /* journal_size_limit of the group-commit connections: above the ~4 MiB (1000 pages) the WAL
  * reaches between automatic checkpoints, so a reset keeps the file's size */
@@ -30,6 +30,7 @@
 	"last_change,revocation_reason,revocation_message,srv_flags,digest"
 #define ATTR_COLS "name,attr_index,value_type,v_int,v_text,v_blob"
 #define CLIENT_COLS "fingerprint,subject,issuer,tenant,role,created,name,kind,not_after"
+#define CLIENT_READ_COLS CLIENT_COLS ",allow" /* allow: store_client_set_allow only */
 #define AUDIT_COLS "seq,time,actor,source,operation,uid,result,detail,prev_hash,hash"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -63,8 +64,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			 "ON CONFLICT(fingerprint) DO UPDATE SET subject=excluded.subject,"
 			 "issuer=excluded.issuer,tenant=excluded.tenant,role=excluded.role,"
 			 "name=excluded.name,kind=excluded.kind,not_after=excluded.not_after",
-	[S_CLIENT_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE fingerprint=?1",
-	[S_CLIENT_FIND] = "SELECT " CLIENT_COLS " FROM clients WHERE subject=?1 AND issuer=?2 "
+	[S_CLIENT_GET] = "SELECT " CLIENT_READ_COLS " FROM clients WHERE fingerprint=?1",
+	[S_CLIENT_FIND] = "SELECT " CLIENT_READ_COLS " FROM clients WHERE subject=?1 AND issuer=?2 "
 			  "ORDER BY created DESC LIMIT 1",
 	[S_CLIENT_DEL] = "DELETE FROM clients WHERE fingerprint=?1",
 	[S_META_SET] = "INSERT INTO meta(key,value) VALUES(?1,?2) "
@@ -177,6 +178,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	/* 3 -> 4: Locate by an Initial Date (range) within a tenant, through an index
 	 * (store_locate_run; docs/store.md "Locate") */
 	[3] = "CREATE INDEX IF NOT EXISTS objects_tenant_created ON objects(tenant, created);",
+	/* 4 -> 5: per-client source-address allow-list (`client allow`, docs/security.md
+	 * "Source-address allow-lists"): space-separated CIDRs, '' = any */
+	[4] = "ALTER TABLE clients ADD COLUMN allow TEXT NOT NULL DEFAULT '';",
 };
 
 
@@ -1831,7 +1835,8 @@ static cf_err client_read(struct store *st, sqlite3_stmt *s, struct store_client
 		 (rc = st_col_text_copy(s, 3, out->tenant, sizeof out->tenant)) == CF_OK &&
 		 (rc = st_col_text_copy(s, 4, out->role, sizeof out->role)) == CF_OK &&
 		 (rc = st_col_text_copy(s, 6, out->name, sizeof out->name)) == CF_OK &&
-		 (rc = st_col_text_copy(s, 7, out->kind, sizeof out->kind)) == CF_OK) {
+		 (rc = st_col_text_copy(s, 7, out->kind, sizeof out->kind)) == CF_OK &&
+		 (rc = st_col_text_copy(s, 9, out->allow, sizeof out->allow)) == CF_OK) {
 		out->created = sqlite3_column_int64(s, 5);
 		out->not_after = sqlite3_column_int64(s, 8);
 	}

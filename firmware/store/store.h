@@ -278,6 +278,8 @@ MUST_USE cf_err store_locate_run(struct store *st, const struct store_locate *q,
 
 /* ---- clients --------------------------------------------------------------------------- */
 
+#define STORE_CLIENT_ALLOW_MAX 832 /* CIDR_LIST_TEXT_MAX (board/cidr.h) */
+
 struct store_client {
 	char fingerprint[STORE_OWNER_MAX + 1]; /* "sha256:" + 64 lower-case hex */
 	char subject[1024];
@@ -288,6 +290,8 @@ struct store_client {
 	char name[64];             /* console name ("" for rows written before names existed) */
 	char kind[16];             /* "issued", "signed" (CSR), "trusted" (pinned), "" */
 	int64_t not_after;         /* certificate expiry, 0 = unknown */
+	/* source allow-list (board/cidr.h text, "" = any; store_client_set_allow) */
+	char allow[STORE_CLIENT_ALLOW_MAX];
 };
 
 /* Insert or replace the client with this fingerprint. */

@@ -7,7 +7,7 @@
 
 #include "firmware/store/store_int.h"
 
-#define CLIENT_COLS "fingerprint,subject,issuer,tenant,role,created,name,kind,not_after"
+#define CLIENT_COLS "fingerprint,subject,issuer,tenant,role,created,name,kind,not_after,allow"
 
 /* Copy the current row of s (columns CLIENT_COLS) into *out. */
 static cf_err row_read(sqlite3_stmt *s, struct store_client *out)
@@ -21,7 +21,8 @@ static cf_err row_read(sqlite3_stmt *s, struct store_client *out)
 	    (rc = st_col_text_copy(s, 3, out->tenant, sizeof out->tenant)) != CF_OK ||
 	    (rc = st_col_text_copy(s, 4, out->role, sizeof out->role)) != CF_OK ||
 	    (rc = st_col_text_copy(s, 6, out->name, sizeof out->name)) != CF_OK ||
-	    (rc = st_col_text_copy(s, 7, out->kind, sizeof out->kind)) != CF_OK) {
+	    (rc = st_col_text_copy(s, 7, out->kind, sizeof out->kind)) != CF_OK ||
+	    (rc = st_col_text_copy(s, 9, out->allow, sizeof out->allow)) != CF_OK) {
 		memset(out, 0, sizeof *out);
 		return rc;
 	}
@@ -175,4 +176,35 @@ cf_err store_client_delete_name(struct store *st, const char *name)
 	if (st == NULL || !st_text_ok(name, 63))
 		return CF_E_INVALID_ARG;
 	return change1(st, "DELETE FROM clients WHERE name=?1", name, "delete clients by name");
+}
+
+cf_err store_client_set_allow(struct store *st, const char *fingerprint, const char *allow)
+{
+	sqlite3_stmt *s = NULL;
+	cf_err rc;
+
+	if (st == NULL || !st_text_ok(fingerprint, STORE_OWNER_MAX) || allow == NULL ||
+	    strlen(allow) >= STORE_CLIENT_ALLOW_MAX)
+		return CF_E_INVALID_ARG;
+	TRY(store_tx_begin(st));
+	if ((rc = st_prepare(st, "UPDATE clients SET allow=?2 WHERE fingerprint=?1 AND role<>'"
+				 STORE_CLIENT_ROLE_REVOKED "'", &s)) != CF_OK)
+		goto out;
+	if (st_bind_text(s, 1, fingerprint) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 2, allow, -1, SQLITE_STATIC) != SQLITE_OK) {
+		rc = CF_E_STORE;
+		goto out;
+	}
+	if ((rc = st_stmt_run(st, s, "set client allow")) != CF_OK)
+		goto out;
+	if (sqlite3_changes(st->db) == 0) {
+		rc = CF_E_NOT_FOUND;
+		goto out;
+	}
+	sqlite3_finalize(s);
+	return store_tx_commit(st);
+out:
+	sqlite3_finalize(s);
+	store_tx_rollback(st);
+	return rc;
 }

@@ -46,6 +46,12 @@ MUST_USE cf_err store_client_find_active(struct store *st, const char *subject,
  * that is not already revoked). */
 MUST_USE cf_err store_client_revoke(struct store *st, const char *fingerprint);
 
+/* Set the source allow-list text (`client allow`; "" = any; the console parses it with
+ * board/cidr.h, authz parses it again) of the row with this fingerprint that is not revoked.
+ * CF_E_NOT_FOUND when there is none. */
+MUST_USE cf_err store_client_set_allow(struct store *st, const char *fingerprint,
+				       const char *allow);
+
 /* Delete every row with this console name, revoked or not (CF_E_NOT_FOUND when none). For
  * tests and cleanup; the console keeps revoked rows. */
 MUST_USE cf_err store_client_delete_name(struct store *st, const char *name);

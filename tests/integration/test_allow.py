@@ -23,6 +23,7 @@ import robust_lib as rl  # noqa: E402
 
 from kmip import enums  # noqa: E402
 from kmip.pie.client import ProxyKmipClient  # noqa: E402
+from kmip.pie.exceptions import KmipOperationFailure  # noqa: E402
 import kmip.services.kmip_client as kc  # noqa: E402
 
 build = rl.parse_build(sys.argv)
@@ -89,11 +90,33 @@ def raw_hello(host, port, family=socket.AF_INET, src=None):
     return got, how
 
 
-def kmip_client(a, host="127.0.0.1"):
+def kmip_client(a, host="127.0.0.1", crt=None, key=None):
     pki = os.path.join(a.dir, "pki")
-    return ProxyKmipClient(hostname=host, port=a.port, cert=os.path.join(pki, "qa.crt"),
-                           key=os.path.join(pki, "qa.key"), ca=os.path.join(pki, "ca.crt"),
+    return ProxyKmipClient(hostname=host, port=a.port, cert=crt or os.path.join(pki, "qa.crt"),
+                           key=key or os.path.join(pki, "qa.key"), ca=os.path.join(pki, "ca.crt"),
                            config_file="/dev/null")
+
+
+def create_get(a, src, crt, key):
+    """PyKMIP from src: create + get. "ok", or the Result Reason name of the refusal."""
+    SRC[0] = src
+    try:
+        with kmip_client(a, crt=crt, key=key) as c:
+            uid = c.create(enums.CryptographicAlgorithm.AES, 256)
+            return "ok" if len(c.get(uid).value) == 32 else "bad key"
+    except KmipOperationFailure as e:
+        return "%s %r" % (e.reason.name, e.message)
+    except Exception as e:  # noqa: BLE001
+        return repr(e)
+    finally:
+        SRC[0] = None
+
+
+def confirm(con, line):
+    con.send(line)
+    con.expect("[y/N] ")
+    con.send("y")
+    return con.prompt().replace("\r\n", "\n")
 
 
 def refused_source(con):
@@ -121,7 +144,7 @@ for bad, why in (("192.0.2.1/24", "bits are set beyond the prefix length"),
     os.unlink(bconf)
 
 # ---- IPv4: outside closed before TLS, inside served -----------------------------------------
-a.set_section("kmip", {"allow": "127.0.0.2/32"})
+a.set_section("kmip", {"allow": "127.0.0.2/32 127.0.0.3"})
 a.start()
 con = a.console
 a.login()
@@ -157,6 +180,46 @@ except Exception as e:  # noqa: BLE001
 SRC[0] = None
 n = refused_source(con)
 t.check("accepted connections do not count (%s)" % n, n == 3)
+# ---- per client: `client allow` --------------------------------------------------------------
+CERT_RE = re.compile(r"-----BEGIN CERTIFICATE-----\n.*?-----END CERTIFICATE-----", re.S)
+KEY_RE = re.compile(r"-----BEGIN PRIVATE KEY-----\n.*?-----END PRIVATE KEY-----", re.S)
+out = con.cmd("client issue vc1")
+certs, keys = CERT_RE.findall(out), KEY_RE.findall(out)
+vc1_crt, vc1_key = os.path.join(a.tmp, "vc1.crt"), os.path.join(a.tmp, "vc1.key")
+with open(vc1_crt, "w") as f:
+    f.write(certs[0] + "\n")
+fd = os.open(vc1_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    f.write(keys[0] + "\n")
+t.check("vc1 from 127.0.0.2 before client allow", create_get(a, "127.0.0.2", vc1_crt, vc1_key)
+        == "ok")
+out = con.cmd("client allow vc1 192.0.2.1/24")
+t.check("client allow: a bad CIDR is refused with the reason", cl.has_line(
+    out, "bad allow-list: bits are set beyond the prefix length: write the network address "
+    "(e.g. 192.0.2.0/24, not 192.0.2.1/24)"), out)
+out = con.cmd("client allow nosuch 127.0.0.3")
+t.check("client allow: unknown client", 'no active client named "nosuch"' in out, out)
+out = confirm(con, "client allow vc1 127.0.0.3 2001:DB8:0::/32")
+t.check("client allow vc1 127.0.0.3 2001:db8::/32", cl.has_line(
+    out, 'Client "vc1" allowed from 127.0.0.3/32 2001:db8::/32: new requests see it now.'), out)
+out = con.cmd("client list")
+t.check("client list shows vc1's allow-list", cl.has_line(out, "  allow: 127.0.0.3/32 2001:db8::/32"),
+        out)
+r = create_get(a, "127.0.0.2", vc1_crt, vc1_key)
+t.check("vc1 from 127.0.0.2 (outside its list): Permission Denied (%s)" % r,
+        r.startswith("PERMISSION_DENIED 'source address not allowed for this client'"))
+r = create_get(a, "127.0.0.3", vc1_crt, vc1_key)
+t.check("vc1 from 127.0.0.3 (inside): works (%s)" % r, r == "ok")
+r = create_get(a, "127.0.0.2", None, None)
+t.check("qa (no list) from 127.0.0.2 still works (%s)" % r, r == "ok")
+out = confirm(con, "client allow vc1 any")
+t.check("client allow vc1 any", cl.has_line(
+    out, 'Client "vc1" allowed from any: new requests see it now.'), out)
+r = create_get(a, "127.0.0.2", vc1_crt, vc1_key)
+t.check("vc1 from 127.0.0.2 after `any`: works (%s)" % r, r == "ok")
+out = con.cmd("client list")
+t.check("client list: no allow line after `any`", "allow:" not in out, out)
+
 err = a.stderr()
 lines = re.findall(r"net: refused (\d+) connection\(s\) from outside \[kmip\] allow", err)
 t.check("log: one rate-limited line for the burst, not one per connection (%s)" % lines,

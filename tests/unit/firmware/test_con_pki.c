@@ -552,6 +552,62 @@ static void test_issue(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* client allow: the store row's list reaches the principal (new requests see it at once:
+ * the cache is dropped), authz_source_allowed matches the peer text, `any` clears it; a bad
+ * list, an unknown client and a declined confirmation change nothing. */
+static void test_client_allow(void **state)
+{
+	(void)state;
+	struct store_client sc;
+	struct authz_principal p;
+
+	assert_int_equal(run("client issue", "vc-allow"), CF_OK);
+	X509 *x = out_cert();
+	assert_int_equal(resolve(x, true, &p), CF_OK);
+	assert_int_equal(p.allow.n, 0);
+	assert_true(authz_source_allowed(&p, "192.0.2.1:4000"));
+
+	assert_int_equal(run("client allow", "vc-allow 10.0.0.0/8 2001:db8::/32"), CF_OK);
+	assert_non_null(strstr(OUT, "allowed from 10.0.0.0/8 2001:db8::/32"));
+	assert_string_equal(LAST_AUDIT_OP, "client_allow");
+	assert_int_equal(LAST_AUDIT_RC, CF_OK);
+	assert_int_equal(store_client_by_name(F->con.st, "vc-allow", &sc), CF_OK);
+	assert_string_equal(sc.allow, "10.0.0.0/8 2001:db8::/32");
+	assert_int_equal(resolve(x, true, &p), CF_OK); /* at once: the cache was dropped */
+	assert_int_equal(p.allow.n, 2);
+	assert_true(authz_source_allowed(&p, "10.1.2.3:5000"));
+	assert_true(authz_source_allowed(&p, "[2001:db8:1::5]:5696"));
+	assert_true(authz_source_allowed(&p, "[::ffff:10.9.9.9]:1"));
+	assert_false(authz_source_allowed(&p, "127.0.0.1:5000"));
+	assert_false(authz_source_allowed(&p, "[2001:db9::1]:1"));
+	assert_false(authz_source_allowed(&p, "not-an-address"));
+	assert_false(authz_source_allowed(&p, NULL));
+	assert_false(authz_source_allowed(NULL, "10.0.0.1:1"));
+
+	assert_int_equal(run("client allow", "vc-allow 10.0.0.1/8"), CF_E_INVALID_ARG);
+	assert_non_null(strstr(OUT, "bits are set beyond the prefix length"));
+	assert_int_equal(run("client allow", "nosuch 10.0.0.0/8"), CF_E_NOT_FOUND);
+	CONFIRM = false;
+	assert_int_equal(run("client allow", "vc-allow any"), CF_E_CANCELLED);
+	CONFIRM = true;
+	assert_int_equal(store_client_by_name(F->con.st, "vc-allow", &sc), CF_OK);
+	assert_string_equal(sc.allow, "10.0.0.0/8 2001:db8::/32");
+
+	assert_int_equal(run("client allow", "vc-allow any"), CF_OK);
+	assert_int_equal(store_client_by_name(F->con.st, "vc-allow", &sc), CF_OK);
+	assert_string_equal(sc.allow, "");
+	assert_int_equal(resolve(x, true, &p), CF_OK);
+	assert_int_equal(p.allow.n, 0);
+	/* a list written outside the console that does not parse: refused (fail closed) */
+	assert_int_equal(store_client_set_allow(F->con.st, sc.fingerprint, "10.0.0.1/8"), CF_OK);
+	authz_cache_invalidate(F->svc.authz);
+	assert_int_equal(resolve(x, true, &p), CF_E_AUTH);
+	assert_int_equal(store_client_set_allow(F->con.st, sc.fingerprint, ""), CF_OK);
+	authz_cache_invalidate(F->svc.authz);
+	assert_int_equal(resolve(x, true, &p), CF_OK);
+	X509_free(x);
+}
+
 static void test_trust_and_revoke(void **state)
 {
 	(void)state;
@@ -805,6 +861,7 @@ int main(void)
 		cmocka_unit_test(test_sign_csr),
 		cmocka_unit_test(test_sign_csr_bad),
 		cmocka_unit_test(test_issue),
+		cmocka_unit_test(test_client_allow),
 		cmocka_unit_test(test_trust_and_revoke),
 		cmocka_unit_test(test_trust_refusals),
 		cmocka_unit_test(test_revoke_signed),

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "firmware/store/store.h"
+#include "firmware/store/store_clients.h"
 
 static char tmpdir[64];
 static unsigned db_counter;
@@ -150,13 +151,24 @@ static void t_migrate_v2_digest(void **s)
 	/* back to what the v2 firmware wrote */
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP INDEX objects_tenant_created;" /* v4 */
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE clients DROP COLUMN allow;" /* v5 */
+				      "DROP INDEX objects_tenant_created;" /* v4 */
 				      "ALTER TABLE objects DROP COLUMN srv_flags;"
 				      "ALTER TABLE objects DROP COLUMN digest;"
 				      "PRAGMA user_version=2;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
 	assert_int_equal(store_open(path, NULL, &st), CF_OK);
+	/* v5: clients.allow, '' for the rows before, set by store_client_set_allow */
+	struct store_client sc = { .fingerprint = "sha256:00", .subject = "CN=a", .issuer = "CN=b",
+				   .tenant = "t", .role = "user", .created = 1 }, sg;
+	assert_int_equal(store_client_put(st, &sc), CF_OK);
+	assert_int_equal(store_client_get(st, "sha256:00", &sg), CF_OK);
+	assert_string_equal(sg.allow, "");
+	assert_int_equal(store_client_set_allow(st, "sha256:00", "10.0.0.0/8"), CF_OK);
+	assert_int_equal(store_client_get(st, "sha256:00", &sg), CF_OK);
+	assert_string_equal(sg.allow, "10.0.0.0/8");
+	assert_int_equal(store_client_set_allow(st, "sha256:ff", ""), CF_E_NOT_FOUND);
 	assert_int_equal(store_object_get(st, "t", "m1", &got), CF_OK);
 	assert_true(got.has_digest);
 	assert_memory_equal(got.digest, row + 24, 32);
