@@ -512,6 +512,10 @@ static cf_err sys_status(struct con *c, int argc, char **argv)
 			   (unsigned long long)ss.requests);
 		con_printf(c, "kmip refused_source: %llu (outside [kmip] allow)\n",
 			   (unsigned long long)ss.refused_source);
+		con_printf(c, "kmip fair share: refused_busy_source %llu, refused_rate %llu, "
+			   "refused_handshaking %llu\n", (unsigned long long)ss.refused_busy_source,
+			   (unsigned long long)ss.refused_rate,
+			   (unsigned long long)ss.refused_handshaking);
 	} else {
 		con_printf(c, "kmip: not serving\n");
 	}

@@ -59,6 +59,10 @@ static const struct key_def keys[] = {
 	{ "kmip", "read_timeout_s", K_UINT, F(kmip.read_timeout_s), 1, 3600 },
 	{ "kmip", "idle_timeout_s", K_UINT, F(kmip.idle_timeout_s), 1, 86400 },
 	{ "kmip", "allow", K_ALLOW, F(kmip.allow), 0, 0 },
+	{ "kmip", "max_conns_per_source", K_UINT, F(kmip.max_conns_per_source), 1, 65536 },
+	{ "kmip", "handshake_rate_per_source", K_UINT, F(kmip.handshake_rate_per_source), 1, 100000 },
+	{ "kmip", "handshake_burst_per_source", K_UINT, F(kmip.handshake_burst_per_source), 1, 100000 },
+	{ "kmip", "max_handshaking", K_UINT, F(kmip.max_handshaking), 1, 65536 },
 	{ "tls", "cert", K_PATH, F(tls.cert), 0, 0 },
 	{ "tls", "key", K_KEY, F(tls.key), 0, 0 },
 	{ "tls", "ca", K_PATH, F(tls.ca), 0, 0 },
@@ -548,6 +552,10 @@ static void set_defaults(struct config *cfg)
 	cfg->kmip.handshake_timeout_s = 10;
 	cfg->kmip.read_timeout_s = 30;
 	cfg->kmip.idle_timeout_s = 300;
+	cfg->kmip.max_conns_per_source = CONFIG_DEFAULT_CONNS_PER_SOURCE;
+	cfg->kmip.handshake_rate_per_source = CONFIG_DEFAULT_HS_RATE_PER_SOURCE;
+	cfg->kmip.handshake_burst_per_source = CONFIG_DEFAULT_HS_BURST_PER_SOURCE;
+	cfg->kmip.max_handshaking = CONFIG_DEFAULT_MAX_HANDSHAKING;
 	snprintf(cfg->tls.ciphers, sizeof cfg->tls.ciphers, "%s", CONFIG_DEFAULT_CIPHERS);
 	snprintf(cfg->tls.ciphersuites, sizeof cfg->tls.ciphersuites, "%s", CONFIG_DEFAULT_CIPHERSUITES);
 	cfg->tls.min_version = CONFIG_TLS_1_2;

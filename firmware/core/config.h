@@ -25,6 +25,11 @@
 #define CONFIG_DEFAULT_ADDRESS "127.0.0.1"
 #define CONFIG_DEFAULT_PORT 5696
 #define CONFIG_DEFAULT_WORKERS 4
+/* fair share (docs/config.md: never throttles one vCenter's boot storm) */
+#define CONFIG_DEFAULT_CONNS_PER_SOURCE 1024
+#define CONFIG_DEFAULT_HS_RATE_PER_SOURCE 200
+#define CONFIG_DEFAULT_HS_BURST_PER_SOURCE 400
+#define CONFIG_DEFAULT_MAX_HANDSHAKING 256
 #define CONFIG_DEFAULT_MAX_MESSAGE (1024u * 1024u)
 #define CONFIG_DEFAULT_CIPHERS \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
@@ -69,6 +74,11 @@ struct config {
 		/* source addresses the listener accepts (closed before TLS otherwise); n == 0 =
 		 * any (docs/config.md, docs/security.md "Source-address allow-lists") */
 		struct cidr_list allow;
+		/* fair share (docs/security.md "Fair share") */
+		unsigned max_conns_per_source;
+		unsigned handshake_rate_per_source;
+		unsigned handshake_burst_per_source;
+		unsigned max_handshaking;
 	} kmip;
 	struct {
 		char cert[PATH_MAX];       /* PEM server certificate (chain) */

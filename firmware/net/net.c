@@ -31,6 +31,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "board/fair.h"
 #include "board/log.h"
 #include "board/sec.h"
 #include "kmip/kmip_tags.h"
@@ -59,6 +60,8 @@ struct conn {
 	bool fatal;                /* SSL fatal error: no SSL_shutdown */
 	bool established;          /* handshake completed */
 	bool close_after_write;
+	bool fair_held;            /* counted in the source table: fair_release once at close */
+	struct fair_key src;       /* its source (fair share) */
 	uint8_t hdr[TTLV_HDR_LEN];
 	size_t hdr_got;
 	uint8_t *req;              /* request buffer: exactly need bytes, header included */
@@ -117,8 +120,14 @@ struct net_server {
 	_Atomic uint64_t next_conn_id;
 	struct {
 		_Atomic uint64_t accepted, handshakes_ok, handshakes_failed, timeouts, bad_frames,
-			requests, refused_busy, refused_source, open, max_req_alloc;
+			requests, refused_busy, refused_source, refused_busy_source, refused_rate,
+			refused_handshaking, handshaking, open, max_req_alloc;
 	} st;
+	/* fair share: per-source table (under mu, touched on accept and close only) and its
+	 * rate-limited refusal log line */
+	struct fair_table fair;
+	uint64_t fair_unlogged;
+	uint64_t fair_logged_ms;
 	/* source allow-list and its rate-limited refusal log line (under mu) */
 	struct cidr_list allow;
 	uint64_t allow_unlogged;   /* refusals since the last log line */
@@ -212,6 +221,14 @@ static void conn_close(struct worker *w, struct conn *c, bool graceful)
 		w->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	if (c->st == CS_HANDSHAKE)
+		atomic_fetch_sub_explicit(&s->st.handshaking, 1, memory_order_relaxed);
+	if (c->fair_held) {
+		c->fair_held = false;
+		pthread_mutex_lock(&s->mu);
+		fair_release(&s->fair, &c->src);
+		pthread_mutex_unlock(&s->mu);
+	}
 	atomic_fetch_sub_explicit(&s->st.open, 1, memory_order_relaxed);
 	free(c);
 }
@@ -235,7 +252,8 @@ static void peer_text(const struct sockaddr_storage *ss, char *out, size_t cap)
 	}
 }
 
-static cf_err conn_new(struct worker *w, int fd, const struct sockaddr_storage *ss)
+static cf_err conn_new(struct worker *w, int fd, const struct sockaddr_storage *ss,
+		       const struct fair_key *src, bool fair_held)
 {
 	struct net_server *s = w->srv;
 	struct conn *c = calloc(1, sizeof *c);
@@ -277,6 +295,9 @@ static cf_err conn_new(struct worker *w, int fd, const struct sockaddr_storage *
 	if (w->conns != NULL)
 		w->conns->prev = c;
 	w->conns = c;
+	c->src = *src;
+	c->fair_held = fair_held;
+	atomic_fetch_add_explicit(&s->st.handshaking, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->st.open, 1, memory_order_relaxed);
 	return CF_OK;
 }
@@ -357,6 +378,7 @@ static enum step conn_handshake(struct worker *w, struct conn *c)
 		 c->id.chain_ok ? "CA-verified" : "pinned",
 		 SSL_session_reused(c->ssl) == 1 ? ", resumed" : "");
 	c->st = CS_READ_HDR;
+	atomic_fetch_sub_explicit(&s->st.handshaking, 1, memory_order_relaxed);
 	c->hdr_got = 0;
 	c->deadline = now_ms() + s->cfg.idle_timeout_ms;
 	return STEP_PROGRESS;
@@ -762,6 +784,62 @@ static bool allow_source(struct net_server *s, const struct sockaddr_storage *ss
 	return false;
 }
 
+/* Fair share: the global cap on connections in handshake, then the source's open count and
+ * token bucket (board/fair.h). A refusal is counted and logged at most once per
+ * NET_REFUSE_LOG_MS with the count since the previous line; *held says fair_release is due. */
+static bool fair_source(struct net_server *s, const struct sockaddr_storage *ss,
+			struct fair_key *src, bool *held)
+{
+	enum fair_verdict v = FAIR_UNTRACKED;
+	uint64_t n = 0, now = now_ms();
+	char peer[NET_PEER_MAX];
+
+	bool keyed = fair_key_of((const struct sockaddr *)ss, src);
+	bool hs_full = atomic_load_explicit(&s->st.handshaking, memory_order_relaxed) >=
+		       s->cfg.max_handshaking;
+	pthread_mutex_lock(&s->mu);
+	if (!hs_full && keyed)
+		v = fair_admit(&s->fair, src, now);
+	bool ok = !hs_full && (v == FAIR_OK || v == FAIR_UNTRACKED);
+	if (!ok) {
+		s->fair_unlogged++;
+		if (s->fair_logged_ms == 0 || now - s->fair_logged_ms >= NET_REFUSE_LOG_MS) {
+			n = s->fair_unlogged;
+			s->fair_unlogged = 0;
+			s->fair_logged_ms = now;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	*held = v == FAIR_OK;
+	if (ok)
+		return true;
+	const char *why = hs_full	  ? "max_handshaking connections in handshake"
+			  : v == FAIR_BUSY ? "max_conns_per_source open from that source"
+					   : "over handshake_rate_per_source";
+	if (hs_full)
+		STAT_INC(s, refused_handshaking);
+	else if (v == FAIR_BUSY)
+		STAT_INC(s, refused_busy_source);
+	else
+		STAT_INC(s, refused_rate);
+	if (n > 0) {
+		peer_text(ss, peer, sizeof peer);
+		log_warn("net: refused %llu connection(s) by [kmip] fair share (latest from %s: %s; "
+			 "at most one such line per %d s)", (unsigned long long)n, peer, why,
+			 NET_REFUSE_LOG_MS / 1000);
+	}
+	return false;
+}
+
+static void fair_undo(struct net_server *s, const struct fair_key *src, bool held)
+{
+	if (!held)
+		return;
+	pthread_mutex_lock(&s->mu);
+	fair_release(&s->fair, src);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void net_server_set_allow(struct net_server *s, const struct cidr_list *allow)
 {
 	if (s == NULL)
@@ -824,8 +902,16 @@ static void worker_accept(struct worker *w)
 			close(fd);
 			continue;
 		}
-		if (conn_new(w, fd, &ss) != CF_OK)
+		struct fair_key src;
+		bool held;
+		if (!fair_source(s, &ss, &src, &held)) {
+			close(fd); /* before any TLS work */
+			continue;
+		}
+		if (conn_new(w, fd, &ss, &src, held) != CF_OK) {
+			fair_undo(s, &src, held);
 			close(fd);
+		}
 	}
 }
 
@@ -1094,6 +1180,17 @@ cf_err net_server_new(const struct net_config *cfg, struct tls_ctx *tls,
 		s->cfg.max_response = s->cfg.max_message;
 	if (s->cfg.max_conns == 0)
 		s->cfg.max_conns = 4096;
+	if (s->cfg.max_conns_per_source == 0)
+		s->cfg.max_conns_per_source = 1024;
+	if (s->cfg.handshake_rate_per_source == 0)
+		s->cfg.handshake_rate_per_source = 200;
+	if (s->cfg.handshake_burst_per_source == 0)
+		s->cfg.handshake_burst_per_source = 400;
+	if (s->cfg.max_handshaking == 0)
+		s->cfg.max_handshaking = 256;
+	fair_table_init(&s->fair, &(struct fair_limits){ .max_conns = s->cfg.max_conns_per_source,
+							  .rate = s->cfg.handshake_rate_per_source,
+							  .burst = s->cfg.handshake_burst_per_source });
 	if (s->cfg.handshake_timeout_ms == 0)
 		s->cfg.handshake_timeout_ms = 10000;
 	if (s->cfg.read_timeout_ms == 0)
@@ -1273,6 +1370,10 @@ void net_server_stats(const struct net_server *s, struct net_stats *o)
 	o->requests = atomic_load(&m->st.requests);
 	o->refused_busy = atomic_load(&m->st.refused_busy);
 	o->refused_source = atomic_load(&m->st.refused_source);
+	o->refused_busy_source = atomic_load(&m->st.refused_busy_source);
+	o->refused_rate = atomic_load(&m->st.refused_rate);
+	o->refused_handshaking = atomic_load(&m->st.refused_handshaking);
+	o->handshaking = atomic_load(&m->st.handshaking);
 	o->open = atomic_load(&m->st.open);
 	o->max_req_alloc = atomic_load(&m->st.max_req_alloc);
 }

@@ -108,6 +108,12 @@ struct net_config {
 	/* source addresses accepted (copied); NULL or empty = any. A connection from elsewhere
 	 * is closed right after accept(2), before any TLS work (net_server_set_allow). */
 	const struct cidr_list *allow;
+	/* fair share (docs/security.md "Fair share"); a refused connection is closed right after
+	 * accept(2), before any TLS work. Per source = IPv4 /32, IPv6 /64. */
+	unsigned max_conns_per_source;  /* open connections per source; 0 = 1024 */
+	unsigned handshake_rate_per_source; /* new connections per second per source; 0 = 200 */
+	unsigned handshake_burst_per_source; /* token bucket size; 0 = 400 */
+	unsigned max_handshaking;       /* connections in TLS handshake at once, all; 0 = 256 */
 };
 
 /* Counters (monotonic except open); read with net_server_stats. */
@@ -120,6 +126,10 @@ struct net_stats {
 	uint64_t requests;            /* handler calls */
 	uint64_t refused_busy;        /* closed at accept: max_conns reached */
 	uint64_t refused_source;      /* closed at accept: source outside the allow-list */
+	uint64_t refused_busy_source; /* closed at accept: max_conns_per_source from that source */
+	uint64_t refused_rate;        /* closed at accept: source over its handshake rate */
+	uint64_t refused_handshaking; /* closed at accept: max_handshaking in handshake */
+	uint64_t handshaking;         /* connections in TLS handshake now */
 	uint64_t open;                /* connections open now */
 	uint64_t max_req_alloc;       /* largest request buffer allocated (bytes) */
 };

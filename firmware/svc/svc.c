@@ -548,6 +548,10 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	nc.read_timeout_ms = cfg->kmip.read_timeout_s * 1000u;
 	nc.idle_timeout_ms = cfg->kmip.idle_timeout_s * 1000u;
 	nc.allow = &cfg->kmip.allow;
+	nc.max_conns_per_source = cfg->kmip.max_conns_per_source;
+	nc.handshake_rate_per_source = cfg->kmip.handshake_rate_per_source;
+	nc.handshake_burst_per_source = cfg->kmip.handshake_burst_per_source;
+	nc.max_handshaking = cfg->kmip.max_handshaking;
 	nh.handle = svc_handle;
 	nh.worker_new = svc_worker_new;
 	nh.worker_free = svc_worker_free;
@@ -1001,6 +1005,9 @@ void svc_stats_get(struct svc *s, struct svc_stats *out)
 		out->connections = (unsigned)ns.open;
 		out->requests = ns.requests;
 		out->refused_source = ns.refused_source;
+		out->refused_busy_source = ns.refused_busy_source;
+		out->refused_rate = ns.refused_rate;
+		out->refused_handshaking = ns.refused_handshaking;
 		out->port = net_server_port(rt->net);
 	}
 	pthread_mutex_unlock(&rt->ctl);

@@ -65,6 +65,10 @@ static const char full_conf[] =
 	"read_timeout_s = 20\n"
 	"idle_timeout_s = 120\n"
 	"allow = 10.0.0.0/8  2001:db8::/32 192.0.2.7\n"
+	"max_conns_per_source = 4\n"
+	"handshake_rate_per_source = 5\n"
+	"handshake_burst_per_source = 6\n"
+	"max_handshaking = 7\n"
 	"\n"
 	"[tls]\n"
 	"cert = pki/server.crt\n"
@@ -123,6 +127,10 @@ static void t_full_file(void **s)
 	assert_int_equal(c->kmip.read_timeout_s, 20);
 	assert_int_equal(c->kmip.idle_timeout_s, 120);
 	assert_int_equal(c->kmip.allow.n, 3);
+	assert_int_equal(c->kmip.max_conns_per_source, 4);
+	assert_int_equal(c->kmip.handshake_rate_per_source, 5);
+	assert_int_equal(c->kmip.handshake_burst_per_source, 6);
+	assert_int_equal(c->kmip.max_handshaking, 7);
 	assert_int_equal(c->kmip.allow.e[0].family, 4);
 	assert_int_equal(c->kmip.allow.e[0].prefix, 8);
 	assert_int_equal(c->kmip.allow.e[1].family, 6);
@@ -190,6 +198,10 @@ static void t_defaults(void **s)
 	assert_int_equal(c->kmip.read_timeout_s, 30);
 	assert_int_equal(c->kmip.idle_timeout_s, 300);
 	assert_int_equal(c->kmip.allow.n, 0); /* any source */
+	assert_int_equal(c->kmip.max_conns_per_source, 1024);
+	assert_int_equal(c->kmip.handshake_rate_per_source, 200);
+	assert_int_equal(c->kmip.handshake_burst_per_source, 400);
+	assert_int_equal(c->kmip.max_handshaking, 256);
 	assert_string_equal(c->tls.ciphers, CONFIG_DEFAULT_CIPHERS);
 	assert_string_equal(c->tls.ciphersuites, CONFIG_DEFAULT_CIPHERSUITES);
 	assert_int_equal(c->tls.min_version, CONFIG_TLS_1_2);
@@ -231,6 +243,9 @@ static void t_errors_with_line(void **s)
 		{ "[kmip]\nallow = 10.0.0.0/8 192.0.2.1/24\n", CF_E_CONFIG, 2,
 		  "[kmip] allow: '192.0.2.1/24': bits are set beyond the prefix length" },
 		{ "[kmip]\nallow = 2001:db8::/129\n", CF_E_CONFIG, 2, "0 to 128" },
+		{ "[kmip]\nmax_conns_per_source = 0\n", CF_E_CONFIG, 2, "max_conns_per_source" },
+		{ "[kmip]\nhandshake_rate_per_source = 100001\n", CF_E_CONFIG, 2,
+		  "handshake_rate_per_source" },
 		{ "[kmip]\nallow = kmip.example\n", CF_E_CONFIG, 2, "not a numeric IPv4 or IPv6" },
 		{ "[kmip]\nallow = any\nallow = any\n", CF_E_CONFIG, 3, "repeated" },
 		{ "[kmip]\nport = 65536\n", CF_E_CONFIG, 2, "1..65535" },
