@@ -1183,9 +1183,9 @@ cf_err net_server_new(const struct net_config *cfg, struct tls_ctx *tls,
 	if (s->cfg.max_conns_per_source == 0)
 		s->cfg.max_conns_per_source = 1024;
 	if (s->cfg.handshake_rate_per_source == 0)
-		s->cfg.handshake_rate_per_source = 200;
+		s->cfg.handshake_rate_per_source = 1000;
 	if (s->cfg.handshake_burst_per_source == 0)
-		s->cfg.handshake_burst_per_source = 400;
+		s->cfg.handshake_burst_per_source = 2000;
 	if (s->cfg.max_handshaking == 0)
 		s->cfg.max_handshaking = 256;
 	fair_table_init(&s->fair, &(struct fair_limits){ .max_conns = s->cfg.max_conns_per_source,

@@ -111,8 +111,8 @@ struct net_config {
 	/* fair share (docs/security.md "Fair share"); a refused connection is closed right after
 	 * accept(2), before any TLS work. Per source = IPv4 /32, IPv6 /64. */
 	unsigned max_conns_per_source;  /* open connections per source; 0 = 1024 */
-	unsigned handshake_rate_per_source; /* new connections per second per source; 0 = 200 */
-	unsigned handshake_burst_per_source; /* token bucket size; 0 = 400 */
+	unsigned handshake_rate_per_source; /* new connections per second per source; 0 = 1000 */
+	unsigned handshake_burst_per_source; /* token bucket size; 0 = 2000 */
 	unsigned max_handshaking;       /* connections in TLS handshake at once, all; 0 = 256 */
 };
 

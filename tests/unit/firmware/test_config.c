@@ -199,8 +199,8 @@ static void t_defaults(void **s)
 	assert_int_equal(c->kmip.idle_timeout_s, 300);
 	assert_int_equal(c->kmip.allow.n, 0); /* any source */
 	assert_int_equal(c->kmip.max_conns_per_source, 1024);
-	assert_int_equal(c->kmip.handshake_rate_per_source, 200);
-	assert_int_equal(c->kmip.handshake_burst_per_source, 400);
+	assert_int_equal(c->kmip.handshake_rate_per_source, 1000);
+	assert_int_equal(c->kmip.handshake_burst_per_source, 2000);
 	assert_int_equal(c->kmip.max_handshaking, 256);
 	assert_string_equal(c->tls.ciphers, CONFIG_DEFAULT_CIPHERS);
 	assert_string_equal(c->tls.ciphersuites, CONFIG_DEFAULT_CIPHERSUITES);
