@@ -2,7 +2,8 @@
 #
 #   make test-fuzz-short   (part of make test) builds the targets with SAN=fuzz in FUZZ_BUILD
 #                          (build/fuzz) and runs each on its seed corpus for FUZZ_SHORT_SECONDS
-#                          (30); fails on any crash, leak, UB or timeout; prints execs, exec/s.
+#                          (30), FUZZ_JOBS (nproc) targets at a time; fails on any crash, leak,
+#                          UB or timeout; prints execs, exec/s.
 #   make fuzz              the same, FUZZ_SECONDS per target (600), the corpus growing in
 #                          $(BUILD)/fuzz-corpus/<target>/ from one run to the next.
 #   $(BUILD)/fuzz/replay_<target> FILE|DIR...   every build: replays inputs without libFuzzer

@@ -6,6 +6,7 @@
 # long:  the corpus grows in $BUILD/fuzz-corpus/<t>.
 # Fails on any crash, leak, UB report or timeout (the input is kept in $BUILD/fuzz-artifacts/);
 # prints per target: executions, exec/s (libFuzzer's final stat:: lines), corpus size.
+# FUZZ_JOBS (default nproc) targets run at once, each for the full SECONDS.
 set -uo pipefail
 mode=$1 fbuild=$2 build=$3 secs=$4; shift 4
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,9 +14,16 @@ cd "$here"
 export ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${FUZZ_UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 min_eps=${FUZZ_MIN_EXEC_PER_SEC:-1000}
-failed=() slow=()
-summary=()
-for t in "$@"; do
+# FUZZ_JOBS targets at a time (default: the number of cores; each target is one process)
+jobs=${FUZZ_JOBS:-$(nproc)}
+resdir=$(mktemp -d "${TMPDIR:-/tmp}/coffre-fuzz.XXXXXX")
+trap 'rm -rf "$resdir"' EXIT
+
+# One target: its output into $resdir/<t>.out, its verdict into $resdir/<t>.res
+# ("ok LINE", "slow LINE" or "failed LINE").
+run_one() {
+	local t=$1 bin corpus art logdir log dict scratch rc execs eps rss done_line ncorp line
+	local -a dirs=()
 	bin=$fbuild/fuzz/fuzz_$t
 	corpus=$build/fuzz-corpus/$t
 	art=$build/fuzz-artifacts/$t
@@ -25,7 +33,6 @@ for t in "$@"; do
 	# the target's own dictionary where it has one (config.dict), else the KMIP one
 	dict=tests/fuzz/dict/$t.dict
 	[[ -f $dict ]] || dict=tests/fuzz/dict/kmip.dict
-	dirs=()
 	if [[ $mode == short ]]; then
 		scratch=$build/fuzz-short/$t
 		rm -rf "$scratch"; mkdir -p "$scratch"
@@ -34,7 +41,11 @@ for t in "$@"; do
 		dirs=("$corpus")
 	fi
 	[[ -d tests/fuzz/corpus/$t ]] && dirs+=("tests/fuzz/corpus/$t")
-	[[ -x $bin ]] || { echo "fuzz: $bin missing (build with SAN=fuzz)"; failed+=("$t"); continue; }
+	if [[ ! -x $bin ]]; then
+		echo "fuzz: $bin missing (build with SAN=fuzz)"
+		echo "failed $t (missing)" >"$resdir/$t.res"
+		return
+	fi
 	echo "fuzz: $t for ${secs}s: $bin -dict=$dict ${dirs[*]}"
 	"$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=5 -max_len=16384 \
 		-print_final_stats=1 -dict="$dict" -artifact_prefix="$art/" "${dirs[@]}" >"$log" 2>&1
@@ -50,17 +61,39 @@ for t in "$@"; do
 	ncorp=$(find "${dirs[0]}" -type f | wc -l)
 	line=$(printf '%-14s %12s execs  %8s exec/s  peak %5s MB  %s  corpus[%s] %d files' \
 		"$t" "${execs:-?}" "${eps:-?}" "${rss:-?}" "rc=$rc" "${dirs[0]}" "$ncorp")
-	summary+=("$line")
 	echo "fuzz: $line"
 	[[ -n $done_line ]] && echo "fuzz:   libFuzzer: $done_line"
 	if ((rc != 0)); then
 		echo "fuzz: $t FAILED (rc=$rc); log $log; artifacts:"
 		ls -1 "$art" | sed "s|^|fuzz:   $art/|"
 		grep -aE 'ERROR|SUMMARY|==[0-9]+==|#[0-9]+ 0x' "$log" | head -n 40 | sed 's/^/     | /'
-		failed+=("$t")
+		echo "failed $line" >"$resdir/$t.res"
 	elif [[ -n $eps ]] && ((eps < min_eps)); then
-		slow+=("$t")
+		echo "slow $line" >"$resdir/$t.res"
+	else
+		echo "ok $line" >"$resdir/$t.res"
 	fi
+}
+
+running=0
+for t in "$@"; do
+	if ((running >= jobs)); then
+		wait -n
+		running=$((running - 1))
+	fi
+	run_one "$t" >"$resdir/$t.out" 2>&1 &
+	running=$((running + 1))
+done
+wait
+failed=() slow=() summary=()
+for t in "$@"; do   # in the targets' order, whatever order they finished in
+	cat "$resdir/$t.out"
+	read -r verdict line <"$resdir/$t.res" || { verdict=failed; line="$t (no result)"; }
+	[[ $verdict == failed && $line == *"(missing)"* ]] || summary+=("$line")
+	case $verdict in
+	failed) failed+=("$t") ;;
+	slow) slow+=("$t") ;;
+	esac
 done
 echo "fuzz ($mode, ${secs}s per target):"
 for l in "${summary[@]}"; do echo "  $l"; done
