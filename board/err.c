@@ -59,6 +59,7 @@ static const struct err_text err_texts[] = {
 	{ CF_E_HSM_NOT_INIT, "CF_E_HSM_NOT_INIT", "HSM not initialised" },
 	{ CF_E_HSM_POLICY, "CF_E_HSM_POLICY", "HSM key attributes violate policy" },
 	{ CF_E_HSM_BUSY, "CF_E_HSM_BUSY", "no HSM session available in time" },
+	{ CF_E_HSM_CRYPTO, "CF_E_HSM_CRYPTO", "the data failed a cryptographic check" },
 	{ CF_E_NOT_FOUND, "CF_E_NOT_FOUND", "not found" },
 	{ CF_E_PERMISSION, "CF_E_PERMISSION", "permission denied" },
 	{ CF_E_STATE, "CF_E_STATE", "not allowed in this state" },

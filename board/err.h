@@ -62,6 +62,8 @@ typedef enum cf_err {
 	CF_E_HSM_NOT_INIT = -79,  /* module not initialised / token not initialised */
 	CF_E_HSM_POLICY = -80,    /* key attributes violate our policy */
 	CF_E_HSM_BUSY = -81,      /* session pool wait timed out */
+	CF_E_HSM_CRYPTO = -82,    /* data failed a cryptographic check (GCM tag, padding): KMIP
+	                           * Cryptographic Failure */
 
 	/* store / policy: -96..-127 */
 	CF_E_NOT_FOUND = -96,

@@ -394,6 +394,146 @@ MUST_USE cf_err hsm_sign(hsm_sess *s, const struct hsm_kp_ref *key, enum hsm_sig
 MUST_USE cf_err hsm_ecdsa_sig_to_der(const uint8_t *rs, size_t n, uint8_t *out, size_t cap,
 				     size_t *out_n);
 
+/* ---- cryptographic services for KMIP (crypto.c, derive.c) ---------------------------- */
+
+/* KMIP Encrypt / Decrypt / Sign / Signature Verify / MAC / MAC Verify / Hash / RNG / Derive
+ * Key with a managed key given as its blob (struct hsm_kw_key: blob + binding). In one job the
+ * blob is opened into an HSM session object (CKA_TOKEN false, CKA_SENSITIVE true,
+ * CKA_EXTRACTABLE false, only the usage the operation needs), the operation runs in the HSM
+ * (C_EncryptInit/C_Encrypt, C_SignInit/C_Sign, ...) and the object is destroyed before the
+ * job returns. Where the plaintext of the key passes through the executor's locked scratch
+ * (SoftHSMv2 cannot C_UnwrapKey a GCM blob: keywrap.c), it is wiped at once; docs/hsm.md
+ * "Cryptographic services" says which case does what.
+ *
+ * The key kind comes from the binding's object type and the blob: Symmetric Key (AES for the
+ * AES mechanisms and CMAC, a generic secret for HMAC), Secret Data (HMAC / derivation input),
+ * Public Key (SubjectPublicKeyInfo DER: RSA or EC P-256 / P-384), Private Key (PKCS#8, or a
+ * HSM_BLOB_MECH_KWP_GCM blob, which is unwrapped straight into the HSM). */
+
+enum hsm_hash {
+	HSM_HASH_NONE = 0,
+	HSM_HASH_SHA1 = 1,
+	HSM_HASH_SHA224 = 2,
+	HSM_HASH_SHA256 = 3,
+	HSM_HASH_SHA384 = 4,
+	HSM_HASH_SHA512 = 5,
+};
+/* Digest length of h (0 for HSM_HASH_NONE or an unknown value). */
+size_t hsm_hash_len(enum hsm_hash h);
+
+enum hsm_cs_mech {
+	HSM_CS_AES_GCM = 1,     /* enc/dec: iv 1..128 bytes (12 usual), tag_n 4..16 (KMIP Tag
+				 * Length), aad optional */
+	HSM_CS_AES_CBC = 2,     /* enc/dec, no padding: n % 16 == 0; iv 16 bytes */
+	HSM_CS_AES_CBC_PAD = 3, /* enc/dec, PKCS#5 (PKCS#7) padding; iv 16 bytes */
+	HSM_CS_AES_CTR = 4,     /* enc/dec: iv = the 16-byte initial counter block, ctr_bits */
+	HSM_CS_AES_ECB = 5,     /* enc/dec, no padding, n % 16 == 0, no iv */
+	HSM_CS_AES_ECB_PAD = 6, /* enc/dec, PKCS#5 padding (done here around ECB) */
+	HSM_CS_RSA_OAEP = 7,    /* enc/dec: hash + mgf_hash (SHA-1 / SHA-2), label */
+	HSM_CS_RSA_PKCS1 = 8,   /* enc/dec: PKCS#1 v1.5; sign/verify: PKCS#1 v1.5 with hash */
+	HSM_CS_RSA_PSS = 9,     /* sign/verify: hash, mgf_hash, salt_n */
+	HSM_CS_ECDSA = 10,      /* sign/verify: hash; signature = DER ECDSA-Sig-Value */
+	HSM_CS_HMAC = 11,       /* mac/mac verify: hash (SHA-1 / SHA-2) */
+	HSM_CS_CMAC = 12,       /* mac/mac verify: AES-CMAC, 16-byte MAC */
+};
+
+enum hsm_cs_op {
+	HSM_CS_ENCRYPT = 1,
+	HSM_CS_DECRYPT = 2,
+	HSM_CS_SIGN = 3,
+	HSM_CS_VERIFY = 4,
+	HSM_CS_MAC = 5,
+	HSM_CS_MAC_VERIFY = 6,
+};
+
+struct hsm_cs_params {
+	enum hsm_cs_mech mech;
+	enum hsm_hash hash;             /* OAEP, PKCS#1 / PSS / ECDSA signatures, HMAC */
+	enum hsm_hash mgf_hash;         /* OAEP / PSS MGF1 hash; NONE = the same as hash */
+	bool prehashed;                 /* sign / verify: in[] is already the digest (by hash) */
+	bool has_salt; size_t salt_n;   /* PSS salt length; default: the hash length */
+	const uint8_t *iv; size_t iv_n; /* GCM nonce, CBC IV, CTR initial counter block */
+	unsigned ctr_bits;              /* CTR: counter bits of the block, 1..128 (0 = 128) */
+	const uint8_t *aad; size_t aad_n;       /* GCM additional authenticated data */
+	size_t tag_n;                   /* GCM: tag length to make / expected (0 = 16) */
+	const uint8_t *tag;             /* GCM decrypt: the tag to check (tag_n bytes) */
+	const uint8_t *label; size_t label_n;   /* OAEP label (KMIP P Source), NULL = empty */
+	const uint8_t *check; size_t check_n;   /* verify: the signature; mac verify: the MAC */
+};
+
+struct hsm_cs_result {
+	size_t out_n;                   /* bytes written to out[] */
+	uint8_t tag[16]; size_t tag_n;  /* GCM encrypt: the tag made */
+	bool valid;                     /* verify / mac verify: true when it matched */
+};
+
+/* Largest data one call takes (KMIP Data of one request; larger data streams). */
+#define HSM_CS_DATA_MAX (64u << 10)
+
+/* Run one operation. in[n] = the data (encrypt / decrypt / sign / mac), or for verify the
+ * signed data (or its digest when prehashed); out[cap] receives ciphertext / plaintext /
+ * signature / MAC (verify: nothing). A wrong signature or MAC is not an error: CF_OK with
+ * res->valid false. Decrypt plaintext is client data, not key material: it is the caller's.
+ * Errors: CF_E_HSM_MECH (the mechanism does not fit the key kind or size, or the module lacks
+ * it), CF_E_INVALID_ARG (a length the mechanism refuses: iv, tag, data not a multiple of the
+ * block, data too long for RSA, n > HSM_CS_DATA_MAX), CF_E_HSM_CRYPTO (GCM tag mismatch, bad
+ * padding, an RSA decryption that fails its check), the blob errors of hsm_dek_unwrap,
+ * CF_E_NO_SPACE (cap too small: res->out_n = the length needed), CF_E_HSM_*. */
+MUST_USE cf_err hsm_cs_run(hsm_sess *s, enum hsm_cs_op op, const struct hsm_kw_key *key,
+			   const struct hsm_cs_params *p, const uint8_t *in, size_t n,
+			   uint8_t *out, size_t cap, struct hsm_cs_result *res);
+
+/* Streaming (KMIP Init / Final Indicator, Correlation Value) for the AES modes whose state
+ * is a block: CBC, CBC_PAD, CTR, ECB. Each part is one hsm_cs_run on the part with p->iv the
+ * chaining value; *next_iv (16 bytes) receives the chaining value for the next part (CBC:
+ * the last ciphertext block; CTR: the counter block after the last one used). Parts before
+ * the last must be a multiple of 16 bytes and use the unpadded mechanism (the caller passes
+ * HSM_CS_AES_CBC for the middle parts of a CBC_PAD stream). next_iv may be NULL. */
+MUST_USE cf_err hsm_cs_next_iv(enum hsm_cs_op op, const struct hsm_cs_params *p,
+			       const uint8_t *in, size_t n, const uint8_t *out, size_t out_n,
+			       uint8_t next_iv[16]);
+
+/* Hash: C_Digest in the HSM. out[cap] >= hsm_hash_len(h). */
+MUST_USE cf_err hsm_hash(hsm_sess *s, enum hsm_hash h, const uint8_t *in, size_t n,
+			 uint8_t *out, size_t cap, size_t *out_n);
+
+/* RNG Seed: C_SeedRandom with in[n] (n <= 4096); *accepted = bytes the module took (n, or 0
+ * when the module ignores seeding: CKR_RANDOM_SEED_NOT_SUPPORTED). */
+MUST_USE cf_err hsm_seed_random(hsm_sess *s, const uint8_t *in, size_t n, size_t *accepted);
+
+/* Derive Key: a new symmetric key (or secret) of out_len bytes (1..HSM_DEK_MAX) from the
+ * managed base key, sealed under the current KEK bound to b into blob[cap] (*blob_n). The
+ * derived bytes exist only in the executor's locked scratch (and the HSM), wiped at once;
+ * digest (may be NULL) receives their SHA-256 (the new key's Digest).
+ *   HSM_DERIVE_PBKDF2:  base = the password (Secret Data / key); salt, iterations, hash (PRF
+ *                       HMAC-hash run in the HSM, RFC 8018)
+ *   HSM_DERIVE_HMAC:    HMAC-hash(base, data), truncated / output length <= hash length
+ *                       (KMIP "HMAC" method)
+ *   HSM_DERIVE_SP800_108: NIST SP 800-108 counter mode, PRF HMAC-hash: data = the fixed
+ *                       input (Label || 0x00 || Context || [L]2), counter 32 bits before it
+ *   HSM_DERIVE_ENCRYPT: the base AES key encrypts data with p (ECB / CBC / GCM ...): the
+ *                       ciphertext's first out_len bytes (KMIP "Encrypt" method)
+ * Errors: CF_E_INVALID_ARG (out_len, iterations 0 or > 10,000,000, data too long),
+ * CF_E_HSM_MECH, the blob errors, CF_E_NO_SPACE, CF_E_HSM_*. */
+enum hsm_derive_method {
+	HSM_DERIVE_PBKDF2 = 1,
+	HSM_DERIVE_HMAC = 2,
+	HSM_DERIVE_SP800_108 = 3,
+	HSM_DERIVE_ENCRYPT = 4,
+};
+struct hsm_derive_params {
+	enum hsm_derive_method method;
+	enum hsm_hash hash;                    /* PBKDF2 / HMAC / SP 800-108 PRF */
+	const uint8_t *data; size_t data_n;    /* Derivation Data */
+	const uint8_t *salt; size_t salt_n;    /* PBKDF2 */
+	uint32_t iterations;                   /* PBKDF2 */
+	const struct hsm_cs_params *enc;       /* ENCRYPT: the mechanism, iv */
+};
+MUST_USE cf_err hsm_derive(hsm_sess *s, const struct hsm_kw_key *base,
+			   const struct hsm_derive_params *p, size_t out_len,
+			   const struct hsm_bind *b, uint8_t *blob, size_t cap, size_t *blob_n,
+			   uint8_t digest[HSM_SHA256_LEN]);
+
 /* ---- random, self-tests ------------------------------------------------------------ */
 
 /* n bytes (<= 1 MiB) from C_GenerateRandom, with a repeated-block check on each 16 bytes. */

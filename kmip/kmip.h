@@ -17,7 +17,8 @@
  * Supported typed payloads (request and response, both directions): Discover Versions,
  * Query, Create, Register, Re-key, Get, Get Attributes, Get Attribute List, Add Attribute, Modify
  * Attribute, Delete Attribute, Locate, Activate, Revoke, Destroy, Create Key Pair,
- * Re-key Key Pair. Any other operation's
+ * Re-key Key Pair, Encrypt, Decrypt, Sign, Signature Verify, MAC, MAC Verify, Hash, RNG
+ * Retrieve, RNG Seed, Derive Key (the last ones: issue 15, kmip_crypto.c). Any other operation's
  * payload is validated by a generic walk (known tags valid in the version, types as the
  * tag table says, enumerations valid) and kept as a raw view re-encoded verbatim.
  *
@@ -349,6 +350,51 @@ struct kmip_check {
 	bool has_lease; uint32_t lease_time;          /* Lease Time (an Interval) */
 };
 
+/* Cryptographic services (kmip_crypto.c): Encrypt, Decrypt, Sign, Signature Verify, MAC, MAC
+ * Verify, Hash share one struct for their request and response payloads; each operation
+ * accepts only its own fields, in the specification's order (1.4 sections 4.29-4.35, 2.0
+ * sections 6.1.18 ff.). Byte strings: p == NULL = absent. Cryptographic Parameters stay the
+ * validated encoded contents (kmip_wrap.h kmip_crypto_params_decode reads them). */
+struct kmip_crypt {
+	struct kmip_text uid;               /* Unique Identifier (optional in requests) */
+	bool has_params; struct kmip_bytes params;   /* Cryptographic Parameters contents */
+	struct kmip_bytes data;             /* Data */
+	struct kmip_bytes digested;         /* Digested Data (Sign / Signature Verify, 1.4+) */
+	struct kmip_bytes iv;               /* IV/Counter/Nonce (Encrypt / Decrypt) */
+	struct kmip_bytes sig;              /* Signature Data */
+	struct kmip_bytes mac;              /* MAC Data */
+	struct kmip_bytes corr;             /* Correlation Value (1.3+) */
+	bool has_init; bool init;           /* Init Indicator (1.3+) */
+	bool has_final; bool final;         /* Final Indicator (1.3+) */
+	struct kmip_bytes aad;              /* Authenticated Encryption Additional Data (1.4+) */
+	struct kmip_bytes tag;              /* Authenticated Encryption Tag (1.4+) */
+	bool has_validity; uint32_t validity;   /* Validity Indicator (verify responses) */
+};
+
+/* RNG Retrieve (request: Data Length; response: Data) and RNG Seed (request: Data;
+ * response: Data Length). */
+struct kmip_rng {
+	bool has_len; int32_t len;          /* Data Length */
+	struct kmip_bytes data;             /* Data */
+};
+
+/* Derive Key request (1.4 section 4.6, 2.0 section 6.1.13); the response has Create's fields
+ * without Object Type (u.rekey_rsp's struct). Derivation Parameters are decoded in place. */
+struct kmip_deriv_params {
+	bool has_params; struct kmip_bytes params;  /* Cryptographic Parameters contents */
+	struct kmip_bytes iv;               /* Initialization Vector */
+	struct kmip_bytes data;             /* Derivation Data */
+	struct kmip_bytes salt;             /* Salt */
+	bool has_iterations; int32_t iterations;   /* Iteration Count */
+};
+struct kmip_req_derive {
+	uint32_t object_type;
+	struct kmip_text *uids; size_t n_uids;     /* Unique Identifier, 1 or more */
+	uint32_t method;                    /* Derivation Method */
+	struct kmip_deriv_params dp;        /* Derivation Parameters */
+	struct kmip_tmpl t;                 /* 1.x Template-Attribute, 2.0 Attributes */
+};
+
 struct kmip_payload {
 	uint32_t op;               /* Operation of the batch item */
 	bool typed;                /* false: only `raw` is meaningful, re-encoded verbatim */
@@ -380,6 +426,9 @@ struct kmip_payload {
 		struct kmip_rsp_create_kp kp_rsp;
 		struct kmip_check check_req;
 		struct kmip_check check_rsp;
+		struct kmip_crypt crypt;                  /* Encrypt ... Hash, request and response */
+		struct kmip_rng rng;                      /* RNG Retrieve / RNG Seed, both */
+		struct kmip_req_derive derive_req;        /* Derive Key (response: rekey_rsp) */
 	} u;
 };
 

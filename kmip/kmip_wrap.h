@@ -15,7 +15,23 @@ struct kmip_crypto_params {
 	bool has_padding; uint32_t padding;   /* Padding Method */
 	bool has_hash; uint32_t hash;         /* Hashing Algorithm */
 	bool has_alg; uint32_t alg;           /* Cryptographic Algorithm (1.2+) */
-	bool other;                           /* another field is present */
+	bool other;                           /* another field is present (any below included:
+					       * key wrapping uses only the four above) */
+	/* the other fields (1.2+ / 1.4+), for the cryptographic services */
+	bool has_role; uint32_t role;         /* Key Role Type */
+	bool has_dsa; uint32_t dsa;           /* Digital Signature Algorithm */
+	bool has_random_iv; bool random_iv;   /* Random IV */
+	bool has_iv_len; int32_t iv_len;      /* IV Length (bits) */
+	bool has_tag_len; int32_t tag_len;    /* Tag Length (bytes) */
+	bool has_fixed_len; int32_t fixed_len;         /* Fixed Field Length (bits) */
+	bool has_invocation_len; int32_t invocation_len; /* Invocation Field Length (bits) */
+	bool has_counter_len; int32_t counter_len;     /* Counter Length (bits) */
+	bool has_initial_counter; int32_t initial_counter; /* Initial Counter Value */
+	bool has_salt_len; int32_t salt_len;  /* Salt Length (bits, 1.4) */
+	bool has_mgf; uint32_t mgf;           /* Mask Generator */
+	bool has_mgf_hash; uint32_t mgf_hash; /* Mask Generator Hashing Algorithm */
+	struct kmip_bytes p_source;           /* P Source (OAEP label), p == NULL if absent */
+	bool has_trailer; int32_t trailer;    /* Trailer Field */
 	struct kmip_bytes raw;                /* the structure's encoded contents */
 };
 
