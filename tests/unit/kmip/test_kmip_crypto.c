@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "kmip/kmip.h"
+#include "kmip/kmip_dump.h"
 #include "kmip/kmip_wrap.h"
 
 #define W(x) assert_int_equal((x), CF_OK)
@@ -724,6 +725,41 @@ static void test_derive_refusals(void **state)
 	assert_int_equal(kmip_payload_encode(&w, &pl, false, KMIP_V1_4), CF_E_MISSING);
 }
 
+/* kmip_dump (coffre ttlv decode) prints the payloads; Derivation Data is redacted */
+static void test_dump(void **state)
+{
+	struct kmip_payload pl = { .op = KMIP_OPERATION_DERIVE_KEY, .typed = true };
+	struct kmip_dump_opts o = { .show_secrets = false };
+	struct kmip_dump_err err;
+	static char text[8192];
+	uint8_t buf[1024], vbuf[8];
+	size_t len;
+	ttlv_wr w;
+	(void)state;
+
+	fill_derive(&pl.u.derive_req, vbuf);
+	ttlv_wr_init(&w, buf, sizeof buf);
+	W(kmip_payload_encode(&w, &pl, false, KMIP_V1_4));
+	W(kmip_dump_buf(buf, ttlv_wr_len(&w), &o, text, sizeof text, &len, &err));
+	assert_non_null(strstr(text, "Derivation Method (0x420031) Enumeration: PBKDF2"));
+	assert_non_null(strstr(text, "Derivation Data (0x420030) Byte String: <8 bytes redacted>"));
+	assert_null(strstr(text, "70617373776f7264")); /* "password" */
+	assert_non_null(strstr(text, "Iteration Count (0x42003C) Integer: 4096"));
+	o.show_secrets = true;
+	W(kmip_dump_buf(buf, ttlv_wr_len(&w), &o, text, sizeof text, &len, &err));
+	assert_non_null(strstr(text, "70617373776f7264"));
+
+	memset(&pl.u, 0, sizeof pl.u);
+	pl.op = KMIP_OPERATION_SIGNATURE_VERIFY;
+	pl.u.crypt.uid = (struct kmip_text){ "k", 1 };
+	pl.u.crypt.has_validity = true;
+	pl.u.crypt.validity = KMIP_VALIDITY_INDICATOR_INVALID;
+	ttlv_wr_init(&w, buf, sizeof buf);
+	W(kmip_payload_encode(&w, &pl, true, KMIP_V1_4));
+	W(kmip_dump_buf(buf, ttlv_wr_len(&w), &o, text, sizeof text, &len, &err));
+	assert_non_null(strstr(text, "Validity Indicator (0x42009B) Enumeration: Invalid"));
+}
+
 static void test_typed_list_and_result(void **state)
 {
 	static const uint32_t ops[] = {
@@ -820,6 +856,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_crypto_params_decode),
 		cmocka_unit_test(test_rng_refusals),
 		cmocka_unit_test(test_derive_refusals),
+		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_typed_list_and_result),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
