@@ -384,6 +384,8 @@ struct kmip_deriv_params {
 	bool has_params; struct kmip_bytes params;  /* Cryptographic Parameters contents */
 	struct kmip_bytes iv;               /* Initialization Vector */
 	struct kmip_bytes data;             /* Derivation Data */
+	struct kmip_bytes data_more;        /* 2.0: the further Derivation Data items (repeatable
+					     * there), encoded with their headers; p == NULL if none */
 	struct kmip_bytes salt;             /* Salt */
 	bool has_iterations; int32_t iterations;   /* Iteration Count */
 };

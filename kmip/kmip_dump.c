@@ -128,8 +128,9 @@ static void put_time(struct dump *d, int64_t secs, int64_t raw, long usec, const
 
 static bool tag_is_secret(uint32_t tag)
 {
+	/* Derivation Data: PBKDF2's is the password */
 	return tag == KMIP_TAG_PASSWORD || tag == KMIP_TAG_ONE_TIME_PASSWORD ||
-	       tag == KMIP_TAG_HASHED_PASSWORD;
+	       tag == KMIP_TAG_HASHED_PASSWORD || tag == KMIP_TAG_DERIVATION_DATA;
 }
 
 static void put_mask(struct dump *d, const struct kmip_enum_table *et, uint32_t v)

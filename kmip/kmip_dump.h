@@ -12,7 +12,8 @@
  * extension tags as "Extension(0x54xxxx)"; neither is an error.
  *
  * Secrets: string values under Key Material and the Password / One Time Password /
- * Hashed Password tags print as "<N bytes redacted>" unless show_secrets is set.
+ * Hashed Password / Derivation Data (a PBKDF2 password) tags print as "<N bytes redacted>"
+ * unless show_secrets is set.
  *
  * Structural errors (truncated, bad type, bad length, bad padding, invalid UTF-8, depth...)
  * stop the walk: the function returns the cf_err and fills *err with the absolute offset of

@@ -59,6 +59,7 @@ static uint32_t reason_1x(cf_err rc)
 		return R(FEATURE_NOT_SUPPORTED);
 	case CF_E_HSM_UNWRAP:
 	case CF_E_HSM_POLICY:
+	case CF_E_HSM_CRYPTO: /* a GCM tag, a padding that does not check */
 		return R(CRYPTOGRAPHIC_FAILURE);
 	default:
 		return R(GENERAL_FAILURE); /* I/O, HSM, store, internal: no detail on the wire */

@@ -91,6 +91,14 @@ MUST_USE cf_err kd_kp_rsp(struct kd *c, ttlv_rd *r, struct kmip_rsp_create_kp *p
 MUST_USE cf_err ke_kp_req(ttlv_wr *w, uint32_t op, const struct kmip_req_create_kp *p, int ver);
 MUST_USE cf_err ke_kp_rsp(ttlv_wr *w, const struct kmip_rsp_create_kp *p, int ver);
 
+/* Cryptographic services payloads (kmip_crypto.c): Encrypt ... Hash, RNG Retrieve / Seed and
+ * the Derive Key request (its response is Register's). */
+bool kmip_op_crypto(uint32_t op);
+MUST_USE cf_err kd_crypto_payload(struct kd *c, ttlv_rd *r, bool response,
+				  struct kmip_payload *pl);
+MUST_USE cf_err ke_crypto_payload(ttlv_wr *w, const struct kmip_payload *pl, bool response,
+				  int ver);
+
 /* Encoder helpers (kmip_codec.c). Each writes nothing when the view is absent. */
 MUST_USE cf_err ke_text(ttlv_wr *w, uint32_t tag, struct kmip_text t);
 MUST_USE cf_err ke_bytes(ttlv_wr *w, uint32_t tag, struct kmip_bytes b);

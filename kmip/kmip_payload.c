@@ -33,7 +33,7 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return true;
 	default:
-		return false;
+		return kmip_op_crypto(op);
 	}
 }
 
@@ -317,7 +317,7 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return kd_kp_req(c, r, pl->op, &pl->u.kp_req);
 	default:
-		return CF_E_INTERNAL;
+		return kd_crypto_payload(c, r, false, pl);
 	}
 }
 
@@ -341,7 +341,8 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 		return CF_OK;
 	}
 	case KMIP_OPERATION_REGISTER:
-	case KMIP_OPERATION_RE_KEY: { /* Re-key: the same fields (rekey_rsp) */
+	case KMIP_OPERATION_RE_KEY:      /* Re-key, Derive Key: the same fields (rekey_rsp) */
+	case KMIP_OPERATION_DERIVE_KEY: {
 		struct kmip_rsp_register *p = &pl->u.register_rsp;
 		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), true, &p->uid));
 		if (!v2)
@@ -390,7 +391,7 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return kd_kp_rsp(c, r, &pl->u.kp_rsp);
 	default:
-		return CF_E_INTERNAL;
+		return kd_crypto_payload(c, r, true, pl);
 	}
 }
 
@@ -400,7 +401,8 @@ cf_err kd_payload(struct kd *c, ttlv_rd *r, uint32_t op, bool response, struct k
 	pl->op = op;
 	pl->raw = (struct kmip_bytes){ r->p != NULL ? r->p : (const uint8_t *)"", r->len };
 	bool v2_only = op == KMIP_OPERATION_SET_ATTRIBUTE || op == KMIP_OPERATION_ADJUST_ATTRIBUTE;
-	if (!kmip_op_typed(op) || (v2_only && c->ver < KMIP_V2_0))
+	bool too_new = kmip_op_crypto(op) && !kmip_enum_valid(T(OPERATION), op, c->ver);
+	if (!kmip_op_typed(op) || (v2_only && c->ver < KMIP_V2_0) || too_new)
 		return kd_walk(c, r);
 	pl->typed = true;
 	TRY(response ? kd_rsp(c, r, pl) : kd_req(c, r, pl));
@@ -611,7 +613,7 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return ke_kp_req(w, pl->op, &pl->u.kp_req, ver);
 	default:
-		return CF_E_INTERNAL;
+		return ke_crypto_payload(w, pl, false, ver);
 	}
 }
 
@@ -641,7 +643,8 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 		return v2 ? CF_OK : ke_tmpl(w, T(TEMPLATE_ATTRIBUTE), &p->t, ver);
 	}
 	case KMIP_OPERATION_REGISTER:
-	case KMIP_OPERATION_RE_KEY: {
+	case KMIP_OPERATION_RE_KEY:
+	case KMIP_OPERATION_DERIVE_KEY: {
 		const struct kmip_rsp_register *p = &pl->u.register_rsp;
 		TRY(ke_uid_rsp(w, p->uid));
 		return v2 ? CF_OK : ke_tmpl(w, T(TEMPLATE_ATTRIBUTE), &p->t, ver);
@@ -698,7 +701,7 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return ke_kp_rsp(w, &pl->u.kp_rsp, ver);
 	default:
-		return CF_E_INTERNAL;
+		return ke_crypto_payload(w, pl, true, ver);
 	}
 }
 

@@ -8,6 +8,56 @@
 
 #define T(name) KMIP_TAG_##name
 
+/* One Cryptographic Parameters field: where it goes and its type. */
+struct param_slot {
+	bool *has;
+	uint8_t type;
+	uint32_t *e;                /* Enumeration */
+	int32_t *i;                 /* Integer */
+	bool *b;                    /* Boolean */
+	struct kmip_bytes *bytes;   /* Byte String (has == NULL: present when p != NULL) */
+};
+
+static bool param_slot(struct kmip_crypto_params *o, uint32_t tag, struct param_slot *s)
+{
+	memset(s, 0, sizeof *s);
+	s->type = TTLV_INTEGER;
+	switch (tag) {
+	case T(BLOCK_CIPHER_MODE): s->has = &o->has_mode; s->e = &o->mode; break;
+	case T(PADDING_METHOD): s->has = &o->has_padding; s->e = &o->padding; break;
+	case T(HASHING_ALGORITHM): s->has = &o->has_hash; s->e = &o->hash; break;
+	case T(CRYPTOGRAPHIC_ALGORITHM): s->has = &o->has_alg; s->e = &o->alg; break;
+	case T(KEY_ROLE_TYPE): s->has = &o->has_role; s->e = &o->role; break;
+	case T(DIGITAL_SIGNATURE_ALGORITHM): s->has = &o->has_dsa; s->e = &o->dsa; break;
+	case T(MASK_GENERATOR): s->has = &o->has_mgf; s->e = &o->mgf; break;
+	case T(MASK_GENERATOR_HASHING_ALGORITHM): s->has = &o->has_mgf_hash; s->e = &o->mgf_hash; break;
+	case T(RANDOM_IV): s->has = &o->has_random_iv; s->b = &o->random_iv; break;
+	case T(IV_LENGTH): s->has = &o->has_iv_len; s->i = &o->iv_len; break;
+	case T(TAG_LENGTH): s->has = &o->has_tag_len; s->i = &o->tag_len; break;
+	case T(FIXED_FIELD_LENGTH): s->has = &o->has_fixed_len; s->i = &o->fixed_len; break;
+	case T(INVOCATION_FIELD_LENGTH):
+		s->has = &o->has_invocation_len; s->i = &o->invocation_len; break;
+	case T(COUNTER_LENGTH): s->has = &o->has_counter_len; s->i = &o->counter_len; break;
+	case T(INITIAL_COUNTER_VALUE):
+		s->has = &o->has_initial_counter; s->i = &o->initial_counter; break;
+	case T(SALT_LENGTH): s->has = &o->has_salt_len; s->i = &o->salt_len; break;
+	case T(TRAILER_FIELD): s->has = &o->has_trailer; s->i = &o->trailer; break;
+	case T(P_SOURCE): s->bytes = &o->p_source; break;
+	default: return false;
+	}
+	if (s->e != NULL)
+		s->type = TTLV_ENUMERATION;
+	else if (s->b != NULL)
+		s->type = TTLV_BOOLEAN;
+	else if (s->bytes != NULL)
+		s->type = TTLV_BYTE_STRING;
+	return true;
+}
+
+/* Every field is filled; `other` says a field besides the four a key wrap uses (Block Cipher
+ * Mode, Padding Method, Hashing Algorithm, Cryptographic Algorithm) is present, whether or
+ * not it is a Cryptographic Parameters field. Unknown tags are not an error here (the payload
+ * decoders refuse them where a structure is read from the wire). */
 cf_err kmip_crypto_params_decode(struct kmip_bytes contents, struct kmip_crypto_params *out)
 {
 	struct kmip_limits lim = KMIP_LIMITS_DEFAULT;
@@ -18,22 +68,29 @@ cf_err kmip_crypto_params_decode(struct kmip_bytes contents, struct kmip_crypto_
 	out->raw = contents;
 	ttlv_rd_init(&r, contents.p, contents.n, &lim);
 	while (!ttlv_rd_done(&r)) {
+		struct param_slot s;
 		TRY(ttlv_rd_next(&r, &it));
-		bool *has = NULL;
-		uint32_t *v = NULL;
-		switch (it.tag) {
-		case T(BLOCK_CIPHER_MODE): has = &out->has_mode; v = &out->mode; break;
-		case T(PADDING_METHOD): has = &out->has_padding; v = &out->padding; break;
-		case T(HASHING_ALGORITHM): has = &out->has_hash; v = &out->hash; break;
-		case T(CRYPTOGRAPHIC_ALGORITHM): has = &out->has_alg; v = &out->alg; break;
-		default: out->other = true; continue;
-		}
-		if (it.type != TTLV_ENUMERATION)
+		bool wrap_field = it.tag == T(BLOCK_CIPHER_MODE) || it.tag == T(PADDING_METHOD) ||
+				  it.tag == T(HASHING_ALGORITHM) || it.tag == T(CRYPTOGRAPHIC_ALGORITHM);
+		if (!wrap_field)
+			out->other = true;
+		if (!param_slot(out, it.tag, &s))
+			continue;
+		if (it.type != s.type)
 			return CF_E_BAD_TYPE;
-		if (*has)
+		if (s.has != NULL ? *s.has : s.bytes->p != NULL)
 			return CF_E_DUPLICATE;
-		*has = true;
-		*v = ttlv_item_u32(&it);
+		if (s.has != NULL)
+			*s.has = true;
+		if (s.e != NULL)
+			*s.e = ttlv_item_u32(&it);
+		else if (s.i != NULL)
+			*s.i = ttlv_item_int(&it);
+		else if (s.b != NULL)
+			*s.b = ttlv_item_bool(&it);
+		else
+			*s.bytes = (struct kmip_bytes){ it.val != NULL ? it.val : (const uint8_t *)"",
+							it.len };
 	}
 	return CF_OK;
 }
