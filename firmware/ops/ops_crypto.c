@@ -505,11 +505,6 @@ static cf_err params_map(struct ops_req *r, struct ops_item *it, const struct cs
 
 	memset(pl, 0, sizeof *pl);
 	memset(&cp, 0, sizeof cp);
-	if (!kind_fits(kd, cop->hop))
-		return ops_fail(it, CF_E_BAD_OBJECT,
-				why(r, KMIP_RESULT_REASON_INVALID_FIELD,
-				    KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
-				"this key's type or algorithm does not serve this operation");
 	if (q->has_params) {
 		if (kmip_crypto_params_decode(q->params, &cp) != CF_OK)
 			return invalid_field(it, "Cryptographic Parameters");
@@ -897,6 +892,12 @@ cf_err ops_crypt(struct ops_req *r, struct ops_item *it)
 	}
 	if ((rc = ops_object_load(r, uid, &o)) != CF_OK)
 		goto out;
+	if (o.wrapped != NULL && !kind_fits(kind_of(&o), cop->hop)) {
+		rc = ops_fail(it, CF_E_BAD_OBJECT, why(r, KMIP_RESULT_REASON_INVALID_FIELD,
+						       KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
+			      "this key's type or algorithm does not serve this operation");
+		goto out;
+	}
 	if ((rc = ops_cs_rows_load(r, uid, &k)) != CF_OK ||
 	    (rc = ops_cs_policy(r, it, &o, cop->mask, cop->process, &k)) != CF_OK)
 		goto out;
