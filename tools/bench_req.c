@@ -75,7 +75,7 @@ cf_err bench_msg_make(const struct bench_cfg *cfg, uint32_t op, const char *uid,
 	uint8_t *enc = NULL;
 	struct kmip_attr attrs[4];
 	struct kmip_attr_ref refs[2];
-	uint8_t b0[8], b1[8], b2[8], b3[8];
+	uint8_t b0[8], b1[8], b2[8], b3[8], params[64];
 	struct kmip_req_item it;
 	struct kmip_request rq;
 	ttlv_wr w;
@@ -137,6 +137,49 @@ cf_err bench_msg_make(const struct bench_cfg *cfg, uint32_t op, const char *uid,
 		break;
 	case KMIP_OPERATION_DISCOVER_VERSIONS:
 		break;                                 /* empty list: "all you support" */
+	case KMIP_OPERATION_ACTIVATE:
+		it.pl.u.uid_req.uid = (struct kmip_text){ uid, strlen(uid) };
+		break;
+	case KMIP_OPERATION_CREATE_KEY_PAIR:       /* EC P-256, Sign / Verify */
+		kmip_attr_set_enum(&attrs[0], KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM,
+				   KMIP_CRYPTOGRAPHIC_ALGORITHM_EC, b0);
+		kmip_attr_set_int(&attrs[1], KMIP_TAG_CRYPTOGRAPHIC_LENGTH, 256, b1);
+		kmip_attr_set_int(&attrs[2], KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK,
+				  KMIP_CRYPTOGRAPHIC_USAGE_MASK_SIGN, b2);
+		kmip_attr_set_int(&attrs[3], KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK,
+				  KMIP_CRYPTOGRAPHIC_USAGE_MASK_VERIFY, b3);
+		it.pl.u.kp_req.common = (struct kmip_tmpl){ .present = true, .a = { attrs, 2 } };
+		it.pl.u.kp_req.priv = (struct kmip_tmpl){ .present = true, .a = { &attrs[2], 1 } };
+		it.pl.u.kp_req.pub = (struct kmip_tmpl){ .present = true, .a = { &attrs[3], 1 } };
+		break;
+	case KMIP_OPERATION_ENCRYPT:               /* AES-GCM, the server makes the nonce */
+	case KMIP_OPERATION_SIGN: {                /* ECDSA with SHA-256 */
+		static const uint8_t data[4096];
+		ttlv_wr pw;
+		ttlv_wr_init(&pw, params, sizeof params);
+		/* in the specification's order; the Cryptographic Algorithm and the Tag Length
+		 * too: PyKMIP's server requires them */
+		bool is_enc = op == KMIP_OPERATION_ENCRYPT;
+		if (is_enc)
+			rc = ttlv_wr_enum(&pw, KMIP_TAG_BLOCK_CIPHER_MODE, KMIP_BLOCK_CIPHER_MODE_GCM);
+		else
+			rc = ttlv_wr_enum(&pw, KMIP_TAG_DIGITAL_SIGNATURE_ALGORITHM,
+					  KMIP_DIGITAL_SIGNATURE_ALGORITHM_ECDSA_WITH_SHA256);
+		if (rc == CF_OK)
+			rc = ttlv_wr_enum(&pw, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM,
+					  is_enc ? KMIP_CRYPTOGRAPHIC_ALGORITHM_AES
+					      : KMIP_CRYPTOGRAPHIC_ALGORITHM_EC);
+		if (rc == CF_OK && is_enc)
+			rc = ttlv_wr_int(&pw, KMIP_TAG_TAG_LENGTH, 16);
+		if (rc != CF_OK)
+			goto out;
+		it.pl.u.crypt.uid = (struct kmip_text){ uid, strlen(uid) };
+		it.pl.u.crypt.has_params = true;
+		it.pl.u.crypt.params = (struct kmip_bytes){ params, ttlv_wr_len(&pw) };
+		it.pl.u.crypt.data = (struct kmip_bytes){ data, op == KMIP_OPERATION_ENCRYPT ?
+							      sizeof data : 64u };
+		break;
+	}
 	default:
 		rc = CF_E_UNSUPPORTED_OP;
 		goto out;
@@ -218,6 +261,10 @@ cf_err bench_rsp_check(const uint8_t *p, size_t n, uint32_t want_op, struct kmip
 		if (want_op == KMIP_OPERATION_CREATE && it->pl.op == KMIP_OPERATION_CREATE)
 			bench_copy_printable(info->uid, sizeof info->uid,
 					     it->pl.u.create_rsp.uid.p, it->pl.u.create_rsp.uid.n);
+		else if (want_op == KMIP_OPERATION_CREATE_KEY_PAIR &&
+			 it->pl.op == KMIP_OPERATION_CREATE_KEY_PAIR)
+			bench_copy_printable(info->uid, sizeof info->uid,
+					     it->pl.u.kp_rsp.priv_uid.p, it->pl.u.kp_rsp.priv_uid.n);
 		else if (want_op == KMIP_OPERATION_GET && it->pl.op == KMIP_OPERATION_GET)
 			bench_copy_printable(info->uid, sizeof info->uid,
 					     it->pl.u.get_rsp.uid.p, it->pl.u.get_rsp.uid.n);
