@@ -354,7 +354,11 @@ struct kmip_check {
  * Verify, Hash share one struct for their request and response payloads; each operation
  * accepts only its own fields, in the specification's order (1.4 sections 4.29-4.35, 2.0
  * sections 6.1.18 ff.). Byte strings: p == NULL = absent. Cryptographic Parameters stay the
- * validated encoded contents (kmip_wrap.h kmip_crypto_params_decode reads them). */
+ * validated encoded contents (kmip_wrap.h kmip_crypto_params_decode reads them). A required
+ * field missing is CF_E_MISSING on decode and encode alike (rules: kmip_crypto.c, docs/codec.md
+ * "Typed payloads"): e.g. Data in a single-part request (no Correlation Value / Init / Final
+ * Indicator), the Unique Identifier of every response but Hash's, a 1.x verify response's
+ * Validity Indicator. */
 struct kmip_crypt {
 	struct kmip_text uid;               /* Unique Identifier (optional in requests) */
 	bool has_params; struct kmip_bytes params;   /* Cryptographic Parameters contents */
