@@ -670,6 +670,15 @@ static void rsa_cipher(struct fx *f, struct kp *ossl, struct kp *hk)
 				 CF_OK);
 		assert_int_equal(r.out_n, 32);
 		assert_memory_equal(pt, msg, 32);
+		/* SoftHSMv2 2.6.1 takes only SHA-1 OAEP: SHA-256 ran as raw RSA in the HSM with
+		 * the encoding around it, its hashes by C_Digest (docs/hsm.md) */
+		api.clear();
+		assert_int_equal(run(f, HSM_CS_DECRYPT, &hk->priv, &p, ct, cn, pt, sizeof pt, &r),
+				 CF_OK);
+		if (v[i].h == HSM_HASH_SHA256)
+			assert_true(api.calls("C_DigestInit") > 0);
+		else
+			assert_int_equal(api.calls("C_DigestInit"), 0);
 		/* ... and with the registered (PKCS#8) private key */
 		cn = ossl_encrypt(ossl->pk, v[i].pad, v[i].h, msg, 32, ct);
 		assert_int_equal(run(f, HSM_CS_DECRYPT, &ossl->priv, &p, ct, cn, pt, sizeof pt, &r),
@@ -856,6 +865,10 @@ static void t_faults_leave_nothing(void **st)
 	api.clear();
 	assert_int_equal(fx_session_objects(f), objs);
 
+	/* (the shim answered those calls without reaching the module, which thus still has the
+	 * operation active: the next job meets CKR_OPERATION_ACTIVE, a session fault, and is
+	 * answered after a reopen; one here so that the next test starts on a clean session) */
+	assert_int_equal(run(f, HSM_CS_MAC, &hm, &ph, msg, 64, out, sizeof out, &r), CF_OK);
 	/* a device fault once: recovered, retried, answered */
 	assert_int_equal(api.fault("C_Encrypt", CKR_DEVICE_ERROR, 0, 1), 0);
 	assert_int_equal(run(f, HSM_CS_ENCRYPT, &aes, &pg, msg, 64, out, sizeof out, &r), CF_OK);
@@ -866,7 +879,7 @@ static void t_faults_leave_nothing(void **st)
 			 CF_E_HSM_DEVICE);
 	api.clear();
 	assert_int_equal(run(f, HSM_CS_MAC, &hm, &ph, msg, 64, out, sizeof out, &r), CF_OK);
-	assert_true(fx_session_objects(f) <= objs); /* the session was reopened: KEK copies too */
+	assert_int_equal(fx_session_objects(f), objs);
 	EVP_PKEY_free(ok.pk);
 }
 
