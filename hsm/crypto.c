@@ -237,7 +237,7 @@ static cf_err open_sealed(struct hsm_exec *x, struct cs_job *j, size_t *n)
 {
 	struct hsm_io *io = x->io;
 	*n = 0;
-	CK_OBJECT_HANDLE kek = hsm_kek_handle(x->h, j->kv);
+	CK_OBJECT_HANDLE kek = hsm_job_kek_warm(x, j->kv); /* (wrap.c: the token KEK's copy) */
 	if (kek == CK_INVALID_HANDLE)
 		return CF_E_HSM_WRONG_KEK;
 	CK_GCM_PARAMS gp = { j->nonce, NONCE_N, NONCE_N * 8u, j->aad, j->aad_n, TAG_N * 8u };
@@ -959,7 +959,7 @@ static cf_err job_derive(struct hsm_exec *x)
 			rc = CF_E_HSM_OUTPUT;
 	}
 	if (rc == CF_OK) { /* seal under the current KEK: io->aad was staged by the caller */
-		io->key = hsm_kek_handle(x->h, j->seal_kv);
+		io->key = hsm_job_kek_warm(x, j->seal_kv);
 		if (io->key == CK_INVALID_HANDLE) {
 			rc = CF_E_HSM_NOT_FOUND;
 		} else {

@@ -340,6 +340,10 @@ void hsm_sess_note_fault(struct hsm_sess *s, cf_err rc);
 void hsm_blob_header(uint8_t hdr[HSM_BLOB_HDR], uint32_t kek_version, uint32_t dek_len);
 MUST_USE cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_bind *b,
 			     uint8_t *aad, size_t cap, size_t *n);
+/* Inside a job: the handle to use for KEK version v, its warm session copy when there is one
+ * (made on first use; sets io->ul[0] = v), else the token object; CK_INVALID_HANDLE if the
+ * version is unknown. */
+CK_OBJECT_HANDLE hsm_job_kek_warm(struct hsm_exec *x, uint32_t v);
 /* jobs: GCM encrypt io->in (in_n) under io->key with io->nonce and io->aad -> io->out;
  * decrypt io->in -> io->out. */
 MUST_USE cf_err hsm_job_gcm_encrypt(struct hsm_exec *x);
