@@ -29,7 +29,7 @@
  * key bytes exist only in io (locked) and are sealed under the KEK in the same job.
  *
  * RSA-OAEP with a hash other than SHA-1: SoftHSMv2 2.6.1 takes only SHA-1 / MGF1-SHA-1 in
- * CK_RSA_PKCS_OAEP_PARAMS (CKR_ARGUMENTS_BAD otherwise). The module is asked first; when it
+ * CK_RSA_PKCS_OAEP_PARAMS (its C_EncryptInit / C_DecryptInit refuse the others). The module is asked first; when it
  * refuses, the RSA operation still runs in the HSM as CKM_RSA_X_509 (raw RSA) and the OAEP
  * encoding (RFC 8017 7.1) is done here around it, its hashes (lHash, MGF1) by C_Digest. The
  * private key never leaves the HSM; what passes here is the encoded message, i.e. the client's
@@ -42,7 +42,6 @@
 
 #define NONCE_N 12u
 #define TAG_N 16u
-#define SEALED_MAX (HSM_DEK_MAX + TAG_N)
 #define RSA_MAX 512u      /* RSA-4096 */
 #define SIG_AREA 1024u    /* largest signature or MAC we make */
 #define SEED_MAX 4096u
@@ -60,8 +59,8 @@ _Static_assert(SCR_OFF + HSM_DEK_MAX <= HSM_IO_IN, "scratch fits io->in");
 enum kneed { KN_AES = 1, KN_HMAC = 2, KN_RSA = 3, KN_EC = 4 };
 enum { JOB_CS = 1, JOB_HASH = 2, JOB_DERIVE = 3 };
 
-/* The job's arguments at the head of x->cs_buf; every pointer points into cs_buf (caller
- * data copied there) except none: the job touches no caller memory. */
+/* The job's arguments at the head of x->cs_buf. Every pointer in it points into cs_buf, where
+ * the caller copied its data: the job touches no caller memory. */
 struct cs_job {
 	int what;                        /* JOB_* */
 	int op;                          /* enum hsm_cs_op */
@@ -1074,6 +1073,11 @@ static cf_err cs_check(enum hsm_cs_op op, const struct hsm_cs_params *p, size_t 
 		return CF_E_HSM_MECH;
 	if ((op == HSM_CS_VERIFY || op == HSM_CS_MAC_VERIFY) && p->check == NULL)
 		return CF_E_INVALID_ARG;
+	/* what gets copied for the job stays bounded whatever the request says */
+	if (p->iv_n > 128 || p->aad_n > HSM_CS_DATA_MAX || p->label_n > HSM_CS_DATA_MAX ||
+	    p->check_n > HSM_CS_DATA_MAX || (p->iv_n > 0 && p->iv == NULL) ||
+	    (p->check_n > 0 && p->check == NULL))
+		return CF_E_INVALID_ARG;
 	switch (p->mech) {
 	case HSM_CS_AES_GCM:
 		*need = KN_AES;
@@ -1133,7 +1137,9 @@ static cf_err cs_check(enum hsm_cs_op op, const struct hsm_cs_params *p, size_t 
 			return CF_E_HSM_MECH;
 		if (p->prehashed && hash_ok(p->hash) && n != hsm_hash_len(p->hash))
 			return CF_E_INVALID_ARG;
-		return n == 0 ? CF_E_INVALID_ARG : CF_OK;
+		/* the data is the digest when prehashed or without a hash: not empty */
+		return n == 0 && (p->prehashed || p->hash == HSM_HASH_NONE) ? CF_E_INVALID_ARG
+									     : CF_OK;
 	case HSM_CS_HMAC:
 		*need = KN_HMAC;
 		return mac && hash_ok(p->hash) ? CF_OK : CF_E_HSM_MECH;
@@ -1197,8 +1203,8 @@ cf_err hsm_cs_run(hsm_sess *s, enum hsm_cs_op op, const struct hsm_kw_key *key,
 	j->out = st_take(&st, area);
 	j->out_cap = area;
 	cf_err rc = hsm_sess_run(s, job_cs, &dl);
-	if (s->x == NULL)
-		return rc; /* the executor was abandoned with its buffer */
+	if (s->x == NULL || s->x->cs_buf != st.base) /* abandoned with its buffer, or replaced */
+		return rc == CF_OK ? CF_E_INTERNAL : rc;
 	j = (struct cs_job *)s->x->cs_buf;
 	if (rc == CF_OK) {
 		res->out_n = j->out_n;
@@ -1296,8 +1302,8 @@ cf_err hsm_hash(hsm_sess *s, enum hsm_hash h, const uint8_t *in, size_t n, uint8
 	j->out = st_take(&st, HASH_MAX);
 	j->out_cap = HASH_MAX;
 	cf_err rc = hsm_sess_run(s, job_hash, &dl);
-	if (s->x == NULL)
-		return rc;
+	if (s->x == NULL || s->x->cs_buf != st.base)
+		return rc == CF_OK ? CF_E_INTERNAL : rc;
 	j = (struct cs_job *)s->x->cs_buf;
 	if (rc == CF_OK) {
 		memcpy(out, j->out, j->out_n);
@@ -1428,8 +1434,8 @@ cf_err hsm_derive(hsm_sess *s, const struct hsm_kw_key *base, const struct hsm_d
 	hsm_blob_header(hdr, kv, (uint32_t)out_len);
 	TRY(hsm_blob_aad(hdr, b, io->aad, sizeof io->aad, &io->aad_n));
 	cf_err rc = hsm_sess_run(s, job_derive, &dl);
-	if (s->x == NULL)
-		return rc;
+	if (s->x == NULL || s->x->cs_buf != st.base)
+		return rc == CF_OK ? CF_E_INTERNAL : rc;
 	io = s->x->io;
 	if (rc == CF_OK && io->out_n != out_len + TAG_N)
 		rc = CF_E_HSM_OUTPUT;

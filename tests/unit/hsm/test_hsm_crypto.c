@@ -150,6 +150,14 @@ static void t_gcm_kat(void **st)
 	assert_int_equal(run(f, HSM_CS_ENCRYPT, &k, &p, pt, pn, out, sizeof out, &r),
 			 CF_E_INVALID_ARG);
 	p.tag_n = 16;
+	/* the wrong kind of key: secret data is no AES key; an AES key is no public key */
+	struct mk sd;
+	mk_make(f, &sd, "gcm-sd", OT_SECRET, GCM_K);
+	assert_int_equal(run(f, HSM_CS_ENCRYPT, &sd, &p, pt, pn, out, sizeof out, &r),
+			 CF_E_HSM_MECH);
+	struct hsm_cs_params po = { .mech = HSM_CS_RSA_OAEP, .hash = HSM_HASH_SHA1 };
+	assert_int_equal(run(f, HSM_CS_ENCRYPT, &k, &po, pt, pn, out, sizeof out, &r),
+			 CF_E_HSM_MECH);
 	/* the output does not fit: the length needed */
 	assert_int_equal(run(f, HSM_CS_ENCRYPT, &k, &p, pt, pn, out, 10, &r), CF_E_NO_SPACE);
 	assert_int_equal(r.out_n, pn);
