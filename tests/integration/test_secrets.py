@@ -205,6 +205,9 @@ h, _, _ = scan_tree(ctl)
 t.check("the scanner finds planted key hex and PIN (positive control, %d hits)" % len(h), len(h) >= 2)
 os.remove(os.path.join(ctl, "log"))
 
+MEM_MAP_MAX = 1 << 30
+
+
 def scan_memory(pid, secret):
     """Hits of any of secret's forms in the process's heap and anonymous writable mappings
     (the SoftHSMv2 module runs inside coffred: its memory is scanned too)."""
@@ -220,10 +223,12 @@ def scan_memory(pid, secret):
             if path not in ("", "[heap]"):
                 continue
             lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            if hi - lo > MEM_MAP_MAX:   # a sanitizer's shadow memory (terabytes, reserved)
+                continue
             try:
                 mem.seek(lo)
                 blob = mem.read(hi - lo)
-            except (OSError, ValueError, OverflowError):
+            except (OSError, ValueError, OverflowError, MemoryError):
                 continue
             nbytes += len(blob)
             for uid, k in secret.items():
