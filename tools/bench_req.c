@@ -68,6 +68,71 @@ static cf_err bench_attr_make(const struct bench_cfg *cfg, int ver, struct kmip_
 	}
 }
 
+/* Create Key Pair EC P-256: private key Sign, public key Verify (attrs: 4 entries). */
+static void bench_kp_payload(struct kmip_attr *attrs, uint8_t b0[static 8], uint8_t b1[static 8],
+			     uint8_t b2[static 8], uint8_t b3[static 8], struct kmip_payload *pl)
+{
+	kmip_attr_set_enum(&attrs[0], KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM,
+			   KMIP_CRYPTOGRAPHIC_ALGORITHM_EC, b0);
+	kmip_attr_set_int(&attrs[1], KMIP_TAG_CRYPTOGRAPHIC_LENGTH, 256, b1);
+	kmip_attr_set_int(&attrs[2], KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK,
+			  KMIP_CRYPTOGRAPHIC_USAGE_MASK_SIGN, b2);
+	kmip_attr_set_int(&attrs[3], KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK,
+			  KMIP_CRYPTOGRAPHIC_USAGE_MASK_VERIFY, b3);
+	pl->u.kp_req.common = (struct kmip_tmpl){ .present = true, .a = { attrs, 2 } };
+	pl->u.kp_req.priv = (struct kmip_tmpl){ .present = true, .a = { &attrs[2], 1 } };
+	pl->u.kp_req.pub = (struct kmip_tmpl){ .present = true, .a = { &attrs[3], 1 } };
+}
+
+/* Encrypt (AES-GCM of 4 KiB, the server makes the nonce) or Sign (ECDSA with SHA-256 of 64
+ * bytes) with the key uid; the Cryptographic Parameters encoded in params[cap]. */
+static cf_err bench_crypt_payload(uint32_t op, const char *uid, uint8_t *params, size_t cap,
+				  struct kmip_payload *pl)
+{
+	static const uint8_t data[4096];
+	bool is_enc = op == KMIP_OPERATION_ENCRYPT;
+	ttlv_wr pw;
+
+	/* in the specification's order; the Cryptographic Algorithm and the Tag Length too:
+	 * PyKMIP's server requires them */
+	ttlv_wr_init(&pw, params, cap);
+	if (is_enc)
+		TRY(ttlv_wr_enum(&pw, KMIP_TAG_BLOCK_CIPHER_MODE, KMIP_BLOCK_CIPHER_MODE_GCM));
+	else
+		TRY(ttlv_wr_enum(&pw, KMIP_TAG_DIGITAL_SIGNATURE_ALGORITHM,
+				 KMIP_DIGITAL_SIGNATURE_ALGORITHM_ECDSA_WITH_SHA256));
+	TRY(ttlv_wr_enum(&pw, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM,
+			 is_enc ? KMIP_CRYPTOGRAPHIC_ALGORITHM_AES : KMIP_CRYPTOGRAPHIC_ALGORITHM_EC));
+	if (is_enc)
+		TRY(ttlv_wr_int(&pw, KMIP_TAG_TAG_LENGTH, 16));
+	pl->u.crypt.uid = (struct kmip_text){ uid, strlen(uid) };
+	pl->u.crypt.has_params = true;
+	pl->u.crypt.params = (struct kmip_bytes){ params, ttlv_wr_len(&pw) };
+	pl->u.crypt.data = (struct kmip_bytes){ data, is_enc ? sizeof data : 64u };
+	return CF_OK;
+}
+
+/* Activate, Create Key Pair (EC P-256), Encrypt, Sign; CF_E_UNSUPPORTED_OP for another op. */
+static cf_err bench_crypto_payload(uint32_t op, const char *uid, struct kmip_attr *attrs,
+				   uint8_t b0[static 8], uint8_t b1[static 8], uint8_t b2[static 8],
+				   uint8_t b3[static 8], uint8_t *params, size_t cap,
+				   struct kmip_payload *pl)
+{
+	switch (op) {
+	case KMIP_OPERATION_ACTIVATE:
+		pl->u.uid_req.uid = (struct kmip_text){ uid, strlen(uid) };
+		return CF_OK;
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+		bench_kp_payload(attrs, b0, b1, b2, b3, pl);
+		return CF_OK;
+	case KMIP_OPERATION_ENCRYPT:
+	case KMIP_OPERATION_SIGN:
+		return bench_crypt_payload(op, uid, params, cap, pl);
+	default:
+		return CF_E_UNSUPPORTED_OP;
+	}
+}
+
 cf_err bench_msg_make(const struct bench_cfg *cfg, uint32_t op, const char *uid,
 		      struct bench_msg *out)
 {
@@ -137,52 +202,10 @@ cf_err bench_msg_make(const struct bench_cfg *cfg, uint32_t op, const char *uid,
 		break;
 	case KMIP_OPERATION_DISCOVER_VERSIONS:
 		break;                                 /* empty list: "all you support" */
-	case KMIP_OPERATION_ACTIVATE:
-		it.pl.u.uid_req.uid = (struct kmip_text){ uid, strlen(uid) };
-		break;
-	case KMIP_OPERATION_CREATE_KEY_PAIR:       /* EC P-256, Sign / Verify */
-		kmip_attr_set_enum(&attrs[0], KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM,
-				   KMIP_CRYPTOGRAPHIC_ALGORITHM_EC, b0);
-		kmip_attr_set_int(&attrs[1], KMIP_TAG_CRYPTOGRAPHIC_LENGTH, 256, b1);
-		kmip_attr_set_int(&attrs[2], KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK,
-				  KMIP_CRYPTOGRAPHIC_USAGE_MASK_SIGN, b2);
-		kmip_attr_set_int(&attrs[3], KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK,
-				  KMIP_CRYPTOGRAPHIC_USAGE_MASK_VERIFY, b3);
-		it.pl.u.kp_req.common = (struct kmip_tmpl){ .present = true, .a = { attrs, 2 } };
-		it.pl.u.kp_req.priv = (struct kmip_tmpl){ .present = true, .a = { &attrs[2], 1 } };
-		it.pl.u.kp_req.pub = (struct kmip_tmpl){ .present = true, .a = { &attrs[3], 1 } };
-		break;
-	case KMIP_OPERATION_ENCRYPT:               /* AES-GCM, the server makes the nonce */
-	case KMIP_OPERATION_SIGN: {                /* ECDSA with SHA-256 */
-		static const uint8_t data[4096];
-		ttlv_wr pw;
-		ttlv_wr_init(&pw, params, sizeof params);
-		/* in the specification's order; the Cryptographic Algorithm and the Tag Length
-		 * too: PyKMIP's server requires them */
-		bool is_enc = op == KMIP_OPERATION_ENCRYPT;
-		if (is_enc)
-			rc = ttlv_wr_enum(&pw, KMIP_TAG_BLOCK_CIPHER_MODE, KMIP_BLOCK_CIPHER_MODE_GCM);
-		else
-			rc = ttlv_wr_enum(&pw, KMIP_TAG_DIGITAL_SIGNATURE_ALGORITHM,
-					  KMIP_DIGITAL_SIGNATURE_ALGORITHM_ECDSA_WITH_SHA256);
-		if (rc == CF_OK)
-			rc = ttlv_wr_enum(&pw, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM,
-					  is_enc ? KMIP_CRYPTOGRAPHIC_ALGORITHM_AES
-					      : KMIP_CRYPTOGRAPHIC_ALGORITHM_EC);
-		if (rc == CF_OK && is_enc)
-			rc = ttlv_wr_int(&pw, KMIP_TAG_TAG_LENGTH, 16);
-		if (rc != CF_OK)
+	default:   /* the cryptographic services' set-up and requests, or not supported */
+		if ((rc = bench_crypto_payload(op, uid, attrs, b0, b1, b2, b3, params, sizeof params,
+					       &it.pl)) != CF_OK)
 			goto out;
-		it.pl.u.crypt.uid = (struct kmip_text){ uid, strlen(uid) };
-		it.pl.u.crypt.has_params = true;
-		it.pl.u.crypt.params = (struct kmip_bytes){ params, ttlv_wr_len(&pw) };
-		it.pl.u.crypt.data = (struct kmip_bytes){ data, op == KMIP_OPERATION_ENCRYPT ?
-							      sizeof data : 64u };
-		break;
-	}
-	default:
-		rc = CF_E_UNSUPPORTED_OP;
-		goto out;
 	}
 	rq.h.pv = cfg->pv;
 	rq.items = &it;

@@ -864,6 +864,175 @@ static cf_err cs_input(struct ops_req *r, struct ops_item *it, const struct cs_o
 	return CF_OK;
 }
 
+/* The key an item names: its Unique Identifier, or the one its Correlation Value carries
+ * (opened into *st, which must be for this operation and, when the request names a key too,
+ * that key). */
+static cf_err cs_target(struct ops_req *r, struct ops_item *it, const struct cs_op *cop,
+			const struct kmip_crypt *q, struct corr_state *st,
+			char uid[static STORE_UID_MAX + 1])
+{
+	uint32_t bad_corr = why(r, KMIP_RESULT_REASON_INVALID_MESSAGE,
+				KMIP_RESULT_REASON_INVALID_CORRELATION_VALUE);
+
+	memset(st, 0, sizeof *st);
+	if (q->corr.p == NULL)
+		return ops_uid(r, it, q->uid, uid);
+	if (q->has_init && q->init)
+		return invalid_field(it, "Init Indicator with a Correlation Value");
+	TRY(corr_open(r, it, q->corr, st));
+	if (st->h.op != (uint8_t)cop->hop)
+		return ops_fail(it, CF_E_BAD_VALUE, bad_corr,
+				"Correlation Value belongs to another operation");
+	if (q->uid.p != NULL &&
+	    (q->uid.n != st->h.uid_n || memcmp(q->uid.p, st->uid, st->h.uid_n) != 0))
+		return ops_fail(it, CF_E_BAD_VALUE, bad_corr,
+				"Correlation Value belongs to another key");
+	return ops_uid(r, it, (struct kmip_text){ (const char *)st->uid, st->h.uid_n }, uid);
+}
+
+/* A single-part request: tag / additional data / signature to check, the HSM job, the
+ * response's fields. */
+static cf_err cs_single(struct ops_req *r, struct ops_item *it, const struct store_object *o,
+			const struct cs_op *cop, const struct kmip_crypt *q, struct cs_plan *pl,
+			struct kmip_bytes in, struct kmip_crypt *s)
+{
+	struct hsm_cs_result res;
+	struct kmip_bytes out;
+
+	if (cop->hop == HSM_CS_DECRYPT && pl->p.mech == HSM_CS_AES_GCM) {
+		if (q->tag.p == NULL)
+			return invalid_msg(it, "Authenticated Encryption Tag required");
+		if (q->tag.n < 4 || q->tag.n > 16 ||
+		    (q->has_params && pl->p.tag_n != 16 && pl->p.tag_n != q->tag.n))
+			return invalid_field(it, "Authenticated Encryption Tag length");
+		pl->p.tag = q->tag.p;
+		pl->p.tag_n = q->tag.n;
+	}
+	if (pl->p.mech == HSM_CS_AES_GCM && q->aad.p != NULL) {
+		pl->p.aad = q->aad.p;
+		pl->p.aad_n = q->aad.n;
+	}
+	if (cop->hop == HSM_CS_VERIFY || cop->hop == HSM_CS_MAC_VERIFY) {
+		struct kmip_bytes chk = cop->hop == HSM_CS_VERIFY ? q->sig : q->mac;
+		if (chk.p == NULL)
+			return invalid_msg(it, cop->hop == HSM_CS_VERIFY ? "Signature Data required"
+									  : "MAC Data required");
+		pl->p.check = chk.p;
+		pl->p.check_n = chk.n;
+	}
+	TRY(cs_exec(r, it, o, cop->hop, &pl->p, in.p, in.n, &out, &res));
+	switch (cop->hop) {
+	case HSM_CS_ENCRYPT:
+	case HSM_CS_DECRYPT:
+		s->data = out;
+		if (cop->hop == HSM_CS_ENCRYPT && pl->p.mech == HSM_CS_AES_GCM) {
+			void *t;
+			TRY(ops_dup(r, res.tag, res.tag_n, &t));
+			s->tag = (struct kmip_bytes){ t, res.tag_n };
+		}
+		break;
+	case HSM_CS_SIGN:
+		s->sig = out;
+		break;
+	case HSM_CS_MAC:
+		s->mac = out;
+		break;
+	case HSM_CS_VERIFY:
+	case HSM_CS_MAC_VERIFY:
+		s->has_validity = true;
+		s->validity = res.valid ? KMIP_VALIDITY_INDICATOR_VALID
+					: KMIP_VALIDITY_INDICATOR_INVALID;
+		break;
+	}
+	return CF_OK;
+}
+
+/* The first part of a stream: its state from the request's plan. */
+static cf_err cs_stream_open(struct ops_item *it, const struct cs_op *cop,
+			     const struct kmip_crypt *q, const struct cs_plan *pl, const char *uid,
+			     struct corr_state *st)
+{
+	if (pl->p.mech != HSM_CS_AES_GCM && !pl->streamable)
+		return ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+				"streaming only with AES GCM, CBC, CTR or ECB");
+	if (pl->p.iv_n > CS_IV_MAX || strlen(uid) > STORE_UID_MAX ||
+	    (pl->p.mech != HSM_CS_AES_GCM && pl->p.iv != NULL && pl->p.iv_n != 16))
+		return invalid_field(it, "IV/Counter/Nonce length");
+	st->h.version = CORR_VERSION;
+	st->h.op = (uint8_t)cop->hop;
+	st->h.mech = (uint8_t)pl->p.mech;
+	st->h.tag_n = (uint8_t)pl->p.tag_n;
+	st->h.uid_n = (uint8_t)strlen(uid);
+	st->h.ctr_bits = (uint8_t)(pl->p.ctr_bits == 128 ? 0 : pl->p.ctr_bits);
+	st->uid = (const uint8_t *)uid;
+	if (pl->p.mech != HSM_CS_AES_GCM) {
+		if (pl->p.iv != NULL)
+			memcpy(st->h.chain, pl->p.iv, 16);
+		return CF_OK;
+	}
+	st->h.iv_n = (uint8_t)pl->p.iv_n;
+	st->iv = pl->p.iv;
+	if (q->aad.p != NULL) {
+		if (q->aad.n > HSM_CS_DATA_MAX)
+			return invalid_field(it, "Authenticated Encryption Additional Data over 64 KiB");
+		st->h.aad_n = (uint32_t)q->aad.n;
+		st->aad = q->aad.p;
+	}
+	return CF_OK;
+}
+
+/* One part of a stream (Encrypt / Decrypt), the next Correlation Value unless final. */
+static cf_err cs_stream(struct ops_req *r, struct ops_item *it, const struct store_object *o,
+			const struct cs_op *cop, const struct kmip_crypt *q, const struct cs_plan *pl,
+			const struct ops_cs_rows *k, const char *uid, struct corr_state *st,
+			struct kmip_crypt *s)
+{
+	bool final = q->has_final && q->final;
+
+	if (cop->hop != HSM_CS_ENCRYPT && cop->hop != HSM_CS_DECRYPT)
+		return ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+				"streaming (Init / Final Indicator) only for Encrypt and Decrypt");
+	if (q->corr.p == NULL) {
+		TRY(cs_stream_open(it, cop, q, pl, uid, st));
+	} else {
+		if (q->data.p == NULL)
+			return invalid_msg(it, "Data required");
+		if (q->data.n > HSM_CS_DATA_MAX)
+			return ops_fail(it, CF_E_TOO_LARGE, KMIP_RESULT_REASON_INVALID_MESSAGE,
+					"Data over 64 KiB in one part");
+		if (k->limits != NULL)
+			TRY(ops_cs_limits_take(r, it, uid, k->limits, q->data.n));
+	}
+	if (st->h.mech == HSM_CS_AES_GCM)
+		TRY(gcm_part(r, it, o, cop, st, q, final, s));
+	else
+		TRY(block_part(r, it, o, cop, st, q, final, s));
+	return final ? CF_OK : corr_seal(r, st, &s->corr);
+}
+
+/* The first (or only) part's plan: Cryptographic Parameters, the input, Usage Limits, the
+ * IV the server makes. */
+static cf_err cs_plan(struct ops_req *r, struct ops_item *it, const struct cs_op *cop,
+		      const struct store_object *o, const struct kmip_crypt *q,
+		      const struct ops_cs_rows *k, const char *uid, struct cs_plan *pl,
+		      struct kmip_bytes *in, struct kmip_crypt *s)
+{
+	TRY(params_map(r, it, cop, o, q, k, pl));
+	TRY(cs_input(r, it, cop, q, &pl->p, in));
+	if (k->limits != NULL)
+		TRY(ops_cs_limits_take(r, it, uid, k->limits, in->n));
+	if (pl->gen_iv) {
+		hsm_sess *sess;
+		void *iv;
+		TRY(ops_sess(r, &sess));
+		TRY(kmip_arena_alloc(&r->w->arena, pl->p.iv_n, 1, &iv));
+		TRY(hsm_random(sess, iv, pl->p.iv_n));
+		pl->p.iv = iv;
+		s->iv = (struct kmip_bytes){ iv, pl->p.iv_n };
+	}
+	return CF_OK;
+}
+
 cf_err ops_crypt(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_crypt *q = &it->rq->pl.u.crypt;
@@ -872,33 +1041,16 @@ cf_err ops_crypt(struct ops_req *r, struct ops_item *it)
 	struct store_object o = { 0 };
 	struct ops_cs_rows k = { 0 };
 	struct corr_state st;
+	struct cs_plan pl;
+	struct kmip_bytes in = { 0 };
 	char uid[STORE_UID_MAX + 1];
 	bool streaming = q->corr.p != NULL || (q->has_init && q->init && !(q->has_final && q->final));
-	bool final = !streaming || (q->has_final && q->final);
 	cf_err rc;
 
 	if (cop == NULL)
 		return CF_E_UNSUPPORTED_OP;
-	memset(&st, 0, sizeof st);
-	if (q->corr.p != NULL) {
-		if (q->has_init && q->init)
-			return invalid_field(it, "Init Indicator with a Correlation Value");
-		TRY(corr_open(r, it, q->corr, &st));
-		if (st.h.op != (uint8_t)cop->hop)
-			return ops_fail(it, CF_E_BAD_VALUE,
-					why(r, KMIP_RESULT_REASON_INVALID_MESSAGE,
-					    KMIP_RESULT_REASON_INVALID_CORRELATION_VALUE),
-					"Correlation Value belongs to another operation");
-		if (q->uid.p != NULL && (q->uid.n != st.h.uid_n ||
-					 memcmp(q->uid.p, st.uid, st.h.uid_n) != 0))
-			return ops_fail(it, CF_E_BAD_VALUE,
-					why(r, KMIP_RESULT_REASON_INVALID_MESSAGE,
-					    KMIP_RESULT_REASON_INVALID_CORRELATION_VALUE),
-					"Correlation Value belongs to another key");
-		TRY(ops_uid(r, it, (struct kmip_text){ (const char *)st.uid, st.h.uid_n }, uid));
-	} else {
-		TRY(ops_uid(r, it, q->uid, uid));
-	}
+	memset(&pl, 0, sizeof pl);
+	TRY(cs_target(r, it, cop, q, &st, uid));
 	if ((rc = ops_object_load(r, uid, &o)) != CF_OK)
 		goto out;
 	if (o.wrapped != NULL && !kind_fits(kind_of(&o), cop->hop)) {
@@ -910,149 +1062,12 @@ cf_err ops_crypt(struct ops_req *r, struct ops_item *it)
 	if ((rc = ops_cs_rows_load(r, uid, &k)) != CF_OK ||
 	    (rc = ops_cs_policy(r, it, &o, cop->mask, cop->process, &k)) != CF_OK)
 		goto out;
-
-	struct cs_plan pl;
-	struct kmip_bytes in = { 0 };
-	if (q->corr.p == NULL) {
-		if ((rc = params_map(r, it, cop, &o, q, &k, &pl)) != CF_OK ||
-		    (rc = cs_input(r, it, cop, q, &pl.p, &in)) != CF_OK)
-			goto out;
-		if (k.limits != NULL &&
-		    (rc = ops_cs_limits_take(r, it, uid, k.limits, in.n)) != CF_OK)
-			goto out;
-		if (pl.gen_iv) {
-			hsm_sess *sess;
-			void *iv;
-			if ((rc = ops_sess(r, &sess)) != CF_OK ||
-			    (rc = kmip_arena_alloc(&r->w->arena, pl.p.iv_n, 1, &iv)) != CF_OK ||
-			    (rc = hsm_random(sess, iv, pl.p.iv_n)) != CF_OK)
-				goto out;
-			pl.p.iv = iv;
-			s->iv = (struct kmip_bytes){ iv, pl.p.iv_n };
-		}
-	}
-	if (!streaming) {
-		struct hsm_cs_result res;
-		struct kmip_bytes out;
-		bool verify = cop->hop == HSM_CS_VERIFY || cop->hop == HSM_CS_MAC_VERIFY;
-		if (cop->hop == HSM_CS_DECRYPT && pl.p.mech == HSM_CS_AES_GCM) {
-			if (q->tag.p == NULL) {
-				rc = invalid_msg(it, "Authenticated Encryption Tag required");
-				goto out;
-			}
-			if (q->tag.n < 4 || q->tag.n > 16 ||
-			    (q->has_params && pl.p.tag_n != 16 && pl.p.tag_n != q->tag.n)) {
-				rc = invalid_field(it, "Authenticated Encryption Tag length");
-				goto out;
-			}
-			pl.p.tag = q->tag.p;
-			pl.p.tag_n = q->tag.n;
-		}
-		if (pl.p.mech == HSM_CS_AES_GCM && q->aad.p != NULL) {
-			pl.p.aad = q->aad.p;
-			pl.p.aad_n = q->aad.n;
-		}
-		if (verify) {
-			struct kmip_bytes chk = cop->hop == HSM_CS_VERIFY ? q->sig : q->mac;
-			if (chk.p == NULL) {
-				rc = invalid_msg(it, cop->hop == HSM_CS_VERIFY
-							 ? "Signature Data required"
-							 : "MAC Data required");
-				goto out;
-			}
-			pl.p.check = chk.p;
-			pl.p.check_n = chk.n;
-		}
-		if ((rc = cs_exec(r, it, &o, cop->hop, &pl.p, in.p, in.n, &out, &res)) != CF_OK)
-			goto out;
-		switch (cop->hop) {
-		case HSM_CS_ENCRYPT:
-		case HSM_CS_DECRYPT:
-			s->data = out;
-			if (cop->hop == HSM_CS_ENCRYPT && pl.p.mech == HSM_CS_AES_GCM) {
-				void *t;
-				if ((rc = ops_dup(r, res.tag, res.tag_n, &t)) != CF_OK)
-					goto out;
-				s->tag = (struct kmip_bytes){ t, res.tag_n };
-			}
-			break;
-		case HSM_CS_SIGN:
-			s->sig = out;
-			break;
-		case HSM_CS_MAC:
-			s->mac = out;
-			break;
-		case HSM_CS_VERIFY:
-		case HSM_CS_MAC_VERIFY:
-			s->has_validity = true;
-			s->validity = res.valid ? KMIP_VALIDITY_INDICATOR_VALID
-						: KMIP_VALIDITY_INDICATOR_INVALID;
-			break;
-		}
-		rc = ops_text(r, uid, &s->uid);
+	if (q->corr.p == NULL && (rc = cs_plan(r, it, cop, &o, q, &k, uid, &pl, &in, s)) != CF_OK)
 		goto out;
-	}
-
-	/* streaming */
-	if (cop->hop != HSM_CS_ENCRYPT && cop->hop != HSM_CS_DECRYPT) {
-		rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
-			      "streaming (Init / Final Indicator) only for Encrypt and Decrypt");
-		goto out;
-	}
-	if (q->corr.p == NULL) {
-		/* the first part: the state from the request */
-		if (pl.p.mech != HSM_CS_AES_GCM && !pl.streamable) {
-			rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
-				      "streaming only with AES GCM, CBC, CTR or ECB");
-			goto out;
-		}
-		if (pl.p.iv_n > CS_IV_MAX || strlen(uid) > STORE_UID_MAX ||
-		    (pl.p.mech != HSM_CS_AES_GCM && pl.p.iv != NULL && pl.p.iv_n != 16)) {
-			rc = invalid_field(it, "IV/Counter/Nonce length");
-			goto out;
-		}
-		st.h.version = CORR_VERSION;
-		st.h.op = (uint8_t)cop->hop;
-		st.h.mech = (uint8_t)pl.p.mech;
-		st.h.tag_n = (uint8_t)pl.p.tag_n;
-		st.h.uid_n = (uint8_t)strlen(uid);
-		st.h.ctr_bits = (uint8_t)(pl.p.ctr_bits == 128 ? 0 : pl.p.ctr_bits);
-		st.uid = (const uint8_t *)uid;
-		if (pl.p.mech == HSM_CS_AES_GCM) {
-			st.h.iv_n = (uint8_t)pl.p.iv_n;
-			st.iv = pl.p.iv;
-			if (q->aad.p != NULL) {
-				if (q->aad.n > HSM_CS_DATA_MAX) {
-					rc = invalid_field(it, "Authenticated Encryption Additional "
-							       "Data over 64 KiB");
-					goto out;
-				}
-				st.h.aad_n = (uint32_t)q->aad.n;
-				st.aad = q->aad.p;
-			}
-		} else if (pl.p.iv != NULL) {
-			memcpy(st.h.chain, pl.p.iv, 16);
-		}
-	} else {
-		if (q->data.p == NULL) {
-			rc = invalid_msg(it, "Data required");
-			goto out;
-		}
-		if (q->data.n > HSM_CS_DATA_MAX) {
-			rc = ops_fail(it, CF_E_TOO_LARGE, KMIP_RESULT_REASON_INVALID_MESSAGE,
-				      "Data over 64 KiB in one part");
-			goto out;
-		}
-		if (k.limits != NULL &&
-		    (rc = ops_cs_limits_take(r, it, uid, k.limits, q->data.n)) != CF_OK)
-			goto out;
-	}
-	if (st.h.mech == HSM_CS_AES_GCM)
-		rc = gcm_part(r, it, &o, cop, &st, q, final, s);
+	if (!streaming)
+		rc = cs_single(r, it, &o, cop, q, &pl, in, s);
 	else
-		rc = block_part(r, it, &o, cop, &st, q, final, s);
-	if (rc == CF_OK && !final)
-		rc = corr_seal(r, &st, &s->corr);
+		rc = cs_stream(r, it, &o, cop, q, &pl, &k, uid, &st, s);
 	if (rc == CF_OK)
 		rc = ops_text(r, uid, &s->uid);
 out:
