@@ -313,6 +313,41 @@ def aes_cases(c):
                 "61353b4c2806934a777ff51fa22a4755699b2a71") and
             field(pl2, T["AE_TAG"]) == bytes.fromhex("3612d2e79e3b0785561be14aaca2fccb"),
             "%s %s %r / %s %s %r" % (st, rr, rm, st2, rr2, rm2))
+    # streaming decrypt: GCM answers nothing until the tag verified, then the whole plaintext
+    st, rr, rm, pl = crypt(c, OP["DECRYPT"], gk, cp(MODE_GCM, tag_len=16), whole[:30],
+                           iv=bytes.fromhex("cafebabefacedbad"), init=True,
+                           aad=bytes.fromhex("feedfacedeadbeeffeedfacedeadbeefabaddad2"))
+    d1, corr = field(pl, T["DATA"]), field(pl, T["CORR"])
+    st2, rr2, rm2, pl2 = crypt(c, OP["DECRYPT"], None, None, whole[30:], corr=corr, final=True,
+                               tag=bytes.fromhex("3612d2e79e3b0785561be14aaca2fccb"))
+    t.check("stream GCM decrypt: no plaintext before the tag, all of it after",
+            st == 0 and not d1 and st2 == 0 and field(pl2, T["DATA"]) == p,
+            "%s %s %r / %s %s %r" % (st, rr, rm, st2, rr2, rm2))
+    if corr:
+        refused("stream GCM decrypt with a wrong tag", crypt(
+            c, OP["DECRYPT"], None, None, whole[30:], corr=corr, final=True, tag=b"\0" * 16),
+            R["CRYPTO"])
+    # streaming CBC-PAD decrypt of OpenSSL's ciphertext, in two parts
+    e = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    ossl = e.update(msg + bytes([8]) * 8) + e.finalize()
+    st, rr, rm, pl = crypt(c, OP["DECRYPT"], uid, cp(MODE_CBC, PAD_PKCS5), ossl[:512], iv=iv,
+                           init=True)
+    part1, corr = field(pl, T["DATA"]) or b"", field(pl, T["CORR"])
+    st2, rr2, rm2, pl2 = crypt(c, OP["DECRYPT"], uid, None, ossl[512:], corr=corr, final=True)
+    t.check("stream CBC-PKCS5 decrypt: two parts give OpenSSL's plaintext",
+            st == 0 and st2 == 0 and part1 + (field(pl2, T["DATA"]) or b"") == msg,
+            "%s %s %r / %s %s %r" % (st, rr, rm, st2, rr2, rm2))
+    refused("stream: a part before the last not whole blocks", crypt(
+        c, OP["ENCRYPT"], uid, cp(MODE_CBC, PAD_PKCS5), b"x" * 17, iv=iv, init=True),
+        R["INVALID_MESSAGE"])
+    # the response size limit holds: Maximum Response Size below a 4 KiB ciphertext
+    hdr = S(TAG["REQUEST_HEADER"], S(TAG["PROTOCOL_VERSION"], I(TAG["PV_MAJOR"], 1),
+                                     I(TAG["PV_MINOR"], 4)),
+            I(0x420050, 1024), I(TAG["BATCH_COUNT"], 1))
+    r = c.call(S(TAG["REQUEST_MESSAGE"], hdr, rl.batch_item(OP["ENCRYPT"], [
+        Tx(TAG["UNIQUE_IDENTIFIER"], uid), cp(MODE_GCM), B(T["DATA"], b"\0" * 4096)])))
+    refused("Encrypt of 4 KiB with Maximum Response Size 1024", r.first()[:3] + (None,),
+            R["TOO_LARGE"])
     refused("Data over 64 KiB in one request", crypt(
         c, OP["ENCRYPT"], uid, cp(MODE_CBC, PAD_PKCS5), b"\0" * (65 << 10), iv=iv),
         R["INVALID_MESSAGE"])
@@ -563,6 +598,30 @@ with inst.client() as c:
     for name, fn in (("aes", aes_cases), ("asym", asym_cases), ("mac/hash/rng", mac_hash_rng_cases),
                      ("derive", derive_cases), ("policy", policy_cases)):
         step(name, lambda: fn(c))
+
+# audit: one record per operation with its uid and result, never the data
+try:
+    import sqlite3
+    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(inst.dir, "data", "store.db"), uri=True,
+                          timeout=10)
+    rows = con.execute("SELECT operation, uid, result, detail FROM audit").fetchall()
+    con.close()
+    ops = {}
+    for op, uid, res, detail in rows:
+        ops.setdefault(op, []).append((uid, res, detail))
+    t.check("audit: Encrypt, Decrypt, Sign, Signature Verify, MAC, MAC Verify, Hash, RNG "
+            "Retrieve, RNG Seed and Derive Key records",
+            all(n in ops for n in ("Encrypt", "Decrypt", "Sign", "Signature Verify", "MAC",
+                                   "MAC Verify", "Hash", "RNG Retrieve", "RNG Seed",
+                                   "Derive Key")), sorted(ops))
+    t.check("audit: successful keyed records carry the key's uid, refusals their Result Reason",
+            all(u for u, res, _ in ops.get("Encrypt", []) if res == 0) and
+            any(res == R["CRYPTO"] for _, res, _ in ops.get("Decrypt", [])))
+    blob = repr(rows).encode()
+    t.check("audit: no data, IV, tag or key in any record", b"what do ya want" not in blob and
+            KNOWN_KEY.hex().encode() not in blob and b"attack at dawn" not in blob)
+except Exception as e:  # noqa: BLE001
+    t.bad("audit rows: %s: %s" % (type(e).__name__, e))
 
 # the key's bytes never in coffred's output
 err = inst.stderr(all_runs=True)
