@@ -523,6 +523,20 @@ def derive_cases(c):
         e = Cipher(algorithms.AES(ak), modes.ECB()).encryptor()
         t.check("Encrypt derivation: AES-ECB of the data", c.get(u) == e.update(dd) +
                 e.finalize())
+    # a Secret Data result (HMAC of the info), Get-able as Opaque Secret Data
+    st, rr, rm, pl = call(c, OP["DERIVE"], [
+        E(TAG["OBJECT_TYPE"], 7), Tx(TAG["UNIQUE_IDENTIFIER"], hk), E(T["DMETHOD"], 3),
+        S(T["DPARAMS"], B(T["DDATA"], b"seed info")),
+        S(TAG["TEMPLATE_ATTRIBUTE"], rl.attr("Cryptographic Length", I, 256),
+          rl.attr("Cryptographic Usage Mask", I, M_DERIVE))])
+    su = field(pl, TAG["UNIQUE_IDENTIFIER"])
+    t.check("Derive a Secret Data (HMAC)", st == 0 and su, "%s %s %r" % (st, rr, rm))
+    if su:
+        r = c.call(rl.uid_req(OP["GET"], su))
+        km = r.first()[3].find(TAG["KEY_MATERIAL"]) if r.ok else None
+        t.check("the derived Secret Data: Get answers HMAC-SHA256(key, data)",
+                km is not None and km.value == pyhmac.new(hkey, b"seed info", "sha256").digest(),
+                r.describe())
     refused("Derive from a key without Derive Key usage", derive(
         c, register_sym(c, os.urandom(16), M_ENC), 4, [cp(MODE_ECB), B(T["DDATA"], dd)]),
         R["PERMISSION"])
