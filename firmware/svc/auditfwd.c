@@ -365,8 +365,8 @@ static size_t fwd_format(const struct audit_fwd *f, const struct store_audit_row
 	put_hash(&o, "hash", r->hash);
 	snprintf(op, sizeof op, "%s", r->operation);
 	for (char *c = op; *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-			*c = '?';
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c > 0x7e)
+			*c = '_'; /* one token: the fields are in the structured data */
 	putf(&o, "] audit seq=%" PRIu64 " op=%s result=%" PRId64, r->seq, op, r->result);
 	return o.over ? 0 : o.n;
 }
