@@ -11,7 +11,8 @@ openssl, which coffred trusts through [audit] remote_ca.
 1. A load of KMIP Creates; the collector is stopped during it and started again: what it
    received covers every seq from 1 to the store's last record (repeats allowed: at least
    once), every message is a valid RFC 5424 line with the structured data, the hash chain
-   recomputed from the fields checks out and matches the store's rows.
+   recomputed from the fields checks out and matches the store's rows. Then coffred is killed
+   (SIGKILL) under load and started again: still nothing missing.
 2. on_queue_full = stop with a small queue_max and the collector away: the console says
    AUDIT QUEUE FULL once, KMIP Creates answer Operation Failed; the collector back: the console
    says it drained, Creates work, nothing missing.
@@ -362,6 +363,19 @@ t.check("audit remote shows the policy", "policy: queue_max 100000 records, on_q
         in out, out)
 t.check("no TLS or framing failure at the collector", not col.bad and not col2.bad,
         "%r" % (col.bad + col2.bad)[:3])
+
+# coffred killed (SIGKILL) under load while connected: after the restart the sender resumes
+# from its durable cursor, nothing is missing
+load = Load(a)
+time.sleep(0.6)
+a.kill()
+load.stop()
+a.start()
+a.login()
+con = a.console
+t.check("after SIGKILL and a restart the collector catches up", wait_delivered(a, [col, col2]))
+both.msgs = col.msgs + col2.msgs
+check_complete("SIGKILL", both, a)
 col2.stop()
 t.check("clean stop", a.stop() == 0)
 
