@@ -1172,12 +1172,15 @@ bool svc_health_tick(struct svc *s)
 				    : "coffre: the data disk has space again: KMIP writes succeed");
 	}
 	full = audit_fwd_full(s->auditfwd);
-	if (full != rt->audit_full_said) {
+	if (s->auditfwd == NULL) {
+		rt->audit_full_said = false; /* stopped: nothing to announce */
+	} else if (full != rt->audit_full_said) {
 		rt->audit_full_said = full;
 		svc_notify(rt, full ? "coffre: AUDIT QUEUE FULL: the collector %s has not received "
 				      "%u records; %s"
-				    : "coffre: the audit queue to %s has drained (%u records max); %s",
-			   s->cfg->audit.remote, s->cfg->audit.queue_max,
+				    : "coffre: the audit queue to %s has drained (below %u records); %s",
+			   s->cfg->audit.remote, full ? s->cfg->audit.queue_max
+						      : s->cfg->audit.queue_max / 2,
 			   !s->cfg->audit.queue_stop ? "KMIP keeps serving (on_queue_full = continue)"
 			   : full ? "KMIP requests answer Operation Failed until it drains"
 				  : "KMIP serves again");
