@@ -516,6 +516,12 @@ static bool gate(struct req_ctx *x, const uint8_t *req, size_t n, cf_err *rc)
 							   : "store unavailable");
 		return false;
 	}
+	/* the remote audit backlog is full under [audit] on_queue_full = stop (auditfwd.h) */
+	if (atomic_load_explicit(&w->svc->audit_hold, memory_order_relaxed)) {
+		*rc = refuse_all(x, KMIP_RESULT_REASON_GENERAL_FAILURE,
+				 "audit collector unreachable: audit queue full");
+		return false;
+	}
 	if (gate_authenticate(x) != CF_OK) {
 		*rc = refuse_all(x, KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL,
 				 "client not authorized");
