@@ -349,6 +349,27 @@ static cf_err pkcs8_to_kwp(struct hsm_exec *x, size_t n, CK_OBJECT_HANDLE *w, si
 	return CF_OK;
 }
 
+/* A wrap-capable session copy of KEK kv, as hsm_kwp_kek (kwp.c) makes, but copied from the
+ * executor's warm copy of the KEK (wrap.c) when there is one: SoftHSMv2 re-reads a token object
+ * on every use, a session object it has in memory. Destroyed by the caller (obj_drop). */
+static cf_err kwp_kek_warm(struct hsm_exec *x, uint32_t kv, CK_OBJECT_HANDLE *out)
+{
+	CK_OBJECT_HANDLE src = hsm_job_kek_warm(x, kv);
+	if (src == CK_INVALID_HANDLE || src == hsm_kek_handle(x->h, kv))
+		return hsm_kwp_kek(x, kv, out); /* no warm copy: from the token object */
+	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+	CK_ATTRIBUTE tm[] = { { CKA_TOKEN, &f, 1 }, { CKA_WRAP, &t, 1 }, { CKA_UNWRAP, &t, 1 } };
+	*out = CK_INVALID_HANDLE;
+	CK_RV rv = x->h->f->C_CopyObject(x->sh, src, tm, 3, out);
+	if (rv != CKR_OK) {
+		*out = CK_INVALID_HANDLE;
+		if (p11_rv_fault(rv) != HSM_FAULT_NONE)
+			return p11_fail(x, rv);
+		return hsm_kwp_kek(x, kv, out);
+	}
+	return *out == CK_INVALID_HANDLE ? CF_E_HSM_OUTPUT : CF_OK;
+}
+
 static cf_err open_private(struct hsm_exec *x, struct cs_job *j, size_t n,
 			   CK_ATTRIBUTE_TYPE use, struct kobj *k)
 {
@@ -369,7 +390,7 @@ static cf_err open_private(struct hsm_exec *x, struct cs_job *j, size_t n,
 	cf_err rc;
 
 	if (j->bmech == HSM_BLOB_MECH_KWP_GCM) {
-		rc = hsm_kwp_kek(x, j->kv, &w);
+		rc = kwp_kek_warm(x, j->kv, &w);
 		src = io->out; /* the KWP ciphertext: not plaintext */
 		sn = n;
 	} else {
