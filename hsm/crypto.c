@@ -349,6 +349,27 @@ static cf_err pkcs8_to_kwp(struct hsm_exec *x, size_t n, CK_OBJECT_HANDLE *w, si
 	return CF_OK;
 }
 
+/* A wrap-capable session copy of KEK kv, as hsm_kwp_kek (kwp.c) makes, but copied from the
+ * executor's warm copy of the KEK (wrap.c) when there is one: SoftHSMv2 re-reads a token object
+ * on every use, a session object it has in memory. Destroyed by the caller (obj_drop). */
+static cf_err kwp_kek_warm(struct hsm_exec *x, uint32_t kv, CK_OBJECT_HANDLE *out)
+{
+	CK_OBJECT_HANDLE src = hsm_job_kek_warm(x, kv);
+	if (src == CK_INVALID_HANDLE || src == hsm_kek_handle(x->h, kv))
+		return hsm_kwp_kek(x, kv, out); /* no warm copy: from the token object */
+	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+	CK_ATTRIBUTE tm[] = { { CKA_TOKEN, &f, 1 }, { CKA_WRAP, &t, 1 }, { CKA_UNWRAP, &t, 1 } };
+	*out = CK_INVALID_HANDLE;
+	CK_RV rv = x->h->f->C_CopyObject(x->sh, src, tm, 3, out);
+	if (rv != CKR_OK) {
+		*out = CK_INVALID_HANDLE;
+		if (p11_rv_fault(rv) != HSM_FAULT_NONE)
+			return p11_fail(x, rv);
+		return hsm_kwp_kek(x, kv, out);
+	}
+	return *out == CK_INVALID_HANDLE ? CF_E_HSM_OUTPUT : CF_OK;
+}
+
 static cf_err open_private(struct hsm_exec *x, struct cs_job *j, size_t n,
 			   CK_ATTRIBUTE_TYPE use, struct kobj *k)
 {
@@ -369,7 +390,7 @@ static cf_err open_private(struct hsm_exec *x, struct cs_job *j, size_t n,
 	cf_err rc;
 
 	if (j->bmech == HSM_BLOB_MECH_KWP_GCM) {
-		rc = hsm_kwp_kek(x, j->kv, &w);
+		rc = kwp_kek_warm(x, j->kv, &w);
 		src = io->out; /* the KWP ciphertext: not plaintext */
 		sn = n;
 	} else {
@@ -977,7 +998,8 @@ static cf_err job_derive(struct hsm_exec *x)
 
 /* ---- the caller's side ----------------------------------------------------------------- */
 
-/* bump allocator over x->cs_buf */
+/* bump allocator over x->cs_buf: the caller asked cs_grow for the sum of what it takes (plus
+ * 16 bytes of alignment for each of at most 12 takes) */
 struct stage {
 	uint8_t *base;
 	size_t off, cap;
@@ -1119,11 +1141,9 @@ static cf_err cs_check(enum hsm_cs_op op, const struct hsm_cs_params *p, size_t 
 		return p->label_n > 0 && p->label == NULL ? CF_E_INVALID_ARG : CF_OK;
 	case HSM_CS_RSA_PKCS1:
 		*need = KN_RSA;
-		if (mac || (sig && p->prehashed && n != hsm_hash_len(p->hash)))
-			return mac ? CF_E_HSM_MECH : CF_E_INVALID_ARG;
-		if (sig && p->prehashed && !hash_ok(p->hash))
+		if (mac || (sig && p->prehashed && !hash_ok(p->hash)))
 			return CF_E_HSM_MECH;
-		return CF_OK;
+		return sig && p->prehashed && n != hsm_hash_len(p->hash) ? CF_E_INVALID_ARG : CF_OK;
 	case HSM_CS_RSA_PSS:
 		*need = KN_RSA;
 		if (!sig || !hash_ok(p->hash) || !hash_ok(p->mgf_hash))
@@ -1402,15 +1422,16 @@ cf_err hsm_derive(hsm_sess *s, const struct hsm_kw_key *base, const struct hsm_d
 	hsm_deadline(&dl, ms);
 	TRY(hsm_sess_ready(s, &dl));
 	size_t en = p->enc != NULL ? p->enc->iv_n + p->enc->aad_n : 0;
-	TRY(cs_grow(s, base->n + p->data_n + p->salt_n + en + 32u, &st));
+	TRY(cs_grow(s, base->n + p->data_n + 16u + p->salt_n + en, &st));
 	struct cs_job *j = (struct cs_job *)st.base;
 	j->what = JOB_DERIVE;
 	j->need = need;
 	TRY(stage_key(s, base, j, &st));
 	j->d = *p;
-	j->d.data = st_put(&st, p->data, p->data_n);
 	j->d.salt = st_put(&st, p->salt, p->salt_n);
-	if (p->method == HSM_DERIVE_ENCRYPT) {
+	if (p->method != HSM_DERIVE_ENCRYPT) {
+		j->d.data = st_put(&st, p->data, p->data_n);
+	} else {
 		uint8_t *din = st_take(&st, p->data_n + 16u);
 		if (p->data_n > 0)
 			memcpy(din, p->data, p->data_n);

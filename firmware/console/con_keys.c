@@ -2,7 +2,7 @@
  *   kek list | rotate | destroy VERSION
  *   keys list [--state S] [--attr NAME=VALUE] [--tenant T] [--limit N] [--offset N]
  *   keys show UID | revoke UID [--reason R] [--message TEXT] | destroy UID
- *   audit tail [N] | verify
+ *   audit tail [N] | verify | remote
  *
  * Nothing here prints key material or a wrapped blob: `keys show` reads the object without
  * its blob (store_admin_object_get). Text that came from KMIP clients (names, attribute
@@ -19,6 +19,7 @@
 #include "board/log.h"
 #include "firmware/store/audit.h"
 #include "firmware/console/con.h"
+#include "firmware/svc/auditfwd.h"
 #include "firmware/svc/kekjob.h"
 #include "firmware/store/store_admin.h"
 #include "hsm/hsm.h"
@@ -842,6 +843,45 @@ static cf_err cmd_audit_verify(struct con *c, int argc, char **argv)
 	return rc;
 }
 
+/* The remote audit sender's state (docs/security.md "Remote audit"). */
+static cf_err cmd_audit_remote(struct con *c, int argc, char **argv)
+{
+	const struct config *cfg = c->svc->cfg;
+	struct audit_fwd_status s;
+	char t[32], e[sizeof s.last_error], n[CONFIG_REMOTE_MAX + 1];
+
+	(void)argc;
+	(void)argv;
+	if (cfg->audit.remote[0] == '\0') {
+		con_printf(c, "remote audit: off ([audit] remote is not set)\n");
+		return CF_OK;
+	}
+	safe(cfg->audit.remote_name[0] != '\0' ? cfg->audit.remote_name : cfg->audit.remote_host,
+	     n, sizeof n);
+	con_printf(c, "remote audit: %s (certificate name %s)\n", safe(cfg->audit.remote, e,
+		   sizeof e), n);
+	con_printf(c, "policy: queue_max %u records, on_queue_full %s\n", cfg->audit.queue_max,
+		   cfg->audit.queue_stop ? "stop" : "continue");
+	if (c->svc->auditfwd == NULL) {
+		con_printf(c, "sender: not running (appliance %s)\n",
+			   svc_state_name((enum svc_state)atomic_load(&c->svc->state)));
+		return CF_OK;
+	}
+	audit_fwd_status_get(c->svc->auditfwd, &s);
+	fmt_time(s.since, t, sizeof t);
+	con_printf(c, "sender: %s since %s\n", s.connected ? "connected" : "disconnected", t);
+	if (s.last_error[0] != '\0') {
+		fmt_time(s.last_error_at, t, sizeof t);
+		con_printf(c, "last error: %s (%s)\n", safe(s.last_error, e, sizeof e), t);
+	}
+	con_printf(c, "delivered up to seq: %" PRIu64 " (written %" PRIu64 ", store head %" PRIu64
+		   ")\n", s.delivered, s.written, s.head);
+	con_printf(c, "queued: %" PRIu64 "%s\n", s.queued,
+		   !s.full ? "" : s.stop_policy ? " FULL: KMIP requests answer Operation Failed"
+						: " FULL: KMIP keeps serving");
+	return CF_OK;
+}
+
 /* ---- the table ------------------------------------------------------------------------- */
 
 const struct con_cmd con_cmds_keys[] = {
@@ -879,5 +919,9 @@ const struct con_cmd con_cmds_keys[] = {
 	{ "audit verify", 0, 0, CON_F_AUTH, "audit verify",
 	  "Recompute the audit hash chain: \"audit chain intact: N records\", or the first record\n"
 	  "that does not verify.", cmd_audit_verify },
+	{ "audit remote", 0, 0, CON_F_AUTH, "audit remote",
+	  "The remote copy of the audit ([audit] remote): the collector, connected or not and\n"
+	  "since when, the last error, the last record delivered, how many wait, the policy.",
+	  cmd_audit_remote },
 	{ 0 },
 };

@@ -77,6 +77,13 @@ static const struct key_def keys[] = {
 	{ "hsm", "direct_calls", K_BOOL, F(hsm.direct_calls), 0, 0 },
 	{ "store", "busy_timeout_ms", K_UINT, F(store.busy_timeout_ms), 1, 600000 },
 	{ "audit", "syslog", K_BOOL, F(audit.syslog), 0, 0 },
+	{ "audit", "remote", K_TEXT, F(audit.remote), 0, 0 },
+	{ "audit", "remote_name", K_TEXT, F(audit.remote_name), 0, 0 },
+	{ "audit", "remote_ca", K_PATH, F(audit.remote_ca), 0, 0 },
+	{ "audit", "remote_cert", K_PATH, F(audit.remote_cert), 0, 0 },
+	{ "audit", "remote_key", K_PATH, F(audit.remote_key), 0, 0 },
+	{ "audit", "queue_max", K_UINT, F(audit.queue_max), 1, 1000000000 },
+	{ "audit", "on_queue_full", K_TEXT, F(audit.on_queue_full), 0, 0 },
 	{ "tls", "server_names", K_TEXT, F(tls.server_names), 0, 0 },
 	{ "console", "dual_control", K_TEXT, F(console.dual_control), 0, 0 },
 	{ "console", "idle_logout_s", K_UINT, F(console.idle_logout_s), 30, 86400 },
@@ -562,6 +569,7 @@ static void set_defaults(struct config *cfg)
 	cfg->hsm.timeout_ms = 5000;
 	cfg->store.busy_timeout_ms = 5000;
 	cfg->audit.syslog = true;
+	cfg->audit.queue_max = CONFIG_DEFAULT_AUDIT_QUEUE_MAX;
 	cfg->console.idle_logout_s = 900;
 }
 
@@ -579,6 +587,61 @@ static cf_err pin_file_check(const char *path)
 		rc = CF_E_PERM_FILE;
 	close(fd);
 	return rc;
+}
+
+/* Line of a single-valued key's first occurrence (0 = absent). */
+static int key_line(const struct parse *p, const char *section, const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return p->seen[i];
+	return 0;
+}
+
+/* [audit] remote = HOST:PORT or [V6]:PORT, its policy and its files. */
+static void validate_audit(struct parse *p)
+{
+	struct config *cfg = p->cfg;
+	const char *v = cfg->audit.remote, *colon;
+	int line = key_line(p, "audit", "remote");
+	unsigned long port = 0;
+	size_t hl;
+
+	if (cfg->audit.on_queue_full[0] == '\0' || strcmp(cfg->audit.on_queue_full, "stop") == 0)
+		cfg->audit.queue_stop = true;
+	else if (strcmp(cfg->audit.on_queue_full, "continue") == 0)
+		cfg->audit.queue_stop = false;
+	else
+		fail_at(p, CF_E_CONFIG, key_line(p, "audit", "on_queue_full"),
+			"[audit] on_queue_full: expected stop or continue");
+	if (v[0] == '\0' || strcmp(v, "off") == 0) {
+		cfg->audit.remote[0] = '\0';
+		return;
+	}
+	colon = strrchr(v, ':');
+	if (v[0] == '[') {
+		const char *rb = strchr(v, ']');
+		if (rb == NULL || rb[1] != ':')
+			colon = NULL;
+		v++;
+		hl = rb != NULL ? (size_t)(rb - v) : 0;
+	} else {
+		hl = colon != NULL ? (size_t)(colon - v) : 0;
+		if (colon != NULL && memchr(v, ':', hl) != NULL)
+			colon = NULL; /* a bare IPv6 address: write [V6]:PORT */
+	}
+	if (colon == NULL || hl == 0 || hl > CONFIG_REMOTE_MAX ||
+	    !parse_uint(colon + 1, 1, 65535, &port)) {
+		fail_at(p, CF_E_CONFIG, line, "[audit] remote: expected HOST:PORT or [V6]:PORT");
+		return;
+	}
+	memcpy(cfg->audit.remote_host, v, hl);
+	cfg->audit.remote_host[hl] = '\0';
+	cfg->audit.remote_port = (uint16_t)port;
+	if (cfg->audit.remote_ca[0] == '\0' || cfg->audit.remote_cert[0] == '\0' ||
+	    cfg->audit.remote_key[0] == '\0')
+		fail_at(p, CF_E_CONFIG, line,
+			"[audit] remote needs remote_ca, remote_cert and remote_key");
 }
 
 static void validate(struct parse *p)
@@ -608,6 +671,7 @@ static void validate(struct parse *p)
 					"client identity already mapped on line %d", d->line);
 		}
 	}
+	validate_audit(p);
 	if (p->rc == CF_OK && cfg->hsm.pin_file[0] != '\0') {
 		cf_err rc = pin_file_check(cfg->hsm.pin_file);
 		if (rc == CF_E_PERM_FILE)

@@ -20,6 +20,8 @@
 #define CONFIG_NAME_MAX 63       /* client names, tenants */
 #define CONFIG_FP_HEX 64         /* SHA-256 fingerprint as lower-case hex */
 #define CONFIG_DN_MAX 1023       /* subject / issuer, RFC 2253 text */
+#define CONFIG_REMOTE_MAX 255    /* [audit] remote, remote_name */
+#define CONFIG_DEFAULT_AUDIT_QUEUE_MAX 100000u
 
 /* Defaults (docs/config.md). */
 #define CONFIG_DEFAULT_ADDRESS "127.0.0.1"
@@ -109,6 +111,19 @@ struct config {
 	} store;
 	struct {
 		bool syslog;
+		/* the remote copy (docs/config.md [audit], docs/security.md "Remote audit"):
+		 * "HOST:PORT" ("[v6]:PORT") as written, "" = off; host and port parsed from it */
+		char remote[CONFIG_REMOTE_MAX + 1];
+		char remote_host[CONFIG_REMOTE_MAX + 1];
+		uint16_t remote_port;
+		char remote_name[CONFIG_REMOTE_MAX + 1]; /* name the collector's certificate must
+		                                            carry; "" = the host */
+		char remote_ca[PATH_MAX];  /* PEM CA the collector's certificate chains to */
+		char remote_cert[PATH_MAX]; /* our client certificate (chain), PEM */
+		char remote_key[PATH_MAX]; /* its key, PEM file (mode 0600) */
+		unsigned queue_max;        /* records not yet delivered before the policy applies */
+		char on_queue_full[16];    /* "stop" | "continue" as written ("" = stop) */
+		bool queue_stop;           /* parsed: stop (true) | continue (false) */
 	} audit;
 	struct {
 		/* commands that need a second administrator's approval: comma-separated names

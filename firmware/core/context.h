@@ -35,6 +35,11 @@ struct svc {
 	int64_t (*now)(void *arg);  /* clock, seconds since the epoch (tests may fake it) */
 	void *now_arg;
 	struct kek_job *kekjob;     /* firmware/svc/kekjob.h: running while READY; NULL otherwise */
+	struct audit_fwd *auditfwd; /* firmware/svc/auditfwd.h: the remote audit sender, running
+	                               while READY with [audit] remote set; NULL otherwise */
+	/* the remote audit backlog reached [audit] queue_max under on_queue_full = stop: KMIP
+	 * requests answer Operation Failed until it drains (set by the sender) */
+	_Atomic bool audit_hold;
 	struct authz *authz;        /* firmware/ops/authz.h: principal cache and TLS run-time
 	                               trust, for the life of the service (NULL in tests that
 	                               need neither) */

@@ -106,7 +106,7 @@ static bool ops_may_run(const struct authz_principal *who, const struct ops_entr
 	return e != NULL && who->role > 0 && who->role < 8 && (e->roles & ROLE(who->role)) != 0;
 }
 
-static bool request_writes(const struct kmip_request *rq)
+bool ops_request_writes(const struct kmip_request *rq)
 {
 	for (size_t i = 0; i < rq->n_items; i++) {
 		const struct ops_entry *e = ops_find(rq->items[i].op);
@@ -474,7 +474,7 @@ static bool gate_defer(struct req_ctx *x)
 {
 	struct net_conn_info *ci = x->r.ci;
 	if (ci == NULL || !ci->can_hold || ci->run_deferred || x->svc_state != SVC_READY ||
-	    x->r.w->st == NULL || !request_writes(&x->rq))
+	    x->r.w->st == NULL || !ops_request_writes(&x->rq))
 		return false;
 	ops_hold(ci, NET_HOLD_DEFER);
 	prep_stash(&x->r, &x->rq);
@@ -532,6 +532,12 @@ static bool gate(struct req_ctx *x, const uint8_t *req, size_t n, cf_err *rc)
 							   : "store unavailable");
 		return false;
 	}
+	/* the remote audit backlog is full under [audit] on_queue_full = stop (auditfwd.h) */
+	if (atomic_load_explicit(&w->svc->audit_hold, memory_order_relaxed)) {
+		*rc = refuse_all(x, KMIP_RESULT_REASON_GENERAL_FAILURE,
+				 "audit collector unreachable: audit queue full");
+		return false;
+	}
 	if (gate_authenticate(x) != CF_OK) {
 		*rc = refuse_all(x, KMIP_RESULT_REASON_AUTHENTICATION_NOT_SUCCESSFUL,
 				 "client not authorized");
@@ -563,7 +569,7 @@ static bool tx_open(struct req_ctx *x, cf_err *rc)
 	if ((*rc = kmip_arena_alloc(&w->arena, x->rq.n_items, sizeof *x->its, &p)) != CF_OK)
 		return false;
 	x->its = p;
-	if (!request_writes(&x->rq)) {
+	if (!ops_request_writes(&x->rq)) {
 		*rc = store_read_tx_begin(w->st);
 		x->r.audit_queue = *rc == CF_OK;
 	} else {

@@ -172,6 +172,10 @@ const char *ops_op_name(uint32_t op);
 
 /* ---- the worker (ops_worker.c), for the dispatch --------------------------------------- */
 
+/* Does one of the request's items write (its operation's access is OPS_WRITE)? Such a request
+ * runs in a write transaction, one that does not in a read snapshot (ops.c). */
+bool ops_request_writes(const struct kmip_request *rq);
+
 /* Open the worker's store connection if it is not open (registers wake_fd for its syncs). */
 MUST_USE cf_err ops_worker_store(struct ops_worker *w);
 /* Audit one record for the item in the currently open transaction (or on its own); for a

@@ -2,14 +2,17 @@
  * canonical encoding, the hashing and the verification. */
 #include "firmware/store/audit.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
 #include "board/log.h"
 #include "firmware/store/commit.h"
+#include "firmware/store/store_int.h"
 
 /* Domain separation: a record hash cannot be confused with any other SHA-256 we compute. */
 static const char audit_domain[] = "coffre-audit-v1";
@@ -222,4 +225,105 @@ cf_err audit_verify(struct store *st, uint64_t *first_bad_seq)
 		return CF_E_STORE;
 	}
 	return CF_OK;
+}
+
+/* ---- the remote copy's cursor and reader (docs/store.md "audit", firmware/svc/auditfwd.c) -- */
+
+#define AUDIT_SENT_KEY "audit_remote_sent"
+#define AUDIT_READ_SQL                                                                       \
+	"SELECT seq,time,actor,source,operation,uid,result,detail,prev_hash,hash FROM audit " \
+	"WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+
+cf_err audit_sent_get(struct store *st, uint64_t *seq)
+{
+	char v[32];
+	char *end = NULL;
+
+	if (seq == NULL)
+		return CF_E_INVALID_ARG;
+	*seq = 0;
+	if (st == NULL)
+		return CF_E_INVALID_ARG;
+	cf_err rc = store_meta_get(st, AUDIT_SENT_KEY, v, sizeof v);
+	if (rc == CF_E_NOT_FOUND)
+		return CF_OK;
+	if (rc != CF_OK)
+		return rc;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0')
+		return CF_E_STORE;
+	*seq = n;
+	return CF_OK;
+}
+
+cf_err audit_sent_set(struct store *st, uint64_t seq)
+{
+	char v[32];
+
+	if (st == NULL)
+		return CF_E_INVALID_ARG;
+	snprintf(v, sizeof v, "%" PRIu64, seq);
+	return store_meta_set(st, AUDIT_SENT_KEY, v);
+}
+
+/* One row of AUDIT_READ_SQL; strings point into the statement (valid until the next step). */
+static void read_row(sqlite3_stmt *s, struct store_audit_row *row)
+{
+	memset(row, 0, sizeof *row);
+	int64_t seq = sqlite3_column_int64(s, 0);
+	row->seq = seq > 0 ? (uint64_t)seq : 0;
+	row->time = sqlite3_column_int64(s, 1);
+	row->actor = (const char *)sqlite3_column_text(s, 2);
+	row->source = (const char *)sqlite3_column_text(s, 3);
+	row->operation = (const char *)sqlite3_column_text(s, 4);
+	row->uid = (const char *)sqlite3_column_text(s, 5);
+	row->result = sqlite3_column_int64(s, 6);
+	row->detail = (const char *)sqlite3_column_text(s, 7);
+	const void *ph = sqlite3_column_blob(s, 8);
+	const void *h = sqlite3_column_blob(s, 9);
+	if (ph != NULL && sqlite3_column_bytes(s, 8) == STORE_HASH_LEN)
+		memcpy(row->prev_hash, ph, STORE_HASH_LEN);
+	if (h != NULL && sqlite3_column_bytes(s, 9) == STORE_HASH_LEN)
+		memcpy(row->hash, h, STORE_HASH_LEN);
+	row->actor = row->actor != NULL ? row->actor : "";
+	row->source = row->source != NULL ? row->source : "";
+	row->operation = row->operation != NULL ? row->operation : "";
+	row->uid = row->uid != NULL ? row->uid : "";
+	row->detail = row->detail != NULL ? row->detail : "";
+}
+
+cf_err audit_read_after(struct store *st, uint64_t after, unsigned max, store_audit_fn fn,
+			void *arg, unsigned *n_out)
+{
+	sqlite3_stmt *s = NULL;
+	cf_err rc = CF_E_INTERNAL;
+	unsigned n = 0;
+	int r;
+
+	if (n_out != NULL)
+		*n_out = 0;
+	if (st == NULL || fn == NULL || max == 0 || after > (uint64_t)INT64_MAX)
+		return CF_E_INVALID_ARG;
+	TRY(st_prepare(st, AUDIT_READ_SQL, &s));
+	r = sqlite3_bind_int64(s, 1, (int64_t)after);
+	if (r == SQLITE_OK)
+		r = sqlite3_bind_int64(s, 2, (int64_t)max);
+	if (r != SQLITE_OK) {
+		rc = st_map_sqlite(st, r, "bind audit read");
+		goto out;
+	}
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_audit_row row;
+		read_row(s, &row);
+		if ((rc = fn(arg, &row)) != CF_OK)
+			goto out;
+		n++;
+	}
+	rc = r == SQLITE_DONE ? CF_OK : st_map_sqlite(st, r, "audit read");
+out:
+	sqlite3_finalize(s);
+	if (n_out != NULL)
+		*n_out = n;
+	return rc;
 }

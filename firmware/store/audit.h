@@ -52,4 +52,17 @@ void audit_syslog_open(void);
  * (every field but row->hash). */
 MUST_USE cf_err audit_hash(const struct store_audit_row *row, uint8_t out[static STORE_HASH_LEN]);
 
+/* ---- the remote copy (firmware/svc/auditfwd.c, docs/security.md "Remote audit") -------
+ * The audit table is the queue: the sender reads records after its cursor and moves the cursor
+ * (meta audit_remote_sent) once the collector has them. Nothing is ever deleted for it. */
+
+/* The last seq the collector is known to hold (0 = none yet). */
+MUST_USE cf_err audit_sent_get(struct store *st, uint64_t *seq);
+/* Move that cursor (its own committed transaction: call it at most every second or so). */
+MUST_USE cf_err audit_sent_set(struct store *st, uint64_t seq);
+/* Call fn on the rows with seq > after, in seq order, at most max of them, in one statement
+ * (strings valid during the call only). *n_out (may be NULL) = rows passed to fn. */
+MUST_USE cf_err audit_read_after(struct store *st, uint64_t after, unsigned max,
+				 store_audit_fn fn, void *arg, unsigned *n_out);
+
 #endif

@@ -43,6 +43,7 @@
 #include "firmware/pki/appliance.h"
 #include "firmware/svc/run.h"
 #include "firmware/svc/svc.h"
+#include "firmware/svc/auditfwd.h"
 #include "firmware/svc/kekjob.h"
 #include "firmware/net/net.h"
 #include "firmware/ops/ops.h"
@@ -106,6 +107,7 @@ struct svc_rt {
 	size_t pin_cap, pin_n;
 	/* svc_health_tick's (main thread only) */
 	bool disk_full_said;       /* the console was told the data disk is full */
+	bool audit_full_said;      /* ... the remote audit backlog is full */
 	unsigned stalled;          /* worker index + 1 found stalled, 0 = none */
 };
 
@@ -452,6 +454,29 @@ static bool svc_store_uninitialized(struct svc_rt *rt)
 
 /* ---- boot steps (rt->ctl held) ---------------------------------------------------------- */
 
+/* The remote audit sender ([audit] remote): runs while READY, stopped with the KEK job. */
+static void svc_auditfwd_start(struct svc_rt *rt)
+{
+	struct audit_fwd_opts o = { .cfg = rt->svc.cfg, .store_path = rt->svc.store_path,
+				    .now = rt->svc.now, .now_arg = rt->svc.now_arg,
+				    .hold = &rt->svc.audit_hold };
+	cf_err rc;
+
+	if (rt->svc.auditfwd != NULL)
+		return;
+	if ((rc = audit_fwd_start(&o, &rt->svc.auditfwd)) != CF_OK) {
+		log_err_r(rc, "svc: the remote audit sender could not start");
+		svc_notify(rt, "coffre: WARNING: the remote audit sender could not start (%s)",
+			   cf_err_str(rc));
+	}
+}
+
+static void svc_auditfwd_stop(struct svc_rt *rt)
+{
+	audit_fwd_stop(rt->svc.auditfwd);
+	rt->svc.auditfwd = NULL;
+}
+
 static void svc_kekjob_start(struct svc_rt *rt)
 {
 	cf_err rc;
@@ -470,6 +495,7 @@ static void svc_kekjob_stop(struct svc_rt *rt)
 {
 	kek_job_stop(rt->svc.kekjob);
 	rt->svc.kekjob = NULL;
+	svc_auditfwd_stop(rt); /* READY's other background thread: stopped at the same points */
 }
 
 static void svc_uninit_enter(struct svc_rt *rt, const char *why)
@@ -569,6 +595,7 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	svc_audit_state(rt, "state:READY", CF_OK, NULL);
 	svc_audit_restarts(rt);
 	svc_kekjob_start(rt);
+	svc_auditfwd_start(rt);
 	fprintf(stderr, "coffred: ready kmip=%s%s%s:%u\n", v6 ? "[" : "", cfg->kmip.address,
 		v6 ? "]" : "", (unsigned)net_server_port(rt->net));
 	fflush(stderr);
@@ -1143,6 +1170,20 @@ bool svc_health_tick(struct svc *s)
 		svc_notify(rt, full ? "coffre: DATA DISK FULL: KMIP requests that write answer "
 				      "Operation Failed until space is freed"
 				    : "coffre: the data disk has space again: KMIP writes succeed");
+	}
+	full = audit_fwd_full(s->auditfwd);
+	if (s->auditfwd == NULL) {
+		rt->audit_full_said = false; /* stopped: nothing to announce */
+	} else if (full != rt->audit_full_said) {
+		rt->audit_full_said = full;
+		svc_notify(rt, full ? "coffre: AUDIT QUEUE FULL: the collector %s has not received "
+				      "%u records; %s"
+				    : "coffre: the audit queue to %s has drained (below %u records); %s",
+			   s->cfg->audit.remote, full ? s->cfg->audit.queue_max
+						      : s->cfg->audit.queue_max / 2,
+			   !s->cfg->audit.queue_stop ? "KMIP keeps serving (on_queue_full = continue)"
+			   : full ? "KMIP requests answer Operation Failed until it drains"
+				  : "KMIP serves again");
 	}
 	unsigned wk = net_server_stalled(rt->net, (uint64_t)SVC_STALL_S * 1000u, &age_ms);
 	if (wk != 0 && rt->stalled == 0) {

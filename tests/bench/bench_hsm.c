@@ -10,7 +10,8 @@
  *                                                  C_Sign, key object kept
  * Raw and layered runs alternate BENCH_REPEAT times (default 3) and each line is the median, so
  * that machine noise (a shared 2-core VM) hits both alike; "hsm <op> layer/raw <ratio>" lines
- * give the layer's share of the raw rate. BENCH_SECONDS (default 1) per run. */
+ * give the layer's share of the raw rate. BENCH_SECONDS (default 1) per run; BENCH_ONLY=cs runs
+ * only the cs-* rows and their raw counterparts. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -325,6 +326,9 @@ int main(void)
 	int rep = re ? atoi(re) : 3;
 	if (rep < 1 || rep > REPEAT_MAX)
 		rep = 3;
+	/* BENCH_ONLY=cs: only the cryptographic services rows */
+	const char *only = getenv("BENCH_ONLY");
+	bool cs_only = only != NULL && strcmp(only, "cs") == 0;
 	struct tok_env env;
 	memset(&env, 0, sizeof env);
 	int rc = 1;
@@ -342,11 +346,15 @@ int main(void)
 	hsm_session_release(s);
 	for (int threads = 1; threads <= 2; threads++) {
 		/* raw and layered back to back so that machine noise hits both alike */
-		if (run_pair(h, OP_RAW_GEN, OP_GEN, threads, secs, rep) ||
-		    run_pair(h, OP_RAW_DEC, OP_UNWRAP, threads, secs, rep) ||
+		if ((!cs_only && (run_pair(h, OP_RAW_GEN, OP_GEN, threads, secs, rep) ||
+				  run_pair(h, OP_RAW_DEC, OP_UNWRAP, threads, secs, rep))) ||
 		    run_pair(h, OP_RAW_GCM, OP_CS_GCM, threads, secs, rep) ||
 		    run_pair(h, OP_RAW_ECDSA, OP_CS_ECDSA, threads, secs, rep))
 			goto out;
+	}
+	if (cs_only) {
+		rc = 0;
+		goto out;
 	}
 	if (run(h, OP_KWP_GEN, 1, secs) || run(h, OP_KWP_UNWRAP, 1, secs))
 		goto out;

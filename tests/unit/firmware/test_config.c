@@ -260,6 +260,16 @@ static void t_errors_with_line(void **s)
 		{ "[tls]\npinned = abc\n", CF_E_CONFIG, 2, "pinned" },
 		{ "[tls]\nciphers = AES128 SHA\n", CF_E_CONFIG, 2, "ciphers" },
 		{ "[audit]\nsyslog = maybe\n", CF_E_CONFIG, 2, "syslog" },
+		{ "[audit]\nremote = collector.example\nremote_ca = a\nremote_cert = b\nremote_key = c\n",
+		  CF_E_CONFIG, 2, "[audit] remote: expected HOST:PORT or [V6]:PORT" },
+		{ "[audit]\nremote = ::1:6514\nremote_ca = a\nremote_cert = b\nremote_key = c\n",
+		  CF_E_CONFIG, 2, "HOST:PORT" },
+		{ "[audit]\nremote = [::1]:0\nremote_ca = a\nremote_cert = b\nremote_key = c\n",
+		  CF_E_CONFIG, 2, "HOST:PORT" },
+		{ "[audit]\nremote = h:6514\nremote_ca = a\n", CF_E_CONFIG, 2,
+		  "[audit] remote needs remote_ca, remote_cert and remote_key" },
+		{ "[audit]\nqueue_max = 0\n", CF_E_CONFIG, 2, "queue_max" },
+		{ "[audit]\n\non_queue_full = drop\n", CF_E_CONFIG, 3, "expected stop or continue" },
 		{ "[hsm]\ntimeout_ms = 10\n", CF_E_CONFIG, 2, "timeout_ms" },
 		{ "[hsm]\npin = 1234\n", CF_E_CONFIG, 2, "unknown key 'pin'" },
 		{ "[kmip]\nthis line has no equals sign\n", CF_E_CONFIG, 2, "syntax error" },
@@ -346,6 +356,39 @@ static void t_nul_byte(void **s)
 			assert_string_equal(d.file, path);
 		}
 	}
+}
+
+/* [audit] remote: HOST:PORT and [V6]:PORT, the policy, the defaults. */
+static void t_audit_remote(void **s)
+{
+	(void)s;
+	static const char v6[] = "[audit]\nremote = [::1]:6514\nremote_ca = ca.pem\n"
+				 "remote_cert = c.pem\nremote_key = /k.pem\nqueue_max = 10\n"
+				 "on_queue_full = continue\n";
+	static const char dns[] = "[audit]\nremote = collector.example:514\nremote_ca = a\n"
+				  "remote_cert = b\nremote_key = c\nremote_name = syslog.example\n";
+	struct config *c = NULL;
+	struct config_diag d;
+	assert_int_equal(config_load_mem("/etc/coffre/coffred.conf", v6, strlen(v6), &c, &d), CF_OK);
+	assert_string_equal(c->audit.remote, "[::1]:6514");
+	assert_string_equal(c->audit.remote_host, "::1");
+	assert_int_equal(c->audit.remote_port, 6514);
+	assert_string_equal(c->audit.remote_ca, "/etc/coffre/ca.pem");
+	assert_string_equal(c->audit.remote_key, "/k.pem");
+	assert_int_equal(c->audit.queue_max, 10);
+	assert_false(c->audit.queue_stop);
+	config_free(c);
+	assert_int_equal(config_load_mem("/etc/coffre/coffred.conf", dns, strlen(dns), &c, &d), CF_OK);
+	assert_string_equal(c->audit.remote_host, "collector.example");
+	assert_int_equal(c->audit.remote_port, 514);
+	assert_string_equal(c->audit.remote_name, "syslog.example");
+	assert_true(c->audit.queue_stop);
+	assert_int_equal(c->audit.queue_max, CONFIG_DEFAULT_AUDIT_QUEUE_MAX);
+	config_free(c);
+	assert_int_equal(config_load_mem("/etc/coffre/coffred.conf", "[audit]\nremote = off\n", 21,
+					 &c, &d), CF_OK);
+	assert_string_equal(c->audit.remote, "");
+	config_free(c);
 }
 
 /* config_load_mem: the same result as the file, relative paths against the named directory. */
@@ -438,6 +481,7 @@ int main(void)
 		cmocka_unit_test(t_errors_with_line),
 		cmocka_unit_test(t_nul_byte),
 		cmocka_unit_test(t_load_mem),
+		cmocka_unit_test(t_audit_remote),
 		cmocka_unit_test(t_pin_file_permissions),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

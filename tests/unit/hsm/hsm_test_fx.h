@@ -2,8 +2,8 @@
  * (an hsm logged in, one session acquired, a current KEK), hex helpers, managed keys made with
  * hsm_dek_wrap, and the count of session objects left in the pool session. Needs hsm_int.h
  * (hsm_test_raw: link hsm_th) and cmocka included first.
- *   fx_open(module, &f)   hsm_open(module) + login + acquire + KEK (module: SOFTHSM_PATH, or
- *                         the fault shim's path)
+ *   fx_open(module, pool, timeout_ms)  hsm_open(module) + login + acquire + KEK (module:
+ *                         SOFTHSM_PATH, or the fault shim's path; timeout_ms 0 = default)
  *   fx_close(f)
  *   mk_make / mk_make_raw  a managed key of a KMIP object type from hex / bytes
  *   fx_session_objects(f)  CKA_TOKEN false objects visible in the pool session */
@@ -19,10 +19,11 @@ struct fx {
 	hsm_sess *s;
 };
 
-static inline struct fx *fx_open(const char *module, unsigned pool)
+static inline struct fx *fx_open(const char *module, unsigned pool, unsigned timeout_ms)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	struct hsm_config cfg = { .module_path = module, .token = TEST_TOKEN, .pool_size = pool };
+	struct hsm_config cfg = { .module_path = module, .token = TEST_TOKEN, .pool_size = pool,
+				  .timeout_ms = timeout_ms };
 	uint32_t v = 0;
 	if (f == NULL)
 		return NULL;

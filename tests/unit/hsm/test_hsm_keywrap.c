@@ -36,7 +36,7 @@ static int group_teardown(void **st)
 
 static int fx_setup(void **st)
 {
-	struct fx *f = fx_open(SOFTHSM_PATH, 2);
+	struct fx *f = fx_open(SOFTHSM_PATH, 2, 0);
 	if (f == NULL)
 		return -1;
 	*st = f;

@@ -31,7 +31,7 @@ static int group_teardown(void **st)
 
 static int fx_setup(void **st)
 {
-	struct fx *f = fx_open(SOFTHSM_PATH, 4);
+	struct fx *f = fx_open(SOFTHSM_PATH, 4, 0);
 	if (f == NULL)
 		return -1;
 	*st = f;
