@@ -337,6 +337,18 @@ def aes_cases(c):
     t.check("stream CBC-PKCS5 decrypt: two parts give OpenSSL's plaintext",
             st == 0 and st2 == 0 and part1 + (field(pl2, T["DATA"]) or b"") == msg,
             "%s %s %r / %s %s %r" % (st, rr, rm, st2, rr2, rm2))
+    # streaming CTR and ECB: the parts equal OpenSSL's one-shot output
+    for mode, ossl_mode, name in ((MODE_CTR, modes.CTR(iv), "CTR"), (MODE_ECB, modes.ECB(), "ECB")):
+        data = msg[:992] if mode == MODE_ECB else msg
+        st, rr, rm, pl = crypt(c, OP["ENCRYPT"], uid, cp(mode), data[:496],
+                               iv=iv if mode == MODE_CTR else None, init=True)
+        out, corr = field(pl, T["DATA"]) or b"", field(pl, T["CORR"])
+        st2, rr2, rm2, pl2 = crypt(c, OP["ENCRYPT"], uid, None, data[496:], corr=corr,
+                                   final=True)
+        e = Cipher(algorithms.AES(key), ossl_mode).encryptor()
+        t.check("stream %s: two parts equal OpenSSL's one-shot ciphertext" % name,
+                st == 0 and st2 == 0 and out + (field(pl2, T["DATA"]) or b"") ==
+                e.update(data) + e.finalize(), "%s %s %r / %s %s %r" % (st, rr, rm, st2, rr2, rm2))
     refused("stream: a part before the last not whole blocks", crypt(
         c, OP["ENCRYPT"], uid, cp(MODE_CBC, PAD_PKCS5), b"x" * 17, iv=iv, init=True),
         R["INVALID_MESSAGE"])
