@@ -206,7 +206,7 @@ static void main_restart(struct main_wiring *w)
 	main_release(w);
 	fprintf(stderr, "coffred: zeroized: restarting\n");
 	fflush(stderr);
-	execv("/proc/self/exe", w->o->argv);
+	execv(board_sandbox_exec_path("/proc/self/exe"), w->o->argv);
 	fprintf(stderr, "coffred: restart failed: %s\n", strerror(errno));
 }
 

@@ -51,6 +51,7 @@ struct key_def {
 static const struct key_def keys[] = {
 	{ "service", "data_dir", K_PATH, F(service.data_dir), 0, 0 },
 	{ "service", "state", K_PATH, F(service.state), 0, 0 },
+	{ "service", "sandbox", K_BOOL, F(service.sandbox), 0, 0 },
 	{ "kmip", "address", K_ADDR, F(kmip.address), 0, 0 },
 	{ "kmip", "port", K_UINT, F(kmip.port), 1, 65535 },
 	{ "kmip", "workers", K_UINT, F(kmip.workers), 1, 64 },
@@ -545,6 +546,7 @@ static char *reader(char *str, int num, void *stream)
 
 static void set_defaults(struct config *cfg)
 {
+	cfg->service.sandbox = true;
 	snprintf(cfg->kmip.address, sizeof cfg->kmip.address, "%s", CONFIG_DEFAULT_ADDRESS);
 	cfg->kmip.port = CONFIG_DEFAULT_PORT;
 	cfg->kmip.workers = CONFIG_DEFAULT_WORKERS;

@@ -62,6 +62,8 @@ struct config {
 	struct {
 		char data_dir[PATH_MAX];   /* store.db lives here */
 		char state[PATH_MAX];      /* runtime state dir (error log, console link) */
+		bool sandbox;              /* seccomp allow-list once started (docs/security.md
+		                              "Sandbox"); off only to diagnose */
 	} service;
 	struct {
 		char address[64];          /* numeric IPv4 or IPv6 literal */

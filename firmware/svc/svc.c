@@ -31,11 +31,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 
+#include "board/board.h"
 #include "board/log.h"
 #include "board/sec.h"
 #include "firmware/store/audit.h"
@@ -302,9 +305,34 @@ static void svc_worker_free(void *worker_arg)
 	ops_worker_free(worker_arg);
 }
 
+#ifdef COFFRE_TEST_HOOKS
+/* COFFRE_TEST_SYSCALL=execve|ptrace: the KMIP worker that handles a request first makes that
+ * call, which the sandbox forbids (tests/integration/test_sandbox.py: the process ends with
+ * SIGSYS and the log names the call). */
+static void svc_test_syscall(void)
+{
+	const char *v = getenv("COFFRE_TEST_SYSCALL");
+
+	if (v == NULL || v[0] == '\0')
+		return;
+	log_warn("svc: test hook: this worker calls %s", v);
+	if (strcmp(v, "execve") == 0) {
+		char *const argv[] = { (char *)"/bin/true", NULL };
+
+		(void)execve("/bin/true", argv, environ);
+	} else if (strcmp(v, "ptrace") == 0) {
+		(void)syscall(SYS_ptrace, PTRACE_TRACEME, 0L, 0L, 0L);
+	}
+	log_err("svc: test hook: %s returned (%s): no sandbox", v, strerror(errno));
+}
+#endif
+
 static cf_err svc_handle(void *arg, struct net_conn_info *ci, const uint8_t *req, size_t n,
 			 uint8_t *resp, size_t cap, size_t *resp_len)
 {
+#ifdef COFFRE_TEST_HOOKS
+	svc_test_syscall();
+#endif
 	return ops_handle(arg, ci, req, n, resp, cap, resp_len);
 }
 
@@ -1167,6 +1195,34 @@ void svc_set_notify(struct svc *s, svc_notify_fn *fn, void *arg)
 	pthread_mutex_unlock(&rt->ctl);
 }
 
+/* The sandbox (board/sandbox.c) once every thread of the start-up runs: the programs it may
+ * still exec are the zeroize's restart (main.c) and the backup export's HSM helper, the
+ * `coffre` next to this coffred (firmware/console/con_backup.c). */
+static cf_err svc_sandbox_enter(struct svc_rt *rt)
+{
+	char exe[PATH_MAX], helper[PATH_MAX + 8];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	char *slash;
+	cf_err rc;
+
+	if (!rt->svc.cfg->service.sandbox) {
+		log_warn("svc: [service] sandbox = off: no seccomp filter (diagnosis only)");
+		return CF_OK;
+	}
+	if (n <= 0)
+		return CF_E_IO;
+	exe[n] = '\0';
+	if ((rc = board_sandbox_exec_allow("/proc/self/exe")) != CF_OK)
+		return rc;
+	if ((slash = strrchr(exe, '/')) != NULL) {
+		*slash = '\0';
+		if ((size_t)snprintf(helper, sizeof helper, "%s/coffre", exe) < sizeof helper &&
+		    (rc = board_sandbox_exec_allow(helper)) != CF_OK)
+			return rc;
+	}
+	return board_sandbox_enter();
+}
+
 cf_err svc_boot(struct svc *s, cf_err (*then)(void *arg), void *arg)
 {
 	struct svc_rt *rt = svc_rt_of(s);
@@ -1177,6 +1233,8 @@ cf_err svc_boot(struct svc *s, cf_err (*then)(void *arg), void *arg)
 	svc_pin_wipe(rt);
 	if (then != NULL)
 		rc = then(arg);
+	if (rc == CF_OK && (rc = svc_sandbox_enter(rt)) != CF_OK)
+		log_err_r(rc, "svc: the sandbox could not be entered: not serving");
 	pthread_mutex_unlock(&rt->ctl);
 	return rc;
 }
