@@ -123,7 +123,7 @@ static const struct sandbox_errno_rule sandbox_errno[] = {
  * with a tracer task that ptraces every thread, and a report may read /proc or spawn the
  * symbolizer. Never in the product build. */
 static const char *const sandbox_allow_san[] = {
-	"ptrace", "process_vm_readv", "sched_getparam", "sched_getscheduler",
+	"ptrace", "process_vm_readv", "sched_getparam", "sched_getscheduler", "getdents",
 };
 static const struct sandbox_arg_rule sandbox_allow_san_args[] = {
 	{ "prctl", 0, PR_SET_PDEATHSIG }, { "prctl", 0, PR_SET_PTRACER },
