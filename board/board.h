@@ -185,6 +185,11 @@ void board_ntp_status(struct board *b, struct board_ntp_status *out);
  * COFFRE_RUN_AS: nothing to do. Host: nothing to do. CF_E_CONFIG for a malformed
  * COFFRE_RUN_AS or UID 0; CF_E_PERMISSION when a step fails (the caller must not go on). */
 MUST_USE cf_err board_privileges_drop(void);
+/* Become uid:gid for good (board/posix.c; [service] user on a host): no supplementary
+ * groups, real, effective and saved ids all changed, so every capability goes too; checks
+ * that root cannot be regained. The process must be root and have no thread yet.
+ * CF_E_INVALID_ARG for uid 0, CF_E_PERMISSION when a step fails (the caller must stop). */
+MUST_USE cf_err board_user_drop(unsigned uid, unsigned gid);
 
 /* ---- sandbox (board/sandbox.c; docs/security.md "Sandbox") ----------------------------- */
 

@@ -2,7 +2,8 @@
  *
  *   coffred -c CONFIG [--console PATH|pty|stdio] [--port N]
  *   coffred provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa] [--module SO]
- *   coffred provision --fresh DIR [--port PORT] [--module SO]
+ *                     [--user NAME]
+ *   coffred provision --fresh DIR [--port PORT] [--module SO] [--user NAME]
  *
  * --port overrides [kmip] port; 0 binds any free port (tests read it from the ready line).
  *
@@ -303,8 +304,9 @@ static int usage(FILE *f, int ret)
 {
 	fprintf(f, "usage: coffred -c CONFIG [--console PATH|pty|stdio] [--port N]\n"
 		   "       coffred provision --qa DIR [--port PORT] [--clients N] "
-		   "[--server-key ec|rsa] [--module PKCS11_SO]\n"
-		   "       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO]\n");
+		   "[--server-key ec|rsa] [--module PKCS11_SO] [--user NAME]\n"
+		   "       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO] "
+		   "[--user NAME]\n");
 	return ret;
 }
 

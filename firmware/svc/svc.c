@@ -1097,6 +1097,31 @@ static cf_err svc_config_load(struct svc_rt *rt, const char *path)
 	return rc;
 }
 
+/* [service] user: a coffred started as root becomes that user before it touches anything else
+ * (the data dir, the store, the HSM token, the listener, the console); one started as that
+ * user already (a zeroize's restart) goes on; any other user is refused. */
+static cf_err svc_user_become(const struct config *cfg)
+{
+	cf_err rc;
+
+	if (cfg->service.user[0] == '\0')
+		return CF_OK;
+	if (geteuid() == 0 && (rc = board_user_drop(cfg->service.uid, cfg->service.gid)) != CF_OK) {
+		fprintf(stderr, "coffred: cannot become [service] user %s: %s\n", cfg->service.user,
+			cf_err_str(rc));
+		return rc;
+	}
+	if (geteuid() != (uid_t)cfg->service.uid) {
+		fprintf(stderr, "coffred: [service] user is %s (uid %u) but coffred runs as uid %u: "
+				"start it as root or as that user\n", cfg->service.user,
+			cfg->service.uid, (unsigned)geteuid());
+		return CF_E_PERMISSION;
+	}
+	log_info("svc: running as %s (uid %u, gid %u)", cfg->service.user, cfg->service.uid,
+		 cfg->service.gid);
+	return CF_OK;
+}
+
 /* Config, limits, store path, board. Errors are printed on stderr. */
 static cf_err svc_setup(struct svc_rt *rt, const struct svc_run_opts *o)
 {
@@ -1106,6 +1131,8 @@ static cf_err svc_setup(struct svc_rt *rt, const struct svc_run_opts *o)
 	if ((rc = svc_config_load(rt, o->config_path)) != CF_OK)
 		return rc;
 	cfg = rt->svc.cfg;
+	if ((rc = svc_user_become(cfg)) != CF_OK)
+		return rc;
 	rt->svc.limits = KMIP_LIMITS_DEFAULT;
 	rt->svc.limits.max_message = cfg->kmip.max_message;
 	rt->svc.kmip_port = o->port_override ? o->port : cfg->kmip.port;
