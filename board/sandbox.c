@@ -49,8 +49,9 @@ static const char *const sandbox_allow[] = {
 	"readlinkat", "access", "faccessat", "faccessat2", "fchmod", "fchmodat", "fchown",
 	"fcntl", "flock", "dup", "dup2", "dup3", "pipe2", "umask", "getcwd", "utimensat",
 	/* sockets: the KMIP listener and its connections (accept4, epoll, eventfd wake-ups),
-	 * NTP's UDP queries, syslog's unix socket ([audit] syslog) */
-	"socket", "bind", "listen", "accept", "accept4", "connect", "getsockname",
+	 * NTP's UDP queries, syslog's unix socket ([audit] syslog); socket itself is checked
+	 * below (by family) */
+	"bind", "listen", "accept", "accept4", "connect", "getsockname",
 	"getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
 	"sendmmsg", "shutdown", "poll", "ppoll", "select", "pselect6", "epoll_create1",
 	"epoll_ctl", "epoll_wait", "epoll_pwait", "eventfd2",
