@@ -7,7 +7,7 @@
  * call's name to stderr (the board's log) with async-signal-safe calls only, then lets the
  * SIGSYS it re-raises kill the process. SCMP_ACT_KILL_PROCESS would kill just as surely but
  * cannot say which call it was. A trapped call never runs, so a handler an attacker installs
- * instead of ours gains nothing. A few calls answer an error instead (sandbox_errno below). */
+ * instead of ours gains nothing. One call answers an error instead (sandbox_errno below). */
 #include "board/board.h"
 #include "board/log.h"
 
@@ -78,8 +78,8 @@ static const char *const sandbox_allow[] = {
 	"arch_prctl", "seccomp",
 };
 
-/* Calls allowed with some arguments only; with others they fall to the default (SIGSYS) or
- * to an error (sandbox_errno). */
+/* Calls allowed with some arguments only; with others they are trapped like any call outside
+ * the list. */
 struct sandbox_arg_rule {
 	const char *name;
 	unsigned arg;
@@ -214,7 +214,7 @@ static void sandbox_on_sigsys(int sig, siginfo_t *si, void *uctx)
 	char line[160];
 	size_t o = 0;
 	int nr = si != NULL ? si->si_syscall : -1;
-	int saved = errno;
+	ssize_t w;
 
 	(void)uctx;
 	o = sandbox_put(line, o, sizeof line, "coffred: error: sandbox: forbidden system call ");
@@ -225,8 +225,8 @@ static void sandbox_on_sigsys(int sig, siginfo_t *si, void *uctx)
 	o = sandbox_put(line, o, sizeof line, " (");
 	o = sandbox_put_uint(line, o, sizeof line, nr >= 0 ? (unsigned long)nr : 0ul);
 	o = sandbox_put(line, o, sizeof line, "): the process stops\n");
-	if (write(STDERR_FILENO, line, o) < 0)
-		errno = saved;
+	w = write(STDERR_FILENO, line, o); /* nothing to do if it fails: the process ends */
+	(void)w;
 	/* SA_RESETHAND made the disposition the default again and SA_NODEFER left SIGSYS
 	 * unblocked: this kills the process with SIGSYS, as the filter's own kill would */
 	(void)syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
