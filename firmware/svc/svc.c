@@ -1,7 +1,7 @@
 /* coffred's boot sequence and states (docs/architecture.md "Process shape"; docs/console/ceremony.md).
  *
  *   (main.c: sec_harden_process, no core dumps, before anything secret is read; signals)
- *   svc_open: config_load -> board_init(data_dir)
+ *   svc_open: config_load -> [service] user (a root start becomes it) -> board_init(data_dir)
  *   svc_boot: hsm_open: no initialised token with the configured label: UNINITIALIZED
  *   -> login with [hsm] pin_file; without one: SEALED (the console's `unseal` types the PIN),
  *      or UNINITIALIZED when the store says the appliance was zeroized / never initialised
@@ -9,6 +9,7 @@
  *   -> store_open + store_check (PRAGMA quick_check)
  *   -> a current KEK? (none: UNINITIALIZED) -> TLS context + KMIP workers + KEK job -> READY
  *   -> (main.c: the console thread, once the state is decided)
+ *   -> the sandbox on every thread (board_sandbox_enter; docs/security.md "Sandbox")
  *
  * UNINITIALIZED and SEALED are not errors: the console runs `init` (svc_init_token, then
  * svc_start_serving) or `unseal` (svc_unseal), which continue the same boot from the console
