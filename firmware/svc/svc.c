@@ -2,14 +2,15 @@
  *
  *   (main.c: sec_harden_process, no core dumps, before anything secret is read; signals)
  *   svc_open: config_load -> [service] user (a root start becomes it) -> board_init(data_dir)
- *   svc_boot: hsm_open: no initialised token with the configured label: UNINITIALIZED
+ *   (main.c: the NTP thread, the console's TTY opened)
+ *   svc_boot: the sandbox on every thread (board_sandbox_enter; docs/security.md "Sandbox")
+ *   -> hsm_open: no initialised token with the configured label: UNINITIALIZED
  *   -> login with [hsm] pin_file; without one: SEALED (the console's `unseal` types the PIN),
  *      or UNINITIALIZED when the store says the appliance was zeroized / never initialised
  *   -> power-up self-tests on a pooled session (they need a logged-in session)
  *   -> store_open + store_check (PRAGMA quick_check)
  *   -> a current KEK? (none: UNINITIALIZED) -> TLS context + KMIP workers + KEK job -> READY
  *   -> (main.c: the console thread, once the state is decided)
- *   -> the sandbox on every thread (board_sandbox_enter; docs/security.md "Sandbox")
  *
  * UNINITIALIZED and SEALED are not errors: the console runs `init` (svc_init_token, then
  * svc_start_serving) or `unseal` (svc_unseal), which continue the same boot from the console
@@ -1223,8 +1224,10 @@ void svc_set_notify(struct svc *s, svc_notify_fn *fn, void *arg)
 	pthread_mutex_unlock(&rt->ctl);
 }
 
-/* The sandbox (board/sandbox.c) once every thread of the start-up runs: the programs it may
- * still exec are the zeroize's restart (main.c) and the backup export's HSM helper, the
+/* The sandbox (board/sandbox.c), first thing in the boot: what needed more is done (the
+ * privileges dropped, the config read, the board set up, the console's TTY opened), and every
+ * thread made from now on inherits it (KMIP workers, the console, the KEK job). The programs
+ * it may still exec: the zeroize's restart (main.c) and the backup export's HSM helper, the
  * `coffre` next to this coffred (firmware/console/con_backup.c). */
 static cf_err svc_sandbox_enter(struct svc_rt *rt)
 {
@@ -1257,12 +1260,16 @@ cf_err svc_boot(struct svc *s, cf_err (*then)(void *arg), void *arg)
 	cf_err rc = CF_OK;
 
 	pthread_mutex_lock(&rt->ctl);
+	/* first: no KMIP request is ever served, and no console command run, without it */
+	if ((rc = svc_sandbox_enter(rt)) != CF_OK) {
+		log_err_r(rc, "svc: the sandbox could not be entered: not serving");
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
 	(void)svc_boot_hsm(rt);
 	svc_pin_wipe(rt);
 	if (then != NULL)
 		rc = then(arg);
-	if (rc == CF_OK && (rc = svc_sandbox_enter(rt)) != CF_OK)
-		log_err_r(rc, "svc: the sandbox could not be entered: not serving");
 	pthread_mutex_unlock(&rt->ctl);
 	return rc;
 }
