@@ -185,6 +185,29 @@ void board_ntp_status(struct board *b, struct board_ntp_status *out);
  * COFFRE_RUN_AS: nothing to do. Host: nothing to do. CF_E_CONFIG for a malformed
  * COFFRE_RUN_AS or UID 0; CF_E_PERMISSION when a step fails (the caller must not go on). */
 MUST_USE cf_err board_privileges_drop(void);
+/* Become uid:gid for good (board/posix.c; [service] user on a host): no supplementary
+ * groups, real, effective and saved ids all changed, so every capability goes too; checks
+ * that root cannot be regained. The process must be root and have no thread yet.
+ * CF_E_INVALID_ARG for uid 0, CF_E_PERMISSION when a step fails (the caller must stop). */
+MUST_USE cf_err board_user_drop(unsigned uid, unsigned gid);
+
+/* ---- sandbox (board/sandbox.c; docs/security.md "Sandbox") ----------------------------- */
+
+/* A program execve may start once the sandbox is on (at most 4, absolute paths): its path is
+ * copied into a page that becomes read-only, and the filter allows execve with that copy's
+ * address only. Before board_sandbox_enter; CF_E_TOO_MANY past the bound. */
+MUST_USE cf_err board_sandbox_exec_allow(const char *path);
+/* The registered copy of path (pass it to execve / posix_spawn), or path itself when it was
+ * not registered (execve then kills the process once the sandbox is on). */
+const char *board_sandbox_exec_path(const char *path);
+/* PR_SET_NO_NEW_PRIVS, then the seccomp allow-list on every thread of the process (TSYNC);
+ * threads and programs started later inherit it. A call outside the list kills the process
+ * with SIGSYS after a log line naming it. Once start-up is done (nothing after it may need
+ * more); a second call does nothing. CF_E_PERMISSION / CF_E_INTERNAL when the filter could
+ * not be installed (the caller must not serve then). */
+MUST_USE cf_err board_sandbox_enter(void);
+/* How many system calls the filter allows; 0 = no filter. */
+unsigned board_sandbox_active(void);
 
 /* ---- restarts and power ------------------------------------------------------------------ */
 

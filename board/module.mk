@@ -6,7 +6,7 @@ ifeq ($(filter $(BOARD),$(BOARD_NAMES)),)
   $(error BOARD=$(BOARD): no such board (one of: $(BOARD_NAMES)))
 endif
 BOARD_SRCS := board/err.c board/sec.c board/hex.c board/log.c board/posix.c board/netconf.c \
-	board/ntp.c board/ntpsync.c board/cidr.c board/fair.c \
+	board/ntp.c board/ntpsync.c board/cidr.c board/fair.c board/sandbox.c \
 	board/$(BOARD)/board_$(BOARD).c
 $(eval $(call module_lib,board,$(BOARD_SRCS),))
 

@@ -2,6 +2,7 @@
  * entropy from the kernel (getrandom(2)), LEDs as state (reported by status), tamper as a
  * file's existence, storage paths under the data dir. */
 #include "board/board.h"
+#include "board/log.h"
 #include "board/sec.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <grp.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -173,6 +175,26 @@ cf_err board_path(const struct board *b, const char *name, char *out, size_t out
 	if (n < 0 || (size_t)n >= outsz) {
 		out[0] = '\0';
 		return CF_E_INVALID_ARG;
+	}
+	return CF_OK;
+}
+
+cf_err board_user_drop(unsigned uid, unsigned gid)
+{
+	uid_t r, e, sv;
+
+	if (uid == 0)
+		return CF_E_INVALID_ARG;
+	/* groups first: after the uid changes the process may no longer change them */
+	if (setgroups(0, NULL) != 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0 ||
+	    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) {
+		log_err("board: cannot become uid %u gid %u: %s", uid, gid, strerror(errno));
+		return CF_E_PERMISSION;
+	}
+	if (getresuid(&r, &e, &sv) != 0 || r != uid || e != uid || sv != uid ||
+	    setuid(0) == 0 || seteuid(0) == 0) {
+		log_err("board: still able to become root after dropping privileges");
+		return CF_E_PERMISSION;
 	}
 	return CF_OK;
 }

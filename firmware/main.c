@@ -2,7 +2,8 @@
  *
  *   coffred -c CONFIG [--console PATH|pty|stdio] [--port N]
  *   coffred provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa] [--module SO]
- *   coffred provision --fresh DIR [--port PORT] [--module SO]
+ *                     [--user NAME]
+ *   coffred provision --fresh DIR [--port PORT] [--module SO] [--user NAME]
  *
  * --port overrides [kmip] port; 0 binds any free port (tests read it from the ready line).
  *
@@ -206,7 +207,7 @@ static void main_restart(struct main_wiring *w)
 	main_release(w);
 	fprintf(stderr, "coffred: zeroized: restarting\n");
 	fflush(stderr);
-	execv("/proc/self/exe", w->o->argv);
+	execv(board_sandbox_exec_path("/proc/self/exe"), w->o->argv);
 	fprintf(stderr, "coffred: restart failed: %s\n", strerror(errno));
 }
 
@@ -303,8 +304,9 @@ static int usage(FILE *f, int ret)
 {
 	fprintf(f, "usage: coffred -c CONFIG [--console PATH|pty|stdio] [--port N]\n"
 		   "       coffred provision --qa DIR [--port PORT] [--clients N] "
-		   "[--server-key ec|rsa] [--module PKCS11_SO]\n"
-		   "       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO]\n");
+		   "[--server-key ec|rsa] [--module PKCS11_SO] [--user NAME]\n"
+		   "       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO] "
+		   "[--user NAME]\n");
 	return ret;
 }
 

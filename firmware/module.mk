@@ -4,7 +4,7 @@
 # FIRMWARE_LIBS names them top first, the order a link needs (an archive only uses the ones
 # after it); FIRMWARE_ARCHIVES are their paths. A program or test that links them also links
 # FIRMWARE_LDLIBS.
-FIRMWARE_LDLIBS := -lsqlite3 -linih -lssl -lcrypto -ldl -lpthread -largon2 -lqrencode
+FIRMWARE_LDLIBS := -lsqlite3 -linih -lssl -lcrypto -ldl -lpthread -largon2 -lqrencode -lseccomp
 FIRMWARE_DIRS := console provision svc ops net backup pki accounts store core
 
 # fw_module(folder, sources): $(BUILD)/libfw_<folder>.a

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "board/board.h"
 #include "board/log.h"
 #include "board/sec.h"
 #include "hsm/hsm_backup.h"
@@ -497,7 +498,8 @@ static MUST_USE cf_err bk_spawn(const char *helper, struct bk_child *c)
 	posix_spawn_file_actions_adddup2(&fa, res[1], 1);
 	char *argv[] = { (char *)helper, (char *)"backup", (char *)"hsm-helper", NULL };
 	pid_t pid = -1;
-	int se = posix_spawn(&pid, helper, &fa, NULL, argv, environ);
+	/* the sandbox's registered copy of the path: its execve rule compares the pointer */
+	int se = posix_spawn(&pid, board_sandbox_exec_path(helper), &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	close(res[1]);

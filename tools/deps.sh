@@ -11,7 +11,7 @@ set -euo pipefail
 PKGS=(
 	make gcc clang libclang-rt-14-dev pkg-config cppcheck
 	libcmocka-dev libssl-dev libsqlite3-dev libinih-dev libp11-kit-dev
-	libargon2-dev libgfshare-dev libgfshare-bin libqrencode-dev
+	libargon2-dev libgfshare-dev libgfshare-bin libqrencode-dev libseccomp-dev
 	softhsm2 opensc libengine-pkcs11-openssl
 	python3 python3-pykmip
 )

@@ -464,6 +464,11 @@ static cf_err sys_status(struct con *c, int argc, char **argv)
 	if (board_restarts(svc->cfg->dir, &restarts))
 		con_printf(c, "restarts: %llu (coffred restarted by init after a crash or an "
 			      "unexpected exit)\n", (unsigned long long)restarts);
+	if (board_sandbox_active() != 0)
+		con_printf(c, "sandbox: seccomp active (%u system calls allowed)\n",
+			   board_sandbox_active());
+	else
+		con_printf(c, "sandbox: OFF ([service] sandbox = off)\n");
 	if (st_time == 0) {
 		con_printf(c, "selftest: not run\n");
 	} else {

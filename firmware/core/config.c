@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -51,6 +52,8 @@ struct key_def {
 static const struct key_def keys[] = {
 	{ "service", "data_dir", K_PATH, F(service.data_dir), 0, 0 },
 	{ "service", "state", K_PATH, F(service.state), 0, 0 },
+	{ "service", "sandbox", K_BOOL, F(service.sandbox), 0, 0 },
+	{ "service", "user", K_TEXT, F(service.user), 0, 0 },
 	{ "kmip", "address", K_ADDR, F(kmip.address), 0, 0 },
 	{ "kmip", "port", K_UINT, F(kmip.port), 1, 65535 },
 	{ "kmip", "workers", K_UINT, F(kmip.workers), 1, 64 },
@@ -552,6 +555,7 @@ static char *reader(char *str, int num, void *stream)
 
 static void set_defaults(struct config *cfg)
 {
+	cfg->service.sandbox = true;
 	snprintf(cfg->kmip.address, sizeof cfg->kmip.address, "%s", CONFIG_DEFAULT_ADDRESS);
 	cfg->kmip.port = CONFIG_DEFAULT_PORT;
 	cfg->kmip.workers = CONFIG_DEFAULT_WORKERS;
@@ -573,8 +577,9 @@ static void set_defaults(struct config *cfg)
 	cfg->console.idle_logout_s = 900;
 }
 
-/* Regular file, owned by the process user, no access for group or others. */
-static cf_err pin_file_check(const char *path)
+/* Regular file, owned by the process user ([service] user when set: coffred becomes it before
+ * it reads the file), no access for group or others. */
+static cf_err pin_file_check(const char *path, uid_t owner)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
@@ -583,7 +588,7 @@ static cf_err pin_file_check(const char *path)
 	cf_err rc = CF_OK;
 	if (fstat(fd, &sb) != 0)
 		rc = CF_E_IO;
-	else if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 0177) != 0)
+	else if (!S_ISREG(sb.st_mode) || sb.st_uid != owner || (sb.st_mode & 0177) != 0)
 		rc = CF_E_PERM_FILE;
 	close(fd);
 	return rc;
@@ -672,8 +677,23 @@ static void validate(struct parse *p)
 		}
 	}
 	validate_audit(p);
+	if (cfg->service.user[0] != '\0') {
+		const struct passwd *pw = getpwnam(cfg->service.user);
+
+		if (pw == NULL) {
+			fail_at(p, CF_E_CONFIG, 0, "[service] user %s: no such user", cfg->service.user);
+		} else if (pw->pw_uid == 0) {
+			fail_at(p, CF_E_CONFIG, 0, "[service] user %s: must not be root",
+				cfg->service.user);
+		} else {
+			cfg->service.uid = pw->pw_uid;
+			cfg->service.gid = pw->pw_gid;
+		}
+	}
 	if (p->rc == CF_OK && cfg->hsm.pin_file[0] != '\0') {
-		cf_err rc = pin_file_check(cfg->hsm.pin_file);
+		uid_t owner = cfg->service.user[0] != '\0' ? (uid_t)cfg->service.uid : geteuid();
+		cf_err rc = pin_file_check(cfg->hsm.pin_file, owner);
+
 		if (rc == CF_E_PERM_FILE)
 			fail_at(p, rc, p->pin_file_line,
 				"[hsm] pin_file %s must be a regular file owned by this user, mode 0600",

@@ -64,6 +64,11 @@ struct config {
 	struct {
 		char data_dir[PATH_MAX];   /* store.db lives here */
 		char state[PATH_MAX];      /* runtime state dir (error log, console link) */
+		bool sandbox;              /* seccomp allow-list once started (docs/security.md
+		                              "Sandbox"); off only to diagnose */
+		char user[64];             /* "" = stay who started it; else the user a coffred
+		                              started as root becomes (docs/security.md "Sandbox") */
+		unsigned uid, gid;         /* user's, resolved at load (getpwnam) */
 	} service;
 	struct {
 		char address[64];          /* numeric IPv4 or IPv6 literal */

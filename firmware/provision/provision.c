@@ -1,6 +1,7 @@
 /* Provisioning (docs/architecture.md "Contracts"), non-interactive:
  *
  *   coffred provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa] [--module SO]
+ *                     [--user NAME]
  *
  * creates a self-contained QA instance, READY at its first start:
  *   DIR/softhsm2.conf, DIR/tokens/   a SoftHSMv2 token "coffre-qa" of its own
@@ -16,7 +17,7 @@
  *   DIR/admin.pw                     admin's random password (0600)
  *   DIR/coffred.conf                 KMIP on 127.0.0.1:PORT (5696), pin_file = hsm.pin
  *
- *   coffred provision --fresh DIR [--port PORT] [--module SO]
+ *   coffred provision --fresh DIR [--port PORT] [--module SO] [--user NAME]
  *
  * writes what a new appliance has before its init ceremony (docs/console/ceremony.md):
  *   DIR/coffred.conf                 KMIP on 127.0.0.1:PORT, [tls] naming the files and the
@@ -26,7 +27,11 @@
  * `coffred -c DIR/coffred.conf --console pty` then starts UNINITIALIZED.
  *
  * DIR must not hold an instance already (coffred.conf, softhsm2.conf, tokens/ or pki/...):
- * then nothing is touched and the exit status is 1. */
+ * then nothing is touched and the exit status is 1.
+ *
+ * --user NAME (either form; run as root): the instance is for a coffred that becomes NAME
+ * once started as root ([service] user = NAME in coffred.conf, docs/config.md): every file
+ * and directory under DIR, DIR included, is given to NAME and its group at the end. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -34,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <ftw.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,13 +81,17 @@ struct prov_opts {
 	unsigned clients;
 	bool rsa;
 	const char *module;
+	const char *user;         /* --user NAME: [service] user, the files given to it */
+	uid_t uid;
+	gid_t gid;
 };
 
 static int prov_usage(void)
 {
 	fprintf(stderr, "usage: coffred provision --qa DIR [--port PORT] [--clients N] "
-			"[--server-key ec|rsa] [--module PKCS11_SO]\n"
-			"       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO]\n");
+			"[--server-key ec|rsa] [--module PKCS11_SO] [--user NAME]\n"
+			"       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO] "
+			"[--user NAME]\n");
 	return PROVISION_EXIT_USAGE;
 }
 
@@ -189,10 +200,11 @@ static cf_err prov_config_write(const struct prov_opts *o, const char *dir, cons
 	if (m == NULL)
 		return CF_E_NOMEM;
 	fprintf(m, "; QA instance written by `coffred provision --qa` (docs/config.md)\n"
-		   "[service]\ndata_dir = data\n\n"
+		   "[service]\ndata_dir = data\n%s%s%s\n"
 		   "[kmip]\naddress = 127.0.0.1\nport = %u\n\n"
 		   "[tls]\ncert = pki/server.crt\nkey = %s\nca = pki/ca.crt\n\n"
 		   "[hsm]\nmodule = %s\ntoken = %s\npin_file = hsm.pin\n",
+		o->user ? "user = " : "", o->user ? o->user : "", o->user ? "\n" : "",
 		o->port, key_uri, o->module, PROV_TOKEN);
 	for (unsigned i = 0; i < o->clients; i++) {
 		char name[16];
@@ -267,7 +279,7 @@ static cf_err prov_fresh_config_write(const struct prov_opts *o, const char *dir
 		return CF_E_NOMEM;
 	fprintf(m, "; a new appliance written by `coffred provision --fresh` (docs/config.md).\n"
 		   "; Start it with the console and run `init` there (docs/console/ceremony.md).\n"
-		   "[service]\ndata_dir = data\n\n"
+		   "[service]\ndata_dir = data\n%s%s%s\n"
 		   "[kmip]\naddress = 127.0.0.1\nport = %u\n\n"
 		   "; `init` creates the server key in the HSM and writes both certificates\n"
 		   "[tls]\ncert = pki/server.crt\nkey = %s\nca = pki/ca.crt\n\n"
@@ -275,6 +287,7 @@ static cf_err prov_fresh_config_write(const struct prov_opts *o, const char *dir
 		   "; console (`unseal`)\n"
 		   "[hsm]\nmodule = %s\ntoken = %s\n\n"
 		   "[backup]\ndir = %s/backup\n",
+		o->user ? "user = " : "", o->user ? o->user : "", o->user ? "\n" : "",
 		o->port, uri, o->module, PROV_FRESH_TOKEN, dir);
 	if (fclose(m) != 0) {
 		free(text);
@@ -433,6 +446,8 @@ static bool prov_args(int argc, char **argv, struct prov_opts *o)
 			qa_only = true;
 		} else if (strcmp(a, "--module") == 0 && v != NULL) {
 			o->module = v;
+		} else if (strcmp(a, "--user") == 0 && v != NULL && o->user == NULL) {
+			o->user = v;
 		} else {
 			return false;
 		}
@@ -541,6 +556,54 @@ out:
 	return ret;
 }
 
+/* --user NAME: an existing user other than root, and root to give it the files. */
+static cf_err prov_user(struct prov_opts *o)
+{
+	const struct passwd *pw = getpwnam(o->user);
+
+	if (pw == NULL || pw->pw_uid == 0) {
+		fprintf(stderr, "coffred: provision: --user %s: %s\n", o->user,
+			pw == NULL ? "no such user" : "must not be root");
+		return CF_E_CONFIG;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "coffred: provision: --user needs root (to give the files to %s)\n",
+			o->user);
+		return CF_E_PERMISSION;
+	}
+	o->uid = pw->pw_uid;
+	o->gid = pw->pw_gid;
+	return CF_OK;
+}
+
+/* nftw's callback cannot take an argument: the owner being given, set just before the walk */
+static uid_t prov_chown_uid;
+static gid_t prov_chown_gid;
+
+static int prov_chown_one(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+	(void)sb;
+	(void)type;
+	(void)f;
+	return lchown(path, prov_chown_uid, prov_chown_gid) == 0 ? 0 : -1;
+}
+
+/* Every file and directory under dir, dir included, given to --user (symbolic links
+ * themselves, never what they point to). */
+static cf_err prov_chown_tree(const struct prov_opts *o, const char *dir)
+{
+	prov_chown_uid = o->uid;
+	prov_chown_gid = o->gid;
+	if (nftw(dir, prov_chown_one, 16, FTW_PHYS | FTW_MOUNT) != 0) {
+		fprintf(stderr, "coffred: provision: cannot give %s to %s: %s\n", dir, o->user,
+			strerror(errno));
+		return CF_E_IO;
+	}
+	printf("owner         %s (uid %u): every file under %s; start coffred as root or as %s\n",
+	       o->user, (unsigned)o->uid, dir, o->user);
+	return CF_OK;
+}
+
 int provision_main(int argc, char **argv)
 {
 	struct prov_opts o = { .dir = NULL, .port = 5696, .clients = 1, .rsa = false, .module = NULL };
@@ -549,6 +612,8 @@ int provision_main(int argc, char **argv)
 
 	if (!prov_args(argc, argv, &o))
 		return prov_usage();
+	if (o.user != NULL && prov_user(&o) != CF_OK)
+		return PROVISION_EXIT_FAIL;
 	if (o.module == NULL && (o.module = prov_module_find()) == NULL) {
 		fprintf(stderr, "coffred: provision: SoftHSMv2 not found (apt-get install softhsm2), "
 				"or give --module\n");
@@ -567,6 +632,8 @@ int provision_main(int argc, char **argv)
 		goto out;
 	ret = prov_qa(&o, dir);
 out:
+	if (ret == PROVISION_EXIT_OK && o.user != NULL && prov_chown_tree(&o, dir) != CF_OK)
+		ret = PROVISION_EXIT_FAIL;
 	if (ret != PROVISION_EXIT_OK)
 		fprintf(stderr, "coffred: provision: failed; remove %s before trying again\n", dir);
 	return ret;

@@ -1,8 +1,10 @@
 /* coffred's boot sequence and states (docs/architecture.md "Process shape"; docs/console/ceremony.md).
  *
  *   (main.c: sec_harden_process, no core dumps, before anything secret is read; signals)
- *   svc_open: config_load -> board_init(data_dir)
- *   svc_boot: hsm_open: no initialised token with the configured label: UNINITIALIZED
+ *   svc_open: config_load -> [service] user (a root start becomes it) -> board_init(data_dir)
+ *   (main.c: the NTP thread, the console's TTY opened)
+ *   svc_boot: the sandbox on every thread (board_sandbox_enter; docs/security.md "Sandbox")
+ *   -> hsm_open: no initialised token with the configured label: UNINITIALIZED
  *   -> login with [hsm] pin_file; without one: SEALED (the console's `unseal` types the PIN),
  *      or UNINITIALIZED when the store says the appliance was zeroized / never initialised
  *   -> power-up self-tests on a pooled session (they need a logged-in session)
@@ -31,11 +33,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 
+#include "board/board.h"
 #include "board/log.h"
 #include "board/sec.h"
 #include "firmware/store/audit.h"
@@ -304,9 +309,34 @@ static void svc_worker_free(void *worker_arg)
 	ops_worker_free(worker_arg);
 }
 
+#ifdef COFFRE_TEST_HOOKS
+/* COFFRE_TEST_SYSCALL=execve|ptrace: the KMIP worker that handles a request first makes that
+ * call, which the sandbox forbids (tests/integration/test_sandbox.py: the process ends with
+ * SIGSYS and the log names the call). */
+static void svc_test_syscall(void)
+{
+	const char *v = getenv("COFFRE_TEST_SYSCALL");
+
+	if (v == NULL || v[0] == '\0')
+		return;
+	log_warn("svc: test hook: this worker calls %s", v);
+	if (strcmp(v, "execve") == 0) {
+		char *const argv[] = { (char *)"/bin/true", NULL };
+
+		(void)execve("/bin/true", argv, environ);
+	} else if (strcmp(v, "ptrace") == 0) {
+		(void)syscall(SYS_ptrace, PTRACE_TRACEME, 0L, 0L, 0L);
+	}
+	log_err("svc: test hook: %s returned (%s): no sandbox", v, strerror(errno));
+}
+#endif
+
 static cf_err svc_handle(void *arg, struct net_conn_info *ci, const uint8_t *req, size_t n,
 			 uint8_t *resp, size_t cap, size_t *resp_len)
 {
+#ifdef COFFRE_TEST_HOOKS
+	svc_test_syscall();
+#endif
 	return ops_handle(arg, ci, req, n, resp, cap, resp_len);
 }
 
@@ -1096,6 +1126,31 @@ static cf_err svc_config_load(struct svc_rt *rt, const char *path)
 	return rc;
 }
 
+/* [service] user: a coffred started as root becomes that user before it touches anything else
+ * (the data dir, the store, the HSM token, the listener, the console); one started as that
+ * user already (a zeroize's restart) goes on; any other user is refused. */
+static cf_err svc_user_become(const struct config *cfg)
+{
+	cf_err rc;
+
+	if (cfg->service.user[0] == '\0')
+		return CF_OK;
+	if (geteuid() == 0 && (rc = board_user_drop(cfg->service.uid, cfg->service.gid)) != CF_OK) {
+		fprintf(stderr, "coffred: cannot become [service] user %s: %s\n", cfg->service.user,
+			cf_err_str(rc));
+		return rc;
+	}
+	if (geteuid() != (uid_t)cfg->service.uid) {
+		fprintf(stderr, "coffred: [service] user is %s (uid %u) but coffred runs as uid %u: "
+				"start it as root or as that user\n", cfg->service.user,
+			cfg->service.uid, (unsigned)geteuid());
+		return CF_E_PERMISSION;
+	}
+	log_info("svc: running as %s (uid %u, gid %u)", cfg->service.user, cfg->service.uid,
+		 cfg->service.gid);
+	return CF_OK;
+}
+
 /* Config, limits, store path, board. Errors are printed on stderr. */
 static cf_err svc_setup(struct svc_rt *rt, const struct svc_run_opts *o)
 {
@@ -1105,6 +1160,8 @@ static cf_err svc_setup(struct svc_rt *rt, const struct svc_run_opts *o)
 	if ((rc = svc_config_load(rt, o->config_path)) != CF_OK)
 		return rc;
 	cfg = rt->svc.cfg;
+	if ((rc = svc_user_become(cfg)) != CF_OK)
+		return rc;
 	rt->svc.limits = KMIP_LIMITS_DEFAULT;
 	rt->svc.limits.max_message = cfg->kmip.max_message;
 	rt->svc.kmip_port = o->port_override ? o->port : cfg->kmip.port;
@@ -1208,12 +1265,48 @@ void svc_set_notify(struct svc *s, svc_notify_fn *fn, void *arg)
 	pthread_mutex_unlock(&rt->ctl);
 }
 
+/* The sandbox (board/sandbox.c), first thing in the boot: what needed more is done (the
+ * privileges dropped, the config read, the board set up, the console's TTY opened), and every
+ * thread made from now on inherits it (KMIP workers, the console, the KEK job). The programs
+ * it may still exec: the zeroize's restart (main.c) and the backup export's HSM helper, the
+ * `coffre` next to this coffred (firmware/console/con_backup.c). */
+static cf_err svc_sandbox_enter(struct svc_rt *rt)
+{
+	char exe[PATH_MAX], helper[PATH_MAX + 8];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	char *slash;
+	cf_err rc;
+
+	if (!rt->svc.cfg->service.sandbox) {
+		log_warn("svc: [service] sandbox = off: no seccomp filter (diagnosis only)");
+		return CF_OK;
+	}
+	if (n <= 0)
+		return CF_E_IO;
+	exe[n] = '\0';
+	if ((rc = board_sandbox_exec_allow("/proc/self/exe")) != CF_OK)
+		return rc;
+	if ((slash = strrchr(exe, '/')) != NULL) {
+		*slash = '\0';
+		if ((size_t)snprintf(helper, sizeof helper, "%s/coffre", exe) < sizeof helper &&
+		    (rc = board_sandbox_exec_allow(helper)) != CF_OK)
+			return rc;
+	}
+	return board_sandbox_enter();
+}
+
 cf_err svc_boot(struct svc *s, cf_err (*then)(void *arg), void *arg)
 {
 	struct svc_rt *rt = svc_rt_of(s);
 	cf_err rc = CF_OK;
 
 	pthread_mutex_lock(&rt->ctl);
+	/* first: no KMIP request is ever served, and no console command run, without it */
+	if ((rc = svc_sandbox_enter(rt)) != CF_OK) {
+		log_err_r(rc, "svc: the sandbox could not be entered: not serving");
+		pthread_mutex_unlock(&rt->ctl);
+		return rc;
+	}
 	(void)svc_boot_hsm(rt);
 	svc_pin_wipe(rt);
 	if (then != NULL)

@@ -580,6 +580,9 @@ def main():
             (r.n_requests, r.elapsed or 0), r.ok, r.describe())
     out = con.cmd("status", timeout=CMD_TIMEOUT)
     t.check("status: READY", "state: READY" in out, out)
+    t.check("status: the seccomp sandbox is on (docs/security.md \"Sandbox\")",
+            re.search(r"^sandbox: seccomp active \(\d+ system calls allowed\)", out, re.M)
+            is not None, out)
     time_set(t, con)
     ntp_check(t, con, vm)
 

@@ -13,3 +13,5 @@ $(eval $(call unit_test,test_board_ntpsync,tests/unit/board/test_ntpsync.c,board
 $(eval $(call unit_test,test_board_cidr,tests/unit/board/test_cidr.c,board,,))
 # fair share: the per-source table and token buckets (pure)
 $(eval $(call unit_test,test_board_fair,tests/unit/board/test_fair.c,board,,))
+# the sandbox: the seccomp allow-list, in child processes (board/sandbox.c)
+$(eval $(call unit_test,test_board_sandbox,tests/unit/board/test_sandbox.c,board,,-lseccomp -lpthread))

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,8 @@ static void t_defaults(void **s)
 	assert_int_equal(c->hsm.timeout_ms, 5000);
 	assert_int_equal(c->store.busy_timeout_ms, 5000);
 	assert_true(c->audit.syslog);
+	assert_true(c->service.sandbox);     /* the seccomp filter is on unless turned off */
+	assert_string_equal(c->service.user, "");
 	assert_int_equal(c->n_clients, 0);
 	config_free(c);
 	/* a key file instead of a PKCS#11 URI is a path */
@@ -428,6 +431,38 @@ static void t_load_mem(void **s)
 	assert_int_equal(config_load_mem("/c.conf", "", 0, NULL, &d), CF_E_INVALID_ARG);
 }
 
+/* [service] sandbox and user: an existing user's ids resolved at load; root and unknown users
+ * refused with the reason. */
+static void t_service_user(void **s)
+{
+	(void)s;
+	char path[128];
+	struct config *c = NULL;
+	struct config_diag d;
+	const struct passwd *pw = getpwuid(65534);
+
+	if (pw != NULL) {
+		char text[160];
+
+		snprintf(text, sizeof text, "[service]\nsandbox = off\nuser = %s\n", pw->pw_name);
+		write_file("user.conf", text, path, sizeof path);
+		assert_int_equal(config_load(path, &c, NULL), CF_OK);
+		assert_false(c->service.sandbox);
+		assert_string_equal(c->service.user, pw->pw_name);
+		assert_int_equal(c->service.uid, 65534);
+		assert_int_equal(c->service.gid, pw->pw_gid);
+		config_free(c);
+	}
+	write_file("root.conf", "[service]\nuser = root\n", path, sizeof path);
+	memset(&d, 0, sizeof d);
+	assert_int_equal(config_load(path, &c, &d), CF_E_CONFIG);
+	assert_non_null(strstr(d.msg, "[service] user root: must not be root"));
+	write_file("nouser.conf", "[service]\nuser = no-such-user-x\n", path, sizeof path);
+	memset(&d, 0, sizeof d);
+	assert_int_equal(config_load(path, &c, &d), CF_E_CONFIG);
+	assert_non_null(strstr(d.msg, "no such user"));
+}
+
 static void t_pin_file_permissions(void **s)
 {
 	(void)s;
@@ -483,6 +518,7 @@ int main(void)
 		cmocka_unit_test(t_load_mem),
 		cmocka_unit_test(t_audit_remote),
 		cmocka_unit_test(t_pin_file_permissions),
+		cmocka_unit_test(t_service_user),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
