@@ -87,7 +87,7 @@ include image/module.mk
 -include $(ALL_OBJS:.o=.d)
 
 # ---- top-level targets ----------------------------------------------------
-.PHONY: all deps deps-check test test-unit test-asan test-integration test-fuzz-short \
+.PHONY: all deps deps-check test test-unit test-asan test-asan-build test-asan-run test-integration test-fuzz-short \
         fuzz bench bench-hsm run lint clean image run-image test-image
 
 all: deps-check $(PROGRAMS)
@@ -107,15 +107,22 @@ test-unit: build-tests
 test-integration: deps-check $(PROGRAMS) $(TEST_EXTRAS)
 	@SCRIPT_TESTS="$(SCRIPT_TESTS)" bash tests/run-unit.sh $(BUILD)
 
-test-asan: deps-check
+test-asan: test-asan-build
+	@$(MAKE) --no-print-directory test-asan-run
+
+test-asan-build: deps-check
 	@$(MAKE) --no-print-directory -j$(JOBS) SAN=asan OPT="-O1 -g" BUILD=$(ASAN_BUILD) build-tests
+
+test-asan-run:
 	@$(MAKE) --no-print-directory SAN=asan OPT="-O1 -g" BUILD=$(ASAN_BUILD) test-unit
 
-# builds run on every core (JOBS); the tests themselves run one at a time
+# Builds run on every core (JOBS). Then the plain and the ASan suites run side by side (each
+# runs its tests one at a time; every test has its own temporary directory, ports and
+# processes), each suite's report printed whole when it ends (--output-sync).
 test: deps-check
 	@$(MAKE) --no-print-directory -j$(JOBS) build-tests
-	@$(MAKE) --no-print-directory test-unit
-	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-asan-build
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-unit test-asan-run
 	@$(MAKE) --no-print-directory test-fuzz-short
 	@$(MAKE) --no-print-directory lint
 	@read -r p1 f1 < $(BUILD)/test-summary; read -r p2 f2 < $(ASAN_BUILD)/test-summary; \

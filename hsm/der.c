@@ -221,3 +221,121 @@ cf_err hsm_ecdsa_sig_to_der(const uint8_t *rs, size_t n, uint8_t *out, size_t ca
 		memset(out, 0, cap); /* never leave a half-written signature */
 	return rc;
 }
+
+/* ---- parsers for crypto.c (untrusted bytes: a blob's content, a client's signature) ----- */
+
+/* One DER TLV at *p (*n bytes left), tag `tag`: *v / *vn = its contents; *p, *n advance.
+ * Definite lengths of up to 3 length bytes, shortest form only. */
+static bool dr_take(const uint8_t **p, size_t *n, uint8_t tag, const uint8_t **v, size_t *vn)
+{
+	size_t len, hl = 2;
+	if (*n < 2 || (*p)[0] != tag)
+		return false;
+	len = (*p)[1];
+	if (len >= 0x80u) {
+		size_t k = len & 0x7fu;
+		if (k == 0 || k > 3 || *n < 2 + k)
+			return false;
+		len = 0;
+		for (size_t i = 0; i < k; i++)
+			len = len << 8 | (*p)[2 + i];
+		if (len < 0x80u || (k > 1 && len < (1u << (8u * (k - 1u)))))
+			return false; /* not the shortest form */
+		hl += k;
+	}
+	if (*n - hl < len)
+		return false;
+	*v = *p + hl;
+	*vn = len;
+	*p += hl + len;
+	*n -= hl + len;
+	return true;
+}
+
+/* A non-negative INTEGER's magnitude without its sign octet (minimal encoding required). */
+static bool dr_uint(const uint8_t **p, size_t *n, const uint8_t **v, size_t *vn)
+{
+	if (!dr_take(p, n, 0x02, v, vn) || *vn == 0 || ((*v)[0] & 0x80u) != 0)
+		return false;
+	if (*vn > 1 && (*v)[0] == 0) {
+		if (((*v)[1] & 0x80u) == 0)
+			return false;
+		(*v)++;
+		(*vn)--;
+	}
+	return true;
+}
+
+cf_err der_spki_parse(const uint8_t *der, size_t n, struct der_pub *out)
+{
+	const uint8_t *spki, *ai, *bits, *oid, *rpk;
+	size_t spki_n, ai_n, bits_n, oid_n, rpk_n;
+	memset(out, 0, sizeof *out);
+	if (der == NULL || !dr_take(&der, &n, 0x30, &spki, &spki_n) || n != 0 ||
+	    !dr_take(&spki, &spki_n, 0x30, &ai, &ai_n) || !dr_take(&spki, &spki_n, 0x03, &bits,
+								    &bits_n) ||
+	    spki_n != 0 || bits_n < 2 || bits[0] != 0)
+		return CF_E_INVALID_ARG;
+	bits++;
+	bits_n--;
+	const uint8_t *a = ai;
+	size_t an = ai_n;
+	if (!dr_take(&a, &an, 0x06, &oid, &oid_n))
+		return CF_E_INVALID_ARG;
+	if (ai_n == sizeof alg_rsa - 2u && memcmp(ai, alg_rsa + 2, ai_n) == 0) {
+		if (!dr_take(&bits, &bits_n, 0x30, &rpk, &rpk_n) || bits_n != 0 ||
+		    !dr_uint(&rpk, &rpk_n, &out->mod, &out->mod_n) ||
+		    !dr_uint(&rpk, &rpk_n, &out->e, &out->e_n) || rpk_n != 0)
+			return CF_E_INVALID_ARG;
+		if (out->mod_n < 128u || out->mod_n > 512u || out->e_n > 8u)
+			return CF_E_HSM_MECH; /* RSA 1024..4096 */
+		out->kind = DER_PUB_RSA;
+		return CF_OK;
+	}
+	if (oid_n + 2u != sizeof oid_ec_pub || memcmp(a - oid_n - 2u, oid_ec_pub,
+						      sizeof oid_ec_pub) != 0)
+		return CF_E_HSM_MECH; /* neither RSA nor EC */
+	out->field = der_ec_field_bytes(a, an);
+	if (out->field == 0)
+		return CF_E_HSM_MECH; /* a curve other than P-256 / P-384 */
+	if (bits_n != 1u + 2u * out->field || bits[0] != 0x04)
+		return CF_E_INVALID_ARG; /* uncompressed points only */
+	out->params = a;
+	out->params_n = an;
+	out->point = bits;
+	out->point_n = bits_n;
+	out->kind = DER_PUB_EC;
+	return CF_OK;
+}
+
+int der_pkcs8_kind(const uint8_t *der, size_t n)
+{
+	static const uint8_t oid_rsa[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+					   0x01, 0x01, 0x01 };
+	const uint8_t *pki, *ver, *ai;
+	size_t pki_n, ver_n, ai_n;
+	/* PrivateKeyInfo { INTEGER version, AlgorithmIdentifier { OID, params }, ... } */
+	if (der == NULL || !dr_take(&der, &n, 0x30, &pki, &pki_n) ||
+	    !dr_take(&pki, &pki_n, 0x02, &ver, &ver_n) ||
+	    !dr_take(&pki, &pki_n, 0x30, &ai, &ai_n))
+		return DER_PUB_NONE;
+	if (ai_n >= sizeof oid_rsa && memcmp(ai, oid_rsa, sizeof oid_rsa) == 0)
+		return DER_PUB_RSA;
+	if (ai_n >= sizeof oid_ec_pub && memcmp(ai, oid_ec_pub, sizeof oid_ec_pub) == 0)
+		return DER_PUB_EC;
+	return DER_PUB_NONE;
+}
+
+cf_err der_ecdsa_sig_parse(const uint8_t *der, size_t n, size_t field, uint8_t *rs)
+{
+	const uint8_t *seq, *r, *s;
+	size_t seq_n, r_n, s_n;
+	if (der == NULL || field == 0 || field > 66 || !dr_take(&der, &n, 0x30, &seq, &seq_n) ||
+	    n != 0 || !dr_uint(&seq, &seq_n, &r, &r_n) || !dr_uint(&seq, &seq_n, &s, &s_n) ||
+	    seq_n != 0 || r_n > field || s_n > field)
+		return CF_E_INVALID_ARG;
+	memset(rs, 0, 2u * field);
+	memcpy(rs + field - r_n, r, r_n);
+	memcpy(rs + 2u * field - s_n, s, s_n);
+	return CF_OK;
+}

@@ -15,7 +15,7 @@
  *   6  p11_session.c kek.c wrap.c   public operations on pool sessions (within the layer:
  *      keypair.c selftest.c         selftest.c -> wrap.c -> kek.c, keywrap.c -> wrap.c;
  *      backup.c keywrap.c kwp.c     kpgen.c -> keypair.c, kpgen.c -> wrap.c -> kwp.c)
- *      kpgen.c
+ *      kpgen.c crypto.c             crypto.c -> wrap.c, kwp.c
  *
  * Lock order: kek_lock -> ctl_lock -> mod_lock -> lock. kek_lock: one KEK creator
  * (hsm_kek_create, held across its job). ctl_lock: one control job (hsm_ctl_run, held while
@@ -136,6 +136,12 @@ struct hsm_exec {
 	} kcopy[HSM_KCOPY_MAX];
 	unsigned kcopy_n;
 	bool kcopy_off;                 /* the module refused C_CopyObject: use the token KEK */
+	/* crypto.c: the cryptographic services' arguments and client data (not key material:
+	 * that stays in io), too large for io. Executor-owned like io, so that a job finishing
+	 * after its caller gave up writes only here; grown by the caller while the executor is
+	 * idle, freed (wiped) with the executor. */
+	uint8_t *cs_buf;
+	size_t cs_cap;
 };
 
 /* A pool slot handed to a worker. Its executor can be swapped when one is quarantined. */
@@ -334,6 +340,10 @@ void hsm_sess_note_fault(struct hsm_sess *s, cf_err rc);
 void hsm_blob_header(uint8_t hdr[HSM_BLOB_HDR], uint32_t kek_version, uint32_t dek_len);
 MUST_USE cf_err hsm_blob_aad(const uint8_t hdr[HSM_BLOB_HDR], const struct hsm_bind *b,
 			     uint8_t *aad, size_t cap, size_t *n);
+/* Inside a job: the handle to use for KEK version v, its warm session copy when there is one
+ * (made on first use; sets io->ul[0] = v), else the token object; CK_INVALID_HANDLE if the
+ * version is unknown. */
+CK_OBJECT_HANDLE hsm_job_kek_warm(struct hsm_exec *x, uint32_t v);
 /* jobs: GCM encrypt io->in (in_n) under io->key with io->nonce and io->aad -> io->out;
  * decrypt io->in -> io->out. */
 MUST_USE cf_err hsm_job_gcm_encrypt(struct hsm_exec *x);
@@ -385,6 +395,22 @@ MUST_USE cf_err der_spki_rsa(const uint8_t *mod, size_t mod_n, const uint8_t *e,
 			     uint8_t *out, size_t cap, size_t *n);
 MUST_USE cf_err der_spki_ec(const uint8_t *params, size_t params_n, const uint8_t *point,
 			    size_t point_n, uint8_t *out, size_t cap, size_t *n);
+/* A SubjectPublicKeyInfo (RSA 1024..4096, EC P-256 / P-384 uncompressed), pointers into der.
+ * CF_E_INVALID_ARG (malformed), CF_E_HSM_MECH (another algorithm, curve or size). */
+enum { DER_PUB_NONE = 0, DER_PUB_RSA = 1, DER_PUB_EC = 2 };
+struct der_pub {
+	int kind;                                 /* DER_PUB_* */
+	const uint8_t *mod, *e; size_t mod_n, e_n; /* RSA: magnitudes */
+	const uint8_t *params; size_t params_n;   /* EC: the namedCurve OID TLV */
+	const uint8_t *point; size_t point_n;     /* EC: 04 || X || Y */
+	size_t field;                             /* EC: field bytes */
+};
+MUST_USE cf_err der_spki_parse(const uint8_t *der, size_t n, struct der_pub *out);
+/* The algorithm of a PKCS#8 PrivateKeyInfo: DER_PUB_RSA, DER_PUB_EC or DER_PUB_NONE. */
+int der_pkcs8_kind(const uint8_t *der, size_t n);
+/* DER ECDSA-Sig-Value -> r || s, each left-padded to field bytes (rs: 2 * field).
+ * CF_E_INVALID_ARG when malformed or an integer is longer than field. */
+MUST_USE cf_err der_ecdsa_sig_parse(const uint8_t *der, size_t n, size_t field, uint8_t *rs);
 
 #ifdef COFFRE_TEST_HOOKS
 /* Tests: arm a one-shot simulated fault (HSM_TF_NONE disarms). */

@@ -6,7 +6,7 @@
 #   $(eval $(call unit_test,test_x,tests/unit/hsm/test_x.c,hsm_th board,$(HSM_CFLAGS),$(HSM_LDLIBS)))
 HSM_SRCS := hsm/p11_err.c hsm/p11_load.c hsm/p11_object.c hsm/p11_exec.c hsm/p11_slot.c \
             hsm/kek_scan.c hsm/recover.c hsm/p11_session.c hsm/kek.c hsm/wrap.c hsm/blob.c hsm/der.c hsm/keypair.c hsm/keywrap.c hsm/selftest.c \
-            hsm/backup.c hsm/wipe.c hsm/kwp.c hsm/kpgen.c
+            hsm/backup.c hsm/wipe.c hsm/kwp.c hsm/kpgen.c hsm/crypto.c
 HSM_CFLAGS := $(P11_CFLAGS)
 HSM_LDLIBS := -ldl -lpthread
 $(eval $(call module_lib,hsm,$(HSM_SRCS),$(HSM_CFLAGS)))

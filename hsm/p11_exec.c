@@ -171,6 +171,7 @@ static void exec_destroy(struct hsm_exec *x)
 {
 	struct hsm *h = x->h;
 	sec_free(x->io, sizeof *x->io);
+	sec_freezero(x->cs_buf, x->cs_cap);
 	free(x);
 	pthread_mutex_lock(&h->lock);
 	if (h->reap_n < HSM_REAP_MAX)

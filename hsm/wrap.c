@@ -130,6 +130,12 @@ static CK_OBJECT_HANDLE job_kek(struct hsm_exec *x)
 	return copy;
 }
 
+CK_OBJECT_HANDLE hsm_job_kek_warm(struct hsm_exec *x, uint32_t v)
+{
+	x->io->ul[0] = v;
+	return job_kek(x);
+}
+
 cf_err hsm_job_gcm_encrypt(struct hsm_exec *x)
 {
 	struct hsm_io *io = x->io;

@@ -29,6 +29,8 @@ enum bench_op {
 	BENCH_OP_GET_ATTRS,
 	BENCH_OP_VCENTER,
 	BENCH_OP_IDLE,             /* --conns idle connections + a new client every few ms */
+	BENCH_OP_ENCRYPT,          /* Encrypt AES-256-GCM of 4 KiB, server-made nonce */
+	BENCH_OP_SIGN,             /* Sign ECDSA P-256 with SHA-256 of 64 bytes */
 };
 
 #define BENCH_UID_MAX 256

@@ -7,7 +7,8 @@
 #    client certificate, [kmip] workers = number of cores, [hsm] direct_calls = true) and
 #    starts it on a free loopback port; starts PyKMIP's server (tests/integration/pykmip_server.sh, EC P-256 PKI);
 # 2. drives both with coffre-bench at the same settings: get, create, vcenter (and vcenter
-#    --resume), get-attributes on 64 connections. A PyKMIP run that completes nothing at 64 is
+#    --resume), get-attributes, encrypt (AES-GCM 4 KiB) and sign (ECDSA P-256) on 64
+#    connections. A PyKMIP run that completes nothing at 64 is
 #    repeated at 16, 4, 1 connections and the row says so ("pykmip@16");
 # 3. 1,000 idle mutual-TLS connections to coffred: its VmRSS (peak while they are held) and
 #    how fast a new client is served meanwhile;
@@ -200,6 +201,9 @@ pair create "create" --op create
 pair vcenter "vcenter (full handshake)" --op vcenter
 pair vcenter-resume "vcenter --resume" --op vcenter --resume
 pair getattr "get-attributes" --op get-attributes
+# cryptographic services (issue 15): the key is made and activated first; KMIP 1.2 requests
+pair encrypt "encrypt AES-GCM 4 KiB" --op encrypt --version 1.2
+pair sign "sign ECDSA P-256" --op sign --version 1.2
 
 # ---- 1,000 idle connections ----------------------------------------------------------------
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$COFFRED_PID/status" 2>/dev/null || echo 0; }

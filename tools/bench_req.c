@@ -68,6 +68,71 @@ static cf_err bench_attr_make(const struct bench_cfg *cfg, int ver, struct kmip_
 	}
 }
 
+/* Create Key Pair EC P-256: private key Sign, public key Verify (attrs: 4 entries). */
+static void bench_kp_payload(struct kmip_attr *attrs, uint8_t b0[static 8], uint8_t b1[static 8],
+			     uint8_t b2[static 8], uint8_t b3[static 8], struct kmip_payload *pl)
+{
+	kmip_attr_set_enum(&attrs[0], KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM,
+			   KMIP_CRYPTOGRAPHIC_ALGORITHM_EC, b0);
+	kmip_attr_set_int(&attrs[1], KMIP_TAG_CRYPTOGRAPHIC_LENGTH, 256, b1);
+	kmip_attr_set_int(&attrs[2], KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK,
+			  KMIP_CRYPTOGRAPHIC_USAGE_MASK_SIGN, b2);
+	kmip_attr_set_int(&attrs[3], KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK,
+			  KMIP_CRYPTOGRAPHIC_USAGE_MASK_VERIFY, b3);
+	pl->u.kp_req.common = (struct kmip_tmpl){ .present = true, .a = { attrs, 2 } };
+	pl->u.kp_req.priv = (struct kmip_tmpl){ .present = true, .a = { &attrs[2], 1 } };
+	pl->u.kp_req.pub = (struct kmip_tmpl){ .present = true, .a = { &attrs[3], 1 } };
+}
+
+/* Encrypt (AES-GCM of 4 KiB, the server makes the nonce) or Sign (ECDSA with SHA-256 of 64
+ * bytes) with the key uid; the Cryptographic Parameters encoded in params[cap]. */
+static cf_err bench_crypt_payload(uint32_t op, const char *uid, uint8_t *params, size_t cap,
+				  struct kmip_payload *pl)
+{
+	static const uint8_t data[4096];
+	bool is_enc = op == KMIP_OPERATION_ENCRYPT;
+	ttlv_wr pw;
+
+	/* in the specification's order; the Cryptographic Algorithm and the Tag Length too:
+	 * PyKMIP's server requires them */
+	ttlv_wr_init(&pw, params, cap);
+	if (is_enc)
+		TRY(ttlv_wr_enum(&pw, KMIP_TAG_BLOCK_CIPHER_MODE, KMIP_BLOCK_CIPHER_MODE_GCM));
+	else
+		TRY(ttlv_wr_enum(&pw, KMIP_TAG_DIGITAL_SIGNATURE_ALGORITHM,
+				 KMIP_DIGITAL_SIGNATURE_ALGORITHM_ECDSA_WITH_SHA256));
+	TRY(ttlv_wr_enum(&pw, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM,
+			 is_enc ? KMIP_CRYPTOGRAPHIC_ALGORITHM_AES : KMIP_CRYPTOGRAPHIC_ALGORITHM_EC));
+	if (is_enc)
+		TRY(ttlv_wr_int(&pw, KMIP_TAG_TAG_LENGTH, 16));
+	pl->u.crypt.uid = (struct kmip_text){ uid, strlen(uid) };
+	pl->u.crypt.has_params = true;
+	pl->u.crypt.params = (struct kmip_bytes){ params, ttlv_wr_len(&pw) };
+	pl->u.crypt.data = (struct kmip_bytes){ data, is_enc ? sizeof data : 64u };
+	return CF_OK;
+}
+
+/* Activate, Create Key Pair (EC P-256), Encrypt, Sign; CF_E_UNSUPPORTED_OP for another op. */
+static cf_err bench_crypto_payload(uint32_t op, const char *uid, struct kmip_attr *attrs,
+				   uint8_t b0[static 8], uint8_t b1[static 8], uint8_t b2[static 8],
+				   uint8_t b3[static 8], uint8_t *params, size_t cap,
+				   struct kmip_payload *pl)
+{
+	switch (op) {
+	case KMIP_OPERATION_ACTIVATE:
+		pl->u.uid_req.uid = (struct kmip_text){ uid, strlen(uid) };
+		return CF_OK;
+	case KMIP_OPERATION_CREATE_KEY_PAIR:
+		bench_kp_payload(attrs, b0, b1, b2, b3, pl);
+		return CF_OK;
+	case KMIP_OPERATION_ENCRYPT:
+	case KMIP_OPERATION_SIGN:
+		return bench_crypt_payload(op, uid, params, cap, pl);
+	default:
+		return CF_E_UNSUPPORTED_OP;
+	}
+}
+
 cf_err bench_msg_make(const struct bench_cfg *cfg, uint32_t op, const char *uid,
 		      struct bench_msg *out)
 {
@@ -75,7 +140,7 @@ cf_err bench_msg_make(const struct bench_cfg *cfg, uint32_t op, const char *uid,
 	uint8_t *enc = NULL;
 	struct kmip_attr attrs[4];
 	struct kmip_attr_ref refs[2];
-	uint8_t b0[8], b1[8], b2[8], b3[8];
+	uint8_t b0[8], b1[8], b2[8], b3[8], params[64];
 	struct kmip_req_item it;
 	struct kmip_request rq;
 	ttlv_wr w;
@@ -137,9 +202,10 @@ cf_err bench_msg_make(const struct bench_cfg *cfg, uint32_t op, const char *uid,
 		break;
 	case KMIP_OPERATION_DISCOVER_VERSIONS:
 		break;                                 /* empty list: "all you support" */
-	default:
-		rc = CF_E_UNSUPPORTED_OP;
-		goto out;
+	default:   /* the cryptographic services' set-up and requests, or not supported */
+		if ((rc = bench_crypto_payload(op, uid, attrs, b0, b1, b2, b3, params, sizeof params,
+					       &it.pl)) != CF_OK)
+			goto out;
 	}
 	rq.h.pv = cfg->pv;
 	rq.items = &it;
@@ -218,6 +284,10 @@ cf_err bench_rsp_check(const uint8_t *p, size_t n, uint32_t want_op, struct kmip
 		if (want_op == KMIP_OPERATION_CREATE && it->pl.op == KMIP_OPERATION_CREATE)
 			bench_copy_printable(info->uid, sizeof info->uid,
 					     it->pl.u.create_rsp.uid.p, it->pl.u.create_rsp.uid.n);
+		else if (want_op == KMIP_OPERATION_CREATE_KEY_PAIR &&
+			 it->pl.op == KMIP_OPERATION_CREATE_KEY_PAIR)
+			bench_copy_printable(info->uid, sizeof info->uid,
+					     it->pl.u.kp_rsp.priv_uid.p, it->pl.u.kp_rsp.priv_uid.n);
 		else if (want_op == KMIP_OPERATION_GET && it->pl.op == KMIP_OPERATION_GET)
 			bench_copy_printable(info->uid, sizeof info->uid,
 					     it->pl.u.get_rsp.uid.p, it->pl.u.get_rsp.uid.n);

@@ -549,3 +549,45 @@ out:
 	}
 	return rc;
 }
+
+cf_err ops_create_derived(struct ops_req *r, struct ops_item *it, uint32_t type,
+			  const struct kmip_tmpl *tmpl, const struct store_attr *extra,
+			  size_t n_extra, ops_make_fn make, void *arg,
+			  char uid_out[static STORE_UUID_LEN + 1], struct kmip_text *uid_txt)
+{
+	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD], digest[HSM_SHA256_LEN];
+	struct tmpl_out t;
+	struct hsm_bind b;
+	size_t blob_n = 0, bytes;
+	cf_err rc;
+
+	if (type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY && type != KMIP_OBJECT_TYPE_SECRET_DATA)
+		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_INVALID_FIELD,
+				"Derive Key makes a Symmetric Key or Secret Data");
+	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, tmpl, n_extra + 2, &t));
+	if (!t.has_len || t.len % 8 != 0 || (size_t)t.len / 8 > HSM_DEK_MAX)
+		return bad(it, "Cryptographic Length (bits, a multiple of 8) required");
+	if (type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY && !t.has_alg)
+		return bad(it, "Cryptographic Algorithm required");
+	if (type == KMIP_OBJECT_TYPE_SYMMETRIC_KEY && t.alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_AES &&
+	    t.len != 128 && t.len != 192 && t.len != 256)
+		return bad(it, "AES length must be 128, 192 or 256");
+	bytes = (size_t)t.len / 8;
+	for (size_t i = 0; i < n_extra; i++)
+		t.rows[t.n_rows++] = extra[i];
+	if (type == KMIP_OBJECT_TYPE_SECRET_DATA) {
+		/* what a Register of Secret Data keeps: a derived secret is a Seed, kept Opaque */
+		TRY(add_row_int(&t, ROW_SECRET_TYPE, TTLV_ENUMERATION, KMIP_SECRET_DATA_TYPE_SEED));
+		TRY(add_row_int(&t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION,
+				KMIP_KEY_FORMAT_TYPE_OPAQUE));
+	}
+	TRY(store_uid_new(ops_rng, r, uid_out));
+	b = (struct hsm_bind){ (const uint8_t *)uid_out, strlen(uid_out), type };
+	rc = make(r, it, arg, bytes, &b, blob, sizeof blob, &blob_n, digest);
+	if (rc == CF_OK)
+		rc = insert(r, it, uid_out, type, &t, blob, blob_n,
+			    type == KMIP_OBJECT_TYPE_SECRET_DATA ? NULL : digest, STORE_SF_GENERATED,
+			    uid_txt);
+	sec_wipe(blob, sizeof blob);
+	return rc;
+}

@@ -15,6 +15,7 @@
 #include "firmware/store/store.h"
 #include "hsm/hsm.h"
 #include "kmip/kmip.h"
+#include "kmip/kmip_wrap.h"
 
 #define OPS_ARENA_SIZE (4u << 20)         /* decoded request + response structures */
 #define OPS_KEYBUF_SIZE (64u << 10) /* unwrapped / converted key material of one response */
@@ -298,6 +299,45 @@ MUST_USE cf_err ops_obtain_lease(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_poll(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_cancel(struct ops_req *r, struct ops_item *it);
 bool ops_serves_archived(uint32_t op);
+
+/* ---- cryptographic services (ops_crypto.c, ops_derive.c) ------------------------------ */
+
+/* What a key's rows say beyond its object columns (one store read). */
+struct ops_cs_rows {
+	struct store_attr_list l;          /* owned: store_attr_list_free */
+	const struct store_attr *params;   /* lowest-index Cryptographic Parameters, or NULL */
+	const struct store_attr *limits;   /* Usage Limits, or NULL */
+	bool has_process_start, has_protect_stop;
+	int64_t process_start, protect_stop;
+};
+MUST_USE cf_err ops_cs_rows_load(struct ops_req *r, const char *uid, struct ops_cs_rows *k);
+/* May key o be used for `mask` now (process: a use that processes protected data, allowed
+ * when Deactivated / Compromised and after Protect Stop Date)? Refusals carry their reason. */
+MUST_USE cf_err ops_cs_policy(struct ops_req *r, struct ops_item *it, const struct store_object *o,
+			      uint32_t mask, bool process, const struct ops_cs_rows *k);
+/* Usage Limits row a: refuse when exhausted, else count one use of n bytes down. */
+MUST_USE cf_err ops_cs_limits_take(struct ops_req *r, struct ops_item *it, const char *uid,
+				   const struct store_attr *a, size_t n);
+/* AES Block Cipher Mode / Padding / Tag Length / Counter Length -> p (mech, tag_n, ctr_bits);
+ * *streamable set for CBC / CTR / ECB. */
+MUST_USE cf_err ops_cs_aes_map(struct ops_req *r, struct ops_item *it,
+			       const struct kmip_crypto_params *cp, struct hsm_cs_params *p,
+			       bool *streamable);
+MUST_USE cf_err ops_crypt(struct ops_req *r, struct ops_item *it); /* Encrypt .. MAC Verify */
+MUST_USE cf_err ops_hash(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_rng_retrieve(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_rng_seed(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_derive_key(struct ops_req *r, struct ops_item *it);   /* ops_derive.c */
+/* Derive Key's new object (ops_create.c): the template checked as Create's (type Symmetric
+ * Key or Secret Data, Cryptographic Length required), then make() seals out_len bytes bound
+ * to the new uid into blob; the object inserted with its rows plus `extra` (Links). */
+typedef MUST_USE cf_err (*ops_make_fn)(struct ops_req *r, struct ops_item *it, void *arg,
+				       size_t out_len, const struct hsm_bind *b, uint8_t *blob,
+				       size_t cap, size_t *blob_n, uint8_t digest[HSM_SHA256_LEN]);
+MUST_USE cf_err ops_create_derived(struct ops_req *r, struct ops_item *it, uint32_t type,
+				   const struct kmip_tmpl *tmpl, const struct store_attr *extra,
+				   size_t n_extra, ops_make_fn make, void *arg,
+				   char uid_out[static STORE_UUID_LEN + 1], struct kmip_text *uid_txt);
 
 /* ---- wrapped keys (ops_wrap.c) ------------------------------------------------------- */
 /* Get's Key Wrap Type: Not Wrapped (without a Key Wrapping Specification) passes; anything else

@@ -3,9 +3,15 @@
  *   generate+wrap      hsm_dek_generate (32-byte DEK)   raw: C_GenerateRandom + C_EncryptInit + C_Encrypt
  *   unwrap             hsm_dek_unwrap                   raw: C_DecryptInit + C_Decrypt
  *   raw-kwp-*          the AES key wrap with padding alternative (not used; for the record)
+ *   cs-aes-gcm-4k      hsm_cs_run AES-256-GCM encrypt of 4 KiB (the key's blob opened per call)
+ *                                                  raw: C_EncryptInit + C_Encrypt, key object kept
+ *   cs-ecdsa-p256      hsm_cs_run ECDSA P-256 / SHA-256 sign (a KWP-then-GCM blob unwrapped per
+ *                      call)                       raw: C_DigestInit + C_Digest + C_SignInit +
+ *                                                  C_Sign, key object kept
  * Raw and layered runs alternate BENCH_REPEAT times (default 3) and each line is the median, so
  * that machine noise (a shared 2-core VM) hits both alike; "hsm <op> layer/raw <ratio>" lines
- * give the layer's share of the raw rate. BENCH_SECONDS (default 1) per run. */
+ * give the layer's share of the raw rate. BENCH_SECONDS (default 1) per run; BENCH_ONLY=cs runs
+ * only the cs-* rows and their raw counterparts. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,9 +23,13 @@
 #include "hsm/hsm_int.h"
 #include "tests/unit/hsm/hsm_test_util.h"
 
-enum op { OP_GEN, OP_RAW_GEN, OP_UNWRAP, OP_RAW_DEC, OP_KWP_GEN, OP_KWP_UNWRAP };
+enum op { OP_GEN, OP_RAW_GEN, OP_UNWRAP, OP_RAW_DEC, OP_KWP_GEN, OP_KWP_UNWRAP, OP_CS_GCM,
+	  OP_RAW_GCM, OP_CS_ECDSA, OP_RAW_ECDSA };
 static const char *const op_name[] = { "generate+wrap", "raw-generate+wrap", "unwrap",
-				       "raw-decrypt", "raw-kwp-generate+wrap", "raw-kwp-unwrap" };
+				       "raw-decrypt", "raw-kwp-generate+wrap", "raw-kwp-unwrap",
+				       "cs-aes-gcm-4k", "raw-aes-gcm-4k", "cs-ecdsa-p256",
+				       "raw-ecdsa-p256" };
+#define CS_DATA 4096u
 
 static bool direct;
 
@@ -33,6 +43,81 @@ struct bctx {
 };
 
 static const struct hsm_bind bind = { (const uint8_t *)"bench-uid-0001", 14, 2 };
+static const struct hsm_bind pbind = { (const uint8_t *)"bench-priv-0001", 15, 4 };
+static const uint8_t oid_p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+
+/* the cryptographic services rows: a managed AES-256 key (blob) / an HSM-made P-256 pair's
+ * private blob, and for the raw rows the same kind of key as a session object kept */
+struct cs_bench {
+	uint8_t data[CS_DATA], out[CS_DATA + 64], iv[12];
+	uint8_t kblob[HSM_KP_BLOB_MAX], spki[256];
+	struct hsm_kw_key key;
+	CK_OBJECT_HANDLE aes, pub, priv;
+};
+
+static int cs_setup(struct bctx *c, hsm_sess *s, CK_SESSION_HANDLE sh, const uint8_t *blob,
+		    size_t bn, struct cs_bench *b)
+{
+	CK_FUNCTION_LIST *f = c->h->f;
+	CK_BBOOL t = CK_TRUE, fa = CK_FALSE;
+	CK_ULONG len = 32;
+	CK_MECHANISM gm = { CKM_AES_KEY_GEN, NULL, 0 }, em = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	memset(b->data, 0x5a, sizeof b->data);
+	memset(b->iv, 0x01, sizeof b->iv);
+	if (c->op == OP_CS_GCM) {
+		b->key = (struct hsm_kw_key){ blob, bn, bind };
+	} else if (c->op == OP_CS_ECDSA) {
+		size_t kn = 0, sn = 0;
+		if (hsm_kp_generate_wrapped(s, HSM_KP_EC_P256, &pbind, b->kblob, sizeof b->kblob,
+					    &kn, b->spki, sizeof b->spki, &sn) != CF_OK)
+			return -1;
+		b->key = (struct hsm_kw_key){ b->kblob, kn, pbind };
+	} else if (c->op == OP_RAW_GCM) {
+		CK_ATTRIBUTE kt[] = { { CKA_VALUE_LEN, &len, sizeof len }, { CKA_TOKEN, &fa, 1 },
+				      { CKA_SENSITIVE, &t, 1 }, { CKA_ENCRYPT, &t, 1 } };
+		if (f->C_GenerateKey(sh, &gm, kt, 4, &b->aes) != CKR_OK)
+			return -1;
+	} else if (c->op == OP_RAW_ECDSA) {
+		CK_ATTRIBUTE pt[] = { { CKA_TOKEN, &fa, 1 }, { CKA_VERIFY, &t, 1 },
+				      { CKA_EC_PARAMS, (void *)oid_p256, sizeof oid_p256 } };
+		CK_ATTRIBUTE vt[] = { { CKA_TOKEN, &fa, 1 }, { CKA_SENSITIVE, &t, 1 },
+				      { CKA_SIGN, &t, 1 } };
+		if (f->C_GenerateKeyPair(sh, &em, pt, 3, vt, 3, &b->pub, &b->priv) != CKR_OK)
+			return -1;
+	}
+	return 0;
+}
+
+static int cs_once(struct bctx *c, hsm_sess *s, CK_SESSION_HANDLE sh, struct cs_bench *b)
+{
+	CK_FUNCTION_LIST *f = c->h->f;
+	struct hsm_cs_result r;
+	CK_GCM_PARAMS gp = { b->iv, 12, 96, NULL, 0, 128 };
+	CK_MECHANISM gcm = { CKM_AES_GCM, &gp, sizeof gp }, sha = { CKM_SHA256, NULL, 0 },
+		     ecdsa = { CKM_ECDSA, NULL, 0 };
+	CK_ULONG on = sizeof b->out, dn = 32;
+	uint8_t dg[32];
+	switch (c->op) {
+	case OP_CS_GCM: {
+		struct hsm_cs_params p = { .mech = HSM_CS_AES_GCM, .iv = b->iv, .iv_n = 12 };
+		return hsm_cs_run(s, HSM_CS_ENCRYPT, &b->key, &p, b->data, CS_DATA, b->out,
+				  sizeof b->out, &r) == CF_OK && r.out_n == CS_DATA ? 0 : -1;
+	}
+	case OP_CS_ECDSA: {
+		struct hsm_cs_params p = { .mech = HSM_CS_ECDSA, .hash = HSM_HASH_SHA256 };
+		return hsm_cs_run(s, HSM_CS_SIGN, &b->key, &p, b->data, 64, b->out, sizeof b->out,
+				  &r) == CF_OK ? 0 : -1;
+	}
+	case OP_RAW_GCM:
+		return f->C_EncryptInit(sh, &gcm, b->aes) == CKR_OK &&
+			       f->C_Encrypt(sh, b->data, CS_DATA, b->out, &on) == CKR_OK ? 0 : -1;
+	default: /* OP_RAW_ECDSA */
+		return f->C_DigestInit(sh, &sha) == CKR_OK &&
+			       f->C_Digest(sh, b->data, 64, dg, &dn) == CKR_OK &&
+			       f->C_SignInit(sh, &ecdsa, b->priv) == CKR_OK &&
+			       f->C_Sign(sh, dg, 32, b->out, &on) == CKR_OK ? 0 : -1;
+	}
+}
 
 static void *bench_thread(void *arg)
 {
@@ -55,7 +140,12 @@ static void *bench_thread(void *arg)
 		c->err = 1;
 	uint32_t kv = hsm_kek_current(c->h);
 	CK_OBJECT_HANDLE kek = hsm_kek_handle(c->h, kv);
-	bool raw = c->op != OP_GEN && c->op != OP_UNWRAP;
+	bool raw = c->op != OP_GEN && c->op != OP_UNWRAP && c->op != OP_CS_GCM &&
+		   c->op != OP_CS_ECDSA;
+	bool cs = c->op >= OP_CS_GCM;
+	struct cs_bench *csb = cs ? calloc(1, sizeof *csb) : NULL;
+	if (cs && csb == NULL)
+		c->err = 1;
 	if (raw && f->C_OpenSession(c->h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
 				    &sh) != CKR_OK)
 		c->err = 1;
@@ -91,6 +181,8 @@ static void *bench_thread(void *arg)
 	}
 	CK_GCM_PARAMS gp = { nonce, 12, 96, aad, aad_n, 128 };
 	CK_MECHANISM gcm = { CKM_AES_GCM, &gp, sizeof gp };
+	if (cs && !c->err && cs_setup(c, s, sh, blob, bn, csb) != 0)
+		c->err = 1;
 	pthread_barrier_wait(c->bar);
 	double t_end = now_ms() + c->secs * 1000.0;
 	unsigned long n = 0;
@@ -128,6 +220,13 @@ static void *bench_thread(void *arg)
 				    f->C_DestroyObject(sh, dk) != CKR_OK)
 					c->err = 6;
 				break;
+			case OP_CS_GCM:
+			case OP_RAW_GCM:
+			case OP_CS_ECDSA:
+			case OP_RAW_ECDSA:
+				if (cs_once(c, s, sh, csb) != 0)
+					c->err = 8;
+				break;
 			case OP_KWP_UNWRAP: {
 				CK_ATTRIBUTE va = { CKA_VALUE, dek, 64 };
 				if (f->C_UnwrapKey(sh, &kw, kwk, kwb, kwn, ut, 5, &dk) != CKR_OK ||
@@ -143,6 +242,7 @@ static void *bench_thread(void *arg)
 			break;
 	}
 	c->ops = n;
+	free(csb);
 	if (sh != CK_INVALID_HANDLE)
 		(void)f->C_CloseSession(sh);
 	sec_free(dek, 64);
@@ -226,6 +326,9 @@ int main(void)
 	int rep = re ? atoi(re) : 3;
 	if (rep < 1 || rep > REPEAT_MAX)
 		rep = 3;
+	/* BENCH_ONLY=cs: only the cryptographic services rows */
+	const char *only = getenv("BENCH_ONLY");
+	bool cs_only = only != NULL && strcmp(only, "cs") == 0;
 	struct tok_env env;
 	memset(&env, 0, sizeof env);
 	int rc = 1;
@@ -243,9 +346,15 @@ int main(void)
 	hsm_session_release(s);
 	for (int threads = 1; threads <= 2; threads++) {
 		/* raw and layered back to back so that machine noise hits both alike */
-		if (run_pair(h, OP_RAW_GEN, OP_GEN, threads, secs, rep) ||
-		    run_pair(h, OP_RAW_DEC, OP_UNWRAP, threads, secs, rep))
+		if ((!cs_only && (run_pair(h, OP_RAW_GEN, OP_GEN, threads, secs, rep) ||
+				  run_pair(h, OP_RAW_DEC, OP_UNWRAP, threads, secs, rep))) ||
+		    run_pair(h, OP_RAW_GCM, OP_CS_GCM, threads, secs, rep) ||
+		    run_pair(h, OP_RAW_ECDSA, OP_CS_ECDSA, threads, secs, rep))
 			goto out;
+	}
+	if (cs_only) {
+		rc = 0;
+		goto out;
 	}
 	if (run(h, OP_KWP_GEN, 1, secs) || run(h, OP_KWP_UNWRAP, 1, secs))
 		goto out;

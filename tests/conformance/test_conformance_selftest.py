@@ -306,7 +306,46 @@ def check_locate_and_query():
 
 check_encoder()
 check_tables()
+def check_crypto_rules():
+    """The cryptographic services' rules: output of a server-generated key compared by length,
+    of a registered key exactly; RNG Seed's Data Length any amount up to the seed."""
+    mand = os.path.join(VECTORS, "kmip-1.4-xml", "mandatory")
+    vals = {"$UNIQUE_IDENTIFIER_0": "uid-1"}
+
+    def with_data(resp, fn):
+        p = attrs_of(resp)
+        d = next(i for i, c in enumerate(resp.value[p[0]].value[p[1]].value)
+                 if c.tag == T.tag("Data"))
+        return edit(resp, p + [d], fn)
+    for name, loose in (("CS-BC-M-1-14", True), ("CS-BC-M-4-14", False)):
+        case = kx.load_case(T, os.path.join(mand, name + ".xml"))
+        good = [concrete(exp, vals) for _, exp in case.steps]
+        check("compare: %s's expected responses pass" % name, compare(case.steps, good) is None)
+        other = list(good)
+        other[1] = with_data(good[1], lambda x: x._replace(value=bytes(len(x.value))))
+        r = compare(case.steps, other) or ""
+        if loose:
+            check("compare: %s (a created key): another ciphertext of the same length passes"
+                  % name, r == "", r)
+            other[1] = with_data(good[1], lambda x: x._replace(value=x.value + b"\0"))
+            r = compare(case.steps, other) or ""
+            check("compare: %s: a ciphertext of another length is reported (%s)" % (name, r),
+                  "server-generated" in r)
+        else:
+            check("compare: %s (a registered key): another ciphertext is reported (%s)"
+                  % (name, r), r.startswith("step 2:") and "/Data: expected" in r)
+    case = kx.load_case(T, os.path.join(VECTORS, "kmip-1.4-xml", "optional", "CS-RNG-O-1-14.xml"))
+    good = [concrete(exp, {}) for _, exp in case.steps]
+    p = attrs_of(good[0])
+    for n, ok in ((0, True), (16, True), (32, True), (33, False)):
+        resp = edit(good[0], p + [0], lambda x, n=n: x._replace(value=n))
+        r = compare(case.steps, [resp]) or ""
+        check("compare: RNG Seed Data Length %d of a 32-byte seed %s" % (
+            n, "passes" if ok else "is reported (%s)" % r), (r == "") == ok, r)
+
+
 check_comparator()
 check_locate_and_query()
+check_crypto_rules()
 print("%d passed, %d failed" % (passed, failed), flush=True)
 sys.exit(0 if failed == 0 else 1)

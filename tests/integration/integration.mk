@@ -10,6 +10,7 @@ SCRIPT_TESTS += tests/integration/test_keypair.py
 SCRIPT_TESTS += tests/integration/test_objects.py
 SCRIPT_TESTS += tests/integration/test_keypair_get.py
 SCRIPT_TESTS += tests/integration/test_keywrap.py
+SCRIPT_TESTS += tests/integration/test_crypto.py
 SCRIPT_TESTS += tests/integration/test_kmip_semantics.py
 SCRIPT_TESTS += tests/integration/test_pykmip_client.py
 SCRIPT_TESTS += tests/integration/test_allow.py

@@ -902,41 +902,94 @@ def tenant_isolation_object_types():
                   c2.locate(attributes=[a(AT.NAME, o.names[0])]) == [])
 
 
-# ---- crypto operations: issue 15 replaces these assertions ------------------------------------
+# ---- cryptographic services (issue 15): round trips, checked against OpenSSL ------------------
 @case
-def crypto_ops_not_supported_yet():
-    # issue 15 (cryptographic services) replaces these with round-trip checks; today coffred
-    # answers Operation Not Supported for each of them.
-    ns = R.OPERATION_NOT_SUPPORTED
+def crypto_round_trips():
+    from cryptography.hazmat.primitives import hmac as chmac
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+    U = enums.CryptographicUsageMask
     with client() as c:
-        uid = c.create(enums.CryptographicAlgorithm.AES, 128, cryptographic_usage_mask=[
-            enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT,
-            enums.CryptographicUsageMask.MAC_GENERATE,
-            enums.CryptographicUsageMask.DERIVE_KEY])
+        key = os.urandom(16)
+        uid = c.register(objects.SymmetricKey(
+            enums.CryptographicAlgorithm.AES, 128, key,
+            masks=[U.ENCRYPT, U.DECRYPT, U.MAC_GENERATE, U.DERIVE_KEY]))
         c.activate(uid)
         cp = {"cryptographic_algorithm": enums.CryptographicAlgorithm.AES,
               "block_cipher_mode": enums.BlockCipherMode.CBC,
               "padding_method": enums.PaddingMethod.PKCS5}
-        expect_refusal("encrypt (issue 15)", lambda: c.encrypt(
-            b"sixteen byte msg", uid=uid, cryptographic_parameters=cp,
-            iv_counter_nonce=b"\x00" * 16), ns)
-        expect_refusal("decrypt (issue 15)", lambda: c.decrypt(
-            b"\x00" * 16, uid=uid, cryptographic_parameters=cp, iv_counter_nonce=b"\x00" * 16), ns)
+        iv = os.urandom(16)
+        msg = b"a message that is not block aligned"
+        ct, _ = c.encrypt(msg, uid=uid, cryptographic_parameters=cp, iv_counter_nonce=iv)
+        d = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+        raw = d.update(ct) + d.finalize()
+        check("encrypt AES-CBC-PKCS5: OpenSSL decrypts it", raw[:len(msg)] == msg and
+              len(raw) == 48, repr(raw))
+        check("decrypt AES-CBC-PKCS5 round trip", c.decrypt(
+            ct, uid=uid, cryptographic_parameters=cp, iv_counter_nonce=iv) == msg)
+        # MAC with an HMAC key
+        hkey = os.urandom(32)
+        huid = c.register(objects.SymmetricKey(
+            enums.CryptographicAlgorithm.HMAC_SHA256, 256, hkey,
+            masks=[U.MAC_GENERATE, U.MAC_VERIFY, U.DERIVE_KEY]))
+        c.activate(huid)
+        _, mac = c.mac(b"message", uid=huid, algorithm=enums.CryptographicAlgorithm.HMAC_SHA256)
+        h = chmac.HMAC(hkey, hashes.SHA256())
+        h.update(b"message")
+        check("mac HMAC-SHA256 equals OpenSSL's", mac == h.finalize())
+        # sign / verify with a key pair made by coffred
+        pub, priv = c.create_key_pair(enums.CryptographicAlgorithm.RSA, 2048,
+                                      public_usage_mask=[U.VERIFY], private_usage_mask=[U.SIGN])
+        c.activate(pub)
+        c.activate(priv)
         sp = {"cryptographic_algorithm": enums.CryptographicAlgorithm.RSA,
               "hashing_algorithm": enums.HashingAlgorithm.SHA_256,
               "padding_method": enums.PaddingMethod.PSS}
-        expect_refusal("sign (issue 15)", lambda: c.sign(b"message", uid=uid,
-                                                          cryptographic_parameters=sp), ns)
-        expect_refusal("signature_verify (issue 15)", lambda: c.signature_verify(
-            b"message", b"\x00" * 256, uid=uid, cryptographic_parameters=sp), ns)
-        expect_refusal("mac (issue 15)", lambda: c.mac(
-            b"message", uid=uid, algorithm=enums.CryptographicAlgorithm.HMAC_SHA256), ns)
-        expect_refusal("derive_key (issue 15)", lambda: c.derive_key(
-            enums.ObjectType.SYMMETRIC_KEY, [uid], enums.DerivationMethod.HASH,
-            {"hashing_algorithm": enums.HashingAlgorithm.SHA_256,
-             "derivation_data": b"derivation data"},
-            cryptographic_length=128, cryptographic_algorithm=enums.CryptographicAlgorithm.AES),
-            ns)
+        sig = c.sign(b"message", uid=priv, cryptographic_parameters=sp)
+        check("sign RSA-PSS: 256 bytes", len(sig) == 256)
+        v = c.signature_verify(b"message", sig, uid=pub, cryptographic_parameters=sp)
+        check("signature_verify: Valid", v == enums.ValidityIndicator.VALID, repr(v))
+        v = c.signature_verify(b"messagf", sig, uid=pub, cryptographic_parameters=sp)
+        check("signature_verify of other data: Invalid", v == enums.ValidityIndicator.INVALID,
+              repr(v))
+        # derive: PBKDF2 from a password (Secret Data), checked against OpenSSL
+        sid = c.register(objects.SecretData(b"correct horse", enums.SecretDataType.PASSWORD,
+                                            masks=[U.DERIVE_KEY]))
+        c.activate(sid)
+        salt = os.urandom(16)
+        duid = c.derive_key(
+            enums.ObjectType.SYMMETRIC_KEY, [sid], enums.DerivationMethod.PBKDF2,
+            {"cryptographic_parameters": {"hashing_algorithm": enums.HashingAlgorithm.SHA_256},
+             "salt": salt, "iteration_count": 1000},
+            cryptographic_length=256, cryptographic_algorithm=enums.CryptographicAlgorithm.AES)
+        want = PBKDF2HMAC(hashes.SHA256(), 32, salt, 1000).derive(b"correct horse")
+        check("derive_key PBKDF2: Get answers OpenSSL's PBKDF2-HMAC-SHA256",
+              c.get(duid).value == want)
+        for method, params in (
+                (enums.DerivationMethod.HMAC, {"derivation_data": b"hmac input"}),
+                (enums.DerivationMethod.NIST800_108_C, {"derivation_data": b"label\x00ctx"})):
+            duid = c.derive_key(enums.ObjectType.SYMMETRIC_KEY, [huid], method, params,
+                                cryptographic_length=128,
+                                cryptographic_algorithm=enums.CryptographicAlgorithm.AES)
+            check("derive_key %s: a 16-byte AES key" % method.name,
+                  len(c.get(duid).value) == 16)
+        duid = c.derive_key(
+            enums.ObjectType.SYMMETRIC_KEY, [uid], enums.DerivationMethod.ENCRYPT,
+            {"cryptographic_parameters": {"block_cipher_mode": enums.BlockCipherMode.ECB},
+             "derivation_data": b"0123456789abcdef"},
+            cryptographic_length=128, cryptographic_algorithm=enums.CryptographicAlgorithm.AES)
+        e = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+        check("derive_key ENCRYPT (ECB): AES of the data under the base key",
+              c.get(duid).value == e.update(b"0123456789abcdef") + e.finalize())
+        # refusals: a Pre-Active key, the wrong usage
+        pre = c.create(enums.CryptographicAlgorithm.AES, 128,
+                       cryptographic_usage_mask=[U.ENCRYPT])
+        expect_refusal("encrypt with a Pre-Active key", lambda: c.encrypt(
+            b"x" * 16, uid=pre, cryptographic_parameters=cp, iv_counter_nonce=iv),
+            R.PERMISSION_DENIED)
+        expect_refusal("mac with a key without MAC Generate", lambda: c.mac(
+            b"m", uid=sid, algorithm=enums.CryptographicAlgorithm.HMAC_SHA256),
+            R.PERMISSION_DENIED)
 
 
 # ---- Locate with filters (tenant qa2, so the result sets are exact) ----------------------------
@@ -1079,7 +1132,10 @@ def proxy_query_discover():
                 O.DISCOVER_VERSIONS}
         check("KMIPProxy query: the operations this suite uses are listed", want <= ops,
               "missing %s" % sorted(o.name for o in want - ops))
-        check("KMIPProxy query: encrypt not listed yet (issue 15)", O.ENCRYPT not in ops)
+        cs = {O.ENCRYPT, O.DECRYPT, O.SIGN, O.SIGNATURE_VERIFY, O.MAC, O.MAC_VERIFY, O.HASH,
+              O.RNG_RETRIEVE, O.RNG_SEED, O.DERIVE_KEY}
+        check("KMIPProxy query: the cryptographic services are listed", cs <= ops,
+              "missing %s" % sorted(o.name for o in cs - ops))
         types = {enum_of(o) for o in r.object_types}
         T = enums.ObjectType
         wt = {T.CERTIFICATE, T.SYMMETRIC_KEY, T.PUBLIC_KEY, T.PRIVATE_KEY, T.SPLIT_KEY,

@@ -4,6 +4,9 @@ run of Creates, Registers, Gets, Destroys and some failing requests, no file of 
 store (audit log included, read through sqlite3) holds any key's 32 bytes (raw, hex lower/upper,
 base64, or either 16-byte half) or the HSM PINs. Scanned while coffred runs and after it stops.
 hsm.pin and hsm-so.pin are the PINs themselves and are not scanned for the PINs.
+Cryptographic services (issue 15): registered keys used for Encrypt / Decrypt (GCM, CBC), MAC
+and Derive Key, never Get: their bytes are also looked for in coffred's heap and anonymous
+writable memory (/proc/PID/mem) after the operations, where the HSM did the work.
 
     python3 tests/integration/test_secrets.py BUILD_DIR
 """
@@ -30,6 +33,7 @@ if os.path.exists(os.path.join(inst.dir, "hsm-so.pin")):
 t.check("the instance has an HSM PIN to look for (%d chars)" % len(pin), len(pin) >= 4)
 
 keys = {}   # uid -> bytes Get returned
+used = {}   # uid -> bytes of the keys only the cryptographic services used
 try:
     with inst.client() as c:
         for _ in range(10):
@@ -78,6 +82,39 @@ try:
                                                  "Cryptographic Length does not match the key"),
             v.describe() if kind == "response" else "%s %s" % (kind, v))
     keys["(refused register)"] = bad_key
+    # cryptographic services with registered keys that are never fetched
+    with inst.client() as c:
+        for mask, alg, kind in ((0x0C, 3, "aes"), (0x180, 9, "hmac")):
+            k = os.urandom(32)
+            req = rl.register_aes_req(k)
+            req = req.replace(rl.I(rl.TAG["ATTRIBUTE_VALUE"], 12), rl.I(rl.TAG["ATTRIBUTE_VALUE"], mask))
+            if alg != 3:
+                req = req.replace(rl.E(rl.TAG["CRYPTO_ALG"], 3), rl.E(rl.TAG["CRYPTO_ALG"], alg))
+            r = c.call(req)
+            uid = r.items[0][3].find(rl.TAG["UNIQUE_IDENTIFIER"]).value if r.ok else None
+            t.check("register a %s key for the crypto operations" % kind, r.ok, r.describe())
+            if uid:
+                a = c.call(rl.uid_req(rl.OP_ACTIVATE, uid))
+                t.check("activate it", a.ok, a.describe())
+                used[uid] = k
+        cp_tag, data_tag, iv_tag, mac_tag = 0x42002B, 0x4200C2, 0x42003D, 0x4200C6
+        au, hu = list(used)[:2] if len(used) == 2 else (None, None)
+        ok = 0
+        for mode, iv in ((9, os.urandom(12)), (1, os.urandom(16))):
+            for _ in range(5):
+                enc = c.call(rl.request([(0x1F, [rl.Tx(rl.TAG["UNIQUE_IDENTIFIER"], au),
+                                                  rl.S(cp_tag, rl.E(0x420011, mode), rl.E(0x42005F, 3)
+                                                       if mode == 1 else b""),
+                                                  rl.B(data_tag, os.urandom(64)),
+                                                  rl.B(iv_tag, iv)])]))
+                ok += enc.ok
+        for _ in range(5):
+            m = c.call(rl.request([(0x23, [rl.Tx(rl.TAG["UNIQUE_IDENTIFIER"], hu),
+                                           rl.S(cp_tag, rl.E(0x420028, 9)), rl.B(data_tag, b"m")])]))
+            ok += m.ok and m.items[0][3].find(mac_tag) is not None
+        t.check("15 Encrypt (GCM, CBC) and MAC operations with registered keys", ok == 15,
+                "%d succeeded" % ok)
+    keys.update(used)
 except Exception as e:
     t.bad("the workload ran: %s: %s" % (type(e).__name__, e))
     t.done()
@@ -167,6 +204,61 @@ with open(os.path.join(ctl, "log"), "wb") as f:
 h, _, _ = scan_tree(ctl)
 t.check("the scanner finds planted key hex and PIN (positive control, %d hits)" % len(h), len(h) >= 2)
 os.remove(os.path.join(ctl, "log"))
+
+MEM_MAP_MAX = 1 << 30
+
+
+def scan_memory(pid, secret):
+    """Hits of any of secret's forms in the process's heap and anonymous writable mappings
+    (the SoftHSMv2 module runs inside coffred: its memory is scanned too)."""
+    hits, nbytes = [], 0
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read().splitlines()
+    with open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            parts = line.split()
+            if len(parts) < 2 or "rw" not in parts[1][:2]:
+                continue
+            path = parts[5] if len(parts) > 5 else ""
+            if path not in ("", "[heap]"):
+                continue
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            if hi - lo > MEM_MAP_MAX:   # a sanitizer's shadow memory (terabytes, reserved)
+                continue
+            try:
+                mem.seek(lo)
+                blob = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError, MemoryError):
+                continue
+            nbytes += len(blob)
+            for uid, k in secret.items():
+                for form, b in (("raw", k), ("raw first half", k[:16]), ("raw second half", k[16:]),
+                                ("hex", k.hex().encode())):
+                    if b in blob:
+                        hits.append("key %s %s in %s %s" % (uid, form, parts[0], path or "anon"))
+    return hits, nbytes
+
+
+if used:
+    mh, mn = scan_memory(inst.pid, used)
+    t.check("0 hits for the %d keys used by crypto operations in coffred's heap and anonymous "
+            "memory (%d bytes)" % (len(used), mn), not mh and mn > 0, "; ".join(mh[:6]))
+    # positive control: a Name (not secret) a client set is in coffred's memory (the store's
+    # page cache)
+    marker = os.urandom(16)
+    with inst.client() as c:
+        r = c.call(rl.request([(rl.OP_CREATE, [
+            rl.E(rl.TAG["OBJECT_TYPE"], 2),
+            rl.S(rl.TAG["TEMPLATE_ATTRIBUTE"],
+                 rl.attr("Cryptographic Algorithm", rl.E, 3),
+                 rl.attr("Cryptographic Length", rl.I, 256),
+                 rl.S(rl.TAG["ATTRIBUTE"], rl.Tx(rl.TAG["ATTRIBUTE_NAME"], "Name"),
+                      rl.S(rl.TAG["ATTRIBUTE_VALUE"], rl.Tx(0x420055, marker.hex()),
+                           rl.E(0x420054, 1))))])]))
+        t.check("create with a Name (the control)", r.ok, r.describe())
+    ph, _ = scan_memory(inst.pid, {"(a Name)": marker})
+    t.check("the memory scanner finds a Name a client set (positive control, %d hits)"
+            % len(ph), len(ph) > 0)
 
 db = os.path.join(inst.dir, "data", "store.db")
 for phase in ("while coffred runs", "after SIGTERM"):

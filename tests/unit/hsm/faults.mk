@@ -9,4 +9,7 @@ $(BUILD)/tests/test_p11shim: | $(P11SHIM_SO)
 ifneq ($(wildcard hsm/hsm.h),)
 $(eval $(call unit_test,test_hsm_faults,tests/unit/hsm/test_hsm_faults.c,hsm_th board,$(HSM_CFLAGS) $(P11SHIM_TEST_CFLAGS),$(HSM_LDLIBS)))
 $(BUILD)/tests/test_hsm_faults: | $(P11SHIM_SO)
+# hsm/crypto.c: the cryptographic services (KATs, OpenSSL interop, faults mid-operation)
+$(eval $(call unit_test,test_hsm_crypto,tests/unit/hsm/test_hsm_crypto.c,hsm_th board,$(HSM_CFLAGS) $(P11SHIM_TEST_CFLAGS),$(HSM_LDLIBS) -lcrypto))
+$(BUILD)/tests/test_hsm_crypto: | $(P11SHIM_SO)
 endif

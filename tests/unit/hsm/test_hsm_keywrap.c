@@ -17,14 +17,9 @@
 #include "board/hex.h"
 #include "board/sec.h"
 #include "hsm/hsm_int.h"
-#include "tests/unit/hsm/hsm_test_util.h"
+#include "tests/unit/hsm/hsm_test_fx.h"
 
 static struct tok_env env;
-
-struct fx {
-	hsm *h;
-	hsm_sess *s;
-};
 
 static int group_setup(void **st)
 {
@@ -41,13 +36,8 @@ static int group_teardown(void **st)
 
 static int fx_setup(void **st)
 {
-	struct fx *f = calloc(1, sizeof *f);
-	uint32_t v;
-	if (f == NULL || tok_env_open(TEST_TOKEN, false, 2, 0, &f->h) != CF_OK)
-		return -1;
-	if (hsm_session_acquire(f->h, 1000, &f->s) != CF_OK)
-		return -1;
-	if (hsm_kek_current(f->h) == 0 && hsm_kek_create(f->s, &v) != CF_OK)
+	struct fx *f = fx_open(SOFTHSM_PATH, 2, 0);
+	if (f == NULL)
 		return -1;
 	*st = f;
 	return 0;
@@ -55,51 +45,11 @@ static int fx_setup(void **st)
 
 static int fx_teardown(void **st)
 {
-	struct fx *f = *st;
-	hsm_session_release(f->s);
-	hsm_close(f->h);
-	free(f);
+	fx_close(*st);
 	return 0;
 }
 
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n = strlen(s) / 2;
-	assert_true(n <= cap);
-	assert_int_equal(hex_decode(s, strlen(s), out, n), CF_OK);
-	return n;
-}
-
-/* a managed key: hex material sealed under the KEK, bound to uid */
-struct mk {
-	uint8_t blob[HSM_DEK_MAX + HSM_BLOB_OVERHEAD];
-	struct hsm_kw_key k;
-};
-
-static void mk_make(struct fx *f, struct mk *m, const char *uid, const char *hex)
-{
-	uint8_t v[64];
-	size_t n = unhex(hex, v, sizeof v), bn = 0;
-	struct hsm_bind b = { (const uint8_t *)uid, strlen(uid), 2 };
-	assert_int_equal(hsm_dek_wrap(f->s, v, n, &b, m->blob, sizeof m->blob, &bn), CF_OK);
-	m->k = (struct hsm_kw_key){ m->blob, bn, b };
-}
-
-/* session objects (CKA_TOKEN false) in the pool session: KEK copies included */
-static CK_ULONG session_objects(struct fx *f)
-{
-	CK_FUNCTION_LIST *fl = NULL;
-	CK_SESSION_HANDLE sh = 0;
-	CK_BBOOL no = CK_FALSE;
-	CK_ATTRIBUTE q = { CKA_TOKEN, &no, sizeof no };
-	CK_OBJECT_HANDLE o[64];
-	CK_ULONG got = 0;
-	assert_int_equal(hsm_test_raw(f->s, &fl, &sh), CF_OK);
-	assert_int_equal(fl->C_FindObjectsInit(sh, &q, 1), CKR_OK);
-	assert_int_equal(fl->C_FindObjects(sh, o, 64, &got), CKR_OK);
-	assert_int_equal(fl->C_FindObjectsFinal(sh), CKR_OK);
-	return got;
-}
+#define OT_SYMMETRIC 2u
 
 /* RFC 3394 4.6: 256-bit key data with a 256-bit KEK */
 #define KW_KEK "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"
@@ -117,16 +67,16 @@ static void t_wrap_vectors(void **st)
 	uint8_t out[HSM_KW_OUT_MAX], want[64];
 	size_t n = 0;
 
-	mk_make(f, &w, "wk-1", KW_KEK);
-	mk_make(f, &k, "key-1", KW_KEY);
-	CK_ULONG objs = session_objects(f);
+	mk_make(f, &w, "wk-1", OT_SYMMETRIC, KW_KEK);
+	mk_make(f, &k, "key-1", OT_SYMMETRIC, KW_KEY);
+	CK_ULONG objs = fx_session_objects(f);
 	assert_int_equal(hsm_kw_wrap(f->s, HSM_KW_AES, &w.k, &k.k, out, sizeof out, &n), CF_OK);
-	assert_int_equal(n, unhex(KW_OUT, want, sizeof want));
+	assert_int_equal(n, fx_unhex(KW_OUT, want, sizeof want));
 	assert_memory_equal(out, want, n);
-	assert_int_equal(session_objects(f), objs); /* both session objects destroyed */
+	assert_int_equal(fx_session_objects(f), objs); /* both session objects destroyed */
 
-	mk_make(f, &w2, "wk-2", KWP_KEK);
-	mk_make(f, &k2, "key-2", KWP_KEY);
+	mk_make(f, &w2, "wk-2", OT_SYMMETRIC, KWP_KEK);
+	mk_make(f, &k2, "key-2", OT_SYMMETRIC, KWP_KEY);
 	/* RFC 5649 of 20 bytes: SoftHSMv2 2.6.1's C_WrapKey zero-pads the key to 24 bytes first
 	 * (its output unwraps to the key + 4 zero bytes, not the RFC's vector); keywrap.c sees
 	 * that by unwrapping again and refuses rather than answer a wrong key */
@@ -136,7 +86,7 @@ static void t_wrap_vectors(void **st)
 	/* RFC 5649 of a multiple of 8 bytes (no padding): the RFC 3394 vector's key with the
 	 * RFC 5649 IV, checked by unwrapping with the RFC 5649 vector's own unwrap below */
 	struct mk k3;
-	mk_make(f, &k3, "key-3", KW_KEY);
+	mk_make(f, &k3, "key-3", OT_SYMMETRIC, KW_KEY);
 	assert_int_equal(hsm_kw_wrap(f->s, HSM_KW_AES_PAD, &w.k, &k3.k, out, sizeof out, &n),
 			 CF_OK);
 	assert_int_equal(n, 40);
@@ -146,7 +96,7 @@ static void t_wrap_vectors(void **st)
 	assert_int_equal(hsm_kw_unwrap(f->s, HSM_KW_AES_PAD, &w.k, out, n, &b3, blob, sizeof blob,
 				       &bn, &dn), CF_OK);
 	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &b3, back, sizeof back, &kn), CF_OK);
-	assert_int_equal(kn, unhex(KW_KEY, want, sizeof want));
+	assert_int_equal(kn, fx_unhex(KW_KEY, want, sizeof want));
 	assert_memory_equal(back, want, kn);
 
 	/* RFC 3394 needs a multiple of 8 bytes: a 20-byte key is refused, not padded */
@@ -157,7 +107,7 @@ static void t_wrap_vectors(void **st)
 	moved.bind.uid = (const uint8_t *)"key-2";
 	assert_int_equal(hsm_kw_wrap(f->s, HSM_KW_AES, &w.k, &moved, out, sizeof out, &n),
 			 CF_E_HSM_UNWRAP);
-	assert_int_equal(session_objects(f), objs);
+	assert_int_equal(fx_session_objects(f), objs);
 }
 
 static void t_unwrap(void **st)
@@ -168,28 +118,28 @@ static void t_unwrap(void **st)
 	size_t n, bn = 0, dn = 0, kn = 0;
 	struct hsm_bind b = { (const uint8_t *)"new-1", 5, 2 };
 
-	mk_make(f, &w, "wk-3", KW_KEK);
-	n = unhex(KW_OUT, in, sizeof in);
+	mk_make(f, &w, "wk-3", OT_SYMMETRIC, KW_KEK);
+	n = fx_unhex(KW_OUT, in, sizeof in);
 	assert_int_equal(hsm_kw_unwrap(f->s, HSM_KW_AES, &w.k, in, n, &b, blob, sizeof blob, &bn,
 				       &dn), CF_OK);
 	assert_int_equal(dn, 32);
 	uint8_t *k = key;
 	assert_int_equal(hsm_dek_unwrap(f->s, blob, bn, &b, k, sizeof key, &kn), CF_OK);
-	assert_int_equal(kn, unhex(KW_KEY, want, sizeof want));
+	assert_int_equal(kn, fx_unhex(KW_KEY, want, sizeof want));
 	assert_memory_equal(key, want, kn);
 
-	mk_make(f, &w2, "wk-4", KWP_KEK);
-	n = unhex(KWP_OUT, in, sizeof in);
+	mk_make(f, &w2, "wk-4", OT_SYMMETRIC, KWP_KEK);
+	n = fx_unhex(KWP_OUT, in, sizeof in);
 	assert_int_equal(hsm_kw_unwrap(f->s, HSM_KW_AES_PAD, &w2.k, in, n, &b, blob, sizeof blob,
 				       &bn, &dn), CF_OK);
 	assert_int_equal(dn, 20);
 
 	/* altered bytes, the wrong key, the wrong mechanism, an impossible length */
-	n = unhex(KW_OUT, in, sizeof in);
+	n = fx_unhex(KW_OUT, in, sizeof in);
 	in[5] ^= 1;
 	assert_int_equal(hsm_kw_unwrap(f->s, HSM_KW_AES, &w.k, in, n, &b, blob, sizeof blob, &bn,
 				       &dn), CF_E_HSM_UNWRAP);
-	n = unhex(KW_OUT, in, sizeof in);
+	n = fx_unhex(KW_OUT, in, sizeof in);
 	assert_int_equal(hsm_kw_unwrap(f->s, HSM_KW_AES, &w2.k, in, n, &b, blob, sizeof blob, &bn,
 				       &dn), CF_E_HSM_UNWRAP);
 	assert_int_equal(hsm_kw_unwrap(f->s, HSM_KW_AES_PAD, &w.k, in, n, &b, blob, sizeof blob,
@@ -238,17 +188,17 @@ static void t_wrap_rsa(void **st)
 	uint8_t *sp = spki;
 	int sn = i2d_PUBKEY(pk, &sp);
 	assert_true(sn > 0 && (size_t)sn < sizeof spki);
-	mk_make(f, &k, "key-rsa", KW_KEY);
-	CK_ULONG objs = session_objects(f);
+	mk_make(f, &k, "key-rsa", OT_SYMMETRIC, KW_KEY);
+	CK_ULONG objs = fx_session_objects(f);
 	assert_int_equal(hsm_kw_wrap_rsa(f->s, spki, (size_t)sn, &k.k, out, sizeof out, &n), CF_OK);
 	assert_int_equal(n, 256);
-	assert_int_equal(session_objects(f), objs);
+	assert_int_equal(fx_session_objects(f), objs);
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pk, NULL);
 	assert_non_null(c);
 	assert_int_equal(EVP_PKEY_decrypt_init(c), 1);
 	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING), 1);
 	assert_int_equal(EVP_PKEY_decrypt(c, got, &gn, out, n), 1);
-	assert_int_equal(gn, unhex(KW_KEY, want, sizeof want));
+	assert_int_equal(gn, fx_unhex(KW_KEY, want, sizeof want));
 	assert_memory_equal(got, want, gn);
 	EVP_PKEY_CTX_free(c);
 

@@ -12,14 +12,9 @@
 
 #include "board/sec.h"
 #include "hsm/hsm_int.h"
-#include "tests/unit/hsm/hsm_test_util.h"
+#include "tests/unit/hsm/hsm_test_fx.h"
 
 static struct tok_env env;
-
-struct fx {
-	hsm *h;
-	hsm_sess *s;
-};
 
 static int group_setup(void **st)
 {
@@ -36,15 +31,8 @@ static int group_teardown(void **st)
 
 static int fx_setup(void **st)
 {
-	struct fx *f = calloc(1, sizeof *f);
-	uint32_t v = 0;
-	if (f == NULL || tok_env_open(TEST_TOKEN, false, 4, 0, &f->h) != CF_OK)
-		return -1;
-	if (hsm_session_acquire(f->h, 1000, &f->s) != CF_OK)
-		return -1;
-	if (hsm_kek_current(f->h) == 0 && hsm_kek_create(f->s, &v) != CF_OK)
-		return -1;
-	if (v != 0 && hsm_kek_make_current(f->h, v) != CF_OK)
+	struct fx *f = fx_open(SOFTHSM_PATH, 4, 0);
+	if (f == NULL)
 		return -1;
 	*st = f;
 	return 0;
@@ -52,10 +40,7 @@ static int fx_setup(void **st)
 
 static int fx_teardown(void **st)
 {
-	struct fx *f = *st;
-	hsm_session_release(f->s);
-	hsm_close(f->h);
-	free(f);
+	fx_close(*st);
 	return 0;
 }
 
