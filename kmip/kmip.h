@@ -19,7 +19,7 @@
  * Attribute, Delete Attribute, Locate, Activate, Revoke, Destroy, Create Key Pair,
  * Re-key Key Pair, Encrypt, Decrypt, Sign, Signature Verify, MAC, MAC Verify, Hash, RNG
  * Retrieve, RNG Seed, Derive Key (the last ones: issue 15, kmip_crypto.c), Archive, Recover,
- * Obtain Lease, Poll (request only), Cancel (kmip_life.c). Any other operation's
+ * Obtain Lease, Get Usage Allocation, Poll (request only), Cancel (kmip_life.c). Any other operation's
  * payload is validated by a generic walk (known tags valid in the version, types as the
  * tag table says, enumerations valid) and kept as a raw view re-encoded verbatim.
  *
@@ -410,6 +410,13 @@ struct kmip_lease {
 	bool has_last_change; int64_t last_change;    /* Last Change Date */
 };
 
+/* Get Usage Allocation (kmip_life.c): request [Unique Identifier], Usage Limits Count
+ * (required, >= 0); response Unique Identifier (required). */
+struct kmip_usage_alloc {
+	struct kmip_text uid;
+	bool has_count; int64_t count;                /* Usage Limits Count */
+};
+
 /* Poll request, Cancel request and response (kmip_life.c): the Asynchronous Correlation Value
  * (required) and, in a Cancel response, the Cancellation Result (required). A Poll response
  * holds the polled operation's payload: untyped. */
@@ -455,6 +462,7 @@ struct kmip_payload {
 		struct kmip_rng rng;                      /* RNG Retrieve / RNG Seed, both */
 		struct kmip_req_derive derive_req;        /* Derive Key (response: rekey_rsp) */
 		struct kmip_lease lease;                  /* Obtain Lease, both */
+		struct kmip_usage_alloc usage_alloc;      /* Get Usage Allocation, both */
 		struct kmip_async async;                  /* Poll request, Cancel both */
 	} u;
 };

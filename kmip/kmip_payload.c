@@ -321,6 +321,7 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return kd_kp_req(c, r, pl->op, &pl->u.kp_req);
 	case KMIP_OPERATION_OBTAIN_LEASE:
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
 	case KMIP_OPERATION_POLL:
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, false, pl);
@@ -401,6 +402,7 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return kd_kp_rsp(c, r, &pl->u.kp_rsp);
 	case KMIP_OPERATION_OBTAIN_LEASE:
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, true, pl);
 	default:
@@ -629,6 +631,7 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return ke_kp_req(w, pl->op, &pl->u.kp_req, ver);
 	case KMIP_OPERATION_OBTAIN_LEASE:
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
 	case KMIP_OPERATION_POLL:
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, false, ver);
@@ -723,6 +726,7 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return ke_kp_rsp(w, &pl->u.kp_rsp, ver);
 	case KMIP_OPERATION_OBTAIN_LEASE:
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, true, ver);
 	default:

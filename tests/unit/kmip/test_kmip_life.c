@@ -1,7 +1,7 @@
 /* Lifecycle and asynchronous-operation payloads (kmip/kmip_life.c, kmip_payload.c): Archive,
- * Recover, Obtain Lease, Poll, Cancel.
+ * Recover, Obtain Lease, Get Usage Allocation, Poll, Cancel.
  *
- * Round trips in every version (1.0 - 2.0): the fields in the order of 1.4 Tables 206-207,
+ * Round trips in every version (1.0 - 2.0): the fields in the order of 1.4 Tables 206-209,
  * 216-219, 226-228 (the expected tag lists are typed from the tables, not from the codec),
  * decoded back typed and re-encoded byte for byte. Refusals: required fields missing (decode
  * and encode), order, duplicates, types, unknown tags, an enumeration value Cancellation Result
@@ -65,12 +65,16 @@ static void roundtrip(const struct kmip_payload *pl, bool rsp, int ver, const ui
 	assert_memory_equal(again, buf, n);
 }
 
+static cf_err dec(uint32_t op, bool rsp, int ver, const uint8_t *c, size_t n,
+		  struct kmip_payload *out);
+
 static void test_typed(void **state)
 {
 	(void)state;
 	assert_true(kmip_op_typed(KMIP_OPERATION_ARCHIVE));
 	assert_true(kmip_op_typed(KMIP_OPERATION_RECOVER));
 	assert_true(kmip_op_typed(KMIP_OPERATION_OBTAIN_LEASE));
+	assert_true(kmip_op_typed(KMIP_OPERATION_GET_USAGE_ALLOCATION));
 	assert_true(kmip_op_typed(KMIP_OPERATION_POLL));
 	assert_true(kmip_op_typed(KMIP_OPERATION_CANCEL));
 	assert_false(kmip_op_typed(KMIP_OPERATION_NOTIFY));
@@ -124,6 +128,55 @@ static void test_lease_roundtrip(void **state)
 		assert_int_equal(out.u.lease.lease_time, 3600);
 		assert_int_equal(out.u.lease.last_change, LCD);
 	}
+}
+
+static void test_usage_alloc(void **state)
+{
+	const uint32_t req_tags[] = { T(UNIQUE_IDENTIFIER), T(USAGE_LIMITS_COUNT) };
+	const uint32_t rsp_tags[] = { T(UNIQUE_IDENTIFIER) };
+	uint8_t buf[128];
+	ttlv_wr w;
+	(void)state;
+	for (int ver = KMIP_V1_0; ver < KMIP_V_COUNT; ver++) {
+		struct kmip_payload pl = { .op = KMIP_OPERATION_GET_USAGE_ALLOCATION, .typed = true };
+		struct kmip_payload out;
+		struct kmip_usage_alloc *u = &pl.u.usage_alloc;
+		u->uid = (struct kmip_text){ "key-4", 5 };
+		u->has_count = true;
+		u->count = 5;
+		roundtrip(&pl, false, ver, req_tags, 2, &out);
+		assert_true(out.u.usage_alloc.has_count);
+		assert_int_equal(out.u.usage_alloc.count, 5);
+		roundtrip(&pl, true, ver, rsp_tags, 1, &out);
+		/* the ID Placeholder form */
+		u->uid = (struct kmip_text){ 0 };
+		roundtrip(&pl, false, ver, req_tags + 1, 1, &out);
+		assert_null(out.u.usage_alloc.uid.p);
+		/* encode: the count is required and not negative; the answer's uid is required */
+		ttlv_wr_init(&w, buf, sizeof buf);
+		assert_int_equal(kmip_payload_encode(&w, &pl, true, ver), CF_E_MISSING);
+		u->count = -1;
+		ttlv_wr_init(&w, buf, sizeof buf);
+		assert_int_equal(kmip_payload_encode(&w, &pl, false, ver), CF_E_BAD_VALUE);
+		u->has_count = false;
+		ttlv_wr_init(&w, buf, sizeof buf);
+		assert_int_equal(kmip_payload_encode(&w, &pl, false, ver), CF_E_MISSING);
+	}
+	/* decode: no count, a negative count, an Integer instead of a Long Integer */
+	struct kmip_payload out;
+	ttlv_wr_init(&w, buf, sizeof buf);
+	W(ttlv_wr_text(&w, T(UNIQUE_IDENTIFIER), "k", 1));
+	assert_int_equal(dec(KMIP_OPERATION_GET_USAGE_ALLOCATION, false, KMIP_V1_4, buf,
+			     ttlv_wr_len(&w), &out), CF_E_MISSING);
+	W(ttlv_wr_long(&w, T(USAGE_LIMITS_COUNT), -3));
+	assert_int_equal(dec(KMIP_OPERATION_GET_USAGE_ALLOCATION, false, KMIP_V1_4, buf,
+			     ttlv_wr_len(&w), &out), CF_E_BAD_VALUE);
+	ttlv_wr_init(&w, buf, sizeof buf);
+	W(ttlv_wr_int(&w, T(USAGE_LIMITS_COUNT), 3));
+	assert_int_not_equal(dec(KMIP_OPERATION_GET_USAGE_ALLOCATION, false, KMIP_V2_0, buf,
+				 ttlv_wr_len(&w), &out), CF_OK);
+	assert_int_equal(dec(KMIP_OPERATION_GET_USAGE_ALLOCATION, true, KMIP_V2_0, buf, 0, &out),
+			 CF_E_MISSING);
 }
 
 static void test_async_roundtrip(void **state)
@@ -269,6 +322,7 @@ int main(void)
 		cmocka_unit_test(test_typed),
 		cmocka_unit_test(test_uid_ops_roundtrip),
 		cmocka_unit_test(test_lease_roundtrip),
+		cmocka_unit_test(test_usage_alloc),
 		cmocka_unit_test(test_async_roundtrip),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_poll_response_untyped),
