@@ -291,11 +291,12 @@ MUST_USE cf_err ops_create_key_pair(struct ops_req *r, struct ops_item *it);
 void ops_keypair_prep(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_rekey_key_pair(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_rekey(struct ops_req *r, struct ops_item *it);
-/* ops_life.c: Archive, Recover, Obtain Lease, Poll, Cancel; the operations that serve an
+/* ops_life.c: Archive, Recover, Obtain Lease, Get Usage Allocation, Poll, Cancel; the operations that serve an
  * archived object. */
 MUST_USE cf_err ops_archive(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_recover(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_obtain_lease(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_get_usage_allocation(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_poll(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_cancel(struct ops_req *r, struct ops_item *it);
 bool ops_serves_archived(uint32_t op);
@@ -318,6 +319,11 @@ MUST_USE cf_err ops_cs_policy(struct ops_req *r, struct ops_item *it, const stru
 /* Usage Limits row a: refuse when exhausted, else count one use of n bytes down. */
 MUST_USE cf_err ops_cs_limits_take(struct ops_req *r, struct ops_item *it, const char *uid,
 				   const struct store_attr *a, size_t n);
+/* Usage Limits row a: refuse when what is left does not cover `cost` units (Get Usage
+ * Allocation, ops_life.c), else count them down; a row without a Count or Total is Illegal
+ * Operation (2.0 Attribute Not Found). */
+MUST_USE cf_err ops_cs_limits_take_units(struct ops_req *r, struct ops_item *it, const char *uid,
+					 const struct store_attr *a, int64_t cost);
 /* AES Block Cipher Mode / Padding / Tag Length / Counter Length -> p (mech, tag_n, ctr_bits);
  * *streamable set for CBC / CTR / ECB. */
 MUST_USE cf_err ops_cs_aes_map(struct ops_req *r, struct ops_item *it,

@@ -1,6 +1,6 @@
-/* Archive, Recover, Obtain Lease (KMIP 1.4 sections 4.22, 4.23, 4.17; 2.0 sections 6.1.4,
- * 6.1.38, 6.1.34) and Poll, Cancel (1.4 sections 4.28, 4.27; 2.0 sections 6.1.36, 6.1.5).
- * docs/kmip-server.md "Archive, Obtain Lease, Poll and Cancel" describes the behaviour.
+/* Archive, Recover, Obtain Lease, Get Usage Allocation (KMIP 1.4 sections 4.22, 4.23, 4.17,
+ * 4.18; 2.0 sections 6.1.4, 6.1.38, 6.1.34, 6.1.22) and Poll, Cancel (1.4 sections 4.28, 4.27; 2.0 sections 6.1.36, 6.1.5).
+ * docs/kmip-server.md "Operations" describes the behaviour.
  *
  * Archive sets the object's storage status to archival (STORE_SF_ARCHIVED, the row stays in
  * the store); until a Recover, every operation on it but Get Attributes, Get Attribute List and
@@ -100,6 +100,66 @@ cf_err ops_obtain_lease(struct ops_req *r, struct ops_item *it)
 	s->has_last_change = true;
 	s->last_change = o.last_change != 0 ? o.last_change : o.created;
 out:
+	store_object_free(&o);
+	return rc;
+}
+
+/* The uses that apply cryptographic protection (1.4 section 4.18: "symmetric keys for
+ * encryption, private keys for signing, etc."); decryption, verification and the like are not
+ * limited and not allocated. */
+#define PROTECT_USES                                                                            \
+	(KMIP_CRYPTOGRAPHIC_USAGE_MASK_SIGN | KMIP_CRYPTOGRAPHIC_USAGE_MASK_ENCRYPT |            \
+	 KMIP_CRYPTOGRAPHIC_USAGE_MASK_WRAP_KEY | KMIP_CRYPTOGRAPHIC_USAGE_MASK_MAC_GENERATE |   \
+	 KMIP_CRYPTOGRAPHIC_USAGE_MASK_CERTIFICATE_SIGN | KMIP_CRYPTOGRAPHIC_USAGE_MASK_CRL_SIGN)
+
+/* May o apply protection now (ops_cs_policy: Active, its mask, before its Protect Stop Date)?
+ * A refusal is 1.x Illegal Operation (1.4 Table 345: "not able to be used for applying
+ * cryptographic protection"), 2.0 the policy's precise reason. */
+static cf_err alloc_policy(struct ops_req *r, struct ops_item *it, const struct store_object *o,
+			   const struct ops_cs_rows *k)
+{
+	if (o->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY &&
+	    o->object_type != KMIP_OBJECT_TYPE_PRIVATE_KEY)
+		return ops_fail(it, CF_E_BAD_OBJECT,
+				r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_INVALID_OBJECT_TYPE
+						    : KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+				"only a symmetric or private key applies protection");
+	cf_err rc = ops_cs_policy(r, it, o, PROTECT_USES, false, k);
+	if (rc != CF_OK && r->ver < KMIP_V2_0 && rc != CF_E_NOT_FOUND)
+		it->reason = KMIP_RESULT_REASON_ILLEGAL_OPERATION;
+	return rc;
+}
+
+cf_err ops_get_usage_allocation(struct ops_req *r, struct ops_item *it)
+{
+	const struct kmip_usage_alloc *q = &it->rq->pl.u.usage_alloc;
+	struct kmip_usage_alloc *s = &it->rs->pl.u.usage_alloc;
+	struct store_object o = { 0 };
+	struct ops_cs_rows k = { 0 };
+	char uid[STORE_UID_MAX + 1];
+	cf_err rc;
+
+	TRY(ops_uid(r, it, q->uid, uid));
+	if ((rc = ops_object_load(r, uid, &o)) != CF_OK)
+		goto out;
+	if ((rc = ops_cs_rows_load(r, uid, &k)) != CF_OK)
+		goto out;
+	if ((rc = alloc_policy(r, it, &o, &k)) != CF_OK)
+		goto out;
+	if (k.limits == NULL) {
+		rc = ops_fail(it, CF_E_BAD_ATTR,
+			      r->ver >= KMIP_V2_0 ? KMIP_RESULT_REASON_ATTRIBUTE_NOT_FOUND
+						  : KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+			      "the object has no Usage Limits");
+		goto out;
+	}
+	/*= kmip-spec-v1.4 section 4.18: The server SHALL assume that the entire allocated amount
+	 *# is going to be consumed. */
+	if ((rc = ops_cs_limits_take_units(r, it, uid, k.limits, q->count)) != CF_OK)
+		goto out;
+	rc = ops_text(r, uid, &s->uid);
+out:
+	store_attr_list_free(&k.l);
 	store_object_free(&o);
 	return rc;
 }

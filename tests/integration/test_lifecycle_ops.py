@@ -1,8 +1,11 @@
-"""Archive, Recover, Obtain Lease, Poll and Cancel over raw TTLV, in KMIP 1.4 and 2.0 (PyKMIP
-has no client calls for them): an archived object's Get / Obtain Lease / Destroy / second
-Archive answer Object Archived while Get Attributes still answers; Locate finds it only with a
+"""Archive, Recover, Obtain Lease, Get Usage Allocation, Poll and Cancel over raw TTLV, in KMIP
+1.4 and 2.0 (PyKMIP has no client calls for them): an archived object's Get / Encrypt / Obtain
+Lease / Get Usage Allocation / Destroy / second Archive answer Object Archived while Get
+Attributes still answers; Locate finds it only with a
 Storage Status Mask that asks for archival storage; Recover brings it back; Obtain Lease answers
-our Lease Time and the Last Change Date, and refuses objects that may not be used; Poll and
+our Lease Time and the Last Change Date, and refuses objects that may not be used; Get Usage
+Allocation counts the Usage Limits down and refuses what is not left, a key without Usage
+Limits or one that may not protect yet; Poll and
 Cancel answer as for an unknown correlation value (every request is answered synchronously,
 even with the Asynchronous Indicator set); another tenant's object is Item Not Found; the
 readonly role may not Archive, Recover or Cancel; Query lists the operations; each operation
@@ -22,6 +25,9 @@ import robust_lib as rl  # noqa: E402
 
 OP_LOCATE, OP_GET_ATTRS, OP_QUERY, OP_REVOKE = 0x08, 0x0B, 0x18, 0x13
 OP_LEASE, OP_ARCHIVE, OP_RECOVER, OP_CANCEL, OP_POLL = 0x10, 0x15, 0x16, 0x19, 0x1A
+OP_GUA, OP_ADD_ATTR, OP_ENCRYPT = 0x11, 0x0D, 0x1F
+T_ULC, T_ULT, T_ULU, T_DATA = 0x420096, 0x420097, 0x420098, 0x4200C2
+R_ILLEGAL_OP, R_ATTR_NOT_FOUND, R_USAGE_LIMIT, R_WKLS = 0x0B, 0x21, 0x1A, 0x43
 T_ASYNC_IND, T_ASYNC_CORR, T_CANCEL_RESULT = 0x420007, 0x420006, 0x420012
 T_LAST_CHANGE, T_LEASE, T_SSM, T_QUERY_FN, T_ATTRIBUTES = 0x420048, 0x420049, 0x42008E, 0x420074, 0x420125
 T_REV_REASON, T_REV_CODE, T_STATE = 0x420081, 0x420082, 0x42008D
@@ -92,6 +98,18 @@ def locate(c, ver, mask=None):
     return [n.value for n in pl.children(UID)]
 
 
+def add_limits(c, uid, total, count):
+    ul = rl.S(rl.TAG["ATTRIBUTE_VALUE"], rl.item(T_ULT, rl.T_LONG, struct.pack(">q", total)),
+              rl.item(T_ULC, rl.T_LONG, struct.pack(">q", count)), rl.E(T_ULU, 2))   # Object
+    a = rl.S(rl.TAG["ATTRIBUTE"], rl.Tx(rl.TAG["ATTRIBUTE_NAME"], "Usage Limits"), ul)
+    return call(c, OP_ADD_ATTR, [rl.Tx(UID, uid), a], V14)
+
+
+def gua(c, uid, n, ver):
+    kids = ([rl.Tx(UID, uid)] if uid is not None else []) + [rl.item(T_ULC, rl.T_LONG, struct.pack(">q", n))]
+    return call(c, OP_GUA, kids, ver)
+
+
 def new_key(c, active=True):
     uid = c.create_aes()
     if active:
@@ -126,6 +144,11 @@ with inst.client("qa") as c, inst.client("qa2") as c2, inst.client("qa3") as ro:
                     call(c, rl.OP_GET, uid_kids(k), ver), R_OBJECT_ARCHIVED)
         expect_fail("%s obtain lease of an archived key: Object Archived" % v,
                     call(c, OP_LEASE, uid_kids(k), ver), R_OBJECT_ARCHIVED)
+        expect_fail("%s encrypt with an archived key: Object Archived" % v,
+                    call(c, OP_ENCRYPT, [rl.Tx(UID, k), rl.B(T_DATA, b"0123456789abcdef")], ver),
+                    R_OBJECT_ARCHIVED)
+        expect_fail("%s usage allocation of an archived key: Object Archived" % v,
+                    gua(c, k, 1, ver), R_OBJECT_ARCHIVED)
         expect_fail("%s destroy of an archived key: Object Archived" % v,
                     call(c, rl.OP_DESTROY, uid_kids(k), ver), R_OBJECT_ARCHIVED)
         pl = expect_ok("%s get attributes of an archived key" % v,
@@ -166,6 +189,27 @@ with inst.client("qa") as c, inst.client("qa2") as c2, inst.client("qa3") as ro:
                     rl.R_PERMISSION_DENIED)
         expect_fail("%s lease of an unknown uid: Item Not Found" % v,
                     call(c, OP_LEASE, uid_kids("no-such-object"), ver), rl.R_ITEM_NOT_FOUND)
+        # ---- Get Usage Allocation: the units counted down, refusals
+        ku = new_key(c)
+        expect_fail("%s usage allocation of a key without Usage Limits" % v, gua(c, ku, 1, ver),
+                    R_ATTR_NOT_FOUND if ver >= (2, 0) else R_ILLEGAL_OP)
+        expect_ok("%s add Usage Limits (100 total, 10 left)" % v, add_limits(c, ku, 100, 10))
+        pl = expect_ok("%s allocate 4 of 10" % v, gua(c, ku, 4, ver))
+        t.check("%s the allocation answers the uid" % v, pl is not None and pl.find(UID).value == ku)
+        expect_fail("%s allocate 7 of the 6 left" % v, gua(c, ku, 7, ver),
+                    R_USAGE_LIMIT if ver >= (2, 0) else rl.R_PERMISSION_DENIED)
+        expect_ok("%s allocate the 6 left" % v, gua(c, ku, 6, ver))
+        expect_fail("%s nothing left" % v, gua(c, ku, 1, ver),
+                    R_USAGE_LIMIT if ver >= (2, 0) else rl.R_PERMISSION_DENIED)
+        expect_fail("%s readonly may not allocate" % v, gua(ro, ku, 1, ver), rl.R_PERMISSION_DENIED)
+        expect_fail("%s another tenant's allocation: Item Not Found" % v, gua(c2, ku, 1, ver),
+                    rl.R_ITEM_NOT_FOUND)
+        kp = new_key(c, active=False)
+        expect_ok("%s add Usage Limits to a Pre-Active key" % v, add_limits(c, kp, 5, 5))
+        expect_fail("%s no allocation for a Pre-Active key" % v, gua(c, kp, 1, ver),
+                    R_WKLS if ver >= (2, 0) else R_ILLEGAL_OP)
+        expect_fail("%s allocation without a count: Invalid Message" % v,
+                    call(c, OP_GUA, [rl.Tx(UID, ku)], ver), rl.R_INVALID_MESSAGE)
         # ---- Poll and Cancel: never a pending operation
         corr = b"\x01\x02\x03\x04coffre"
         expect_fail("%s poll: no outstanding operation" % v,
@@ -195,6 +239,7 @@ with inst.client("qa") as c, inst.client("qa2") as c2, inst.client("qa3") as ro:
     pl = expect_ok("query operations", call(c, OP_QUERY, [rl.E(T_QUERY_FN, 1)], V14))
     ops = {n.value for n in pl.children(rl.TAG["OPERATION"])} if pl is not None else set()
     for op, name in ((OP_LEASE, "Obtain Lease"), (OP_ARCHIVE, "Archive"), (OP_RECOVER, "Recover"),
+                     (OP_GUA, "Get Usage Allocation"),
                      (OP_CANCEL, "Cancel"), (OP_POLL, "Poll")):
         t.check("query lists %s" % name, op in ops, repr(sorted(ops)))
 
@@ -209,7 +254,8 @@ finally:
     db.close()
 for name, results in (("Archive", {0, R_OBJECT_ARCHIVED}), ("Recover", {0}),
                       ("Obtain Lease", {0, rl.R_PERMISSION_DENIED}), ("Poll", {rl.R_ITEM_NOT_FOUND}),
-                      ("Cancel", {0, rl.R_PERMISSION_DENIED})):
+                      ("Cancel", {0, rl.R_PERMISSION_DENIED}),
+                      ("Get Usage Allocation", {0, rl.R_PERMISSION_DENIED, R_ILLEGAL_OP})):
     t.check("audit records for %s (results %s)" % (name, sorted(results)),
             results <= seen.get(name, set()), repr(seen.get(name)))
 inst.stop()
