@@ -318,7 +318,8 @@ class Context:
         got_iv = self._one(act, tn["IVCounterNonce"]) is not None
         public_key = 3   # Object Type Public Key: RSA encryption pads at random
         loose = (kind is not None and (kind[1] or kind[0] == public_key)) or \
-            (got_iv and not sent_iv) or self._one(exp, tn["SignatureData"]) is not None
+            (got_iv and not sent_iv) or \
+            (self._one(exp, tn["SignatureData"]) is not None and self._random_sig(req))
         gen = {tn["Data"], tn["SignatureData"], tn["IVCounterNonce"],
                tn["AuthenticatedEncryptionTag"]} if loose else set()
         ek = [c for c in exp.value if c.tag != tn["CorrelationValue"]]
@@ -345,6 +346,27 @@ class Context:
                 self.bind[key] = a.value
             else:
                 self.item(p, e, a)
+
+    def _random_sig(self, req):
+        """Is the signature the request asks for randomised (RSA-PSS salt, ECDSA nonce)? A
+        PKCS#1 v1.5 signature is deterministic and compared exactly. Without Cryptographic
+        Parameters the key's own attribute chose: randomised unless shown otherwise."""
+        cp = self._one(req, self.t.tag("CryptographicParameters")) if req is not None else None
+        if cp is None:
+            return True
+        names = set()
+        for c in cp.value:
+            if c.typ == ENUM and not isinstance(c.value, Placeholder):
+                names.add((norm(self.t.spec_name(c.tag) or ""),
+                           norm(self.t.enum_table(c.tag).name_of(c.value) or "")))
+        for field, val in names:
+            if field == "paddingmethod" and val == "pss":
+                return True
+            if field == "cryptographicalgorithm" and val in ("ecdsa", "ec"):
+                return True
+            if field == "digitalsignaturealgorithm" and ("ecdsa" in val or "pss" in val):
+                return True
+        return False
 
     def rng_seed(self, path, exp, act, req):
         """RNG Seed: Data Length is how much of the seed the server's generator took (its own

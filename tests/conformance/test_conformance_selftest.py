@@ -334,6 +334,58 @@ def check_crypto_rules():
         else:
             check("compare: %s (a registered key): another ciphertext is reported (%s)"
                   % (name, r), r.startswith("step 2:") and "/Data: expected" in r)
+    # signatures: a randomised one (RSA-PSS here) is compared by length, a deterministic one
+    # (the same request asking PKCS#1 v1.5) exactly
+    def path_of(item, tag):
+        if item.tag == tag:
+            return []
+        if item.typ != kx.STRUCT:
+            return None
+        for i, c in enumerate(item.value):
+            sub = path_of(c, tag)
+            if sub is not None:
+                return [i] + sub
+        return None
+    def placeholders(item, out):
+        if item.typ == kx.STRUCT:
+            for c in item.value:
+                placeholders(c, out)
+        elif isinstance(item.value, kx.Placeholder) and not item.value.is_now:
+            out.setdefault(item.value.text, "uid-%d" % len(out))
+        return out
+    # CS-AC-M-1-14's Sign (RSA-PSS) with a literal expected signature, as a vendor's log
+    # would show it, in place of its $SIGNATURE_DATA
+    case = kx.load_case(T, os.path.join(mand, "CS-AC-M-1-14.xml"))
+    vals = {}
+    for _, exp in case.steps:
+        placeholders(exp, vals)
+    steps = list(case.steps)
+    k = next(i for i, (_, e) in enumerate(steps) if path_of(e, T.tag("SignatureData")) is not None)
+    sp = path_of(steps[k][1], T.tag("SignatureData"))
+    steps[k] = (steps[k][0], edit(steps[k][1], sp, lambda x: x._replace(value=b"\x5a" * 256)))
+    good = [concrete(exp, vals) for _, exp in steps]
+    check("compare: CS-AC-M-1-14 with a literal signature: that signature passes",
+          compare(steps, good) is None)
+    other = list(good)
+    other[k] = edit(good[k], sp, lambda x: x._replace(value=bytes(256)))
+    r = compare(steps, other) or ""
+    check("compare: RSA-PSS (randomised): another signature of the same length passes", r == "", r)
+    req, exp = steps[k]
+    pl = path_of(req, T.tag("RequestPayload"))
+
+    def asking(padding):
+        cp = kx.Item(T.tag("CryptographicParameters"), kx.STRUCT, [kx.Item(
+            T.tag("PaddingMethod"), kx.ENUM, T.enum_table(T.tag("PaddingMethod")).value(padding))])
+        return edit(req, pl, lambda x: x._replace(value=[x.value[0], cp] + list(x.value[1:])))
+    for padding, loose in (("PSS", True), ("PKCS1 v1.5", False)):
+        steps[k] = (asking(padding), exp)
+        r = compare(steps, other) or ""
+        if loose:
+            check("compare: a Sign asking PSS: another signature of the same length passes",
+                  r == "", r)
+        else:
+            check("compare: a Sign asking PKCS#1 v1.5 (deterministic): another signature is "
+                  "reported (%s)" % r, "SignatureData" in r, r)
     case = kx.load_case(T, os.path.join(VECTORS, "kmip-1.4-xml", "optional", "CS-RNG-O-1-14.xml"))
     good = [concrete(exp, {}) for _, exp in case.steps]
     p = attrs_of(good[0])
