@@ -18,7 +18,8 @@
  * Query, Create, Register, Re-key, Get, Get Attributes, Get Attribute List, Add Attribute, Modify
  * Attribute, Delete Attribute, Locate, Activate, Revoke, Destroy, Create Key Pair,
  * Re-key Key Pair, Encrypt, Decrypt, Sign, Signature Verify, MAC, MAC Verify, Hash, RNG
- * Retrieve, RNG Seed, Derive Key (the last ones: issue 15, kmip_crypto.c). Any other operation's
+ * Retrieve, RNG Seed, Derive Key (the last ones: issue 15, kmip_crypto.c), Archive, Recover,
+ * Obtain Lease, Get Usage Allocation, Poll (request only), Cancel (kmip_life.c). Any other operation's
  * payload is validated by a generic walk (known tags valid in the version, types as the
  * tag table says, enumerations valid) and kept as a raw view re-encoded verbatim.
  *
@@ -401,6 +402,29 @@ struct kmip_req_derive {
 	struct kmip_tmpl t;                 /* 1.x Template-Attribute, 2.0 Attributes */
 };
 
+/* Obtain Lease (kmip_life.c): request [Unique Identifier]; response Unique Identifier, Lease
+ * Time, Last Change Date (all required). */
+struct kmip_lease {
+	struct kmip_text uid;
+	bool has_lease; uint32_t lease_time;          /* Lease Time (an Interval) */
+	bool has_last_change; int64_t last_change;    /* Last Change Date */
+};
+
+/* Get Usage Allocation (kmip_life.c): request [Unique Identifier], Usage Limits Count
+ * (required, >= 0); response Unique Identifier (required). */
+struct kmip_usage_alloc {
+	struct kmip_text uid;
+	bool has_count; int64_t count;                /* Usage Limits Count */
+};
+
+/* Poll request, Cancel request and response (kmip_life.c): the Asynchronous Correlation Value
+ * (required) and, in a Cancel response, the Cancellation Result (required). A Poll response
+ * holds the polled operation's payload: untyped. */
+struct kmip_async {
+	struct kmip_bytes corr;                       /* Asynchronous Correlation Value */
+	bool has_result; uint32_t cancel_result;      /* Cancellation Result */
+};
+
 struct kmip_payload {
 	uint32_t op;               /* Operation of the batch item */
 	bool typed;                /* false: only `raw` is meaningful, re-encoded verbatim */
@@ -420,14 +444,16 @@ struct kmip_payload {
 		struct kmip_rsp_get get_rsp;
 		struct kmip_req_get_attrs get_attrs_req;
 		struct kmip_rsp_get_attrs get_attrs_rsp;
-		struct kmip_uid_only uid_req;             /* Get Attribute List, Activate, Destroy */
+		struct kmip_uid_only uid_req;             /* Get Attribute List, Activate, Destroy,
+							   * Archive, Recover */
 		struct kmip_rsp_get_attr_list get_attr_list_rsp;
 		struct kmip_req_attr_change attr_req;     /* Add / Modify / Delete / Set / Adjust */
 		struct kmip_rsp_attr_change attr_rsp;
 		struct kmip_req_locate locate_req;
 		struct kmip_rsp_locate locate_rsp;
 		struct kmip_req_revoke revoke_req;
-		struct kmip_uid_only uid_rsp;             /* Activate, Revoke, Destroy */
+		struct kmip_uid_only uid_rsp;             /* Activate, Revoke, Destroy, Archive,
+							   * Recover */
 		struct kmip_req_create_kp kp_req;         /* Create Key Pair, Re-key Key Pair */
 		struct kmip_rsp_create_kp kp_rsp;
 		struct kmip_check check_req;
@@ -435,6 +461,9 @@ struct kmip_payload {
 		struct kmip_crypt crypt;                  /* Encrypt ... Hash, request and response */
 		struct kmip_rng rng;                      /* RNG Retrieve / RNG Seed, both */
 		struct kmip_req_derive derive_req;        /* Derive Key (response: rekey_rsp) */
+		struct kmip_lease lease;                  /* Obtain Lease, both */
+		struct kmip_usage_alloc usage_alloc;      /* Get Usage Allocation, both */
+		struct kmip_async async;                  /* Poll request, Cancel both */
 	} u;
 };
 

@@ -31,9 +31,11 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_DESTROY:
 	case KMIP_OPERATION_CREATE_KEY_PAIR:
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
+	case KMIP_OPERATION_ARCHIVE:
+	case KMIP_OPERATION_RECOVER:
 		return true;
 	default:
-		return kmip_op_crypto(op);
+		return kmip_op_crypto(op) || kmip_op_life(op);
 	}
 }
 
@@ -295,6 +297,8 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_GET_ATTRIBUTE_LIST:
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_DESTROY:
+	case KMIP_OPERATION_ARCHIVE:
+	case KMIP_OPERATION_RECOVER:
 		return kd_text(c, r, T(UNIQUE_IDENTIFIER), false, &pl->u.uid_req.uid);
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
 	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
@@ -316,6 +320,11 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_CREATE_KEY_PAIR:
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return kd_kp_req(c, r, pl->op, &pl->u.kp_req);
+	case KMIP_OPERATION_OBTAIN_LEASE:
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
+	case KMIP_OPERATION_POLL:
+	case KMIP_OPERATION_CANCEL:
+		return kd_life_payload(c, r, false, pl);
 	default:
 		return kd_crypto_payload(c, r, false, pl);
 	}
@@ -386,10 +395,16 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
+	case KMIP_OPERATION_ARCHIVE:
+	case KMIP_OPERATION_RECOVER:
 		return kd_text(c, r, T(UNIQUE_IDENTIFIER), true, &pl->u.uid_rsp.uid);
 	case KMIP_OPERATION_CREATE_KEY_PAIR:
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return kd_kp_rsp(c, r, &pl->u.kp_rsp);
+	case KMIP_OPERATION_OBTAIN_LEASE:
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
+	case KMIP_OPERATION_CANCEL:
+		return kd_life_payload(c, r, true, pl);
 	default:
 		return kd_crypto_payload(c, r, true, pl);
 	}
@@ -402,7 +417,8 @@ cf_err kd_payload(struct kd *c, ttlv_rd *r, uint32_t op, bool response, struct k
 	pl->raw = (struct kmip_bytes){ r->p != NULL ? r->p : (const uint8_t *)"", r->len };
 	bool v2_only = op == KMIP_OPERATION_SET_ATTRIBUTE || op == KMIP_OPERATION_ADJUST_ATTRIBUTE;
 	bool too_new = kmip_op_crypto(op) && !kmip_enum_valid(T(OPERATION), op, c->ver);
-	if (!kmip_op_typed(op) || (v2_only && c->ver < KMIP_V2_0) || too_new)
+	bool poll_rsp = op == KMIP_OPERATION_POLL && response; /* the polled operation's payload */
+	if (!kmip_op_typed(op) || (v2_only && c->ver < KMIP_V2_0) || too_new || poll_rsp)
 		return kd_walk(c, r);
 	pl->typed = true;
 	TRY(response ? kd_rsp(c, r, pl) : kd_req(c, r, pl));
@@ -584,6 +600,8 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_GET_ATTRIBUTE_LIST:
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_DESTROY:
+	case KMIP_OPERATION_ARCHIVE:
+	case KMIP_OPERATION_RECOVER:
 		return ke_uid_req(w, pl->u.uid_req.uid);
 	case KMIP_OPERATION_ADD_ATTRIBUTE:
 	case KMIP_OPERATION_MODIFY_ATTRIBUTE:
@@ -612,6 +630,11 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_CREATE_KEY_PAIR:
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return ke_kp_req(w, pl->op, &pl->u.kp_req, ver);
+	case KMIP_OPERATION_OBTAIN_LEASE:
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
+	case KMIP_OPERATION_POLL:
+	case KMIP_OPERATION_CANCEL:
+		return ke_life_payload(w, pl, false, ver);
 	default:
 		return ke_crypto_payload(w, pl, false, ver);
 	}
@@ -696,10 +719,16 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
+	case KMIP_OPERATION_ARCHIVE:
+	case KMIP_OPERATION_RECOVER:
 		return ke_uid_rsp(w, pl->u.uid_rsp.uid);
 	case KMIP_OPERATION_CREATE_KEY_PAIR:
 	case KMIP_OPERATION_RE_KEY_KEY_PAIR:
 		return ke_kp_rsp(w, &pl->u.kp_rsp, ver);
+	case KMIP_OPERATION_OBTAIN_LEASE:
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
+	case KMIP_OPERATION_CANCEL:
+		return ke_life_payload(w, pl, true, ver);
 	default:
 		return ke_crypto_payload(w, pl, true, ver);
 	}

@@ -71,6 +71,13 @@ static const struct ops_entry ops_table[] = {
 	{ KMIP_OPERATION_QUERY, ops_query, ST_READY, OPS_READ_META, BY_ANYONE },
 	{ KMIP_OPERATION_DISCOVER_VERSIONS, ops_discover_versions, ST_READY, OPS_READ_META,
 	  BY_ANYONE },
+	{ KMIP_OPERATION_ARCHIVE, ops_archive, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_RECOVER, ops_recover, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_OBTAIN_LEASE, ops_obtain_lease, ST_READY, OPS_READ_META, BY_ANYONE },
+	{ KMIP_OPERATION_GET_USAGE_ALLOCATION, ops_get_usage_allocation, ST_READY, OPS_WRITE,
+	  BY_USER },
+	{ KMIP_OPERATION_POLL, ops_poll, ST_READY, OPS_READ_META, BY_ANYONE },
+	{ KMIP_OPERATION_CANCEL, ops_cancel, ST_READY, OPS_READ_META, BY_USER },
 };
 #define OPS_N (sizeof ops_table / sizeof ops_table[0])
 
@@ -89,6 +96,8 @@ static const uint32_t ops_list[OPS_N] = {
 	KMIP_OPERATION_HASH, KMIP_OPERATION_RNG_RETRIEVE, KMIP_OPERATION_RNG_SEED,
 	KMIP_OPERATION_DERIVE_KEY, KMIP_OPERATION_QUERY,
 	KMIP_OPERATION_DISCOVER_VERSIONS,
+	KMIP_OPERATION_ARCHIVE, KMIP_OPERATION_RECOVER, KMIP_OPERATION_OBTAIN_LEASE,
+	KMIP_OPERATION_GET_USAGE_ALLOCATION, KMIP_OPERATION_POLL, KMIP_OPERATION_CANCEL,
 };
 
 static const struct ops_entry *ops_find(uint32_t op)
@@ -611,7 +620,9 @@ static MUST_USE cf_err item_run(struct req_ctx *x, size_t i)
 	TRY(store_tx_begin(st));
 	it->rs->pl.op = qi->op;
 	it->rs->pl.typed = true;
+	x->r.item = it;
 	rc = e->fn(&x->r, it);
+	x->r.item = NULL;
 	if (rc == CF_OK)
 		rc = ops_audit(&x->r, qi->op, it->uid, 0, NULL);
 	if (rc == CF_OK)

@@ -119,7 +119,14 @@ cf_err ops_check(struct ops_req *r, struct ops_item *it)
 			goto out;
 		}
 	}
-	/* Lease Time: no lease policy (Obtain Lease is not served), any lease is granted */
+	/* Lease Time: what a batched Obtain Lease would grant (OPS_LEASE_SECONDS, ops_life.c) */
+	if (q->has_lease && q->lease_time > OPS_LEASE_SECONDS) {
+		s->has_lease = true;
+		s->lease_time = q->lease_time;
+		rc = deny(r, it, KMIP_RESULT_REASON_PERMISSION_DENIED,
+			  "Lease Time over the server's lease policy");
+		goto out;
+	}
 	*s = (struct kmip_check){ 0 };
 	rc = ops_text(r, uid, &s->uid);
 out:

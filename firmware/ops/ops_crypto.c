@@ -188,14 +188,27 @@ cf_err ops_cs_limits_take(struct ops_req *r, struct ops_item *it, const char *ui
 			  const struct store_attr *a, size_t n)
 {
 	struct cs_limits u;
+
+	limits_read(a, &u);
+	if (!u.has_count && !u.has_total)
+		return CF_OK;
+	return ops_cs_limits_take_units(r, it, uid, a, limits_cost(&u, n));
+}
+
+cf_err ops_cs_limits_take_units(struct ops_req *r, struct ops_item *it, const char *uid,
+				const struct store_attr *a, int64_t cost)
+{
+	struct cs_limits u;
 	uint8_t buf[64];
 	ttlv_wr w;
 
 	limits_read(a, &u);
 	if (!u.has_count && !u.has_total)
-		return CF_OK;
+		return ops_fail(it, CF_E_BAD_ATTR,
+				why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+				    KMIP_RESULT_REASON_ATTRIBUTE_NOT_FOUND),
+				"the object has no Usage Limits");
 	int64_t left = u.has_count ? u.count : u.total;
-	int64_t cost = limits_cost(&u, n);
 	if (left < cost)
 		return ops_fail(it, CF_E_PERMISSION,
 				why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,

@@ -87,6 +87,8 @@ struct ops_req {
 					   * audit record ends Fresh (ops_srvattr.c) */
 	const uint32_t *supported;        /* the dispatch table's operations, for Query */
 	size_t n_supported;
+	struct ops_item *item;            /* the item running (ops_object_load's archive rule);
+					   * NULL outside an item's run */
 };
 
 /* Per batch item. */
@@ -157,7 +159,9 @@ MUST_USE cf_err ops_cstr(struct ops_req *r, const char *p, size_t n, char **out)
  * recorded in it->uid. A uid we could never have issued is CF_E_NOT_FOUND. */
 MUST_USE cf_err ops_uid(struct ops_req *r, struct ops_item *it, struct kmip_text uid,
 			char out[static STORE_UID_MAX + 1]);
-/* Load the tenant's object (CF_E_NOT_FOUND for absent or another tenant's). */
+/* Load the tenant's object (CF_E_NOT_FOUND for absent or another tenant's). An archived
+ * object is refused with Object Archived (CF_E_STATE) unless the running item's operation
+ * serves archived objects (ops_serves_archived, ops_life.c). */
 MUST_USE cf_err ops_object_load(struct ops_req *r, const char *uid, struct store_object *o);
 /* Session (acquired lazily); the random source for store_uid_new (kernel CSPRNG). */
 MUST_USE cf_err ops_sess(struct ops_req *r, hsm_sess **out);
@@ -287,6 +291,15 @@ MUST_USE cf_err ops_create_key_pair(struct ops_req *r, struct ops_item *it);
 void ops_keypair_prep(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_rekey_key_pair(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_rekey(struct ops_req *r, struct ops_item *it);
+/* ops_life.c: Archive, Recover, Obtain Lease, Get Usage Allocation, Poll, Cancel; the operations that serve an
+ * archived object. */
+MUST_USE cf_err ops_archive(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_recover(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_obtain_lease(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_get_usage_allocation(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_poll(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_cancel(struct ops_req *r, struct ops_item *it);
+bool ops_serves_archived(uint32_t op);
 
 /* ---- cryptographic services (ops_crypto.c, ops_derive.c) ------------------------------ */
 
@@ -306,6 +319,11 @@ MUST_USE cf_err ops_cs_policy(struct ops_req *r, struct ops_item *it, const stru
 /* Usage Limits row a: refuse when exhausted, else count one use of n bytes down. */
 MUST_USE cf_err ops_cs_limits_take(struct ops_req *r, struct ops_item *it, const char *uid,
 				   const struct store_attr *a, size_t n);
+/* Usage Limits row a: refuse when what is left does not cover `cost` units (Get Usage
+ * Allocation, ops_life.c), else count them down; a row without a Count or Total is Illegal
+ * Operation (2.0 Attribute Not Found). */
+MUST_USE cf_err ops_cs_limits_take_units(struct ops_req *r, struct ops_item *it, const char *uid,
+					 const struct store_attr *a, int64_t cost);
 /* AES Block Cipher Mode / Padding / Tag Length / Counter Length -> p (mech, tag_n, ctr_bits);
  * *streamable set for CBC / CTR / ECB. */
 MUST_USE cf_err ops_cs_aes_map(struct ops_req *r, struct ops_item *it,

@@ -206,6 +206,15 @@ cf_err ops_locate(struct ops_req *r, struct ops_item *it)
 		TRY(filter_attr(r, it, &q->t.a.v[i], &f, match, n_date));
 	/* destroyed objects keep their metadata but are found only when a State asks for them */
 	f.not_destroyed = true;
+	/*= kmip-spec-v2.0 section 6.1.27: The server SHALL NOT return unique identifiers for
+	 *# objects that are archived unless the Storage Status Mask field includes the Archived
+	 *# Storage indicator. (Absent, or with neither On-line nor Archival: on-line only.) */
+	_Static_assert(STORE_STORAGE_ONLINE == KMIP_STORAGE_STATUS_MASK_ON_LINE_STORAGE &&
+			       STORE_STORAGE_ARCHIVAL == KMIP_STORAGE_STATUS_MASK_ARCHIVAL_STORAGE,
+		       "store storage bits are the KMIP mask's");
+	if (q->has_ssm)
+		f.storage = (uint32_t)q->storage_status_mask &
+			    (STORE_STORAGE_ONLINE | STORE_STORAGE_ARCHIVAL);
 	/* every match, then the window: Located Items counts them all */
 	rc = store_locate_run(r->w->st, &f, &l);
 	if (rc == CF_OK)

@@ -58,7 +58,17 @@ cf_err ops_uid(struct ops_req *r, struct ops_item *it, struct kmip_text uid,
 
 cf_err ops_object_load(struct ops_req *r, const char *uid, struct store_object *o)
 {
-	return store_object_get(r->w->st, r->who.tenant, uid, o);
+	TRY(store_object_get(r->w->st, r->who.tenant, uid, o));
+	if ((o->srv_flags & STORE_SF_ARCHIVED) == 0 ||
+	    (r->item != NULL && ops_serves_archived(r->item->rq->op)))
+		return CF_OK;
+	/*= kmip-spec-v1.4 section 11 (Get, Check, Destroy, Archive, ... Errors): Object is
+	 *# archived: Operation Failed, Object Archived. */
+	store_object_free(o);
+	if (r->item == NULL)
+		return CF_E_STATE;
+	return ops_fail(r->item, CF_E_STATE, KMIP_RESULT_REASON_OBJECT_ARCHIVED,
+			"object archived: Recover it first");
 }
 
 cf_err ops_sess(struct ops_req *r, hsm_sess **out)

@@ -48,6 +48,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			    "compromise_occurrence=?7,last_change=?8,revocation_reason=?9,"
 			    "revocation_message=?10 WHERE uid=?1 AND tenant=?2",
 	[S_OBJ_STALE] = "UPDATE objects SET srv_flags=srv_flags&~1 WHERE uid=?1 AND srv_flags&1",
+	[S_OBJ_ARCHIVE] = "UPDATE objects SET srv_flags=(srv_flags&~4)|?3 WHERE uid=?1 AND tenant=?2",
 	[S_OBJ_DESTROY] = "UPDATE objects SET state=?3,destroyed=?4,last_change=?4,wrapped=NULL "
 			  "WHERE uid=?1 AND tenant=?2",
 	[S_ATTR_MAXIDX] = "SELECT max(attr_index) FROM attributes WHERE uid=?1 AND name=?2",
@@ -1294,6 +1295,25 @@ cf_err store_object_stale(struct store *st, const char *uid)
 	return st_stmt_run(st, s, "stale");
 }
 
+cf_err store_object_archive(struct store *st, const char *tenant, const char *uid, bool archived)
+{
+	sqlite3_stmt *s;
+	cf_err rc;
+	if (st == NULL || !st_text_ok(tenant, STORE_TENANT_MAX) || !st_text_ok(uid, STORE_UID_MAX))
+		return CF_E_INVALID_ARG;
+	TRY(stmt_get(st, S_OBJ_ARCHIVE, &s));
+	int r = st_bind_text(s, 1, uid);
+	if (r == SQLITE_OK) r = st_bind_text(s, 2, tenant);
+	if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 3, archived ? STORE_SF_ARCHIVED : 0);
+	if (r != SQLITE_OK) {
+		st_stmt_done(s);
+		return st_map_sqlite(st, r, "bind archive");
+	}
+	if ((rc = st_stmt_run(st, s, "archive")) != CF_OK)
+		return rc;
+	return sqlite3_changes(st->db) == 0 ? CF_E_NOT_FOUND : CF_OK;
+}
+
 cf_err store_object_destroy(struct store *st, const char *tenant, const char *uid, int64_t when)
 {
 	cf_err rc = CF_E_INTERNAL;
@@ -1684,6 +1704,11 @@ static bool locate_sql(const struct store_locate *q, char *sql, size_t cap)
 		ok = ok && sql_cat(sql, cap, &len, " AND o.uid=?");
 	if (q->object_type)
 		ok = ok && sql_cat(sql, cap, &len, " AND o.object_type=?");
+	if ((q->storage & (STORE_STORAGE_ONLINE | STORE_STORAGE_ARCHIVAL)) ==
+	    STORE_STORAGE_ARCHIVAL)
+		ok = ok && sql_cat(sql, cap, &len, " AND (o.srv_flags&4)<>0");
+	else if ((q->storage & STORE_STORAGE_ARCHIVAL) == 0)
+		ok = ok && sql_cat(sql, cap, &len, " AND (o.srv_flags&4)=0");
 	if (q->state)
 		ok = ok && sql_cat(sql, cap, &len, " AND o.state=?");
 	else if (q->not_destroyed)

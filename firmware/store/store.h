@@ -82,6 +82,9 @@ struct store_object {
 
 #define STORE_SF_FRESH 1u      /* KMIP Fresh: the key material was never returned yet */
 #define STORE_SF_GENERATED 2u  /* the key material came from the HSM's generator (Create) */
+/* KMIP Archive (1.4 section 4.22): the object is in archival storage, not on-line, until a
+ * Recover; the row stays where it is (store_object_archive, docs/store.md) */
+#define STORE_SF_ARCHIVED 4u
 /* bits 8-15: the Key Format Type the Digest was taken over when it is not the object type's
  * default (a registered key's format, KMIP 1.4 section 3.17); 0 = the default */
 #define STORE_SF_DIGEST_FMT_SHIFT 8
@@ -207,6 +210,10 @@ MUST_USE cf_err store_object_update_state(struct store *st, const struct store_o
 MUST_USE cf_err store_object_stale(struct store *st, const char *uid);
 MUST_USE cf_err store_object_destroy(struct store *st, const char *tenant, const char *uid,
 				     int64_t when);
+/* KMIP Archive / Recover: set or clear the tenant's object's STORE_SF_ARCHIVED flag (one
+ * UPDATE; setting it twice is a no-op). CF_E_NOT_FOUND when the tenant has no such object. */
+MUST_USE cf_err store_object_archive(struct store *st, const char *tenant, const char *uid,
+				     bool archived);
 
 /* ---- attributes ------------------------------------------------------------------------ */
 
@@ -255,6 +262,8 @@ struct store_date_range {
 	int64_t lo, hi;            /* lo <= date <= hi (an object without the date never matches) */
 };
 
+#define STORE_STORAGE_ONLINE 1u   /* objects not archived (STORE_SF_ARCHIVED clear) */
+#define STORE_STORAGE_ARCHIVAL 2u /* archived objects */
 struct store_locate {
 	const char *tenant;        /* required: always applied */
 	const char *uid;           /* Unique Identifier; NULL = any */
@@ -268,6 +277,8 @@ struct store_locate {
 	const struct store_match *match;
 	size_t n_match;            /* <= STORE_LOCATE_MAX_MATCH */
 	struct store_date_range date[STORE_DATE_N]; /* by enum store_date */
+	uint32_t storage;          /* STORE_STORAGE_* bits (KMIP Storage Status Mask); without
+				    * ONLINE nor ARCHIVAL: on-line objects only */
 	uint32_t max_items;        /* Maximum Items; 0 = no limit */
 	uint32_t offset;           /* Offset Items: skip this many matches */
 };

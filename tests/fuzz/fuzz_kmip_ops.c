@@ -325,6 +325,10 @@ static bool fz_write_op(uint32_t op)
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
+	case KMIP_OPERATION_ARCHIVE:
+	case KMIP_OPERATION_RECOVER:
+	case KMIP_OPERATION_CANCEL:
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
 		return true;
 	default:
 		return false;
@@ -356,7 +360,15 @@ static void fz_check_tenant(const struct kmip_rsp_item *it)
 	case KMIP_OPERATION_ACTIVATE:
 	case KMIP_OPERATION_REVOKE:
 	case KMIP_OPERATION_DESTROY:
+	case KMIP_OPERATION_ARCHIVE:
+	case KMIP_OPERATION_RECOVER:
 		FZ_CHECK(!fz_is_other(pl->u.uid_rsp.uid));
+		break;
+	case KMIP_OPERATION_OBTAIN_LEASE:
+		FZ_CHECK(!fz_is_other(pl->u.lease.uid));
+		break;
+	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
+		FZ_CHECK(!fz_is_other(pl->u.usage_alloc.uid));
 		break;
 	case KMIP_OPERATION_LOCATE:
 		for (size_t i = 0; i < pl->u.locate_rsp.n; i++)

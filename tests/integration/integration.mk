@@ -17,3 +17,4 @@ SCRIPT_TESTS += tests/integration/test_allow.py
 SCRIPT_TESTS += tests/integration/test_fair.py
 SCRIPT_TESTS += tests/integration/test_audit_remote.py
 SCRIPT_TESTS += tests/integration/test_sandbox.py
+SCRIPT_TESTS += tests/integration/test_lifecycle_ops.py

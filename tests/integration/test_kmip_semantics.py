@@ -286,7 +286,10 @@ for st_, mask, r14, r20 in CHECKS:
                     kw.find(got[3], T_MASK) == mask and kw.find(got[3], T_UID) is None)
 uid = create(ACTIVE)
 expect("Check with nothing to check", check(uid, V14), None)
-expect("Check of a Lease Time (no lease policy: granted)", check(uid, V20, lease=86400), None)
+expect("Check of a Lease Time within the lease policy (3600 s): granted", check(uid, V20, lease=3600), None)
+got = check(uid, V14, lease=86400)
+expect("Check of a Lease Time over the lease policy: refused", got, R_PERMISSION)
+t.check("the refusal's payload holds the refused Lease Time", kw.find(got[3], T_LEASE) == 86400)
 expect("Check of a Usage Limits Count on a key without limits", check(uid, V14, count=10**9), None)
 ul = [(T_ULT, kw.LONG, 100), (T_ULC, kw.LONG, 10), (T_ULU, ENUM, 2)]
 expect("Add Attribute Usage Limits (100 total, 10 left)",
@@ -354,9 +357,9 @@ with pyclient(conf) as c:
         cryptographic_usage_mask=[enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT]))
     if u:
         py_ok("PyKMIP activate", lambda: c.activate(u))
-        got = py_ok("PyKMIP check (Encrypt, 5 units, a day's lease)",
+        got = py_ok("PyKMIP check (Encrypt, 5 units, an hour's lease)",
                     lambda: c.check(u, usage_limits_count=5, cryptographic_usage_mask=[
-                        enums.CryptographicUsageMask.ENCRYPT], lease_time=86400))
+                        enums.CryptographicUsageMask.ENCRYPT], lease_time=3600))
         t.check("PyKMIP check answers the key's id", got == u)
         py_fail("PyKMIP check (Sign) of an Encrypt/Decrypt key",
                 lambda: c.check(u, cryptographic_usage_mask=[enums.CryptographicUsageMask.SIGN]),

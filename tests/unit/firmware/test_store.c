@@ -751,6 +751,50 @@ static void t_locate_dates(void **s)
 	assert_int_equal(sqlite3_cancel_auto_extension((void (*)(void))plan_hook), 1);
 }
 
+/* KMIP Archive / Recover: STORE_SF_ARCHIVED set and cleared in the tenant's row only (another
+ * tenant's object is CF_E_NOT_FOUND); Locate finds archived objects only when `storage` asks
+ * for archival storage, on-line ones unless it asks for archival alone; other flags stay. */
+static void t_archive(void **s)
+{
+	(void)s;
+	char path[128];
+	struct store *st = open_new(path, sizeof path);
+	struct store_object got;
+	put_dated(st, "r1", "a", 1000, 0);
+	put_dated(st, "r2", "a", 2000, 0);
+	put_dated(st, "r3", "b", 3000, 0);
+	assert_int_equal(store_object_archive(st, "a", "r1", true), CF_OK);
+	assert_int_equal(store_object_archive(st, "a", "r1", true), CF_OK); /* no-op */
+	assert_int_equal(store_object_archive(st, "a", "r3", true), CF_E_NOT_FOUND);
+	assert_int_equal(store_object_archive(st, "a", "nope", true), CF_E_NOT_FOUND);
+	assert_int_equal(store_object_archive(st, "a", NULL, true), CF_E_INVALID_ARG);
+	assert_int_equal(store_object_get(st, "a", "r1", &got), CF_OK);
+	assert_int_equal(got.srv_flags, STORE_SF_FRESH | STORE_SF_ARCHIVED);
+	store_object_free(&got);
+	assert_int_equal(store_object_get(st, "b", "r3", &got), CF_OK);
+	assert_int_equal(got.srv_flags & STORE_SF_ARCHIVED, 0);
+	store_object_free(&got);
+	struct store_locate q = { .tenant = "a" };
+	locate_n(st, &q, "r2");
+	q.storage = STORE_STORAGE_ONLINE;
+	locate_n(st, &q, "r2");
+	q.storage = STORE_STORAGE_ARCHIVAL;
+	locate_n(st, &q, "r1");
+	q.storage = STORE_STORAGE_ONLINE | STORE_STORAGE_ARCHIVAL;
+	locate_n(st, &q, "r1,r2");
+	q.uid = "r1";
+	locate_n(st, &q, "r1");
+	q = (struct store_locate){ .tenant = "a", .uid = "r1" };
+	locate_n(st, &q, "");
+	assert_int_equal(store_object_archive(st, "a", "r1", false), CF_OK);
+	assert_int_equal(store_object_get(st, "a", "r1", &got), CF_OK);
+	assert_int_equal(got.srv_flags, STORE_SF_FRESH);
+	store_object_free(&got);
+	q = (struct store_locate){ .tenant = "a" };
+	locate_n(st, &q, "r1,r2");
+	store_close(st);
+}
+
 static void t_transactions(void **s)
 {
 	(void)s;
@@ -1153,6 +1197,7 @@ int main(void)
 		cmocka_unit_test(t_locate),
 		cmocka_unit_test(t_locate_plan),
 		cmocka_unit_test(t_locate_dates),
+		cmocka_unit_test(t_archive),
 		cmocka_unit_test(t_transactions),
 		cmocka_unit_test(t_clients_meta),
 		cmocka_unit_test(t_destroy_erases_blob),
