@@ -49,6 +49,13 @@ out:
 	return rc;
 }
 
+void ops_worker_tick(struct ops_worker *w)
+{
+	/* cached key objects of a revoked / destroyed / changed key go within a tick */
+	if (w->sess != NULL && w->hsm_of_sess == w->svc->hsm)
+		hsm_cs_cache_sweep(w->sess);
+}
+
 void ops_worker_free(struct ops_worker *w)
 {
 	if (w == NULL)
