@@ -1623,8 +1623,8 @@ static bool cache_due(const struct hsm *h, const struct hsm_cs_cache *c)
 }
 
 /* Run the sweep job on s's own session (the caller owns s; its executor is idle). A session
- * that is broken, of an older module generation or logged out is not used: its objects go
- * with it (it is reopened here, which closes it, or at its next use). */
+ * that is broken or of an older module generation is not used: its objects go with it (it is
+ * reopened here, which closes it). Logged out: nothing to do until the next login. */
 static void cache_sweep(hsm_sess *s, bool all)
 {
 	struct hsm *h = s->h;
@@ -1634,8 +1634,10 @@ static void cache_sweep(hsm_sess *s, bool all)
 	struct timespec dl;
 	hsm_deadline(&dl, hsm_timeout_ms(h));
 	pthread_mutex_lock(&h->lock);
-	bool usable = h->logged_in && !h->need_reinit && x->gen == h->gen;
+	bool logged = h->logged_in, usable = !h->need_reinit && x->gen == h->gen;
 	pthread_mutex_unlock(&h->lock);
+	if (!logged) /* kept until the next login, whose new generation destroys them */
+		return;
 	if (!usable || !x->sh_open || x->broken) {
 		if (hsm_sess_ready(s, &dl) != CF_OK) /* a reopen forgets the objects with the */
 			hsm_cs_cache_forget(s->x);   /* old session; past it, nothing to reach */

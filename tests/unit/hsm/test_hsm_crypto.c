@@ -1078,15 +1078,15 @@ static void t_cache_age_off_release(void **st)
 {
 	(void)st;
 	api.clear();
-	struct fx *f = fx_open_cache(false, 100);
+	struct fx *f = fx_open_cache(false, 1000);
 	struct mk k;
 	mk_make(f, &k, "age-gcm", OT_SYM, GCM_K);
 	CK_ULONG base = objs_now(f);
 	gcm_kat_once(f, &k);
 	assert_int_equal(hsm_cs_cache_count(f->s), 1);
-	hsm_cs_cache_sweep(f->s); /* not yet idle for 100 ms */
+	hsm_cs_cache_sweep(f->s); /* not yet idle for 1 s */
 	assert_int_equal(hsm_cs_cache_count(f->s), 1);
-	struct timespec ts = { 0, 250 * 1000 * 1000 };
+	struct timespec ts = { 1, 200 * 1000 * 1000 };
 	nanosleep(&ts, NULL);
 	hsm_cs_cache_sweep(f->s);
 	assert_int_equal(hsm_cs_cache_count(f->s), 0);
@@ -1102,6 +1102,19 @@ static void t_cache_age_off_release(void **st)
 	assert_int_equal(fx_session_objects(f), base + 1);
 	hsm_session_release(s2);
 	assert_int_equal(fx_session_objects(f), base);
+	/* logout and login again while the worker holds its session: the login's generation
+	 * destroys what was cached before, and the session serves */
+	gcm_kat_once(f, &k);
+	assert_int_equal(hsm_cs_cache_count(f->s), 1);
+	hsm_logout(f->h);
+	hsm_cs_cache_sweep(f->s); /* logged out: nothing to reach yet */
+	assert_int_equal(hsm_login(f->h, (const uint8_t *)TEST_PIN, strlen(TEST_PIN)), CF_OK);
+	api.clear();
+	gcm_kat_once(f, &k);
+	assert_true(api.calls("C_DestroyObject") >= 1); /* (and a warm KEK copy, maybe) */
+	assert_int_equal(api.calls("C_CreateObject"), 1);
+	assert_int_equal(hsm_cs_cache_count(f->s), 1);
+	assert_int_equal(fx_session_objects(f), base + 1);
 	fx_close(f);
 
 	f = fx_open_cache(true, 0); /* off: every call opens and destroys */
