@@ -491,9 +491,10 @@ MUST_USE cf_err hsm_cs_run(hsm_sess *s, enum hsm_cs_op op, const struct hsm_kw_k
 
 /* Key object cache (docs/hsm.md "Key object cache"). Each pool session keeps up to
  * HSM_CS_CACHE_MAX key objects that hsm_cs_run / hsm_derive opened (LRU), so that the next
- * call with the same key skips the open. An entry is keyed by a SHA-256 (made by the module)
- * of the whole blob (header, nonce, ciphertext, tag), the binding, the object type and the
- * usage the object was made for: a blob re-wrapped under another KEK is other bytes, a miss.
+ * call with the same key skips the open. An entry is keyed by a copy of the whole blob
+ * (header, nonce, ciphertext, tag: not secret), the binding, the object type and the usage
+ * the object was made for, compared in full: a blob re-wrapped under another KEK is other
+ * bytes, a miss.
  * The objects are as before: CKA_TOKEN false, sensitive, not extractable, one usage. They
  * are destroyed, in the session that made them:
  *   - at the session's next hsm_cs_run / hsm_derive / hsm_cs_cache_sweep after

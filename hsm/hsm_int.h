@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <p11-kit/pkcs11.h>
@@ -147,23 +148,30 @@ struct hsm_exec {
 	 * C_DestroyObject) when the session is (re)opened, see hsm_cs_cache_forget. */
 	struct hsm_cs_cache {
 		struct hsm_cs_ent {
-			uint8_t id[32];        /* SHA-256 of the key's identity (crypto.c) */
+			uint8_t *id;           /* malloc'd: what identifies the key (crypto.c):
+			                          ciphertext and names, no key material */
+			size_t id_n;
 			CK_OBJECT_HANDLE o;
 			size_t mod_n, field;   /* struct kobj */
-			uint64_t used_ms;      /* CLOCK_MONOTONIC, last use */
+			uint64_t used_ms;      /* CLOCK_MONOTONIC, last use (the idle limit) */
+			uint64_t used_seq;     /* last use, for the LRU order */
 		} ent[HSM_CS_CACHE_MAX];
 		unsigned n;
+		uint64_t seq;
 		unsigned long seen_gen;        /* h->cs_gen the entries are valid for */
 		unsigned long want_gen;        /* sweep job: the generation to apply */
 		bool drop_all;                 /* sweep job: destroy every entry */
 	} csc;
 };
 
-/* The session of x is new or gone: its objects are too. */
+/* The session of x is new or gone: its objects are too (x idle, or being freed). */
 static inline void hsm_cs_cache_forget(struct hsm_exec *x)
 {
-	if (x != NULL)
-		x->csc.n = 0;
+	if (x == NULL)
+		return;
+	for (unsigned i = 0; i < x->csc.n; i++)
+		free(x->csc.ent[i].id);
+	x->csc.n = 0;
 }
 
 /* A pool slot handed to a worker. Its executor can be swapped when one is quarantined. */

@@ -695,11 +695,10 @@ static void rsa_cipher(struct fx *f, struct kp *ossl, struct kp *hk)
 		api.clear();
 		assert_int_equal(run(f, HSM_CS_DECRYPT, &hk->priv, &p, ct, cn, pt, sizeof pt, &r),
 				 CF_OK);
-		/* (one C_Digest per call is the key object cache's id of the key) */
 		if (v[i].h == HSM_HASH_SHA256)
-			assert_true(api.calls("C_DigestInit") > 1);
+			assert_true(api.calls("C_DigestInit") > 0);
 		else
-			assert_int_equal(api.calls("C_DigestInit"), 1);
+			assert_int_equal(api.calls("C_DigestInit"), 0);
 		/* ... and with the registered (PKCS#8) private key */
 		cn = ossl_encrypt(ossl->pk, v[i].pad, v[i].h, msg, 32, ct);
 		assert_int_equal(run(f, HSM_CS_DECRYPT, &ossl->priv, &p, ct, cn, pt, sizeof pt, &r),
