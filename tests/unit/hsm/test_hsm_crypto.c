@@ -983,17 +983,17 @@ static void t_cache_hit(void **st)
 	struct hsm_cs_result r, rv;
 	mk_make(f, &k, "cache-gcm", OT_SYM, GCM_K);
 	kp_hsm(f, &ec, HSM_KP_EC_P256, "cache-ec");
-	CK_ULONG base = objs_now(f);
+	CK_ULONG base_n = objs_now(f);
 	api.clear();
 	gcm_kat_once(f, &k); /* miss */
 	assert_int_equal(api.calls("C_CreateObject"), 1);
 	assert_int_equal(hsm_cs_cache_count(f->s), 1);
-	assert_int_equal(fx_session_objects(f), base + 1);
+	assert_int_equal(fx_session_objects(f), base_n + 1);
 	gcm_kat_once(f, &k); /* hit: same answer, no object made */
 	gcm_kat_once(f, &k);
 	assert_int_equal(api.calls("C_CreateObject"), 1);
 	assert_int_equal(api.calls("C_DestroyObject"), 0);
-	assert_int_equal(fx_session_objects(f), base + 1);
+	assert_int_equal(fx_session_objects(f), base_n + 1);
 	/* decrypt wants a CKA_DECRYPT object: a miss */
 	uint8_t iv[12] = { 0 };
 	struct hsm_cs_params pg = { .mech = HSM_CS_AES_GCM, .iv = iv, .iv_n = 12 };
@@ -1024,23 +1024,40 @@ static void t_cache_hit(void **st)
 	}
 	assert_int_equal(api.calls("C_UnwrapKey"), 1);
 	assert_int_equal(hsm_cs_cache_count(f->s), 5);
-	assert_int_equal(fx_session_objects(f), base + 5);
+	assert_int_equal(fx_session_objects(f), base_n + 5);
+	/* Derive Key's base key: the second derivation finds it, and derives the same bytes */
+	struct mk base;
+	mk_make(f, &base, "cache-base", OT_SECRET, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b");
+	struct hsm_derive_params dp = { .method = HSM_DERIVE_HMAC, .hash = HSM_HASH_SHA256,
+					.data = msg, .data_n = 16 };
+	struct hsm_bind db = { (const uint8_t *)"cache-derived", 13, OT_SYM };
+	uint8_t dblob[256], dg1[32], dg2[32];
+	size_t dbn = 0;
+	api.clear();
+	assert_int_equal(hsm_derive(f->s, &base.k, &dp, 32, &db, dblob, sizeof dblob, &dbn, dg1),
+			 CF_OK);
+	assert_int_equal(hsm_derive(f->s, &base.k, &dp, 32, &db, dblob, sizeof dblob, &dbn, dg2),
+			 CF_OK);
+	assert_memory_equal(dg1, dg2, 32);
+	assert_int_equal(api.calls("C_CreateObject"), 1);
+	assert_int_equal(hsm_cs_cache_count(f->s), 6);
+	assert_int_equal(fx_session_objects(f), base_n + 6);
 	/* nothing condemned: a sweep does nothing, no module call */
 	api.clear();
 	hsm_cs_cache_sweep(f->s);
-	assert_int_equal(hsm_cs_cache_count(f->s), 5);
+	assert_int_equal(hsm_cs_cache_count(f->s), 6);
 	assert_int_equal(api.calls("C_DestroyObject"), 0);
 	/* invalidate: the next operation destroys the old ones first */
 	hsm_cs_cache_invalidate(f->h);
 	gcm_kat_once(f, &k);
-	assert_int_equal(api.calls("C_DestroyObject"), 5);
+	assert_int_equal(api.calls("C_DestroyObject"), 6);
 	assert_int_equal(hsm_cs_cache_count(f->s), 1);
-	assert_int_equal(fx_session_objects(f), base + 1);
+	assert_int_equal(fx_session_objects(f), base_n + 1);
 	/* and the sweep of an idle session */
 	hsm_cs_cache_invalidate(f->h);
 	hsm_cs_cache_sweep(f->s);
 	assert_int_equal(hsm_cs_cache_count(f->s), 0);
-	assert_int_equal(fx_session_objects(f), base);
+	assert_int_equal(fx_session_objects(f), base_n);
 	EVP_PKEY_free(ec.pk);
 }
 
