@@ -1634,9 +1634,9 @@ unsigned hsm_cs_cache_count(hsm_sess *s)
 }
 
 /* something to destroy: a new generation, or an entry past the idle limit */
-static bool cache_due(const struct hsm *h, const struct hsm_cs_cache *c)
+static bool cache_due(struct hsm *h, const struct hsm_cs_cache *c)
 {
-	if (atomic_load(&((struct hsm *)h)->cs_gen) != c->seen_gen)
+	if (atomic_load(&h->cs_gen) != c->seen_gen)
 		return true;
 	unsigned idle = h->cfg.cs_cache_idle_ms ? h->cfg.cs_cache_idle_ms : HSM_CS_CACHE_IDLE_MS;
 	uint64_t now = mono_ms();
