@@ -59,6 +59,12 @@ struct hsm_config {
 	                                hand-off (faster, see bench-hsm) but a hung call blocks
 	                                the caller: timeout_ms is then NOT enforced. Default
 	                                false; for modules known not to hang (SoftHSMv2 in QA). */
+	bool cs_cache_off;           /* no key object cache for hsm_cs_run / hsm_derive: every
+	                                call opens and destroys the key's object (see
+	                                HSM_CS_CACHE_MAX). Default false (cache on). */
+	unsigned cs_cache_idle_ms;   /* a cached key object unused this long is destroyed at
+	                                the session's next operation or sweep; 0 = default
+	                                HSM_CS_CACHE_IDLE_MS */
 };
 
 /* ---- lifecycle ------------------------------------------------------------------ */
@@ -401,7 +407,7 @@ MUST_USE cf_err hsm_ecdsa_sig_to_der(const uint8_t *rs, size_t n, uint8_t *out, 
  * blob is opened into an HSM session object (CKA_TOKEN false, CKA_SENSITIVE true,
  * CKA_EXTRACTABLE false, only the usage the operation needs), the operation runs in the HSM
  * (C_EncryptInit/C_Encrypt, C_SignInit/C_Sign, ...) and the object is destroyed before the
- * job returns. Where the plaintext of the key passes through the executor's locked scratch
+ * job returns, or kept in the session's key object cache (below) for the next call. Where the plaintext of the key passes through the executor's locked scratch
  * (SoftHSMv2 cannot C_UnwrapKey a GCM blob: keywrap.c), it is wiped at once; docs/hsm.md
  * "Cryptographic services" says which case does what.
  *
@@ -482,6 +488,35 @@ struct hsm_cs_result {
 MUST_USE cf_err hsm_cs_run(hsm_sess *s, enum hsm_cs_op op, const struct hsm_kw_key *key,
 			   const struct hsm_cs_params *p, const uint8_t *in, size_t n,
 			   uint8_t *out, size_t cap, struct hsm_cs_result *res);
+
+/* Key object cache (docs/hsm.md "Key object cache"). Each pool session keeps up to
+ * HSM_CS_CACHE_MAX key objects that hsm_cs_run / hsm_derive opened (LRU), so that the next
+ * call with the same key skips the open. An entry is keyed by a copy of the whole blob
+ * (header, nonce, ciphertext, tag: not secret), the binding, the object type and the usage
+ * the object was made for, compared in full: a blob re-wrapped under another KEK is other
+ * bytes, a miss.
+ * The objects are as before: CKA_TOKEN false, sensitive, not extractable, one usage. They
+ * are destroyed, in the session that made them:
+ *   - at the session's next hsm_cs_run / hsm_derive / hsm_cs_cache_sweep after
+ *     hsm_cs_cache_invalidate (a generation number of the client: one atomic add);
+ *   - when unused for cfg.cs_cache_idle_ms (default HSM_CS_CACHE_IDLE_MS), at the next
+ *     operation or sweep;
+ *   - when evicted (the least recently used one, to make room);
+ *   - by hsm_session_release (all of them);
+ * and they die with their session (reopen after a fault, re-init, quarantine, logout). */
+#define HSM_CS_CACHE_MAX 32u
+#define HSM_CS_CACHE_IDLE_MS 60000u
+/* Every session's cached key objects are to be destroyed (a key revoked, destroyed,
+ * re-keyed, archived, its state or usage changed; a KEK rotated or zeroized). Cheap; safe
+ * from any thread. Each session acts on it at its next operation or sweep. */
+void hsm_cs_cache_invalidate(hsm *h);
+/* For a worker's idle tick: destroy the entries of s that hsm_cs_cache_invalidate or the
+ * idle limit condemned. One atomic load and a clock read when there is nothing to do; else
+ * one job on the session. Never fails (a session it cannot reach loses its objects with it).
+ * NULL is a no-op. */
+void hsm_cs_cache_sweep(hsm_sess *s);
+/* Number of key objects cached in s (tests, status). */
+unsigned hsm_cs_cache_count(hsm_sess *s);
 
 /* Streaming (KMIP Init / Final Indicator, Correlation Value) for the AES modes whose state
  * is a block: CBC, CBC_PAD, CTR, ECB. Each part is one hsm_cs_run on the part with p->iv the

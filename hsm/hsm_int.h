@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <p11-kit/pkcs11.h>
@@ -142,7 +143,36 @@ struct hsm_exec {
 	 * idle, freed (wiped) with the executor. */
 	uint8_t *cs_buf;
 	size_t cs_cap;
+	/* crypto.c: the key object cache (hsm.h HSM_CS_CACHE_MAX). Objects of this executor's
+	 * session: touched by its jobs, read by its caller while it is idle; forgotten (without
+	 * C_DestroyObject) when the session is (re)opened, see hsm_cs_cache_forget. */
+	struct hsm_cs_cache {
+		struct hsm_cs_ent {
+			uint8_t *id;           /* malloc'd: what identifies the key (crypto.c):
+			                          ciphertext and names, no key material */
+			size_t id_n;
+			CK_OBJECT_HANDLE o;
+			size_t mod_n, field;   /* struct kobj */
+			uint64_t used_ms;      /* CLOCK_MONOTONIC, last use (the idle limit) */
+			uint64_t used_seq;     /* last use, for the LRU order */
+		} ent[HSM_CS_CACHE_MAX];
+		unsigned n;
+		uint64_t seq;
+		unsigned long seen_gen;        /* h->cs_gen the entries are valid for */
+		unsigned long want_gen;        /* sweep job: the generation to apply */
+		bool drop_all;                 /* sweep job: destroy every entry */
+	} csc;
 };
+
+/* The session of x is new or gone: its objects are too (x idle, or being freed). */
+static inline void hsm_cs_cache_forget(struct hsm_exec *x)
+{
+	if (x == NULL)
+		return;
+	for (unsigned i = 0; i < x->csc.n; i++)
+		free(x->csc.ent[i].id);
+	x->csc.n = 0;
+}
 
 /* A pool slot handed to a worker. Its executor can be swapped when one is quarantined. */
 struct hsm_sess {
@@ -217,6 +247,9 @@ struct hsm {
 	pthread_mutex_t kek_lock;
 	/* set only by hsm_test_fault_set (test builds): one-shot simulated faults */
 	_Atomic int test_fault;
+	/* bumped by hsm_cs_cache_invalidate (and each login): sessions whose cache is of an
+	 * older value destroy it (crypto.c) */
+	_Atomic unsigned long cs_gen;
 };
 
 /* simulated faults at points the real module cannot be made to fail at on demand */
@@ -332,6 +365,10 @@ MUST_USE cf_err hsm_sess_run(struct hsm_sess *s, hsm_job_fn job, const struct ti
 /* After a job on s failed with rc: a fault marks the session broken (and the module for a
  * re-init when the fault says so). */
 void hsm_sess_note_fault(struct hsm_sess *s, cf_err rc);
+
+/* ---- crypto.c: key object cache ------------------------------------------------------ */
+/* Destroy every cached key object of s (hsm_session_release). */
+void hsm_cs_cache_drop(struct hsm_sess *s);
 
 /* ---- wrap.c --------------------------------------------------------------------- */
 /* Build the blob header and AAD into x->io; used by wrap and the wrap KAT. */

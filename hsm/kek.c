@@ -178,6 +178,8 @@ cf_err hsm_kek_make_current(hsm *h, uint32_t version)
 	pthread_mutex_lock(&h->lock);
 	for (unsigned i = 0; i < h->kek_n; i++) {
 		if (h->keks[i].version == version) {
+			if (h->kek_current != version) /* a rotation: the key object caches go */
+				atomic_fetch_add(&h->cs_gen, 1);
 			h->kek_current = version;
 			rc = CF_OK;
 		}
@@ -243,6 +245,7 @@ cf_err hsm_kek_destroy(hsm_sess *s, uint32_t version)
 	TRY(hsm_sess_ready(s, &dl));
 	s->x->io->ul[0] = version;
 	TRY(hsm_sess_run(s, job_destroy, &dl));
+	atomic_fetch_add(&h->cs_gen, 1); /* nothing opened from a blob under it stays cached */
 	log_info("hsm: KEK %u destroyed", version);
 	return CF_OK;
 }

@@ -172,6 +172,7 @@ static void exec_destroy(struct hsm_exec *x)
 	struct hsm *h = x->h;
 	sec_free(x->io, sizeof *x->io);
 	sec_freezero(x->cs_buf, x->cs_cap);
+	hsm_cs_cache_forget(x); /* (its session, and so its objects, closed before) */
 	free(x);
 	pthread_mutex_lock(&h->lock);
 	if (h->reap_n < HSM_REAP_MAX)

@@ -62,6 +62,7 @@ void hsm_session_release(hsm_sess *s)
 	if (s == NULL)
 		return;
 	struct hsm *h = s->h;
+	hsm_cs_cache_drop(s); /* no key object stays in a session no worker sweeps */
 	pthread_mutex_lock(&h->lock);
 	s->in_use = false;
 	pthread_cond_signal(&h->pool_cv);

@@ -89,6 +89,7 @@ cf_err hsm_login(hsm *h, const uint8_t *pin, size_t n)
 	cf_err rc = hsm_ctl_run(h, job_login_scan, HSM_CTL_PIN, &dl);
 	pthread_mutex_lock(&h->lock);
 	if (rc == CF_OK) {
+		atomic_fetch_add(&h->cs_gen, 1); /* objects cached before a logout are void */
 		h->logged_in = true;
 		if (h->kek_current == 0 && h->kek_n > 0)
 			h->kek_current = h->keks[h->kek_n - 1].version;
@@ -148,6 +149,7 @@ cf_err hsm_sess_ready(struct hsm_sess *s, const struct timespec *deadline)
 		return CF_OK;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		rc = hsm_exec_run(&s->x, hsm_job_open_session, deadline);
+		hsm_cs_cache_forget(s->x); /* the old session (closed) took its objects along */
 		if (rc == CF_OK) {
 			s->x->broken = false;
 			pthread_mutex_lock(&h->lock);

@@ -709,6 +709,7 @@ static cf_err cmd_keys_revoke(struct con *c, int argc, char **argv)
 	}
 	if ((rc = store_tx_commit(st)) != CF_OK)
 		goto fail;
+	hsm_cs_cache_invalidate(c->svc != NULL ? c->svc->hsm : NULL); /* no cached object left */
 	con_printf(c, "%s revoked (%s): now %s\n", u, detail, state_name(o.state));
 	goto out;
 fail:
@@ -762,6 +763,7 @@ static cf_err cmd_keys_destroy(struct con *c, int argc, char **argv)
 	}
 	if ((rc = store_tx_commit(st)) != CF_OK)
 		goto fail;
+	hsm_cs_cache_invalidate(c->svc != NULL ? c->svc->hsm : NULL); /* no cached object left */
 	con_printf(c, "%s destroyed\n", u);
 	goto out;
 fail:

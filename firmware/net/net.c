@@ -1091,6 +1091,8 @@ static void *worker_main(void *arg)
 		now = now_ms();
 		if (now >= next_sweep) {
 			worker_sweep(w, now);
+			if (s->h.worker_tick != NULL && w->warg != NULL)
+				s->h.worker_tick(w->warg);
 			next_sweep = now + s->tick_ms;
 		}
 	}

@@ -90,6 +90,8 @@ struct net_handler {
 	/* optional per-worker state, created on the worker thread; NULL result = start fails */
 	void *(*worker_new)(void *arg, unsigned worker);
 	void (*worker_free)(void *worker_arg);
+	/* optional: called by each worker at every sweep tick (idle or not), on its thread */
+	void (*worker_tick)(void *worker_arg);
 	/* optional: a connection is closing (release ci->conn_arg) */
 	void (*conn_closed)(void *arg, struct net_conn_info *ci);
 	void *arg;

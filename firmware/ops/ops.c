@@ -726,6 +726,7 @@ static MUST_USE cf_err tx_commit(struct req_ctx *x, uint64_t *ticket)
 
 	x->in_tx = false;
 	cf_err rc = store_tx_commit_nowait(w->st, ticket);
+	ops_cs_forget_committed(w);
 	if (rc == CF_OK && x->r.audit_queue)
 		*ticket = metadata_only(&x->rq) ? NET_HOLD_COMMIT : NET_HOLD_FLUSH;
 	if (rc == CF_OK && *ticket != 0 && (ci == NULL || !ci->can_hold)) {

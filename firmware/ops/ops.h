@@ -15,6 +15,8 @@ struct ops_worker;
 
 MUST_USE cf_err ops_worker_new(struct svc *svc, unsigned index, struct ops_worker **out);
 void ops_worker_free(struct ops_worker *w);
+/* The worker's idle tick (net worker_tick): the HSM key object cache's sweep of its session. */
+void ops_worker_tick(struct ops_worker *w);
 
 /* Handle one whole Request Message (n bytes, already framed and size-checked) from the
  * client ci and write the Response Message into resp (cap bytes). Always produces a KMIP

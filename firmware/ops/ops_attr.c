@@ -347,6 +347,7 @@ static cf_err touch(struct ops_req *r, struct store_object *o)
 	if (o->state == STORE_STATE_DESTROYED || o->state == STORE_STATE_DESTROYED_COMPROMISED)
 		return CF_OK;
 	o->last_change = r->now;
+	ops_cs_forget(r); /* usage may have changed: no cached object */
 	return store_object_update_state(r->w->st, o);
 }
 

@@ -72,6 +72,7 @@ struct ops_worker {
 	 * its run; what is left is dropped by ops_flush at the end of the turn */
 	struct ops_prep_ent *prep;  /* OPS_PREP_MAX, allocated on first use */
 	size_t prep_n;
+	bool cs_forget;             /* ops_cs_forget since the last commit */
 };
 
 /* Per request. */
@@ -175,6 +176,14 @@ void ops_keybuf_trim(struct ops_req *r, const uint8_t *p, size_t asked, size_t u
 const char *ops_op_name(uint32_t op);
 
 /* ---- the worker (ops_worker.c), for the dispatch --------------------------------------- */
+
+/* An object's right to be used changes (revoke, destroy, archive, re-key, an attribute): every
+ * session's cached HSM objects of managed keys go (hsm_cs_cache_invalidate) now, and again once
+ * the change is committed (ops_cs_forget_committed), so a worker that read the old state before
+ * the commit cannot keep a key it cached in between. */
+void ops_cs_forget(struct ops_req *r);
+/* After a commit: the second invalidation if one is due and no transaction is open. */
+void ops_cs_forget_committed(struct ops_worker *w);
 
 /* Does one of the request's items write (its operation's access is OPS_WRITE)? Such a request
  * runs in a write transaction, one that does not in a read snapshot (ops.c). */

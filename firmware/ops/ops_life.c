@@ -36,6 +36,8 @@ static cf_err storage_set(struct ops_req *r, struct ops_item *it, bool archived)
 	TRY(ops_uid(r, it, q->uid, uid));
 	if ((rc = ops_object_load(r, uid, &o)) != CF_OK)
 		goto out;
+	if (archived)
+		ops_cs_forget(r); /* no cached object of an archived key */
 	if ((rc = store_object_archive(r->w->st, r->who.tenant, uid, archived)) != CF_OK)
 		goto out;
 	rc = ops_text(r, uid, &s->uid);

@@ -151,6 +151,7 @@ static cf_err old_update(struct ops_req *r, struct store_object *o, const char *
 	TRY(link_row(r, KMIP_LINK_TYPE_REPLACEMENT_OBJECT_LINK, new_uid, &link));
 	TRY(store_attr_add(r->w->st, r->who.tenant, o->uid, &link, &idx));
 	o->last_change = r->now;
+	ops_cs_forget(r); /* the old key's cached objects go */
 	return store_object_update_state(r->w->st, o);
 }
 

@@ -112,6 +112,7 @@ cf_err ops_revoke(struct ops_req *r, struct ops_item *it)
 	free(o.revocation_message);
 	o.revocation_message = msg; /* arena memory: detached again below */
 	o.last_change = r->now;
+	ops_cs_forget(r); /* no cached object of a revoked key */
 	rc = store_object_update_state(r->w->st, &o);
 	o.revocation_message = NULL;
 	if (rc != CF_OK)
@@ -139,6 +140,7 @@ cf_err ops_destroy(struct ops_req *r, struct ops_item *it)
 		rc = refuse_state(r, it, o.state, "an Active object must be revoked first");
 		goto out;
 	}
+	ops_cs_forget(r); /* nor of a destroyed one */
 	if ((rc = store_object_destroy(r->w->st, r->who.tenant, uid, r->now)) != CF_OK)
 		goto out;
 	rc = ops_text(r, uid, &s->uid);

@@ -49,6 +49,13 @@ out:
 	return rc;
 }
 
+void ops_worker_tick(struct ops_worker *w)
+{
+	/* cached key objects of a revoked / destroyed / changed key go within a tick */
+	if (w->sess != NULL && w->hsm_of_sess == w->svc->hsm)
+		hsm_cs_cache_sweep(w->sess);
+}
+
 void ops_worker_free(struct ops_worker *w)
 {
 	if (w == NULL)
@@ -126,6 +133,20 @@ static cf_err aq_append_all(struct ops_worker *w, uint64_t *ticket)
 	return rc;
 }
 
+void ops_cs_forget(struct ops_req *r)
+{
+	hsm_cs_cache_invalidate(r->w->svc->hsm);
+	r->w->cs_forget = true;
+}
+
+void ops_cs_forget_committed(struct ops_worker *w)
+{
+	if (w->cs_forget && w->st != NULL && store_tx_depth(w->st) == 0) {
+		hsm_cs_cache_invalidate(w->svc->hsm);
+		w->cs_forget = false;
+	}
+}
+
 static void aq_clear(struct ops_worker *w)
 {
 	for (size_t i = 0; i < w->aq_n; i++) {
@@ -169,6 +190,7 @@ cf_err ops_flush(struct ops_worker *w, uint64_t *ticket)
 			store_tx_rollback(w->st);
 	}
 	aq_clear(w);
+	ops_cs_forget_committed(w);
 	ops_disk_note(w, rc);
 	if (rc != CF_OK) {
 		log_err_r(rc, "kmip: audit records of reads could not be committed");

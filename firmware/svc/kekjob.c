@@ -240,6 +240,7 @@ static enum job_next pass_begin(struct kek_job *j, struct job_pass *p, uint32_t 
 	}
 	pthread_mutex_unlock(&j->mu);
 	log_info("kekjob: re-wrapping %llu objects under KEK %u", (unsigned long long)rem, cur);
+	hsm_cs_cache_invalidate(j->h); /* a rotation: no key object opened from an old blob */
 	p->on = true;
 	p->after[0] = '\0';
 	p->failed = 0;

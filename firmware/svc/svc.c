@@ -331,6 +331,11 @@ static void svc_test_syscall(void)
 }
 #endif
 
+static void svc_worker_tick(void *worker_arg)
+{
+	ops_worker_tick(worker_arg);
+}
+
 static cf_err svc_handle(void *arg, struct net_conn_info *ci, const uint8_t *req, size_t n,
 			 uint8_t *resp, size_t cap, size_t *resp_len)
 {
@@ -611,6 +616,7 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	nh.handle = svc_handle;
 	nh.worker_new = svc_worker_new;
 	nh.worker_free = svc_worker_free;
+	nh.worker_tick = svc_worker_tick;
 	nh.arg = &rt->svc;
 	if ((rc = net_server_new(&nc, rt->tls, &nh, &rt->net)) != CF_OK) {
 		svc_error_latch(rt, rc, "cannot listen on %s:%u", cfg->kmip.address, nc.port);

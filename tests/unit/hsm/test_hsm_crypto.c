@@ -56,6 +56,16 @@ static int group_teardown(void **st)
 	return 0;
 }
 
+/* session objects left once the key object cache is emptied (it keeps objects on purpose:
+ * the tests of the cache count them with fx_session_objects) */
+static CK_ULONG objs_now(struct fx *f)
+{
+	hsm_cs_cache_invalidate(f->h);
+	hsm_cs_cache_sweep(f->s);
+	assert_int_equal(hsm_cs_cache_count(f->s), 0);
+	return fx_session_objects(f);
+}
+
 static int fx_setup(void **st)
 {
 	api.clear();
@@ -70,7 +80,7 @@ static int fx_teardown(void **st)
 {
 	api.clear();
 	/* every test ends with no session object of ours left (warm KEK copies aside) */
-	int rc = fx_session_objects(*st) == 0 ? 0 : -1;
+	int rc = objs_now(*st) == 0 ? 0 : -1;
 	fx_close(*st);
 	return rc;
 }
@@ -110,7 +120,7 @@ static void t_gcm_kat(void **st)
 	H(GCM_C, ct, sizeof ct);
 	H(GCM_T, tag, sizeof tag);
 	mk_make(f, &k, "gcm-1", OT_SYM, GCM_K);
-	CK_ULONG objs = fx_session_objects(f);
+	CK_ULONG objs = objs_now(f);
 	struct hsm_cs_params p = { .mech = HSM_CS_AES_GCM, .iv = iv, .iv_n = 12, .aad = aad,
 				   .aad_n = an, .tag_n = 16 };
 	struct hsm_cs_result r;
@@ -119,7 +129,7 @@ static void t_gcm_kat(void **st)
 	assert_memory_equal(out, ct, pn);
 	assert_int_equal(r.tag_n, 16);
 	assert_memory_equal(r.tag, tag, 16);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 
 	p.tag = tag;
 	assert_int_equal(run(f, HSM_CS_DECRYPT, &k, &p, ct, pn, out, sizeof out, &r), CF_OK);
@@ -141,7 +151,7 @@ static void t_gcm_kat(void **st)
 	p.aad_n--;
 	assert_int_equal(run(f, HSM_CS_DECRYPT, &k, &p, ct, pn, out, sizeof out, &r),
 			 CF_E_HSM_CRYPTO);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 	/* bad lengths */
 	p.aad_n = an;
 	p.iv_n = 0;
@@ -184,7 +194,7 @@ static void t_gcm_kat(void **st)
 	free(big);
 	free(bct);
 	free(bpt);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 }
 
 /* SP 800-38A F.1.1 (ECB), F.2.1 (CBC), F.5.1 (CTR): AES-128, the first two blocks */
@@ -229,11 +239,11 @@ static void t_block_modes_kat(void **st)
 	struct fx *f = *st;
 	struct mk k;
 	mk_make(f, &k, "aes-sp", OT_SYM, SP_K);
-	CK_ULONG objs = fx_session_objects(f);
+	CK_ULONG objs = objs_now(f);
 	cipher_kat(f, &k, HSM_CS_AES_ECB, NULL, SP_ECB);
 	cipher_kat(f, &k, HSM_CS_AES_CBC, "000102030405060708090a0b0c0d0e0f", SP_CBC);
 	cipher_kat(f, &k, HSM_CS_AES_CTR, SP_CTR_IV, SP_CTR);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 
 	/* PKCS#5 padding: CBC_PAD (the module) and ECB_PAD (done here around ECB) */
 	uint8_t iv[16] = { 0 }, msg[21], out[64], back[64], blk[16];
@@ -273,7 +283,7 @@ static void t_block_modes_kat(void **st)
 	cbc.iv_n = 12;
 	assert_int_equal(run(f, HSM_CS_ENCRYPT, &k, &cbc, msg, 16, out, sizeof out, &r),
 			 CF_E_INVALID_ARG);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 }
 
 static void t_ctr_next_iv(void **st)
@@ -324,7 +334,7 @@ static void t_hmac_cmac_kat(void **st)
 	mk_make(f, &jefe, "hmac-jefe", OT_SECRET, "4a656665");
 	memset(key, 0xaa, sizeof key);
 	mk_make_raw(f, &big, "hmac-big", OT_SYM, key, sizeof key);
-	CK_ULONG objs = fx_session_objects(f);
+	CK_ULONG objs = objs_now(f);
 	for (unsigned i = 0; i < 3; i++) {
 		struct hsm_cs_params p = { .mech = HSM_CS_HMAC, .hash = tc2[i].h };
 		size_t wn = H(tc2[i].mac, want, sizeof want);
@@ -372,7 +382,7 @@ static void t_hmac_cmac_kat(void **st)
 	struct hsm_cs_params bad = { .mech = HSM_CS_AES_GCM };
 	assert_int_equal(run(f, HSM_CS_MAC, &aes, &bad, m1, 16, out, sizeof out, &r),
 			 CF_E_HSM_MECH);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 }
 
 static void t_hash_seed(void **st)
@@ -434,7 +444,7 @@ static void t_derive(void **st)
 	size_t bn = 0;
 	struct hsm_bind b = { (const uint8_t *)"derived-1", 9, OT_SYM };
 	mk_make_raw(f, &pw, "pbkdf2-pw", OT_SECRET, (const uint8_t *)"passwd", 6);
-	CK_ULONG objs = fx_session_objects(f);
+	CK_ULONG objs = objs_now(f);
 
 	/* RFC 7914 11: PBKDF2-HMAC-SHA256, P "passwd", S "salt", c 1, dkLen 64 */
 	struct hsm_derive_params p = { .method = HSM_DERIVE_PBKDF2, .hash = HSM_HASH_SHA256,
@@ -516,7 +526,7 @@ static void t_derive(void **st)
 			 CF_OK);
 	H(SP_ECB, want, sizeof want);
 	derived_check(f, blob, bn, &b, want, 24, NULL); /* digest not asked */
-	assert_int_equal(fx_session_objects(f), objs + 0);
+	assert_int_equal(objs_now(f), objs + 0);
 	/* refusals: ENCRYPT with a secret-data base, a public key as base, out_len 0, no room */
 	assert_int_equal(hsm_derive(f->s, &pw.k, &pe, 16, &b, blob, sizeof blob, &bn, NULL),
 			 CF_E_HSM_MECH);
@@ -524,7 +534,7 @@ static void t_derive(void **st)
 			 CF_E_INVALID_ARG);
 	assert_int_equal(hsm_derive(f->s, &jefe.k, &ph, 16, &b, blob, 20, &bn, NULL),
 			 CF_E_NO_SPACE);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 }
 
 /* ---- public key cryptography, interop with OpenSSL -------------------------------------- */
@@ -763,14 +773,14 @@ static void t_rsa(void **st)
 	struct kp ossl, hk;
 	kp_openssl(f, &ossl, EVP_RSA_gen(2048), "rsa-o");
 	kp_hsm(f, &hk, HSM_KP_RSA_2048, "rsa-h");
-	CK_ULONG objs = fx_session_objects(f);
+	CK_ULONG objs = objs_now(f);
 	rsa_cipher(f, &ossl, &hk);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 	sig_both_ways(f, &hk, true, false, HSM_CS_RSA_PSS, HSM_HASH_SHA256, RSA_PKCS1_PSS_PADDING);
 	sig_both_ways(f, &ossl, true, true, HSM_CS_RSA_PSS, HSM_HASH_SHA384, RSA_PKCS1_PSS_PADDING);
 	sig_both_ways(f, &hk, true, false, HSM_CS_RSA_PKCS1, HSM_HASH_SHA256, RSA_PKCS1_PADDING);
 	sig_both_ways(f, &ossl, true, true, HSM_CS_RSA_PKCS1, HSM_HASH_SHA512, RSA_PKCS1_PADDING);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 
 	/* refusals: the wrong half, the wrong algorithm, a prehashed length that is not the
 	 * digest's, a binding to another object */
@@ -799,7 +809,7 @@ static void t_rsa(void **st)
 	/* the signature does not fit: the length needed */
 	assert_int_equal(run(f, HSM_CS_SIGN, &hk.priv, &ps, out, 10, out, 100, &r), CF_E_NO_SPACE);
 	assert_int_equal(r.out_n, 256);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 	EVP_PKEY_free(ossl.pk);
 	EVP_PKEY_free(hk.pk);
 }
@@ -812,12 +822,12 @@ static void t_ecdsa(void **st)
 	kp_hsm(f, &h256, HSM_KP_EC_P256, "ec256-h");
 	kp_openssl(f, &o384, EVP_EC_gen("P-384"), "ec384-o");
 	kp_hsm(f, &h384, HSM_KP_EC_P384, "ec384-h");
-	CK_ULONG objs = fx_session_objects(f);
+	CK_ULONG objs = objs_now(f);
 	sig_both_ways(f, &o256, true, true, HSM_CS_ECDSA, HSM_HASH_SHA256, 0);
 	sig_both_ways(f, &h256, true, false, HSM_CS_ECDSA, HSM_HASH_SHA256, 0);
 	sig_both_ways(f, &o384, true, true, HSM_CS_ECDSA, HSM_HASH_SHA384, 0);
 	sig_both_ways(f, &h384, true, false, HSM_CS_ECDSA, HSM_HASH_SHA384, 0);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 	/* a signature that is not DER at all: not valid, no error; RSA mechanisms refused */
 	uint8_t junk[8] = { 1, 2, 3 }, out[600];
 	struct hsm_cs_result r;
@@ -830,7 +840,7 @@ static void t_ecdsa(void **st)
 			 CF_E_HSM_MECH);
 	assert_int_equal(run(f, HSM_CS_ENCRYPT, &o256.pub, &pk, junk, 3, out, sizeof out, &r),
 			 CF_E_HSM_MECH);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 	EVP_PKEY_free(o256.pk);
 	EVP_PKEY_free(h256.pk);
 	EVP_PKEY_free(o384.pk);
@@ -849,7 +859,7 @@ static void t_faults_leave_nothing(void **st)
 	mk_make(f, &aes, "fault-aes", OT_SYM, SP_K);
 	mk_make(f, &hm, "fault-hmac", OT_SECRET, "4a656665");
 	kp_openssl(f, &ok, EVP_EC_gen("P-256"), "fault-ec");
-	CK_ULONG objs = fx_session_objects(f);
+	CK_ULONG objs = objs_now(f);
 	struct hsm_cs_params pg = { .mech = HSM_CS_AES_GCM, .iv = iv, .iv_n = 12 };
 	struct hsm_cs_params ph = { .mech = HSM_CS_HMAC, .hash = HSM_HASH_SHA256 };
 	struct hsm_cs_params pe = { .mech = HSM_CS_ECDSA, .hash = HSM_HASH_SHA256 };
@@ -858,22 +868,22 @@ static void t_faults_leave_nothing(void **st)
 	assert_int_equal(api.fault("C_Encrypt", CKR_FUNCTION_FAILED, 0, 1), 0);
 	assert_int_equal(run(f, HSM_CS_ENCRYPT, &aes, &pg, msg, 64, out, sizeof out, &r), CF_E_HSM);
 	api.clear();
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 	assert_int_equal(api.fault("C_Sign", CKR_FUNCTION_FAILED, 0, 1), 0);
 	assert_int_equal(run(f, HSM_CS_MAC, &hm, &ph, msg, 64, out, sizeof out, &r), CF_E_HSM);
 	api.clear();
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 	/* registered private key: fails between the wrap source and the unwrap (two objects
 	 * alive then) and at the unwrap */
 	assert_int_equal(api.fault("C_WrapKey", CKR_FUNCTION_FAILED, 0, 1), 0);
 	assert_int_equal(run(f, HSM_CS_SIGN, &ok.priv, &pe, msg, 64, out, sizeof out, &r),
 			 CF_E_HSM_MECH);
 	api.clear();
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 	assert_int_equal(api.fault("C_Sign", CKR_FUNCTION_FAILED, 0, 1), 0);
 	assert_int_equal(run(f, HSM_CS_SIGN, &ok.priv, &pe, msg, 64, out, sizeof out, &r), CF_E_HSM);
 	api.clear();
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 
 	/* (the shim answered those calls without reaching the module, which thus still has the
 	 * operation active: the next job meets CKR_OPERATION_ACTIVE, a session fault, and is
@@ -889,7 +899,7 @@ static void t_faults_leave_nothing(void **st)
 			 CF_E_HSM_DEVICE);
 	api.clear();
 	assert_int_equal(run(f, HSM_CS_MAC, &hm, &ph, msg, 64, out, sizeof out, &r), CF_OK);
-	assert_int_equal(fx_session_objects(f), objs);
+	assert_int_equal(objs_now(f), objs);
 	EVP_PKEY_free(ok.pk);
 }
 
@@ -928,6 +938,250 @@ static void t_hang_mid_operation(void **st)
 	fx_close(f);
 }
 
+/* ---- the key object cache ------------------------------------------------------------- */
+
+/* fx_open with a configuration of the cache (0 idle = default) */
+static struct fx *fx_open_cache(bool off, unsigned idle_ms)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	struct hsm_config cfg = { .module_path = P11SHIM_PATH, .token = TEST_TOKEN,
+				  .pool_size = 2, .cs_cache_off = off,
+				  .cs_cache_idle_ms = idle_ms };
+	assert_non_null(f);
+	assert_int_equal(hsm_open(&cfg, &f->h), CF_OK);
+	assert_int_equal(hsm_login(f->h, (const uint8_t *)TEST_PIN, strlen(TEST_PIN)), CF_OK);
+	assert_int_equal(hsm_session_acquire(f->h, 1000, &f->s), CF_OK);
+	assert_int_not_equal(hsm_kek_current(f->h), 0);
+	return f;
+}
+
+/* GCM spec test case 4 through hsm_cs_run: the known answer */
+static void gcm_kat_once(struct fx *f, const struct mk *k)
+{
+	uint8_t iv[12], pt[64], aad[20], ct[64], tag[16], out[128];
+	size_t pn = H(GCM_P, pt, sizeof pt), an = H(GCM_A, aad, sizeof aad);
+	H(GCM_IV, iv, sizeof iv);
+	H(GCM_C, ct, sizeof ct);
+	H(GCM_T, tag, sizeof tag);
+	struct hsm_cs_params p = { .mech = HSM_CS_AES_GCM, .iv = iv, .iv_n = 12, .aad = aad,
+				   .aad_n = an, .tag_n = 16 };
+	struct hsm_cs_result r;
+	assert_int_equal(run(f, HSM_CS_ENCRYPT, k, &p, pt, pn, out, sizeof out, &r), CF_OK);
+	assert_int_equal(r.out_n, pn);
+	assert_memory_equal(out, ct, pn);
+	assert_memory_equal(r.tag, tag, 16);
+}
+
+/* A hit gives the miss's answer without making an object; another usage, another blob of
+ * the same uid, or a new generation is a miss; invalidate + sweep leaves nothing. */
+static void t_cache_hit(void **st)
+{
+	struct fx *f = *st;
+	struct mk k, k2;
+	struct kp ec;
+	uint8_t msg[32] = { 1 }, sig[128], out[128];
+	struct hsm_cs_result r, rv;
+	mk_make(f, &k, "cache-gcm", OT_SYM, GCM_K);
+	kp_hsm(f, &ec, HSM_KP_EC_P256, "cache-ec");
+	CK_ULONG base_n = objs_now(f);
+	api.clear();
+	gcm_kat_once(f, &k); /* miss */
+	assert_int_equal(api.calls("C_CreateObject"), 1);
+	assert_int_equal(hsm_cs_cache_count(f->s), 1);
+	assert_int_equal(fx_session_objects(f), base_n + 1);
+	gcm_kat_once(f, &k); /* hit: same answer, no object made */
+	gcm_kat_once(f, &k);
+	assert_int_equal(api.calls("C_CreateObject"), 1);
+	assert_int_equal(api.calls("C_DestroyObject"), 0);
+	assert_int_equal(fx_session_objects(f), base_n + 1);
+	/* decrypt wants a CKA_DECRYPT object: a miss */
+	uint8_t iv[12] = { 0 };
+	struct hsm_cs_params pg = { .mech = HSM_CS_AES_GCM, .iv = iv, .iv_n = 12 };
+	assert_int_equal(run(f, HSM_CS_ENCRYPT, &k, &pg, msg, 32, out, sizeof out, &r), CF_OK);
+	pg.tag = r.tag;
+	uint8_t back[64];
+	assert_int_equal(run(f, HSM_CS_DECRYPT, &k, &pg, out, 32, back, sizeof back, &rv), CF_OK);
+	assert_memory_equal(back, msg, 32);
+	assert_int_equal(api.calls("C_CreateObject"), 2);
+	assert_int_equal(hsm_cs_cache_count(f->s), 2);
+	/* the same key wrapped again (a new blob of the same uid, e.g. after a KEK rotation) */
+	mk_make(f, &k2, "cache-gcm", OT_SYM, GCM_K);
+	api.clear();
+	gcm_kat_once(f, &k2);
+	assert_int_equal(api.calls("C_CreateObject"), 1);
+	assert_int_equal(hsm_cs_cache_count(f->s), 3);
+	/* an HSM-made EC key (C_UnwrapKey): sign twice, one unwrap; both signatures verify */
+	struct hsm_cs_params pe = { .mech = HSM_CS_ECDSA, .hash = HSM_HASH_SHA256 };
+	api.clear();
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(run(f, HSM_CS_SIGN, &ec.priv, &pe, msg, 32, sig, sizeof sig, &r),
+				 CF_OK);
+		struct hsm_cs_params pv = pe;
+		pv.check = sig;
+		pv.check_n = r.out_n;
+		assert_int_equal(run(f, HSM_CS_VERIFY, &ec.pub, &pv, msg, 32, NULL, 0, &rv), CF_OK);
+		assert_true(rv.valid);
+	}
+	assert_int_equal(api.calls("C_UnwrapKey"), 1);
+	assert_int_equal(hsm_cs_cache_count(f->s), 5);
+	assert_int_equal(fx_session_objects(f), base_n + 5);
+	/* Derive Key's base key: the second derivation finds it, and derives the same bytes */
+	struct mk base;
+	mk_make(f, &base, "cache-base", OT_SECRET, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b");
+	struct hsm_derive_params dp = { .method = HSM_DERIVE_HMAC, .hash = HSM_HASH_SHA256,
+					.data = msg, .data_n = 16 };
+	struct hsm_bind db = { (const uint8_t *)"cache-derived", 13, OT_SYM };
+	uint8_t dblob[256], dg1[32], dg2[32];
+	size_t dbn = 0;
+	api.clear();
+	assert_int_equal(hsm_derive(f->s, &base.k, &dp, 32, &db, dblob, sizeof dblob, &dbn, dg1),
+			 CF_OK);
+	assert_int_equal(hsm_derive(f->s, &base.k, &dp, 32, &db, dblob, sizeof dblob, &dbn, dg2),
+			 CF_OK);
+	assert_memory_equal(dg1, dg2, 32);
+	assert_int_equal(api.calls("C_CreateObject"), 1);
+	assert_int_equal(hsm_cs_cache_count(f->s), 6);
+	assert_int_equal(fx_session_objects(f), base_n + 6);
+	/* nothing condemned: a sweep does nothing, no module call */
+	api.clear();
+	hsm_cs_cache_sweep(f->s);
+	assert_int_equal(hsm_cs_cache_count(f->s), 6);
+	assert_int_equal(api.calls("C_DestroyObject"), 0);
+	/* invalidate: the next operation destroys the old ones first */
+	hsm_cs_cache_invalidate(f->h);
+	gcm_kat_once(f, &k);
+	assert_int_equal(api.calls("C_DestroyObject"), 6);
+	assert_int_equal(hsm_cs_cache_count(f->s), 1);
+	assert_int_equal(fx_session_objects(f), base_n + 1);
+	/* and the sweep of an idle session */
+	hsm_cs_cache_invalidate(f->h);
+	hsm_cs_cache_sweep(f->s);
+	assert_int_equal(hsm_cs_cache_count(f->s), 0);
+	assert_int_equal(fx_session_objects(f), base_n);
+	EVP_PKEY_free(ec.pk);
+}
+
+/* HSM_CS_CACHE_MAX + 1 keys: HSM_CS_CACHE_MAX objects, the least recently used one gone */
+static void t_cache_bound(void **st)
+{
+	struct fx *f = *st;
+	static struct mk k[HSM_CS_CACHE_MAX + 1];
+	uint8_t msg[16] = { 0 }, out[64];
+	struct hsm_cs_params p = { .mech = HSM_CS_CMAC };
+	struct hsm_cs_result r;
+	for (unsigned i = 0; i <= HSM_CS_CACHE_MAX; i++) {
+		char uid[32];
+		snprintf(uid, sizeof uid, "bound-%u", i);
+		mk_make(f, &k[i], uid, OT_SYM, SP_K);
+	}
+	CK_ULONG base = objs_now(f);
+	for (unsigned i = 0; i <= HSM_CS_CACHE_MAX; i++)
+		assert_int_equal(run(f, HSM_CS_MAC, &k[i], &p, msg, 16, out, sizeof out, &r), CF_OK);
+	assert_int_equal(hsm_cs_cache_count(f->s), HSM_CS_CACHE_MAX);
+	assert_int_equal(fx_session_objects(f), base + HSM_CS_CACHE_MAX);
+	api.clear(); /* key 0 was evicted (a miss), the newest is kept (a hit) */
+	assert_int_equal(run(f, HSM_CS_MAC, &k[HSM_CS_CACHE_MAX], &p, msg, 16, out, sizeof out, &r),
+			 CF_OK);
+	assert_int_equal(api.calls("C_CreateObject"), 0);
+	assert_int_equal(run(f, HSM_CS_MAC, &k[0], &p, msg, 16, out, sizeof out, &r), CF_OK);
+	assert_int_equal(api.calls("C_CreateObject"), 1);
+	assert_int_equal(fx_session_objects(f), base + HSM_CS_CACHE_MAX);
+}
+
+/* idle entries go at the next sweep; the cache can be turned off; a released session keeps
+ * nothing */
+static void t_cache_age_off_release(void **st)
+{
+	(void)st;
+	api.clear();
+	struct fx *f = fx_open_cache(false, 1000);
+	struct mk k;
+	mk_make(f, &k, "age-gcm", OT_SYM, GCM_K);
+	CK_ULONG base = objs_now(f);
+	gcm_kat_once(f, &k);
+	assert_int_equal(hsm_cs_cache_count(f->s), 1);
+	hsm_cs_cache_sweep(f->s); /* not yet idle for 1 s */
+	assert_int_equal(hsm_cs_cache_count(f->s), 1);
+	struct timespec ts = { 1, 200 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	hsm_cs_cache_sweep(f->s);
+	assert_int_equal(hsm_cs_cache_count(f->s), 0);
+	assert_int_equal(fx_session_objects(f), base);
+	/* a second session of the pool caches, then is released: its objects go */
+	hsm_sess *s2 = NULL;
+	assert_int_equal(hsm_session_acquire(f->h, 1000, &s2), CF_OK);
+	struct hsm_cs_result r;
+	uint8_t msg[16] = { 0 }, out[64];
+	struct hsm_cs_params p = { .mech = HSM_CS_CMAC };
+	assert_int_equal(hsm_cs_run(s2, HSM_CS_MAC, &k.k, &p, msg, 16, out, sizeof out, &r), CF_OK);
+	assert_int_equal(hsm_cs_cache_count(s2), 1);
+	assert_int_equal(fx_session_objects(f), base + 1);
+	hsm_session_release(s2);
+	assert_int_equal(fx_session_objects(f), base);
+	/* logout and login again while the worker holds its session: the login's generation
+	 * destroys what was cached before, and the session serves */
+	gcm_kat_once(f, &k);
+	assert_int_equal(hsm_cs_cache_count(f->s), 1);
+	hsm_logout(f->h);
+	hsm_cs_cache_sweep(f->s); /* logged out: nothing to reach yet */
+	assert_int_equal(hsm_login(f->h, (const uint8_t *)TEST_PIN, strlen(TEST_PIN)), CF_OK);
+	api.clear();
+	gcm_kat_once(f, &k);
+	assert_true(api.calls("C_DestroyObject") >= 1); /* (and a warm KEK copy, maybe) */
+	assert_int_equal(api.calls("C_CreateObject"), 1);
+	assert_int_equal(hsm_cs_cache_count(f->s), 1);
+	assert_int_equal(fx_session_objects(f), base + 1);
+	fx_close(f);
+
+	f = fx_open_cache(true, 0); /* off: every call opens and destroys */
+	mk_make(f, &k, "off-gcm", OT_SYM, GCM_K);
+	base = fx_session_objects(f);
+	api.clear();
+	gcm_kat_once(f, &k);
+	gcm_kat_once(f, &k);
+	assert_int_equal(api.calls("C_CreateObject"), 2);
+	assert_int_equal(hsm_cs_cache_count(f->s), 0);
+	assert_int_equal(fx_session_objects(f), base);
+	fx_close(f);
+}
+
+/* A device fault mid-operation: the session is reopened (its objects die with the old one),
+ * the cache starts empty and the retried call fills it; the answers are right throughout. */
+static void t_cache_fault(void **st)
+{
+	struct fx *f = *st;
+	struct mk k, m;
+	mk_make(f, &k, "fault-gcm", OT_SYM, GCM_K);
+	mk_make(f, &m, "fault-cmac", OT_SYM, SP_K);
+	CK_ULONG base = objs_now(f);
+	gcm_kat_once(f, &k);
+	uint8_t msg[16] = { 0 }, out[64];
+	struct hsm_cs_params p = { .mech = HSM_CS_CMAC };
+	struct hsm_cs_result r;
+	assert_int_equal(run(f, HSM_CS_MAC, &m, &p, msg, 16, out, sizeof out, &r), CF_OK);
+	assert_int_equal(hsm_cs_cache_count(f->s), 2);
+	struct hsm_stats s0, s1;
+	hsm_stats_get(f->h, &s0);
+	api.clear();
+	assert_int_equal(api.fault("C_Encrypt", CKR_DEVICE_ERROR, 0, 1), 0);
+	gcm_kat_once(f, &k); /* faulted on a hit, recovered, retried on a fresh session */
+	api.clear();
+	hsm_stats_get(f->h, &s1);
+	assert_true(s1.reopens > s0.reopens);
+	assert_int_equal(hsm_cs_cache_count(f->s), 1); /* only what the retry opened */
+	assert_int_equal(fx_session_objects(f), base + 1);
+	gcm_kat_once(f, &k); /* and it is used */
+	assert_int_equal(api.calls("C_CreateObject"), 0);
+	/* a fault on the sweep's C_DestroyObject: the session is reopened, nothing is left */
+	assert_int_equal(api.fault("C_DestroyObject", CKR_DEVICE_ERROR, 0, 1), 0);
+	hsm_cs_cache_invalidate(f->h);
+	hsm_cs_cache_sweep(f->s);
+	api.clear();
+	assert_int_equal(hsm_cs_cache_count(f->s), 0);
+	assert_int_equal(fx_session_objects(f), base);
+	gcm_kat_once(f, &k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -941,6 +1195,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(t_ecdsa, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(t_faults_leave_nothing, fx_setup, fx_teardown),
 		cmocka_unit_test(t_hang_mid_operation),
+		cmocka_unit_test_setup_teardown(t_cache_hit, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(t_cache_bound, fx_setup, fx_teardown),
+		cmocka_unit_test(t_cache_age_off_release),
+		cmocka_unit_test_setup_teardown(t_cache_fault, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
