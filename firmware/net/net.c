@@ -226,6 +226,10 @@ static void conn_close(struct worker *w, struct conn *c, bool graceful)
 	if (c->fair_held) {
 		c->fair_held = false;
 		pthread_mutex_lock(&s->mu);
+		if (c->st == CS_HANDSHAKE)
+			fair_handshake_done(&s->fair, &c->src);
+		if (c->n_requests == 0) /* failed, half-open or a probe: the source pays more */
+			fair_penalize(&s->fair, &c->src, FAIR_PENALTY);
 		fair_release(&s->fair, &c->src);
 		pthread_mutex_unlock(&s->mu);
 	}
@@ -379,6 +383,11 @@ static enum step conn_handshake(struct worker *w, struct conn *c)
 		 SSL_session_reused(c->ssl) == 1 ? ", resumed" : "");
 	c->st = CS_READ_HDR;
 	atomic_fetch_sub_explicit(&s->st.handshaking, 1, memory_order_relaxed);
+	if (c->fair_held) { /* the source's share of handshakes in progress */
+		pthread_mutex_lock(&s->mu);
+		fair_handshake_done(&s->fair, &c->src);
+		pthread_mutex_unlock(&s->mu);
+	}
 	c->hdr_got = 0;
 	c->deadline = now_ms() + s->cfg.idle_timeout_ms;
 	return STEP_PROGRESS;
@@ -813,10 +822,11 @@ static bool fair_source(struct net_server *s, const struct sockaddr_storage *ss,
 	*held = v == FAIR_OK;
 	if (ok)
 		return true;
-	const char *why = hs_full	  ? "max_handshaking connections in handshake"
-			  : v == FAIR_BUSY ? "max_conns_per_source open from that source"
-					   : "over handshake_rate_per_source";
-	if (hs_full)
+	const char *why = hs_full		  ? "max_handshaking connections in handshake"
+			  : v == FAIR_BUSY	  ? "max_conns_per_source open from that source"
+			  : v == FAIR_HANDSHAKING ? "max_handshaking_per_source in handshake from that source"
+						  : "over handshake_rate_per_source";
+	if (hs_full || v == FAIR_HANDSHAKING)
 		STAT_INC(s, refused_handshaking);
 	else if (v == FAIR_BUSY)
 		STAT_INC(s, refused_busy_source);
@@ -1188,9 +1198,13 @@ cf_err net_server_new(const struct net_config *cfg, struct tls_ctx *tls,
 		s->cfg.handshake_burst_per_source = 2000;
 	if (s->cfg.max_handshaking == 0)
 		s->cfg.max_handshaking = 256;
-	fair_table_init(&s->fair, &(struct fair_limits){ .max_conns = s->cfg.max_conns_per_source,
-							  .rate = s->cfg.handshake_rate_per_source,
-							  .burst = s->cfg.handshake_burst_per_source });
+	if (s->cfg.max_handshaking_per_source == 0)
+		s->cfg.max_handshaking_per_source = (s->cfg.max_handshaking + 1) / 2;
+	fair_table_init(&s->fair, &(struct fair_limits){
+					  .max_conns = s->cfg.max_conns_per_source,
+					  .rate = s->cfg.handshake_rate_per_source,
+					  .burst = s->cfg.handshake_burst_per_source,
+					  .max_handshaking = s->cfg.max_handshaking_per_source });
 	if (s->cfg.handshake_timeout_ms == 0)
 		s->cfg.handshake_timeout_ms = 10000;
 	if (s->cfg.read_timeout_ms == 0)

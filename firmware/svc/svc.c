@@ -552,6 +552,7 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	nc.handshake_rate_per_source = cfg->kmip.handshake_rate_per_source;
 	nc.handshake_burst_per_source = cfg->kmip.handshake_burst_per_source;
 	nc.max_handshaking = cfg->kmip.max_handshaking;
+	nc.max_handshaking_per_source = cfg->kmip.max_handshaking_per_source;
 	nh.handle = svc_handle;
 	nh.worker_new = svc_worker_new;
 	nh.worker_free = svc_worker_free;
