@@ -14,3 +14,4 @@ SCRIPT_TESTS += tests/integration/test_kmip_semantics.py
 SCRIPT_TESTS += tests/integration/test_pykmip_client.py
 SCRIPT_TESTS += tests/integration/test_allow.py
 SCRIPT_TESTS += tests/integration/test_fair.py
+SCRIPT_TESTS += tests/integration/test_abuse.py
