@@ -15,7 +15,7 @@
 #   3. handshake flood: meanwhile 127.0.0.2 runs ABUSE_HS (8) loops of full TLS handshakes
 #      without a client certificate and ABUSE_HS with one (the QA client's).
 # Prints on stdout each flood's line, each run's line, then
-#   abuse: unloaded=R0 halfopen=R1 (P1%) handshake=R2 (P2%) errors=E1/E2
+#   abuse: unloaded=R0 halfopen=R1 halfopen_pct=P1 handshake=R2 handshake_pct=P2 errors=E1/E2
 # (R = vCenter operations per second, each a full mutual-TLS handshake + Discover Versions +
 # Get; E = the good client's errors under each flood). Exit 0 when every run worked.
 set -uo pipefail
@@ -79,6 +79,7 @@ H=$LINE
 loaded handshake "handshake:${ABUSE_HS:-8}" "handshake-cert:${ABUSE_HS:-8}"
 S=$LINE
 ur=$(field "$U" rate) hr=$(field "$H" rate) sr=$(field "$S" rate)
-echo "abuse: unloaded=${ur:-0} halfopen=${hr:-0} ($(pct "$ur" "$hr")%)" \
-	"handshake=${sr:-0} ($(pct "$ur" "$sr")%) errors=$(field "$H" errors)/$(field "$S" errors)"
+echo "abuse: unloaded=${ur:-0} halfopen=${hr:-0} halfopen_pct=$(pct "$ur" "$hr")" \
+	"handshake=${sr:-0} handshake_pct=$(pct "$ur" "$sr")" \
+	"errors=$(field "$H" errors)/$(field "$S" errors)"
 [[ -n $ur && -n $hr && -n $sr ]]
