@@ -17,10 +17,14 @@ struct sockaddr;
 
 #define FAIR_WAYS 8            /* sources per set (LRU among the idle ones) */
 #define FAIR_SETS 512          /* FAIR_WAYS * FAIR_SETS = 4096 sources remembered */
-/* Extra handshake tokens a connection costs its source when it ends without one request
- * (failed or timed-out handshake, half-open, a probe): a flood of handshakes that come to
- * nothing runs at rate / (1 + FAIR_PENALTY) per second, a client that sends requests at rate. */
-#define FAIR_PENALTY 8
+/* Extra handshake tokens a connection costs its source when the server did its handshake work
+ * (sent its flight: key exchange and signature) and the connection then ended without a request
+ * nor a byte after the handshake, other than by its deadline (net.c conn_close: a failed
+ * handshake, a full handshake for nothing; a silent or partial connection costs the server no
+ * crypto and is bounded by the per-source handshake share and the handshake timeout instead):
+ * a flood of handshakes that come to nothing runs at rate / (1 + FAIR_PENALTY) per second (the debt stops at -burst: with a burst
+ * below FAIR_PENALTY, rate / (1 + burst)), a client that sends requests at rate. */
+#define FAIR_PENALTY 32
 
 /* One source: 16 key bytes (IPv4: 4 bytes then zeros and a 4 marker; IPv6: the /64). */
 struct fair_key {

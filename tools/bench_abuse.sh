@@ -5,27 +5,28 @@
 #   tools/bench_abuse.sh BUILD_DIR PORT PKI_DIR
 #
 # PORT: a running coffred on 127.0.0.1 (its [kmip] fair-share settings as configured);
-# PKI_DIR: ca.crt, qa.crt, qa.key of a client it serves. Three runs of coffre-bench --op
-# vcenter from 127.0.0.1 on ABUSE_CONNS (default BENCH_CONNS or 64) connections, each
-# ABUSE_SECONDS (default BENCH_SECONDS or 5) plus a 1 s warm-up:
-#   1. unloaded;
-#   2. half-open flood: meanwhile coffre-flood from 127.0.0.2 holds ABUSE_SILENT (300) silent
-#      and ABUSE_PARTIAL (100) partial-ClientHello connections (a refused one connects again
-#      after ABUSE_PACE_MS, default 20 ms);
-#   3. handshake flood: meanwhile 127.0.0.2 runs ABUSE_HS (8) loops of full TLS handshakes
-#      without a client certificate and ABUSE_HS with one (the QA client's);
-#   4. unloaded again: the unloaded rate reported is the mean of 1 and 4 (the load of a shared
-#      machine drifts). The floods run at nice 19: the attacker's CPU is not the server's.
-# Prints on stdout each flood's line, each run's line, then
-#   abuse: unloaded=R0 halfopen=R1 halfopen_pct=P1 handshake=R2 handshake_pct=P2 errors=E1/E2
-# (R = vCenter operations per second, each a full mutual-TLS handshake + Discover Versions +
-# Get; E = the good client's errors under each flood). Exit 0 when every run worked.
+# PKI_DIR: ca.crt, qa.crt, qa.key of a client it serves. coffre-bench --op vcenter from
+# 127.0.0.1 on ABUSE_CONNS (default BENCH_CONNS or 64) connections, ABUSE_SECONDS (3) measured
+# after a 1 s warm-up, under three conditions, interleaved over ABUSE_ROUNDS (3) rounds:
+#   unloaded;
+#   half-open flood: meanwhile coffre-flood from 127.0.0.2 holds ABUSE_SILENT (300) silent and
+#     ABUSE_PARTIAL (100) partial-ClientHello connections (a refused one connects again after
+#     ABUSE_PACE_MS, default 20 ms);
+#   handshake flood: meanwhile 127.0.0.2 runs ABUSE_HS (8) loops of full TLS handshakes without
+#     a client certificate and ABUSE_HS with one (the QA client's), none sending a request.
+# The floods run at nice 19: on a shared test machine the attacker's CPU is not the server's.
+# Prints each run's and each flood's line, then
+#   abuse: unloaded=R0 halfopen=R1 halfopen_pct=P1 handshake=R2 handshake_pct=P2 errors=E1/E2 ...
+# (R = vCenter operations per second over the rounds, each a full mutual-TLS handshake +
+# Discover Versions + Get; E = the good client's errors under each flood). Exit 0 when every
+# run worked.
 set -uo pipefail
 
 BUILD=${1:?usage: tools/bench_abuse.sh BUILD_DIR PORT PKI_DIR}
 PORT=${2:?usage}
 PKI=${3:?usage}
-SECS=${ABUSE_SECONDS:-${BENCH_SECONDS:-5}}
+SECS=${ABUSE_SECONDS:-3}
+ROUNDS=${ABUSE_ROUNDS:-3}
 CONNS=${ABUSE_CONNS:-${BENCH_CONNS:-64}}
 CORES=$(nproc 2>/dev/null || echo 2)
 W=$(mktemp -d /tmp/coffre-abuse.XXXXXX) || exit 1
@@ -75,20 +76,32 @@ loaded() {
 }
 pct() { awk -v u="${1:-0}" -v l="${2:-0}" 'BEGIN { if (u > 0) printf "%.0f", 100 * l / u; else print 0 }'; }
 
-U=$(vcenter unloaded)
-echo "unloaded: $U"
-loaded halfopen "silent:${ABUSE_SILENT:-300}" "partial:${ABUSE_PARTIAL:-100}"
-H=$LINE
-loaded handshake "handshake:${ABUSE_HS:-8}" "handshake-cert:${ABUSE_HS:-8}"
-S=$LINE
-sleep 2                                  # the floods' last connections are gone
-U2=$(vcenter unloaded2)
-echo "unloaded again: $U2"
-# the unloaded rate: the mean of the runs before and after (the machine's load drifts)
-ur=$(awk -v a="$(field "$U" rate)" -v b="$(field "$U2" rate)" \
-	'BEGIN { if (a > 0 && b > 0) printf "%.1f", (a + b) / 2; else if (a > 0) print a; else print "" }')
-hr=$(field "$H" rate) sr=$(field "$S" rate)
-echo "abuse: unloaded=${ur:-0} halfopen=${hr:-0} halfopen_pct=$(pct "$ur" "$hr")" \
-	"handshake=${sr:-0} handshake_pct=$(pct "$ur" "$sr")" \
-	"errors=$(field "$H" errors)/$(field "$S" errors)"
-[[ -n $ur && -n $hr && -n $sr ]]
+# ROUNDS rounds of unloaded, half-open, handshake (interleaved: a shared machine's load drifts
+# by tens of percent within a minute, so each condition gets its share of the drift); a rate
+# is the sum of a condition's operations over the sum of its measured seconds.
+declare -A OPS ERRS
+OPS=([unloaded]=0 [halfopen]=0 [handshake]=0) ERRS=([unloaded]=0 [halfopen]=0 [handshake]=0)
+ok=1
+# add NAME LINE: a run's operations and errors into its condition's sums
+add() {
+	local o e
+	o=$(field "$2" ops) e=$(field "$2" errors)
+	if [[ -z $o || -z $e ]]; then ok=0; ERRS[$1]=$((ERRS[$1] + 1)); return; fi
+	OPS[$1]=$((OPS[$1] + o)) ERRS[$1]=$((ERRS[$1] + e))
+}
+for ((r = 1; r <= ROUNDS; r++)); do
+	U=$(vcenter "unloaded-$r")
+	echo "unloaded-$r: $U"
+	add unloaded "$U"
+	loaded "halfopen-$r" "silent:${ABUSE_SILENT:-300}" "partial:${ABUSE_PARTIAL:-100}"
+	add halfopen "$LINE"
+	loaded "handshake-$r" "handshake:${ABUSE_HS:-8}" "handshake-cert:${ABUSE_HS:-8}"
+	add handshake "$LINE"
+	sleep 1                          # the floods' last connections are gone
+done
+rate() { awk -v o="$1" -v s="$SECS" -v r="$ROUNDS" 'BEGIN { printf "%.1f", o / (s * r) }'; }
+ur=$(rate "${OPS[unloaded]}") hr=$(rate "${OPS[halfopen]}") sr=$(rate "${OPS[handshake]}")
+echo "abuse: unloaded=$ur halfopen=$hr halfopen_pct=$(pct "$ur" "$hr")" \
+	"handshake=$sr handshake_pct=$(pct "$ur" "$sr")" \
+	"errors=${ERRS[halfopen]}/${ERRS[handshake]} rounds=$ROUNDS secs=$SECS"
+((ok == 1))

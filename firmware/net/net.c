@@ -42,6 +42,7 @@
 #define NET_EVENTS 64
 #define NET_ACCEPT_PAUSE_MS 100
 #define NET_REFUSE_LOG_MS 10000  /* at most one "refused from outside [kmip] allow" line per 10 s */
+#define NET_ALERT_MAX 64    /* bytes: more written in a handshake = the server's flight, not an alert */
 #define NET_DRIVE_BUDGET 4 /* requests served per connection before the others get a turn */
 
 enum conn_state { CS_HANDSHAKE, CS_READ_HDR, CS_READ_BODY, CS_WRITE, CS_HELD };
@@ -61,6 +62,8 @@ struct conn {
 	bool established;          /* handshake completed */
 	bool close_after_write;
 	bool fair_held;            /* counted in the source table: fair_release once at close */
+	bool spared;               /* no fair-share penalty at close: it sent bytes after the
+				    * handshake, or its deadline closed it */
 	struct fair_key src;       /* its source (fair share) */
 	uint8_t hdr[TTLV_HDR_LEN];
 	size_t hdr_got;
@@ -193,6 +196,12 @@ static void held_unlink(struct worker *w, struct conn *c)
 static void conn_close(struct worker *w, struct conn *c, bool graceful)
 {
 	struct net_server *s = w->srv;
+	/* fair-share penalty: the server did its handshake work (it sent its flight, more than an
+	 * alert) for a connection that brought no request nor byte after it and was not closed by
+	 * its deadline */
+	BIO *wb = c->ssl != NULL ? SSL_get_wbio(c->ssl) : NULL;
+	bool pay = c->fair_held && c->n_requests == 0 && !c->spared && wb != NULL &&
+		   BIO_number_written(wb) > NET_ALERT_MAX;
 	if (c->established && s->h.conn_closed != NULL)
 		s->h.conn_closed(w->warg != NULL ? w->warg : s->h.arg, &c->ci);
 	if (graceful && c->established && !c->fatal) {
@@ -228,7 +237,7 @@ static void conn_close(struct worker *w, struct conn *c, bool graceful)
 		pthread_mutex_lock(&s->mu);
 		if (c->st == CS_HANDSHAKE)
 			fair_handshake_done(&s->fair, &c->src);
-		if (c->n_requests == 0) /* failed, half-open or a probe: the source pays more */
+		if (pay)
 			fair_penalize(&s->fair, &c->src, FAIR_PENALTY);
 		fair_release(&s->fair, &c->src);
 		pthread_mutex_unlock(&s->mu);
@@ -544,6 +553,7 @@ static enum step conn_read_hdr(struct worker *w, struct conn *c)
 		if (c->hdr_got == 0) /* the message has started: the read timeout now runs */
 			c->deadline = now_ms() + s->cfg.read_timeout_ms;
 		c->hdr_got += got;
+		c->spared = true;
 	}
 	size_t total = 0;
 	cf_err rc = ttlv_msg_len(c->hdr, sizeof c->hdr, KMIP_TAG_REQUEST_MESSAGE, &s->lim, &total);
@@ -740,6 +750,7 @@ static void worker_sweep(struct worker *w, uint64_t now)
 		if (now < c->deadline)
 			continue;
 		STAT_INC(s, timeouts);
+		c->spared = true; /* bounded by the deadline (and the handshake share): no penalty */
 		const char *what = c->st == CS_HANDSHAKE                      ? "TLS handshake"
 				   : c->st == CS_READ_HDR && c->hdr_got == 0 ? "idle"
 				   : c->st == CS_WRITE                         ? "response write"

@@ -157,12 +157,12 @@ static void test_handshake_share(void **st)
 }
 
 /* A connection that ends without a request costs FAIR_PENALTY more tokens, into debt: a
- * source whose handshakes come to nothing gets rate / (1 + FAIR_PENALTY) per second, one that
- * sends requests gets rate. */
+ * source whose handshakes come to nothing gets rate / (1 + FAIR_PENALTY) per second (when the
+ * burst is above FAIR_PENALTY), one that sends requests gets rate. */
 static void test_penalty(void **st)
 {
 	(void)st;
-	struct fair_table *t = table(1000, 1000, 10);
+	struct fair_table *t = table(1000, 1000, 100);   /* burst > FAIR_PENALTY */
 	struct fair_key bad = key("198.51.100.1"), good = key("198.51.100.2");
 	uint64_t now = 1000000;
 	unsigned nb = 0, ng = 0;
@@ -181,14 +181,14 @@ static void test_penalty(void **st)
 			}
 		}
 	}
-	/* 8.999 s at 1000/s (+ the burst of 10): good gets 9009, bad a ninth of it */
-	assert_int_equal(ng, 9009);
-	assert_true(nb >= 8999 / (1 + FAIR_PENALTY) && nb <= 9009 / (1 + FAIR_PENALTY) + 2);
-	/* the debt is bounded by the burst (10 tokens): 10 ms at 1000/s clear it, the next
+	/* 8.999 s at 1000/s (+ the burst of 100): good gets 9099, bad a (1 + FAIR_PENALTY)th */
+	assert_int_equal(ng, 9099);
+	assert_true(nb >= 8999 / (1 + FAIR_PENALTY) && nb <= 9099 / (1 + FAIR_PENALTY) + 2);
+	/* the debt is bounded by the burst (100 tokens): 100 ms at 1000/s clear it, the next
 	 * millisecond brings one token */
 	fair_penalize(t, &bad, 1000000);
-	assert_int_equal(fair_admit(t, &bad, now + 8999 + 10), FAIR_RATE);
-	assert_int_equal(fair_admit(t, &bad, now + 8999 + 11), FAIR_OK);
+	assert_int_equal(fair_admit(t, &bad, now + 8999 + 100), FAIR_RATE);
+	assert_int_equal(fair_admit(t, &bad, now + 8999 + 101), FAIR_OK);
 	free(t);
 }
 
