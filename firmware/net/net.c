@@ -926,7 +926,11 @@ static void worker_accept(struct worker *w)
 		struct fair_key src;
 		bool held;
 		if (!fair_source(s, &ss, &src, &held)) {
-			close(fd); /* before any TLS work */
+			/* before any TLS work; a reset, not a FIN: no FIN_WAIT / TIME_WAIT exchange
+			 * for a source that is flooding */
+			struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
+			close(fd);
 			continue;
 		}
 		if (conn_new(w, fd, &ss, &src, held) != CF_OK) {
