@@ -926,11 +926,7 @@ static void worker_accept(struct worker *w)
 		struct fair_key src;
 		bool held;
 		if (!fair_source(s, &ss, &src, &held)) {
-			/* before any TLS work; a reset, not a FIN: no FIN_WAIT / TIME_WAIT exchange
-			 * for a source that is flooding */
-			struct linger rst = { .l_onoff = 1, .l_linger = 0 };
-			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
-			close(fd);
+			close(fd); /* before any TLS work */
 			continue;
 		}
 		if (conn_new(w, fd, &ss, &src, held) != CF_OK) {
