@@ -70,10 +70,10 @@ static struct fair_src *make_room(struct fair_table *t, const struct fair_key *k
 
 static void refill(const struct fair_table *t, struct fair_src *e, uint64_t now_ms)
 {
-	uint64_t cap = (uint64_t)t->lim.burst * 1000u;
+	int64_t cap = (int64_t)t->lim.burst * 1000;
 	if (now_ms > e->last_ms) {
 		uint64_t add = (now_ms - e->last_ms) * (uint64_t)t->lim.rate;
-		e->milli = add >= cap - e->milli ? cap : e->milli + add;
+		e->milli = add >= (uint64_t)(cap - e->milli) ? cap : e->milli + (int64_t)add;
 	}
 	e->last_ms = now_ms;
 }
@@ -90,18 +90,36 @@ enum fair_verdict fair_admit(struct fair_table *t, const struct fair_key *key, u
 		memset(e, 0, sizeof *e);
 		e->used = true;
 		e->key = *key;
-		e->milli = (uint64_t)t->lim.burst * 1000u;
+		e->milli = (int64_t)t->lim.burst * 1000;
 		e->last_ms = now_ms;
 	}
 	e->touched = ++t->clock;
 	if (e->conns >= t->lim.max_conns)
 		return FAIR_BUSY;
+	if (t->lim.max_handshaking != 0 && e->hs >= t->lim.max_handshaking)
+		return FAIR_HANDSHAKING;
 	refill(t, e, now_ms);
 	if (e->milli < 1000)
 		return FAIR_RATE;
 	e->milli -= 1000;
 	e->conns++;
+	e->hs++;
 	return FAIR_OK;
+}
+
+void fair_handshake_done(struct fair_table *t, const struct fair_key *key)
+{
+	struct fair_src *e = find(t, key);
+	if (e != NULL && e->hs > 0)
+		e->hs--;
+}
+
+void fair_penalize(struct fair_table *t, const struct fair_key *key, unsigned tokens)
+{
+	struct fair_src *e = find(t, key);
+	int64_t floor = -(int64_t)t->lim.burst * 1000, m = (int64_t)tokens * 1000;
+	if (e != NULL)
+		e->milli = e->milli - floor > m ? e->milli - m : floor;
 }
 
 void fair_release(struct fair_table *t, const struct fair_key *key)
@@ -109,13 +127,27 @@ void fair_release(struct fair_table *t, const struct fair_key *key)
 	struct fair_src *e = find(t, key);
 	if (e != NULL && e->conns > 0)
 		e->conns--;
+	if (e != NULL && e->hs > e->conns)
+		e->hs = e->conns;
+}
+
+static const struct fair_src *find_c(const struct fair_table *t, const struct fair_key *k)
+{
+	const struct fair_src *set = t->s[set_of(k)];
+	for (unsigned i = 0; i < FAIR_WAYS; i++)
+		if (set[i].used && memcmp(set[i].key.b, k->b, sizeof k->b) == 0)
+			return &set[i];
+	return NULL;
 }
 
 unsigned fair_conns(const struct fair_table *t, const struct fair_key *key)
 {
-	const struct fair_src *set = t->s[set_of(key)];
-	for (unsigned i = 0; i < FAIR_WAYS; i++)
-		if (set[i].used && memcmp(set[i].key.b, key->b, sizeof key->b) == 0)
-			return set[i].conns;
-	return 0;
+	const struct fair_src *e = find_c(t, key);
+	return e != NULL ? e->conns : 0;
+}
+
+unsigned fair_handshaking(const struct fair_table *t, const struct fair_key *key)
+{
+	const struct fair_src *e = find_c(t, key);
+	return e != NULL ? e->hs : 0;
 }

@@ -10,3 +10,13 @@ $(BUILD)/coffre-bench: $(BENCH_OBJS) $(BUILD)/libkmip.a $(BUILD)/libboard.a
 	$(CC) $(LDFLAGS_BASE) -pthread -o $@ $^ -lssl -lcrypto -lpthread
 ALL_OBJS += $(BENCH_OBJS)
 PROGRAMS += $(BUILD)/coffre-bench
+# build/coffre-flood: the abusive client of the fair-share figures (silent / partial
+# connections, TLS handshakes with and without a certificate, from a chosen source address).
+FLOOD_OBJS := $(BUILD)/obj/tools/coffre_flood.o
+$(FLOOD_OBJS): $(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -pthread -MMD -MP -c $< -o $@
+$(BUILD)/coffre-flood: $(FLOOD_OBJS)
+	$(CC) $(LDFLAGS_BASE) -pthread -o $@ $^ -lssl -lcrypto -lpthread
+ALL_OBJS += $(FLOOD_OBJS)
+PROGRAMS += $(BUILD)/coffre-flood

@@ -17,7 +17,9 @@
 #    x- attribute (p99 on one connection; the rate on 64);
 #    Each side-by-side row's note gives coffred's CPU time per operation (utime + stime from
 #    /proc/PID/stat over the run, warm-up second included);
-# 5. prints the side-by-side table, the goal table (PASS/MISS) and bench_hsm's raw figures.
+# 5. prints the side-by-side table, the goal table (PASS/MISS) and bench_hsm's raw figures;
+# 6. (after 2) the abuse rows: tools/bench_abuse.sh, the vCenter pattern from 127.0.0.1 alone
+#    and while coffre-flood floods from 127.0.0.2 (half-open, then handshakes), with the ratio.
 #
 # Environment: BENCH_SECONDS (measured seconds per run, default 5), BENCH_FILL (default
 # 1000000), BENCH_FILL_SECONDS (default 60), BENCH_IDLE_CONNS (default 1000), BENCH_CONNS
@@ -205,6 +207,14 @@ pair getattr "get-attributes" --op get-attributes
 pair encrypt "encrypt AES-GCM 4 KiB" --op encrypt --version 1.2
 pair sign "sign ECDSA P-256" --op sign --version 1.2
 
+# ---- fair share under abuse (issue 16): tools/bench_abuse.sh ----------------------------------
+say "abuse: the vCenter pattern from 127.0.0.1 alone, then under floods from 127.0.0.2"
+ABUSE_OUT=$(bash tools/bench_abuse.sh "$BUILD" "$CPORT" "$CPKI" 2>&1)
+sed 's/^/           /' <<<"$ABUSE_OUT" >&2
+ABUSE_LINE=$(grep '^abuse:' <<<"$ABUSE_OUT" | head -n1)
+# (before the idle row: its 1,000 connections close without a request, and that costs
+# 127.0.0.1 fair-share tokens for a few seconds)
+
 # ---- 1,000 idle connections ----------------------------------------------------------------
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$COFFRED_PID/status" 2>/dev/null || echo 0; }
 say "$IDLE_CONNS idle connections to coffred; a new client every ~20 ms meanwhile"
@@ -326,6 +336,21 @@ printf '%-48s %-44s %s\n' "Locate by x- attribute among $NKEYS keys" "p99 < 2 ms
 	"p99 $LOC_P99 ms on 1 connection: $g_loc"
 printf '%-48s %-44s %s\n' "$IDLE_CONNS idle mTLS connections" "VmRSS <= 128 MiB, new client < 100 ms" \
 	"$((RSS_MAX / 1024)) MiB, new client p99 $IDLE_P99 ms (max ${IDLE_MAX:-?} ms), held ${IDLE_HELD:-0}: $g_idle"
+
+echo
+echo "== fair share under abuse (issue 16): vCenter pattern from 127.0.0.1, $CONNS connections, while 127.0.0.2 floods =="
+printf '%-48s %12s %8s  %s\n' "run" "vCenter/s" "ratio" "goal >= 80% of unloaded, no error"
+a_u=$(field "$ABUSE_LINE" unloaded) a_errs=$(field "$ABUSE_LINE" errors)
+printf '%-48s %12s %8s\n' "unloaded" "${a_u:-?}" "100%"
+for k in halfopen handshake; do
+	a_r=$(field "$ABUSE_LINE" "$k") a_p=$(field "$ABUSE_LINE" "${k}_pct")
+	a_e=${a_errs%/*}
+	[[ $k == handshake ]] && a_e=${a_errs#*/}
+	if [[ $k == halfopen ]]; then a_l="half-open flood (300 silent + 100 partial)"; else
+		a_l="handshake flood (8 no cert + 8 cert, no request)"; fi
+	printf '%-48s %12s %7s%%  %s\n' "$a_l" "${a_r:-?}" "${a_p:-?}" \
+		"$(verdict eval '[[ ${a_e:-x} == 0 ]] && ge "${a_p:-0}" 80')"
+done
 
 echo
 echo "== bench-hsm: SoftHSMv2 through hsm/ and raw PKCS#11 (ops/s; a Get unwraps once, a Create generates+wraps once) =="

@@ -839,6 +839,66 @@ static cf_err cmd_client_revoke(struct con *c, int argc, char **argv)
 	return CF_OK;
 }
 
+/* kmip allow [CIDR...|any]: the KMIP listener's source allow-list (docs/security.md
+ * "Source-address allow-lists"). Without arguments: the list in force. Otherwise: saved in
+ * the store (it replaces [kmip] allow from then on, restarts included), audited, and in
+ * force at once for new connections; open connections are not closed. */
+static cf_err cmd_kmip_allow(struct con *c, int argc, char **argv)
+{
+	char text[CIDR_LIST_TEXT_MAX] = "", canon[CIDR_LIST_TEXT_MAX], q[CIDR_LIST_TEXT_MAX + 200];
+	struct cidr_list l;
+	struct store *st;
+	const char *why = NULL;
+	size_t len = 0;
+	cf_err rc;
+
+	if ((st = pki_store(c)) == NULL)
+		return CF_E_STATE;
+	if (argc == 0) {
+		bool saved = store_meta_get(st, SVC_META_KMIP_ALLOW, text, sizeof text) == CF_OK;
+		if (!svc_kmip_allow_get(c->svc, &l)) {
+			con_printf(c, "kmip allow: the listener is not running; saved: %s\n",
+				   saved ? text : "none ([kmip] allow of coffred.conf applies)");
+			return CF_OK;
+		}
+		cidr_list_format(&l, canon, sizeof canon);
+		con_printf(c, "kmip allow: %s (%s)\n", canon,
+			   saved ? "set at the console" : "[kmip] allow of coffred.conf");
+		return CF_OK;
+	}
+	for (int i = 0; i < argc; i++) {
+		int n = snprintf(text + len, sizeof text - len, "%s%s", i > 0 ? " " : "", argv[i]);
+		if (n < 0 || (size_t)n >= sizeof text - len) {
+			con_printf(c, "allow-list too long (at most %d entries)\n", CIDR_LIST_MAX);
+			return CF_E_INVALID_ARG;
+		}
+		len += (size_t)n;
+	}
+	if (cidr_list_parse(text, &l, &why, NULL) != CF_OK) {
+		con_printf(c, "bad allow-list: %s\n", why);
+		return CF_E_INVALID_ARG;
+	}
+	cidr_list_format(&l, canon, sizeof canon);
+	snprintf(q, sizeof q, "Serve KMIP connections from %s? A new connection from elsewhere "
+		 "is closed before TLS.", l.n == 0 ? "any address" : canon);
+	if (!con_confirm(c, q)) {
+		con_printf(c, "not changed\n");
+		return CF_E_CANCELLED;
+	}
+	rc = store_meta_set(st, SVC_META_KMIP_ALLOW, l.n == 0 ? "any" : canon);
+	snprintf(q, sizeof q, "allow=%s", canon);
+	con_audit(c, "kmip_allow", "kmip", rc, q);
+	if (rc != CF_OK) {
+		con_printf(c, "cannot save the allow-list (%s): not changed\n", cf_err_name(rc));
+		return rc;
+	}
+	if (svc_kmip_allow_apply(c->svc, &l))
+		con_printf(c, "KMIP listener allows %s: new connections see it now.\n", canon);
+	else
+		con_printf(c, "KMIP listener allows %s: saved, in force when it starts.\n", canon);
+	return CF_OK;
+}
+
 /* client allow NAME CIDR...|any: the client's source allow-list (docs/security.md
  * "Source-address allow-lists"); new requests see it at once (principal cache dropped). */
 static cf_err cmd_client_allow(struct con *c, int argc, char **argv)
@@ -1000,6 +1060,12 @@ const struct con_cmd con_cmds_pki[] = {
 	  "request from elsewhere answers Permission Denied (the TLS handshake still\n"
 	  "completes). Takes effect for the next request. Shown by client list.",
 	  cmd_client_allow },
+	{ "kmip allow", 0, CON_ARGS_MAX - 1, CON_F_AUTH, "kmip allow [CIDR...|any]",
+	  "Show, or set, the source networks the KMIP listener serves: up to 16 IPv4/IPv6\n"
+	  "prefixes; `any` serves every address. A new connection from elsewhere is closed\n"
+	  "right after accept, before any TLS work. Saved (it replaces [kmip] allow of\n"
+	  "coffred.conf from then on), audited, in force at once; open connections stay.",
+	  cmd_kmip_allow },
 	{ "client password", 1, 3, CON_F_AUTH, "client password USER [--tenant T]",
 	  "Set (or replace) the KMIP password of USER for tenant T (default USER): from then\n"
 	  "on every request of tenant T's clients must carry a Username/Password credential\n"

@@ -66,6 +66,7 @@ static const struct key_def keys[] = {
 	{ "kmip", "handshake_rate_per_source", K_UINT, F(kmip.handshake_rate_per_source), 1, 100000 },
 	{ "kmip", "handshake_burst_per_source", K_UINT, F(kmip.handshake_burst_per_source), 1, 100000 },
 	{ "kmip", "max_handshaking", K_UINT, F(kmip.max_handshaking), 1, 65536 },
+	{ "kmip", "max_handshaking_per_source", K_UINT, F(kmip.max_handshaking_per_source), 1, 65536 },
 	{ "tls", "cert", K_PATH, F(tls.cert), 0, 0 },
 	{ "tls", "key", K_KEY, F(tls.key), 0, 0 },
 	{ "tls", "ca", K_PATH, F(tls.ca), 0, 0 },

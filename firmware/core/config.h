@@ -86,6 +86,7 @@ struct config {
 		unsigned handshake_rate_per_source;
 		unsigned handshake_burst_per_source;
 		unsigned max_handshaking;
+		unsigned max_handshaking_per_source; /* 0 = max_handshaking / 2 */
 	} kmip;
 	struct {
 		char cert[PATH_MAX];       /* PEM server certificate (chain) */

@@ -42,6 +42,7 @@
 #define NET_EVENTS 64
 #define NET_ACCEPT_PAUSE_MS 100
 #define NET_REFUSE_LOG_MS 10000  /* at most one "refused from outside [kmip] allow" line per 10 s */
+#define NET_ALERT_MAX 64    /* bytes: more written in a handshake = the server's flight, not an alert */
 #define NET_DRIVE_BUDGET 4 /* requests served per connection before the others get a turn */
 
 enum conn_state { CS_HANDSHAKE, CS_READ_HDR, CS_READ_BODY, CS_WRITE, CS_HELD };
@@ -61,6 +62,8 @@ struct conn {
 	bool established;          /* handshake completed */
 	bool close_after_write;
 	bool fair_held;            /* counted in the source table: fair_release once at close */
+	bool spared;               /* no fair-share penalty at close: it sent bytes after the
+				    * handshake, or its deadline closed it */
 	struct fair_key src;       /* its source (fair share) */
 	uint8_t hdr[TTLV_HDR_LEN];
 	size_t hdr_got;
@@ -193,6 +196,12 @@ static void held_unlink(struct worker *w, struct conn *c)
 static void conn_close(struct worker *w, struct conn *c, bool graceful)
 {
 	struct net_server *s = w->srv;
+	/* fair-share penalty: the server did its handshake work (it sent its flight, more than an
+	 * alert) for a connection that brought no request nor byte after it and was not closed by
+	 * its deadline */
+	BIO *wb = c->ssl != NULL ? SSL_get_wbio(c->ssl) : NULL;
+	bool pay = c->fair_held && c->n_requests == 0 && !c->spared && wb != NULL &&
+		   BIO_number_written(wb) > NET_ALERT_MAX;
 	if (c->established && s->h.conn_closed != NULL)
 		s->h.conn_closed(w->warg != NULL ? w->warg : s->h.arg, &c->ci);
 	if (graceful && c->established && !c->fatal) {
@@ -226,6 +235,10 @@ static void conn_close(struct worker *w, struct conn *c, bool graceful)
 	if (c->fair_held) {
 		c->fair_held = false;
 		pthread_mutex_lock(&s->mu);
+		if (c->st == CS_HANDSHAKE)
+			fair_handshake_done(&s->fair, &c->src);
+		if (pay)
+			fair_penalize(&s->fair, &c->src, FAIR_PENALTY);
 		fair_release(&s->fair, &c->src);
 		pthread_mutex_unlock(&s->mu);
 	}
@@ -379,6 +392,11 @@ static enum step conn_handshake(struct worker *w, struct conn *c)
 		 SSL_session_reused(c->ssl) == 1 ? ", resumed" : "");
 	c->st = CS_READ_HDR;
 	atomic_fetch_sub_explicit(&s->st.handshaking, 1, memory_order_relaxed);
+	if (c->fair_held) { /* the source's share of handshakes in progress */
+		pthread_mutex_lock(&s->mu);
+		fair_handshake_done(&s->fair, &c->src);
+		pthread_mutex_unlock(&s->mu);
+	}
 	c->hdr_got = 0;
 	c->deadline = now_ms() + s->cfg.idle_timeout_ms;
 	return STEP_PROGRESS;
@@ -535,6 +553,7 @@ static enum step conn_read_hdr(struct worker *w, struct conn *c)
 		if (c->hdr_got == 0) /* the message has started: the read timeout now runs */
 			c->deadline = now_ms() + s->cfg.read_timeout_ms;
 		c->hdr_got += got;
+		c->spared = true;
 	}
 	size_t total = 0;
 	cf_err rc = ttlv_msg_len(c->hdr, sizeof c->hdr, KMIP_TAG_REQUEST_MESSAGE, &s->lim, &total);
@@ -731,6 +750,7 @@ static void worker_sweep(struct worker *w, uint64_t now)
 		if (now < c->deadline)
 			continue;
 		STAT_INC(s, timeouts);
+		c->spared = true; /* bounded by the deadline (and the handshake share): no penalty */
 		const char *what = c->st == CS_HANDSHAKE                      ? "TLS handshake"
 				   : c->st == CS_READ_HDR && c->hdr_got == 0 ? "idle"
 				   : c->st == CS_WRITE                         ? "response write"
@@ -813,10 +833,11 @@ static bool fair_source(struct net_server *s, const struct sockaddr_storage *ss,
 	*held = v == FAIR_OK;
 	if (ok)
 		return true;
-	const char *why = hs_full	  ? "max_handshaking connections in handshake"
-			  : v == FAIR_BUSY ? "max_conns_per_source open from that source"
-					   : "over handshake_rate_per_source";
-	if (hs_full)
+	const char *why = hs_full		  ? "max_handshaking connections in handshake"
+			  : v == FAIR_BUSY	  ? "max_conns_per_source open from that source"
+			  : v == FAIR_HANDSHAKING ? "max_handshaking_per_source in handshake from that source"
+						  : "over handshake_rate_per_source";
+	if (hs_full || v == FAIR_HANDSHAKING)
 		STAT_INC(s, refused_handshaking);
 	else if (v == FAIR_BUSY)
 		STAT_INC(s, refused_busy_source);
@@ -1190,9 +1211,13 @@ cf_err net_server_new(const struct net_config *cfg, struct tls_ctx *tls,
 		s->cfg.handshake_burst_per_source = 2000;
 	if (s->cfg.max_handshaking == 0)
 		s->cfg.max_handshaking = 256;
-	fair_table_init(&s->fair, &(struct fair_limits){ .max_conns = s->cfg.max_conns_per_source,
-							  .rate = s->cfg.handshake_rate_per_source,
-							  .burst = s->cfg.handshake_burst_per_source });
+	if (s->cfg.max_handshaking_per_source == 0)
+		s->cfg.max_handshaking_per_source = (s->cfg.max_handshaking + 1) / 2;
+	fair_table_init(&s->fair, &(struct fair_limits){
+					  .max_conns = s->cfg.max_conns_per_source,
+					  .rate = s->cfg.handshake_rate_per_source,
+					  .burst = s->cfg.handshake_burst_per_source,
+					  .max_handshaking = s->cfg.max_handshaking_per_source });
 	if (s->cfg.handshake_timeout_ms == 0)
 		s->cfg.handshake_timeout_ms = 10000;
 	if (s->cfg.read_timeout_ms == 0)

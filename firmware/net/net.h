@@ -116,6 +116,7 @@ struct net_config {
 	unsigned handshake_rate_per_source; /* new connections per second per source; 0 = 1000 */
 	unsigned handshake_burst_per_source; /* token bucket size; 0 = 2000 */
 	unsigned max_handshaking;       /* connections in TLS handshake at once, all; 0 = 256 */
+	unsigned max_handshaking_per_source; /* ... from one source; 0 = max_handshaking / 2 */
 };
 
 /* Counters (monotonic except open); read with net_server_stats. */
@@ -130,7 +131,8 @@ struct net_stats {
 	uint64_t refused_source;      /* closed at accept: source outside the allow-list */
 	uint64_t refused_busy_source; /* closed at accept: max_conns_per_source from that source */
 	uint64_t refused_rate;        /* closed at accept: source over its handshake rate */
-	uint64_t refused_handshaking; /* closed at accept: max_handshaking in handshake */
+	uint64_t refused_handshaking; /* closed at accept: max_handshaking in handshake, or
+				       * max_handshaking_per_source from that source */
 	uint64_t handshaking;         /* connections in TLS handshake now */
 	uint64_t open;                /* connections open now */
 	uint64_t max_req_alloc;       /* largest request buffer allocated (bytes) */

@@ -557,6 +557,22 @@ static cf_err svc_selftest_locked(struct svc_rt *rt, enum hsm_selftest_id *faile
 	return rc;
 }
 
+/* The list saved by `kmip allow` in place of [kmip] allow; false when none (or unreadable:
+ * said in the log, the file's list stays). */
+static bool svc_kmip_allow_saved(struct svc_rt *rt, struct cidr_list *out)
+{
+	char v[CIDR_LIST_TEXT_MAX];
+	const char *why = NULL;
+	if (store_meta_get(rt->st, SVC_META_KMIP_ALLOW, v, sizeof v) != CF_OK)
+		return false;
+	if (cidr_list_parse(strcmp(v, "any") == 0 ? "" : v, out, &why, NULL) != CF_OK) {
+		log_warn("svc: the allow-list saved by kmip allow is unusable (%s): [kmip] allow "
+			 "applies", why != NULL ? why : "?");
+		return false;
+	}
+	return true;
+}
+
 static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 {
 	const struct config *cfg = rt->svc.cfg;
@@ -564,6 +580,7 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	const char *pins[CONFIG_PINNED_MAX];
 	struct tls_config tc = { 0 };
 	struct net_config nc = { 0 };
+	struct cidr_list saved_allow;
 	struct net_handler nh = { 0 };
 	bool v6;
 	cf_err rc;
@@ -608,11 +625,12 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	nc.handshake_timeout_ms = cfg->kmip.handshake_timeout_s * 1000u;
 	nc.read_timeout_ms = cfg->kmip.read_timeout_s * 1000u;
 	nc.idle_timeout_ms = cfg->kmip.idle_timeout_s * 1000u;
-	nc.allow = &cfg->kmip.allow;
+	nc.allow = svc_kmip_allow_saved(rt, &saved_allow) ? &saved_allow : &cfg->kmip.allow;
 	nc.max_conns_per_source = cfg->kmip.max_conns_per_source;
 	nc.handshake_rate_per_source = cfg->kmip.handshake_rate_per_source;
 	nc.handshake_burst_per_source = cfg->kmip.handshake_burst_per_source;
 	nc.max_handshaking = cfg->kmip.max_handshaking;
+	nc.max_handshaking_per_source = cfg->kmip.max_handshaking_per_source;
 	nh.handle = svc_handle;
 	nh.worker_new = svc_worker_new;
 	nh.worker_free = svc_worker_free;
@@ -1074,6 +1092,28 @@ void svc_stats_get(struct svc *s, struct svc_stats *out)
 		out->port = net_server_port(rt->net);
 	}
 	pthread_mutex_unlock(&rt->ctl);
+}
+
+bool svc_kmip_allow_get(struct svc *s, struct cidr_list *out)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	pthread_mutex_lock(&rt->ctl);
+	bool on = rt->net != NULL;
+	if (on)
+		net_server_get_allow(rt->net, out);
+	pthread_mutex_unlock(&rt->ctl);
+	return on;
+}
+
+bool svc_kmip_allow_apply(struct svc *s, const struct cidr_list *l)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	pthread_mutex_lock(&rt->ctl);
+	bool on = rt->net != NULL;
+	if (on)
+		net_server_set_allow(rt->net, l);
+	pthread_mutex_unlock(&rt->ctl);
+	return on;
 }
 
 /* ---- the service's life (svc/run.h) ----------------------------------------------------- */

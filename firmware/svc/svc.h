@@ -88,4 +88,14 @@ struct svc_stats {
 };
 void svc_stats_get(struct svc *s, struct svc_stats *out);
 
+/* The KMIP listener's source allow-list as set at the console (`kmip allow`): kept in the
+ * store's meta table under this key ("any" or a canonical CIDR list), it replaces [kmip]
+ * allow from the next start on. */
+#define SVC_META_KMIP_ALLOW "kmip.allow"
+/* The listener's list in force now; false when the listener is not running. */
+bool svc_kmip_allow_get(struct svc *s, struct cidr_list *out);
+/* Put l in force for new connections at once (the caller saved it); false when the listener
+ * is not running (it reads the saved list when it starts). */
+bool svc_kmip_allow_apply(struct svc *s, const struct cidr_list *l);
+
 #endif

@@ -7,7 +7,9 @@ A QA instance listening on 127.0.0.1 with `allow = 127.0.0.2/32`: a TCP connecti
 the handshake never started), and the console's `status` counts it in refused_source; PyKMIP
 from 127.0.0.2 (its socket bound there) runs create/get. A bad CIDR in [kmip] allow stops the
 start with the config line and the reason. On ::1 (when the host has it): allow = ::1/128
-serves, allow = 2001:db8::/32 refuses."""
+serves, allow = 2001:db8::/32 refuses. `client allow` per client. `kmip allow` at the console:
+shown, changed at once (a list without 127.0.0.1 closes its new connections before TLS, `any`
+serves them again), audited, and kept across a restart."""
 import os
 import re
 import socket
@@ -225,6 +227,56 @@ lines = re.findall(r"net: refused (\d+) connection\(s\) from outside \[kmip\] al
 t.check("log: one rate-limited line for the burst, not one per connection (%s)" % lines,
         len(lines) == 1 and lines[0] == "1")
 t.check("coffred still running", a.alive())
+
+# ---- the listener's list at the console: `kmip allow` ------------------------------------------
+out = con.cmd("kmip allow")
+t.check("kmip allow shows the list of coffred.conf", cl.has_line(
+    out, "kmip allow: 127.0.0.2/32 127.0.0.3/32 ([kmip] allow of coffred.conf)"), out)
+out = con.cmd("kmip allow 10.0.0.0/33")
+t.check("kmip allow: a bad CIDR is refused with the reason",
+        "bad allow-list: the prefix length of an IPv4 address is 0 to 32" in out, out)
+out = confirm(con, "kmip allow 127.0.0.1 127.0.0.2")
+t.check("kmip allow 127.0.0.1 127.0.0.2", cl.has_line(
+    out, "KMIP listener allows 127.0.0.1/32 127.0.0.2/32: new connections see it now."), out)
+got, how = raw_hello("127.0.0.1", a.port)
+t.check("at once, no restart: 127.0.0.1 gets a ServerHello (%d bytes)" % len(got),
+        len(got) > 5 and got[0] == 0x16)
+r = create_get(a, None, None, None)
+t.check("PyKMIP from 127.0.0.1: create and get (%s)" % r, r == "ok")
+n0 = refused_source(con)
+got, how = raw_hello("127.0.0.1", a.port, src="127.0.0.3")
+t.check("127.0.0.3 (dropped from the list): closed with no byte back [%s]" % how,
+        got == b"" and how in ("eof", "reset"))
+out = confirm(con, "kmip allow 127.0.0.2")
+t.check("kmip allow 127.0.0.2 (excludes 127.0.0.1)", cl.has_line(
+    out, "KMIP listener allows 127.0.0.2/32: new connections see it now."), out)
+got, how = raw_hello("127.0.0.1", a.port)
+t.check("127.0.0.1 now closed before TLS, no byte back [%s]" % how,
+        got == b"" and how in ("eof", "reset"))
+n = refused_source(con)
+t.check("status: refused_source counts both refusals (%s -> %s)" % (n0, n), n == n0 + 2)
+out = con.cmd("audit tail 5")
+t.check("the change is audited (console:admin kmip_allow kmip ok)",
+        re.search(r"console:admin +console +kmip_allow +kmip +ok", out) is not None, out)
+rc = a.stop()
+t.check("clean stop (rc=%s)" % rc, rc == 0)
+a.start()
+con = a.console
+a.login()
+out = con.cmd("kmip allow")
+t.check("after a restart the console's list stays in force", cl.has_line(
+    out, "kmip allow: 127.0.0.2/32 (set at the console)"), out)
+got, how = raw_hello("127.0.0.1", a.port)
+t.check("after the restart 127.0.0.1 is still closed before TLS [%s]" % how,
+        got == b"" and how in ("eof", "reset"))
+out = confirm(con, "kmip allow any")
+t.check("kmip allow any", cl.has_line(
+    out, "KMIP listener allows any: new connections see it now."), out)
+r = create_get(a, None, None, None)
+t.check("after `any`, 127.0.0.1 is served again (%s)" % r, r == "ok")
+out = con.cmd("kmip allow")
+t.check("kmip allow: any (set at the console)", cl.has_line(
+    out, "kmip allow: any (set at the console)"), out)
 rc = a.stop()
 t.check("clean stop (rc=%s)" % rc, rc == 0)
 

@@ -121,6 +121,77 @@ static void test_bucket(void **st)
 	free(t);
 }
 
+/* The per-source cap on connections in handshake: a source holding its share of half-open
+ * connections is refused (no token taken), the others are not; a finished handshake or a
+ * close gives the slot back. */
+static void test_handshake_share(void **st)
+{
+	(void)st;
+	struct fair_table *t = malloc(sizeof *t);
+	assert_non_null(t);
+	fair_table_init(t, &(struct fair_limits){ .max_conns = 100, .rate = 1000, .burst = 1000,
+						  .max_handshaking = 3 });
+	struct fair_key a = key("198.51.100.1"), b = key("198.51.100.2");
+	uint64_t now = 1000000;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(fair_admit(t, &a, now), FAIR_OK);
+	assert_int_equal(fair_handshaking(t, &a), 3);
+	assert_int_equal(fair_admit(t, &a, now), FAIR_HANDSHAKING);
+	assert_int_equal(fair_admit(t, &b, now), FAIR_OK);  /* another source: its own share */
+	fair_handshake_done(t, &a);                            /* one finished its handshake */
+	assert_int_equal(fair_handshaking(t, &a), 2);
+	assert_int_equal(fair_conns(t, &a), 3);
+	assert_int_equal(fair_admit(t, &a, now), FAIR_OK);
+	assert_int_equal(fair_admit(t, &a, now), FAIR_HANDSHAKING);
+	fair_handshake_done(t, &a);                            /* closed during its handshake */
+	fair_release(t, &a);
+	assert_int_equal(fair_handshaking(t, &a), 2);
+	assert_int_equal(fair_conns(t, &a), 3);
+	assert_int_equal(fair_admit(t, &a, now), FAIR_OK);
+	/* closing every connection never leaves more in handshake than open */
+	for (int i = 0; i < 10; i++)
+		fair_release(t, &a);
+	assert_int_equal(fair_conns(t, &a), 0);
+	assert_int_equal(fair_handshaking(t, &a), 0);
+	free(t);
+}
+
+/* A connection that ends without a request costs FAIR_PENALTY more tokens, into debt: a
+ * source whose handshakes come to nothing gets rate / (1 + FAIR_PENALTY) per second (when the
+ * burst is above FAIR_PENALTY), one that sends requests gets rate. */
+static void test_penalty(void **st)
+{
+	(void)st;
+	struct fair_table *t = table(1000, 1000, 100);   /* burst > FAIR_PENALTY */
+	struct fair_key bad = key("198.51.100.1"), good = key("198.51.100.2");
+	uint64_t now = 1000000;
+	unsigned nb = 0, ng = 0;
+	for (unsigned ms = 0; ms < 9000; ms++) {
+		for (int i = 0; i < 4; i++) {
+			if (fair_admit(t, &bad, now + ms) == FAIR_OK) {
+				nb++;
+				fair_handshake_done(t, &bad);
+				fair_penalize(t, &bad, FAIR_PENALTY);
+				fair_release(t, &bad);
+			}
+			if (fair_admit(t, &good, now + ms) == FAIR_OK) {
+				ng++;
+				fair_handshake_done(t, &good);
+				fair_release(t, &good);
+			}
+		}
+	}
+	/* 8.999 s at 1000/s (+ the burst of 100): good gets 9099, bad a (1 + FAIR_PENALTY)th */
+	assert_int_equal(ng, 9099);
+	assert_true(nb >= 8999 / (1 + FAIR_PENALTY) && nb <= 9099 / (1 + FAIR_PENALTY) + 2);
+	/* the debt is bounded by the burst (100 tokens): 100 ms at 1000/s clear it, the next
+	 * millisecond brings one token */
+	fair_penalize(t, &bad, 1000000);
+	assert_int_equal(fair_admit(t, &bad, now + 8999 + 100), FAIR_RATE);
+	assert_int_equal(fair_admit(t, &bad, now + 8999 + 101), FAIR_OK);
+	free(t);
+}
+
 /* n distinct IPv4 sources 10.x.y.z */
 static void many_keys(struct fair_key *out, unsigned n)
 {
@@ -201,6 +272,8 @@ int main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_conn_cap),
 		cmocka_unit_test(test_bucket),
+		cmocka_unit_test(test_handshake_share),
+		cmocka_unit_test(test_penalty),
 		cmocka_unit_test(test_bounded_eviction),
 		cmocka_unit_test(test_full_set_untracked),
 	};

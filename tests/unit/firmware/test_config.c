@@ -70,6 +70,7 @@ static const char full_conf[] =
 	"handshake_rate_per_source = 5\n"
 	"handshake_burst_per_source = 6\n"
 	"max_handshaking = 7\n"
+	"max_handshaking_per_source = 3\n"
 	"\n"
 	"[tls]\n"
 	"cert = pki/server.crt\n"
@@ -132,6 +133,7 @@ static void t_full_file(void **s)
 	assert_int_equal(c->kmip.handshake_rate_per_source, 5);
 	assert_int_equal(c->kmip.handshake_burst_per_source, 6);
 	assert_int_equal(c->kmip.max_handshaking, 7);
+	assert_int_equal(c->kmip.max_handshaking_per_source, 3);
 	assert_int_equal(c->kmip.allow.e[0].family, 4);
 	assert_int_equal(c->kmip.allow.e[0].prefix, 8);
 	assert_int_equal(c->kmip.allow.e[1].family, 6);
@@ -203,6 +205,7 @@ static void t_defaults(void **s)
 	assert_int_equal(c->kmip.handshake_rate_per_source, 1000);
 	assert_int_equal(c->kmip.handshake_burst_per_source, 2000);
 	assert_int_equal(c->kmip.max_handshaking, 256);
+	assert_int_equal(c->kmip.max_handshaking_per_source, 0); /* = max_handshaking / 2 */
 	assert_string_equal(c->tls.ciphers, CONFIG_DEFAULT_CIPHERS);
 	assert_string_equal(c->tls.ciphersuites, CONFIG_DEFAULT_CIPHERSUITES);
 	assert_int_equal(c->tls.min_version, CONFIG_TLS_1_2);
