@@ -964,7 +964,7 @@ static void test_raw_payload_fallback(void **state)
 	msg_begin(&b, T(REQUEST_MESSAGE));
 	req_hdr(&b, 1, 2, 1);
 	W(ttlv_wr_begin(&b.w, T(BATCH_ITEM), &mi));
-	W(ttlv_wr_enum(&b.w, T(OPERATION), KMIP_OPERATION_GET_USAGE_ALLOCATION));
+	W(ttlv_wr_enum(&b.w, T(OPERATION), KMIP_OPERATION_VALIDATE));
 	W(ttlv_wr_begin(&b.w, T(REQUEST_PAYLOAD), &mp));
 	W(ttlv_wr_text(&b.w, T(UNIQUE_IDENTIFIER), "k", 1));
 	W(ttlv_wr_long(&b.w, T(USAGE_LIMITS_COUNT), 9));
@@ -974,7 +974,7 @@ static void test_raw_payload_fallback(void **state)
 	a = fresh_arena();
 	W(dec_req(b.buf, n, NULL, &a, &rq, &e));
 	assert_false(rq.items[0].pl.typed);
-	assert_false(kmip_op_typed(KMIP_OPERATION_GET_USAGE_ALLOCATION));
+	assert_false(kmip_op_typed(KMIP_OPERATION_VALIDATE));
 	roundtrip_req(&rq, out, sizeof out, &n2);
 	assert_int_equal(n2, n);
 	assert_memory_equal(out, b.buf, n);
@@ -1005,7 +1005,7 @@ static void test_raw_payload_fallback(void **state)
 	msg_begin(&b, T(REQUEST_MESSAGE));
 	req_hdr(&b, 1, 2, 1);
 	W(ttlv_wr_begin(&b.w, T(BATCH_ITEM), &mi));
-	W(ttlv_wr_enum(&b.w, T(OPERATION), KMIP_OPERATION_GET_USAGE_ALLOCATION));
+	W(ttlv_wr_enum(&b.w, T(OPERATION), KMIP_OPERATION_VALIDATE));
 	W(ttlv_wr_begin(&b.w, T(REQUEST_PAYLOAD), &mp));
 	W(ttlv_wr_bytes(&b.w, 0x42FFF0u, (const uint8_t *)"x", 1));
 	W(ttlv_wr_end(&b.w, mp));
@@ -1013,11 +1013,11 @@ static void test_raw_payload_fallback(void **state)
 	n = msg_end(&b);
 	a = fresh_arena();
 	assert_int_equal(dec_req(b.buf, n, NULL, &a, &rq, &e), CF_E_UNKNOWN_TAG);
-	assert_int_equal(e.op, KMIP_OPERATION_GET_USAGE_ALLOCATION);
+	assert_int_equal(e.op, KMIP_OPERATION_VALIDATE);
 	msg_begin(&b, T(REQUEST_MESSAGE));
 	req_hdr(&b, 1, 2, 1);
 	W(ttlv_wr_begin(&b.w, T(BATCH_ITEM), &mi));
-	W(ttlv_wr_enum(&b.w, T(OPERATION), KMIP_OPERATION_GET_USAGE_ALLOCATION));
+	W(ttlv_wr_enum(&b.w, T(OPERATION), KMIP_OPERATION_VALIDATE));
 	W(ttlv_wr_begin(&b.w, T(REQUEST_PAYLOAD), &mp));
 	W(ttlv_wr_enum(&b.w, T(OBJECT_TYPE), 0x77));
 	W(ttlv_wr_end(&b.w, mp));

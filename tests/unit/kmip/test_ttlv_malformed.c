@@ -698,8 +698,8 @@ static void run_req(const char *name, const struct req_spec *sp, cf_err want)
 	X(msg_pl_unknown_tag,     CF_E_UNKNOWN_TAG,   V11, .bc = 1, .items = 1, .pl_tag = 0x4201FF, .pl_type = TTLV_INTEGER) \
 	X(msg_pl_wrong_tag,       CF_E_UNEXPECTED_TAG, V11, .bc = 1, .items = 1, .pl_tag = 0x42000D, .pl_type = TTLV_INTEGER) \
 	X(msg_pl_nested_typed,    CF_E_MISSING,       V11, .bc = 1, .items = 1, .deep = 2) \
-	X(msg_pl_depth_32,        CF_OK,              V11, .bc = 1, .items = 1, .deep = 29, .op = OPV(0x15)) \
-	X(msg_pl_depth_33,        CF_E_DEPTH,         V11, .bc = 1, .items = 1, .deep = 30, .op = OPV(0x15)) \
+	X(msg_pl_depth_32,        CF_OK,              V11, .bc = 1, .items = 1, .deep = 29, .op = OPV(0x17)) \
+	X(msg_pl_depth_33,        CF_E_DEPTH,         V11, .bc = 1, .items = 1, .deep = 30, .op = OPV(0x17)) \
 	X(msg_version_3_0,        CF_E_BAD_VERSION,   .major = 3, .minor = 0, .bc = 1, .items = 1) \
 	X(msg_version_0_9,        CF_E_BAD_VERSION,   .major = 0, .minor = 9, .bc = 1, .items = 1) \
 	X(msg_version_neg,        CF_E_BAD_VERSION,   .major = -1, .minor = 1, .bc = 1, .items = 1) \
