@@ -311,7 +311,7 @@ static cf_err sandbox_add_spawn(scmp_filter_ctx ctx, unsigned char *seen, unsign
 	sandbox_count(SCMP_SYS(clone), seen, count);
 	for (unsigned i = 0; i < sandbox_n_exec; i++) {
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execve), 1,
-				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(uintptr_t)sandbox_exec[i])) != 0)
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(uintptr_t)sandbox_exec[i], 0)) != 0)
 			return CF_E_INTERNAL;
 		sandbox_count(SCMP_SYS(execve), seen, count);
 	}
