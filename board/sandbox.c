@@ -383,6 +383,10 @@ cf_err board_sandbox_enter(void)
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) == 0 &&
 	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1) == 0)
 		rc = sandbox_build(ctx, &count);
+	/* a binary tree over the syscall numbers rather than a linear list: every system call of
+	 * the process pays the filter (libseccomp >= 2.5; without it, the linear list) */
+	if (rc == CF_OK && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) != 0)
+		log_info("sandbox: libseccomp cannot build a binary-tree filter: a linear one");
 	if (rc == CF_OK && (r = seccomp_load(ctx)) != 0) {
 		log_err("sandbox: the filter was not loaded: %s", strerror(-r));
 		rc = CF_E_PERMISSION;
