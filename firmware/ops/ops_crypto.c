@@ -58,16 +58,10 @@ static const struct cs_op cs_ops[] = {
 	  true },
 };
 
-/* The Result Reason for the request's version: 1.x value, 2.0 value. */
-static uint32_t why(const struct ops_req *r, uint32_t v1, uint32_t v2)
-{
-	return r->ver >= KMIP_V2_0 ? v2 : v1;
-}
-
 static cf_err unsupported(const struct ops_req *r, struct ops_item *it, const char *msg)
 {
 	return ops_fail(it, CF_E_BAD_VALUE,
-			why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+			ops_why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
 			    KMIP_RESULT_REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS), msg);
 }
 
@@ -79,31 +73,6 @@ static cf_err invalid_msg(struct ops_item *it, const char *msg)
 static cf_err invalid_field(struct ops_item *it, const char *msg)
 {
 	return ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_INVALID_FIELD, msg);
-}
-
-static enum hsm_hash hash_of(uint32_t kmip_hash)
-{
-	switch (kmip_hash) {
-	case KMIP_HASHING_ALGORITHM_SHA_1: return HSM_HASH_SHA1;
-	case KMIP_HASHING_ALGORITHM_SHA_224: return HSM_HASH_SHA224;
-	case KMIP_HASHING_ALGORITHM_SHA_256: return HSM_HASH_SHA256;
-	case KMIP_HASHING_ALGORITHM_SHA_384: return HSM_HASH_SHA384;
-	case KMIP_HASHING_ALGORITHM_SHA_512: return HSM_HASH_SHA512;
-	default: return HSM_HASH_NONE;
-	}
-}
-
-/* HMAC algorithm (Cryptographic Algorithm HMAC-SHA*) -> its hash. */
-static enum hsm_hash hmac_hash_of(uint32_t alg)
-{
-	switch (alg) {
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA1: return HSM_HASH_SHA1;
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA224: return HSM_HASH_SHA224;
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA256: return HSM_HASH_SHA256;
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA384: return HSM_HASH_SHA384;
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA512: return HSM_HASH_SHA512;
-	default: return HSM_HASH_NONE;
-	}
 }
 
 /* ---- the key's policy ----------------------------------------------------------------- */
@@ -205,13 +174,13 @@ cf_err ops_cs_limits_take_units(struct ops_req *r, struct ops_item *it, const ch
 	limits_read(a, &u);
 	if (!u.has_count && !u.has_total)
 		return ops_fail(it, CF_E_BAD_ATTR,
-				why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+				ops_why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
 				    KMIP_RESULT_REASON_ATTRIBUTE_NOT_FOUND),
 				"the object has no Usage Limits");
 	int64_t left = u.has_count ? u.count : u.total;
 	if (left < cost)
 		return ops_fail(it, CF_E_PERMISSION,
-				why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
+				ops_why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
 				    KMIP_RESULT_REASON_USAGE_LIMIT_EXCEEDED),
 				"Usage Limits exhausted for this key");
 	ttlv_wr_init(&w, buf, sizeof buf);
@@ -237,30 +206,30 @@ cf_err ops_cs_policy(struct ops_req *r, struct ops_item *it, const struct store_
 	if (o->state == STORE_STATE_DESTROYED || o->state == STORE_STATE_DESTROYED_COMPROMISED ||
 	    o->wrapped == NULL)
 		return ops_fail(it, CF_E_NOT_FOUND,
-				why(r, KMIP_RESULT_REASON_ITEM_NOT_FOUND,
+				ops_why(r, KMIP_RESULT_REASON_ITEM_NOT_FOUND,
 				    KMIP_RESULT_REASON_OBJECT_DESTROYED), "object destroyed");
 	bool ok_state = o->state == STORE_STATE_ACTIVE ||
 			(process && (o->state == STORE_STATE_DEACTIVATED ||
 				     o->state == STORE_STATE_COMPROMISED));
 	if (!ok_state)
 		return ops_fail(it, CF_E_STATE,
-				why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
+				ops_why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
 				    KMIP_RESULT_REASON_WRONG_KEY_LIFECYCLE_STATE),
 				process ? "key not Active, Deactivated or Compromised"
 					: "key not Active");
 	if (o->usage_mask != 0 && (o->usage_mask & mask) == 0)
 		return ops_fail(it, CF_E_PERMISSION,
-				why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
+				ops_why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
 				    KMIP_RESULT_REASON_INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK),
 				"Cryptographic Usage Mask does not allow this operation");
 	if (process && k->has_process_start && r->now < k->process_start)
 		return ops_fail(it, CF_E_STATE,
-				why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
+				ops_why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
 				    KMIP_RESULT_REASON_WRONG_KEY_LIFECYCLE_STATE),
 				"before the key's Process Start Date");
 	if (!process && k->has_protect_stop && r->now > k->protect_stop)
 		return ops_fail(it, CF_E_STATE,
-				why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
+				ops_why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
 				    KMIP_RESULT_REASON_WRONG_KEY_LIFECYCLE_STATE),
 				"after the key's Protect Stop Date");
 	return CF_OK;
@@ -278,7 +247,7 @@ static enum cs_kind kind_of(const struct store_object *o)
 	case KMIP_OBJECT_TYPE_SYMMETRIC_KEY:
 		if (o->crypto_alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_AES)
 			return K_AES;
-		return hmac_hash_of(o->crypto_alg) != HSM_HASH_NONE ? K_HMAC : K_OTHER;
+		return ops_hmac_hash_of(o->crypto_alg) != HSM_HASH_NONE ? K_HMAC : K_OTHER;
 	case KMIP_OBJECT_TYPE_SECRET_DATA:
 		return K_HMAC;
 	case KMIP_OBJECT_TYPE_PUBLIC_KEY:
@@ -381,7 +350,7 @@ cf_err ops_cs_aes_map(struct ops_req *r, struct ops_item *it, const struct kmip_
 		if (cp->has_tag_len && (cp->tag_len < 4 || cp->tag_len > 16))
 			/* the GCM test case (CS-BC-M-GCM-1) expects General Failure in 1.x */
 			return ops_fail(it, CF_E_BAD_VALUE,
-					why(r, KMIP_RESULT_REASON_GENERAL_FAILURE,
+					ops_why(r, KMIP_RESULT_REASON_GENERAL_FAILURE,
 					    KMIP_RESULT_REASON_INVALID_FIELD),
 					"invalid-tag-length: Tag Length must be 4..16 bytes");
 		p->tag_n = cp->has_tag_len ? (size_t)cp->tag_len : 16u;
@@ -410,8 +379,8 @@ static cf_err map_rsa_cipher(struct ops_req *r, struct ops_item *it,
 	p->mech = HSM_CS_RSA_OAEP;
 	/* 1.4 section 3.6: Hashing Algorithm and Mask Generator Hashing Algorithm default to
 	 * SHA-1 */
-	p->hash = cp->has_hash ? hash_of(cp->hash) : HSM_HASH_SHA1;
-	p->mgf_hash = cp->has_mgf_hash ? hash_of(cp->mgf_hash) : HSM_HASH_SHA1;
+	p->hash = cp->has_hash ? ops_hash_of(cp->hash) : HSM_HASH_SHA1;
+	p->mgf_hash = cp->has_mgf_hash ? ops_hash_of(cp->mgf_hash) : HSM_HASH_SHA1;
 	if (p->hash == HSM_HASH_NONE || p->mgf_hash == HSM_HASH_NONE)
 		return unsupported(r, it, "OAEP hash: SHA-1 or SHA-2");
 	if (cp->p_source.p != NULL) {
@@ -444,12 +413,12 @@ static cf_err map_sig(struct ops_req *r, struct ops_item *it, enum cs_kind k,
 	}
 	if ((p->mech == HSM_CS_ECDSA) != ec)
 		return ops_fail(it, CF_E_BAD_OBJECT,
-				why(r, KMIP_RESULT_REASON_INVALID_FIELD,
+				ops_why(r, KMIP_RESULT_REASON_INVALID_FIELD,
 				    KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
 				"Digital Signature Algorithm does not fit the key's algorithm");
 	if (h == HSM_HASH_NONE && cp->has_hash)
-		h = hash_of(cp->hash);
-	else if (h != HSM_HASH_NONE && cp->has_hash && hash_of(cp->hash) != h)
+		h = ops_hash_of(cp->hash);
+	else if (h != HSM_HASH_NONE && cp->has_hash && ops_hash_of(cp->hash) != h)
 		return invalid_field(it, "Hashing Algorithm contradicts the Digital Signature "
 					 "Algorithm");
 	if (h == HSM_HASH_NONE && p->mech == HSM_CS_RSA_PSS && !cp->has_hash)
@@ -461,7 +430,7 @@ static cf_err map_sig(struct ops_req *r, struct ops_item *it, enum cs_kind k,
 	if (p->mech == HSM_CS_RSA_PSS) {
 		if (cp->has_mgf && cp->mgf != KMIP_MASK_GENERATOR_MGF1)
 			return unsupported(r, it, "Mask Generator: MGF1 only");
-		p->mgf_hash = cp->has_mgf_hash ? hash_of(cp->mgf_hash) : h;
+		p->mgf_hash = cp->has_mgf_hash ? ops_hash_of(cp->mgf_hash) : h;
 		if (p->mgf_hash == HSM_HASH_NONE)
 			return unsupported(r, it, "PSS mask hash: SHA-1 or SHA-2");
 		if (cp->has_salt_len) {
@@ -493,11 +462,11 @@ static cf_err map_mac(struct ops_req *r, struct ops_item *it, enum cs_kind k,
 	enum hsm_hash h = HSM_HASH_NONE;
 
 	if (cp->has_alg)
-		h = hmac_hash_of(cp->alg);
+		h = ops_hmac_hash_of(cp->alg);
 	if (h == HSM_HASH_NONE && k == K_HMAC)
-		h = hmac_hash_of(o->crypto_alg);
+		h = ops_hmac_hash_of(o->crypto_alg);
 	if (h == HSM_HASH_NONE && k == K_HMAC && cp->has_hash)
-		h = hash_of(cp->hash);
+		h = ops_hash_of(cp->hash);
 	if (h != HSM_HASH_NONE) {
 		p->mech = HSM_CS_HMAC;
 		p->hash = h;
@@ -683,7 +652,7 @@ static cf_err corr_open(struct ops_req *r, struct ops_item *it, struct kmip_byte
 			struct corr_state *s)
 {
 	const char *msg = "Correlation Value not issued by this server for this client";
-	uint32_t reason = why(r, KMIP_RESULT_REASON_INVALID_MESSAGE,
+	uint32_t reason = ops_why(r, KMIP_RESULT_REASON_INVALID_MESSAGE,
 			      KMIP_RESULT_REASON_INVALID_CORRELATION_VALUE);
 	void *p;
 	if (v.n < CORR_NONCE + sizeof s->h + CORR_TAG)
@@ -726,7 +695,7 @@ static cf_err hsm_refused(struct ops_req *r, struct ops_item *it, cf_err rc)
 		return ops_fail(it, rc, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
 				"CRYPTO: the data failed its check (tag, padding)");
 	case CF_E_HSM_MECH:
-		return ops_fail(it, rc, why(r, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
+		return ops_fail(it, rc, ops_why(r, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
 					    KMIP_RESULT_REASON_BAD_CRYPTOGRAPHIC_PARAMETERS),
 				"the mechanism does not fit this key (type or size)");
 	case CF_E_INVALID_ARG:
@@ -884,7 +853,7 @@ static cf_err cs_target(struct ops_req *r, struct ops_item *it, const struct cs_
 			const struct kmip_crypt *q, struct corr_state *st,
 			char uid[static STORE_UID_MAX + 1])
 {
-	uint32_t bad_corr = why(r, KMIP_RESULT_REASON_INVALID_MESSAGE,
+	uint32_t bad_corr = ops_why(r, KMIP_RESULT_REASON_INVALID_MESSAGE,
 				KMIP_RESULT_REASON_INVALID_CORRELATION_VALUE);
 
 	memset(st, 0, sizeof *st);
@@ -1067,7 +1036,7 @@ cf_err ops_crypt(struct ops_req *r, struct ops_item *it)
 	if ((rc = ops_object_load(r, uid, &o)) != CF_OK)
 		goto out;
 	if (o.wrapped != NULL && !kind_fits(kind_of(&o), cop->hop)) {
-		rc = ops_fail(it, CF_E_BAD_OBJECT, why(r, KMIP_RESULT_REASON_INVALID_FIELD,
+		rc = ops_fail(it, CF_E_BAD_OBJECT, ops_why(r, KMIP_RESULT_REASON_INVALID_FIELD,
 						       KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
 			      "this key's type or algorithm does not serve this operation");
 		goto out;
@@ -1109,7 +1078,7 @@ cf_err ops_hash(struct ops_req *r, struct ops_item *it)
 	if (kmip_crypto_params_decode(q->params, &cp) != CF_OK)
 		return invalid_field(it, "Cryptographic Parameters");
 	if (cp.has_hash)
-		h = hash_of(cp.hash);
+		h = ops_hash_of(cp.hash);
 	if (!cp.has_hash)
 		return invalid_msg(it, "Hashing Algorithm required");
 	if (h == HSM_HASH_NONE)

@@ -12,56 +12,7 @@
 #include "firmware/ops/ops_int.h"
 #include "kmip/kmip_wrap.h"
 
-#define ROW_LINK "Link"
 #define DERIVE_ITER_MAX 10000000
-
-static uint32_t why(const struct ops_req *r, uint32_t v1, uint32_t v2)
-{
-	return r->ver >= KMIP_V2_0 ? v2 : v1;
-}
-
-static enum hsm_hash hash_of(uint32_t kmip_hash)
-{
-	switch (kmip_hash) {
-	case KMIP_HASHING_ALGORITHM_SHA_1: return HSM_HASH_SHA1;
-	case KMIP_HASHING_ALGORITHM_SHA_224: return HSM_HASH_SHA224;
-	case KMIP_HASHING_ALGORITHM_SHA_256: return HSM_HASH_SHA256;
-	case KMIP_HASHING_ALGORITHM_SHA_384: return HSM_HASH_SHA384;
-	case KMIP_HASHING_ALGORITHM_SHA_512: return HSM_HASH_SHA512;
-	default: return HSM_HASH_NONE;
-	}
-}
-
-static enum hsm_hash hmac_hash_of(uint32_t alg)
-{
-	switch (alg) {
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA1: return HSM_HASH_SHA1;
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA224: return HSM_HASH_SHA224;
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA256: return HSM_HASH_SHA256;
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA384: return HSM_HASH_SHA384;
-	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA512: return HSM_HASH_SHA512;
-	default: return HSM_HASH_NONE;
-	}
-}
-
-/* A Link row (Link Type + Linked Object Identifier) in the arena. */
-static cf_err link_row(struct ops_req *r, uint32_t type, const char *to, struct store_attr *sa)
-{
-	size_t n = strlen(to), cap = 16u + 8u + (n + 7u) / 8u * 8u;
-	void *p;
-	ttlv_wr w;
-
-	TRY(kmip_arena_alloc(&r->w->arena, cap, 1, &p));
-	ttlv_wr_init(&w, p, cap);
-	TRY(ttlv_wr_enum(&w, KMIP_TAG_LINK_TYPE, type));
-	TRY(ttlv_wr_text(&w, KMIP_TAG_LINKED_OBJECT_IDENTIFIER, to, n));
-	memset(sa, 0, sizeof *sa);
-	sa->name = ROW_LINK;
-	sa->value_type = TTLV_STRUCTURE;
-	sa->v_blob = p;
-	sa->v_blob_len = ttlv_wr_len(&w);
-	return CF_OK;
-}
 
 struct derive_job {
 	const struct store_object *base;
@@ -82,7 +33,7 @@ static cf_err derive_make(struct ops_req *r, struct ops_item *it, void *arg, siz
 	cf_err rc = hsm_derive(sess, &k, &j->p, out_len, b, blob, cap, blob_n, digest);
 	switch (rc) {
 	case CF_E_HSM_MECH:
-		return ops_fail(it, rc, why(r, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
+		return ops_fail(it, rc, ops_why(r, KMIP_RESULT_REASON_CRYPTOGRAPHIC_FAILURE,
 					    KMIP_RESULT_REASON_BAD_CRYPTOGRAPHIC_PARAMETERS),
 				"the derivation method does not fit the base key");
 	case CF_E_INVALID_ARG:
@@ -133,7 +84,7 @@ static cf_err plan(struct ops_req *r, struct ops_item *it, const struct kmip_req
 		j->p.salt_n = dp->salt.n;
 		j->p.iterations = (uint32_t)dp->iterations;
 		/* the PRF: HMAC with the Hashing Algorithm, SHA-1 when absent (RFC 8018) */
-		j->p.hash = has_cp && cp.has_hash ? hash_of(cp.hash) : HSM_HASH_SHA1;
+		j->p.hash = has_cp && cp.has_hash ? ops_hash_of(cp.hash) : HSM_HASH_SHA1;
 		break;
 	case KMIP_DERIVATION_METHOD_HMAC:
 	case KMIP_DERIVATION_METHOD_NIST800_108_C:
@@ -141,11 +92,11 @@ static cf_err plan(struct ops_req *r, struct ops_item *it, const struct kmip_req
 									: HSM_DERIVE_SP800_108;
 		/* 1.4 4.6: for HMAC "the attributes of the derivation key provide enough
 		 * information about the PRF" */
-		j->p.hash = hmac_hash_of(o->crypto_alg);
+		j->p.hash = ops_hmac_hash_of(o->crypto_alg);
 		if (j->p.hash == HSM_HASH_NONE && has_cp && cp.has_alg)
-			j->p.hash = hmac_hash_of(cp.alg);
+			j->p.hash = ops_hmac_hash_of(cp.alg);
 		if (j->p.hash == HSM_HASH_NONE && has_cp && cp.has_hash)
-			j->p.hash = hash_of(cp.hash);
+			j->p.hash = ops_hash_of(cp.hash);
 		if (dp->data.p == NULL)
 			return ops_fail(it, CF_E_MISSING, KMIP_RESULT_REASON_INVALID_MESSAGE,
 					"Derivation Data required");
@@ -159,7 +110,7 @@ static cf_err plan(struct ops_req *r, struct ops_item *it, const struct kmip_req
 		if (o->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY ||
 		    o->crypto_alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES)
 			return ops_fail(it, CF_E_BAD_OBJECT,
-					why(r, KMIP_RESULT_REASON_INVALID_FIELD,
+					ops_why(r, KMIP_RESULT_REASON_INVALID_FIELD,
 					    KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
 					"Encrypt derivation needs an AES key");
 		TRY(ops_cs_aes_map(r, it, &cp, &j->enc, &streamable));
@@ -177,13 +128,13 @@ static cf_err plan(struct ops_req *r, struct ops_item *it, const struct kmip_req
 	}
 	default:
 		return ops_fail(it, CF_E_BAD_VALUE,
-				why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+				ops_why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
 				    KMIP_RESULT_REASON_INVALID_FIELD),
 				"Derivation Method: PBKDF2, HMAC, NIST800-108-C or Encrypt");
 	}
 	if (j->p.method != HSM_DERIVE_ENCRYPT && j->p.hash == HSM_HASH_NONE)
 		return ops_fail(it, CF_E_BAD_VALUE,
-				why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+				ops_why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
 				    KMIP_RESULT_REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS),
 				"PRF hash: an HMAC-SHA* key, or a SHA-1 / SHA-2 Hashing Algorithm");
 	if (dp->data.n > HSM_CS_DATA_MAX)
@@ -223,7 +174,7 @@ cf_err ops_derive_key(struct ops_req *r, struct ops_item *it)
 		goto out;
 	if (o.object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY &&
 	    o.object_type != KMIP_OBJECT_TYPE_SECRET_DATA) {
-		rc = ops_fail(it, CF_E_BAD_OBJECT, why(r, KMIP_RESULT_REASON_INVALID_FIELD,
+		rc = ops_fail(it, CF_E_BAD_OBJECT, ops_why(r, KMIP_RESULT_REASON_INVALID_FIELD,
 						       KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
 			      "the base object is not a Symmetric Key or Secret Data");
 		goto out;
@@ -234,12 +185,12 @@ cf_err ops_derive_key(struct ops_req *r, struct ops_item *it)
 	    (rc = ops_cs_limits_take(r, it, base, k.limits, q->dp.data.n)) != CF_OK)
 		goto out;
 	j.base = &o;
-	if ((rc = link_row(r, KMIP_LINK_TYPE_DERIVATION_BASE_OBJECT_LINK, base, &links[0])) !=
+	if ((rc = ops_link_row(r, KMIP_LINK_TYPE_DERIVATION_BASE_OBJECT_LINK, base, &links[0])) !=
 		    CF_OK ||
 	    (rc = ops_create_derived(r, it, q->object_type, &q->t, links, 1, derive_make, &j,
 				     nuid, &s->uid)) != CF_OK)
 		goto out;
-	if ((rc = link_row(r, KMIP_LINK_TYPE_DERIVED_KEY_LINK, nuid, &back)) == CF_OK)
+	if ((rc = ops_link_row(r, KMIP_LINK_TYPE_DERIVED_KEY_LINK, nuid, &back)) == CF_OK)
 		rc = store_attr_add(r->w->st, r->who.tenant, base, &back, NULL);
 out:
 	store_attr_list_free(&k.l);

@@ -152,6 +152,20 @@ MUST_USE cf_err ops_srvattr_names(struct ops_req *r, const struct store_object *
 
 /* ---- helpers (ops_util.c) ------------------------------------------------------------ */
 
+/* The Result Reason for the request's version: the 1.x value, or the finer 2.0 one. */
+static inline uint32_t ops_why(const struct ops_req *r, uint32_t v1, uint32_t v2)
+{
+	return r->ver >= KMIP_V2_0 ? v2 : v1;
+}
+/* KMIP Hashing Algorithm -> enum hsm_hash; HSM_HASH_NONE for one the HSM layer does not do. */
+enum hsm_hash ops_hash_of(uint32_t kmip_hash);
+/* Cryptographic Algorithm HMAC-SHA* -> its hash; HSM_HASH_NONE for any other algorithm. */
+enum hsm_hash ops_hmac_hash_of(uint32_t alg);
+/* A Link attribute row (Link Type + Linked Object Identifier, its TTLV contents) in the
+ * arena. */
+MUST_USE cf_err ops_link_row(struct ops_req *r, uint32_t type, const char *to,
+			     struct store_attr *sa);
+
 /* Arena copies. */
 MUST_USE cf_err ops_dup(struct ops_req *r, const void *p, size_t n, void **out);
 MUST_USE cf_err ops_text(struct ops_req *r, const char *s, struct kmip_text *out);

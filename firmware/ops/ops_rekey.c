@@ -24,30 +24,6 @@
 #define ROW_PROCESS_START "Process Start Date"
 #define ROW_PROTECT_STOP "Protect Stop Date"
 
-static uint32_t why(const struct ops_req *r, uint32_t v1, uint32_t v2)
-{
-	return r->ver >= KMIP_V2_0 ? v2 : v1;
-}
-
-/* A Link attribute row: Link Type + Linked Object Identifier (its TTLV contents). */
-static cf_err link_row(struct ops_req *r, uint32_t type, const char *to, struct store_attr *sa)
-{
-	size_t n = strlen(to), cap = 16u + 8u + (n + 7u) / 8u * 8u;
-	void *p;
-	ttlv_wr w;
-
-	TRY(kmip_arena_alloc(&r->w->arena, cap, 1, &p));
-	ttlv_wr_init(&w, p, cap);
-	TRY(ttlv_wr_enum(&w, KMIP_TAG_LINK_TYPE, type));
-	TRY(ttlv_wr_text(&w, KMIP_TAG_LINKED_OBJECT_IDENTIFIER, to, n));
-	memset(sa, 0, sizeof *sa);
-	sa->name = ROW_LINK;
-	sa->value_type = TTLV_STRUCTURE;
-	sa->v_blob = p;
-	sa->v_blob_len = ttlv_wr_len(&w);
-	return CF_OK;
-}
-
 static int64_t be64(const uint8_t *p)
 {
 	uint64_t v = 0;
@@ -148,7 +124,7 @@ static cf_err old_update(struct ops_req *r, struct store_object *o, const char *
 	cf_err rc = store_attr_delete(r->w->st, r->who.tenant, o->uid, ROW_NAME, STORE_ATTR_ALL);
 	if (rc != CF_OK && rc != CF_E_NOT_FOUND)
 		return rc;
-	TRY(link_row(r, KMIP_LINK_TYPE_REPLACEMENT_OBJECT_LINK, new_uid, &link));
+	TRY(ops_link_row(r, KMIP_LINK_TYPE_REPLACEMENT_OBJECT_LINK, new_uid, &link));
 	TRY(store_attr_add(r->w->st, r->who.tenant, o->uid, &link, &idx));
 	o->last_change = r->now;
 	ops_cs_forget(r); /* the old key's cached objects go */
@@ -159,11 +135,11 @@ static cf_err rekey_check(struct ops_req *r, struct ops_item *it, const struct s
 {
 	if (o->state == STORE_STATE_DESTROYED || o->state == STORE_STATE_DESTROYED_COMPROMISED ||
 	    o->wrapped == NULL)
-		return ops_fail(it, CF_E_NOT_FOUND, why(r, KMIP_RESULT_REASON_ITEM_NOT_FOUND,
+		return ops_fail(it, CF_E_NOT_FOUND, ops_why(r, KMIP_RESULT_REASON_ITEM_NOT_FOUND,
 							KMIP_RESULT_REASON_OBJECT_DESTROYED),
 				"object destroyed");
 	if (o->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY)
-		return ops_fail(it, CF_E_BAD_OBJECT, why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+		return ops_fail(it, CF_E_BAD_OBJECT, ops_why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
 							 KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
 				"Re-key: symmetric keys only");
 	if (o->crypto_alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES ||
@@ -207,7 +183,7 @@ cf_err ops_rekey(struct ops_req *r, struct ops_item *it)
 	n.srv_flags = STORE_SF_GENERATED;
 	if ((rc = hsm_dek_make(sess, NULL, (size_t)o.crypto_len / 8, HSM_DEK_DIGEST, &b, blob,
 			       sizeof blob, &blob_n, n.digest)) != CF_OK ||
-	    (rc = link_row(r, KMIP_LINK_TYPE_REPLACED_OBJECT_LINK, uid, &rows[n_rows])) != CF_OK)
+	    (rc = ops_link_row(r, KMIP_LINK_TYPE_REPLACED_OBJECT_LINK, uid, &rows[n_rows])) != CF_OK)
 		goto out;
 	n_rows++;
 	struct hsm_blob_info bi;

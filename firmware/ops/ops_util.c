@@ -125,3 +125,45 @@ const char *ops_op_name(uint32_t op)
 	const char *s = kmip_enum_name(KMIP_TAG_OPERATION, op);
 	return s != NULL ? s : "Unknown";
 }
+
+enum hsm_hash ops_hash_of(uint32_t kmip_hash)
+{
+	switch (kmip_hash) {
+	case KMIP_HASHING_ALGORITHM_SHA_1: return HSM_HASH_SHA1;
+	case KMIP_HASHING_ALGORITHM_SHA_224: return HSM_HASH_SHA224;
+	case KMIP_HASHING_ALGORITHM_SHA_256: return HSM_HASH_SHA256;
+	case KMIP_HASHING_ALGORITHM_SHA_384: return HSM_HASH_SHA384;
+	case KMIP_HASHING_ALGORITHM_SHA_512: return HSM_HASH_SHA512;
+	default: return HSM_HASH_NONE;
+	}
+}
+
+enum hsm_hash ops_hmac_hash_of(uint32_t alg)
+{
+	switch (alg) {
+	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA1: return HSM_HASH_SHA1;
+	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA224: return HSM_HASH_SHA224;
+	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA256: return HSM_HASH_SHA256;
+	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA384: return HSM_HASH_SHA384;
+	case KMIP_CRYPTOGRAPHIC_ALGORITHM_HMAC_SHA512: return HSM_HASH_SHA512;
+	default: return HSM_HASH_NONE;
+	}
+}
+
+cf_err ops_link_row(struct ops_req *r, uint32_t type, const char *to, struct store_attr *sa)
+{
+	size_t n = strlen(to), cap = 16u + 8u + (n + 7u) / 8u * 8u;
+	void *p;
+	ttlv_wr w;
+
+	TRY(kmip_arena_alloc(&r->w->arena, cap, 1, &p));
+	ttlv_wr_init(&w, p, cap);
+	TRY(ttlv_wr_enum(&w, KMIP_TAG_LINK_TYPE, type));
+	TRY(ttlv_wr_text(&w, KMIP_TAG_LINKED_OBJECT_IDENTIFIER, to, n));
+	memset(sa, 0, sizeof *sa);
+	sa->name = "Link";
+	sa->value_type = TTLV_STRUCTURE;
+	sa->v_blob = p;
+	sa->v_blob_len = ttlv_wr_len(&w);
+	return CF_OK;
+}

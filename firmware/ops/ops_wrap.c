@@ -16,12 +16,6 @@
 #define ROW_CRYPTO_PARAMS "Cryptographic Parameters"
 #define WRAP_RSA_OAEP 100 /* beside enum hsm_kw_mech: hsm_kw_wrap_rsa */
 
-/* The Result Reason for the request's version: 1.x value, 2.0 value. */
-static uint32_t why(const struct ops_req *r, uint32_t v1, uint32_t v2)
-{
-	return r->ver >= KMIP_V2_0 ? v2 : v1;
-}
-
 static bool params_match(const struct kmip_crypto_params *want,
 			 const struct kmip_crypto_params *have)
 {
@@ -66,7 +60,7 @@ static cf_err params_choose(struct ops_req *r, struct ops_item *it, const char *
 	store_attr_list_free(&l);
 	if (rc == CF_E_NOT_FOUND)
 		return ops_fail(it, CF_E_BAD_VALUE,
-				why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+				ops_why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
 				    KMIP_RESULT_REASON_BAD_CRYPTOGRAPHIC_PARAMETERS),
 				"Cryptographic Parameters do not match the wrapping key's");
 	return rc;
@@ -94,13 +88,13 @@ static cf_err wrapping_key(struct ops_req *r, struct ops_item *it, const struct 
 		rc = ops_object_load(r, wuid, wo);
 	}
 	if (rc == CF_E_NOT_FOUND)
-		return ops_fail(it, rc, why(r, KMIP_RESULT_REASON_ITEM_NOT_FOUND,
+		return ops_fail(it, rc, ops_why(r, KMIP_RESULT_REASON_ITEM_NOT_FOUND,
 					    KMIP_RESULT_REASON_WRAPPING_OBJECT_NOT_FOUND),
 				"wrapping key not found");
 	TRY(rc);
 	if (wo->state == STORE_STATE_DESTROYED || wo->state == STORE_STATE_DESTROYED_COMPROMISED ||
 	    wo->wrapped == NULL)
-		return ops_fail(it, CF_E_NOT_FOUND, why(r, KMIP_RESULT_REASON_ITEM_NOT_FOUND,
+		return ops_fail(it, CF_E_NOT_FOUND, ops_why(r, KMIP_RESULT_REASON_ITEM_NOT_FOUND,
 							KMIP_RESULT_REASON_WRAPPING_OBJECT_DESTROYED),
 				"wrapping key destroyed");
 	bool rsa = need == KMIP_CRYPTOGRAPHIC_USAGE_MASK_WRAP_KEY &&
@@ -108,14 +102,14 @@ static cf_err wrapping_key(struct ops_req *r, struct ops_item *it, const struct 
 		   wo->crypto_alg == KMIP_CRYPTOGRAPHIC_ALGORITHM_RSA;
 	if (!rsa && (wo->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY ||
 		     wo->crypto_alg != KMIP_CRYPTOGRAPHIC_ALGORITHM_AES))
-		return ops_fail(it, CF_E_BAD_OBJECT, why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+		return ops_fail(it, CF_E_BAD_OBJECT, ops_why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
 							 KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
 				need == KMIP_CRYPTOGRAPHIC_USAGE_MASK_WRAP_KEY
 					? "wrapping key is not an AES key nor an RSA public key"
 					: "unwrapping key is not an AES symmetric key");
 	if ((wo->usage_mask & need) == 0)
 		return ops_fail(it, CF_E_PERMISSION,
-				why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
+				ops_why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
 				    KMIP_RESULT_REASON_INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK),
 				need == KMIP_CRYPTOGRAPHIC_USAGE_MASK_WRAP_KEY
 					? "wrapping key lacks the Wrap Key usage"
@@ -123,7 +117,7 @@ static cf_err wrapping_key(struct ops_req *r, struct ops_item *it, const struct 
 	/* protect (wrap) only while Active; process (unwrap) also once Deactivated */
 	if (wo->state != STORE_STATE_ACTIVE &&
 	    (need == KMIP_CRYPTOGRAPHIC_USAGE_MASK_WRAP_KEY || wo->state != STORE_STATE_DEACTIVATED))
-		return ops_fail(it, CF_E_STATE, why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
+		return ops_fail(it, CF_E_STATE, ops_why(r, KMIP_RESULT_REASON_PERMISSION_DENIED,
 						    KMIP_RESULT_REASON_WRONG_KEY_LIFECYCLE_STATE),
 				"wrapping key is not Active");
 	TRY(params_choose(r, it, wuid, ki, used));
@@ -133,7 +127,7 @@ static cf_err wrapping_key(struct ops_req *r, struct ops_item *it, const struct 
 		*mech = WRAP_RSA_OAEP;
 	else if (rsa)
 		return ops_fail(it, CF_E_BAD_VALUE,
-				why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+				ops_why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
 				    KMIP_RESULT_REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS),
 				"RSA wrapping: Padding Method OAEP with SHA-1 only");
 	else if (used->has_mode && used->mode == KMIP_BLOCK_CIPHER_MODE_NISTKEYWRAP)
@@ -142,7 +136,7 @@ static cf_err wrapping_key(struct ops_req *r, struct ops_item *it, const struct 
 		*mech = HSM_KW_AES_PAD;
 	else
 		return ops_fail(it, CF_E_BAD_VALUE,
-				why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+				ops_why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
 				    KMIP_RESULT_REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS),
 				"Block Cipher Mode: NISTKeyWrap or AESKeyWrapPadding");
 	return CF_OK;
@@ -176,7 +170,7 @@ static cf_err wrapping_check(struct ops_req *r, struct ops_item *it, const struc
 static cf_err hsm_refused(struct ops_req *r, struct ops_item *it, int mech, cf_err rc)
 {
 	if (rc == CF_E_HSM_MECH && mech == WRAP_RSA_OAEP)
-		return ops_fail(it, rc, why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+		return ops_fail(it, rc, ops_why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
 					    KMIP_RESULT_REASON_BAD_CRYPTOGRAPHIC_PARAMETERS),
 				"RSA public key not usable (RSA 2048-4096), or the key is too long "
 				"for OAEP with it");
@@ -185,7 +179,7 @@ static cf_err hsm_refused(struct ops_req *r, struct ops_item *it, int mech, cf_e
 				"the HSM's AESKeyWrapPadding is wrong for this key length "
 				"(not a multiple of 8 bytes)");
 	if (rc == CF_E_HSM_MECH)
-		return ops_fail(it, rc, why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+		return ops_fail(it, rc, ops_why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
 					    KMIP_RESULT_REASON_BAD_CRYPTOGRAPHIC_PARAMETERS),
 				"key length not wrappable with this Block Cipher Mode "
 				"(NISTKeyWrap needs a multiple of 8 bytes, at least 16)");
@@ -209,7 +203,7 @@ cf_err ops_wrap_type_check(struct ops_req *r, struct ops_item *it, const struct 
 	/* keys are kept unwrapped (in KMIP's sense): Not Wrapped is what Get answers anyway */
 	if (q->has_wrap_type && (q->wrap_type != KMIP_KEY_WRAP_TYPE_NOT_WRAPPED ||
 				 q->wrap_spec.p != NULL))
-		return ops_fail(it, CF_E_BAD_VALUE, why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
+		return ops_fail(it, CF_E_BAD_VALUE, ops_why(r, KMIP_RESULT_REASON_FEATURE_NOT_SUPPORTED,
 							KMIP_RESULT_REASON_KEY_WRAP_TYPE_NOT_SUPPORTED),
 				"Key Wrap Type: only Not Wrapped, without a Key Wrapping Specification");
 	return CF_OK;
@@ -234,7 +228,7 @@ cf_err ops_wrap_get(struct ops_req *r, struct ops_item *it, const struct store_o
 	TRY(wrapping_check(r, it, &w));
 	if (o->object_type != KMIP_OBJECT_TYPE_SYMMETRIC_KEY &&
 	    o->object_type != KMIP_OBJECT_TYPE_SECRET_DATA)
-		return ops_fail(it, CF_E_BAD_OBJECT, why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
+		return ops_fail(it, CF_E_BAD_OBJECT, ops_why(r, KMIP_RESULT_REASON_ILLEGAL_OPERATION,
 							 KMIP_RESULT_REASON_INVALID_OBJECT_TYPE),
 				"only keys (Key Block objects) can be wrapped");
 	if (format == KMIP_KEY_FORMAT_TYPE_TRANSPARENT_SYMMETRIC_KEY)
