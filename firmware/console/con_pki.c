@@ -839,6 +839,29 @@ static cf_err cmd_client_revoke(struct con *c, int argc, char **argv)
 	return CF_OK;
 }
 
+/* The words argv[0..argc) as one allow-list ("any" or CIDRs): parsed into *l, or a console
+ * message and CF_E_INVALID_ARG. */
+static cf_err args_allow_list(struct con *c, int argc, char **argv, struct cidr_list *l)
+{
+	char text[CIDR_LIST_TEXT_MAX] = "";
+	const char *why = NULL;
+	size_t len = 0;
+
+	for (int i = 0; i < argc; i++) {
+		int n = snprintf(text + len, sizeof text - len, "%s%s", i > 0 ? " " : "", argv[i]);
+		if (n < 0 || (size_t)n >= sizeof text - len) {
+			con_printf(c, "allow-list too long (at most %d entries)\n", CIDR_LIST_MAX);
+			return CF_E_INVALID_ARG;
+		}
+		len += (size_t)n;
+	}
+	if (cidr_list_parse(text, l, &why, NULL) != CF_OK) {
+		con_printf(c, "bad allow-list: %s\n", why);
+		return CF_E_INVALID_ARG;
+	}
+	return CF_OK;
+}
+
 /* kmip allow [CIDR...|any]: the KMIP listener's source allow-list (docs/security.md
  * "Source-address allow-lists"). Without arguments: the list in force. Otherwise: saved in
  * the store (it replaces [kmip] allow from then on, restarts included), audited, and in
@@ -848,8 +871,6 @@ static cf_err cmd_kmip_allow(struct con *c, int argc, char **argv)
 	char text[CIDR_LIST_TEXT_MAX] = "", canon[CIDR_LIST_TEXT_MAX], q[CIDR_LIST_TEXT_MAX + 200];
 	struct cidr_list l;
 	struct store *st;
-	const char *why = NULL;
-	size_t len = 0;
 	cf_err rc;
 
 	if ((st = pki_store(c)) == NULL)
@@ -866,18 +887,7 @@ static cf_err cmd_kmip_allow(struct con *c, int argc, char **argv)
 			   saved ? "set at the console" : "[kmip] allow of coffred.conf");
 		return CF_OK;
 	}
-	for (int i = 0; i < argc; i++) {
-		int n = snprintf(text + len, sizeof text - len, "%s%s", i > 0 ? " " : "", argv[i]);
-		if (n < 0 || (size_t)n >= sizeof text - len) {
-			con_printf(c, "allow-list too long (at most %d entries)\n", CIDR_LIST_MAX);
-			return CF_E_INVALID_ARG;
-		}
-		len += (size_t)n;
-	}
-	if (cidr_list_parse(text, &l, &why, NULL) != CF_OK) {
-		con_printf(c, "bad allow-list: %s\n", why);
-		return CF_E_INVALID_ARG;
-	}
+	TRY(args_allow_list(c, argc, argv, &l));
 	cidr_list_format(&l, canon, sizeof canon);
 	snprintf(q, sizeof q, "Serve KMIP connections from %s? A new connection from elsewhere "
 		 "is closed before TLS.", l.n == 0 ? "any address" : canon);
@@ -903,12 +913,10 @@ static cf_err cmd_kmip_allow(struct con *c, int argc, char **argv)
  * "Source-address allow-lists"); new requests see it at once (principal cache dropped). */
 static cf_err cmd_client_allow(struct con *c, int argc, char **argv)
 {
-	char text[CIDR_LIST_TEXT_MAX], canon[CIDR_LIST_TEXT_MAX], q[CIDR_LIST_TEXT_MAX + 200];
+	char canon[CIDR_LIST_TEXT_MAX], q[CIDR_LIST_TEXT_MAX + 200];
 	struct cidr_list l;
 	struct store_client sc;
 	struct store *st;
-	const char *why = NULL;
-	size_t len = 0;
 	cf_err rc;
 
 	if ((st = pki_store(c)) == NULL)
@@ -917,19 +925,7 @@ static cf_err cmd_client_allow(struct con *c, int argc, char **argv)
 		con_printf(c, "bad client name \"%s\"\n", argv[0]);
 		return CF_E_INVALID_ARG;
 	}
-	text[0] = '\0';
-	for (int i = 1; i < argc; i++) {
-		int n = snprintf(text + len, sizeof text - len, "%s%s", i > 1 ? " " : "", argv[i]);
-		if (n < 0 || (size_t)n >= sizeof text - len) {
-			con_printf(c, "allow-list too long (at most %d entries)\n", CIDR_LIST_MAX);
-			return CF_E_INVALID_ARG;
-		}
-		len += (size_t)n;
-	}
-	if (cidr_list_parse(text, &l, &why, NULL) != CF_OK) {
-		con_printf(c, "bad allow-list: %s\n", why);
-		return CF_E_INVALID_ARG;
-	}
+	TRY(args_allow_list(c, argc - 1, argv + 1, &l));
 	cidr_list_format(&l, canon, sizeof canon);
 	rc = store_client_by_name(st, argv[0], &sc);
 	if (rc == CF_E_NOT_FOUND) {

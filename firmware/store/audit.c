@@ -236,25 +236,13 @@ cf_err audit_verify(struct store *st, uint64_t *first_bad_seq)
 
 cf_err audit_sent_get(struct store *st, uint64_t *seq)
 {
-	char v[32];
-	char *end = NULL;
-
 	if (seq == NULL)
 		return CF_E_INVALID_ARG;
 	*seq = 0;
 	if (st == NULL)
 		return CF_E_INVALID_ARG;
-	cf_err rc = store_meta_get(st, AUDIT_SENT_KEY, v, sizeof v);
-	if (rc == CF_E_NOT_FOUND)
-		return CF_OK;
-	if (rc != CF_OK)
-		return rc;
-	errno = 0;
-	unsigned long long n = strtoull(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0')
-		return CF_E_STORE;
-	*seq = n;
-	return CF_OK;
+	cf_err rc = st_meta_u64(st, AUDIT_SENT_KEY, seq);
+	return rc == CF_E_NOT_FOUND ? CF_OK : rc;
 }
 
 cf_err audit_sent_set(struct store *st, uint64_t seq)

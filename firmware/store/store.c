@@ -2017,21 +2017,32 @@ cf_err store_audit_head(struct store *st, uint64_t *seq, uint8_t hash[static STO
 	return rc;
 }
 
-cf_err store_audit_anchor(struct store *st, uint64_t *seq, uint8_t hash[static STORE_HASH_LEN])
+cf_err st_meta_u64(struct store *st, const char *key, uint64_t *out)
 {
-	char v[2 * STORE_HASH_LEN + 1];
+	char v[32];
 	char *end = NULL;
-	*seq = 0;
-	memset(hash, 0, STORE_HASH_LEN);
-	cf_err rc = store_meta_get(st, "audit_head_seq", v, sizeof v);
-	if (rc == CF_E_NOT_FOUND)
-		return CF_OK;
-	if (rc != CF_OK)
-		return rc;
+
+	*out = 0;
+	TRY(store_meta_get(st, key, v, sizeof v));
 	errno = 0;
 	unsigned long long n = strtoull(v, &end, 10);
 	if (errno != 0 || end == v || *end != '\0')
 		return CF_E_STORE;
+	*out = n;
+	return CF_OK;
+}
+
+cf_err store_audit_anchor(struct store *st, uint64_t *seq, uint8_t hash[static STORE_HASH_LEN])
+{
+	char v[2 * STORE_HASH_LEN + 1];
+	uint64_t n = 0;
+	*seq = 0;
+	memset(hash, 0, STORE_HASH_LEN);
+	cf_err rc = st_meta_u64(st, "audit_head_seq", &n);
+	if (rc == CF_E_NOT_FOUND)
+		return CF_OK;
+	if (rc != CF_OK)
+		return rc;
 	if ((rc = store_meta_get(st, "audit_head_hash", v, sizeof v)) != CF_OK)
 		return rc == CF_E_NOT_FOUND ? CF_E_STORE : rc;
 	if (hex_decode(v, strlen(v), hash, STORE_HASH_LEN) != CF_OK)

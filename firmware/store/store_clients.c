@@ -134,9 +134,11 @@ cf_err store_client_find_active(struct store *st, const char *subject, const cha
 	return one_row(st, s, out, "client by subject");
 }
 
-/* Run a one-use change statement with one text parameter inside a transaction;
+/* Run a one-use change statement with one text parameter (?1), and a second (?2) when v2 is not
+ * NULL, inside a transaction;
  * CF_E_NOT_FOUND when it changed no row. */
-static cf_err change1(struct store *st, const char *sql, const char *v, const char *what)
+static cf_err change2(struct store *st, const char *sql, const char *v, const char *v2,
+		       const char *what)
 {
 	sqlite3_stmt *s = NULL;
 	cf_err rc;
@@ -144,7 +146,8 @@ static cf_err change1(struct store *st, const char *sql, const char *v, const ch
 	TRY(store_tx_begin(st));
 	if ((rc = st_prepare(st, sql, &s)) != CF_OK)
 		goto out;
-	if (st_bind_text(s, 1, v) != SQLITE_OK) {
+	if (st_bind_text(s, 1, v) != SQLITE_OK ||
+	    (v2 != NULL && sqlite3_bind_text(s, 2, v2, -1, SQLITE_STATIC) != SQLITE_OK)) {
 		rc = CF_E_STORE;
 		goto out;
 	}
@@ -160,6 +163,11 @@ out:
 	sqlite3_finalize(s);
 	store_tx_rollback(st);
 	return rc;
+}
+
+static cf_err change1(struct store *st, const char *sql, const char *v, const char *what)
+{
+	return change2(st, sql, v, NULL, what);
 }
 
 cf_err store_client_revoke(struct store *st, const char *fingerprint)
@@ -180,31 +188,9 @@ cf_err store_client_delete_name(struct store *st, const char *name)
 
 cf_err store_client_set_allow(struct store *st, const char *fingerprint, const char *allow)
 {
-	sqlite3_stmt *s = NULL;
-	cf_err rc;
-
 	if (st == NULL || !st_text_ok(fingerprint, STORE_OWNER_MAX) || allow == NULL ||
 	    strlen(allow) >= STORE_CLIENT_ALLOW_MAX)
 		return CF_E_INVALID_ARG;
-	TRY(store_tx_begin(st));
-	if ((rc = st_prepare(st, "UPDATE clients SET allow=?2 WHERE fingerprint=?1 AND role<>'"
-				 STORE_CLIENT_ROLE_REVOKED "'", &s)) != CF_OK)
-		goto out;
-	if (st_bind_text(s, 1, fingerprint) != SQLITE_OK ||
-	    sqlite3_bind_text(s, 2, allow, -1, SQLITE_STATIC) != SQLITE_OK) {
-		rc = CF_E_STORE;
-		goto out;
-	}
-	if ((rc = st_stmt_run(st, s, "set client allow")) != CF_OK)
-		goto out;
-	if (sqlite3_changes(st->db) == 0) {
-		rc = CF_E_NOT_FOUND;
-		goto out;
-	}
-	sqlite3_finalize(s);
-	return store_tx_commit(st);
-out:
-	sqlite3_finalize(s);
-	store_tx_rollback(st);
-	return rc;
+	return change2(st, "UPDATE clients SET allow=?2 WHERE fingerprint=?1 AND role<>'"
+			   STORE_CLIENT_ROLE_REVOKED "'", fingerprint, allow, "set client allow");
 }

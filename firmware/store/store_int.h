@@ -74,5 +74,8 @@ void st_read_end(struct store *st, bool opened);
 /* Prepare constant SQL for one use (not cached): finalize with sqlite3_finalize. For the
  * non-hot-path files (console, administration, backup). */
 MUST_USE cf_err st_prepare(struct store *st, const char *sql, sqlite3_stmt **out);
+/* A meta value that is a decimal count: CF_E_NOT_FOUND when absent (*out = 0), CF_E_STORE when
+ * it is not a number. */
+MUST_USE cf_err st_meta_u64(struct store *st, const char *key, uint64_t *out);
 
 #endif
