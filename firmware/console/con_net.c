@@ -288,6 +288,9 @@ static cf_err time_show(struct con *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	/* the sync's status first, then the clock: a step the status reports is in the time shown
+	 * (the NTP thread may step the clock while this command runs) */
+	board_ntp_status(&c->svc->board, &st);
 	board_time_format(con_now(c), now);
 	con_printf(c, "time: %s (UTC)\n", now);
 	if (!board_clock_settable(&c->svc->board))
@@ -295,7 +298,6 @@ static cf_err time_show(struct con *c, int argc, char **argv)
 	net_load(c, "time show", &n, &saved);
 	ntp_list_text(n.ntp, n.n_ntp, list, sizeof list);
 	con_printf(c, "ntp: %s\n", list);
-	board_ntp_status(&c->svc->board, &st);
 	if (n.n_ntp > 0 && board_clock_settable(&c->svc->board))
 		ntp_print_status(c, &st);
 	else if (n.n_ntp > 0)
