@@ -60,3 +60,25 @@ void log_msg(enum log_level lvl, cf_err rc, const char *file, int line, const ch
 	else
 		log_stderr(lvl, full);
 }
+
+bool log_rate_take(struct log_rate *r, uint64_t now_ms, uint64_t *dropped)
+{
+	uint64_t cap = (uint64_t)r->burst * 1000;
+
+	if (r->t_ms == 0) {
+		r->milli = cap;
+	} else if (now_ms > r->t_ms) {
+		uint64_t add = (now_ms - r->t_ms) * r->per_min / 60; /* milli-tokens */
+		r->milli = add >= cap - r->milli ? cap : r->milli + add;
+	}
+	r->t_ms = now_ms > r->t_ms ? now_ms : r->t_ms;
+	if (r->milli < 1000) {
+		r->dropped++;
+		*dropped = 0;
+		return false;
+	}
+	r->milli -= 1000;
+	*dropped = r->dropped;
+	r->dropped = 0;
+	return true;
+}

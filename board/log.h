@@ -3,6 +3,8 @@
 #define COFFRE_BOARD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include "err.h"
 
 enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN = 1, LOG_LVL_INFO = 2, LOG_LVL_DBG = 3 };
@@ -30,5 +32,19 @@ void log_msg(enum log_level lvl, cf_err rc, const char *file, int line, const ch
 /* _r forms append ": <cf_err_str(rc)>" */
 #define log_err_r(rc, ...)  log_msg(LOG_LVL_ERR, (rc), __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_warn_r(rc, ...) log_msg(LOG_LVL_WARN, (rc), __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+/* A bounded rate for lines any peer can cause (one per failed handshake, ...): a token bucket
+ * of `burst` lines refilled at `per_min` lines a minute. Not thread-safe (the caller locks).
+ * log_rate_take: true when this line may be written; *dropped then says how many lines were
+ * not written since the previous one that was (to be said in that line). */
+struct log_rate {
+	unsigned burst;
+	unsigned per_min;
+	uint64_t t_ms;        /* when the bucket was last refilled; 0 = never used */
+	uint64_t milli;       /* tokens x 1000 */
+	uint64_t dropped;     /* lines not written since the last one written */
+};
+
+bool log_rate_take(struct log_rate *r, uint64_t now_ms, uint64_t *dropped);
 
 #endif

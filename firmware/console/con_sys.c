@@ -515,6 +515,9 @@ static cf_err sys_status(struct con *c, int argc, char **argv)
 		sys_kmip_addr(c, ss.port, addr, sizeof addr);
 		con_printf(c, "kmip: %s, %u open connections, %llu requests\n", addr, ss.connections,
 			   (unsigned long long)ss.requests);
+		con_printf(c, "kmip handshakes: %llu completed, %llu failed or timed out\n",
+			   (unsigned long long)ss.handshakes_ok,
+			   (unsigned long long)ss.handshakes_failed);
 		con_printf(c, "kmip refused_source: %llu (outside [kmip] allow)\n",
 			   (unsigned long long)ss.refused_source);
 		con_printf(c, "kmip fair share: refused_busy_source %llu, refused_rate %llu, "

@@ -41,6 +41,8 @@
 #define NET_ACCEPT_BATCH 64
 #define NET_EVENTS 64
 #define NET_ACCEPT_PAUSE_MS 100
+#define NET_PREAUTH_LOG_BURST 30   /* pre-authentication lines: 30 at once, then */
+#define NET_PREAUTH_LOG_PER_MIN 60 /* one a second; the rest are counted in status */
 #define NET_REFUSE_LOG_MS 10000  /* at most one "refused from outside [kmip] allow" line per 10 s */
 #define NET_ALERT_MAX 64    /* bytes: more written in a handshake = the server's flight, not an alert */
 #define NET_DRIVE_BUDGET 4 /* requests served per connection before the others get a turn */
@@ -135,9 +137,17 @@ struct net_server {
 	struct cidr_list allow;
 	uint64_t allow_unlogged;   /* refusals since the last log line */
 	uint64_t allow_logged_ms;  /* when that line was written; 0 = never */
+	/* lines about one connection that any peer can cause before it is authenticated (failed
+	 * handshakes, handshake timeouts): a bounded rate (under mu) */
+	struct log_rate preauth_log;
 };
 
 #define STAT_INC(s, f) atomic_fetch_add_explicit(&(s)->st.f, 1, memory_order_relaxed)
+
+/* Whether a line about a connection not authenticated yet may be written now (a bounded rate:
+ * a flood of failed handshakes must not flood the log); *more gets the text that says how many
+ * such lines were not written since the last one ("" when none). */
+static bool preauth_log_ok(struct net_server *s, char *more, size_t cap);
 
 static uint64_t now_ms(void)
 {
@@ -342,6 +352,22 @@ static enum step step_want(int e)
 	return e == SSL_ERROR_WANT_WRITE ? STEP_WANT_WRITE : STEP_WANT_READ;
 }
 
+static bool preauth_log_ok(struct net_server *s, char *more, size_t cap)
+{
+	uint64_t dropped = 0;
+
+	pthread_mutex_lock(&s->mu);
+	bool ok = log_rate_take(&s->preauth_log, now_ms(), &dropped);
+	pthread_mutex_unlock(&s->mu);
+	more[0] = '\0';
+	if (ok && dropped > 0)
+		(void)snprintf(more, cap, " (%llu earlier line(s) of failed or timed-out handshakes "
+			       "not logged: at most %d a minute after %d; status counts them all)",
+			       (unsigned long long)dropped, NET_PREAUTH_LOG_PER_MIN,
+			       NET_PREAUTH_LOG_BURST);
+	return ok;
+}
+
 static enum step conn_handshake(struct worker *w, struct conn *c)
 {
 	struct net_server *s = w->srv;
@@ -357,7 +383,7 @@ static enum step conn_handshake(struct worker *w, struct conn *c)
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 		return step_want(e);
 	if (r != 1) {
-		char why[400];
+		char why[400], more[160];
 		c->fatal = true;
 		unsigned long ec = ERR_peek_last_error();
 		bool eof = (e == SSL_ERROR_SYSCALL && sys_errno == 0 && ec == 0) ||
@@ -365,21 +391,25 @@ static enum step conn_handshake(struct worker *w, struct conn *c)
 			    ERR_GET_REASON(ec) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
 		tls_fail_text(c, e, sys_errno, why, sizeof why);
 		STAT_INC(s, handshakes_failed);
-		/* failed handshakes are normal (probes, untrusted clients): one line, never fatal;
-		 * a plain TCP connect-and-close (port checks) only at info */
+		/* failed handshakes are normal (probes, untrusted clients): one line, never fatal,
+		 * at a bounded rate; a plain TCP connect-and-close (port checks) only at info */
+		if (!preauth_log_ok(s, more, sizeof more))
+			return STEP_CLOSE;
 		if (eof)
-			log_info("net: conn %llu %s: closed by the peer during the TLS handshake",
-				 (unsigned long long)c->ci.conn_id, c->ci.peer);
+			log_info("net: conn %llu %s: closed by the peer during the TLS handshake%s",
+				 (unsigned long long)c->ci.conn_id, c->ci.peer, more);
 		else
-			log_warn("net: conn %llu %s: TLS handshake failed: %s",
-				 (unsigned long long)c->ci.conn_id, c->ci.peer, why);
+			log_warn("net: conn %llu %s: TLS handshake failed: %s%s",
+				 (unsigned long long)c->ci.conn_id, c->ci.peer, why, more);
 		return STEP_CLOSE;
 	}
 	cf_err rc = identity_from_ssl(c->ssl, &c->id);
 	if (rc != CF_OK) {
+		char more[160];
 		STAT_INC(s, handshakes_failed);
-		log_warn_r(rc, "net: conn %llu %s: client certificate unusable",
-			   (unsigned long long)c->ci.conn_id, c->ci.peer);
+		if (preauth_log_ok(s, more, sizeof more))
+			log_warn_r(rc, "net: conn %llu %s: client certificate unusable%s",
+				   (unsigned long long)c->ci.conn_id, c->ci.peer, more);
 		return STEP_CLOSE;
 	}
 	STAT_INC(s, handshakes_ok);
@@ -736,6 +766,7 @@ static void worker_sweep(struct worker *w, uint64_t now)
 {
 	struct net_server *s = w->srv;
 	struct conn *next;
+	char more[160];
 	for (struct conn *c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		/* a connection that served nothing for a whole tick gives its record buffers back
@@ -759,9 +790,15 @@ static void worker_sweep(struct worker *w, uint64_t now)
 		if (c->st == CS_READ_HDR && c->hdr_got == 0)
 			log_info("net: conn %llu %s: idle timeout, closing",
 				 (unsigned long long)c->ci.conn_id, c->ci.peer);
-		else
+		else if (c->st != CS_HANDSHAKE)
 			log_warn("net: conn %llu %s: %s timeout, closing",
 				 (unsigned long long)c->ci.conn_id, c->ci.peer, what);
+		else {
+			STAT_INC(s, handshakes_failed); /* a handshake never finished */
+			if (preauth_log_ok(s, more, sizeof more))
+				log_warn("net: conn %llu %s: %s timeout, closing%s",
+					 (unsigned long long)c->ci.conn_id, c->ci.peer, what, more);
+		}
 		conn_close(w, c, c->st == CS_READ_HDR && c->hdr_got == 0);
 	}
 	if (!w->listening && now >= w->accept_resume) {
@@ -1248,6 +1285,8 @@ cf_err net_server_new(const struct net_config *cfg, struct tls_ctx *tls,
 	s->lim = KMIP_LIMITS_DEFAULT;
 	s->lim.max_message = s->cfg.max_message;
 	s->next_conn_id = 1;
+	s->preauth_log = (struct log_rate){ .burst = NET_PREAUTH_LOG_BURST,
+					    .per_min = NET_PREAUTH_LOG_PER_MIN };
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
 		return CF_E_INTERNAL;

@@ -123,7 +123,7 @@ struct net_config {
 struct net_stats {
 	uint64_t accepted;
 	uint64_t handshakes_ok;
-	uint64_t handshakes_failed;   /* verification, protocol, or peer closed mid-handshake */
+	uint64_t handshakes_failed;   /* verification, protocol, peer closed or timed out mid-handshake */
 	uint64_t timeouts;            /* handshake, read, idle or write */
 	uint64_t bad_frames;          /* headers refused by ttlv_msg_len */
 	uint64_t requests;            /* handler calls */

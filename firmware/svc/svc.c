@@ -1086,6 +1086,8 @@ void svc_stats_get(struct svc *s, struct svc_stats *out)
 		out->connections = (unsigned)ns.open;
 		out->requests = ns.requests;
 		out->refused_source = ns.refused_source;
+		out->handshakes_ok = ns.handshakes_ok;
+		out->handshakes_failed = ns.handshakes_failed;
 		out->refused_busy_source = ns.refused_busy_source;
 		out->refused_rate = ns.refused_rate;
 		out->refused_handshaking = ns.refused_handshaking;

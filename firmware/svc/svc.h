@@ -80,6 +80,8 @@ struct svc_stats {
 	unsigned connections;      /* open KMIP connections */
 	uint64_t requests;         /* KMIP requests served since start */
 	uint64_t refused_source;   /* connections closed at accept: outside [kmip] allow */
+	uint64_t handshakes_ok;       /* KMIP TLS handshakes completed */
+	uint64_t handshakes_failed;   /* ... failed or timed out (their log lines: bounded rate) */
 	uint64_t refused_busy_source; /* ... max_conns_per_source open from that source */
 	uint64_t refused_rate;     /* ... over handshake_rate_per_source */
 	uint64_t refused_handshaking; /* ... max_handshaking in handshake */

@@ -15,7 +15,8 @@ usage: test_abuse.py BUILD_DIR
 2. handshake flood: 127.0.0.2 runs full TLS handshakes without a client certificate (8 loops)
    and with one but no request (8 loops); meanwhile the vCenter pattern from 127.0.0.1 again
    has no error; 127.0.0.2 is throttled (refused_rate grows: its failed handshakes cost it the
-   penalty); the log has a bounded number of refusal lines.
+   penalty); the log has a bounded number of refusal lines, and of failed-handshake lines (30
+   at once, then one a second; `status` counts every failed handshake).
 3. Afterwards nothing is left counted: 0 connections open, and 127.0.0.2 is served again once
    its bucket refilled (a client that sends a request)."""
 import os
@@ -44,6 +45,12 @@ FLOOD_RE = re.compile(r"^mode=(\S+) conns=\d+ secs=\S+ attempts=(\d+) refused=(\
 def fair(con):
     m = STATUS_RE.search(con.cmd("status").replace("\r\n", "\n"))
     return tuple(int(x) for x in m.groups()) if m else None
+
+
+def handshakes(con):
+    m = re.search(r"^kmip handshakes: (\d+) completed, (\d+) failed or timed out$",
+                  con.cmd("status").replace("\r\n", "\n"), re.M)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def open_count(con):
@@ -112,6 +119,7 @@ a = cl.Appliance(build, name="abuse")
 a.set_section("kmip", {"max_handshaking": 16, "handshake_timeout_s": 2,
                        "handshake_rate_per_source": 2000, "handshake_burst_per_source": 200})
 a.start()
+T0 = time.monotonic()
 con = a.console
 a.login()
 t.check("status: fair-share counters at 0", fair(con) == (0, 0, 0), con.cmd("status"))
@@ -150,6 +158,39 @@ t.check("127.0.0.2 throttled: refused_rate grew (%s -> %s), refusals seen by the
 lines = re.findall(r"net: refused \d+ connection\(s\) by \[kmip\] fair share", a.stderr())
 t.check("log: bounded refusal lines (%d for %d refusals)" % (len(lines), sum(f2)),
         1 <= len(lines) <= 4 and sum(f2) > 20)
+
+# ---- 2b. failed handshakes: a bounded number of log lines -----------------------------------
+# 120 sources (127.0.1.1 ...), each one connection that sends a non-TLS line: 120 failed
+# handshakes, whatever the floods above left in the sources' buckets
+hs0 = handshakes(con)
+for i in range(120):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.bind(("127.0.1.%d" % (i + 1), 0))
+    s.connect(("127.0.0.1", a.port))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    try:
+        s.recv(64)          # the alert, then the close
+    except OSError:
+        pass
+    s.close()
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline and (handshakes(con) or (0, 0))[1] < hs0[1] + 120:
+    time.sleep(0.1)
+hs = handshakes(con)
+elapsed = time.monotonic() - T0
+log = a.stderr()
+pre = re.findall(r"net: conn \d+ \S+: (?:TLS handshake failed|closed by the peer during the "
+                 r"TLS handshake|TLS handshake timeout|client certificate unusable)", log)
+said = sum(int(x) for x in re.findall(r"\((\d+) earlier line\(s\) of failed or timed-out "
+                                      r"handshakes not logged", log))
+t.check("status: the 120 failed handshakes counted (%s -> %s)" % (hs0, hs),
+        hs0 is not None and hs is not None and hs[1] - hs0[1] == 120)
+# 30 at once, then one a second since coffred started
+t.check("log: failed handshakes at a bounded rate (%d lines for %s failures in %.0f s; %d said "
+        "not logged)" % (len(pre), hs and hs[1], elapsed, said),
+        hs is not None and len(pre) <= 30 + elapsed + 1 and len(pre) < hs[1] and said >= 1 and
+        len(pre) + said <= hs[1])
 
 # ---- 3. nothing left counted ------------------------------------------------------------------
 deadline = time.monotonic() + 5
