@@ -122,6 +122,14 @@ void fair_penalize(struct fair_table *t, const struct fair_key *key, unsigned to
 		e->milli = e->milli - floor > m ? e->milli - m : floor;
 }
 
+void fair_refund(struct fair_table *t, const struct fair_key *key)
+{
+	struct fair_src *e = find(t, key);
+	int64_t cap = (int64_t)t->lim.burst * 1000;
+	if (e != NULL)
+		e->milli = e->milli + 1000 < cap ? e->milli + 1000 : cap;
+}
+
 void fair_release(struct fair_table *t, const struct fair_key *key)
 {
 	struct fair_src *e = find(t, key);

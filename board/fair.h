@@ -78,6 +78,11 @@ void fair_handshake_done(struct fair_table *t, const struct fair_key *key);
  * bucket loses tokens more tokens, into debt down to -burst (the refill pays the debt first,
  * so the penalty holds even for a source that keeps its bucket empty). */
 void fair_penalize(struct fair_table *t, const struct fair_key *key, unsigned tokens);
+/* A connection admitted with FAIR_OK resumed a TLS session (a ticket the server gave an
+ * authenticated client; no signature, a tenth of a full handshake's CPU): its token goes back
+ * (never above the burst), so a client that resumes is never throttled by the bucket, only
+ * by the counts of connections open and in handshake. */
+void fair_refund(struct fair_table *t, const struct fair_key *key);
 /* The connection admitted with FAIR_OK closed: its source's count drops by one. */
 void fair_release(struct fair_table *t, const struct fair_key *key);
 /* Open connections counted for key (0 when not in the table). */

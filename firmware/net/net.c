@@ -423,8 +423,11 @@ static enum step conn_handshake(struct worker *w, struct conn *c)
 	c->st = CS_READ_HDR;
 	atomic_fetch_sub_explicit(&s->st.handshaking, 1, memory_order_relaxed);
 	if (c->fair_held) { /* the source's share of handshakes in progress */
+		bool resumed = SSL_session_reused(c->ssl) == 1;
 		pthread_mutex_lock(&s->mu);
 		fair_handshake_done(&s->fair, &c->src);
+		if (resumed)
+			fair_refund(&s->fair, &c->src);
 		pthread_mutex_unlock(&s->mu);
 	}
 	c->hdr_got = 0;

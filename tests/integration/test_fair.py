@@ -13,7 +13,10 @@ usage: test_fair.py BUILD_DIR
 3. The refusals are logged in a bounded number of lines, never one per connection.
 4. The DEFAULT limits: coffre-bench --op vcenter --conns 64 --seconds 5 from one address (a
    vCenter boot storm: a new full handshake per operation) gets zero refusals; its rate is
-   printed."""
+   printed.
+5. handshake_rate_per_source = 50, burst 50: coffre-bench --op vcenter --resume from one
+   address goes far beyond 50/s with zero refusals (a resumed session gives its token back);
+   the same without --resume is held to the rate (refused_rate grows)."""
 import os
 import re
 import socket
@@ -231,6 +234,42 @@ if m is not None:
 f = fair(con)
 t.check("defaults: zero fair-share refusals for 64 concurrent vCenter connections (%s)" % (f,),
         f == (0, 0, 0))
+rc = a.stop()
+t.check("clean stop (rc=%s)" % rc, rc == 0)
+
+
+# ---- 5. resumed sessions give their token back -------------------------------------------------
+def bench_vcenter(extra):
+    r = subprocess.run([os.path.join(build, "coffre-bench"), "--host", "127.0.0.1", "--port",
+                        str(a.port), "--cert", os.path.join(pki, "qa.crt"), "--key",
+                        os.path.join(pki, "qa.key"), "--ca", os.path.join(pki, "ca.crt"),
+                        "--op", "vcenter", "--conns", "8", "--seconds", "3", "--threads", "1",
+                        "--no-name-check"] + extra,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    out = r.stdout.decode(errors="replace")
+    m = re.search(r"^op=vcenter conns=8 ops=(\d+) .*errors=(\d+)$", out, re.M)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, -1), out
+
+
+# 50 handshakes a second, burst 50: far below what one client resuming sessions does
+with open(a.conf, "w") as fh:
+    fh.write(base_conf)
+a.set_section("kmip", {"handshake_rate_per_source": 50, "handshake_burst_per_source": 50})
+a.start()
+con = a.console
+a.login()
+(ops, errs), out = bench_vcenter(["--resume"])
+print(out.rstrip())
+f = fair(con)
+t.check("resumed handshakes from one address at %d in 3 s (rate limit 50/s, burst 50): no "
+        "error, zero refusals (%s)" % (ops, f,), ops > 3 * 50 + 50 + 100 and errs == 0 and
+        f is not None and f[1] == 0, out[-600:])
+(ops2, errs2), out = bench_vcenter([])
+print(out.rstrip())
+f2 = fair(con)
+t.check("the same pace with full handshakes is held to the rate: %d ops, refused_rate %s"
+        % (ops2, f2 and f2[1]), f2 is not None and f2[1] > 0 and ops2 <= 3 * 50 + 50 + 60,
+        out[-600:])
 rc = a.stop()
 t.check("clean stop (rc=%s)" % rc, rc == 0)
 t.done()

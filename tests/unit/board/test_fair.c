@@ -192,6 +192,46 @@ static void test_penalty(void **st)
 	free(t);
 }
 
+/* A resumed session gives its token back: a resuming client is never out of tokens, however
+ * fast it reconnects; a full-handshake client at the same pace is throttled to the rate; the
+ * refund never lifts the bucket above its burst. */
+static void test_refund(void **st)
+{
+	(void)st;
+	struct fair_table *t = table(1000, 100, 10);   /* 100/s, burst 10 */
+	struct fair_key res = key("198.51.100.7"), full = key("198.51.100.8");
+	uint64_t now = 5000000;
+	unsigned nr = 0, nf = 0;
+	for (unsigned ms = 0; ms < 1000; ms++) {
+		for (int i = 0; i < 2; i++) {   /* 2000/s each, 20 times the rate */
+			if (fair_admit(t, &res, now + ms) == FAIR_OK) {
+				nr++;
+				fair_handshake_done(t, &res);
+				fair_refund(t, &res);
+				fair_release(t, &res);
+			}
+			if (fair_admit(t, &full, now + ms) == FAIR_OK) {
+				nf++;
+				fair_handshake_done(t, &full);
+				fair_release(t, &full);
+			}
+		}
+	}
+	assert_int_equal(nr, 2000);
+	assert_true(nf >= 10 + 99 && nf <= 10 + 100);
+	/* at the burst: refunds do not add (10 admitted without refund, the 11th refused) */
+	for (int i = 0; i < 5; i++)
+		fair_refund(t, &res);
+	unsigned n = 0;
+	while (fair_admit(t, &res, now + 1000) == FAIR_OK) {
+		fair_handshake_done(t, &res);
+		fair_release(t, &res);
+		n++;
+	}
+	assert_int_equal(n, 10);
+	free(t);
+}
+
 /* n distinct IPv4 sources 10.x.y.z */
 static void many_keys(struct fair_key *out, unsigned n)
 {
@@ -274,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_bucket),
 		cmocka_unit_test(test_handshake_share),
 		cmocka_unit_test(test_penalty),
+		cmocka_unit_test(test_refund),
 		cmocka_unit_test(test_bounded_eviction),
 		cmocka_unit_test(test_full_set_untracked),
 	};
