@@ -15,7 +15,8 @@
  * (default 0: at once); on a test machine shared by the flood, the server and the measured
  * client, it keeps the flood's own CPU from being what is measured. Prints one line on stdout:
  *   mode=M conns=N secs=S attempts=A refused=R served=H failed=F deadline=D
- * refused: closed by the server within 100 ms with no byte sent to us (a refusal at accept);
+ * refused: closed by the server with no byte sent to us, within 100 ms or by a reset (a refusal
+ * at accept: closed at once, or held a second in the server's tarpit and reset);
  * served: handshakes completed (handshake modes); deadline: silent / partial connections the
  * server closed later (its handshake timeout); failed: anything else. Exit 0 unless set-up
  * failed (2). Client side only: never links firmware/. */
@@ -110,16 +111,16 @@ static bool flood_hold(struct flood *f, int fd)
 		}
 		if (n > 0) /* an alert: the server gave up on the partial hello */
 			continue;
-		bool quick = now_ms() - t0 < FLOOD_REFUSED_MS;
-		atomic_fetch_add(quick ? &f->refused : &f->deadline, 1);
-		return quick;
+		/* a refusal at accept: closed at once, or held and then reset (the tarpit) */
+		bool refused = now_ms() - t0 < FLOOD_REFUSED_MS || (n < 0 && errno == ECONNRESET);
+		atomic_fetch_add(refused ? &f->refused : &f->deadline, 1);
+		return refused;
 	}
 }
 
 /* handshake / handshake-cert: one TLS handshake, then close; true when refused. */
 static bool flood_tls(struct flood *f, int fd)
 {
-	uint64_t t0 = now_ms();
 	bool refused = false;
 	SSL *ssl = SSL_new(f->ctx);
 	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
@@ -132,9 +133,9 @@ static bool flood_tls(struct flood *f, int fd)
 		atomic_fetch_add(&f->served, 1);
 	} else {
 		BIO *rb = SSL_get_rbio(ssl);
-		bool nothing = rb != NULL && BIO_number_read(rb) == 0;
-		bool quick = now_ms() - t0 < FLOOD_REFUSED_MS;
-		refused = nothing && quick;
+		/* not one byte back: refused at accept (closed at once, or held and reset); a
+		 * server that started TLS answers the ClientHello at once */
+		refused = rb != NULL && BIO_number_read(rb) == 0;
 		atomic_fetch_add(refused ? &f->refused : &f->failed, 1);
 	}
 	ERR_clear_error();

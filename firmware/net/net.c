@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -41,6 +42,8 @@
 #define NET_ACCEPT_BATCH 64
 #define NET_EVENTS 64
 #define NET_ACCEPT_PAUSE_MS 100
+#define NET_TARPIT_MS 1000   /* a connection refused by fair share is held this long, then reset */
+#define NET_TARPIT_MAX 512   /* ... at most this many per worker (fewer with few descriptors) */
 #define NET_PREAUTH_LOG_BURST 30   /* pre-authentication lines: 30 at once, then */
 #define NET_PREAUTH_LOG_PER_MIN 60 /* one a second; the rest are counted in status */
 #define NET_REFUSE_LOG_MS 10000  /* at most one "refused from outside [kmip] allow" line per 10 s */
@@ -102,6 +105,12 @@ struct worker {
 	const struct net_hold_ops *hold_ops;
 	int wake_fd;                        /* hold_ops->wake_fd, in our epoll set; -1 = none */
 	_Atomic uint64_t beat_ms;           /* top of the loop last passed (net_server_stalled) */
+	/* connections refused by fair share, held unread (no TLS, no epoll) until tp_until, then
+	 * reset: a client that reconnects as soon as it is closed waits instead of spinning. A
+	 * FIFO ring, oldest first; full: the oldest is reset early */
+	int tp_fd[NET_TARPIT_MAX];
+	uint64_t tp_until[NET_TARPIT_MAX];
+	unsigned tp_head, tp_n;
 };
 
 struct net_server {
@@ -140,6 +149,7 @@ struct net_server {
 	/* lines about one connection that any peer can cause before it is authenticated (failed
 	 * handshakes, handshake timeouts): a bounded rate (under mu) */
 	struct log_rate preauth_log;
+	unsigned tarpit_cap;       /* per worker: NET_TARPIT_MAX, or fewer with few descriptors */
 };
 
 #define STAT_INC(s, f) atomic_fetch_add_explicit(&(s)->st.f, 1, memory_order_relaxed)
@@ -763,6 +773,46 @@ static void conn_drive(struct worker *w, struct conn *c)
 	}
 }
 
+/* ---- tarpit ------------------------------------------------------------------------- */
+
+/* Reset (RST, no FIN exchange, no TIME_WAIT here) and close a connection never served. */
+static void close_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	close(fd);
+}
+
+static void tarpit_pop(struct worker *w)
+{
+	close_reset(w->tp_fd[w->tp_head]);
+	w->tp_head = (w->tp_head + 1) % NET_TARPIT_MAX;
+	w->tp_n--;
+}
+
+/* Hold fd, refused before TLS, for NET_TARPIT_MS (or close it now when there is no room). */
+static void tarpit_add(struct worker *w, int fd, uint64_t now)
+{
+	unsigned cap = w->srv->tarpit_cap;
+	if (cap == 0) {
+		close_reset(fd);
+		return;
+	}
+	if (w->tp_n >= cap)
+		tarpit_pop(w);
+	unsigned i = (w->tp_head + w->tp_n) % NET_TARPIT_MAX;
+	w->tp_fd[i] = fd;
+	w->tp_until[i] = now + NET_TARPIT_MS;
+	w->tp_n++;
+}
+
+/* Reset the held connections whose time is up (all of them with flush). */
+static void tarpit_sweep(struct worker *w, uint64_t now, bool flush)
+{
+	while (w->tp_n > 0 && (flush || w->tp_until[w->tp_head] <= now))
+		tarpit_pop(w);
+}
+
 /* ---- worker ------------------------------------------------------------------------ */
 
 static void worker_sweep(struct worker *w, uint64_t now)
@@ -770,6 +820,7 @@ static void worker_sweep(struct worker *w, uint64_t now)
 	struct net_server *s = w->srv;
 	struct conn *next;
 	char more[160];
+	tarpit_sweep(w, now, false);
 	for (struct conn *c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		/* a connection that served nothing for a whole tick gives its record buffers back
@@ -935,6 +986,11 @@ static void worker_accept(struct worker *w)
 				return;
 			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 				continue;
+			/* out of descriptors with some held in the tarpit: those go first */
+			if ((errno == EMFILE || errno == ENFILE) && w->tp_n > 0) {
+				tarpit_sweep(w, 0, true);
+				continue;
+			}
 			/* EMFILE, ENFILE, ENOBUFS, ENOMEM: stop accepting for a moment rather than
 			 * spin on a listener that stays readable */
 			uint64_t now = now_ms();
@@ -966,7 +1022,7 @@ static void worker_accept(struct worker *w)
 		struct fair_key src;
 		bool held;
 		if (!fair_source(s, &ss, &src, &held)) {
-			close(fd); /* before any TLS work */
+			tarpit_add(w, fd, now_ms()); /* before any TLS work; reset a second later */
 			continue;
 		}
 		if (conn_new(w, fd, &ss, &src, held) != CF_OK) {
@@ -1160,6 +1216,7 @@ static void *worker_main(void *arg)
 	/* held responses are not sent: nothing promised them (their commits finish or not) */
 	while (w->conns != NULL)
 		conn_close(w, w->conns, true);
+	tarpit_sweep(w, 0, true);
 	if (s->h.worker_free != NULL && w->warg != NULL)
 		s->h.worker_free(w->warg);
 	w->warg = NULL;
@@ -1332,6 +1389,25 @@ static void block_signals(sigset_t *old)
 	pthread_sigmask(SIG_BLOCK, &all, old);
 }
 
+/* The tarpit's room per worker: a quarter of the descriptors, shared by the workers, at most
+ * NET_TARPIT_MAX each. The soft limit on descriptors is raised to the hard one first (at most
+ * 65536): a server of thousands of connections needs them (a service unit would set
+ * LimitNOFILE). */
+static unsigned tarpit_capacity(unsigned nw)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t per = (rl.rlim_cur == RLIM_INFINITY ? 65536 : rl.rlim_cur) / 4 / (nw ? nw : 1);
+	return per > NET_TARPIT_MAX ? NET_TARPIT_MAX : (unsigned)per;
+}
+
 cf_err net_server_start(struct net_server *s)
 {
 	cf_err rc = CF_E_INTERNAL;
@@ -1348,6 +1424,7 @@ cf_err net_server_start(struct net_server *s)
 		w->wake_fd = -1;
 	}
 	s->nw = s->cfg.workers;
+	s->tarpit_cap = tarpit_capacity(s->nw);
 	for (unsigned i = 0; i < s->nw; i++) {
 		struct worker *w = &s->w[i];
 		w->resp_cap = s->cfg.max_response;
