@@ -22,6 +22,9 @@ GENERATED_BYTES = {"Key Material", "Digest Value", "Modulus", "Private Exponent"
 SERVER_SPECIFIC_ATTRS = {"Random Number Generator", "Lease Time"}
 # Object types a 1.4 server need not list in Query even if the test case's server did.
 QUERY_OPTIONAL_OBJECTS = {"Template"}     # deprecated since KMIP 1.3
+# Server-to-client operations (KMIP 1.4 section 5): a server that sends them lists them; one
+# that never opens a connection to its clients does not (docs/conformance.md "Query").
+QUERY_OPTIONAL_OPERATIONS = {"Notify", "Put"}
 
 
 class Diff(Exception):
@@ -390,7 +393,7 @@ class Context:
     # ---- operation-specific payloads -----------------------------------------------------
     def query(self, path, exp, act, req):
         """Operations / Object Types: the expected ones must be listed (extra ones allowed;
-        Template is optional); Vendor Identification and Server Information: present, any
+        Template and the server-to-client Notify and Put are optional); Vendor Identification and Server Information: present, any
         value; anything else as expected, in any order."""
         have = {(c.tag, c.value) for c in act.value if c.typ != STRUCT}
         have_tags = {c.tag for c in act.value}
@@ -401,6 +404,8 @@ class Context:
                 if e.tag not in have_tags:
                     missing.append((p, self.name(e.tag)))
             elif e.tag == self.T["ObjectType"] and self.show(e) in QUERY_OPTIONAL_OBJECTS:
+                continue
+            elif e.tag == self.T["Operation"] and self.show(e) in QUERY_OPTIONAL_OPERATIONS:
                 continue
             elif e.typ == STRUCT:
                 if not any(self._matches(path, e, a) for a in act.value if a.tag == e.tag):

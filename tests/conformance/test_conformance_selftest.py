@@ -272,6 +272,28 @@ def check_locate_and_query():
     r = compare(steps, [less]) or ""
     check("compare: Query without an operation of the test case is reported (%s)" % r,
           "Operation: not listed: Operation Locate" in r)
+    # Suite B's Query: Notify and Put (server-to-client) and Template may be missing, nothing else
+    sb = kx.load_case(T, os.path.join(VECTORS, "kmip-1.4-xml", "mandatory",
+                                      "SUITEB_128-M-1-14.xml")).steps
+    sgood = concrete(sb[0][1], {})
+    sp = attrs_of(sgood)
+    names = {0x1B: "Notify", 0x1C: "Put"}
+
+    def without(pred):
+        return edit(sgood, sp, lambda pl: kx.Item(pl.tag, pl.typ, [c for c in pl.value
+                                                                   if not pred(c)]))
+    r = compare(sb, [without(lambda c: c.tag == T.tag("Operation") and c.value in names or
+                             c.tag == T.tag("ObjectType") and c.value == 0x06)])
+    check("compare: Query without Notify, Put (server-to-client) and Template passes", r is None,
+          r or "")
+    for op, name in ((0x06, "Certify"), (0x28, "CreateSplitKey"), (0x29, "JoinSplitKey")):
+        r = compare(sb, [without(lambda c, op=op: c.tag == T.tag("Operation") and
+                                 c.value == op)]) or ""
+        check("compare: Query without %s is reported (%s)" % (name, r),
+              "not listed: Operation" in r and name.lower() in r.replace(" ", "").lower())
+    r = compare(sb, [without(lambda c: c.tag == T.tag("ObjectType") and c.value == 0x09)]) or ""
+    check("compare: Query without Object Type PGP Key is reported (%s)" % r,
+          "not listed: Object Type" in r or "not listed: ObjectType" in r)
     uid = T.tag("UniqueIdentifier")
     loc_exp = kx.Item(T.tag("ResponseMessage"), kx.STRUCT, [])   # built by hand below
     header = good.value[0]
