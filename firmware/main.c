@@ -1,7 +1,7 @@
 /* coffred: the KMIP key server (docs/architecture.md "Process shape").
  *
  *   coffred -c CONFIG [--console PATH|pty|stdio] [--port N]
- *   coffred provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa] [--module SO]
+ *   coffred provision --qa DIR [--port PORT] [--clients N] [--server-key ec|ec-p384|rsa] [--module SO]
  *                     [--user NAME]
  *   coffred provision --fresh DIR [--port PORT] [--module SO] [--user NAME]
  *
@@ -304,7 +304,7 @@ static int usage(FILE *f, int ret)
 {
 	fprintf(f, "usage: coffred -c CONFIG [--console PATH|pty|stdio] [--port N]\n"
 		   "       coffred provision --qa DIR [--port PORT] [--clients N] "
-		   "[--server-key ec|rsa] [--module PKCS11_SO] [--user NAME]\n"
+		   "[--server-key ec|ec-p384|rsa] [--module PKCS11_SO] [--user NAME]\n"
 		   "       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO] "
 		   "[--user NAME]\n");
 	return ret;

@@ -2,7 +2,7 @@
  *
  *   coffre help
  *   coffre ttlv decode [--show-secrets] [HEX | -]
- *   coffre provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa]   (execs coffred)
+ *   coffre provision --qa DIR [--port PORT] [--clients N] [--server-key ec|ec-p384|rsa]   (execs coffred)
  *
  * Exit status: 0 success, 2 malformed input (one line on stderr), 64 usage error. To add a
  * subcommand, add a row to `commands` below. */
@@ -40,7 +40,7 @@ static const struct {
 	{ "ttlv", cmd_ttlv, "ttlv decode [--show-secrets] [HEX | -]  print a TTLV message as a tree\n"
 			    "                                        (hex from the argument, or stdin)" },
 	{ "provision", cmd_provision,
-	  "provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa] [--user NAME]\n"
+	  "provision --qa DIR [--port PORT] [--clients N] [--server-key ec|ec-p384|rsa] [--user NAME]\n"
 	  "                                        create a QA instance (runs the coffred next to coffre)" },
 	{ "backup", cmd_backup,
 	  "backup inspect FILE                     a backup's header and counts (no secret needed)\n"

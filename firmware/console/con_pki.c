@@ -478,7 +478,7 @@ static cf_err cmd_client_issue(struct con *c, int argc, char **argv)
 		return CF_E_STATE;
 	if (!pki_name_free(c, st, name))
 		return CF_E_EXISTS;
-	if ((rc = ca_client_key_new(&key)) != CF_OK) {
+	if ((rc = ca_client_key_new(false, &key)) != CF_OK) {
 		con_printf(c, "cannot generate the client key (%s)\n", cf_err_name(rc));
 		return rc;
 	}

@@ -118,9 +118,11 @@ cf_err appliance_keys_create(hsm *h, hsm_sess *s, struct appliance_keys *k)
 		fprintf(stderr, "coffred: KEK creation failed: %s\n", cf_err_str(rc));
 		goto out;
 	}
-	if ((rc = hsm_keypair_generate(s, HSM_KP_EC_P256, APPLIANCE_CA_LABEL, ca_id, sizeof ca_id, ca_uri,
-				       sizeof ca_uri)) != CF_OK ||
-	    (rc = hsm_keypair_generate(s, k->rsa ? HSM_KP_RSA_2048 : HSM_KP_EC_P256,
+	if ((rc = hsm_keypair_generate(s, k->p384 ? HSM_KP_EC_P384 : HSM_KP_EC_P256, APPLIANCE_CA_LABEL,
+				       ca_id, sizeof ca_id, ca_uri, sizeof ca_uri)) != CF_OK ||
+	    (rc = hsm_keypair_generate(s, k->rsa    ? HSM_KP_RSA_2048
+					  : k->p384 ? HSM_KP_EC_P384
+						    : HSM_KP_EC_P256,
 				       APPLIANCE_SERVER_LABEL, srv_id, sizeof srv_id, k->server_uri,
 				       k->uri_cap)) != CF_OK) {
 		fprintf(stderr, "coffred: key pair generation failed: %s\n", cf_err_str(rc));

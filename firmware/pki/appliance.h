@@ -22,6 +22,7 @@
 
 struct appliance_keys {
 	bool rsa;                     /* RSA-2048 server key (else EC P-256) */
+	bool p384;                    /* EC P-384 CA and server keys (Suite B minLOS_192) */
 	const char *ca_cn;            /* CA subject CN */
 	const char *server_names;     /* [tls] server_names; "" / NULL = localhost, this host's
 	                                 name, 127.0.0.1, ::1 */

@@ -432,9 +432,9 @@ out:
 	return rc;
 }
 
-cf_err ca_client_key_new(EVP_PKEY **out)
+cf_err ca_client_key_new(bool p384, EVP_PKEY **out)
 {
-	*out = EVP_EC_gen("P-256");
+	*out = EVP_EC_gen(p384 ? "P-384" : "P-256");
 	return *out != NULL ? CF_OK : CF_E_INTERNAL;
 }
 

@@ -96,7 +96,7 @@ MUST_USE cf_err ca_cert_to_pem(struct x509_st *x, char **out);
 MUST_USE cf_err ca_key_to_pem(struct evp_pkey_st *k, char **out, size_t *cap);
 
 /* A fresh software EC P-256 key pair for a client (QA). */
-MUST_USE cf_err ca_client_key_new(struct evp_pkey_st **out);
+MUST_USE cf_err ca_client_key_new(bool p384, struct evp_pkey_st **out);
 
 /* Write a certificate as PEM to path (created 0644, must not exist). */
 MUST_USE cf_err ca_cert_write(const char *path, struct x509_st *x);

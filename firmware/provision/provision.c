@@ -1,6 +1,6 @@
 /* Provisioning (docs/architecture.md "Contracts"), non-interactive:
  *
- *   coffred provision --qa DIR [--port PORT] [--clients N] [--server-key ec|rsa] [--module SO]
+ *   coffred provision --qa DIR [--port PORT] [--clients N] [--server-key ec|ec-p384|rsa] [--module SO]
  *                     [--user NAME]
  *
  * creates a self-contained QA instance, READY at its first start:
@@ -80,6 +80,7 @@ struct prov_opts {
 	unsigned port;
 	unsigned clients;
 	bool rsa;
+	bool p384;
 	const char *module;
 	const char *user;         /* --user NAME: [service] user, the files given to it */
 	uid_t uid;
@@ -89,7 +90,7 @@ struct prov_opts {
 static int prov_usage(void)
 {
 	fprintf(stderr, "usage: coffred provision --qa DIR [--port PORT] [--clients N] "
-			"[--server-key ec|rsa] [--module PKCS11_SO] [--user NAME]\n"
+			"[--server-key ec|ec-p384|rsa] [--module PKCS11_SO] [--user NAME]\n"
 			"       coffred provision --fresh DIR [--port PORT] [--module PKCS11_SO] "
 			"[--user NAME]\n");
 	return PROVISION_EXIT_USAGE;
@@ -355,7 +356,7 @@ static cf_err prov_token(const struct prov_opts *o, const char *dir, const char 
 	char path[PATH_MAX], ca_path[PATH_MAX], cert_path[PATH_MAX];
 	struct ca_signer signer;
 	struct ca_issue is;
-	struct appliance_keys k = { .rsa = o->rsa, .ca_cn = PROV_CA_CN, .server_names = "",
+	struct appliance_keys k = { .rsa = o->rsa, .p384 = o->p384, .ca_cn = PROV_CA_CN, .server_names = "",
 			       .ca_path = ca_path, .cert_path = cert_path, .server_uri = server_uri,
 			       .uri_cap = uri_cap, .ca_out = &ca };
 
@@ -378,7 +379,7 @@ static cf_err prov_token(const struct prov_opts *o, const char *dir, const char 
 		char name[16], file[32];
 
 		prov_client_name(i, name, sizeof name);
-		if ((rc = ca_client_key_new(&cli_key)) != CF_OK)
+		if ((rc = ca_client_key_new(o->p384, &cli_key)) != CF_OK)
 			goto out;
 		memset(&is, 0, sizeof is);
 		is.profile = CA_PROFILE_CLIENT;
@@ -441,8 +442,10 @@ static bool prov_args(int argc, char **argv, struct prov_opts *o)
 			   prov_uint(v, 1, PROV_CLIENTS_MAX, &o->clients)) {
 			qa_only = true;
 		} else if (strcmp(a, "--server-key") == 0 && v != NULL &&
-			   (strcmp(v, "ec") == 0 || strcmp(v, "rsa") == 0)) {
+			   (strcmp(v, "ec") == 0 || strcmp(v, "rsa") == 0 ||
+			    strcmp(v, "ec-p384") == 0)) {
 			o->rsa = strcmp(v, "rsa") == 0;
+			o->p384 = strcmp(v, "ec-p384") == 0;
 			qa_only = true;
 		} else if (strcmp(a, "--module") == 0 && v != NULL) {
 			o->module = v;

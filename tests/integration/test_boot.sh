@@ -67,6 +67,44 @@ else
 	bad "RSA instance ready"; sed 's/^/   | /' "$IT_TMP/rsa.err"
 fi
 
+# ---- Suite B (KMIP profiles 1.4): minLOS_128 with the default EC P-256 keys, minLOS_192 with
+# --server-key ec-p384 (CA and server keys P-384, certificates signed ECDSA-SHA384) -----------
+it_start suiteb "$D/coffred.conf" --port 0
+if it_ready suiteb; then
+	check "Suite B minLOS_128 (default keys): TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 on P-256" \
+		it_tls "$D" "$IT_PORT" -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -curves P-256 \
+		-sigalgs ECDSA+SHA256 -cert "$D/pki/qa.crt" -key "$D/pki/qa.key"
+	check "... the default keys cannot do minLOS_192 (a P-384-only client is refused)" \
+		bash -c "! timeout 10 openssl s_client -connect 127.0.0.1:$IT_PORT -tls1_2 \
+		-cipher ECDHE-ECDSA-AES256-GCM-SHA384 -curves P-384 -sigalgs ECDSA+SHA384 \
+		-cert '$D/pki/qa.crt' -key '$D/pki/qa.key' -CAfile '$D/pki/ca.crt' </dev/null \
+		>/dev/null 2>&1"
+	it_stop "$IT_PID" 5
+else
+	bad "default instance ready again"; sed 's/^/   | /' "$IT_TMP/suiteb.err"
+fi
+S=$IT_TMP/qa-p384
+check "provision --qa --server-key ec-p384" it_provision "$S" --server-key ec-p384
+check "... the CA and server certificates hold P-384 keys, signed ECDSA-SHA384" \
+	bash -c "for c in ca server; do openssl x509 -in '$S/pki/'\$c.crt -noout -text |
+		grep -q 'NIST CURVE: P-384' || exit 1; openssl x509 -in '$S/pki/'\$c.crt -noout -text |
+		grep -q 'Signature Algorithm: ecdsa-with-SHA384' || exit 1; done"
+it_start p384 "$S/coffred.conf" --port 0
+if it_ready p384; then
+	check "Suite B minLOS_192: TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384 on P-384, ECDSA+SHA384" \
+		it_tls "$S" "$IT_PORT" -tls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384 -curves P-384 \
+		-sigalgs ECDSA+SHA384 -cert "$S/pki/qa.crt" -key "$S/pki/qa.key"
+	check "... the server's temporary key is P-384" grep -q 'Server Temp Key: ECDH, secp384r1' \
+		"$IT_TMP/s_client.out"
+	check "... and KMIP is served" \
+		"$IT_BUILD/coffre-bench" --host 127.0.0.1 --port "$IT_PORT" --cert "$S/pki/qa.crt" \
+		--key "$S/pki/qa.key" --ca "$S/pki/ca.crt" --op vcenter --conns 2 --requests 10 --seconds 0
+	it_stop "$IT_PID" 5
+	check "... SIGTERM stops it (rc=$IT_RC)" test "$IT_RC" = 0
+else
+	bad "P-384 instance ready"; sed 's/^/   | /' "$IT_TMP/p384.err"
+fi
+
 # ---- SEALED: no pin_file ------------------------------------------------------------------
 grep -v '^pin_file' "$D/coffred.conf" >"$D/sealed.conf"
 port=$(it_free_port)
