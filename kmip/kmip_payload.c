@@ -35,7 +35,7 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_RECOVER:
 		return true;
 	default:
-		return kmip_op_crypto(op) || kmip_op_life(op);
+		return kmip_op_crypto(op) || kmip_op_life(op) || kmip_op_split(op);
 	}
 }
 
@@ -325,6 +325,9 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_POLL:
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, false, pl);
+	case KMIP_OPERATION_CREATE_SPLIT_KEY:
+	case KMIP_OPERATION_JOIN_SPLIT_KEY:
+		return kd_split_payload(c, r, false, pl);
 	default:
 		return kd_crypto_payload(c, r, false, pl);
 	}
@@ -405,6 +408,9 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, true, pl);
+	case KMIP_OPERATION_CREATE_SPLIT_KEY:
+	case KMIP_OPERATION_JOIN_SPLIT_KEY:
+		return kd_split_payload(c, r, true, pl);
 	default:
 		return kd_crypto_payload(c, r, true, pl);
 	}
@@ -416,7 +422,8 @@ cf_err kd_payload(struct kd *c, ttlv_rd *r, uint32_t op, bool response, struct k
 	pl->op = op;
 	pl->raw = (struct kmip_bytes){ r->p != NULL ? r->p : (const uint8_t *)"", r->len };
 	bool v2_only = op == KMIP_OPERATION_SET_ATTRIBUTE || op == KMIP_OPERATION_ADJUST_ATTRIBUTE;
-	bool too_new = kmip_op_crypto(op) && !kmip_enum_valid(T(OPERATION), op, c->ver);
+	bool too_new = (kmip_op_crypto(op) || kmip_op_split(op)) &&
+		       !kmip_enum_valid(T(OPERATION), op, c->ver);
 	bool poll_rsp = op == KMIP_OPERATION_POLL && response; /* the polled operation's payload */
 	if (!kmip_op_typed(op) || (v2_only && c->ver < KMIP_V2_0) || too_new || poll_rsp)
 		return kd_walk(c, r);
@@ -635,6 +642,9 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_POLL:
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, false, ver);
+	case KMIP_OPERATION_CREATE_SPLIT_KEY:
+	case KMIP_OPERATION_JOIN_SPLIT_KEY:
+		return ke_split_payload(w, pl, false, ver);
 	default:
 		return ke_crypto_payload(w, pl, false, ver);
 	}
@@ -729,6 +739,9 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, true, ver);
+	case KMIP_OPERATION_CREATE_SPLIT_KEY:
+	case KMIP_OPERATION_JOIN_SPLIT_KEY:
+		return ke_split_payload(w, pl, true, ver);
 	default:
 		return ke_crypto_payload(w, pl, true, ver);
 	}
