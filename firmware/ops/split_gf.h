@@ -32,7 +32,7 @@ uint8_t split_gf_inv(uint8_t a);
  * shares 1..parts-1 are rnd[(parts - 1) * n] (copied), the last is the secret XOR them all. */
 MUST_USE cf_err split_xor_make(const uint8_t *secret, size_t n, unsigned parts,
 			       const uint8_t *rnd, uint8_t *out);
-/* out[n] = XOR of the k shares sh[i][n]. */
+/* out[n] = XOR of the k shares sh[i][n] (out may not be one of them). */
 MUST_USE cf_err split_xor_join(const uint8_t *const *sh, unsigned k, size_t n, uint8_t *out);
 
 /* One Shamir share: out[n] = f(x) for every byte (x 1..255: the Key Part Identifier),
