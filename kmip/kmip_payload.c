@@ -325,11 +325,9 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_POLL:
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, false, pl);
-	case KMIP_OPERATION_CREATE_SPLIT_KEY:
-	case KMIP_OPERATION_JOIN_SPLIT_KEY:
-		return kd_split_payload(c, r, false, pl);
 	default:
-		return kd_crypto_payload(c, r, false, pl);
+		return kmip_op_split(pl->op) ? kd_split_payload(c, r, false, pl)
+					     : kd_crypto_payload(c, r, false, pl);
 	}
 }
 
@@ -408,11 +406,9 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, true, pl);
-	case KMIP_OPERATION_CREATE_SPLIT_KEY:
-	case KMIP_OPERATION_JOIN_SPLIT_KEY:
-		return kd_split_payload(c, r, true, pl);
 	default:
-		return kd_crypto_payload(c, r, true, pl);
+		return kmip_op_split(pl->op) ? kd_split_payload(c, r, true, pl)
+					     : kd_crypto_payload(c, r, true, pl);
 	}
 }
 
@@ -642,11 +638,9 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_POLL:
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, false, ver);
-	case KMIP_OPERATION_CREATE_SPLIT_KEY:
-	case KMIP_OPERATION_JOIN_SPLIT_KEY:
-		return ke_split_payload(w, pl, false, ver);
 	default:
-		return ke_crypto_payload(w, pl, false, ver);
+		return kmip_op_split(pl->op) ? ke_split_payload(w, pl, false, ver)
+					     : ke_crypto_payload(w, pl, false, ver);
 	}
 }
 
@@ -739,11 +733,9 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_GET_USAGE_ALLOCATION:
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, true, ver);
-	case KMIP_OPERATION_CREATE_SPLIT_KEY:
-	case KMIP_OPERATION_JOIN_SPLIT_KEY:
-		return ke_split_payload(w, pl, true, ver);
 	default:
-		return ke_crypto_payload(w, pl, true, ver);
+		return kmip_op_split(pl->op) ? ke_split_payload(w, pl, true, ver)
+					     : ke_crypto_payload(w, pl, true, ver);
 	}
 }
 
