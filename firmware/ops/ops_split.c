@@ -303,7 +303,6 @@ static cf_err split_run(struct ops_req *r, struct ops_item *it,
 			TRY(ops_link_row(r, KMIP_LINK_TYPE_CHILD_LINK, p->uids[i], &child));
 			TRY(store_attr_add(r->w->st, r->who.tenant, p->key_uid, &child, NULL));
 		}
-		ops_cs_forget(r);
 	}
 	/* the ID Placeholder and the audit record name part 1 (1.4 section 4.38) */
 	memcpy(r->placeholder, p->uids[0], strlen(p->uids[0]) + 1);

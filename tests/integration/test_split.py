@@ -313,5 +313,6 @@ t.check("refused Create Split Key / Join Split Key are audited",
         any(res != 0 for _, res in audits.get("Create Split Key", [])) and
         any(res != 0 for _, res in audits.get("Join Split Key", [])))
 inst.stop()
+t.check("no sanitizer report", not inst.sanitizer_errors(), rl.sanitizer_digest(inst))
 t.check("coffred exits cleanly", inst.proc.returncode == 0, "rc %s" % inst.proc.returncode)
 t.done()
