@@ -19,7 +19,8 @@
  * Attribute, Delete Attribute, Locate, Activate, Revoke, Destroy, Create Key Pair,
  * Re-key Key Pair, Encrypt, Decrypt, Sign, Signature Verify, MAC, MAC Verify, Hash, RNG
  * Retrieve, RNG Seed, Derive Key (the last ones: issue 15, kmip_crypto.c), Archive, Recover,
- * Obtain Lease, Get Usage Allocation, Poll (request only), Cancel (kmip_life.c). Any other operation's
+ * Obtain Lease, Get Usage Allocation, Poll (request only), Cancel (kmip_life.c), Create Split
+ * Key, Join Split Key (kmip_split.c). Any other operation's
  * payload is validated by a generic walk (known tags valid in the version, types as the
  * tag table says, enumerations valid) and kept as a raw view re-encoded verbatim.
  *
@@ -402,6 +403,34 @@ struct kmip_req_derive {
 	struct kmip_tmpl t;                 /* 1.x Template-Attribute, 2.0 Attributes */
 };
 
+/* Create Split Key (kmip_split.c; 1.4 section 4.38, 2.0 6.1.10). Request: Object Type, the
+ * key to split (optional), Split Key Parts, Threshold, Method (required), Prime Field Size
+ * (optional), Template-Attribute / 2.0 Attributes (required). Response: one Unique Identifier
+ * per part (1 or more), 1.x optional Template-Attribute. */
+struct kmip_req_create_split {
+	uint32_t object_type;
+	struct kmip_text uid;               /* the key to split, p == NULL if absent */
+	int32_t parts;                      /* Split Key Parts (>= 1) */
+	int32_t threshold;                  /* Split Key Threshold (>= 1) */
+	uint32_t method;                    /* Split Key Method */
+	struct kmip_bytes prime;            /* Prime Field Size (Big Integer value), or absent */
+	struct kmip_tmpl t;
+	struct kmip_bytes psm;              /* 2.0 Protection Storage Masks contents */
+};
+struct kmip_rsp_create_split {
+	struct kmip_text *uids; size_t n_uids;
+	struct kmip_tmpl t;                 /* 1.x optional */
+};
+/* Join Split Key request (kmip_split.c; 1.4 section 4.39, 2.0 6.1.26); the response has
+ * Register's fields (u.rekey_rsp). */
+struct kmip_req_join_split {
+	uint32_t object_type;
+	struct kmip_text *uids; size_t n_uids;     /* the parts, 1 or more */
+	bool has_secret_type; uint32_t secret_type; /* Secret Data Type (optional) */
+	struct kmip_tmpl t;                 /* optional */
+	struct kmip_bytes psm;              /* 2.0 */
+};
+
 /* Obtain Lease (kmip_life.c): request [Unique Identifier]; response Unique Identifier, Lease
  * Time, Last Change Date (all required). */
 struct kmip_lease {
@@ -464,6 +493,9 @@ struct kmip_payload {
 		struct kmip_lease lease;                  /* Obtain Lease, both */
 		struct kmip_usage_alloc usage_alloc;      /* Get Usage Allocation, both */
 		struct kmip_async async;                  /* Poll request, Cancel both */
+		struct kmip_req_create_split split_req;   /* Create Split Key */
+		struct kmip_rsp_create_split split_rsp;
+		struct kmip_req_join_split join_req;      /* Join Split Key (response: rekey_rsp) */
 	} u;
 };
 

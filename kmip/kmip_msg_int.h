@@ -106,6 +106,13 @@ MUST_USE cf_err kd_life_payload(struct kd *c, ttlv_rd *r, bool response,
 MUST_USE cf_err ke_life_payload(ttlv_wr *w, const struct kmip_payload *pl, bool response,
 				int ver);
 
+/* Split key payloads (kmip_split.c): Create Split Key, Join Split Key. */
+bool kmip_op_split(uint32_t op);
+MUST_USE cf_err kd_split_payload(struct kd *c, ttlv_rd *r, bool response,
+				 struct kmip_payload *pl);
+MUST_USE cf_err ke_split_payload(ttlv_wr *w, const struct kmip_payload *pl, bool response,
+				 int ver);
+
 /* Encoder helpers (kmip_codec.c). Each writes nothing when the view is absent. */
 MUST_USE cf_err ke_text(ttlv_wr *w, uint32_t tag, struct kmip_text t);
 MUST_USE cf_err ke_bytes(ttlv_wr *w, uint32_t tag, struct kmip_bytes b);

@@ -35,7 +35,7 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_RECOVER:
 		return true;
 	default:
-		return kmip_op_crypto(op) || kmip_op_life(op);
+		return kmip_op_crypto(op) || kmip_op_life(op) || kmip_op_split(op);
 	}
 }
 
@@ -326,7 +326,8 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, false, pl);
 	default:
-		return kd_crypto_payload(c, r, false, pl);
+		return kmip_op_split(pl->op) ? kd_split_payload(c, r, false, pl)
+					     : kd_crypto_payload(c, r, false, pl);
 	}
 }
 
@@ -406,7 +407,8 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, true, pl);
 	default:
-		return kd_crypto_payload(c, r, true, pl);
+		return kmip_op_split(pl->op) ? kd_split_payload(c, r, true, pl)
+					     : kd_crypto_payload(c, r, true, pl);
 	}
 }
 
@@ -416,7 +418,8 @@ cf_err kd_payload(struct kd *c, ttlv_rd *r, uint32_t op, bool response, struct k
 	pl->op = op;
 	pl->raw = (struct kmip_bytes){ r->p != NULL ? r->p : (const uint8_t *)"", r->len };
 	bool v2_only = op == KMIP_OPERATION_SET_ATTRIBUTE || op == KMIP_OPERATION_ADJUST_ATTRIBUTE;
-	bool too_new = kmip_op_crypto(op) && !kmip_enum_valid(T(OPERATION), op, c->ver);
+	bool too_new = (kmip_op_crypto(op) || kmip_op_split(op)) &&
+		       !kmip_enum_valid(T(OPERATION), op, c->ver);
 	bool poll_rsp = op == KMIP_OPERATION_POLL && response; /* the polled operation's payload */
 	if (!kmip_op_typed(op) || (v2_only && c->ver < KMIP_V2_0) || too_new || poll_rsp)
 		return kd_walk(c, r);
@@ -636,7 +639,8 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, false, ver);
 	default:
-		return ke_crypto_payload(w, pl, false, ver);
+		return kmip_op_split(pl->op) ? ke_split_payload(w, pl, false, ver)
+					     : ke_crypto_payload(w, pl, false, ver);
 	}
 }
 
@@ -730,7 +734,8 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, true, ver);
 	default:
-		return ke_crypto_payload(w, pl, true, ver);
+		return kmip_op_split(pl->op) ? ke_split_payload(w, pl, true, ver)
+					     : ke_crypto_payload(w, pl, true, ver);
 	}
 }
 

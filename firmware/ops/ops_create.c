@@ -591,3 +591,48 @@ cf_err ops_create_derived(struct ops_req *r, struct ops_item *it, uint32_t type,
 	sec_wipe(blob, sizeof blob);
 	return rc;
 }
+
+cf_err ops_create_obj(struct ops_req *r, struct ops_item *it, const struct ops_new_obj *nw,
+		      const char *uid, struct kmip_text *uid_txt)
+{
+	static const struct kmip_tmpl none;
+	uint8_t *blob = NULL, digest[HSM_SHA256_LEN];
+	size_t blob_n = 0, blob_cap = HSM_DEK_MAX + HSM_BLOB_OVERHEAD;
+	struct tmpl_out t;
+	struct hsm_bind b;
+	hsm_sess *sess;
+	void *p;
+	cf_err rc;
+
+	if (nw->material == NULL || nw->n == 0 || nw->n > HSM_DEK_MAX)
+		return bad(it, "object value empty or too large");
+	TRY(tmpl_take(r, it, KMIP_OPERATION_CREATE, nw->tmpl != NULL ? nw->tmpl : &none,
+		      nw->n_extra, &t));
+	/* the key's own algorithm and length take precedence (1.4 section 4.38) */
+	if (nw->has_alg) {
+		t.has_alg = true;
+		t.alg = nw->alg;
+	}
+	if (nw->has_len) {
+		t.has_len = true;
+		t.len = nw->len;
+	}
+	if (nw->has_mask)
+		t.mask = nw->mask;
+	for (size_t i = 0; i < nw->n_extra; i++)
+		t.rows[t.n_rows++] = nw->extra[i];
+	TRY(ops_sess(r, &sess));
+	TRY(kmip_arena_alloc(&r->w->arena, blob_cap, 1, &p));
+	blob = p;
+	b = (struct hsm_bind){ (const uint8_t *)uid, strlen(uid), nw->type };
+	if (nw->digest)
+		rc = hsm_dek_make(sess, nw->material, nw->n, HSM_DEK_DIGEST, &b, blob, blob_cap,
+				  &blob_n, digest);
+	else
+		rc = hsm_dek_wrap(sess, nw->material, nw->n, &b, blob, blob_cap, &blob_n);
+	if (rc == CF_OK)
+		rc = insert(r, it, uid, nw->type, &t, blob, blob_n, nw->digest ? digest : NULL,
+			    0, uid_txt);
+	sec_wipe(digest, sizeof digest);
+	return rc;
+}

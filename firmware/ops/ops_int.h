@@ -368,6 +368,31 @@ MUST_USE cf_err ops_create_derived(struct ops_req *r, struct ops_item *it, uint3
 				   size_t n_extra, ops_make_fn make, void *arg,
 				   char uid_out[static STORE_UUID_LEN + 1], struct kmip_text *uid_txt);
 
+/* ---- split keys (ops_split.c) -------------------------------------------------------- */
+MUST_USE cf_err ops_create_split_key(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_join_split_key(struct ops_req *r, struct ops_item *it);
+/* A new object of Create Split Key / Join Split Key, stored as Register stores (ops_create.c):
+ * the template checked as Create's, the key's algorithm / length / usage mask (when given)
+ * taking precedence over it, `extra` rows added, the material (locked memory, the caller
+ * wipes it) wrapped under the current KEK bound to the new uid; digest: the HSM takes its
+ * SHA-256 in the wrapping job (a Symmetric Key's Digest). */
+struct ops_new_obj {
+	uint32_t type;                       /* Object Type */
+	const struct kmip_tmpl *tmpl;        /* the request's attributes, NULL = none */
+	bool has_alg, has_len, has_mask;
+	uint32_t alg;
+	int32_t len;
+	uint32_t mask;
+	const struct store_attr *extra;
+	size_t n_extra;
+	const uint8_t *material;
+	size_t n;
+	bool digest;
+};
+/* uid: the new object's Unique Identifier (store_uid_new); the ID Placeholder becomes it. */
+MUST_USE cf_err ops_create_obj(struct ops_req *r, struct ops_item *it, const struct ops_new_obj *nw,
+			       const char *uid, struct kmip_text *uid_txt);
+
 /* ---- wrapped keys (ops_wrap.c) ------------------------------------------------------- */
 /* Get's Key Wrap Type: Not Wrapped (without a Key Wrapping Specification) passes; anything else
  * is refused (Key Wrap Type Not Supported in 2.0). */

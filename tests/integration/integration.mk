@@ -18,4 +18,5 @@ SCRIPT_TESTS += tests/integration/test_fair.py
 SCRIPT_TESTS += tests/integration/test_audit_remote.py
 SCRIPT_TESTS += tests/integration/test_sandbox.py
 SCRIPT_TESTS += tests/integration/test_lifecycle_ops.py
+SCRIPT_TESTS += tests/integration/test_split.py
 SCRIPT_TESTS += tests/integration/test_abuse.py
