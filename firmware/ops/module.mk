@@ -7,4 +7,5 @@ $(eval $(call fw_module,ops,firmware/ops/authz.c firmware/ops/authz_cred.c firmw
 	firmware/ops/ops_locate.c firmware/ops/ops_state.c firmware/ops/ops_wrap.c \
 	firmware/ops/ops_rekey.c firmware/ops/ops_check.c firmware/ops/ops_keyfmt.c \
 	firmware/ops/ops_srvattr.c firmware/ops/ops_keypair.c \
-	firmware/ops/ops_crypto.c firmware/ops/ops_derive.c firmware/ops/ops_life.c))
+	firmware/ops/ops_crypto.c firmware/ops/ops_derive.c firmware/ops/ops_life.c \
+	firmware/ops/ops_certify.c))

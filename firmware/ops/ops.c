@@ -78,6 +78,8 @@ static const struct ops_entry ops_table[] = {
 	  BY_USER },
 	{ KMIP_OPERATION_POLL, ops_poll, ST_READY, OPS_READ_META, BY_ANYONE },
 	{ KMIP_OPERATION_CANCEL, ops_cancel, ST_READY, OPS_READ_META, BY_USER },
+	{ KMIP_OPERATION_CERTIFY, ops_certify, ST_READY, OPS_WRITE, BY_USER },
+	{ KMIP_OPERATION_RE_CERTIFY, ops_recertify, ST_READY, OPS_WRITE, BY_USER },
 };
 #define OPS_N (sizeof ops_table / sizeof ops_table[0])
 
@@ -98,6 +100,7 @@ static const uint32_t ops_list[OPS_N] = {
 	KMIP_OPERATION_DISCOVER_VERSIONS,
 	KMIP_OPERATION_ARCHIVE, KMIP_OPERATION_RECOVER, KMIP_OPERATION_OBTAIN_LEASE,
 	KMIP_OPERATION_GET_USAGE_ALLOCATION, KMIP_OPERATION_POLL, KMIP_OPERATION_CANCEL,
+	KMIP_OPERATION_CERTIFY, KMIP_OPERATION_RE_CERTIFY,
 };
 
 static const struct ops_entry *ops_find(uint32_t op)

@@ -19,3 +19,4 @@ SCRIPT_TESTS += tests/integration/test_audit_remote.py
 SCRIPT_TESTS += tests/integration/test_sandbox.py
 SCRIPT_TESTS += tests/integration/test_lifecycle_ops.py
 SCRIPT_TESTS += tests/integration/test_abuse.py
+SCRIPT_TESTS += tests/integration/test_certify.py
