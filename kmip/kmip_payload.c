@@ -325,11 +325,9 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_POLL:
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, false, pl);
-	case KMIP_OPERATION_CERTIFY:
-	case KMIP_OPERATION_RE_CERTIFY:
-		return kd_cert_req(c, r, pl->op, &pl->u.certify_req);
 	default:
-		return kd_crypto_payload(c, r, false, pl);
+		return kmip_op_cert(pl->op) ? kd_cert_req(c, r, pl->op, &pl->u.certify_req)
+					    : kd_crypto_payload(c, r, false, pl);
 	}
 }
 
@@ -640,11 +638,9 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_POLL:
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, false, ver);
-	case KMIP_OPERATION_CERTIFY:
-	case KMIP_OPERATION_RE_CERTIFY:
-		return ke_cert_req(w, pl->op, &pl->u.certify_req, ver);
 	default:
-		return ke_crypto_payload(w, pl, false, ver);
+		return kmip_op_cert(pl->op) ? ke_cert_req(w, pl->op, &pl->u.certify_req, ver)
+					    : ke_crypto_payload(w, pl, false, ver);
 	}
 }
 

@@ -661,6 +661,40 @@ static cf_err old_update(struct ops_req *r, struct store_object *o, const char *
 	return store_object_update_state(r->w->st, o);
 }
 
+/* The new certificate's dates (Table 186): without Offset the existing certificate's; with
+ * it, Activation = now + Offset and Deactivation moved by as much; the template's win. Its
+ * X.509 validity [*nb, *na]: from the Activation Date (else now), to the Deactivation Date
+ * (else as long as the existing certificate's). */
+static void recert_dates(struct ops_req *r, const struct kmip_req_certify *q,
+			 const struct ctmpl *c, const struct store_object *oo, const X509 *old,
+			 struct store_object *o, int64_t *nb, int64_t *na)
+{
+	int day = 0, sec = 0;
+	int64_t len = (int64_t)CERTIFY_DAYS * 86400;
+
+	o->activation = oo->activation;
+	o->deactivation = oo->deactivation;
+	if (q->has_offset) {
+		o->activation = r->now + (int64_t)q->offset;
+		if (o->deactivation != 0 && oo->activation != 0)
+			o->deactivation += o->activation - oo->activation;
+	}
+	if (c->has_act)
+		o->activation = c->activation;
+	if (c->has_deact)
+		o->deactivation = c->deactivation;
+	o->usage_mask = c->has_mask ? c->mask : oo->usage_mask;
+	*nb = o->activation != 0 ? o->activation : r->now - CERTIFY_SKEW_S;
+	if (o->deactivation != 0) {
+		*na = o->deactivation;
+		return;
+	}
+	if (ASN1_TIME_diff(&day, &sec, X509_get0_notBefore(old), X509_get0_notAfter(old)) == 1 &&
+	    (int64_t)day * 86400 + sec > 0)
+		len = (int64_t)day * 86400 + sec;
+	*na = *nb + len;
+}
+
 cf_err ops_recertify(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_certify *q = &it->rq->pl.u.certify_req;
@@ -677,6 +711,7 @@ cf_err ops_recertify(struct ops_req *r, struct ops_item *it)
 	const X509_NAME *subject;
 	const unsigned char *cp;
 	uint8_t *der;
+	int64_t nb, na;
 	size_t n, n_rows = 0;
 	void *p;
 	cf_err rc;
@@ -708,33 +743,7 @@ cf_err ops_recertify(struct ops_req *r, struct ops_item *it)
 		rc = bad(it, "no subject");
 		goto out;
 	}
-	/* dates (Table 186): without Offset the existing certificate's; with it, Activation =
-	 * now + Offset and Deactivation moved by as much; the template's win */
-	o.activation = oo.activation;
-	o.deactivation = oo.deactivation;
-	if (q->has_offset) {
-		o.activation = r->now + (int64_t)q->offset;
-		if (o.deactivation != 0 && oo.activation != 0)
-			o.deactivation += o.activation - oo.activation;
-	}
-	if (c.has_act)
-		o.activation = c.activation;
-	if (c.has_deact)
-		o.deactivation = c.deactivation;
-	o.usage_mask = c.has_mask ? c.mask : oo.usage_mask;
-	/* the X.509 validity: from the Activation Date (else now), to the Deactivation Date
-	 * (else as long as the existing certificate's) */
-	int64_t nb = o.activation != 0 ? o.activation : r->now - CERTIFY_SKEW_S, na;
-	if (o.deactivation != 0) {
-		na = o.deactivation;
-	} else {
-		int day = 0, sec = 0;
-		int64_t len = (int64_t)CERTIFY_DAYS * 86400;
-		if (ASN1_TIME_diff(&day, &sec, X509_get0_notBefore(old), X509_get0_notAfter(old)) == 1 &&
-		    (int64_t)day * 86400 + sec > 0)
-			len = (int64_t)day * 86400 + sec;
-		na = nb + len;
-	}
+	recert_dates(r, q, &c, &oo, old, &o, &nb, &na);
 	if ((rc = issue(r, it, subject, pub, nb, na, &x, ca_uid)) != CF_OK)
 		goto out;
 	if ((rc = store_attr_get(r->w->st, r->who.tenant, old_uid, NULL, 0, &l)) != CF_OK ||
