@@ -580,8 +580,9 @@ cf_err ops_certify(struct ops_req *r, struct ops_item *it)
 	if ((rc = kmip_arena_alloc(&r->w->arena, c.n_rows + LINKS_MAX, sizeof *rows, &p)) != CF_OK)
 		goto out;
 	rows = p;
-	memcpy(rows, c.rows, c.n_rows * sizeof *rows);
-	n_rows = c.n_rows;
+	n_rows = 0;
+	for (size_t i = 0; i < c.n_rows; i++)
+		rows[n_rows++] = c.rows[i];
 	if ((rc = ops_link_row(r, KMIP_LINK_TYPE_CERTIFICATE_LINK, ca_uid, &rows[n_rows++])) !=
 	    CF_OK)
 		goto out;
@@ -753,8 +754,8 @@ cf_err ops_recertify(struct ops_req *r, struct ops_item *it)
 	rows = p;
 	if ((rc = rows_copy(r, &l, &c, rows, &n_rows, pub_uid)) != CF_OK)
 		goto out;
-	memcpy(rows + n_rows, c.rows, c.n_rows * sizeof *rows);
-	n_rows += c.n_rows;
+	for (size_t i = 0; i < c.n_rows; i++)
+		rows[n_rows++] = c.rows[i];
 	if ((rc = ops_link_row(r, KMIP_LINK_TYPE_REPLACED_OBJECT_LINK, old_uid, &rows[n_rows++])) !=
 		    CF_OK ||
 	    (rc = ops_link_row(r, KMIP_LINK_TYPE_CERTIFICATE_LINK, ca_uid, &rows[n_rows++])) !=
