@@ -16,6 +16,7 @@ usage: test_certify.py BUILD_DIR
   the listener trusts the client CA only.
 - PGP Key: Register / Get / Get Attributes / Locate / Destroy round trip, Query Objects.
 - PyKMIP (the independent client) reads the issued certificate with Get."""
+import calendar
 import os
 import struct
 import subprocess
@@ -124,6 +125,16 @@ def pem_file(name, der):
     return path
 
 
+def date_item(tag, v):
+    return rl.item(tag, rl.T_DATE, struct.pack(">q", v))
+
+
+def state_of(uid):
+    r = call([(OP_GET_ATTRS, [Tx(T["UID"], uid), Tx(rl.TAG["ATTRIBUTE_NAME"], "State")])])
+    v = r.first()[3].find(rl.TAG["ATTRIBUTE_VALUE"]) if r.ok else None
+    return v.value if v is not None else None
+
+
 def refused(desc, r, reason, msg_part=None):
     st, rr, rm = r.first()[:3]
     ok = st == rl.ST_OPERATION_FAILED and rr == reason and (msg_part is None or
@@ -177,6 +188,26 @@ if cert_der and ca_der:
             app_ca.public_key().public_bytes(serialization.Encoding.DER, spki))
     bc = c.extensions.get_extension_for_class(x509.BasicConstraints).value
     t.check("the issued certificate is not a CA", not bc.ca)
+    span = c.not_valid_after - c.not_valid_before
+    t.check("default validity: 365 days", span.total_seconds() == 365 * 86400, str(span))
+    t.check("without an Activation Date the certificate is Pre-Active (as Register)",
+            state_of(cert_uid) == 1, str(state_of(cert_uid)))
+
+# validity and state from the template's dates
+now = int(time.time())
+act, deact = now - 60, now + 30 * 86400
+dder, _ = make_csr("dated", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "/CN=dated")
+r = call([certify_req(dder, tmpl=[rl.attr("Activation Date", date_item, act),
+                                  rl.attr("Deactivation Date", date_item, deact)])])
+t.check("Certify with Activation / Deactivation Date: Success", r.ok, r.describe())
+du = uid_of(r)
+if du:
+    dc = x509.load_der_x509_certificate(get_cert(du))
+    t.check("the X.509 validity is the template's dates",
+            calendar.timegm(dc.not_valid_before.utctimetuple()) == act and
+            calendar.timegm(dc.not_valid_after.utctimetuple()) == deact,
+            "%s %s" % (dc.not_valid_before, dc.not_valid_after))
+    t.check("an Activation Date <= now makes it Active", state_of(du) == 2, str(state_of(du)))
 
 # a second Certify reuses the same CA certificate object
 der2, pem2 = make_csr("ec384", ["ec", "-pkeyopt", "ec_paramgen_curve:P-384"], "/CN=second")
@@ -282,6 +313,14 @@ if c1:
                 link_to(pub, LT_CERT) == c2, str(links(pub)))
         c2_der = get_cert(c2)
         nx = x509.load_der_x509_certificate(c2_der)
+        t.check("Re-certify with Offset 0: Activation Date now, the new certificate Active",
+                state_of(c2) == 2, str(state_of(c2)))
+        t.check("Re-certify: the existing certificate's state is unchanged (Pre-Active)",
+                state_of(c1) == 1, str(state_of(c1)))
+        t.check("Re-certify: validity as long as the existing certificate's",
+                (nx_span := (x509.load_der_x509_certificate(get_cert(c2)).not_valid_after -
+                             x509.load_der_x509_certificate(get_cert(c2)).not_valid_before))
+                == cx.not_valid_after - cx.not_valid_before, str(nx_span))
         t.check("Re-certify: same subject and key, another serial",
                 nx.subject == cx.subject and nx.serial_number != cx.serial_number and
                 nx.public_key().public_bytes(serialization.Encoding.DER,
