@@ -14,6 +14,8 @@ usage: test_certify.py BUILD_DIR
   Symmetric Key to Certify, a Public Key to Re-certify, garbage, an unsupported request type.
 - A certificate issued by Certify (its key made by openssl) cannot open a KMIP TLS session:
   the listener trusts the client CA only.
+- Tenants and roles: another tenant gets Item Not Found for our key and certificate and has a
+  Certify CA certificate object of its own (same issuing key); a readonly client may not Certify.
 - PGP Key: Register / Get / Get Attributes / Locate / Destroy round trip, Query Objects.
 - PyKMIP (the independent client) reads the issued certificate with Get."""
 import calendar
@@ -44,15 +46,23 @@ R_FEATURE = 8
 build = rl.parse_build(sys.argv)
 rl.require_built(build)
 t = rl.Tally()
-inst = rl.Instance(build, name="certify")
+inst = rl.Instance(build, clients=3, name="certify")
+# qa2: another tenant; qa3: a readonly client of qa's tenant
+with open(inst.conf) as f:
+    conf_text = f.read()
+conf_text = conf_text.replace(
+    '[client "qa3"]\nsubject = CN=qa3\nissuer = CN=Coffre QA CA\ntenant = qa3\n',
+    '[client "qa3"]\nsubject = CN=qa3\nissuer = CN=Coffre QA CA\ntenant = qa\nrole = readonly\n')
+with open(inst.conf, "w") as f:
+    f.write(conf_text)
 inst.start()
 pki = os.path.join(inst.dir, "pki")
 work = os.path.join(inst.tmp, "work")
 os.makedirs(work)
 
 
-def call(items, major=1, minor=4):
-    with inst.client() as c:
+def call(items, major=1, minor=4, who="qa"):
+    with inst.client(who) as c:
         return c.call(rl.request(items, major=major, minor=minor))
 
 
@@ -94,17 +104,22 @@ def uid_of(r):
 
 
 def get_cert(uid):
+    return get_cert_as(uid, "qa")
+
+
+def get_cert_as(uid, who):
     """Get -> the Certificate Value (DER), None on failure."""
-    r = call([(rl.OP_GET, [Tx(T["UID"], uid)])])
+    r = call([(rl.OP_GET, [Tx(T["UID"], uid)])], who=who)
     if not r.ok:
         return None
     n = r.first()[3].find(T["CERT_VALUE"])
     return n.value if n is not None else None
 
 
-def links(uid):
+def links(uid, who="qa"):
     """[(Link Type, Linked Object Identifier)] of uid."""
-    r = call([(OP_GET_ATTRS, [Tx(T["UID"], uid), Tx(rl.TAG["ATTRIBUTE_NAME"], "Link")])])
+    r = call([(OP_GET_ATTRS, [Tx(T["UID"], uid), Tx(rl.TAG["ATTRIBUTE_NAME"], "Link")])],
+             who=who)
     out = []
     if r.ok:
         for a in r.first()[3].children(rl.TAG["ATTRIBUTE"]):
@@ -114,7 +129,11 @@ def links(uid):
 
 
 def link_to(uid, ltype):
-    ls = [to for (lt, to) in links(uid) if lt == ltype]
+    return link_to_as(uid, ltype, "qa")
+
+
+def link_to_as(uid, ltype, who):
+    ls = [to for (lt, to) in links(uid, who) if lt == ltype]
     return ls[0] if len(ls) == 1 else None
 
 
@@ -334,6 +353,26 @@ if c1:
         # Re-certify with the request of another key is refused
         refused("Re-certify with a request for another key",
                 call([certify_req(der, uid=c2, op=OP_RECERTIFY)]), rl.R_INVALID_FIELD)
+
+# ---- tenants and roles --------------------------------------------------------------------
+refused("another tenant's Certify of our Public Key", call([certify_req(uid=pub, tmpl=[subject_attr])],
+                                                         who="qa2"), rl.R_ITEM_NOT_FOUND)
+if c1:
+    refused("another tenant's Re-certify of our certificate",
+            call([certify_req(uid=c1, op=OP_RECERTIFY)], who="qa2"), rl.R_ITEM_NOT_FOUND)
+refused("the readonly role's Certify", call([certify_req(der)], who="qa3"),
+        rl.R_PERMISSION_DENIED)
+r = call([certify_req(der2)], who="qa2")
+t.check("another tenant's own Certify: Success", r.ok, r.describe())
+o2 = uid_of(r)
+if o2 and ca_der:
+    ca2 = link_to_as(o2, LT_CERT, "qa2")
+    t.check("each tenant has its own Certify CA certificate object", ca2 is not None and
+            ca2 != ca_uid, str(ca2))
+    v = openssl("verify", "-CAfile", pem_file("ca-t1.pem", ca_der),
+                pem_file("t2.pem", get_cert_as(o2, "qa2")))
+    t.check("one issuing key: the other tenant's certificate verifies with our CA certificate",
+            v.returncode == 0, v.stdout.decode())
 
 # ---- a Certify certificate cannot log in over KMIP mutual TLS --------------------------------
 d, _ = make_csr("tlsclient", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "/CN=qa")
