@@ -26,6 +26,7 @@
  *# exists: Item Not Found; Object specified is not able to be certified: Permission Denied;
  *# The Certificate Request does not contain a signed certificate request of the specified
  *# Certificate Request Type: Invalid Field; Object is archived: Object Archived. */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -353,6 +354,11 @@ out:
 
 /* ---- the Certify CA ------------------------------------------------------------------- */
 
+/* Serialises the find-then-generate of the CA key pair between the workers (threads of this
+ * process; each has its own HSM session): two first Certifies at once must not make two pairs
+ * with the label, which hsm_keypair_find would then refuse as ambiguous for ever. */
+static pthread_mutex_t ca_key_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* The CA key pair on the token, generated the first time. */
 static cf_err ca_key_ensure(hsm_sess *sess)
 {
@@ -360,15 +366,17 @@ static cf_err ca_key_ensure(hsm_sess *sess)
 	struct hsm_kp_info info;
 	char uri[HSM_URI_MAX];
 	size_t n = 0;
-	cf_err rc = hsm_keypair_find(sess, CA_CERTIFY_LABEL, &info, NULL, 0, &n);
+	cf_err rc;
 
+	pthread_mutex_lock(&ca_key_lock);
+	rc = hsm_keypair_find(sess, CA_CERTIFY_LABEL, &info, NULL, 0, &n);
 	if (rc == CF_OK || rc == CF_E_NO_SPACE)
-		return CF_OK;
-	if (rc != CF_E_HSM_NOT_FOUND)
-		return rc;
-	rc = hsm_keypair_generate(sess, HSM_KP_EC_P384, CA_CERTIFY_LABEL, id, sizeof id, uri,
-				  sizeof uri);
-	return rc == CF_E_EXISTS ? CF_OK : rc; /* another worker made it meanwhile */
+		rc = CF_OK;
+	else if (rc == CF_E_HSM_NOT_FOUND)
+		rc = hsm_keypair_generate(sess, HSM_KP_EC_P384, CA_CERTIFY_LABEL, id, sizeof id, uri,
+					  sizeof uri);
+	pthread_mutex_unlock(&ca_key_lock);
+	return rc;
 }
 
 /* The tenant's Certify CA certificate (made and kept as a Certificate object the first time,
