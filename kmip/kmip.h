@@ -20,7 +20,7 @@
  * Re-key Key Pair, Encrypt, Decrypt, Sign, Signature Verify, MAC, MAC Verify, Hash, RNG
  * Retrieve, RNG Seed, Derive Key (the last ones: issue 15, kmip_crypto.c), Archive, Recover,
  * Obtain Lease, Get Usage Allocation, Poll (request only), Cancel (kmip_life.c), Create Split
- * Key, Join Split Key (kmip_split.c). Any other operation's
+ * Key, Join Split Key (kmip_split.c), Certify, Re-certify (kmip_cert.c). Any other operation's
  * payload is validated by a generic walk (known tags valid in the version, types as the
  * tag table says, enumerations valid) and kept as a raw view re-encoded verbatim.
  *
@@ -190,8 +190,8 @@ struct kmip_key_block {
 /* A managed object: `type` (Object Type enumeration) says which members are used.
  *   Symmetric Key, Public Key, Private Key: kb.
  *   Secret Data: secret_type + kb.   Opaque Object: opaque_type + opaque.
- *   Certificate: cert_type + cert.   Split Key: split + kb.
- *   Template, PGP Key, Certificate Request: raw (validated contents, verbatim). */
+ *   Certificate: cert_type + cert.   Split Key: split + kb.   PGP Key: pgp_version + kb.
+ *   Template, Certificate Request: raw (validated contents, verbatim). */
 struct kmip_split {
 	int32_t parts;                 /* Split Key Parts */
 	int32_t part_id;               /* Key Part Identifier */
@@ -208,6 +208,7 @@ struct kmip_object {
 	uint32_t cert_type;            /* Certificate Type */
 	struct kmip_bytes cert;        /* Certificate Value */
 	struct kmip_split split;       /* Split Key fields (kb holds its Key Block) */
+	int32_t pgp_version;           /* PGP Key Version (kb holds its Key Block) */
 	struct kmip_bytes raw;
 };
 
@@ -430,6 +431,17 @@ struct kmip_req_join_split {
 	struct kmip_tmpl t;                 /* optional */
 	struct kmip_bytes psm;              /* 2.0 */
 };
+/* Certify and Re-certify requests (kmip_cert.c); the responses have Register's fields
+ * (u.rekey_rsp). The Certificate Request (2.0: Certificate Request Value) and its Type come
+ * together or not at all. */
+struct kmip_req_certify {
+	struct kmip_text uid;               /* Public Key (Certify) / Certificate (Re-certify) */
+	bool has_req_type; uint32_t req_type;   /* Certificate Request Type */
+	struct kmip_bytes req;              /* Certificate Request bytes (PKCS#10 DER, PEM) */
+	bool has_offset; uint32_t offset;   /* Re-certify: Offset (Interval, seconds) */
+	struct kmip_tmpl t;                 /* 1.x Template-Attribute, 2.0 Attributes */
+	struct kmip_bytes psm;              /* 2.0 Protection Storage Masks contents */
+};
 
 /* Obtain Lease (kmip_life.c): request [Unique Identifier]; response Unique Identifier, Lease
  * Time, Last Change Date (all required). */
@@ -496,6 +508,8 @@ struct kmip_payload {
 		struct kmip_req_create_split split_req;   /* Create Split Key */
 		struct kmip_rsp_create_split split_rsp;
 		struct kmip_req_join_split join_req;      /* Join Split Key (response: rekey_rsp) */
+		struct kmip_req_certify certify_req;      /* Certify, Re-certify (response:
+							   * rekey_rsp) */
 	} u;
 };
 

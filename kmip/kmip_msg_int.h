@@ -112,6 +112,10 @@ MUST_USE cf_err kd_split_payload(struct kd *c, ttlv_rd *r, bool response,
 				 struct kmip_payload *pl);
 MUST_USE cf_err ke_split_payload(ttlv_wr *w, const struct kmip_payload *pl, bool response,
 				 int ver);
+/* Certify / Re-certify request payloads (kmip_cert.c); their responses are Register's. */
+bool kmip_op_cert(uint32_t op);
+MUST_USE cf_err kd_cert_req(struct kd *c, ttlv_rd *r, uint32_t op, struct kmip_req_certify *p);
+MUST_USE cf_err ke_cert_req(ttlv_wr *w, uint32_t op, const struct kmip_req_certify *p, int ver);
 
 /* Encoder helpers (kmip_codec.c). Each writes nothing when the view is absent. */
 MUST_USE cf_err ke_text(ttlv_wr *w, uint32_t tag, struct kmip_text t);

@@ -1,6 +1,9 @@
 /* Managed objects: Symmetric Key, Public / Private Key, Secret Data (Key Block), Opaque
- * Object, Certificate, Split Key typed; Template, PGP Key and Certificate Request kept as
+ * Object, Certificate, Split Key, PGP Key typed; Template and Certificate Request kept as
  * validated raw contents. Key Wrapping Data is kept verbatim.
+ *
+ *= kmip-spec-v1.4 section 2.2.9 Table 53 (PGP Key): PGP Key Version (Integer), Key Block;
+ *# both required.
  *
  *= kmip-spec-v1.4 section 2.1.3 (Key Block): Key Format Type, Key Compression Type
  *# (optional), Key Value, Cryptographic Algorithm, Cryptographic Length, Key Wrapping Data. */
@@ -157,6 +160,11 @@ cf_err kd_object(struct kd *c, ttlv_rd *r, uint32_t object_type, struct kmip_obj
 		}
 		TRY(kd_key_block(c, &ch, &o->kb));
 		return kd_end(c, &ch);
+	case KMIP_OBJECT_TYPE_PGP_KEY:
+		TRY(kd_open(c, r, tag, &ch));
+		TRY(kd_int(c, &ch, KMIP_TAG_PGP_KEY_VERSION, true, NULL, &o->pgp_version));
+		TRY(kd_key_block(c, &ch, &o->kb));
+		return kd_end(c, &ch);
 	default:
 		return kd_struct(c, r, tag, true, &o->raw);
 	}
@@ -238,6 +246,11 @@ cf_err ke_object(ttlv_wr *w, const struct kmip_object *o, int ver)
 		if (o->split.prime.p != NULL)
 			TRY(ttlv_wr_bigint(w, KMIP_TAG_PRIME_FIELD_SIZE, o->split.prime.p,
 					   o->split.prime.n));
+		TRY(ke_key_block(w, &o->kb, ver));
+		return ttlv_wr_end(w, m);
+	case KMIP_OBJECT_TYPE_PGP_KEY:
+		TRY(ttlv_wr_begin(w, tag, &m));
+		TRY(ttlv_wr_int(w, KMIP_TAG_PGP_KEY_VERSION, o->pgp_version));
 		TRY(ke_key_block(w, &o->kb, ver));
 		return ttlv_wr_end(w, m);
 	default: {

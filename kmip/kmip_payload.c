@@ -35,7 +35,8 @@ bool kmip_op_typed(uint32_t op)
 	case KMIP_OPERATION_RECOVER:
 		return true;
 	default:
-		return kmip_op_crypto(op) || kmip_op_life(op) || kmip_op_split(op);
+		return kmip_op_crypto(op) || kmip_op_life(op) || kmip_op_split(op) ||
+		       kmip_op_cert(op);
 	}
 }
 
@@ -326,6 +327,8 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, false, pl);
 	default:
+		if (kmip_op_cert(pl->op))
+			return kd_cert_req(c, r, pl->op, &pl->u.certify_req);
 		return kmip_op_split(pl->op) ? kd_split_payload(c, r, false, pl)
 					     : kd_crypto_payload(c, r, false, pl);
 	}
@@ -352,7 +355,9 @@ static cf_err kd_rsp(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	}
 	case KMIP_OPERATION_REGISTER:
 	case KMIP_OPERATION_RE_KEY:      /* Re-key, Derive Key: the same fields (rekey_rsp) */
-	case KMIP_OPERATION_DERIVE_KEY: {
+	case KMIP_OPERATION_DERIVE_KEY:
+	case KMIP_OPERATION_CERTIFY:     /* Certify, Re-certify: the same (kmip_cert.c) */
+	case KMIP_OPERATION_RE_CERTIFY: {
 		struct kmip_rsp_register *p = &pl->u.register_rsp;
 		TRY(kd_text(c, r, T(UNIQUE_IDENTIFIER), true, &p->uid));
 		if (!v2)
@@ -639,6 +644,8 @@ static cf_err ke_req(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	case KMIP_OPERATION_CANCEL:
 		return ke_life_payload(w, pl, false, ver);
 	default:
+		if (kmip_op_cert(pl->op))
+			return ke_cert_req(w, pl->op, &pl->u.certify_req, ver);
 		return kmip_op_split(pl->op) ? ke_split_payload(w, pl, false, ver)
 					     : ke_crypto_payload(w, pl, false, ver);
 	}
@@ -671,7 +678,9 @@ static cf_err ke_rsp(ttlv_wr *w, const struct kmip_payload *pl, int ver)
 	}
 	case KMIP_OPERATION_REGISTER:
 	case KMIP_OPERATION_RE_KEY:
-	case KMIP_OPERATION_DERIVE_KEY: {
+	case KMIP_OPERATION_DERIVE_KEY:
+	case KMIP_OPERATION_CERTIFY:
+	case KMIP_OPERATION_RE_CERTIFY: {
 		const struct kmip_rsp_register *p = &pl->u.register_rsp;
 		TRY(ke_uid_rsp(w, p->uid));
 		return v2 ? CF_OK : ke_tmpl(w, T(TEMPLATE_ATTRIBUTE), &p->t, ver);

@@ -44,9 +44,6 @@ ROOT = os.path.dirname(HERE)
 DEFAULT_VECTORS = os.path.join(ROOT, "..", "shared", "vectors", "oasis", "kmip-1.4-xml")
 # Profiles this runner leaves out, with the reason printed on their N/A line.
 NOT_APPLICABLE = [
-    ("SUITEB", "Suite B profile: its single Query step expects operations Coffre does not "
-               "serve (Notify, Put, Certify, Re-certify, Create / Join Split Key): left to "
-               "the lead"),
     ("CS-RNG-O-4-14", "RNG Seed refused (Permission Denied): the alternative of a server that "
                       "takes no seed; Coffre passes seeds to the HSM's generator (CS-RNG-O-1..3)"),
     ("MSGENC", "other message encodings (HTTPS, JSON, XML) are not served: Coffre speaks TTLV"),

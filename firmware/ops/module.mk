@@ -8,4 +8,4 @@ $(eval $(call fw_module,ops,firmware/ops/authz.c firmware/ops/authz_cred.c firmw
 	firmware/ops/ops_rekey.c firmware/ops/ops_check.c firmware/ops/ops_keyfmt.c \
 	firmware/ops/ops_srvattr.c firmware/ops/ops_keypair.c \
 	firmware/ops/ops_crypto.c firmware/ops/ops_derive.c firmware/ops/ops_life.c \
-	firmware/ops/ops_split.c firmware/ops/split_gf.c))
+	firmware/ops/ops_split.c firmware/ops/split_gf.c firmware/ops/ops_certify.c))

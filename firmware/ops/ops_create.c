@@ -475,6 +475,29 @@ static cf_err reg_split(struct ops_req *r, struct ops_item *it, const struct kmi
 	return CF_OK;
 }
 
+/* PGP Key (1.4 section 2.2.9): the Key Block's bytes (the ASCII-armored or binary export)
+ * kept as an opaque blob, not parsed; PGP Key Version 3 or 4 and the Key Format Type kept as
+ * internal rows for Get. A key block with a private part is as secret as any key: wrapped
+ * like every object. */
+static cf_err reg_pgp(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
+		      struct tmpl_out *t, struct reg_mat *m)
+{
+	TRY(kb_plain(it, &obj->kb, false));
+	if (obj->kb.material_type != TTLV_BYTE_STRING)
+		return ops_fail(it, CF_E_BAD_OBJECT, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
+				"PGP key: byte string key material");
+	if (obj->pgp_version != 3 && obj->pgp_version != 4)
+		return bad(it, "PGP Key Version: 3 or 4");
+	TRY(kb_merge(it, &obj->kb, t));
+	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_PGP_KEY_VERSION), TTLV_INTEGER,
+			obj->pgp_version));
+	TRY(add_row_int(t, kmip_tag_name(KMIP_TAG_KEY_FORMAT_TYPE), TTLV_ENUMERATION,
+			obj->kb.format));
+	m->p = obj->kb.material.p;
+	m->n = obj->kb.material.n;
+	return CF_OK;
+}
+
 #define REG_EXTRA_ROWS 12u /* rows a Register adds beside the template's */
 
 static cf_err reg_material(struct ops_req *r, struct ops_item *it, const struct kmip_object *obj,
@@ -491,6 +514,8 @@ static cf_err reg_material(struct ops_req *r, struct ops_item *it, const struct 
 		return reg_cert(r, it, obj, t, m);
 	case KMIP_OBJECT_TYPE_SPLIT_KEY:
 		return reg_split(r, it, obj, t, m);
+	case KMIP_OBJECT_TYPE_PGP_KEY:
+		return reg_pgp(r, it, obj, t, m);
 	case KMIP_OBJECT_TYPE_OPAQUE_OBJECT:
 		m->p = obj->opaque.p;
 		m->n = obj->opaque.n;

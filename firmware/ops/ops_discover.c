@@ -48,7 +48,7 @@ cf_err ops_discover_versions(struct ops_req *r, struct ops_item *it)
 static const uint32_t ops_object_types[] = {
 	KMIP_OBJECT_TYPE_CERTIFICATE, KMIP_OBJECT_TYPE_SYMMETRIC_KEY, KMIP_OBJECT_TYPE_PUBLIC_KEY,
 	KMIP_OBJECT_TYPE_PRIVATE_KEY, KMIP_OBJECT_TYPE_SPLIT_KEY, KMIP_OBJECT_TYPE_SECRET_DATA,
-	KMIP_OBJECT_TYPE_OPAQUE_OBJECT,
+	KMIP_OBJECT_TYPE_OPAQUE_OBJECT, KMIP_OBJECT_TYPE_PGP_KEY,
 };
 #define N_OBJECT_TYPES (sizeof ops_object_types / sizeof ops_object_types[0])
 

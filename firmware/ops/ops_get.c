@@ -80,6 +80,7 @@ static cf_err get_shape(struct ops_req *r, struct ops_item *it, const struct sto
 		break;
 	case KMIP_OBJECT_TYPE_SECRET_DATA:
 	case KMIP_OBJECT_TYPE_SPLIT_KEY:
+	case KMIP_OBJECT_TYPE_PGP_KEY:
 		*format = kft;
 		if (q->has_format && q->format != kft)
 			rc = ops_fail(it, CF_E_BAD_VALUE, KMIP_RESULT_REASON_KEY_FORMAT_TYPE_NOT_SUPPORTED,
@@ -87,6 +88,7 @@ static cf_err get_shape(struct ops_req *r, struct ops_item *it, const struct sto
 		obj->secret_type = pick_int(&l, ROW_SECRET_TYPE);
 		if (rc == CF_OK && o->object_type == KMIP_OBJECT_TYPE_SPLIT_KEY)
 			rc = split_of(r, &l, &obj->split);
+		obj->pgp_version = (int32_t)pick_tag(&l, KMIP_TAG_PGP_KEY_VERSION);
 		break;
 	case KMIP_OBJECT_TYPE_OPAQUE_OBJECT:
 	case KMIP_OBJECT_TYPE_CERTIFICATE:

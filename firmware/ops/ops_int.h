@@ -323,6 +323,9 @@ MUST_USE cf_err ops_get_usage_allocation(struct ops_req *r, struct ops_item *it)
 MUST_USE cf_err ops_poll(struct ops_req *r, struct ops_item *it);
 MUST_USE cf_err ops_cancel(struct ops_req *r, struct ops_item *it);
 bool ops_serves_archived(uint32_t op);
+/* ops_certify.c: certificates issued by the KMIP Certify CA (not the appliance CA). */
+MUST_USE cf_err ops_certify(struct ops_req *r, struct ops_item *it);
+MUST_USE cf_err ops_recertify(struct ops_req *r, struct ops_item *it);
 
 /* ---- cryptographic services (ops_crypto.c, ops_derive.c) ------------------------------ */
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -241,13 +242,29 @@ static cf_err ca_name_set(X509_NAME *nm, const char *cn, const char *org)
 	return CF_OK;
 }
 
+/* A random positive 16-byte serial number. */
+static cf_err ca_serial_set(X509 *x)
+{
+	uint8_t serial[16];
+	BIGNUM *bn;
+	cf_err rc = CF_E_INTERNAL;
+
+	if (RAND_bytes(serial, sizeof serial) != 1)
+		return CF_E_INTERNAL;
+	serial[0] &= 0x7f;
+	serial[0] |= 0x01; /* positive, 16 bytes */
+	if ((bn = BN_bin2bn(serial, sizeof serial, NULL)) != NULL &&
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL)
+		rc = CF_OK;
+	BN_free(bn);
+	return rc;
+}
+
 /* A new X509 with version 3, a random 127-bit serial, validity, subject and public key. */
 static cf_err ca_x509_base(const char *cn, const char *org, EVP_PKEY *pub, unsigned days,
 			   X509 **out)
 {
 	cf_err rc = CF_E_INTERNAL;
-	uint8_t serial[16];
-	BIGNUM *bn = NULL;
 	X509 *x = NULL;
 
 	*out = NULL;
@@ -255,12 +272,7 @@ static cf_err ca_x509_base(const char *cn, const char *org, EVP_PKEY *pub, unsig
 		return CF_E_INVALID_ARG;
 	if ((x = X509_new()) == NULL)
 		return CF_E_NOMEM;
-	if (RAND_bytes(serial, sizeof serial) != 1)
-		goto out;
-	serial[0] &= 0x7f;
-	serial[0] |= 0x01; /* positive, 16 bytes */
-	if ((bn = BN_bin2bn(serial, sizeof serial, NULL)) == NULL ||
-	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL)
+	if (ca_serial_set(x) != CF_OK)
 		goto out;
 	if (X509_set_version(x, 2) != 1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
@@ -273,7 +285,6 @@ static cf_err ca_x509_base(const char *cn, const char *org, EVP_PKEY *pub, unsig
 	x = NULL;
 	rc = CF_OK;
 out:
-	BN_free(bn);
 	X509_free(x);
 	return rc;
 }
@@ -381,6 +392,58 @@ cf_err ca_cert_issue(const struct ca_signer *ca, const struct ca_issue *req, X50
 		used += (size_t)w;
 	}
 	if (used > 0 && !ca_ext_add(x, &ctx, NID_subject_alt_name, san))
+		goto out;
+	if ((rc = ca_x509_sign_hsm(ca->sess, ca->key_label, &x)) != CF_OK)
+		goto out;
+	if ((rc = ca_verify(x, ca_pub)) != CF_OK)
+		goto out;
+	*out = x;
+	x = NULL;
+	rc = CF_OK;
+out:
+	X509_free(x);
+	EVP_PKEY_free(ca_pub);
+	return rc;
+}
+
+cf_err ca_cert_issue_name(const struct ca_signer *ca, const X509_NAME *subject, EVP_PKEY *pub,
+			  int64_t not_before, int64_t not_after, X509 **out)
+{
+	cf_err rc = CF_E_INTERNAL;
+	EVP_PKEY *ca_pub = NULL;
+	X509 *x = NULL;
+	X509V3_CTX ctx;
+
+	*out = NULL;
+	if (ca == NULL || ca->cert == NULL || subject == NULL || pub == NULL || not_before <= 0 ||
+	    not_after <= not_before)
+		return CF_E_INVALID_ARG;
+	if ((rc = ca_hsm_pubkey(ca->sess, ca->key_label, &ca_pub)) != CF_OK)
+		goto out;
+	rc = CF_E_INTERNAL;
+	if (EVP_PKEY_eq(X509_get0_pubkey(ca->cert), ca_pub) != 1) {
+		log_err("ca: the CA certificate does not belong to the key \"%s\"", ca->key_label);
+		rc = CF_E_CONFIG;
+		goto out;
+	}
+	if ((x = X509_new()) == NULL) {
+		rc = CF_E_NOMEM;
+		goto out;
+	}
+	if (ca_serial_set(x) != CF_OK || X509_set_version(x, 2) != 1 ||
+	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)not_before) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) == NULL ||
+	    X509_set_pubkey(x, pub) != 1 || X509_set_subject_name(x, subject) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1)
+		goto out;
+	X509V3_set_ctx(&ctx, ca->cert, x, NULL, NULL, 0);
+	if (!ca_ext_add(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
+	    !ca_ext_add(x, &ctx, NID_key_usage,
+			EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA
+				? "critical,digitalSignature,keyEncipherment"
+				: "critical,digitalSignature") ||
+	    !ca_ext_add(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    !ca_ext_add(x, &ctx, NID_authority_key_identifier, "keyid:always"))
 		goto out;
 	if ((rc = ca_x509_sign_hsm(ca->sess, ca->key_label, &x)) != CF_OK)
 		goto out;

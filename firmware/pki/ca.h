@@ -72,6 +72,23 @@ MUST_USE cf_err ca_root_create(hsm_sess *s, const char *key_label, const char *c
 MUST_USE cf_err ca_cert_issue(const struct ca_signer *ca, const struct ca_issue *req,
 			      struct x509_st **out);
 
+/* The KMIP Certify CA (firmware/ops/ops_certify.c): a key pair of its own on the token, never
+ * the appliance CA's, whose certificate no TLS trust store holds (docs/security.md "Certify"). */
+#define CA_CERTIFY_LABEL "coffre-certify-ca"
+#define CA_CERTIFY_ID 0xce, 0x01
+#define CA_CERTIFY_CN "Coffre KMIP Certify CA"
+#define CA_CERTIFY_DAYS 3650u
+
+struct X509_name_st; /* OpenSSL X509_NAME */
+
+/* Issue a certificate for pub with the subject as given (copied), valid from not_before to
+ * not_after (seconds since the epoch), signed by ca (ca->cert required): CA:FALSE, keyUsage
+ * digitalSignature (+ keyEncipherment for RSA), no extended key usage, subject / authority
+ * key identifiers. What the KMIP Certify operation issues. *out = new X509. */
+MUST_USE cf_err ca_cert_issue_name(const struct ca_signer *ca, const struct X509_name_st *subject,
+				   struct evp_pkey_st *pub, int64_t not_before, int64_t not_after,
+				   struct x509_st **out);
+
 /* Sign a PKCS#10 request (PEM, pem[n]): its self-signature must verify; the subject CN
  * (required) becomes the certificate's CN; nothing else is copied from the request (no
  * extensions are honoured: the profile decides). CF_E_BAD_VALUE for a malformed request or a

@@ -5,7 +5,7 @@
 # passes, so that a regression fails the target and make test; never remove one to make a
 # change pass.
 CONFORMANCE_REQUIRED ?= AX CS-AC CS-BC CS-RNG-M-1-14 CS-RNG-O-1-14 CS-RNG-O-2-14 CS-RNG-O-3-14 OMOS SASED \
-	SKFF SKLC TL
+	SKFF SKLC SUITEB_128 SUITEB_192 TL
 export CONFORMANCE_REQUIRED
 
 .PHONY: conformance

@@ -20,3 +20,4 @@ SCRIPT_TESTS += tests/integration/test_sandbox.py
 SCRIPT_TESTS += tests/integration/test_lifecycle_ops.py
 SCRIPT_TESTS += tests/integration/test_split.py
 SCRIPT_TESTS += tests/integration/test_abuse.py
+SCRIPT_TESTS += tests/integration/test_certify.py

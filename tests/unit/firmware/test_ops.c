@@ -1082,9 +1082,10 @@ static void test_versions(void **state)
 	r = send_rq(f, C_A, &q);
 	assert_ok(&r->items[0]);
 	/* 38 in the table: Set and Adjust Attribute are 2.0, the cryptographic services but
-	 * Derive Key and Create / Join Split Key 1.2+ */
-	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 25);
-	assert_int_equal(r->items[0].pl.u.query_rsp.n_types, 7); /* every type but Template */
+	 * Derive Key and Create / Join Split Key 1.2+ (Certify and Re-certify are 1.0) */
+	assert_int_equal(r->items[0].pl.u.query_rsp.n_ops, 27);
+	/* every type but Template (PGP Key is 1.2+) */
+	assert_int_equal(r->items[0].pl.u.query_rsp.n_types, 7);
 	assert_int_equal(r->items[0].pl.u.query_rsp.vendor.n, strlen("Coffre test"));
 
 	/* 2.0 Create + Get Attributes */
