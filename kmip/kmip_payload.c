@@ -232,6 +232,16 @@ static MUST_USE cf_err kd_revoke_req(struct kd *c, ttlv_rd *r, struct kmip_req_r
 			   &p->compromise_date);
 }
 
+/* Requests of the payload families in their own files: Certify / Re-certify (kmip_cert.c),
+ * Create / Join Split Key (kmip_split.c), the cryptographic services (kmip_crypto.c). */
+static cf_err kd_other_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
+{
+	if (kmip_op_cert(pl->op))
+		return kd_cert_req(c, r, pl->op, &pl->u.certify_req);
+	return kmip_op_split(pl->op) ? kd_split_payload(c, r, false, pl)
+				     : kd_crypto_payload(c, r, false, pl);
+}
+
 static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 {
 	bool v2 = c->ver >= KMIP_V2_0;
@@ -327,10 +337,7 @@ static cf_err kd_req(struct kd *c, ttlv_rd *r, struct kmip_payload *pl)
 	case KMIP_OPERATION_CANCEL:
 		return kd_life_payload(c, r, false, pl);
 	default:
-		if (kmip_op_cert(pl->op))
-			return kd_cert_req(c, r, pl->op, &pl->u.certify_req);
-		return kmip_op_split(pl->op) ? kd_split_payload(c, r, false, pl)
-					     : kd_crypto_payload(c, r, false, pl);
+		return kd_other_req(c, r, pl);
 	}
 }
 
