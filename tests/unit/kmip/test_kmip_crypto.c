@@ -24,21 +24,10 @@
 #include <string.h>
 
 #include "kmip/kmip.h"
+#include "payload_fx.h"
 #include "kmip/kmip_dump.h"
 #include "kmip/kmip_wrap.h"
 
-#define W(x) assert_int_equal((x), CF_OK)
-#define T(name) KMIP_TAG_##name
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-
-static uint8_t arena_buf[256 * 1024];
-
-static struct kmip_arena fresh_arena(void)
-{
-	struct kmip_arena a;
-	kmip_arena_init(&a, arena_buf, sizeof arena_buf);
-	return a;
-}
 
 static const int versions[] = { KMIP_V1_2, KMIP_V1_4, KMIP_V2_0 };
 
@@ -125,39 +114,6 @@ static void fill_crypt(struct kmip_crypt *p)
 	p->validity = KMIP_VALIDITY_INDICATOR_VALID;
 }
 
-/* Encode pl, check the payload's top-level tags, decode it back (typed), re-encode: same
- * bytes. *out is the decoded payload (views into buf). */
-static size_t roundtrip(const struct kmip_payload *pl, bool rsp, int ver, const uint32_t *tags,
-			size_t n_tags, uint8_t *buf, size_t cap, struct kmip_payload *out)
-{
-	struct kmip_limits lim = KMIP_LIMITS_DEFAULT;
-	struct kmip_arena a = fresh_arena();
-	uint8_t again[4096];
-	struct ttlv_item it;
-	ttlv_wr w;
-	ttlv_rd r;
-	size_t n, k = 0;
-
-	ttlv_wr_init(&w, buf, cap);
-	W(kmip_payload_encode(&w, pl, rsp, ver));
-	n = ttlv_wr_len(&w);
-	ttlv_rd_init(&r, buf + 8, n - 8, &lim);
-	while (!ttlv_rd_done(&r)) {
-		W(ttlv_rd_next(&r, &it));
-		assert_true(k < n_tags);
-		assert_int_equal(it.tag, tags[k]);
-		k++;
-	}
-	assert_int_equal(k, n_tags);
-	W(kmip_payload_decode(buf + 8, n - 8, pl->op, rsp, ver, NULL, &a, out));
-	assert_true(out->typed);
-	ttlv_wr_init(&w, again, sizeof again);
-	W(kmip_payload_encode(&w, out, rsp, ver));
-	assert_int_equal(ttlv_wr_len(&w), n);
-	assert_memory_equal(again, buf, n);
-	return n;
-}
-
 static void bytes_eq(struct kmip_bytes a, struct kmip_bytes b)
 {
 	assert_non_null(a.p);
@@ -184,7 +140,7 @@ static void test_crypt_roundtrip(void **state)
 				fill_crypt(&pl.u.crypt);
 				print_message("%s %s v%d\n", cases[c].name, rsp ? "rsp" : "req",
 					      versions[v]);
-				roundtrip(&pl, rsp, versions[v], tags, n, buf, sizeof buf, &out);
+				payload_roundtrip(&pl, rsp, versions[v], tags, n, buf, sizeof buf, &out);
 				const struct kmip_crypt *d = &out.u.crypt;
 				if (tags[0] == T(UNIQUE_IDENTIFIER))
 					assert_memory_equal(d->uid.p, "key-1", 5);
@@ -219,15 +175,15 @@ static void test_rng_roundtrip(void **state)
 		pl.u.rng.has_len = true;
 		pl.u.rng.len = 32;
 		pl.u.rng.data = B("random");
-		roundtrip(&pl, false, versions[v], len_tag, 1, buf, sizeof buf, &out);
+		payload_roundtrip(&pl, false, versions[v], len_tag, 1, buf, sizeof buf, &out);
 		assert_true(out.u.rng.has_len && out.u.rng.len == 32 && out.u.rng.data.p == NULL);
-		roundtrip(&pl, true, versions[v], data_tag, 1, buf, sizeof buf, &out);
+		payload_roundtrip(&pl, true, versions[v], data_tag, 1, buf, sizeof buf, &out);
 		bytes_eq(out.u.rng.data, B("random"));
 		assert_false(out.u.rng.has_len);
 		pl.op = KMIP_OPERATION_RNG_SEED;
-		roundtrip(&pl, false, versions[v], data_tag, 1, buf, sizeof buf, &out);
+		payload_roundtrip(&pl, false, versions[v], data_tag, 1, buf, sizeof buf, &out);
 		bytes_eq(out.u.rng.data, B("random"));
-		roundtrip(&pl, true, versions[v], len_tag, 1, buf, sizeof buf, &out);
+		payload_roundtrip(&pl, true, versions[v], len_tag, 1, buf, sizeof buf, &out);
 		assert_int_equal(out.u.rng.len, 32);
 	}
 }
@@ -268,7 +224,7 @@ static void test_derive_roundtrip(void **state)
 		uint8_t buf[4096], vbuf[8];
 
 		fill_derive(&pl.u.derive_req, vbuf);
-		roundtrip(&pl, false, ver, tags, N(tags), buf, sizeof buf, &out);
+		payload_roundtrip(&pl, false, ver, tags, N(tags), buf, sizeof buf, &out);
 		const struct kmip_req_derive *d = &out.u.derive_req;
 		assert_int_equal(d->n_uids, 3);
 		assert_memory_equal(d->uids[2].p, "salt-obj", 8);
@@ -284,7 +240,7 @@ static void test_derive_roundtrip(void **state)
 		memset(&pl.u, 0, sizeof pl.u);
 		pl.u.rekey_rsp.uid = (struct kmip_text){ "derived", 7 };
 		pl.u.rekey_rsp.t = out.u.derive_req.t;
-		roundtrip(&pl, true, ver, rsp_tags, ver >= KMIP_V2_0 ? 1 : 2, buf, sizeof buf, &out);
+		payload_roundtrip(&pl, true, ver, rsp_tags, ver >= KMIP_V2_0 ? 1 : 2, buf, sizeof buf, &out);
 		assert_memory_equal(out.u.rekey_rsp.uid.p, "derived", 7);
 	}
 }
@@ -307,7 +263,7 @@ static void test_derive_repeated_data(void **state)
 	fill_derive(&pl.u.derive_req, vbuf);
 	pl.u.derive_req.method = KMIP_DERIVATION_METHOD_HMAC;
 	pl.u.derive_req.dp.data_more = (struct kmip_bytes){ more, ttlv_wr_len(&w) };
-	size_t n = roundtrip(&pl, false, KMIP_V2_0, tags, N(tags), buf, sizeof buf, &out);
+	size_t n = payload_roundtrip(&pl, false, KMIP_V2_0, tags, N(tags), buf, sizeof buf, &out);
 	bytes_eq(out.u.derive_req.dp.data_more, pl.u.derive_req.dp.data_more);
 	/* the 2.0 bytes read as 1.4: Derivation Data repeated is a duplicate there */
 	assert_int_equal(kmip_payload_decode(buf + 8, n - 8, KMIP_OPERATION_DERIVE_KEY, false,

@@ -16,54 +16,11 @@
 #include <string.h>
 
 #include "kmip/kmip.h"
+#include "payload_fx.h"
 
-#define W(x) assert_int_equal((x), CF_OK)
-#define T(name) KMIP_TAG_##name
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-
-static uint8_t arena_buf[64 * 1024];
-
-static struct kmip_arena fresh_arena(void)
-{
-	struct kmip_arena a;
-	kmip_arena_init(&a, arena_buf, sizeof arena_buf);
-	return a;
-}
 
 static const uint8_t corr_value[] = { 0x01, 0x02, 0x03, 0x04, 0xfe };
 #define LCD 1700000000LL
-
-/* Encode pl, check the payload's top-level tags, decode it back (typed), re-encode: same
- * bytes. *out is the decoded payload. */
-static void roundtrip(const struct kmip_payload *pl, bool rsp, int ver, const uint32_t *tags,
-		      size_t n_tags, struct kmip_payload *out)
-{
-	struct kmip_limits lim = KMIP_LIMITS_DEFAULT;
-	struct kmip_arena a = fresh_arena();
-	static uint8_t buf[1024], again[1024];
-	struct ttlv_item it;
-	ttlv_wr w;
-	ttlv_rd r;
-	size_t n, k = 0;
-
-	ttlv_wr_init(&w, buf, sizeof buf);
-	W(kmip_payload_encode(&w, pl, rsp, ver));
-	n = ttlv_wr_len(&w);
-	ttlv_rd_init(&r, buf + 8, n - 8, &lim);
-	while (!ttlv_rd_done(&r)) {
-		W(ttlv_rd_next(&r, &it));
-		assert_true(k < n_tags);
-		assert_int_equal(it.tag, tags[k]);
-		k++;
-	}
-	assert_int_equal(k, n_tags);
-	W(kmip_payload_decode(buf + 8, n - 8, pl->op, rsp, ver, NULL, &a, out));
-	assert_true(out->typed);
-	ttlv_wr_init(&w, again, sizeof again);
-	W(kmip_payload_encode(&w, out, rsp, ver));
-	assert_int_equal(ttlv_wr_len(&w), n);
-	assert_memory_equal(again, buf, n);
-}
 
 static cf_err dec(uint32_t op, bool rsp, int ver, const uint8_t *c, size_t n,
 		  struct kmip_payload *out);
