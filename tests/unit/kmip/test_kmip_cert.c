@@ -18,7 +18,6 @@
 #include "kmip/kmip.h"
 #include "payload_fx.h"
 
-
 static const uint8_t csr[] = { 0x30, 0x82, 0x01, 0x02, 0xaa, 0xbb, 0xcc };
 
 /* Decode hand-written payload contents c[n]. */

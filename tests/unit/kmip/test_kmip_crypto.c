@@ -28,7 +28,6 @@
 #include "kmip/kmip_dump.h"
 #include "kmip/kmip_wrap.h"
 
-
 static const int versions[] = { KMIP_V1_2, KMIP_V1_4, KMIP_V2_0 };
 
 /* ---- expected field lists (1.4 Tables 229-246, 2.0 sections 6.1.x) ---------------------- */

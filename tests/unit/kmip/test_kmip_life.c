@@ -18,7 +18,6 @@
 #include "kmip/kmip.h"
 #include "payload_fx.h"
 
-
 static const uint8_t corr_value[] = { 0x01, 0x02, 0x03, 0x04, 0xfe };
 #define LCD 1700000000LL
 

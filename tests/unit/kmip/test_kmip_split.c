@@ -16,7 +16,6 @@
 #include "kmip/kmip.h"
 #include "payload_fx.h"
 
-
 static cf_err dec(uint32_t op, bool rsp, int ver, const uint8_t *c, size_t n,
 		  struct kmip_payload *out)
 {
