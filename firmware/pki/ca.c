@@ -289,11 +289,34 @@ out:
 	return rc;
 }
 
-static cf_err ca_verify(X509 *x, EVP_PKEY *ca_pub)
+/* Sign *x in the HSM with the key pair `label`, check the signature with its public key
+ * ca_pub, and hand the certificate to *out (*x is then NULL). */
+static cf_err ca_sign_checked(hsm_sess *s, const char *label, EVP_PKEY *ca_pub, X509 **x,
+			      X509 **out)
 {
-	if (X509_verify(x, ca_pub) != 1) {
+	cf_err rc;
+
+	if ((rc = ca_x509_sign_hsm(s, label, x)) != CF_OK)
+		return rc;
+	if (X509_verify(*x, ca_pub) != 1) {
 		log_err("ca: the new certificate does not verify with the CA key");
 		return CF_E_HSM_OUTPUT;
+	}
+	*out = *x;
+	*x = NULL;
+	return CF_OK;
+}
+
+/* The public key of the signer's key pair, which must be its certificate's. */
+static cf_err ca_signer_pub(const struct ca_signer *ca, EVP_PKEY **ca_pub)
+{
+	cf_err rc;
+
+	if ((rc = ca_hsm_pubkey(ca->sess, ca->key_label, ca_pub)) != CF_OK)
+		return rc;
+	if (EVP_PKEY_eq(X509_get0_pubkey(ca->cert), *ca_pub) != 1) {
+		log_err("ca: the CA certificate does not belong to the key \"%s\"", ca->key_label);
+		return CF_E_CONFIG;
 	}
 	return CF_OK;
 }
@@ -320,13 +343,7 @@ cf_err ca_root_create(hsm_sess *s, const char *key_label, const char *cn, const 
 	    !ca_ext_add(x, &ctx, NID_subject_key_identifier, "hash") ||
 	    !ca_ext_add(x, &ctx, NID_authority_key_identifier, "keyid:always"))
 		goto out;
-	if ((rc = ca_x509_sign_hsm(s, key_label, &x)) != CF_OK)
-		goto out;
-	if ((rc = ca_verify(x, pub)) != CF_OK)
-		goto out;
-	*out = x;
-	x = NULL;
-	rc = CF_OK;
+	rc = ca_sign_checked(s, key_label, pub, &x, out);
 out:
 	X509_free(x);
 	EVP_PKEY_free(pub);
@@ -350,13 +367,8 @@ cf_err ca_cert_issue(const struct ca_signer *ca, const struct ca_issue *req, X50
 		return CF_E_INVALID_ARG;
 	if (req->profile != CA_PROFILE_SERVER && req->profile != CA_PROFILE_CLIENT)
 		return CF_E_INVALID_ARG;
-	if ((rc = ca_hsm_pubkey(ca->sess, ca->key_label, &ca_pub)) != CF_OK)
+	if ((rc = ca_signer_pub(ca, &ca_pub)) != CF_OK)
 		goto out;
-	if (EVP_PKEY_eq(X509_get0_pubkey(ca->cert), ca_pub) != 1) {
-		log_err("ca: the CA certificate does not belong to the key \"%s\"", ca->key_label);
-		rc = CF_E_CONFIG;
-		goto out;
-	}
 	if ((rc = ca_x509_base(req->cn, req->org, req->pub, req->days, &x)) != CF_OK)
 		goto out;
 	rc = CF_E_INTERNAL;
@@ -393,13 +405,7 @@ cf_err ca_cert_issue(const struct ca_signer *ca, const struct ca_issue *req, X50
 	}
 	if (used > 0 && !ca_ext_add(x, &ctx, NID_subject_alt_name, san))
 		goto out;
-	if ((rc = ca_x509_sign_hsm(ca->sess, ca->key_label, &x)) != CF_OK)
-		goto out;
-	if ((rc = ca_verify(x, ca_pub)) != CF_OK)
-		goto out;
-	*out = x;
-	x = NULL;
-	rc = CF_OK;
+	rc = ca_sign_checked(ca->sess, ca->key_label, ca_pub, &x, out);
 out:
 	X509_free(x);
 	EVP_PKEY_free(ca_pub);
@@ -418,14 +424,9 @@ cf_err ca_cert_issue_name(const struct ca_signer *ca, const X509_NAME *subject, 
 	if (ca == NULL || ca->cert == NULL || subject == NULL || pub == NULL || not_before <= 0 ||
 	    not_after <= not_before)
 		return CF_E_INVALID_ARG;
-	if ((rc = ca_hsm_pubkey(ca->sess, ca->key_label, &ca_pub)) != CF_OK)
+	if ((rc = ca_signer_pub(ca, &ca_pub)) != CF_OK)
 		goto out;
 	rc = CF_E_INTERNAL;
-	if (EVP_PKEY_eq(X509_get0_pubkey(ca->cert), ca_pub) != 1) {
-		log_err("ca: the CA certificate does not belong to the key \"%s\"", ca->key_label);
-		rc = CF_E_CONFIG;
-		goto out;
-	}
 	if ((x = X509_new()) == NULL) {
 		rc = CF_E_NOMEM;
 		goto out;
@@ -445,13 +446,7 @@ cf_err ca_cert_issue_name(const struct ca_signer *ca, const X509_NAME *subject, 
 	    !ca_ext_add(x, &ctx, NID_subject_key_identifier, "hash") ||
 	    !ca_ext_add(x, &ctx, NID_authority_key_identifier, "keyid:always"))
 		goto out;
-	if ((rc = ca_x509_sign_hsm(ca->sess, ca->key_label, &x)) != CF_OK)
-		goto out;
-	if ((rc = ca_verify(x, ca_pub)) != CF_OK)
-		goto out;
-	*out = x;
-	x = NULL;
-	rc = CF_OK;
+	rc = ca_sign_checked(ca->sess, ca->key_label, ca_pub, &x, out);
 out:
 	X509_free(x);
 	EVP_PKEY_free(ca_pub);
