@@ -532,6 +532,27 @@ out:
 
 /* ---- Certify -------------------------------------------------------------------------- */
 
+/* The new certificate's Certificate Link to the Certify CA's certificate and, when a public key
+ * was named, its Public Key Link, appended to rows[*n]. */
+static cf_err cert_links(struct ops_req *r, const char *ca_uid, const char *pub_uid,
+			 struct store_attr *rows, size_t *n)
+{
+	cf_err rc = ops_link_row(r, KMIP_LINK_TYPE_CERTIFICATE_LINK, ca_uid, &rows[(*n)++]);
+
+	if (rc == CF_OK && pub_uid[0] != '\0')
+		rc = ops_link_row(r, KMIP_LINK_TYPE_PUBLIC_KEY_LINK, pub_uid, &rows[(*n)++]);
+	return rc;
+}
+
+/* The answer: the new certificate's uid, also the ID Placeholder's and the audit record's. */
+static cf_err cert_answer(struct ops_req *r, struct ops_item *it, const char *uid,
+			  struct kmip_rsp_register *s)
+{
+	(void)snprintf(r->placeholder, sizeof r->placeholder, "%s", uid);
+	(void)snprintf(it->uid, sizeof it->uid, "%s", uid);
+	return ops_text(r, uid, &s->uid);
+}
+
 cf_err ops_certify(struct ops_req *r, struct ops_item *it)
 {
 	const struct kmip_req_certify *q = &it->rq->pl.u.certify_req;
@@ -591,20 +612,12 @@ cf_err ops_certify(struct ops_req *r, struct ops_item *it)
 	n_rows = 0;
 	for (size_t i = 0; i < c.n_rows; i++)
 		rows[n_rows++] = c.rows[i];
-	if ((rc = ops_link_row(r, KMIP_LINK_TYPE_CERTIFICATE_LINK, ca_uid, &rows[n_rows++])) !=
-	    CF_OK)
-		goto out;
-	if (pub_uid[0] != '\0' &&
-	    (rc = ops_link_row(r, KMIP_LINK_TYPE_PUBLIC_KEY_LINK, pub_uid, &rows[n_rows++])) !=
-		    CF_OK)
-		goto out;
-	if ((rc = cert_insert(r, it, x, &o, rows, n_rows, uid)) != CF_OK)
+	if ((rc = cert_links(r, ca_uid, pub_uid, rows, &n_rows)) != CF_OK ||
+	    (rc = cert_insert(r, it, x, &o, rows, n_rows, uid)) != CF_OK)
 		goto out;
 	if (pub_uid[0] != '\0' && (rc = pub_link(r, pub_uid, NULL, uid)) != CF_OK)
 		goto out;
-	memcpy(r->placeholder, uid, sizeof uid);
-	memcpy(it->uid, uid, sizeof uid);
-	rc = ops_text(r, uid, &s->uid);
+	rc = cert_answer(r, it, uid, s);
 out:
 	X509_free(x);
 	X509_REQ_free(csr);
@@ -766,21 +779,13 @@ cf_err ops_recertify(struct ops_req *r, struct ops_item *it)
 		rows[n_rows++] = c.rows[i];
 	if ((rc = ops_link_row(r, KMIP_LINK_TYPE_REPLACED_OBJECT_LINK, old_uid, &rows[n_rows++])) !=
 		    CF_OK ||
-	    (rc = ops_link_row(r, KMIP_LINK_TYPE_CERTIFICATE_LINK, ca_uid, &rows[n_rows++])) !=
-		    CF_OK)
-		goto out;
-	if (pub_uid[0] != '\0' &&
-	    (rc = ops_link_row(r, KMIP_LINK_TYPE_PUBLIC_KEY_LINK, pub_uid, &rows[n_rows++])) !=
-		    CF_OK)
-		goto out;
-	if ((rc = cert_insert(r, it, x, &o, rows, n_rows, uid)) != CF_OK ||
+	    (rc = cert_links(r, ca_uid, pub_uid, rows, &n_rows)) != CF_OK ||
+	    (rc = cert_insert(r, it, x, &o, rows, n_rows, uid)) != CF_OK ||
 	    (rc = old_update(r, &oo, uid)) != CF_OK)
 		goto out;
 	if (pub_uid[0] != '\0' && (rc = pub_link(r, pub_uid, old_uid, uid)) != CF_OK)
 		goto out;
-	memcpy(r->placeholder, uid, sizeof uid);
-	memcpy(it->uid, uid, sizeof uid);
-	rc = ops_text(r, uid, &s->uid);
+	rc = cert_answer(r, it, uid, s);
 out:
 	X509_free(x);
 	X509_free(old);
