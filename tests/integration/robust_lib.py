@@ -344,6 +344,17 @@ class Instance:
         with open(self.conf, "w") as f:
             f.write(text)
 
+    def client_readonly(self, name, tenant):
+        """Make the provisioned client NAME (its own tenant NAME) a readonly client of TENANT."""
+        with open(self.conf) as f:
+            text = f.read()
+        head = '[client "%s"]\nsubject = CN=%s\nissuer = CN=Coffre QA CA\n' % (name, name)
+        old = head + "tenant = %s\n" % name
+        assert old in text, "client %s not as provision writes it" % name
+        text = text.replace(old, head + "tenant = %s\nrole = readonly\n" % tenant, 1)
+        with open(self.conf, "w") as f:
+            f.write(text)
+
     @property
     def pid(self):
         return self.proc.pid if self.proc else None

@@ -48,13 +48,7 @@ rl.require_built(build)
 t = rl.Tally()
 inst = rl.Instance(build, clients=3, name="certify")
 # qa2: another tenant; qa3: a readonly client of qa's tenant
-with open(inst.conf) as f:
-    conf_text = f.read()
-conf_text = conf_text.replace(
-    '[client "qa3"]\nsubject = CN=qa3\nissuer = CN=Coffre QA CA\ntenant = qa3\n',
-    '[client "qa3"]\nsubject = CN=qa3\nissuer = CN=Coffre QA CA\ntenant = qa\nrole = readonly\n')
-with open(inst.conf, "w") as f:
-    f.write(conf_text)
+inst.client_readonly("qa3", "qa")
 inst.start()
 pki = os.path.join(inst.dir, "pki")
 work = os.path.join(inst.tmp, "work")

@@ -42,13 +42,7 @@ rl.require_built(build)
 t = rl.Tally()
 inst = rl.Instance(build, clients=3, name="lifeops")
 # qa3: a readonly client of qa's tenant
-with open(inst.conf) as f:
-    conf = f.read()
-conf = conf.replace('[client "qa3"]\nsubject = CN=qa3\nissuer = CN=Coffre QA CA\ntenant = qa3\n',
-                    '[client "qa3"]\nsubject = CN=qa3\nissuer = CN=Coffre QA CA\ntenant = qa\n'
-                    'role = readonly\n')
-with open(inst.conf, "w") as f:
-    f.write(conf)
+inst.client_readonly("qa3", "qa")
 inst.start()
 
 
