@@ -61,7 +61,7 @@ void log_msg(enum log_level lvl, cf_err rc, const char *file, int line, const ch
 		log_stderr(lvl, full);
 }
 
-bool log_rate_take(struct log_rate *r, uint64_t now_ms, uint64_t *dropped)
+static void log_rate_refill(struct log_rate *r, uint64_t now_ms)
 {
 	uint64_t cap = (uint64_t)r->burst * 1000;
 
@@ -72,6 +72,25 @@ bool log_rate_take(struct log_rate *r, uint64_t now_ms, uint64_t *dropped)
 		r->milli = add >= cap - r->milli ? cap : r->milli + add;
 	}
 	r->t_ms = now_ms > r->t_ms ? now_ms : r->t_ms;
+}
+
+bool log_rate_flush(struct log_rate *r, uint64_t now_ms, uint64_t *dropped)
+{
+	*dropped = 0;
+	if (r->dropped == 0)
+		return false;
+	log_rate_refill(r, now_ms);
+	if (r->milli < 1000)
+		return false;
+	r->milli -= 1000;
+	*dropped = r->dropped;
+	r->dropped = 0;
+	return true;
+}
+
+bool log_rate_take(struct log_rate *r, uint64_t now_ms, uint64_t *dropped)
+{
+	log_rate_refill(r, now_ms);
 	if (r->milli < 1000) {
 		r->dropped++;
 		*dropped = 0;

@@ -46,5 +46,9 @@ struct log_rate {
 };
 
 bool log_rate_take(struct log_rate *r, uint64_t now_ms, uint64_t *dropped);
+/* When lines were left out and the bucket has a token again: true, the token taken and
+ * *dropped = how many, to be said in a line of its own (so a burst that ends is still told,
+ * within a refill). Call it periodically; false (and *dropped 0) otherwise. */
+bool log_rate_flush(struct log_rate *r, uint64_t now_ms, uint64_t *dropped);
 
 #endif

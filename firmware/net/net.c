@@ -820,7 +820,15 @@ static void worker_sweep(struct worker *w, uint64_t now)
 	struct net_server *s = w->srv;
 	struct conn *next;
 	char more[160];
+	uint64_t untold = 0;
 	tarpit_sweep(w, now, false);
+	pthread_mutex_lock(&s->mu);
+	bool tell = log_rate_flush(&s->preauth_log, now, &untold);
+	pthread_mutex_unlock(&s->mu);
+	if (tell)
+		log_warn("net: %llu earlier line(s) of failed or timed-out handshakes not logged: at "
+			 "most %d a minute after %d; status counts them all", (unsigned long long)untold,
+			 NET_PREAUTH_LOG_PER_MIN, NET_PREAUTH_LOG_BURST);
 	for (struct conn *c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		/* a connection that served nothing for a whole tick gives its record buffers back

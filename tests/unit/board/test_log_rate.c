@@ -1,6 +1,7 @@
-/* board/log.c log_rate_take: the burst is written, then one line per refill; the lines not
- * written are counted and handed to the next line that is; the bucket never holds more than
- * its burst, however long it rested. */
+/* board/log.c log_rate_take / log_rate_flush: the burst is written, then one line per refill;
+ * the lines not written are counted and handed to the next line that is, or told on their own
+ * by the flush once a token is back; the bucket never holds more than its burst, however long
+ * it rested. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -67,12 +68,39 @@ static void t_clock_backwards_is_harmless(void **state)
 	assert_int_equal(d, 2);
 }
 
+/* What was left out is told once a token is back, even with no further line to carry it;
+ * nothing to tell: no token taken. */
+static void t_flush(void **state)
+{
+	struct log_rate r = { .burst = 2, .per_min = 60 };
+	uint64_t d = 99;
+
+	(void)state;
+	assert_false(log_rate_flush(&r, 1000, &d));     /* nothing left out */
+	assert_int_equal(d, 0);
+	assert_true(log_rate_take(&r, 1000, &d));
+	assert_true(log_rate_take(&r, 1000, &d));
+	for (int i = 0; i < 5; i++)
+		assert_false(log_rate_take(&r, 1000, &d));
+	assert_false(log_rate_flush(&r, 1500, &d));     /* no token yet */
+	assert_int_equal(d, 0);
+	assert_true(log_rate_flush(&r, 2000, &d));      /* one second: told */
+	assert_int_equal(d, 5);
+	assert_false(log_rate_flush(&r, 9000, &d));     /* told once */
+	/* the flush took the token: the bucket is at its burst again 2 s later, not above */
+	assert_true(log_rate_take(&r, 9000, &d));
+	assert_int_equal(d, 0);
+	assert_true(log_rate_take(&r, 9000, &d));
+	assert_false(log_rate_take(&r, 9000, &d));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_burst_then_dropped),
 		cmocka_unit_test(t_rest_refills_to_burst_only),
 		cmocka_unit_test(t_clock_backwards_is_harmless),
+		cmocka_unit_test(t_flush),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
