@@ -25,6 +25,8 @@ openssl, which coffred trusts through [audit] remote_ca.
    certificate) gets every record from seq 1, coffred showing its own server certificate
    (key in the HSM); a restart keeps it; `audit remote off` stops it, also over a
    coffred.conf remote; the audit records of all this exist.
+6. [audit] remote_cert / remote_key = pkcs11:... (the server's HSM key by URI): the engine
+   loads it at READY, the collector gets everything.
 """
 import hashlib
 import os
@@ -587,6 +589,27 @@ t.check("console: audit records of the refusals, the change (with the CA fingerp
         "%r" % ops)
 t.check("console: no key material in the audit", not any("PRIVATE" in (r[2] or "") or
                                                           "BEGIN" in (r[2] or "") for r in ops))
+
+# ---- 6. [audit] remote_key = pkcs11:... (the HSM key through the engine, loaded at READY) -----
+tls_key = re.search(r"^key\s*=\s*(pkcs11:\S+)\s*$", BASE, re.M)
+t.check("pkcs11: the QA [tls] key is a pkcs11: URI", tls_key is not None, BASE)
+col6 = Collector(pki, "col.crt", "col.key", appl_ca)
+addr6 = "127.0.0.1:%d" % col6.port
+with open(a.conf, "w") as f:
+    f.write(BASE + "\n[audit]\nremote_cert = %s\nremote_key = %s\n" % (
+        os.path.join(a.dir, "pki", "server.crt"), tls_key.group(1) if tls_key else ""))
+a.start()
+a.login()
+con = a.console
+out = paste_set(con, addr6, read_lines(os.path.join(pki, "colca.crt")))
+t.check("pkcs11: set at the console, identity from [audit] remote_cert", "([audit] remote_cert)"
+        in out and "in force now." in out, out)
+t.check("pkcs11: a new collector receives the chain from seq 1", wait_delivered(a, col6, 1))
+check_complete("pkcs11 remote_key", col6, a, 1)
+t.check("pkcs11: the collector saw the certificate of remote_cert, signed in the HSM",
+        col6.peers and col6.peers[0].get("commonName") == srv_cn, "%r" % col6.peers)
+t.check("pkcs11: clean stop", a.stop() == 0)
+col6.stop()
 
 t.check("no sanitizer report", not a.sanitizer_errors(), rl.sanitizer_digest(a))
 t.done()
