@@ -108,6 +108,11 @@ bool con_confirm(struct con *c, const char *question);
  * paste exceeds max (the rest up to the end line is discarded). */
 MUST_USE cf_err con_read_paste(struct con *c, const char *prompt, const char *begin_prefix,
 			       const char *end_prefix, size_t max, char **out, size_t *n);
+/* The same for a PEM bundle: from the first "-----BEGIN" line, every line up to an empty line
+ * that follows a "-----END " line (so several certificates can be pasted at once; the empty
+ * line ends the paste). */
+MUST_USE cf_err con_read_pem_bundle(struct con *c, const char *prompt, size_t max, char **out,
+				    size_t *n);
 
 /* ---- commands (con_shell.c dispatches; each part defines its table) -------------------- */
 

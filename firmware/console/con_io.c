@@ -382,13 +382,29 @@ static cf_err con_append(char **text, size_t *len, size_t *cap, const char *line
 	return CF_OK;
 }
 
+/* con_read_paste, and con_read_pem_bundle when bundle: then the paste ends at an empty line
+ * that follows an end line (a bundle has several end lines). */
+static cf_err con_paste(struct con *c, const char *prompt, const char *begin_prefix,
+			const char *end_prefix, bool bundle, size_t max, char **out, size_t *n);
+
 cf_err con_read_paste(struct con *c, const char *prompt, const char *begin_prefix,
 		      const char *end_prefix, size_t max, char **out, size_t *n)
+{
+	return con_paste(c, prompt, begin_prefix, end_prefix, false, max, out, n);
+}
+
+cf_err con_read_pem_bundle(struct con *c, const char *prompt, size_t max, char **out, size_t *n)
+{
+	return con_paste(c, prompt, "-----BEGIN", "-----END ", true, max, out, n);
+}
+
+static cf_err con_paste(struct con *c, const char *prompt, const char *begin_prefix,
+			const char *end_prefix, bool bundle, size_t max, char **out, size_t *n)
 {
 	char line[CON_LINE_MAX + 1];
 	char *text = NULL;
 	size_t len = 0, cap = 0;
-	bool begun = begin_prefix == NULL, over = false;
+	bool begun = begin_prefix == NULL, over = false, after_end = false;
 	const char *p = prompt != NULL ? prompt : "";
 	cf_err rc;
 
@@ -414,6 +430,15 @@ cf_err con_read_paste(struct con *c, const char *prompt, const char *begin_prefi
 		begun = true;
 		end = strncmp(line, end_prefix, strlen(end_prefix)) == 0;
 		l = strlen(line);
+		if (bundle) {
+			size_t k = l;
+			while (k > 0 && (line[k - 1] == ' ' || line[k - 1] == '\t'))
+				k--;
+			if (k == 0 && after_end)
+				break; /* the empty line after the last end line */
+			after_end = end;
+			end = false;
+		}
 		while (l > 0 && (line[l - 1] == ' ' || line[l - 1] == '\t'))
 			l--;
 		if (!over && l + 1 > max - len)

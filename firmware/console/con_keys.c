@@ -21,6 +21,7 @@
 #include "firmware/console/con.h"
 #include "firmware/svc/auditfwd.h"
 #include "firmware/svc/kekjob.h"
+#include "firmware/svc/svc.h"
 #include "firmware/store/store_admin.h"
 #include "hsm/hsm.h"
 #include "kmip/kmip_tags.h"
@@ -845,29 +846,46 @@ static cf_err cmd_audit_verify(struct con *c, int argc, char **argv)
 	return rc;
 }
 
-/* The remote audit sender's state (docs/security.md "Remote audit"). */
-static cf_err cmd_audit_remote(struct con *c, int argc, char **argv)
+/* ---- audit remote (docs/console/keys.md, docs/security.md "Remote audit") ------------------- */
+
+/* The console's saved setting into *sv (text holds it): true when there is one. */
+static bool remote_saved(struct con *c, char *text, size_t cap, struct audit_remote_saved *sv)
+{
+	struct store *st = con_store(c);
+	if (st == NULL || store_meta_get(st, SVC_META_AUDIT_REMOTE, text, cap) != CF_OK)
+		return false;
+	if (audit_remote_parse(text, sv) != CF_OK) {
+		con_printf(c, "note: the setting saved at the console is unusable; coffred.conf "
+			      "applies\n");
+		return false;
+	}
+	return true;
+}
+
+static void remote_identity(struct con *c)
+{
+	const struct config *cfg = c->svc->cfg;
+	char e[CONFIG_REMOTE_MAX + 1];
+	if (cfg->audit.remote_cert[0] != '\0')
+		con_printf(c, "client certificate: %s ([audit] remote_cert)\n",
+			   safe(cfg->audit.remote_cert, e, sizeof e));
+	else
+		con_printf(c, "client certificate: the appliance's server certificate ([tls] cert; "
+			      "`cert show`)\n");
+}
+
+static void remote_show_sender(struct con *c)
 {
 	const struct config *cfg = c->svc->cfg;
 	struct audit_fwd_status s;
-	char t[32], e[sizeof s.last_error], n[CONFIG_REMOTE_MAX + 1];
+	char t[32], e[sizeof s.last_error];
 
-	(void)argc;
-	(void)argv;
-	if (cfg->audit.remote[0] == '\0') {
-		con_printf(c, "remote audit: off ([audit] remote is not set)\n");
-		return CF_OK;
-	}
-	safe(cfg->audit.remote_name[0] != '\0' ? cfg->audit.remote_name : cfg->audit.remote_host,
-	     n, sizeof n);
-	con_printf(c, "remote audit: %s (certificate name %s)\n", safe(cfg->audit.remote, e,
-		   sizeof e), n);
 	con_printf(c, "policy: queue_max %u records, on_queue_full %s\n", cfg->audit.queue_max,
 		   cfg->audit.queue_stop ? "stop" : "continue");
 	if (c->svc->auditfwd == NULL) {
 		con_printf(c, "sender: not running (appliance %s)\n",
 			   svc_state_name((enum svc_state)atomic_load(&c->svc->state)));
-		return CF_OK;
+		return;
 	}
 	audit_fwd_status_get(c->svc->auditfwd, &s);
 	fmt_time(s.since, t, sizeof t);
@@ -881,7 +899,185 @@ static cf_err cmd_audit_remote(struct con *c, int argc, char **argv)
 	con_printf(c, "queued: %" PRIu64 "%s\n", s.queued,
 		   !s.full ? "" : s.stop_policy ? " FULL: KMIP requests answer Operation Failed"
 						: " FULL: KMIP keeps serving");
+}
+
+/* audit remote: the destination in effect, where it comes from, the sender's state. */
+static cf_err remote_show(struct con *c)
+{
+	const struct config *cfg = c->svc->cfg;
+	struct audit_remote_saved sv;
+	struct audit_ca_info ci;
+	const char *why = NULL;
+	char *text = malloc(AUDIT_REMOTE_SAVED_MAX);
+	char e[CONFIG_REMOTE_MAX + 8], n[CONFIG_REMOTE_MAX + 1], sub[sizeof ci.subject];
+
+	if (text == NULL)
+		return CF_E_NOMEM;
+	if (remote_saved(c, text, AUDIT_REMOTE_SAVED_MAX, &sv)) {
+		if (sv.off) {
+			con_printf(c, "remote audit: off (set at the console with `audit remote off`"
+				      "%s)\n", cfg->audit.remote[0] != '\0' ? "; it overrides [audit] "
+				      "remote of coffred.conf" : "");
+			free(text);
+			return CF_OK;
+		}
+		con_printf(c, "remote audit: %s (certificate name %s) set at the console\n",
+			   safe(sv.remote, e, sizeof e), safe(sv.name, n, sizeof n));
+		if (audit_ca_check(sv.ca_pem, strlen(sv.ca_pem), &ci, &why) == CF_OK)
+			con_printf(c, "collector CA: %u certificate(s); %s sha256 %s\n", ci.n,
+				   safe(ci.subject, sub, sizeof sub), ci.fp);
+	} else if (cfg->audit.remote[0] == '\0') {
+		con_printf(c, "remote audit: off ([audit] remote is not set; `audit remote set` "
+			      "sets it)\n");
+		free(text);
+		return CF_OK;
+	} else {
+		safe(cfg->audit.remote_name[0] != '\0' ? cfg->audit.remote_name
+						       : cfg->audit.remote_host, n, sizeof n);
+		con_printf(c, "remote audit: %s (certificate name %s) from coffred.conf\n",
+			   safe(cfg->audit.remote, e, sizeof e), n);
+		con_printf(c, "collector CA: %s ([audit] remote_ca)\n",
+			   safe(cfg->audit.remote_ca, n, sizeof n));
+	}
+	free(text);
+	remote_identity(c);
+	remote_show_sender(c);
 	return CF_OK;
+}
+
+static void remote_restarted(struct con *c, const char *what)
+{
+	if (svc_audit_remote_restart(c->svc))
+		con_printf(c, "%s: in force now.\n", what);
+	else
+		con_printf(c, "%s: saved, in force when the appliance is READY.\n", what);
+}
+
+/* The pasted CA bundle, checked and shown: *pem (malloc'd) and *ci, or a console message. */
+static cf_err remote_read_ca(struct con *c, const char *dest, char **pem, struct audit_ca_info *ci)
+{
+	const char *why = NULL;
+	char sub[sizeof ci->subject];
+	size_t n = 0;
+	cf_err rc;
+
+	con_printf(c, "Paste the collector's CA certificate(s) (PEM, -----BEGIN CERTIFICATE----- "
+		      "to -----END CERTIFICATE-----), then an empty line:\n");
+	rc = con_read_pem_bundle(c, "", AUDIT_CA_PEM_MAX, pem, &n);
+	if (rc != CF_OK) {
+		if (rc != CF_E_CANCELLED && rc != CF_E_TOO_LARGE)
+			con_printf(c, "no certificate read (%s); nothing changed\n", cf_err_name(rc));
+		else if (rc == CF_E_TOO_LARGE)
+			con_printf(c, "nothing changed\n");
+		return rc;
+	}
+	if ((rc = audit_ca_check(*pem, n, ci, &why)) != CF_OK) {
+		con_printf(c, "refused: %s; nothing changed\n", why != NULL ? why : cf_err_name(rc));
+		con_audit(c, "audit:remote-set", dest, rc, why);
+		free(*pem);
+		*pem = NULL;
+		return rc;
+	}
+	con_printf(c, "Collector CA: %u certificate(s)\n  subject: %s\n  SHA-256: %s\n", ci->n,
+		   safe(ci->subject, sub, sizeof sub), ci->fp);
+	if (ci->expired)
+		con_printf(c, "warning: a certificate of the bundle is expired or not yet valid: "
+			      "the collector will be refused until it is replaced\n");
+	return CF_OK;
+}
+
+/* audit remote set HOST:PORT [NAME] */
+static cf_err remote_set(struct con *c, int argc, char **argv)
+{
+	char host[CONFIG_REMOTE_MAX + 1], e[CONFIG_REMOTE_MAX + 8], n[CONFIG_REMOTE_MAX + 1];
+	char q[3 * CONFIG_REMOTE_MAX + 300], detail[AUDIT_DETAIL_MAX + 1];
+	struct audit_ca_info ci;
+	struct store *st;
+	char *pem = NULL, *val = NULL;
+	uint16_t port = 0;
+	cf_err rc;
+
+	if (argc < 2 || argc > 3) {
+		con_printf(c, "usage: audit remote set HOST:PORT [NAME]\n");
+		return CF_E_INVALID_ARG;
+	}
+	if (strlen(argv[1]) > CONFIG_REMOTE_MAX + 7 || !config_hostport(argv[1], host, &port)) {
+		con_printf(c, "bad address \"%s\": expected HOST:PORT or [IPv6]:PORT, port 1-65535; "
+			      "nothing changed\n", safe(argv[1], e, sizeof e));
+		return CF_E_INVALID_ARG;
+	}
+	const char *name = argc == 3 ? argv[2] : host;
+	if (!audit_remote_name_ok(name)) {
+		con_printf(c, "bad certificate name \"%s\"; nothing changed\n", safe(name, n, sizeof n));
+		return CF_E_INVALID_ARG;
+	}
+	if ((st = con_store(c)) == NULL) {
+		con_printf(c, "no store yet (run init first)\n");
+		return CF_E_STATE;
+	}
+	TRY(remote_read_ca(c, argv[1], &pem, &ci));
+	remote_identity(c);
+	snprintf(q, sizeof q, "Send every audit record to %s (its certificate must name %s and "
+		 "chain to the CA above)? A collector not sent to before receives the whole chain "
+		 "from seq 1.", argv[1], name);
+	if (!con_confirm(c, q)) {
+		con_printf(c, "nothing changed\n");
+		free(pem);
+		return CF_E_CANCELLED;
+	}
+	rc = audit_remote_format(argv[1], name, pem, &val);
+	free(pem);
+	if (rc == CF_OK)
+		rc = store_meta_set(st, SVC_META_AUDIT_REMOTE, val);
+	free(val);
+	snprintf(detail, sizeof detail, "collector %s name %s ca-sha256 %s (%u certificate(s))",
+		 argv[1], name, ci.fp, ci.n);
+	con_audit(c, "audit:remote-set", argv[1], rc, detail);
+	if (rc != CF_OK) {
+		con_printf(c, "cannot save the setting (%s); nothing changed\n", cf_err_name(rc));
+		return rc;
+	}
+	snprintf(q, sizeof q, "remote audit to %s", argv[1]);
+	remote_restarted(c, q);
+	return CF_OK;
+}
+
+/* audit remote off */
+static cf_err remote_off(struct con *c)
+{
+	struct store *st;
+	cf_err rc;
+
+	if ((st = con_store(c)) == NULL) {
+		con_printf(c, "no store yet (run init first)\n");
+		return CF_E_STATE;
+	}
+	if (!con_confirm(c, "Stop sending the audit to a collector (also one set by [audit] remote "
+			    "of coffred.conf)? Records stay in the store.")) {
+		con_printf(c, "nothing changed\n");
+		return CF_E_CANCELLED;
+	}
+	rc = store_meta_set(st, SVC_META_AUDIT_REMOTE, "off");
+	con_audit(c, "audit:remote-off", NULL, rc, "remote audit off (set at the console)");
+	if (rc != CF_OK) {
+		con_printf(c, "cannot save the setting (%s); nothing changed\n", cf_err_name(rc));
+		return rc;
+	}
+	remote_restarted(c, "remote audit off");
+	return CF_OK;
+}
+
+/* audit remote [set HOST:PORT [NAME] | off] */
+static cf_err cmd_audit_remote(struct con *c, int argc, char **argv)
+{
+	if (argc == 0)
+		return remote_show(c);
+	if (strcmp(argv[0], "set") == 0)
+		return remote_set(c, argc, argv);
+	if (strcmp(argv[0], "off") == 0 && argc == 1)
+		return remote_off(c);
+	con_printf(c, "usage: audit remote [set HOST:PORT [NAME] | off]\n");
+	return CF_E_INVALID_ARG;
 }
 
 /* ---- the table ------------------------------------------------------------------------- */
@@ -921,9 +1117,15 @@ const struct con_cmd con_cmds_keys[] = {
 	{ "audit verify", 0, 0, CON_F_AUTH, "audit verify",
 	  "Recompute the audit hash chain: \"audit chain intact: N records\", or the first record\n"
 	  "that does not verify.", cmd_audit_verify },
-	{ "audit remote", 0, 0, CON_F_AUTH, "audit remote",
-	  "The remote copy of the audit ([audit] remote): the collector, connected or not and\n"
-	  "since when, the last error, the last record delivered, how many wait, the policy.",
+	{ "audit remote", 0, 3, CON_F_AUTH, "audit remote [set HOST:PORT [NAME] | off]",
+	  "Without arguments: the remote copy of the audit, where its setting comes from (the\n"
+	  "console or coffred.conf), the collector, connected or not and since when, the last\n"
+	  "error, the last record delivered, how many wait, the policy.\n"
+	  "set: send the audit to the syslog collector HOST:PORT (RFC 5425, mutual TLS); its\n"
+	  "certificate must carry NAME (default HOST) and chain to the CA you paste (PEM, then\n"
+	  "an empty line). The appliance shows its server certificate (`cert show`). Asks [y/N],\n"
+	  "saved (it replaces [audit] remote of coffred.conf), audited, in force at once.\n"
+	  "off: stop sending (asks [y/N]; also overrides coffred.conf).",
 	  cmd_audit_remote },
 	{ 0 },
 };

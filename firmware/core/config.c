@@ -85,7 +85,7 @@ static const struct key_def keys[] = {
 	{ "audit", "remote_name", K_TEXT, F(audit.remote_name), 0, 0 },
 	{ "audit", "remote_ca", K_PATH, F(audit.remote_ca), 0, 0 },
 	{ "audit", "remote_cert", K_PATH, F(audit.remote_cert), 0, 0 },
-	{ "audit", "remote_key", K_PATH, F(audit.remote_key), 0, 0 },
+	{ "audit", "remote_key", K_KEY, F(audit.remote_key), 0, 0 },
 	{ "audit", "queue_max", K_UINT, F(audit.queue_max), 1, 1000000000 },
 	{ "audit", "on_queue_full", K_TEXT, F(audit.on_queue_full), 0, 0 },
 	{ "tls", "server_names", K_TEXT, F(tls.server_names), 0, 0 },
@@ -343,15 +343,18 @@ static void set_key(struct parse *p, size_t ki, const char *v)
 	case K_PATH:
 		ok = v[0] != '\0' && printable(v) && resolve_path(cfg, v, field, k->size);
 		break;
-	case K_KEY:
+	case K_KEY: {
+		bool *is_uri = field == cfg->audit.remote_key ? &cfg->audit.remote_key_is_pkcs11
+							       : &cfg->tls.key_is_pkcs11;
 		if (strncmp(v, "pkcs11:", 7) == 0) {
 			ok = printable(v) && copy_text(field, k->size, v);
-			cfg->tls.key_is_pkcs11 = true;
+			*is_uri = true;
 		} else {
 			ok = v[0] != '\0' && printable(v) && resolve_path(cfg, v, field, k->size);
-			cfg->tls.key_is_pkcs11 = false;
+			*is_uri = false;
 		}
 		break;
+	}
 	case K_TEXT:
 		ok = v[0] != '\0' && printable(v) && copy_text(field, k->size, v);
 		break;
@@ -608,10 +611,8 @@ static int key_line(const struct parse *p, const char *section, const char *name
 static void validate_audit(struct parse *p)
 {
 	struct config *cfg = p->cfg;
-	const char *v = cfg->audit.remote, *colon;
+	const char *v = cfg->audit.remote;
 	int line = key_line(p, "audit", "remote");
-	unsigned long port = 0;
-	size_t hl;
 
 	if (cfg->audit.on_queue_full[0] == '\0' || strcmp(cfg->audit.on_queue_full, "stop") == 0)
 		cfg->audit.queue_stop = true;
@@ -624,7 +625,23 @@ static void validate_audit(struct parse *p)
 		cfg->audit.remote[0] = '\0';
 		return;
 	}
-	colon = strrchr(v, ':');
+	if (!config_hostport(v, cfg->audit.remote_host, &cfg->audit.remote_port)) {
+		fail_at(p, CF_E_CONFIG, line, "[audit] remote: expected HOST:PORT or [V6]:PORT");
+		return;
+	}
+	/* without remote_cert and remote_key the sender shows the [tls] cert and key */
+	if (cfg->audit.remote_ca[0] == '\0' ||
+	    (cfg->audit.remote_cert[0] == '\0') != (cfg->audit.remote_key[0] == '\0'))
+		fail_at(p, CF_E_CONFIG, line,
+			"[audit] remote needs remote_ca, and remote_cert with remote_key or neither");
+}
+
+bool config_hostport(const char *v, char host[CONFIG_REMOTE_MAX + 1], uint16_t *port)
+{
+	const char *colon = strrchr(v, ':');
+	unsigned long n = 0;
+	size_t hl;
+
 	if (v[0] == '[') {
 		const char *rb = strchr(v, ']');
 		if (rb == NULL || rb[1] != ':')
@@ -636,18 +653,16 @@ static void validate_audit(struct parse *p)
 		if (colon != NULL && memchr(v, ':', hl) != NULL)
 			colon = NULL; /* a bare IPv6 address: write [V6]:PORT */
 	}
-	if (colon == NULL || hl == 0 || hl > CONFIG_REMOTE_MAX ||
-	    !parse_uint(colon + 1, 1, 65535, &port)) {
-		fail_at(p, CF_E_CONFIG, line, "[audit] remote: expected HOST:PORT or [V6]:PORT");
-		return;
-	}
-	memcpy(cfg->audit.remote_host, v, hl);
-	cfg->audit.remote_host[hl] = '\0';
-	cfg->audit.remote_port = (uint16_t)port;
-	if (cfg->audit.remote_ca[0] == '\0' || cfg->audit.remote_cert[0] == '\0' ||
-	    cfg->audit.remote_key[0] == '\0')
-		fail_at(p, CF_E_CONFIG, line,
-			"[audit] remote needs remote_ca, remote_cert and remote_key");
+	if (colon == NULL || hl == 0 || hl > CONFIG_REMOTE_MAX || !parse_uint(colon + 1, 1, 65535, &n))
+		return false;
+	for (size_t i = 0; i < hl; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f || v[i] == '[' ||
+		    v[i] == ']' || v[i] == '/')
+			return false;
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)n;
+	return true;
 }
 
 static void validate(struct parse *p)

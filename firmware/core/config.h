@@ -125,8 +125,10 @@ struct config {
 		char remote_name[CONFIG_REMOTE_MAX + 1]; /* name the collector's certificate must
 		                                            carry; "" = the host */
 		char remote_ca[PATH_MAX];  /* PEM CA the collector's certificate chains to */
-		char remote_cert[PATH_MAX]; /* our client certificate (chain), PEM */
-		char remote_key[PATH_MAX]; /* its key, PEM file (mode 0600) */
+		char remote_cert[PATH_MAX]; /* our client certificate (chain), PEM; "" = [tls] cert */
+		char remote_key[PATH_MAX]; /* its key: PEM file (mode 0600) or "pkcs11:" URI;
+		                              "" = [tls] key */
+		bool remote_key_is_pkcs11;
 		unsigned queue_max;        /* records not yet delivered before the policy applies */
 		char on_queue_full[16];    /* "stop" | "continue" as written ("" = stop) */
 		bool queue_stop;           /* parsed: stop (true) | continue (false) */
@@ -171,5 +173,9 @@ const struct config_client *config_client_find(const struct config *cfg, const c
 					       const char *subject, const char *issuer);
 /* true when fp_hex (64 hex chars, any case) is in [tls] pinned. */
 bool config_pinned(const struct config *cfg, const char *fp_hex);
+/* "HOST:PORT" or "[V6]:PORT" ([audit] remote, console `audit remote set`): host (1 to
+ * CONFIG_REMOTE_MAX bytes, copied into host[CONFIG_REMOTE_MAX + 1]) and port 1..65535. A bare
+ * IPv6 address with a port is refused (write [V6]:PORT). false when malformed. */
+bool config_hostport(const char *v, char host[CONFIG_REMOTE_MAX + 1], uint16_t *port);
 
 #endif

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -28,16 +29,23 @@
 #include "board/log.h"
 #include "board/sec.h"
 
+/* A private key as the server and the audit sender use it (tls.h tls_key_load). */
+struct tls_key {
+	_Atomic int refs;
+	EVP_PKEY *pkey;           /* what SSL_CTX_use_PrivateKey takes (the wrapper for EC) */
+	ENGINE *engine;           /* functional reference while the key is an engine key */
+	bool serial;              /* whole handshake steps serialized (tls_key_lock) */
+	EVP_PKEY *engine_pkey;    /* the engine's own key behind a wrapped EC key (tls_ec_wrap) */
+	EC_KEY *wrap_ec;          /* the wrapper's EC_KEY, freed with the key */
+	EC_KEY_METHOD *ec_meth;   /* the wrapper's method (tls_ec_wrap), freed after wrap_ec */
+	bool lock_init;
+	pthread_mutex_t lock;
+};
+
 struct tls_ctx {
 	SSL_CTX *ssl;
-	ENGINE *engine;           /* functional reference while the key is an engine key */
-	bool key_serial;          /* whole handshake steps serialized (tls_ctx_key_lock) */
-	EVP_PKEY *engine_pkey;    /* the engine's own key behind a wrapped EC key (tls_ec_wrap) */
-	EC_KEY *wrap_ec;          /* the wrapper's EC_KEY, freed with the context */
-	EC_KEY_METHOD *ec_meth;   /* the wrapper's method (tls_ec_wrap), freed after wrap_ec */
+	struct tls_key *key;      /* the server key (one reference) */
 	struct tls_trust *trust;  /* run-time trust (tls_config.trust, borrowed); NULL = none */
-	bool lock_init;
-	pthread_mutex_t key_lock;
 	size_t n_pinned;
 	uint8_t pinned[TLS_PINNED_MAX][TLS_FP_LEN];
 	int64_t ticket_lifetime_s; /* 1..TLS_SESSION_LIFETIME_S */
@@ -500,7 +508,7 @@ void tls_ctx_vcache_stats(struct tls_ctx *t, uint64_t *hits, uint64_t *misses)
 }
 
 /* Load the engine, give it the module path and the PIN, and load the private key by URI. */
-static cf_err tls_engine_key(struct tls_ctx *t, const struct tls_config *cfg, EVP_PKEY **out)
+static cf_err tls_engine_key(struct tls_key *t, const struct tls_key_spec *cfg, EVP_PKEY **out)
 {
 	cf_err rc = CF_E_HSM;
 	char eb[256];
@@ -618,7 +626,7 @@ static void tls_ec_once_init(void)
 
 /* k (an engine EC key) -> *out, the wrapper; t keeps k (and so libp11's key) alive. CF_E_NOT_FOUND
  * when k is not an EC key (the caller falls back to the per-step lock). */
-static cf_err tls_ec_wrap(struct tls_ctx *t, EVP_PKEY *k, EVP_PKEY **out)
+static cf_err tls_ec_wrap(struct tls_key *t, EVP_PKEY *k, EVP_PKEY **out)
 {
 	*out = NULL;
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC)
@@ -649,38 +657,134 @@ static cf_err tls_ec_wrap(struct tls_ctx *t, EVP_PKEY *k, EVP_PKEY **out)
 	return CF_OK;
 }
 
-static cf_err tls_load_key(struct tls_ctx *t, const struct tls_config *cfg)
+void tls_key_free(struct tls_key *k)
+{
+	if (k == NULL || atomic_fetch_sub(&k->refs, 1) != 1)
+		return;
+	bool engine = k->engine_pkey != NULL || k->engine != NULL;
+	if (engine) /* an engine key's last reference calls into libp11 */
+		pthread_mutex_lock(&tls_engine_lock);
+	EVP_PKEY_free(k->pkey);
+	EC_KEY_free(k->wrap_ec);
+	if (k->ec_meth != NULL) /* OpenSSL 3.0's EC_KEY_METHOD_free does not take NULL */
+		EC_KEY_METHOD_free(k->ec_meth); /* after the last EC_KEY that uses it */
+	EVP_PKEY_free(k->engine_pkey); /* after the wrapper that borrows its EC_KEY */
+	if (k->engine != NULL) {
+		ENGINE_finish(k->engine);
+		ENGINE_free(k->engine);
+	}
+	if (engine)
+		pthread_mutex_unlock(&tls_engine_lock);
+	if (k->lock_init)
+		pthread_mutex_destroy(&k->lock);
+	sec_freezero(k, sizeof *k);
+}
+
+struct tls_key *tls_key_ref(struct tls_key *k)
+{
+	if (k != NULL)
+		atomic_fetch_add(&k->refs, 1);
+	return k;
+}
+
+struct evp_pkey_st *tls_key_pkey(struct tls_key *k)
+{
+	return k != NULL ? k->pkey : NULL;
+}
+
+pthread_mutex_t *tls_key_lock(struct tls_key *k)
+{
+	return k != NULL && k->serial ? &k->lock : NULL;
+}
+
+/* An engine key: loaded under tls_engine_lock, EC keys wrapped (only their signatures
+ * serialized), other types serialized per handshake step (k->serial). */
+static cf_err tls_key_engine(struct tls_key *t, const struct tls_key_spec *spec)
+{
+	EVP_PKEY *k = NULL, *w = NULL;
+	pthread_mutex_lock(&tls_engine_lock);
+	cf_err rc = tls_engine_key(t, spec, &k);
+	pthread_mutex_unlock(&tls_engine_lock);
+	if (rc != CF_OK)
+		return rc;
+	rc = tls_ec_wrap(t, k, &w);
+	if (rc != CF_OK && rc != CF_E_NOT_FOUND) {
+		pthread_mutex_lock(&tls_engine_lock);
+		EVP_PKEY_free(k);
+		pthread_mutex_unlock(&tls_engine_lock);
+		log_err("tls: cannot wrap the engine EC key");
+		return rc;
+	}
+	t->serial = rc != CF_OK;
+	if (w != NULL) {
+		EVP_PKEY_free(k); /* t->engine_pkey keeps its own reference */
+		t->pkey = w;
+	} else {
+		t->pkey = k;
+	}
+	return CF_OK;
+}
+
+static cf_err tls_key_file(struct tls_key *t, const char *path)
 {
 	char eb[256];
-	if (cfg->key_uri != NULL) {
-		EVP_PKEY *k = NULL, *w = NULL;
-		pthread_mutex_lock(&tls_engine_lock);
-		cf_err rc = tls_engine_key(t, cfg, &k);
-		pthread_mutex_unlock(&tls_engine_lock);
-		if (rc != CF_OK)
-			return rc;
-		rc = tls_ec_wrap(t, k, &w);
-		if (rc != CF_OK && rc != CF_E_NOT_FOUND) {
-			pthread_mutex_lock(&tls_engine_lock);
-			EVP_PKEY_free(k);
-			pthread_mutex_unlock(&tls_engine_lock);
-			log_err("tls: cannot wrap the engine EC key");
-			return rc;
-		}
-		t->key_serial = rc != CF_OK;
-		int ok = SSL_CTX_use_PrivateKey(t->ssl, w != NULL ? w : k);
-		EVP_PKEY_free(k);
-		EVP_PKEY_free(w);
-		if (ok != 1) {
-			log_err("tls: engine key rejected: %s", tls_errtext(eb, sizeof eb));
-			return CF_E_CONFIG;
-		}
-	} else {
-		if (SSL_CTX_use_PrivateKey_file(t->ssl, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
-			log_err("tls: cannot load key file %s: %s", cfg->key_file,
-				tls_errtext(eb, sizeof eb));
-			return CF_E_IO;
-		}
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		log_err("tls: cannot open key file %s: %s", path, strerror(errno));
+		return CF_E_IO;
+	}
+	t->pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (t->pkey == NULL) {
+		log_err("tls: cannot load key file %s: %s", path, tls_errtext(eb, sizeof eb));
+		return CF_E_IO;
+	}
+	return CF_OK;
+}
+
+cf_err tls_key_load(const struct tls_key_spec *spec, struct tls_key **out)
+{
+	struct tls_key *k;
+	cf_err rc;
+
+	if (out == NULL)
+		return CF_E_INVALID_ARG;
+	*out = NULL;
+	if (spec == NULL || (spec->key_file == NULL) == (spec->key_uri == NULL))
+		return CF_E_INVALID_ARG;
+	if (spec->key_uri != NULL && strncmp(spec->key_uri, "pkcs11:", 7) != 0) {
+		log_err("tls: key URI must start with pkcs11:");
+		return CF_E_CONFIG;
+	}
+	if ((k = calloc(1, sizeof *k)) == NULL)
+		return CF_E_NOMEM;
+	atomic_init(&k->refs, 1);
+	if (pthread_mutex_init(&k->lock, NULL) != 0) {
+		free(k);
+		return CF_E_INTERNAL;
+	}
+	k->lock_init = true;
+	rc = spec->key_uri != NULL ? tls_key_engine(k, spec) : tls_key_file(k, spec->key_file);
+	ERR_clear_error();
+	if (rc != CF_OK) {
+		tls_key_free(k);
+		return rc;
+	}
+	*out = k;
+	return CF_OK;
+}
+
+static cf_err tls_load_key(struct tls_ctx *t, const struct tls_config *cfg)
+{
+	const struct tls_key_spec spec = { .key_file = cfg->key_file, .key_uri = cfg->key_uri,
+					   .engine_module = cfg->engine_module, .pin = cfg->pin,
+					   .pin_len = cfg->pin_len };
+	char eb[256];
+
+	TRY(tls_key_load(&spec, &t->key));
+	if (SSL_CTX_use_PrivateKey(t->ssl, t->key->pkey) != 1) {
+		log_err("tls: key rejected: %s", tls_errtext(eb, sizeof eb));
+		return CF_E_CONFIG;
 	}
 	if (SSL_CTX_check_private_key(t->ssl) != 1) {
 		log_err("tls: the private key does not match the certificate %s: %s", cfg->cert_file,
@@ -957,9 +1061,6 @@ cf_err tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **out)
 	if ((t = calloc(1, sizeof *t)) == NULL)
 		return CF_E_NOMEM;
 	t->trust = cfg->trust;
-	if (pthread_mutex_init(&t->key_lock, NULL) != 0)
-		goto out;
-	t->lock_init = true;
 	if (pthread_mutex_init(&t->vc_lock, NULL) != 0)
 		goto out;
 	t->vc_lock_init = true;
@@ -999,21 +1100,8 @@ void tls_ctx_free(struct tls_ctx *t)
 {
 	if (t == NULL)
 		return;
-	SSL_CTX_free(t->ssl); /* drops the key, which holds its own engine reference */
-	EC_KEY_free(t->wrap_ec);
-	if (t->ec_meth != NULL) /* OpenSSL 3.0's EC_KEY_METHOD_free does not take NULL */
-		EC_KEY_METHOD_free(t->ec_meth); /* after the last EC_KEY that uses it */
-	if (t->engine_pkey != NULL || t->engine != NULL) {
-		pthread_mutex_lock(&tls_engine_lock);
-		EVP_PKEY_free(t->engine_pkey); /* after the wrapper that borrows its EC_KEY */
-		if (t->engine != NULL) {
-			ENGINE_finish(t->engine);
-			ENGINE_free(t->engine);
-		}
-		pthread_mutex_unlock(&tls_engine_lock);
-	}
-	if (t->lock_init)
-		pthread_mutex_destroy(&t->key_lock);
+	SSL_CTX_free(t->ssl); /* drops its reference to the EVP_PKEY */
+	tls_key_free(t->key); /* the engine and the wrapper, once no other user holds it */
 	if (t->vc_lock_init)
 		pthread_mutex_destroy(&t->vc_lock);
 	free(t->vc);
@@ -1027,5 +1115,10 @@ SSL_CTX *tls_ctx_ssl(struct tls_ctx *t)
 
 pthread_mutex_t *tls_ctx_key_lock(struct tls_ctx *t)
 {
-	return t != NULL && t->key_serial ? &t->key_lock : NULL;
+	return t != NULL ? tls_key_lock(t->key) : NULL;
+}
+
+struct tls_key *tls_ctx_key(struct tls_ctx *t)
+{
+	return t != NULL ? t->key : NULL;
 }

@@ -65,6 +65,38 @@ struct tls_config {
 
 struct tls_ctx;
 
+/* ---- a private key, shared by the server context and the audit sender --------------------
+ *
+ * One loader for both (docs/security.md "Remote audit"): a PEM file, or a "pkcs11:" URI
+ * through libp11's "pkcs11" engine given the module path and the user PIN (the PIN is needed
+ * only while loading: the engine keeps its login). Engine EC keys are wrapped so that only
+ * their signatures are serialized; other engine keys need whole handshake steps serialized
+ * (tls_key_lock). Reference counted: the server context holds one reference, a sender using
+ * the same key another. */
+struct tls_key;
+struct evp_pkey_st; /* OpenSSL EVP_PKEY */
+
+struct tls_key_spec {
+	const char *key_file;        /* PEM private key; NULL with key_uri */
+	const char *key_uri;         /* "pkcs11:..." */
+	const char *engine_module;   /* PKCS#11 module (MODULE_PATH); NULL = p11-kit default */
+	const uint8_t *pin;          /* user PIN for key_uri (copied to locked memory, wiped) */
+	size_t pin_len;
+};
+
+/* Errors: CF_E_CONFIG (URI not pkcs11:), CF_E_IO (file), CF_E_HSM (engine or key; the reason
+ * is logged, the PIN never), CF_E_NOMEM. */
+MUST_USE cf_err tls_key_load(const struct tls_key_spec *spec, struct tls_key **out);
+/* Another reference (returns k; NULL is NULL). */
+struct tls_key *tls_key_ref(struct tls_key *k);
+/* Drop a reference; the last one frees the key (and the engine's). NULL is a no-op. */
+void tls_key_free(struct tls_key *k);
+/* The EVP_PKEY for SSL_CTX_use_PrivateKey (borrowed while a reference is held). */
+struct evp_pkey_st *tls_key_pkey(struct tls_key *k);
+/* Non-NULL when every handshake step that may sign with k must hold it (see
+ * tls_ctx_key_lock). */
+pthread_mutex_t *tls_key_lock(struct tls_key *k);
+
 /* Build the server context. Errors: CF_E_CONFIG (bad version, cipher list, pin format, no
  * CA and no pins, key does not match certificate), CF_E_IO (file unreadable), CF_E_HSM (engine
  * or key load failed; the reason is logged, the PIN never), CF_E_NOMEM, CF_E_TLS. */
@@ -81,6 +113,9 @@ struct ssl_ctx_st *tls_ctx_ssl(struct tls_ctx *t);
  * keys, whose signatures tls.c serializes itself (only the C_Sign, not the whole handshake
  * step; docs/tls.md "Thread safety"). */
 pthread_mutex_t *tls_ctx_key_lock(struct tls_ctx *t);
+
+/* The context's server key (borrowed; tls_key_ref to keep it beyond the context). */
+struct tls_key *tls_ctx_key(struct tls_ctx *t);
 
 /* Verification cache of the context (tls.c, docs/tls.md "Verification cache"): how many
  * client chains were accepted from the cache and how many were verified in full. Tests, status. */

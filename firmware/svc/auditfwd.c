@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -23,6 +24,8 @@
 
 #include "board/hex.h"
 #include "board/log.h"
+#include "board/sec.h"
+#include "firmware/net/tls.h"
 #include "firmware/store/audit.h"
 #include "firmware/store/store.h"
 
@@ -39,6 +42,7 @@
 
 struct audit_fwd {
 	struct audit_fwd_opts o;
+	struct audit_fwd_dest d;       /* o.dest copied: its strings and key reference are ours */
 	pthread_t th;
 	pthread_mutex_t mu;            /* the fields below the thread shares, and stop */
 	pthread_cond_t cv;             /* CLOCK_MONOTONIC: stop wakes the thread */
@@ -95,10 +99,10 @@ static cf_err fwd_resolve(struct audit_fwd *f)
 
 	if (f->ai != NULL)
 		return CF_OK;
-	snprintf(port, sizeof port, "%u", (unsigned)f->o.cfg->audit.remote_port);
-	if ((r = getaddrinfo(f->o.cfg->audit.remote_host, port, &hints, &f->ai)) != 0) {
+	snprintf(port, sizeof port, "%u", (unsigned)f->d.port);
+	if ((r = getaddrinfo(f->d.host, port, &hints, &f->ai)) != 0) {
 		f->ai = NULL;
-		fwd_error(f, "cannot resolve %s: %s", f->o.cfg->audit.remote_host, gai_strerror(r));
+		fwd_error(f, "cannot resolve %s: %s", f->d.host, gai_strerror(r));
 		return CF_E_IO;
 	}
 	return CF_OK;
@@ -115,6 +119,30 @@ static const char *ssl_err(char *buf, size_t n)
 	return buf;
 }
 
+/* The pasted CA bundle into the context's trust store. */
+static cf_err fwd_ca_pem(SSL_CTX *c, const char *pem)
+{
+	X509_STORE *xs = SSL_CTX_get_cert_store(c);
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x;
+	unsigned n = 0;
+
+	if (b == NULL || xs == NULL) {
+		BIO_free(b);
+		return CF_E_NOMEM;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		int ok = X509_STORE_add_cert(xs, x);
+		X509_free(x);
+		if (ok != 1)
+			break;
+		n++;
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	return n > 0 ? CF_OK : CF_E_BAD_VALUE;
+}
+
 static cf_err fwd_ctx(struct audit_fwd *f)
 {
 	const struct config *cfg = f->o.cfg;
@@ -127,17 +155,23 @@ static cf_err fwd_ctx(struct audit_fwd *f)
 		return CF_E_NOMEM;
 	SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
 	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_load_verify_locations(c, cfg->audit.remote_ca, NULL) != 1) {
-		fwd_error(f, "remote_ca %s: %s", cfg->audit.remote_ca, ssl_err(e, sizeof e));
+	if (f->d.ca_pem != NULL ? fwd_ca_pem(c, f->d.ca_pem) != CF_OK
+				: SSL_CTX_load_verify_locations(c, f->d.ca_file, NULL) != 1) {
+		fwd_error(f, "the collector's CA (%s): %s", f->d.ca_pem != NULL ? "set at the console"
+			  : f->d.ca_file, ssl_err(e, sizeof e));
 		goto bad;
 	}
-	if (SSL_CTX_use_certificate_chain_file(c, cfg->audit.remote_cert) != 1) {
-		fwd_error(f, "remote_cert %s: %s", cfg->audit.remote_cert, ssl_err(e, sizeof e));
+	if (SSL_CTX_use_certificate_chain_file(c, f->d.cert_file) != 1) {
+		fwd_error(f, "client certificate %s: %s", f->d.cert_file, ssl_err(e, sizeof e));
 		goto bad;
 	}
-	if (SSL_CTX_use_PrivateKey_file(c, cfg->audit.remote_key, SSL_FILETYPE_PEM) != 1 ||
+	if (f->d.key == NULL) {
+		fwd_error(f, "no client key (see the log of the start)");
+		goto bad;
+	}
+	if (SSL_CTX_use_PrivateKey(c, tls_key_pkey(f->d.key)) != 1 ||
 	    SSL_CTX_check_private_key(c) != 1) {
-		fwd_error(f, "remote_key %s: %s", cfg->audit.remote_key, ssl_err(e, sizeof e));
+		fwd_error(f, "client key does not fit %s: %s", f->d.cert_file, ssl_err(e, sizeof e));
 		goto bad;
 	}
 	if (cfg->tls.ciphers[0] != '\0')
@@ -232,8 +266,8 @@ static bool fwd_wait(struct audit_fwd *f, int r)
 
 static cf_err fwd_connect(struct audit_fwd *f)
 {
-	const char *name = f->o.cfg->audit.remote_name[0] != '\0' ? f->o.cfg->audit.remote_name
-								 : f->o.cfg->audit.remote_host;
+	const char *name = f->d.name[0] != '\0' ? f->d.name : f->d.host;
+	pthread_mutex_t *kl = tls_key_lock(f->d.key);
 	unsigned char ip[16];
 	bool is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
 	char e[120];
@@ -251,8 +285,17 @@ static cf_err fwd_connect(struct audit_fwd *f)
 	ERR_clear_error();
 	errno = 0;
 	int r;
-	while ((r = SSL_connect(f->ssl)) != 1 && fwd_wait(f, r))
-		;
+	for (;;) {
+		/* an engine key that is not EC: its signature must not run beside a handshake step
+		 * of the KMIP server (tls.h tls_key_lock) */
+		if (kl != NULL)
+			pthread_mutex_lock(kl);
+		r = SSL_connect(f->ssl);
+		if (kl != NULL)
+			pthread_mutex_unlock(kl);
+		if (r == 1 || !fwd_wait(f, r))
+			break;
+	}
 	if (r != 1) {
 		long v = SSL_get_verify_result(f->ssl);
 		if (v != X509_V_OK)
@@ -561,6 +604,11 @@ static void fwd_free(struct audit_fwd *f)
 		freeaddrinfo(f->ai);
 	store_close(f->store);
 	free(f->buf);
+	free((char *)f->d.ca_file);
+	free((char *)f->d.ca_pem);
+	free((char *)f->d.cert_file);
+	free((char *)f->d.source);
+	tls_key_free(f->d.key);
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
@@ -577,6 +625,31 @@ static void fwd_hostname(struct audit_fwd *f)
 			*c = '_';
 }
 
+/* The cursor counts for one collector (meta AUDIT_FWD_CURSOR_OWNER = its HOST:PORT): another
+ * collector starts from seq 1 (docs/security.md "Remote audit"). A store without the row
+ * (written before it existed) keeps its cursor for the collector in effect now. */
+#define AUDIT_FWD_CURSOR_OWNER "audit_remote_sent_to"
+static cf_err fwd_cursor_owner(struct audit_fwd *f, bool *reset)
+{
+	char owner[sizeof f->d.remote];
+	cf_err rc = store_meta_get(f->store, AUDIT_FWD_CURSOR_OWNER, owner, sizeof owner);
+
+	*reset = false;
+	if (rc == CF_OK && strcmp(owner, f->d.remote) == 0)
+		return CF_OK;
+	if (rc == CF_OK || rc == CF_E_NO_SPACE) {
+		if (f->delivered != 0)
+			log_info("audit: remote %s: a new collector (was %s): its copy starts at seq 1",
+				 f->d.remote, rc == CF_OK ? owner : "?");
+		TRY(audit_sent_set(f->store, 0));
+		f->delivered = 0;
+		*reset = true;
+	} else if (rc != CF_E_NOT_FOUND) {
+		return rc;
+	}
+	return store_meta_set(f->store, AUDIT_FWD_CURSOR_OWNER, f->d.remote);
+}
+
 static cf_err fwd_open(const struct audit_fwd_opts *o, struct audit_fwd *f)
 {
 	const struct config *cfg = o->cfg;
@@ -586,6 +659,10 @@ static cf_err fwd_open(const struct audit_fwd_opts *o, struct audit_fwd *f)
 	char detail[AUDIT_DETAIL_MAX + 1];
 
 	f->o = *o;
+	f->o.dest = NULL;
+	f->d = *o->dest;
+	f->d.ca_file = f->d.ca_pem = f->d.cert_file = f->d.source = NULL;
+	f->d.key = tls_key_ref(o->dest->key);
 	f->fd = -1;
 	f->pid = (long)getpid();
 	f->backoff_ms = AUDIT_FWD_BACKOFF_MIN_MS;
@@ -595,7 +672,14 @@ static cf_err fwd_open(const struct audit_fwd_opts *o, struct audit_fwd *f)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&f->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	snprintf(f->st.collector, sizeof f->st.collector, "%s", cfg->audit.remote);
+	if ((o->dest->ca_file != NULL && (f->d.ca_file = strdup(o->dest->ca_file)) == NULL) ||
+	    (o->dest->ca_pem != NULL && (f->d.ca_pem = strdup(o->dest->ca_pem)) == NULL) ||
+	    (f->d.cert_file = strdup(o->dest->cert_file != NULL ? o->dest->cert_file : "")) == NULL ||
+	    (f->d.source = strdup(o->dest->source != NULL ? o->dest->source : "")) == NULL)
+		return CF_E_NOMEM;
+	snprintf(f->st.collector, sizeof f->st.collector, "%s", f->d.remote);
+	snprintf(f->st.name, sizeof f->st.name, "%s", f->d.name[0] != '\0' ? f->d.name : f->d.host);
+	snprintf(f->st.source, sizeof f->st.source, "%s", f->d.source);
 	f->st.queue_max = cfg->audit.queue_max;
 	f->st.stop_policy = cfg->audit.queue_stop;
 	f->st.since = time(NULL);
@@ -603,12 +687,15 @@ static cf_err fwd_open(const struct audit_fwd_opts *o, struct audit_fwd *f)
 		return CF_E_NOMEM;
 	TRY(store_open(o->store_path, &so, &f->store));
 	TRY(audit_sent_get(f->store, &f->delivered));
+	bool reset = false;
+	TRY(fwd_cursor_owner(f, &reset));
 	f->written = f->delivered;
 	(void)fwd_resolve(f); /* once here; the thread retries when it failed */
-	snprintf(detail, sizeof detail, "collector %s name %s queue_max %u on_queue_full %s; "
-		 "delivered up to seq %" PRIu64, cfg->audit.remote,
-		 cfg->audit.remote_name[0] != '\0' ? cfg->audit.remote_name : cfg->audit.remote_host,
-		 cfg->audit.queue_max, cfg->audit.queue_stop ? "stop" : "continue", f->delivered);
+	snprintf(detail, sizeof detail, "collector %s name %s (%s) queue_max %u on_queue_full %s; "
+		 "%s %" PRIu64, f->d.remote, f->st.name, f->st.source, cfg->audit.queue_max,
+		 cfg->audit.queue_stop ? "stop" : "continue",
+		 reset ? "a new collector: sending from seq 1, delivered" : "delivered up to seq",
+		 f->delivered);
 	fwd_audit(f, "audit:remote-start", detail);
 	return CF_OK;
 }
@@ -621,10 +708,10 @@ cf_err audit_fwd_start(const struct audit_fwd_opts *o, struct audit_fwd **out)
 	if (out == NULL)
 		return CF_E_INVALID_ARG;
 	*out = NULL;
-	if (o == NULL || o->cfg == NULL || o->store_path == NULL || o->now == NULL ||
-	    o->hold == NULL)
+	if (o == NULL || o->cfg == NULL || o->dest == NULL || o->store_path == NULL ||
+	    o->now == NULL || o->hold == NULL)
 		return CF_E_INVALID_ARG;
-	if (o->cfg->audit.remote[0] == '\0')
+	if (o->dest->remote[0] == '\0')
 		return CF_OK;
 	if ((f = calloc(1, sizeof *f)) == NULL)
 		return CF_E_NOMEM;
@@ -668,4 +755,152 @@ void audit_fwd_status_get(struct audit_fwd *f, struct audit_fwd_status *out)
 bool audit_fwd_full(struct audit_fwd *f)
 {
 	return f != NULL && atomic_load(&f->full);
+}
+
+/* ---- the console's setting (auditfwd.h) ------------------------------------------------------ */
+
+#define PEM_BEGIN "-----BEGIN "
+#define PEM_BEGIN_CERT "-----BEGIN CERTIFICATE-----"
+
+/* Every PEM block of the text is a certificate: how many there are (*n), or false. */
+static bool ca_blocks(const char *pem, size_t n, unsigned *count)
+{
+	size_t bl = strlen(PEM_BEGIN), cl = strlen(PEM_BEGIN_CERT);
+
+	*count = 0;
+	for (size_t i = 0; i < n;) {
+		const char *eol = memchr(pem + i, '\n', n - i);
+		size_t l = eol != NULL ? (size_t)(eol - (pem + i)) : n - i;
+		if (l >= bl && memcmp(pem + i, PEM_BEGIN, bl) == 0) {
+			if (l < cl || memcmp(pem + i, PEM_BEGIN_CERT, cl) != 0)
+				return false;
+			(*count)++;
+		}
+		i += l + 1;
+	}
+	return true;
+}
+
+static bool ca_usable(X509 *x)
+{
+	int k = X509_check_ca(x);
+	return k == 1 || k == 3; /* CA:TRUE (keyCertSign if key usage says), or a v1 root */
+}
+
+cf_err audit_ca_check(const char *pem, size_t n, struct audit_ca_info *info, const char **why)
+{
+	unsigned blocks = 0;
+	BIO *b = NULL;
+	X509 *x = NULL;
+	cf_err rc = CF_E_BAD_VALUE;
+
+	memset(info, 0, sizeof *info);
+	*why = NULL;
+	if (pem == NULL || n == 0 || memchr(pem, '\0', n) != NULL) {
+		*why = "nothing was pasted";
+		return CF_E_BAD_VALUE;
+	}
+	if (n > AUDIT_CA_PEM_MAX) {
+		*why = "the bundle is too large";
+		return CF_E_TOO_LARGE;
+	}
+	if (!ca_blocks(pem, n, &blocks)) {
+		*why = "a PEM block that is not a certificate (never paste a private key)";
+		return CF_E_BAD_VALUE;
+	}
+	if (blocks == 0) {
+		*why = "no PEM certificate (-----BEGIN CERTIFICATE-----)";
+		return CF_E_BAD_VALUE;
+	}
+	if (blocks > AUDIT_CA_CERTS_MAX) {
+		*why = "too many certificates (at most 8)";
+		return CF_E_BAD_VALUE;
+	}
+	if ((b = BIO_new_mem_buf(pem, (int)n)) == NULL)
+		return CF_E_NOMEM;
+	while (info->n < blocks) {
+		if ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL) {
+			*why = "a certificate that does not parse (cut or altered?)";
+			goto out;
+		}
+		if (!ca_usable(x)) {
+			*why = "not a CA certificate (basic constraints CA:TRUE and keyCertSign "
+			       "needed): paste the CA that issued the collector's certificate";
+			goto out;
+		}
+		if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0 ||
+		    X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
+			info->expired = true;
+		if (info->n == 0) {
+			unsigned char md[EVP_MAX_MD_SIZE];
+			unsigned mdl = 0;
+			if (X509_digest(x, EVP_sha256(), md, &mdl) != 1 || mdl != 32 ||
+			    hex_encode(md, 32, HEX_LOWER, info->fp, sizeof info->fp) != CF_OK) {
+				rc = CF_E_INTERNAL;
+				goto out;
+			}
+			X509_NAME_oneline(X509_get_subject_name(x), info->subject, sizeof info->subject);
+		}
+		info->n++;
+		X509_free(x);
+		x = NULL;
+	}
+	rc = CF_OK;
+out:
+	X509_free(x);
+	BIO_free(b);
+	ERR_clear_error();
+	if (rc != CF_OK)
+		info->n = 0;
+	return rc;
+}
+
+bool audit_remote_name_ok(const char *name)
+{
+	size_t l = strlen(name);
+	if (l == 0 || l > CONFIG_REMOTE_MAX)
+		return false;
+	for (size_t i = 0; i < l; i++)
+		if ((unsigned char)name[i] <= 0x20 || (unsigned char)name[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+cf_err audit_remote_format(const char *remote, const char *name, const char *ca_pem, char **out)
+{
+	char host[CONFIG_REMOTE_MAX + 1];
+	uint16_t port = 0;
+
+	*out = NULL;
+	if (remote == NULL)
+		return (*out = strdup("off")) != NULL ? CF_OK : CF_E_NOMEM;
+	if (strlen(remote) > CONFIG_REMOTE_MAX + 7 || !config_hostport(remote, host, &port) ||
+	    name == NULL || !audit_remote_name_ok(name) || ca_pem == NULL ||
+	    strlen(ca_pem) > AUDIT_CA_PEM_MAX)
+		return CF_E_BAD_VALUE;
+	size_t n = strlen(remote) + strlen(name) + strlen(ca_pem) + 3;
+	if ((*out = malloc(n)) == NULL)
+		return CF_E_NOMEM;
+	snprintf(*out, n, "%s %s\n%s", remote, name, ca_pem);
+	return CF_OK;
+}
+
+cf_err audit_remote_parse(const char *text, struct audit_remote_saved *out)
+{
+	memset(out, 0, sizeof *out);
+	if (strcmp(text, "off") == 0) {
+		out->off = true;
+		return CF_OK;
+	}
+	const char *nl = strchr(text, '\n'), *sp = strchr(text, ' ');
+	if (nl == NULL || sp == NULL || sp > nl || (size_t)(sp - text) >= sizeof out->remote ||
+	    (size_t)(nl - sp - 1) >= sizeof out->name)
+		return CF_E_BAD_VALUE;
+	memcpy(out->remote, text, (size_t)(sp - text));
+	memcpy(out->name, sp + 1, (size_t)(nl - sp - 1));
+	if (!config_hostport(out->remote, out->host, &out->port) ||
+	    !audit_remote_name_ok(out->name) || nl[1] == '\0')
+		return CF_E_BAD_VALUE;
+	out->ca_pem = nl + 1;
+	return CF_OK;
 }

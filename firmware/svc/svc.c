@@ -107,6 +107,7 @@ struct svc_rt {
 	void *notify_arg;
 	struct store *st;          /* the main thread's own connection (audit of state changes) */
 	struct tls_ctx *tls;
+	struct tls_key *audit_key; /* [audit] remote_key when set (loaded with the PIN at boot) */
 	struct net_server *net;
 	uint8_t *pin;              /* sec_alloc, pin_cap bytes */
 	size_t pin_cap, pin_n;
@@ -489,17 +490,92 @@ static bool svc_store_uninitialized(struct svc_rt *rt)
 
 /* ---- boot steps (rt->ctl held) ---------------------------------------------------------- */
 
-/* The remote audit sender ([audit] remote): runs while READY, stopped with the KEK job. */
+/* The destination in effect: the console's (meta SVC_META_AUDIT_REMOTE, *text holds it) or
+ * [audit] remote of coffred.conf; the identity: [audit] remote_cert/remote_key, else the
+ * server's own certificate and key. */
+static void svc_audit_dest(struct svc_rt *rt, struct audit_fwd_dest *d, char *text, size_t cap)
+{
+	const struct config *cfg = rt->svc.cfg;
+	struct audit_remote_saved sv;
+
+	memset(d, 0, sizeof *d);
+	if (rt->st != NULL && store_meta_get(rt->st, SVC_META_AUDIT_REMOTE, text, cap) == CF_OK) {
+		if (audit_remote_parse(text, &sv) == CF_OK) {
+			d->source = "console";
+			if (sv.off)
+				return;
+			memcpy(d->remote, sv.remote, sizeof d->remote);
+			memcpy(d->host, sv.host, sizeof d->host);
+			d->port = sv.port;
+			memcpy(d->name, sv.name, sizeof d->name);
+			d->ca_pem = sv.ca_pem;
+		} else {
+			log_warn("svc: the remote audit setting saved at the console is unusable: "
+				 "[audit] remote of coffred.conf applies");
+		}
+	}
+	if (d->source == NULL) {
+		d->source = "coffred.conf";
+		if (cfg->audit.remote[0] == '\0')
+			return;
+		snprintf(d->remote, sizeof d->remote, "%s", cfg->audit.remote);
+		memcpy(d->host, cfg->audit.remote_host, sizeof d->host);
+		d->port = cfg->audit.remote_port;
+		memcpy(d->name, cfg->audit.remote_name, sizeof d->name);
+		d->ca_file = cfg->audit.remote_ca;
+	}
+	if (cfg->audit.remote_cert[0] != '\0') {
+		d->cert_file = cfg->audit.remote_cert;
+		d->key = rt->audit_key;
+	} else {
+		d->cert_file = cfg->tls.cert;
+		d->key = tls_ctx_key(rt->tls);
+	}
+}
+
+/* [audit] remote_key, a file or in the HSM, loaded while the PIN is at hand (boot). A failure
+ * is logged; the sender then reports that it has no key. */
+static void svc_audit_key_load(struct svc_rt *rt)
+{
+	const struct config *cfg = rt->svc.cfg;
+	struct tls_key_spec ks = { 0 };
+	cf_err rc;
+
+	tls_key_free(rt->audit_key);
+	rt->audit_key = NULL;
+	if (cfg->audit.remote_key[0] == '\0')
+		return;
+	if (cfg->audit.remote_key_is_pkcs11) {
+		ks.key_uri = cfg->audit.remote_key;
+		ks.engine_module = cfg->hsm.module;
+		ks.pin = rt->pin;
+		ks.pin_len = rt->pin_n;
+	} else {
+		ks.key_file = cfg->audit.remote_key;
+	}
+	if ((rc = tls_key_load(&ks, &rt->audit_key)) != CF_OK)
+		log_err_r(rc, "svc: [audit] remote_key %s cannot be loaded", cfg->audit.remote_key);
+}
+
+/* The remote audit sender: runs while READY, stopped with the KEK job. */
 static void svc_auditfwd_start(struct svc_rt *rt)
 {
-	struct audit_fwd_opts o = { .cfg = rt->svc.cfg, .store_path = rt->svc.store_path,
+	struct audit_fwd_dest d;
+	struct audit_fwd_opts o = { .cfg = rt->svc.cfg, .dest = &d,
+				    .store_path = rt->svc.store_path,
 				    .now = rt->svc.now, .now_arg = rt->svc.now_arg,
 				    .hold = &rt->svc.audit_hold };
+	char *text = NULL;
 	cf_err rc;
 
 	if (rt->svc.auditfwd != NULL)
 		return;
-	if ((rc = audit_fwd_start(&o, &rt->svc.auditfwd)) != CF_OK) {
+	if ((text = malloc(AUDIT_REMOTE_SAVED_MAX)) == NULL)
+		return;
+	svc_audit_dest(rt, &d, text, AUDIT_REMOTE_SAVED_MAX);
+	rc = audit_fwd_start(&o, &rt->svc.auditfwd);
+	free(text);
+	if (rc != CF_OK) {
 		log_err_r(rc, "svc: the remote audit sender could not start");
 		svc_notify(rt, "coffre: WARNING: the remote audit sender could not start (%s)",
 			   cf_err_str(rc));
@@ -603,6 +679,7 @@ static enum svc_state svc_boot_kmip(struct svc_rt *rt)
 	tc.pinned = pins;
 	tc.n_pinned = cfg->tls.n_pinned;
 	tc.trust = authz_tls_trust(rt->svc.authz);
+	svc_audit_key_load(rt);
 	rc = tls_ctx_new(&tc, &rt->tls);
 	/* The engine keeps what it needs; our copy of the PIN goes now. */
 	svc_pin_wipe(rt);
@@ -1030,6 +1107,8 @@ cf_err svc_zeroize_as(struct svc *s, const char *actor)
 	}
 	tls_ctx_free(rt->tls);
 	rt->tls = NULL;
+	tls_key_free(rt->audit_key);
+	rt->audit_key = NULL;
 	rc = hsm_token_wipe(rt->svc.hsm, &destroyed);
 	svc_hsm_close(rt);
 	if (rc != CF_OK) {
@@ -1107,6 +1186,18 @@ bool svc_kmip_allow_get(struct svc *s, struct cidr_list *out)
 	return on;
 }
 
+bool svc_audit_remote_restart(struct svc *s)
+{
+	struct svc_rt *rt = svc_rt_of(s);
+	pthread_mutex_lock(&rt->ctl);
+	bool on = rt->net != NULL && svc_state_get(rt) == SVC_READY;
+	svc_auditfwd_stop(rt);
+	if (on)
+		svc_auditfwd_start(rt);
+	pthread_mutex_unlock(&rt->ctl);
+	return on;
+}
+
 bool svc_kmip_allow_apply(struct svc *s, const struct cidr_list *l)
 {
 	struct svc_rt *rt = svc_rt_of(s);
@@ -1129,6 +1220,8 @@ static void svc_teardown(struct svc_rt *rt)
 	rt->net = NULL;
 	tls_ctx_free(rt->tls);
 	rt->tls = NULL;
+	tls_key_free(rt->audit_key);
+	rt->audit_key = NULL;
 	authz_free(rt->svc.authz); /* after the TLS context that borrows its trust */
 	rt->svc.authz = NULL;
 	store_close(rt->st);
@@ -1280,11 +1373,13 @@ bool svc_health_tick(struct svc *s)
 	if (s->auditfwd == NULL) {
 		rt->audit_full_said = false; /* stopped: nothing to announce */
 	} else if (full != rt->audit_full_said) {
+		struct audit_fwd_status fs;
+		audit_fwd_status_get(s->auditfwd, &fs);
 		rt->audit_full_said = full;
 		svc_notify(rt, full ? "coffre: AUDIT QUEUE FULL: the collector %s has not received "
 				      "%u records; %s"
 				    : "coffre: the audit queue to %s has drained (below %u records); %s",
-			   s->cfg->audit.remote, full ? s->cfg->audit.queue_max
+			   fs.collector, full ? s->cfg->audit.queue_max
 						      : s->cfg->audit.queue_max / 2,
 			   !s->cfg->audit.queue_stop ? "KMIP keeps serving (on_queue_full = continue)"
 			   : full ? "KMIP requests answer Operation Failed until it drains"

@@ -96,6 +96,14 @@ void svc_stats_get(struct svc *s, struct svc_stats *out);
 #define SVC_META_KMIP_ALLOW "kmip.allow"
 /* The listener's list in force now; false when the listener is not running. */
 bool svc_kmip_allow_get(struct svc *s, struct cidr_list *out);
+/* The remote audit destination set at the console (`audit remote set` / `off`): one meta row,
+ * "off" or "HOST:PORT NAME\n" + the collector's CA bundle (auditfwd.h audit_remote_format).
+ * It replaces [audit] remote, remote_name and remote_ca of coffred.conf. */
+#define SVC_META_AUDIT_REMOTE "audit.remote"
+/* Stop the remote audit sender and start it again from the setting in effect (the caller
+ * saved it): true when the service is READY (the sender runs if a destination is set), false
+ * otherwise (it reads the setting when READY is reached). */
+bool svc_audit_remote_restart(struct svc *s);
 /* Put l in force for new connections at once (the caller saved it); false when the listener
  * is not running (it reads the saved list when it starts). */
 bool svc_kmip_allow_apply(struct svc *s, const struct cidr_list *l);

@@ -72,6 +72,22 @@ static cf_err fake_paste(struct con *c, int argc, char **argv)
 	return rc;
 }
 
+/* `audit remote set`'s paste: a PEM bundle ended by an empty line after an END line */
+static cf_err fake_bundle(struct con *c, int argc, char **argv)
+{
+	char *text = NULL;
+	size_t n = 0;
+	cf_err rc = con_read_pem_bundle(c, "Paste:\n", argc > 0 ? 64 : 4096, &text, &n);
+
+	if (rc == CF_OK && (text == NULL || strlen(text) != n || n > 4096 ||
+			    strncmp(text, "-----BEGIN", 10) != 0))
+		abort();
+	if (rc != CF_OK && text != NULL)
+		abort();
+	free(text);
+	return rc;
+}
+
 static cf_err fake_line(struct con *c, int argc, char **argv)
 {
 	char small[8];
@@ -104,6 +120,7 @@ __attribute__((weak)) const struct con_cmd con_cmds_pki[] = {
 __attribute__((weak)) const struct con_cmd con_cmds_keys[] = {
 	{ "keys", 0, 16, CON_F_AUTH | CON_F_HSM, "keys ...", "keys", fake_plain },
 	{ "keys list", 0, 1, CON_F_AUTH | CON_F_HSM, "keys list [T]", "list", fake_plain },
+	{ "audit remote", 0, 3, CON_F_AUTH, "audit remote [set HOST:PORT]", "remote", fake_bundle },
 	{ 0 },
 };
 __attribute__((weak)) const struct con_cmd con_cmds_backup[] = {

@@ -19,6 +19,14 @@ openssl, which coffred trusts through [audit] remote_ca.
 3. on_queue_full = continue: Creates keep working while full; nothing missing afterwards.
 4. A collector whose certificate comes from another CA, then one whose certificate names
    another address: refused, not one record sent to them; `audit remote` says why.
+5. No [audit] in coffred.conf (the appliance): `audit remote set` at the console with the
+   collector's CA pasted; refusals (bad address, garbage PEM, a leaf, a private key, "n")
+   change nothing; set, the collector (trusting the appliance CA, requiring a client
+   certificate) gets every record from seq 1, coffred showing its own server certificate
+   (key in the HSM); a restart keeps it; `audit remote off` stops it, also over a
+   coffred.conf remote; the audit records of all this exist.
+6. [audit] remote_cert / remote_key = pkcs11:... (the server's HSM key by URI): the engine
+   loads it at READY, the collector gets everything.
 """
 import hashlib
 import os
@@ -442,6 +450,166 @@ for cert, why, what in (("evil", "collector certificate refused", "another CA"),
             not bad.msgs and not bad.peers and "sender: disconnected" in out and why in out, out)
     bad.stop()
     t.check("clean stop", a.stop() == 0)
+
+# ---- 5. set at the console (the appliance: no coffred.conf to edit) ---------------------------
+def audit_ops(a, ops):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(a.dir, "data", "store.db"), uri=True,
+                         timeout=10)
+    try:
+        q = "SELECT operation, result, detail FROM audit WHERE operation IN (%s) ORDER BY seq" % (
+            ",".join("?" * len(ops)))
+        return db.execute(q, ops).fetchall()
+    finally:
+        db.close()
+
+
+def fingerprint(path):
+    r = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", path],
+                       check=True, stdout=subprocess.PIPE).stdout.decode()
+    return r.split("=", 1)[1].strip().replace(":", "").lower()
+
+
+def paste_set(con, addr, pem_lines, answer="y"):
+    """audit remote set ADDR, the paste, an empty line, the answer: everything said."""
+    con.send("audit remote set " + addr)
+    con.expect("then an empty line:")
+    for line in pem_lines:
+        con.send(line)
+    con.send("")
+    out = ""
+    if answer is not None:
+        try:
+            out += con.expect("[y/N] ", timeout=10)
+            con.send(answer)
+        except cl.Timeout:
+            pass
+    return out + con.prompt()
+
+
+def read_lines(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+with open(a.conf, "w") as f:
+    f.write(BASE)  # no [audit] section: the appliance as shipped
+col5 = Collector(pki, "col.crt", "col.key", appl_ca)
+addr = "127.0.0.1:%d" % col5.port
+a.start()
+a.login()
+con = a.console
+out = remote_state(con)
+t.check("console: audit remote says off, how to set it", "remote audit: off ([audit] remote is "
+        "not set; `audit remote set` sets it)" in out, out)
+out = con.cmd("audit remote set 127.0.0.1")
+t.check("console: a bad HOST:PORT is refused before the paste", "bad address \"127.0.0.1\"" in out
+        and "then an empty line" not in out, out)
+out = con.cmd("audit remote set 127.0.0.1:70000")
+t.check("console: a port out of range is refused", "bad address" in out, out)
+out = paste_set(con, addr, ["-----BEGIN CERTIFICATE-----", "bm90IGEgY2VydGlmaWNhdGU=",
+                            "-----END CERTIFICATE-----"], answer=None)
+t.check("console: garbage PEM refused, nothing changed", "refused: a certificate that does not "
+        "parse" in out and "nothing changed" in out, out)
+out = paste_set(con, addr, read_lines(os.path.join(pki, "col.crt")), answer=None)
+t.check("console: a leaf (not a CA) refused", "refused: not a CA certificate" in out, out)
+out = paste_set(con, addr, read_lines(os.path.join(pki, "col.crt")) +
+                read_lines(os.path.join(pki, "col.key")), answer=None)
+t.check("console: a pasted private key refused and not echoed", "refused: a PEM block that is "
+        "not a certificate" in out and "PRIVATE KEY-----\n" not in out.split("refused")[1], out)
+out = paste_set(con, addr, read_lines(os.path.join(pki, "colca.crt")), answer="n")
+t.check("console: answered no: nothing changed", "nothing changed" in out, out)
+out = remote_state(con)
+t.check("console: after the refusals still off", "remote audit: off" in out and not col5.msgs,
+        out)
+fp = fingerprint(os.path.join(pki, "colca.crt"))
+out = paste_set(con, addr, read_lines(os.path.join(pki, "colca.crt")))
+t.check("console: set shows the CA's subject and SHA-256, the identity, and is in force",
+        "subject: /CN=colca" in out and "SHA-256: " + fp in out and "server certificate" in out
+        and "remote audit to %s: in force now." % addr in out, out)
+t.check("console: the collector receives the chain from seq 1", wait_delivered(a, col5, 1))
+check_complete("console set", col5, a, 1)
+srv_cn = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "multiline", "-in",
+                         os.path.join(a.dir, "pki", "server.crt")], check=True,
+                        stdout=subprocess.PIPE).stdout.decode()
+srv_cn = re.search(r"commonName\s*=\s*(.+)", srv_cn).group(1).strip()
+t.check("console: coffred showed its own server certificate (key in the HSM) to the collector",
+        col5.peers and col5.peers[0].get("commonName") == srv_cn, "%r vs %s" % (col5.peers, srv_cn))
+time.sleep(1.5)
+out = remote_state(con)
+t.check("console: audit remote shows the console's setting, the CA, connected",
+        "remote audit: %s (certificate name 127.0.0.1) set at the console" % addr in out
+        and "sha256 " + fp in out and "sender: connected since" in out, out)
+out = con.cmd("audit remote set nonsense")
+out += remote_state(con)
+t.check("console: a bad address later leaves the setting", "bad address" in out and
+        "remote audit: %s" % addr in out, out)
+t.check("console: clean stop", a.stop() == 0)
+a.start()
+a.login()
+con = a.console
+for _ in range(3):
+    create(a)
+t.check("console: after a restart the setting holds and the collector catches up",
+        wait_delivered(a, col5, 1))
+check_complete("console set, restarted", col5, a, 1)
+out = remote_state(con)
+t.check("console: audit remote after the restart", "set at the console" in out, out)
+con.send("audit remote off")
+con.expect("[y/N] ")
+con.send("y")
+out = con.prompt()
+t.check("console: audit remote off in force", "remote audit off: in force now." in out, out)
+n_msgs = len(col5.msgs)
+for _ in range(3):
+    create(a)
+time.sleep(1.5)
+rows = store_rows(a)
+t.check("console: after off no record arrives (%d messages, store head %d)" % (
+        len(col5.msgs), max(rows)), len(col5.msgs) == n_msgs and max(rows) > max(
+        int(SD_RE.match(m).group(6)) for m in col5.msgs))
+t.check("console: clean stop", a.stop() == 0)
+configure(col5.port)  # a coffred.conf remote: the console's off overrides it
+a.start()
+a.login()
+con = a.console
+time.sleep(1.0)
+out = remote_state(con)
+t.check("console: off overrides [audit] remote of coffred.conf", "remote audit: off (set at "
+        "the console" in out and "overrides [audit] remote" in out and len(col5.msgs) == n_msgs,
+        out)
+t.check("console: clean stop", a.stop() == 0)
+col5.stop()
+ops = audit_ops(a, ["audit:remote-set", "audit:remote-off", "audit:remote-start"])
+sets = [r for r in ops if r[0] == "audit:remote-set"]
+t.check("console: audit records of the refusals, the change (with the CA fingerprint) and off",
+        any(r[1] != 0 and "not a CA" in (r[2] or "") for r in sets)
+        and any(r[1] == 0 and fp in r[2] and addr in r[2] for r in sets)
+        and any(r[0] == "audit:remote-off" and r[1] == 0 for r in ops)
+        and any(r[0] == "audit:remote-start" and "sending from seq 1" in r[2] for r in ops),
+        "%r" % ops)
+t.check("console: no key material in the audit", not any("PRIVATE" in (r[2] or "") or
+                                                          "BEGIN" in (r[2] or "") for r in ops))
+
+# ---- 6. [audit] remote_key = pkcs11:... (the HSM key through the engine, loaded at READY) -----
+tls_key = re.search(r"^key\s*=\s*(pkcs11:\S+)\s*$", BASE, re.M)
+t.check("pkcs11: the QA [tls] key is a pkcs11: URI", tls_key is not None, BASE)
+col6 = Collector(pki, "col.crt", "col.key", appl_ca)
+addr6 = "127.0.0.1:%d" % col6.port
+with open(a.conf, "w") as f:
+    f.write(BASE + "\n[audit]\nremote_cert = %s\nremote_key = %s\n" % (
+        os.path.join(a.dir, "pki", "server.crt"), tls_key.group(1) if tls_key else ""))
+a.start()
+a.login()
+con = a.console
+out = paste_set(con, addr6, read_lines(os.path.join(pki, "colca.crt")))
+t.check("pkcs11: set at the console, identity from [audit] remote_cert", "([audit] remote_cert)"
+        in out and "in force now." in out, out)
+t.check("pkcs11: a new collector receives the chain from seq 1", wait_delivered(a, col6, 1))
+check_complete("pkcs11 remote_key", col6, a, 1)
+t.check("pkcs11: the collector saw the certificate of remote_cert, signed in the HSM",
+        col6.peers and col6.peers[0].get("commonName") == srv_cn, "%r" % col6.peers)
+t.check("pkcs11: clean stop", a.stop() == 0)
+col6.stop()
 
 t.check("no sanitizer report", not a.sanitizer_errors(), rl.sanitizer_digest(a))
 t.done()

@@ -272,8 +272,10 @@ static void t_errors_with_line(void **s)
 		  CF_E_CONFIG, 2, "HOST:PORT" },
 		{ "[audit]\nremote = [::1]:0\nremote_ca = a\nremote_cert = b\nremote_key = c\n",
 		  CF_E_CONFIG, 2, "HOST:PORT" },
-		{ "[audit]\nremote = h:6514\nremote_ca = a\n", CF_E_CONFIG, 2,
-		  "[audit] remote needs remote_ca, remote_cert and remote_key" },
+		{ "[audit]\nremote = h:6514\n", CF_E_CONFIG, 2,
+		  "[audit] remote needs remote_ca, and remote_cert with remote_key or neither" },
+		{ "[audit]\nremote = h:6514\nremote_ca = a\nremote_cert = b\n", CF_E_CONFIG, 2,
+		  "remote_cert with remote_key" },
 		{ "[audit]\nqueue_max = 0\n", CF_E_CONFIG, 2, "queue_max" },
 		{ "[audit]\n\non_queue_full = drop\n", CF_E_CONFIG, 3, "expected stop or continue" },
 		{ "[hsm]\ntimeout_ms = 10\n", CF_E_CONFIG, 2, "timeout_ms" },
@@ -395,6 +397,39 @@ static void t_audit_remote(void **s)
 					 &c, &d), CF_OK);
 	assert_string_equal(c->audit.remote, "");
 	config_free(c);
+	/* no remote_cert / remote_key: the [tls] identity; a pkcs11: remote_key kept verbatim */
+	static const char tlsid[] = "[audit]\nremote = 192.0.2.7:6514\nremote_ca = a\n";
+	assert_int_equal(config_load_mem("/etc/coffre/coffred.conf", tlsid, strlen(tlsid), &c, &d),
+			 CF_OK);
+	assert_string_equal(c->audit.remote_cert, "");
+	assert_false(c->audit.remote_key_is_pkcs11);
+	config_free(c);
+	static const char uri[] = "[audit]\nremote = h:1\nremote_ca = a\nremote_cert = b\n"
+				  "remote_key = pkcs11:token=coffre;object=audit\n";
+	assert_int_equal(config_load_mem("/etc/coffre/coffred.conf", uri, strlen(uri), &c, &d), CF_OK);
+	assert_string_equal(c->audit.remote_key, "pkcs11:token=coffre;object=audit");
+	assert_true(c->audit.remote_key_is_pkcs11);
+	assert_false(c->tls.key_is_pkcs11);
+	config_free(c);
+}
+
+/* config_hostport: what `audit remote set` and [audit] remote accept. */
+static void t_hostport(void **s)
+{
+	(void)s;
+	char h[CONFIG_REMOTE_MAX + 1];
+	uint16_t port = 0;
+	assert_true(config_hostport("syslog.example:6514", h, &port));
+	assert_string_equal(h, "syslog.example");
+	assert_int_equal(port, 6514);
+	assert_true(config_hostport("[2001:db8::1]:1", h, &port));
+	assert_string_equal(h, "2001:db8::1");
+	assert_int_equal(port, 1);
+	static const char *const bad[] = { "", "host", "host:", ":6514", "host:0", "host:65536",
+					   "host:12x", "2001:db8::1:6514", "[::1]6514", "[::1:6514",
+					   "a b:1", "a/b:1", "[]:1" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_false(config_hostport(bad[i], h, &port));
 }
 
 /* config_load_mem: the same result as the file, relative paths against the named directory. */
@@ -520,6 +555,7 @@ int main(void)
 		cmocka_unit_test(t_nul_byte),
 		cmocka_unit_test(t_load_mem),
 		cmocka_unit_test(t_audit_remote),
+		cmocka_unit_test(t_hostport),
 		cmocka_unit_test(t_pin_file_permissions),
 		cmocka_unit_test(t_service_user),
 	};
