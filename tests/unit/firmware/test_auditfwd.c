@@ -20,6 +20,18 @@
 
 #include "firmware/svc/auditfwd.h"
 
+/* A string of the n bytes at p (a memory BIO's data is not NUL-terminated: strndup would read
+ * one byte past it to look for the NUL). */
+static char *dup_n(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
 /* A PEM certificate (malloc'd): a CA (CA:TRUE, keyCertSign) or a leaf, self-signed. */
 static char *mk_cert(const char *cn, bool ca, char **key_pem)
 {
@@ -52,12 +64,12 @@ static char *mk_cert(const char *cn, bool ca, char **key_pem)
 	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
 	assert_int_equal(PEM_write_bio_X509(b, x), 1);
 	n = BIO_get_mem_data(b, &p);
-	out = strndup(p, (size_t)n);
+	out = dup_n(p, (size_t)n);
 	if (key_pem != NULL) {
 		BIO *kb = BIO_new(BIO_s_mem());
 		assert_int_equal(PEM_write_bio_PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL), 1);
 		n = BIO_get_mem_data(kb, &p);
-		*key_pem = strndup(p, (size_t)n);
+		*key_pem = dup_n(p, (size_t)n);
 		BIO_free(kb);
 	}
 	BIO_free(b);
