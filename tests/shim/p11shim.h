@@ -124,4 +124,14 @@ static inline int p11shim_api_get(const char *path, bool noload, struct p11shim_
 	return 0;
 }
 
+/* Done with the shim of p11shim_api_get: its injections cleared, the handle closed. */
+static inline void p11shim_api_put(struct p11shim_api *api)
+{
+	if (api->dl == NULL)
+		return;
+	api->clear();
+	dlclose(api->dl);
+	api->dl = NULL;
+}
+
 #endif

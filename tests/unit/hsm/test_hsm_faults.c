@@ -84,10 +84,7 @@ static int group_setup(void **st)
 static int group_teardown(void **st)
 {
 	(void)st;
-	if (api.dl != NULL) {
-		api.clear();
-		dlclose(api.dl);
-	}
+	p11shim_api_put(&api);
 	tok_env_teardown(&env);
 	return 0;
 }
