@@ -49,7 +49,15 @@ rl.require_built(build)
 t = rl.Tally()
 
 
+def boot(appl):
+    """Start coffred, log the administrator in: its console."""
+    appl.start()
+    appl.login()
+    return appl.console
+
+
 # ---- certificates --------------------------------------------------------------------------
+
 def openssl(*args, cwd):
     subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
@@ -335,9 +343,7 @@ def remote_state(con):
 col = Collector(pki, "col.crt", "col.key", appl_ca)
 PORT = col.port
 configure(PORT)
-a.start()
-a.login()
-con = a.console
+con = boot(a)
 load = Load(a)
 time.sleep(0.7)
 col.stop()
@@ -378,9 +384,7 @@ load = Load(a)
 time.sleep(0.6)
 a.kill()
 load.stop()
-a.start()
-a.login()
-con = a.console
+con = boot(a)
 t.check("after SIGKILL and a restart the collector catches up", wait_delivered(a, [col, col2]))
 both.msgs = col.msgs + col2.msgs
 check_complete("SIGKILL", both, a)
@@ -390,9 +394,7 @@ t.check("clean stop", a.stop() == 0)
 # ---- 2. queue full, policy stop -------------------------------------------------------------
 configure(PORT, queue_max="40", on_queue_full="stop")
 first = sent_cursor(a) + 1
-a.start()
-a.login()
-con = a.console
+con = boot(a)
 refused = None
 for i in range(80):
     r = create(a)
@@ -422,9 +424,7 @@ t.check("clean stop", a.stop() == 0)
 # ---- 3. queue full, policy continue ---------------------------------------------------------
 configure(PORT, queue_max="20", on_queue_full="continue")
 first = sent_cursor(a) + 1
-a.start()
-a.login()
-con = a.console
+con = boot(a)
 ok = sum(1 for _ in range(40) if create(a) is True)
 t.check("continue: all 40 Creates served with the collector away (%d)" % ok, ok == 40)
 out = con.drain(1.0)
@@ -495,9 +495,7 @@ with open(a.conf, "w") as f:
     f.write(BASE)  # no [audit] section: the appliance as shipped
 col5 = Collector(pki, "col.crt", "col.key", appl_ca)
 addr = "127.0.0.1:%d" % col5.port
-a.start()
-a.login()
-con = a.console
+con = boot(a)
 out = remote_state(con)
 t.check("console: audit remote says off, how to set it", "remote audit: off ([audit] remote is "
         "not set; `audit remote set` sets it)" in out, out)
@@ -544,9 +542,7 @@ out += remote_state(con)
 t.check("console: a bad address later leaves the setting", "bad address" in out and
         "remote audit: %s" % addr in out, out)
 t.check("console: clean stop", a.stop() == 0)
-a.start()
-a.login()
-con = a.console
+con = boot(a)
 for _ in range(3):
     create(a)
 t.check("console: after a restart the setting holds and the collector catches up",
@@ -569,9 +565,7 @@ t.check("console: after off no record arrives (%d messages, store head %d)" % (
         int(SD_RE.match(m).group(6)) for m in col5.msgs))
 t.check("console: clean stop", a.stop() == 0)
 configure(col5.port)  # a coffred.conf remote: the console's off overrides it
-a.start()
-a.login()
-con = a.console
+con = boot(a)
 time.sleep(1.0)
 out = remote_state(con)
 t.check("console: off overrides [audit] remote of coffred.conf", "remote audit: off (set at "
@@ -598,9 +592,7 @@ addr6 = "127.0.0.1:%d" % col6.port
 with open(a.conf, "w") as f:
     f.write(BASE + "\n[audit]\nremote_cert = %s\nremote_key = %s\n" % (
         os.path.join(a.dir, "pki", "server.crt"), tls_key.group(1) if tls_key else ""))
-a.start()
-a.login()
-con = a.console
+con = boot(a)
 out = paste_set(con, addr6, read_lines(os.path.join(pki, "colca.crt")))
 t.check("pkcs11: set at the console, identity from [audit] remote_cert", "([audit] remote_cert)"
         in out and "in force now." in out, out)
